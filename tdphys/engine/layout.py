@@ -1,0 +1,335 @@
+"""Compile a validated Robot into flat numpy tables the kernels index.
+
+Nothing here is per world: parameters that may differ per world are produced as (1, ...) arrays
+by `default_params` and broadcast to the batch by the simulation.
+
+Rows. Every scalar constraint the solver handles is one row with a kind (below), two body
+indices a and b (-1 = the world) and an index into its own table (joint, motor, contact point).
+Row order is the Gauss-Seidel order: joint rows, limits, motors, then per contact point the
+normal row, the friction pair (two rows solved together, the second marked SKIP) and the
+optional torsional row.
+
+Gauss-Seidel without overwriting. The solver stores the velocity of both bodies after every row
+update at its own index (iteration k, row r, side s). The velocity a row must start from is the
+one written by the previous row that touched the same body; `prev` tables give it, so no value
+is ever overwritten and Taichi's reverse mode stays exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model.schema import Robot
+
+# Row kinds.
+ROW_POINT, ROW_ANG_LOCK, ROW_HINGE_ANG, ROW_SLIDER_LIN, ROW_UNIV_ANG = 0, 1, 2, 3, 4
+ROW_LIMIT, ROW_MOTOR = 5, 6
+ROW_NORMAL, ROW_FRICTION, ROW_SKIP, ROW_TORSION = 7, 8, 9, 10
+
+# Joint kinds (ints in kernels).
+JOINT_CODES = {"ball": 0, "hinge": 1, "fixed": 2, "slider": 3, "universal": 4}
+J_BALL, J_HINGE, J_FIXED, J_SLIDER, J_UNIVERSAL = 0, 1, 2, 3, 4
+
+# Shape kinds.
+SHAPE_CODES = {"sphere": 0, "box": 1, "capsule": 2}
+S_SPHERE, S_BOX, S_CAPSULE = 0, 1, 2
+
+# Contact point geometries. For body-body pairs, body a holds the first-named shape.
+G_SPHERE_GROUND, G_CAPSULE_GROUND, G_BOX_GROUND = 0, 1, 2
+G_SPHERE_SPHERE, G_SPHERE_CAPSULE, G_CAPSULE_CAPSULE, G_SPHERE_BOX = 3, 4, 5, 6
+_GROUND_POINTS = {"sphere": (G_SPHERE_GROUND, 1), "capsule": (G_CAPSULE_GROUND, 2),
+                  "box": (G_BOX_GROUND, 8)}
+_PAIR_GEOMETRY = {("sphere", "sphere"): G_SPHERE_SPHERE, ("sphere", "capsule"): G_SPHERE_CAPSULE,
+                  ("capsule", "capsule"): G_CAPSULE_CAPSULE, ("sphere", "box"): G_SPHERE_BOX}
+
+
+def quat_to_matrix(q) -> np.ndarray:
+    """3x3 rotation of a unit quaternion [w, x, y, z] (body to world)."""
+    w, x, y, z = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def quat_mul(p, q) -> np.ndarray:
+    pw, px, py, pz = p
+    qw, qx, qy, qz = q
+    return np.array([pw * qw - px * qx - py * qy - pz * qz, pw * qx + px * qw + py * qz - pz * qy,
+                     pw * qy - px * qz + py * qw + pz * qx, pw * qz + px * qy - py * qx + pz * qw])
+
+
+def quat_conj(q) -> np.ndarray:
+    return np.array([q[0], -q[1], -q[2], -q[3]])
+
+
+def perpendicular(axis) -> np.ndarray:
+    """A unit vector perpendicular to `axis`, chosen deterministically."""
+    axis = np.asarray(axis, float)
+    helper = np.eye(3)[int(np.argmin(np.abs(axis)))]
+    p = np.cross(axis, helper)
+    return p / np.linalg.norm(p)
+
+
+@dataclass
+class Layout:
+    """Static integer tables plus the model's default parameter values.
+
+    Shapes (N bodies, S shapes, J joints, M motors, P contact points, R rows):
+    shape_body (S,), shape_kind (S,); joint_kind/parent/child (J,); motor_joint/motor_axis/
+    motor_mode/motor_linear (M,); point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
+    row_kind/row_a/row_b/row_idx/row_sub/row_ref (R,); prev_first, prev (R, 2, 2) = (row,
+    side) to read the starting velocity from, -1 = the free velocity / previous iteration rule
+    (see `_gauss_seidel_tables`); final (N, 2) = (row, side) holding each body's final velocity.
+    """
+
+    robot: Robot
+    body_names: list
+    n_bodies: int
+    n_shapes: int
+    n_joints: int
+    n_motors: int
+    n_points: int
+    n_rows: int
+    shape_body: np.ndarray
+    shape_kind: np.ndarray
+    body_has_inertia: np.ndarray
+    joint_kind: np.ndarray
+    joint_parent: np.ndarray
+    joint_child: np.ndarray
+    motor_joint: np.ndarray
+    motor_axis: np.ndarray
+    motor_velocity_mode: np.ndarray
+    motor_linear: np.ndarray
+    point_geom: np.ndarray
+    point_body_a: np.ndarray
+    point_shape_a: np.ndarray
+    point_body_b: np.ndarray
+    point_shape_b: np.ndarray
+    point_sub: np.ndarray
+    row_kind: np.ndarray
+    row_a: np.ndarray
+    row_b: np.ndarray
+    row_idx: np.ndarray
+    row_sub: np.ndarray
+    row_ref: np.ndarray
+    prev_first: np.ndarray
+    prev: np.ndarray
+    final: np.ndarray
+    params: dict
+
+    @property
+    def motor_names(self) -> list:
+        return [m.name for _, m in self.robot.motors]
+
+
+def build_layout(robot: Robot) -> Layout:
+    """Flatten `robot` into tables; see Layout."""
+    names = [b.name for b in robot.bodies]
+    index = {n: i for i, n in enumerate(names)}
+    shape_body, shape_kind, shape_ref = [], [], {}
+    for bi, body in enumerate(robot.bodies):
+        for si, shape in enumerate(body.shapes):
+            shape_ref[(bi, si)] = len(shape_body)
+            shape_body.append(bi)
+            shape_kind.append(SHAPE_CODES[shape.kind])
+    joints = robot.joints
+    motors = robot.motors
+    parent = [index[j.parent] if j.parent is not None else -1 for j in joints]
+    child = [index[j.child] for j in joints]
+    points = _contact_points(robot, shape_ref)
+    rows = _rows(robot, parent, child, points)
+    kinds = np.array([r[0] for r in rows], np.int32).reshape(-1)
+    ra = np.array([r[1] for r in rows], np.int32).reshape(-1)
+    rb = np.array([r[2] for r in rows], np.int32).reshape(-1)
+    prev_first, prev, final = _gauss_seidel_tables(ra, rb, len(names))
+    i32 = lambda xs: np.array(xs, np.int32).reshape(-1)  # noqa: E731
+    return Layout(
+        robot=robot, body_names=names, n_bodies=len(names), n_shapes=len(shape_body),
+        n_joints=len(joints), n_motors=len(motors), n_points=len(points), n_rows=len(rows),
+        shape_body=i32(shape_body), shape_kind=i32(shape_kind),
+        body_has_inertia=i32([b.inertia is not None for b in robot.bodies]),
+        joint_kind=i32([JOINT_CODES[j.kind] for j in joints]), joint_parent=i32(parent),
+        joint_child=i32(child),
+        motor_joint=i32([joints.index(j) for j, _ in motors]),
+        motor_axis=i32([m.axis for _, m in motors]),
+        motor_velocity_mode=i32([m.mode == "velocity" for _, m in motors]),
+        motor_linear=i32([j.kind == "slider" for j, _ in motors]),
+        point_geom=i32([p[0] for p in points]), point_body_a=i32([p[1] for p in points]),
+        point_shape_a=i32([p[2] for p in points]), point_body_b=i32([p[3] for p in points]),
+        point_shape_b=i32([p[4] for p in points]), point_sub=i32([p[5] for p in points]),
+        row_kind=kinds, row_a=ra, row_b=rb, row_idx=i32([r[3] for r in rows]),
+        row_sub=i32([r[4] for r in rows]), row_ref=i32([r[5] for r in rows]),
+        prev_first=prev_first, prev=prev, final=final,
+        params=default_params(robot, parent, child))
+
+
+def _contact_points(robot: Robot, shape_ref: dict) -> list:
+    """(geometry, body a, shape a, body b, shape b, sub) per contact point."""
+    points = []
+    if robot.ground.enabled:
+        for bi, body in enumerate(robot.bodies):
+            for si, shape in enumerate(body.shapes):
+                if shape.ground:
+                    geom, count = _GROUND_POINTS[shape.kind]
+                    points += [(geom, bi, shape_ref[(bi, si)], -1, -1, k) for k in range(count)]
+    for pair in robot.contact_pairs:
+        a = (pair.body_a, pair.shape_a)
+        b = (pair.body_b, pair.shape_b)
+        ka = robot.bodies[a[0]].shapes[a[1]].kind
+        kb = robot.bodies[b[0]].shapes[b[1]].kind
+        if (ka, kb) not in _PAIR_GEOMETRY:
+            a, b, ka, kb = b, a, kb, ka
+        geom = _PAIR_GEOMETRY[(ka, kb)]  # the loader rejected unsupported pairs
+        points.append((geom, a[0], shape_ref[a], b[0], shape_ref[b], 0))
+    return points
+
+
+def _torsion_wanted(robot: Robot, point) -> bool:
+    geom, ba, sa, bb, sb, _ = point
+    flat = [s for body in robot.bodies for s in body.shapes]
+    other = robot.ground.torsional_friction if bb < 0 else flat[sb].torsional_friction
+    return max(flat[sa].torsional_friction, other) > 0
+
+
+def _rows(robot: Robot, parent, child, points) -> list:
+    """(kind, a, b, idx, sub, ref) per row, in Gauss-Seidel order."""
+    rows = []
+    for j, joint in enumerate(robot.joints):
+        p, c = parent[j], child[j]
+        if joint.kind != "slider":
+            rows += [(ROW_POINT, p, c, j, k, -1) for k in range(3)]
+        if joint.kind in ("fixed", "slider"):
+            rows += [(ROW_ANG_LOCK, p, c, j, k, -1) for k in range(3)]
+        if joint.kind == "hinge":
+            rows += [(ROW_HINGE_ANG, p, c, j, k, -1) for k in range(2)]
+        if joint.kind == "slider":
+            rows += [(ROW_SLIDER_LIN, p, c, j, k, -1) for k in range(2)]
+        if joint.kind == "universal":
+            rows.append((ROW_UNIV_ANG, p, c, j, 0, -1))
+    for j, joint in enumerate(robot.joints):
+        for axis, limit in enumerate(joint.limits):
+            if limit is not None:
+                rows.append((ROW_LIMIT, parent[j], child[j], j, axis, -1))
+    for m, (joint, motor) in enumerate(robot.motors):
+        j = robot.joints.index(joint)
+        rows.append((ROW_MOTOR, parent[j], child[j], m, motor.axis, -1))
+    for i, point in enumerate(points):
+        _, ba, _, bb, _, _ = point
+        normal = len(rows)
+        rows.append((ROW_NORMAL, ba, bb, i, 0, -1))
+        rows.append((ROW_FRICTION, ba, bb, i, 0, normal))
+        rows.append((ROW_SKIP, -1, -1, i, 1, normal))
+        if _torsion_wanted(robot, point):
+            rows.append((ROW_TORSION, ba, bb, i, 0, normal))
+    return rows
+
+
+def _gauss_seidel_tables(ra: np.ndarray, rb: np.ndarray, n_bodies: int):
+    """Where each row reads its bodies' velocities from.
+
+    prev[r, s] = (r', s') of the last row before r (cyclically) touching the same body: in the
+    same iteration if r' < r, else in the previous one. prev_first is the same table for the
+    first iteration, with -1 where no earlier row exists (read the start velocity instead).
+    final[n] = (r', s') of the last row touching body n, or -1 if none touches it.
+    """
+    n_rows = len(ra)
+    touches = [[] for _ in range(n_bodies)]
+    for r in range(n_rows):
+        for s, body in ((0, ra[r]), (1, rb[r])):
+            if body >= 0:
+                touches[body].append((r, s))
+    prev = -np.ones((max(n_rows, 1), 2, 2), np.int32)
+    prev_first = -np.ones((max(n_rows, 1), 2, 2), np.int32)
+    final = -np.ones((max(n_bodies, 1), 2), np.int32)
+    for body, seq in enumerate(touches):
+        if not seq:
+            continue
+        final[body] = seq[-1]
+        for i, (r, s) in enumerate(seq):
+            prev[r, s] = seq[i - 1]  # i = 0 wraps to the last touch of the previous iteration
+            if i > 0:
+                prev_first[r, s] = seq[i - 1]
+    return prev_first, prev, final
+
+
+def default_params(robot: Robot, parent, child) -> dict:
+    """Per-world physical parameters from the file, as arrays with a leading batch axis of 1.
+
+    Units and frames: see Simulation.PARAM_DOCS. Joint frames are stored in each body's frame
+    (relative to the body frame origin), so they follow the body when it moves.
+    """
+    bodies, shapes = robot.bodies, [s for b in robot.bodies for s in b.shapes]
+    rot = [quat_to_matrix(b.quat) for b in bodies]
+    p = {
+        "shape_radius": [s.radius for s in shapes],
+        "shape_half_extents": [s.half_extents for s in shapes],
+        "shape_half_length": [s.half_length for s in shapes],
+        "shape_pos": [s.pos for s in shapes],
+        "shape_quat": [s.quat for s in shapes],
+        "shape_mass": [s.mass for s in shapes],
+        "shape_friction": [s.friction for s in shapes],
+        "shape_restitution": [s.restitution for s in shapes],
+        "shape_torsional_friction": [s.torsional_friction for s in shapes],
+        "body_inertia": [b.inertia if b.inertia is not None else (0.0, 0.0, 0.0) for b in bodies],
+        "init_pos": [b.pos for b in bodies],
+        "init_quat": [b.quat for b in bodies],
+        "init_vel": [b.vel for b in bodies],
+        "init_omega": [b.omega for b in bodies],
+        "ground_friction": robot.ground.friction,
+        "ground_restitution": robot.ground.restitution,
+        "ground_torsional_friction": robot.ground.torsional_friction,
+    }
+    p.update(_joint_frames(robot, parent, child, rot))
+    motors = robot.motors
+    p["motor_gain"] = [m.gain for _, m in motors]
+    p["motor_max_force"] = [m.max_force for _, m in motors]
+    p["motor_max_velocity"] = [m.max_velocity for _, m in motors]
+    p["motor_ctrl_lo"] = [m.ctrl_range[0] for _, m in motors]
+    p["motor_ctrl_hi"] = [m.ctrl_range[1] for _, m in motors]
+    return {k: np.asarray(v, float)[None] for k, v in p.items()}
+
+
+def _joint_frames(robot: Robot, parent, child, rot) -> dict:
+    """Anchors, axes and reference vectors of each joint in its parent's and child's frames.
+
+    axis_p[j, i] / axis_c[j, i]: joint axis i in the parent / child frame. perp_p / perp_c: a
+    unit vector perpendicular to axis i, equal in both frames at the initial pose (angles are
+    measured between them, zero at the initial pose). rel_quat: child orientation relative to
+    the parent at the initial pose. Limits are per axis, +-inf where absent.
+    """
+    bodies = robot.bodies
+    out = {k: [] for k in ("anchor_p", "anchor_c", "axis_p", "axis_c", "perp_p", "perp_c",
+                           "rel_quat", "limit_lo", "limit_hi")}
+    for j, joint in enumerate(robot.joints):
+        pi, ci = parent[j], child[j]
+        rp = rot[pi] if pi >= 0 else np.eye(3)
+        op = np.asarray(bodies[pi].pos) if pi >= 0 else np.zeros(3)
+        qp = np.asarray(bodies[pi].quat) if pi >= 0 else np.array([1.0, 0, 0, 0])
+        rc, oc, qc = rot[ci], np.asarray(bodies[ci].pos), np.asarray(bodies[ci].quat)
+        anchor = np.asarray(joint.anchor, float)
+        out["anchor_p"].append(rp.T @ (anchor - op))
+        out["anchor_c"].append(rc.T @ (anchor - oc))
+        axes = [np.asarray(a, float) for a in joint.axes]
+        if joint.kind == "universal":
+            # axis 0 turns about the parent's axis; measure it on axis 1 (carried by the child).
+            refs = [axes[1], axes[0]]
+        else:
+            refs = [perpendicular(a) for a in axes]
+        axes += [np.array([1.0, 0, 0])] * (3 - len(axes))
+        refs += [np.array([0.0, 1, 0])] * (3 - len(refs))
+        out["axis_p"].append([rp.T @ a for a in axes])
+        out["axis_c"].append([rc.T @ a for a in axes])
+        out["perp_p"].append([rp.T @ v for v in refs])
+        out["perp_c"].append([rc.T @ v for v in refs])
+        out["rel_quat"].append(quat_mul(quat_conj(qp), qc))
+        limits = list(joint.limits) + [None] * (3 - len(joint.limits))
+        out["limit_lo"].append([lim[0] if lim else -np.inf for lim in limits])
+        out["limit_hi"].append([lim[1] if lim else np.inf for lim in limits])
+    if not robot.joints:
+        shapes = {"anchor_p": (0, 3), "anchor_c": (0, 3), "axis_p": (0, 3, 3), "axis_c": (0, 3, 3),
+                  "perp_p": (0, 3, 3), "perp_c": (0, 3, 3), "rel_quat": (0, 4),
+                  "limit_lo": (0, 3), "limit_hi": (0, 3)}
+        return {k: np.zeros(s) for k, s in shapes.items()}
+    return out

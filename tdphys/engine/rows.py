@@ -1,0 +1,216 @@
+"""Constraint rows: Jacobian, target velocity, softness and impulse bounds of one row.
+
+A row constrains the relative velocity J v of its two bodies, where v = (v_a, w_a, v_b, w_b)
+stacks each body's centre-of-mass linear velocity [m/s] and angular velocity [rad/s] (world).
+Returned per row: ja, jb (6-vectors: linear then angular part for body a and body b), target
+velocity vt [m/s or rad/s], soft mass scale ms and impulse scale isc (Catto), impulse bounds
+lo, hi [N s or N m s], friction coefficient mu (friction/torsion rows; their bounds follow the
+normal impulse) and active (1 or 0).
+
+Joint rows (a = parent, b = child), with p, c the world anchor points on each body and
+r_p, r_c their lever arms from the centres of mass:
+  point    C = e_k . (c - p) for world axes e_k;   J = (-e, -r_p x e | e, r_c x e)
+  hinge    C = a_c . u_k, u_k perpendicular to the parent's axis;   J = (0, u x a_c | 0, a_c x u)
+  ang lock C = e_k . theta, theta the rotation vector of the child's orientation error
+  slider   C = u_k . (c - p), u_k perpendicular to the parent's axis; J = (-u, -(r_p + d) x u | u, r_c x u)
+  universal C = a_1 . a_2 (parent's first axis, child's second);  J = (0, a_1 x a_2 | 0, -(a_1 x a_2))
+Each solves J v = -bias_rate * C softly (tmath.soft_coefficients).
+"""
+import taichi as ti
+
+from . import layout as L
+from .tmath import (quat_conj, quat_mul, quat_rotate, rotation_vector, safe_norm,
+                    soft_coefficients, tangent_basis, unit, TINY)
+
+BIG = 1e30  # "unbounded" impulse
+
+
+@ti.func
+def six(lin, ang):
+    return ti.Vector([lin[0], lin[1], lin[2], ang[0], ang[1], ang[2]])
+
+
+@ti.func
+def lin(v):
+    return ti.Vector([v[0], v[1], v[2]])
+
+
+@ti.func
+def ang(v):
+    return ti.Vector([v[3], v[4], v[5]])
+
+
+@ti.func
+def body_frame(s, t, w, n):
+    """(COM position [m], orientation, local COM [m]) of body n; the world for n = -1."""
+    x = ti.Vector([0.0, 0.0, 0.0])
+    q = ti.Vector([1.0, 0.0, 0.0, 0.0])
+    com = ti.Vector([0.0, 0.0, 0.0])
+    if n >= 0:
+        x, q, com = s.pos[t, w, n], s.quat[t, w, n], s.com[w, n]
+    return x, q, com
+
+
+@ti.func
+def body_velocity(s, t, w, n):
+    """Stacked (linear, angular) world velocity of body n at the start of step t (0 for -1)."""
+    v = ti.Vector([0.0] * 6)
+    if n >= 0:
+        v = six(s.vel[t, w, n], s.omega[t, w, n])
+    return v
+
+
+@ti.func
+def joint_frames(s, t, w, j):
+    """Parent and child frames of joint j and the lever arms of its anchor points."""
+    xp, qp, comp = body_frame(s, t, w, s.joint_parent[j])
+    xc, qc, comc = body_frame(s, t, w, s.joint_child[j])
+    rp = quat_rotate(qp, s.anchor_p[w, j] - comp)
+    rc = quat_rotate(qc, s.anchor_c[w, j] - comc)
+    return qp, qc, rp, rc, (xc + rc) - (xp + rp)
+
+
+@ti.func
+def joint_coordinate(s, t, w, j, axis):
+    """Position q of joint j along motor/limit axis `axis` ([rad], or [m] for a slider; 0 at
+    the initial pose) and the Jacobian (ja, jb) of its rate."""
+    qp, qc, rp, rc, d = joint_frames(s, t, w, j)
+    kind = s.joint_kind[j]
+    ax = quat_rotate(qp, s.axis_p[w, j, axis])
+    if kind == L.J_UNIVERSAL and axis == 1:
+        ax = quat_rotate(qc, s.axis_c[w, j, axis])
+    zero = ti.Vector([0.0, 0.0, 0.0])
+    ja, jb = six(zero, -ax), six(zero, ax)
+    q = 0.0
+    if kind == L.J_SLIDER:
+        q = ax.dot(d)
+        ja, jb = six(-ax, -(rp + d).cross(ax)), six(ax, rc.cross(ax))
+    elif kind == L.J_BALL:
+        rel = quat_mul(quat_mul(quat_conj(qp), qc), quat_conj(s.rel_quat[w, j]))
+        q = rotation_vector(rel).dot(s.axis_p[w, j, axis])
+    else:  # hinge, universal: angle between reference vectors, measured about the axis
+        pp = quat_rotate(qp, s.perp_p[w, j, axis])
+        pc = quat_rotate(qc, s.perp_c[w, j, axis])
+        q = ti.atan2(pp.cross(pc).dot(ax), pp.dot(pc))
+    return q, ja, jb
+
+
+@ti.func
+def joint_row(s, t, w, r, kind: ti.template()):
+    """(ja, jb, C) of a structural joint row (point, hinge, lock, slider, universal)."""
+    j, k = s.row_idx[r], s.row_sub[r]
+    qp, qc, rp, rc, d = joint_frames(s, t, w, j)
+    zero = ti.Vector([0.0, 0.0, 0.0])
+    e = unit(k)
+    ap = quat_rotate(qp, s.axis_p[w, j, 0])
+    u0 = quat_rotate(qp, s.perp_p[w, j, 0])
+    u = u0 if k == 0 else ap.cross(u0)
+    ja, jb, c = six(-e, -rp.cross(e)), six(e, rc.cross(e)), e.dot(d)
+    if ti.static(kind == L.ROW_ANG_LOCK):
+        err = quat_mul(qc, quat_conj(quat_mul(qp, s.rel_quat[w, j])))
+        ja, jb, c = six(zero, -e), six(zero, e), rotation_vector(err).dot(e)
+    elif ti.static(kind == L.ROW_HINGE_ANG):
+        ac = quat_rotate(qc, s.axis_c[w, j, 0])
+        ja, jb, c = six(zero, u.cross(ac)), six(zero, ac.cross(u)), ac.dot(u)
+    elif ti.static(kind == L.ROW_SLIDER_LIN):
+        ja, jb, c = six(-u, -(rp + d).cross(u)), six(u, rc.cross(u)), u.dot(d)
+    elif ti.static(kind == L.ROW_UNIV_ANG):
+        a2 = quat_rotate(qc, s.axis_c[w, j, 1])
+        n = ap.cross(a2)
+        ja, jb, c = six(zero, n), six(zero, -n), ap.dot(a2)
+    return ja, jb, c
+
+
+@ti.func
+def limit_row(s, t, w, r):
+    """(ja, jb, C, active) of a one-sided joint limit; C < 0 is the violation."""
+    j, axis = s.row_idx[r], s.row_sub[r]
+    q, ja, jb = joint_coordinate(s, t, w, j, axis)
+    lo, hi = s.limit_lo[w, j, axis], s.limit_hi[w, j, axis]
+    c, sign, active = 0.0, 1.0, 0.0
+    if q < lo:
+        c, active = q - lo, 1.0
+    elif q > hi:
+        c, sign, active = hi - q, -1.0, 1.0
+    return sign * ja, sign * jb, c, active
+
+
+@ti.func
+def motor_row(s, t, w, r):
+    """(ja, jb, target rate, max impulse) of a servo; see schema.Motor."""
+    m, dt = s.row_idx[r], s.dt
+    q, ja, jb = joint_coordinate(s, t, w, s.motor_joint[m], s.motor_axis[m])
+    cmd = ti.math.clamp(s.ctrl[t, w, m], s.motor_ctrl_lo[w, m], s.motor_ctrl_hi[w, m])
+    vmax = s.motor_max_velocity[w, m]
+    rate = cmd
+    if s.motor_velocity_mode[m] == 0:
+        rate = s.motor_gain[w, m] * (cmd - q)
+    return ja, jb, ti.math.clamp(rate, -vmax, vmax), s.motor_max_force[w, m] * dt
+
+
+@ti.func
+def pair_material(s, w, i):
+    """(friction, restitution, torsional friction) of contact point i: friction is the
+    geometric mean of the two materials, restitution and torsion the larger."""
+    sa, sb = s.point_shape_a[i], s.point_shape_b[i]
+    mu_b, e_b, tor_b = s.ground_friction[w], s.ground_restitution[w], s.ground_torsional[w]
+    if sb >= 0:
+        mu_b, e_b, tor_b = (s.shape_friction[w, sb], s.shape_restitution[w, sb],
+                            s.shape_torsional[w, sb])
+    mu = ti.sqrt(s.shape_friction[w, sa] * mu_b + TINY)
+    return mu, ti.max(s.shape_restitution[w, sa], e_b), ti.max(s.shape_torsional[w, sa], tor_b)
+
+
+@ti.func
+def contact_row(s, t, w, r, kind: ti.template()):
+    """Row of a contact point: normal, one friction direction, or torsion. Returns
+    (ja, jb, vt, ms, isc, lo, hi, mu, active). Geometry comes from the k_geometry stage."""
+    i, dt = s.row_idx[r], s.dt
+    n, pa, pb, sep = s.c_normal[w, i], s.c_point_a[w, i], s.c_point_b[w, i], s.c_sep[w, i]
+    xa, _qa, _ca = body_frame(s, t, w, s.point_body_a[i])
+    xb, _qb, _cb = body_frame(s, t, w, s.point_body_b[i])
+    ra, rb = pa - xa, pb - xb
+    mu, rest, torsion = pair_material(s, w, i)
+    active = 1.0 if sep < 0.0 else 0.0
+    zero = ti.Vector([0.0, 0.0, 0.0])
+    ja, jb = six(n, ra.cross(n)), six(-n, -rb.cross(n))
+    vt, ms, isc, lo, hi, coef = 0.0, 1.0, 0.0, 0.0, BIG, 0.0
+    if ti.static(kind == L.ROW_NORMAL):
+        bias, ms_soft, is_soft = soft_coefficients(s.contact_hz, s.contact_damping, dt)
+        approach = ja.dot(body_velocity(s, t, w, s.point_body_a[i])) + jb.dot(
+            body_velocity(s, t, w, s.point_body_b[i]))
+        push = ti.min(-bias * sep, s.max_push_velocity)
+        if rest > 0.0 and approach < -s.restitution_velocity:
+            vt = ti.max(-rest * approach, push)
+        else:
+            vt, ms, isc = push, ms_soft, is_soft
+    elif ti.static(kind == L.ROW_TORSION):
+        ja, jb, lo, hi, coef = six(zero, n), six(zero, -n), -BIG, BIG, torsion
+    else:  # friction: ROW_FRICTION holds the first tangent, ROW_SKIP the second
+        t1, t2 = tangent_basis(n)
+        tan = t1 if ti.static(kind == L.ROW_FRICTION) else t2
+        ja, jb, lo, hi, coef = six(tan, ra.cross(tan)), six(-tan, -rb.cross(tan)), -BIG, BIG, mu
+    return ja, jb, vt, ms, isc, lo * active, hi * active, coef * active, active
+
+
+@ti.func
+def row(s, t, w, r, kind: ti.template()):
+    """(ja, jb, vt, ms, isc, lo, hi, mu, active) of row r, of kind `kind` (compile-time), in
+    world w at step t."""
+    zero6 = ti.Vector([0.0] * 6)
+    ja, jb, vt, ms, isc, lo, hi, mu, active = zero6, zero6, 0.0, 1.0, 0.0, -BIG, BIG, 0.0, 1.0
+    if ti.static(kind >= L.ROW_NORMAL):
+        ja, jb, vt, ms, isc, lo, hi, mu, active = contact_row(s, t, w, r, kind)
+    elif ti.static(kind == L.ROW_MOTOR):
+        ja, jb, vt, impulse = motor_row(s, t, w, r)
+        lo, hi = -impulse, impulse
+    else:
+        bias, ms_, isc_ = soft_coefficients(s.joint_hz, s.joint_damping, s.dt)
+        ms, isc = ms_, isc_
+        if ti.static(kind == L.ROW_LIMIT):
+            ja_, jb_, c, act = limit_row(s, t, w, r)
+            ja, jb, vt, active, lo, hi = ja_, jb_, -bias * c, act, 0.0, BIG * act
+        else:
+            ja_, jb_, c = joint_row(s, t, w, r, kind)
+            ja, jb, vt = ja_, jb_, -bias * c
+    return ja, jb, vt, ms, isc, lo, hi, mu, active

@@ -1,0 +1,440 @@
+"""Batched, differentiable simulation of one robot model in B independent worlds.
+
+Data flow: Robot (validated model) -> Layout (numpy tables) -> Taichi fields -> step kernels.
+
+A step is five stages, each one kernel with the batch inside the parallel loop:
+    bodies    inverse mass/inertia in world frame, free velocity (gravity, gyroscopic term)
+    rows      Jacobian, target velocity, softness and bounds of every constraint row
+    solve     warm start + Gauss-Seidel sweeps (engine/solver.py), one thread per world
+    integrate semi-implicit Euler into the state at t + 1
+    measure   motor axis positions and rates at t + 1 (for outputs and controllers)
+
+Gradients: per-step state is stored at its own time index. Under `ti.ad.Tape` each step is
+one `grad_replaced` call whose backward recomputes that step's scratch (rows, solver history)
+from the stored state and then runs the kernels' adjoints in reverse, so memory grows with the
+state only (O(T * B * N)), not with the solver's history.
+"""
+
+import numpy as np
+import taichi as ti
+
+from .. import backend
+from ..errors import ControlsError, SimulationDiverged
+from ..model.schema import Robot
+from . import bodies, geometry, layout as L, rows, solver
+
+# Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
+PARAM_DOCS = {
+    "shape_radius": ("S", "[m] sphere/capsule radius"),
+    "shape_half_extents": ("S3", "[m] box half sizes (shape axes)"),
+    "shape_half_length": ("S", "[m] capsule half length"),
+    "shape_pos": ("S3", "[m] shape centre in the body frame"),
+    "shape_quat": ("S4", "shape orientation in the body frame [w,x,y,z]"),
+    "shape_mass": ("S", "[kg] shape mass"),
+    "shape_friction": ("S", "[-] Coulomb friction coefficient"),
+    "shape_restitution": ("S", "[-] restitution coefficient"),
+    "shape_torsional_friction": ("S", "[m] torsional friction"),
+    "body_inertia": ("N3", "[kg m^2] given principal inertia (bodies that set `inertia`)"),
+    "init_pos": ("N3", "[m] initial world position of the body frame origin"),
+    "init_quat": ("N4", "initial orientation [w,x,y,z]"),
+    "init_vel": ("N3", "[m/s] initial COM velocity, world"),
+    "init_omega": ("N3", "[rad/s] initial angular velocity, world"),
+    "ground_friction": ("", "[-] ground friction"),
+    "ground_restitution": ("", "[-] ground restitution"),
+    "ground_torsional_friction": ("", "[m] ground torsional friction"),
+    "anchor_p": ("J3", "[m] joint anchor in the parent frame (world if no parent)"),
+    "anchor_c": ("J3", "[m] joint anchor in the child frame"),
+    "axis_p": ("J33", "joint axes in the parent frame"),
+    "axis_c": ("J33", "joint axes in the child frame"),
+    "perp_p": ("J33", "angle reference vectors in the parent frame"),
+    "perp_c": ("J33", "angle reference vectors in the child frame"),
+    "rel_quat": ("J4", "child orientation relative to the parent at the initial pose"),
+    "limit_lo": ("Jx3", "[rad or m] lower joint limits"),
+    "limit_hi": ("Jx3", "[rad or m] upper joint limits"),
+    "motor_gain": ("M", "[1/s] position servo gain"),
+    "motor_max_force": ("M", "[N m or N] motor force limit"),
+    "motor_max_velocity": ("M", "[rad/s or m/s] motor speed limit"),
+    "motor_ctrl_lo": ("M", "command range, low"),
+    "motor_ctrl_hi": ("M", "command range, high"),
+}
+# Field attribute names that differ from the parameter names.
+_FIELD_NAME = {"shape_torsional_friction": "shape_torsional",
+               "ground_torsional_friction": "ground_torsional"}
+
+
+@ti.data_oriented
+class Simulation:
+    """B worlds of one robot, T steps.
+
+    State fields, indexed [t, world, body] for t in 0..T: pos [m] COM world position, quat
+    [w,x,y,z] body to world, vel [m/s] COM world velocity, omega [rad/s] world angular velocity.
+    joint_pos / joint_vel [t, world, motor]: motor axis coordinate [rad or m] and its rate.
+    ctrl [t, world, motor] for t in 0..T-1: motor commands in SI units (radians).
+    Every field holding a real number has a gradient.
+    """
+
+    def __init__(self, robot: Robot, batch: int = 1, steps: int = 100):
+        if not isinstance(robot, Robot):
+            raise TypeError("Simulation takes a Robot; use tdphys.load(path) first")
+        self.backend = backend.current()
+        self.robot, self.layout = robot, L.build_layout(robot)
+        self.batch, self.steps = int(batch), int(steps)
+        if self.batch < 1 or self.steps < 1:
+            raise ValueError("batch and steps must be at least 1")
+        lay, sol = self.layout, robot.solver
+        self.real = self.backend.real
+        self.n_bodies, self.n_shapes, self.n_rows = lay.n_bodies, lay.n_shapes, lay.n_rows
+        self.n_joints, self.n_motors, self.n_points = lay.n_joints, lay.n_motors, lay.n_points
+        self.n_iterations = int(sol.iterations)
+        self.dt, self.warm_factor = float(sol.dt), float(sol.warm_start)
+        self.joint_hz, self.joint_damping = float(sol.joint_hz), float(sol.joint_damping)
+        self.contact_hz, self.contact_damping = float(sol.contact_hz), float(sol.contact_damping)
+        self.restitution_velocity = float(sol.restitution_velocity)
+        self.max_push_velocity = float(sol.max_push_velocity)
+        self.gravity = tuple(float(g) for g in sol.gravity)
+        self._allocate()
+        self._upload_tables()
+        for name, value in lay.params.items():
+            self.set_param(name, value)
+        self.step = ti.ad.grad_replaced(self._step_forward)
+        ti.ad.grad_for(self.step)(self._step_backward)
+
+    # ----------------------------------------------------------------------------- fields
+    def _allocate(self):
+        B, T, K = self.batch, self.steps, self.n_iterations
+        N, S = self.n_bodies, max(self.n_shapes, 1)
+        J, M, P, R = (max(self.n_joints, 1), max(self.n_motors, 1), max(self.n_points, 1),
+                      max(self.n_rows, 1))
+        vec, sca = backend.vector, backend.field
+        # tables
+        for name, size in (("shape_body", S), ("shape_kind", S), ("body_has_inertia", N),
+                           ("joint_kind", J), ("joint_parent", J), ("joint_child", J),
+                           ("motor_joint", M), ("motor_axis", M), ("motor_velocity_mode", M),
+                           ("motor_linear", M), ("point_geom", P), ("point_body_a", P),
+                           ("point_shape_a", P), ("point_body_b", P), ("point_shape_b", P),
+                           ("point_sub", P), ("row_kind", R), ("row_a", R), ("row_b", R),
+                           ("row_idx", R), ("row_sub", R), ("row_ref", R)):
+            setattr(self, name, backend.int_field(size))
+        self.prev_first, self.prev = backend.int_field((R, 2, 2)), backend.int_field((R, 2, 2))
+        self.final = backend.int_field((N, 2))
+        self.rows_sorted, self.points_sorted = backend.int_field(R), backend.int_field(P)
+        # parameters, per world: key -> (index shape after the batch axis, vector size or 0)
+        dims = {"S": ((S,), 0), "S3": ((S,), 3), "S4": ((S,), 4), "N3": ((N,), 3),
+                "N4": ((N,), 4), "": ((), 0), "J3": ((J,), 3), "Jx3": ((J, 3), 0),
+                "J33": ((J, 3), 3), "J4": ((J,), 4), "M": ((M,), 0)}
+        self.params = {}
+        for name, (key, _) in PARAM_DOCS.items():
+            index, n = dims[key]
+            f = vec(n, (B,) + index) if n else sca(None, (B,) + index)
+            setattr(self, _FIELD_NAME.get(name, name), f)
+            self.params[name] = f
+        # mass properties (per rollout)
+        self.mass, self.com, self.moment = sca(None, (B, N)), vec(3, (B, N)), vec(3, (B, N))
+        self.inertia_origin = ti.Matrix.field(3, 3, self.real, (B, N), needs_grad=True)
+        self.inertia = ti.Matrix.field(3, 3, self.real, (B, N), needs_grad=True)
+        self.inertia_inv = ti.Matrix.field(3, 3, self.real, (B, N), needs_grad=True)
+        # state, per step
+        self.pos, self.vel, self.omega = (vec(3, (T + 1, B, N)) for _ in range(3))
+        self.quat = vec(4, (T + 1, B, N))
+        self.warm = sca(None, (T + 1, B, R))
+        self.joint_pos, self.joint_vel = sca(None, (T + 1, B, M)), sca(None, (T + 1, B, M))
+        self.ctrl = sca(None, (T, B, M))
+        # scratch of one step
+        self.inv_mass = sca(None, (B, N))
+        self.c_normal, self.c_point_a, self.c_point_b = (vec(3, (B, P)) for _ in range(3))
+        self.c_sep = sca(None, (B, P))
+        self.vstart, self.vwarm = vec(6, (B, N)), vec(6, (B, N))
+        self.ja, self.jb, self.ma, self.mb = (vec(6, (B, R)) for _ in range(4))
+        self.meff, self.vt, self.ms, self.isc = (sca(None, (B, R)) for _ in range(4))
+        self.lo, self.hi, self.mu = (sca(None, (B, R)) for _ in range(3))
+        self.active = sca(None, (B, R), grad=False)
+        self.lam = sca(None, (K + 1, B, R))
+        self.hist = vec(6, (K, B, R, 2))
+        self.loss = sca(None, ())
+
+    def _upload_tables(self):
+        lay = self.layout
+        self.row_groups = _groups(lay.row_kind, self.rows_sorted)
+        self.point_groups = _groups(lay.point_geom, self.points_sorted)
+        for name in ("shape_body", "shape_kind", "body_has_inertia", "joint_kind",
+                     "joint_parent", "joint_child", "motor_joint", "motor_axis",
+                     "motor_velocity_mode", "motor_linear", "point_geom", "point_body_a",
+                     "point_shape_a", "point_body_b", "point_shape_b", "point_sub", "row_kind",
+                     "row_a", "row_b", "row_idx", "row_sub", "row_ref", "prev_first", "prev",
+                     "final"):
+            data = getattr(lay, name)
+            target = getattr(self, name)
+            padded = np.zeros(target.shape, np.int32)
+            padded[tuple(slice(0, s) for s in data.shape)] = data
+            target.from_numpy(padded)
+
+    # ------------------------------------------------------------------------- parameters
+    def set_param(self, name: str, value) -> None:
+        """Set a per-world parameter; `value` broadcasts to (B, ...) (see PARAM_DOCS)."""
+        f = self._param_field(name)
+        full = np.zeros(f.to_numpy().shape)
+        value = np.asarray(value, float)
+        target = full[(slice(None),) + tuple(slice(0, s) for s in value.shape[1:])]
+        target[...] = np.broadcast_to(value, target.shape) if value.ndim else value
+        f.from_numpy(full.astype(_np_real(self.real)))
+
+    def get_param(self, name: str) -> np.ndarray:
+        return self._trim(name, self._param_field(name).to_numpy())
+
+    def param_grad(self, name: str) -> np.ndarray:
+        """d loss / d parameter after a taped rollout, shape (B, ...)."""
+        return self._trim(name, self._param_field(name).grad.to_numpy())
+
+    def _param_field(self, name):
+        if name not in self.params:
+            import difflib
+            hint = difflib.get_close_matches(name, self.params, 1)
+            raise KeyError(f"unknown parameter '{name}'" + (f"; did you mean '{hint[0]}'?" if hint
+                                                              else ""))
+        return self.params[name]
+
+    def _trim(self, name, arr):
+        key = PARAM_DOCS[name][0]
+        count = {"S": self.n_shapes, "N": self.n_bodies, "J": self.n_joints,
+                 "M": self.n_motors}.get(key[:1], None)
+        return arr if count is None else arr[:, :count]
+
+    # --------------------------------------------------------------------------- controls
+    def set_controls(self, u) -> None:
+        """Motor commands, shape (T, M) (same for every world) or (T, B, M), SI units."""
+        u = np.asarray(u, float)
+        T, B, M = self.steps, self.batch, self.n_motors
+        if u.ndim == 2 and u.shape == (T, M):
+            u = np.broadcast_to(u[:, None, :], (T, B, M))
+        if u.shape != (T, B, M):
+            raise ControlsError(f"controls have shape {u.shape}, expected ({T}, {M}) or "
+                                f"({T}, {B}, {M}) for {T} steps, batch {B} and {M} motors "
+                                f"({', '.join(self.layout.motor_names) or 'none'})")
+        if not np.all(np.isfinite(u)):
+            raise ControlsError("controls contain NaN or inf")
+        full = np.zeros(self.ctrl.shape)
+        full[:, :, :M] = u
+        self.ctrl.from_numpy(full.astype(_np_real(self.real)))
+
+    # ---------------------------------------------------------------------------- kernels
+    @ti.kernel
+    def k_mass_clear(self):
+        for w, n in self.mass:
+            self.mass[w, n] = 0.0
+            self.moment[w, n] = ti.Vector.zero(self.real, 3)
+            self.inertia_origin[w, n] = ti.Matrix.zero(self.real, 3, 3)
+
+    @ti.kernel
+    def k_mass_sum(self):
+        for w in range(self.batch):  # shapes summed in file order: deterministic
+            for k in range(self.n_shapes):
+                n = self.shape_body[k]
+                m, moment, inertia = bodies.shape_inertia_about_origin(self, w, k)
+                self.mass[w, n] += m
+                self.moment[w, n] += moment
+                self.inertia_origin[w, n] += inertia
+
+    @ti.kernel
+    def k_mass_finish(self):
+        for w, n in self.mass:
+            m, com, inertia = bodies.about_centre_of_mass(self, w, n)
+            self.com[w, n] = com
+            self.inertia[w, n] = inertia
+            self.inertia_inv[w, n] = inertia.inverse()
+
+    def k_mass(self):
+        """Mass, centre of mass and inertia of every body from its shapes (once a rollout)."""
+        self.k_mass_clear()
+        self.k_mass_sum()
+        self.k_mass_finish()
+
+    @ti.kernel
+    def k_init(self):
+        for w, n in self.mass:
+            x, q, v, om = bodies.initial_state(self, w, n)
+            self.pos[0, w, n], self.quat[0, w, n] = x, q
+            self.vel[0, w, n], self.omega[0, w, n] = v, om
+
+    @ti.kernel
+    def k_bodies(self, t: ti.i32):
+        for w, n in self.mass:
+            self.inv_mass[w, n] = 1.0 / self.mass[w, n]
+            self.vstart[w, n] = bodies.free_velocity(self, t, w, n)
+
+    @ti.func
+    def inverse_mass_times(self, t, w, n, j):
+        """M^-1 j for a stacked (linear, angular) row half j of body n (zero for the world)."""
+        out = j * 0.0
+        if n >= 0:
+            out = rows.six(rows.lin(j) * self.inv_mass[w, n], bodies.apply_inverse_inertia(
+                self, w, n, self.quat[t, w, n], rows.ang(j)))
+        return out
+
+    @ti.kernel
+    def k_geometry(self, t: ti.i32, geom: ti.template(), offset: ti.i32, count: ti.i32):
+        for w, k in ti.ndrange(self.batch, count):
+            i = self.points_sorted[offset + k]
+            n, pa, pb, sep = geometry.contact_point(self, t, w, i, geom)
+            self.c_normal[w, i], self.c_point_a[w, i], self.c_point_b[w, i] = n, pa, pb
+            self.c_sep[w, i] = sep
+
+    @ti.kernel
+    def k_rows(self, t: ti.i32, kind: ti.template(), offset: ti.i32, count: ti.i32):
+        for w, k in ti.ndrange(self.batch, count):
+            r = self.rows_sorted[offset + k]
+            ja, jb, vt, ms, isc, lo, hi, mu, active = rows.row(self, t, w, r, kind)
+            a, b = self.row_a[r], self.row_b[r]
+            if ti.static(kind == L.ROW_SKIP):  # second friction direction: the pair's bodies
+                a, b = self.row_a[r - 1], self.row_b[r - 1]
+            ma = self.inverse_mass_times(t, w, a, ja)
+            mb = self.inverse_mass_times(t, w, b, jb)
+            self.ja[w, r], self.jb[w, r], self.ma[w, r], self.mb[w, r] = ja, jb, ma, mb
+            self.meff[w, r] = active / (ja.dot(ma) + jb.dot(mb) + 1e-12)
+            self.vt[w, r], self.ms[w, r], self.isc[w, r] = vt, ms, isc
+            self.lo[w, r], self.hi[w, r], self.mu[w, r] = lo, hi, mu
+            self.active[w, r] = active
+
+    @ti.kernel
+    def k_warm(self, t: ti.i32):
+        for w in range(self.batch):
+            solver.warm_start(self, t, w)
+
+    @ti.kernel
+    def k_solve(self, t: ti.i32):
+        for w in range(self.batch):
+            for k in range(self.n_iterations):
+                for r in range(self.n_rows):
+                    solver.solve_row(self, w, k, r)
+            for r in range(self.n_rows):
+                self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
+
+    @ti.kernel
+    def k_integrate(self, t: ti.i32):
+        for w, n in self.mass:
+            x, q, v, om = bodies.advance(self, t, w, n, solver.final_velocity(self, w, n))
+            self.pos[t + 1, w, n], self.quat[t + 1, w, n] = x, q
+            self.vel[t + 1, w, n], self.omega[t + 1, w, n] = v, om
+
+    @ti.kernel
+    def k_measure(self, t: ti.i32):
+        for w, m in ti.ndrange(self.batch, self.n_motors):
+            j = self.motor_joint[m]
+            q, ja, jb = rows.joint_coordinate(self, t, w, j, self.motor_axis[m])
+            self.joint_pos[t, w, m] = q
+            self.joint_vel[t, w, m] = ja.dot(rows.body_velocity(self, t, w, self.joint_parent[j])) \
+                + jb.dot(rows.body_velocity(self, t, w, self.joint_child[j]))
+
+    @ti.kernel
+    def k_clear_scratch_grads(self):
+        for w, n in self.mass:
+            self.inv_mass.grad[w, n] = 0.0
+            self.vstart.grad[w, n] = ti.Vector.zero(self.real, 6)
+            self.vwarm.grad[w, n] = ti.Vector.zero(self.real, 6)
+        for w, r in self.meff:
+            zero6 = ti.Vector.zero(self.real, 6)
+            self.ja.grad[w, r], self.jb.grad[w, r] = zero6, zero6
+            self.ma.grad[w, r], self.mb.grad[w, r] = zero6, zero6
+            self.meff.grad[w, r], self.vt.grad[w, r], self.ms.grad[w, r] = 0.0, 0.0, 0.0
+            self.isc.grad[w, r], self.lo.grad[w, r], self.hi.grad[w, r] = 0.0, 0.0, 0.0
+            self.mu.grad[w, r] = 0.0
+        for w, i in self.c_sep:
+            zero3 = ti.Vector.zero(self.real, 3)
+            self.c_normal.grad[w, i], self.c_point_a.grad[w, i] = zero3, zero3
+            self.c_point_b.grad[w, i], self.c_sep.grad[w, i] = zero3, 0.0
+        for I in ti.grouped(self.lam):
+            self.lam.grad[I] = 0.0
+        for I in ti.grouped(self.hist):
+            self.hist.grad[I] = ti.Vector.zero(self.real, 6)
+
+    # ------------------------------------------------------------------------------ steps
+    def _step_scratch(self, t: int):
+        self.k_bodies(t)
+        for geom, offset, count in self.point_groups:
+            self.k_geometry(t, geom, offset, count)
+        for kind, offset, count in self.row_groups:
+            self.k_rows(t, kind, offset, count)
+        self.k_warm(t)
+        self.k_solve(t)
+
+    def _step_forward(self, t: int):
+        self._step_scratch(t)
+        self.k_integrate(t)
+        self.k_measure(t + 1)
+
+    def _step_backward(self, t: int):
+        self.k_clear_scratch_grads()
+        self._step_scratch(t)  # recompute this step's scratch from the stored state at t
+        self.k_measure.grad(t + 1)
+        self.k_integrate.grad(t)
+        self.k_solve.grad(t)
+        self.k_warm.grad(t)
+        for kind, offset, count in reversed(self.row_groups):
+            self.k_rows.grad(t, kind, offset, count)
+        for geom, offset, count in reversed(self.point_groups):
+            self.k_geometry.grad(t, geom, offset, count)
+        self.k_bodies.grad(t)
+
+    def start(self):
+        """Mass properties and the state at t = 0 (the first part of every rollout)."""
+        self.k_mass()
+        self.k_init()
+        self.k_measure(0)
+
+    def rollout(self, policy=None, check: bool = True):
+        """Simulate all T steps. `policy(t)`, if given, runs before step t (a Taichi kernel
+        writing ctrl[t] lets a controller share the tape). Under `ti.ad.Tape` the whole
+        rollout is differentiated. Raises SimulationDiverged on NaN/inf when `check`."""
+        self.start()
+        for t in range(self.steps):
+            if policy is not None:
+                policy(t)
+            self.step(t)
+        if check:
+            self.check_finite()
+
+    # ---------------------------------------------------------------------------- results
+    def check_finite(self):
+        """Raise SimulationDiverged naming the first step and body with a NaN/inf state."""
+        for name in ("pos", "vel", "omega", "quat"):
+            arr = getattr(self, name).to_numpy()
+            bad = ~np.isfinite(arr).all(axis=-1)
+            if bad.any():
+                t, w, n = (int(i[0]) for i in np.nonzero(bad))
+                raise SimulationDiverged(t, self.layout.body_names[n], name + f" (world {w})")
+
+    def trajectory(self) -> dict:
+        """The rollout as numpy arrays (see `tdphys simulate` for the keys and shapes)."""
+        M = self.n_motors
+        return {
+            "t": np.arange(self.steps + 1) * self.dt,
+            "body_names": np.array(self.layout.body_names),
+            "motor_names": np.array(self.layout.motor_names),
+            "pos": self.pos.to_numpy(), "quat": self.quat.to_numpy(),
+            "vel": self.vel.to_numpy(), "omega": self.omega.to_numpy(),
+            "joint_pos": self.joint_pos.to_numpy()[:, :, :M],
+            "joint_vel": self.joint_vel.to_numpy()[:, :, :M],
+        }
+
+    def controls_grad(self) -> np.ndarray:
+        """d loss / d controls, shape (T, B, M)."""
+        return self.ctrl.grad.to_numpy()[:, :, :self.n_motors]
+
+
+def _groups(codes: np.ndarray, sorted_field) -> list:
+    """Sort item indices by code into `sorted_field`; return (code, offset, count) per code
+    present, so each kind gets its own small kernel."""
+    order = np.argsort(codes, kind="stable").astype(np.int32)
+    padded = np.zeros(sorted_field.shape, np.int32)
+    padded[:len(order)] = order
+    sorted_field.from_numpy(padded)
+    groups, offset = [], 0
+    for code in sorted(set(codes.tolist())):
+        count = int((codes == code).sum())
+        groups.append((int(code), offset, count))
+        offset += count
+    return groups
+
+
+def _np_real(dtype):
+    return np.float64 if dtype == ti.f64 else np.float32
+

@@ -1,0 +1,41 @@
+"""User-facing errors. Each names where the problem is and how to fix it."""
+from __future__ import annotations
+
+
+class TdphysError(Exception):
+    """Base class of every error tdphys raises on purpose."""
+
+
+class ModelError(TdphysError, ValueError):
+    """A robot or experiment file is wrong.
+
+    file: path of the file; line: 1-based line of the offending key (None if unknown);
+    key: dotted key path such as ``bodies[2].shapes[0].radius``; fix: what to do about it.
+    """
+
+    def __init__(self, file: str, key: str, problem: str, fix: str = "", line: int | None = None):
+        self.file, self.key, self.problem, self.fix, self.line = file, key, problem, fix, line
+        where = f"{file}:{line}" if line is not None else f"{file}"
+        msg = f"{where}: {key}: {problem}" if key else f"{where}: {problem}"
+        if fix:
+            msg += f"\n  fix: {fix}"
+        super().__init__(msg)
+
+
+class SimulationDiverged(TdphysError, FloatingPointError):
+    """A rollout produced NaN or inf. Names the first step and body where it happened."""
+
+    def __init__(self, step: int, body: str, quantity: str, hint: str = ""):
+        self.step, self.body, self.quantity = step, body, quantity
+        msg = (f"simulation diverged: {quantity} of body '{body}' became NaN/inf at step {step}")
+        msg += "\n  fix: " + (hint or "lower solver.dt, raise solver.iterations, or check masses "
+                                     "and motor gains for values that are far too large or small")
+        super().__init__(msg)
+
+
+class BackendError(TdphysError, RuntimeError):
+    """The chosen backend cannot do what was asked (e.g. gradients on Vulkan)."""
+
+
+class ControlsError(TdphysError, ValueError):
+    """A controls array or file has the wrong shape or values."""

@@ -1,0 +1,212 @@
+"""Validated robot model: immutable dataclasses in SI units and radians.
+
+This is what the YAML loader (``tdphys.model.loader``) produces and what the engine's layout
+(``tdphys.engine.layout``) consumes. Nothing here knows about Taichi.
+
+Conventions (docs/conventions.md): z is up; quaternions are [w, x, y, z] and rotate the body
+frame into the world frame; angular velocities are in the world frame; every angle is in
+radians here, whatever the file used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Vec3 = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
+
+SHAPE_KINDS = ("sphere", "box", "capsule")
+JOINT_KINDS = ("ball", "hinge", "fixed", "slider", "universal")
+MOTOR_MODES = ("position", "velocity")
+SENSOR_KINDS = ("body_pos", "body_vel", "body_quat", "body_omega", "joint_pos", "joint_vel",
+                "contact_force")
+# Body-body shape pairs the contact generator handles (unordered).
+SUPPORTED_PAIRS = frozenset({("sphere", "sphere"), ("capsule", "sphere"), ("capsule", "capsule"),
+                             ("box", "sphere")})
+
+# Number of motor/limit axes each joint kind exposes.
+JOINT_AXES = {"ball": 3, "hinge": 1, "fixed": 0, "slider": 1, "universal": 2}
+
+
+def pair_key(kind_a: str, kind_b: str) -> tuple[str, str]:
+    """Unordered shape-pair key, sorted by name, as used in SUPPORTED_PAIRS."""
+    return tuple(sorted((kind_a, kind_b)))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One collision and mass primitive rigidly attached to a body.
+
+    kind: "sphere" | "box" | "capsule".
+    radius: [m] sphere and capsule radius (0 for a box).
+    half_extents: [m] box half sizes along the shape's local x, y, z (zeros otherwise).
+    half_length: [m] capsule half length of the segment along the shape's local z (0 otherwise).
+    pos: [m] shape centre in the body frame (the frame the YAML `pos`/`quat` of the body place).
+    quat: [w, x, y, z] shape orientation in the body frame.
+    mass: [kg] resolved mass of this shape (> 0): density x volume, or the body's given mass
+        shared in proportion to volume.
+    friction: Coulomb coefficient [-]; restitution [-] in [0, 1];
+    torsional_friction: [m] torque impulse limit per unit normal impulse about the normal.
+    color: RGB in [0, 1].
+    group: collision group; shapes of different bodies with the same nonzero group collide.
+    ground: whether this shape collides with the ground plane z = 0.
+    """
+
+    kind: str
+    radius: float = 0.0
+    half_extents: Vec3 = (0.0, 0.0, 0.0)
+    half_length: float = 0.0
+    pos: Vec3 = (0.0, 0.0, 0.0)
+    quat: Quat = (1.0, 0.0, 0.0, 0.0)
+    mass: float = 1.0
+    friction: float = 1.0
+    restitution: float = 0.0
+    torsional_friction: float = 0.0
+    color: Vec3 = (0.8, 0.3, 0.3)
+    group: int = 0
+    ground: bool = True
+
+
+@dataclass(frozen=True)
+class Body:
+    """A rigid body.
+
+    pos: [m] world position of the body frame origin at t = 0 (not the centre of mass).
+    quat: [w, x, y, z] body-to-world rotation at t = 0.
+    vel: [m/s] world linear velocity of the centre of mass at t = 0.
+    omega: [rad/s] world angular velocity at t = 0.
+    inertia: [kg m^2] principal moments about the centre of mass along the body axes, when
+        the file gives them; None means computed from the shapes.
+    """
+
+    name: str
+    shapes: tuple[Shape, ...]
+    pos: Vec3 = (0.0, 0.0, 0.0)
+    quat: Quat = (1.0, 0.0, 0.0, 0.0)
+    vel: Vec3 = (0.0, 0.0, 0.0)
+    omega: Vec3 = (0.0, 0.0, 0.0)
+    inertia: Vec3 | None = None
+
+
+@dataclass(frozen=True)
+class Motor:
+    """A servo on one axis of a joint. Controls come one per motor, in file order.
+
+    axis: index into the joint's axes.
+    mode: "position" (command = target angle [rad] or position [m]) or "velocity"
+        (command = target rate [rad/s] or [m/s]).
+    gain: [1/s] position servo: target rate = clip(gain * (command - q), +-max_velocity).
+    max_force: [N m] angular or [N] linear; the motor impulse per step is within +-max_force*dt.
+    max_velocity: [rad/s] or [m/s].
+    ctrl_range: commands are clipped into [lo, hi] (same units as the command).
+    """
+
+    name: str
+    axis: int = 0
+    mode: str = "position"
+    gain: float = 10.0
+    max_force: float = 10.0
+    max_velocity: float = 3.0
+    ctrl_range: tuple[float, float] = (-1e9, 1e9)
+
+
+@dataclass(frozen=True)
+class Joint:
+    """A joint between `parent` (None = the world) and `child`.
+
+    anchor: [m] world position of the joint point at the initial pose.
+    axes: unit world axes at the initial pose: hinge/slider 1, universal 2 (the first fixed in
+        the parent, the second in the child; they must be perpendicular), ball 3 (motor axes,
+        fixed in the parent), fixed none.
+    limits: per axis (lo, hi) in [rad] or [m], or None for no limit; same length as axes.
+    """
+
+    name: str
+    kind: str
+    parent: str | None
+    child: str
+    anchor: Vec3 = (0.0, 0.0, 0.0)
+    axes: tuple[Vec3, ...] = ()
+    limits: tuple[tuple[float, float] | None, ...] = ()
+    motors: tuple[Motor, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """A named reading. `body`/`joint` name its subject; `reference` a body whose frame the
+    body readings are expressed in (None = world)."""
+
+    name: str
+    kind: str
+    body: str | None = None
+    joint: str | None = None
+    axis: int = 0
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Solver:
+    """Time stepping and constraint settings.
+
+    dt: [s] step. iterations: Gauss-Seidel sweeps per step. warm_start: fraction [0, 1] of the
+    previous step's impulses to start from (0 = off). gravity: [m/s^2] world vector.
+    joint_hz / contact_hz: [Hz] constraint stiffness as a natural frequency (0 = rigid, i.e.
+    full position correction each step); joint_damping / contact_damping: damping ratio [-].
+    restitution_velocity: [m/s] approach speed below which restitution is ignored.
+    max_push_velocity: [m/s] cap on the speed at which penetration is resolved.
+    """
+
+    dt: float = 0.01
+    iterations: int = 20
+    warm_start: float = 0.85
+    gravity: Vec3 = (0.0, 0.0, -9.81)
+    joint_hz: float = 30.0
+    joint_damping: float = 2.0
+    contact_hz: float = 25.0
+    contact_damping: float = 5.0
+    restitution_velocity: float = 0.2
+    max_push_velocity: float = 2.0
+
+
+@dataclass(frozen=True)
+class Ground:
+    """The plane z = 0. friction/restitution combine with each shape's (see docs)."""
+
+    enabled: bool = True
+    friction: float = 1.0
+    restitution: float = 0.0
+    torsional_friction: float = 0.0
+
+
+@dataclass(frozen=True)
+class ContactPair:
+    """A body-body shape pair to test for contact: (body index, shape index in that body)."""
+
+    body_a: int
+    shape_a: int
+    body_b: int
+    shape_b: int
+
+
+@dataclass(frozen=True)
+class Robot:
+    """A whole model as loaded from one YAML file. Bodies and joints keep file order."""
+
+    name: str
+    source: str
+    bodies: tuple[Body, ...]
+    joints: tuple[Joint, ...] = ()
+    sensors: tuple[Sensor, ...] = ()
+    solver: Solver = field(default_factory=Solver)
+    ground: Ground = field(default_factory=Ground)
+    contact_pairs: tuple[ContactPair, ...] = ()
+
+    def body_index(self, name: str) -> int:
+        for i, b in enumerate(self.bodies):
+            if b.name == name:
+                return i
+        raise KeyError(name)
+
+    @property
+    def motors(self) -> list[tuple[Joint, Motor]]:
+        """All motors in control order: joints in file order, motors in joint order."""
+        return [(j, m) for j in self.joints for m in j.motors]
