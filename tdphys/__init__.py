@@ -5,8 +5,14 @@
     robot = tdphys.load("robots/pendulum.yaml")
     sim = tdphys.Simulation(robot, batch=4, steps=200)
 """
-from .backend import init
 from .errors import BackendError, ControlsError, ModelError, SimulationDiverged, TdphysError
+
+
+def init(arch: str = "cpu", precision: str = "f32", debug: bool = False):
+    """Start Taichi (see tdphys.backend.init); imported lazily so the model loader and the
+    command line's help work without Taichi."""
+    from .backend import init as _init
+    return _init(arch, precision, debug)
 
 
 def load(path):
@@ -20,6 +26,9 @@ def __getattr__(name):
     if name == "Simulation":
         from .engine.simulation import Simulation
         return Simulation
+    if name in ("backend", "gradcheck"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(name)
 
 

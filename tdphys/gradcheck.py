@@ -38,7 +38,7 @@ class Entry:
 
     @property
     def rel_error(self) -> float:
-        scale = max(abs(self.fd), abs(self.tape), 1e-6)
+        scale = max(abs(self.fd), abs(self.tape), 1e-4)  # absolute below 1e-4
         return abs(self.tape - self.fd) / scale
 
 

@@ -260,6 +260,7 @@ class Simulation:
         for w, n in self.mass:
             self.inv_mass[w, n] = 1.0 / self.mass[w, n]
             self.vstart[w, n] = bodies.free_velocity(self, t, w, n)
+            self.vwarm[w, n] = ti.Vector.zero(self.real, 6)
 
     @ti.func
     def inverse_mass_times(self, t, w, n, j):
@@ -305,8 +306,13 @@ class Simulation:
             for k in range(self.n_iterations):
                 for r in range(self.n_rows):
                     solver.solve_row(self, w, k, r)
-            for r in range(self.n_rows):
-                self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
+
+    @ti.kernel
+    def k_keep_impulses(self, t: ti.i32):
+        """Accumulated impulses of step t, kept to warm-start step t + 1. (A kernel of its own:
+        a second loop after the solver's loop nest in one kernel gets a wrong adjoint.)"""
+        for w, r in self.meff:
+            self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
 
     @ti.kernel
     def k_integrate(self, t: ti.i32):
@@ -355,6 +361,7 @@ class Simulation:
             self.k_rows(t, kind, offset, count)
         self.k_warm(t)
         self.k_solve(t)
+        self.k_keep_impulses(t)
 
     def _step_forward(self, t: int):
         self._step_scratch(t)
@@ -366,6 +373,7 @@ class Simulation:
         self._step_scratch(t)  # recompute this step's scratch from the stored state at t
         self.k_measure.grad(t + 1)
         self.k_integrate.grad(t)
+        self.k_keep_impulses.grad(t)
         self.k_solve.grad(t)
         self.k_warm.grad(t)
         for kind, offset, count in reversed(self.row_groups):

@@ -48,10 +48,9 @@ def final_velocity(s, w, n):
 @ti.func
 def warm_start(s, t, w):
     """Start every active row from a fraction of last step's impulse; vwarm collects the
-    velocity change it causes (a field of its own: reading a field after accumulating into
-    it in the same kernel breaks Taichi's reverse mode)."""
-    for n in range(s.n_bodies):
-        s.vwarm[w, n] = ti.Vector.zero(s.real, 6)
+    velocity change it causes. vwarm is zeroed by the bodies stage: in Taichi 1.7.4, zeroing
+    a field and accumulating into it in one kernel gives a wrong adjoint, and so does reading
+    a field after accumulating into it in the same kernel."""
     for r in range(s.n_rows):
         lam0 = s.warm_factor * s.warm[t, w, r] * s.active[w, r]
         s.lam[0, w, r] = lam0
