@@ -67,3 +67,15 @@ def test_determinism_bit_identical(backend64):
     b = run(robot, steps=200)
     for key in ("pos", "quat", "vel", "omega"):
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_nan_state_is_reported_with_step_and_body(backend64):
+    """A rollout that produces NaN stops with an error naming the step and the body."""
+    from tdphys.engine.simulation import Simulation
+    from tdphys.errors import SimulationDiverged
+    sim = Simulation(ball(z=2.0), batch=1, steps=20)
+    sim.set_param("shape_mass", np.array([[np.nan]]))
+    with pytest.raises(SimulationDiverged) as err:
+        sim.rollout()
+    assert "ball" in str(err.value) and "step" in str(err.value)
+    assert err.value.body == "ball"

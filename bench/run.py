@@ -1,0 +1,72 @@
+"""Speed of the 17-body, 16-motor quadruped (robots/quadruped17.yaml), the paper's benchmark.
+
+Prints, per batch size: forward seconds for --steps steps, forward+backward seconds (a taped
+rollout with a loss on the final torso height), microseconds per robot-step, and the first
+(compiling) run separately from the warm ones. `--json` prints one JSON object per row.
+Timings are for information only; no test asserts them.
+"""
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--robot", default=str(ROOT / "robots" / "quadruped17.yaml"))
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batches", default="1,128")
+    p.add_argument("--arch", default="cpu")
+    p.add_argument("--precision", default="f32")
+    p.add_argument("--no-backward", action="store_true")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    t0 = time.perf_counter()
+    import taichi as ti
+    import tdphys
+    tdphys.init(args.arch, args.precision)
+    robot = tdphys.load(args.robot)
+    startup = time.perf_counter() - t0
+    for batch in [int(b) for b in args.batches.split(",")]:
+        sim = tdphys.Simulation(robot, batch=batch, steps=args.steps)
+
+        @ti.kernel
+        def loss():
+            for w in range(batch):
+                sim.loss[None] += sim.pos[args.steps, w, 0][2]
+
+        t = time.perf_counter()
+        sim.rollout()
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        sim.rollout()
+        fwd = time.perf_counter() - t
+        row = {"robot": robot.name, "arch": args.arch, "precision": args.precision,
+               "batch": batch, "steps": args.steps, "bodies": sim.n_bodies,
+               "rows": sim.n_rows, "import_init_s": round(startup, 2),
+               "first_forward_s": round(first, 2), "forward_s": round(fwd, 3),
+               "us_per_robot_step": round(fwd / (batch * args.steps) * 1e6, 2)}
+        if not args.no_backward:
+            t = time.perf_counter()
+            with ti.ad.Tape(sim.loss):
+                sim.rollout(check=False)
+                loss()
+            first_bw = time.perf_counter() - t
+            t = time.perf_counter()
+            with ti.ad.Tape(sim.loss):
+                sim.rollout(check=False)
+                loss()
+            row.update(first_forward_backward_s=round(first_bw, 2),
+                       forward_backward_s=round(time.perf_counter() - t, 3))
+        row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(row) if args.json else
+              "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
