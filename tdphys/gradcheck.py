@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import taichi as ti
 
+from .engine import layout as L
+from .engine.simulation import PARAM_DOCS
+
 GROUPS = {
     "controls": ["ctrl"],
     "initial": ["init_pos", "init_vel", "init_omega"],
@@ -26,6 +29,11 @@ GROUPS = {
                "ground_friction", "anchor_p", "anchor_c", "motor_gain", "motor_max_force",
                "motor_max_velocity"],
 }
+
+
+# Size parameters and the shape kinds that use them.
+_SIZE_USERS = {"shape_radius": (L.S_SPHERE, L.S_CAPSULE), "shape_half_extents": (L.S_BOX,),
+               "shape_half_length": (L.S_CAPSULE,)}
 
 
 @dataclass
@@ -94,42 +102,29 @@ def _entries_of(sim, name: str):
     f = sim.params[name]
     get, put, grad = f.to_numpy, f.from_numpy, lambda: f.grad.to_numpy()
     valid = np.ones(get().shape, bool)
-    key = __import__("tdphys.engine.simulation", fromlist=["PARAM_DOCS"]).PARAM_DOCS[name][0]
+    key = PARAM_DOCS[name][0]
     count = {"S": sim.n_shapes, "N": sim.n_bodies, "J": sim.n_joints, "M": sim.n_motors}
     if key and key[0] in count:
         valid[:, count[key[0]]:] = False
-    if name.startswith("shape_") and name not in ("shape_mass", "shape_pos", "shape_friction",
-                                                  "shape_restitution",
-                                                  "shape_torsional_friction"):
-        # sizes only where the shape kind uses them
-        from .engine import layout as L
-        use = {"shape_radius": (L.S_SPHERE, L.S_CAPSULE), "shape_half_extents": (L.S_BOX,),
-               "shape_half_length": (L.S_CAPSULE,)}[name]
-        kinds = np.isin(sim.layout.shape_kind, use)
+    if name in _SIZE_USERS:  # sizes only where the shape kind uses them
+        kinds = np.isin(sim.layout.shape_kind, _SIZE_USERS[name])
         valid[:, :len(kinds)] &= kinds.reshape((1, -1) + (1,) * (valid.ndim - 2))
     return get, put, grad, valid
 
 
 def check(sim, groups=("controls", "initial", "params"), per_param: int = 3, eps: float = 1e-6,
-          seed: int = 0, names=None) -> list[Entry]:
+          seed: int = 0) -> list[Entry]:
     """Tape gradient vs central differences on up to `per_param` random entries of every
-    parameter in `groups` (or exactly `names`). Needs an f64 backend to be meaningful."""
+    parameter in `groups`. Needs an f64 backend to be meaningful."""
     loss = FinalStateLoss(sim, seed)
     loss.gradient()
     rng = np.random.default_rng(seed + 1)
-    chosen = [(g, n) for g in groups for n in GROUPS[g]] if names is None else \
-        [(next((g for g, ns in GROUPS.items() if n in ns), "params"), n) for n in names]
-    tape = {}
-    for group, name in chosen:
-        if name != "ctrl" and name not in sim.params:
-            continue
-        get, _, grad, valid = _entries_of(sim, name)
-        if name == "ctrl" and sim.n_motors == 0:
-            continue
-        tape[name] = (group, grad(), valid)
+    chosen = [(g, n) for g in groups for n in GROUPS[g]
+              if (n == "ctrl" and sim.n_motors) or n in sim.params]
+    gradients = {name: _entries_of(sim, name)[2]() for _, name in chosen}
     out = []
-    for name, (group, g, valid) in tape.items():
-        get, put, _, _ = _entries_of(sim, name)
+    for group, name in chosen:
+        get, put, _, valid = _entries_of(sim, name)
         flat = np.argwhere(valid)
         if len(flat) == 0:
             continue
@@ -137,15 +132,15 @@ def check(sim, groups=("controls", "initial", "params"), per_param: int = 3, eps
         base = get()
         for idx in map(tuple, picks):
             step = eps * max(1.0, abs(base[idx]))
-            plus, minus = base.copy(), base.copy()
-            plus[idx] += step
-            minus[idx] -= step
-            put(plus)
-            lp = loss.value()
-            put(minus)
-            lm = loss.value()
+            values = []
+            for sign in (1.0, -1.0):
+                trial = base.copy()
+                trial[idx] += sign * step
+                put(trial)
+                values.append(loss.value())
             put(base)
-            out.append(Entry(group, name, idx, float(g[idx]), (lp - lm) / (2 * step)))
+            fd = (values[0] - values[1]) / (2 * step)
+            out.append(Entry(group, name, idx, float(gradients[name][idx]), fd))
     return out
 
 

@@ -1,6 +1,5 @@
 """Shared fixtures: one Taichi backend per test session (f64 on CPU unless TDPHYS_ARCH says
 otherwise), and small robots built in code."""
-import os
 from pathlib import Path
 
 import pytest

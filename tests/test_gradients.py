@@ -8,7 +8,6 @@ from contact switches).
 import math
 
 import numpy as np
-import pytest
 
 from tdphys.model.schema import (Body, ContactPair, Ground, Joint, Motor, Robot, Shape, Solver)
 
@@ -16,7 +15,9 @@ H = math.sqrt(0.5)
 
 
 def joint_zoo():
-    """A chain hanging from the world through every joint kind, all motorised, two limited."""
+    """A chain hanging from the world through every joint kind, all motorised. The hinge and
+    the slider start just past their upper limits and their motors push into them (see
+    LIMITED_MOTORS), so both limits stay engaged for the whole rollout."""
     cap = lambda x: Shape("capsule", radius=0.05, half_length=0.2, pos=(x, 0, 0),  # noqa: E731
                           quat=(H, 0, H, 0), mass=1.0, ground=False)
     box = Shape("box", half_extents=(0.1, 0.08, 0.06), mass=0.7, ground=False)
@@ -28,13 +29,13 @@ def joint_zoo():
     pos = Motor("pos", mode="position", gain=8.0, max_force=50.0, max_velocity=4.0)
     vel = Motor("vel", mode="velocity", max_force=50.0, max_velocity=4.0)
     joints = (
-        Joint("hinge", "hinge", None, "a", (0, 0, 2), ((0, 1, 0),), ((-2.0, 0.05),), (pos,)),
+        Joint("hinge", "hinge", None, "a", (0, 0, 2), ((0, 1, 0),), ((-2.0, -0.01),), (pos,)),
         Joint("ball", "ball", "a", "b", (0.4, 0, 2), ((1, 0, 0), (0, 1, 0), (0, 0, 1)),
               (None, None, None),
               (Motor("b0", axis=0, gain=5, max_force=40, max_velocity=3),
                Motor("b1", axis=1, mode="velocity", max_force=40, max_velocity=3),
                Motor("b2", axis=2, gain=5, max_force=40, max_velocity=3))),
-        Joint("slider", "slider", "b", "c", (0.9, 0, 2), ((1, 0, 0),), ((-0.3, 0.3),), (vel,)),
+        Joint("slider", "slider", "b", "c", (0.9, 0, 2), ((1, 0, 0),), ((-0.3, -0.01),), (vel,)),
         Joint("univ", "universal", "c", "d", (1.0, 0, 2), ((0, 0, 1), (0, 1, 0)), (None, None),
               (Motor("u0", axis=0, gain=6, max_force=40, max_velocity=3),
                Motor("u1", axis=1, gain=6, max_force=40, max_velocity=3))),
@@ -42,6 +43,9 @@ def joint_zoo():
     )
     return Robot(name="joint_zoo", source="<test>", bodies=bodies, joints=joints,
                  solver=Solver(dt=0.01, iterations=8))
+
+
+LIMITED_MOTORS = (0, 4)  # the hinge's and the slider's motors, in control order
 
 
 def contact_zoo():
@@ -90,8 +94,12 @@ def _check(robot, steps, tol, controls=None, per_param=2):
 
 def test_joint_zoo_gradients_match_finite_differences(backend64):
     rng = np.random.default_rng(3)
-    entries = _check(joint_zoo(), steps=25, tol=1e-4,
-                     controls=lambda s: rng.uniform(-0.5, 0.5, (s.steps, s.n_motors)))
+
+    def controls(sim):
+        u = rng.uniform(-0.5, 0.5, (sim.steps, sim.n_motors))
+        u[:, LIMITED_MOTORS] = 0.5  # push into the upper limits
+        return u
+    entries = _check(joint_zoo(), steps=25, tol=1e-4, controls=controls)
     assert {e.group for e in entries} == {"controls", "initial", "params"}
 
 

@@ -1,10 +1,8 @@
 """Analytic physics: the engine against closed-form answers (CPU, f64)."""
-import math
-
 import numpy as np
 import pytest
 
-from tdphys.model.schema import Body, Joint, Robot, Shape, Solver
+from tdphys.model.schema import Body, Robot, Shape, Solver
 
 
 def ball(restitution=0.0, z=2.0, vel=(0.0, 0.0, 0.0), friction=1.0, dt=0.01):

@@ -78,7 +78,7 @@ class Layout:
 
     Shapes (N bodies, S shapes, J joints, M motors, P contact points, R rows):
     shape_body (S,), shape_kind (S,); joint_kind/parent/child (J,); motor_joint/motor_axis/
-    motor_mode/motor_linear (M,); point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
+    motor_velocity_mode (M,); point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
     row_kind/row_a/row_b/row_idx/row_sub/row_ref (R,); prev_first, prev (R, 2, 2) = (row,
     side) to read the starting velocity from, -1 = the free velocity / previous iteration rule
     (see `_gauss_seidel_tables`); final (N, 2) = (row, side) holding each body's final velocity.
@@ -101,7 +101,6 @@ class Layout:
     motor_joint: np.ndarray
     motor_axis: np.ndarray
     motor_velocity_mode: np.ndarray
-    motor_linear: np.ndarray
     point_geom: np.ndarray
     point_body_a: np.ndarray
     point_shape_a: np.ndarray
@@ -155,7 +154,6 @@ def build_layout(robot: Robot) -> Layout:
         motor_joint=i32([joints.index(j) for j, _ in motors]),
         motor_axis=i32([m.axis for _, m in motors]),
         motor_velocity_mode=i32([m.mode == "velocity" for _, m in motors]),
-        motor_linear=i32([j.kind == "slider" for j, _ in motors]),
         point_geom=i32([p[0] for p in points]), point_body_a=i32([p[1] for p in points]),
         point_shape_a=i32([p[2] for p in points]), point_body_b=i32([p[3] for p in points]),
         point_shape_b=i32([p[4] for p in points]), point_sub=i32([p[5] for p in points]),

@@ -19,7 +19,7 @@ Each solves J v = -bias_rate * C softly (tmath.soft_coefficients).
 import taichi as ti
 
 from . import layout as L
-from .tmath import (quat_conj, quat_mul, quat_rotate, rotation_vector, safe_norm,
+from .tmath import (quat_conj, quat_mul, quat_rotate, rotation_vector,
                     soft_coefficients, tangent_basis, unit, TINY)
 
 BIG = 1e30  # "unbounded" impulse

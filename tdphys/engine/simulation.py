@@ -57,6 +57,12 @@ PARAM_DOCS = {
     "motor_ctrl_lo": ("M", "command range, low"),
     "motor_ctrl_hi": ("M", "command range, high"),
 }
+# Integer tables copied from the Layout (see layout.Layout for their meaning).
+_TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_parent",
+           "joint_child", "motor_joint", "motor_axis", "motor_velocity_mode",
+           "point_geom", "point_body_a", "point_shape_a", "point_body_b", "point_shape_b",
+           "point_sub", "row_kind", "row_a", "row_b", "row_idx", "row_sub", "row_ref",
+           "prev_first", "prev", "final")
 # Field attribute names that differ from the parameter names.
 _FIELD_NAME = {"shape_torsional_friction": "shape_torsional",
                "ground_torsional_friction": "ground_torsional"}
@@ -106,17 +112,6 @@ class Simulation:
         J, M, P, R = (max(self.n_joints, 1), max(self.n_motors, 1), max(self.n_points, 1),
                       max(self.n_rows, 1))
         vec, sca = backend.vector, backend.field
-        # tables
-        for name, size in (("shape_body", S), ("shape_kind", S), ("body_has_inertia", N),
-                           ("joint_kind", J), ("joint_parent", J), ("joint_child", J),
-                           ("motor_joint", M), ("motor_axis", M), ("motor_velocity_mode", M),
-                           ("motor_linear", M), ("point_geom", P), ("point_body_a", P),
-                           ("point_shape_a", P), ("point_body_b", P), ("point_shape_b", P),
-                           ("point_sub", P), ("row_kind", R), ("row_a", R), ("row_b", R),
-                           ("row_idx", R), ("row_sub", R), ("row_ref", R)):
-            setattr(self, name, backend.int_field(size))
-        self.prev_first, self.prev = backend.int_field((R, 2, 2)), backend.int_field((R, 2, 2))
-        self.final = backend.int_field((N, 2))
         self.rows_sorted, self.points_sorted = backend.int_field(R), backend.int_field(P)
         # parameters, per world: key -> (index shape after the batch axis, vector size or 0)
         dims = {"S": ((S,), 0), "S3": ((S,), 3), "S4": ((S,), 4), "N3": ((N,), 3),
@@ -156,17 +151,13 @@ class Simulation:
         lay = self.layout
         self.row_groups = _groups(lay.row_kind, self.rows_sorted)
         self.point_groups = _groups(lay.point_geom, self.points_sorted)
-        for name in ("shape_body", "shape_kind", "body_has_inertia", "joint_kind",
-                     "joint_parent", "joint_child", "motor_joint", "motor_axis",
-                     "motor_velocity_mode", "motor_linear", "point_geom", "point_body_a",
-                     "point_shape_a", "point_body_b", "point_shape_b", "point_sub", "row_kind",
-                     "row_a", "row_b", "row_idx", "row_sub", "row_ref", "prev_first", "prev",
-                     "final"):
+        for name in _TABLES:  # integer tables, each at least one entry long
             data = getattr(lay, name)
-            target = getattr(self, name)
-            padded = np.zeros(target.shape, np.int32)
-            padded[tuple(slice(0, s) for s in data.shape)] = data
-            target.from_numpy(padded)
+            padded = np.zeros(tuple(max(d, 1) for d in data.shape), np.int32)
+            padded[tuple(slice(0, d) for d in data.shape)] = data
+            table = backend.int_field(padded.shape)
+            table.from_numpy(padded)
+            setattr(self, name, table)
 
     # ------------------------------------------------------------------------- parameters
     def set_param(self, name: str, value) -> None:
