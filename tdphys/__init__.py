@@ -8,11 +8,12 @@
 from .errors import BackendError, ControlsError, ModelError, SimulationDiverged, TdphysError
 
 
-def init(arch: str = "cpu", precision: str = "f32", debug: bool = False):
+def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
+         cpu_threads: int | None = None):
     """Start Taichi (see tdphys.backend.init); imported lazily so the model loader and the
     command line's help work without Taichi."""
     from .backend import init as _init
-    return _init(arch, precision, debug)
+    return _init(arch, precision, debug, cpu_threads)
 
 
 def load(path):

@@ -3,10 +3,11 @@
 The loss used (documented, fixed so runs are comparable):
 
     L = sum_w sum_n [ a_n . pos[T, w, n] + b_n . vel[T, w, n] + 0.05 |omega[T, w, n]|^2 ]
-        + sum_w sum_m c_m * joint_pos[T, w, m]
+        + sum_w sum_m c_m * joint_pos[T, w, m] + sum_w sum_i d_i * sensordata[T, w, i]
 
-with a_n, b_n, c_m drawn once from a normal distribution seeded by `seed`. Every component
-of the final state and every motor coordinate therefore contributes.
+with a_n, b_n, c_m, d_i drawn once from a normal distribution seeded by `seed`. Every
+component of the final state, every motor coordinate and every sensor value therefore
+contributes.
 
 Checked entries are a random subset of each group (controls, initial state, physical
 parameters), so a check costs 2 rollouts per entry plus one taped rollout.
@@ -66,6 +67,10 @@ class FinalStateLoss:
         c = rng.normal(size=m)
         c[sim.n_motors:] = 0
         self.c.from_numpy(c)
+        self.d = ti.field(sim.real, max(sim.n_sensordata, 1))
+        d = rng.normal(size=self.d.shape[0])
+        d[sim.n_sensordata:] = 0
+        self.d.from_numpy(d)
 
     @ti.kernel
     def kernel(self):
@@ -76,6 +81,8 @@ class FinalStateLoss:
                              + 0.05 * om.dot(om))
         for w, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
             self.sim.loss[None] += self.c[m] * self.sim.joint_pos[self.sim.steps, w, m]
+        for w, i in ti.ndrange(self.sim.batch, self.sim.n_sensordata):
+            self.sim.loss[None] += self.d[i] * self.sim.sensordata[self.sim.steps, w, i]
 
     def value(self) -> float:
         self.sim.loss[None] = 0.0

@@ -1,6 +1,7 @@
 """Gradients are the product: the tape against central finite differences in float64.
 
-Two small "zoos" cover every joint type, motor mode, limit and contact pair type. Each check
+Two small "zoos" cover every joint type, motor mode, limit, contact pair type and sensor kind
+(with and without a reference body; the gradcheck loss weighs every sensor value at T). Each check
 perturbs random entries of the controls, the initial state and every physical parameter.
 Tolerances: relative error <= 1e-4 without contact, <= 1e-3 with contact (states chosen away
 from contact switches).
@@ -9,7 +10,8 @@ import math
 
 import numpy as np
 
-from tdphys.model.schema import (Body, ContactPair, Ground, Joint, Motor, Robot, Shape, Solver)
+from tdphys.model.schema import (Body, ContactPair, Ground, Joint, Motor, Robot, Sensor, Shape,
+                                  Solver)
 
 H = math.sqrt(0.5)
 
@@ -41,8 +43,15 @@ def joint_zoo():
                Motor("u1", axis=1, gain=6, max_force=40, max_velocity=3))),
         Joint("fixed", "fixed", "d", "e", (1.5, 0, 2)),
     )
+    sensors = (Sensor("b_pos", "body_pos", body="b", reference="a"),
+               Sensor("c_vel", "body_vel", body="c", reference="b"),
+               Sensor("d_quat", "body_quat", body="d", reference="c"),
+               Sensor("e_omega", "body_omega", body="e", reference="a"),
+               Sensor("a_vel", "body_vel", body="a"),
+               Sensor("ball_2", "joint_pos", joint="ball", axis=2),
+               Sensor("univ_1", "joint_vel", joint="univ", axis=1))
     return Robot(name="joint_zoo", source="<test>", bodies=bodies, joints=joints,
-                 solver=Solver(dt=0.01, iterations=8))
+                 sensors=sensors, solver=Solver(dt=0.01, iterations=8))
 
 
 LIMITED_MOTORS = (0, 4)  # the hinge's and the slider's motors, in control order
@@ -73,7 +82,10 @@ def contact_zoo():
     )
     pairs = (ContactPair(3, 0, 4, 0), ContactPair(3, 0, 5, 0), ContactPair(5, 0, 6, 0),
              ContactPair(7, 0, 8, 0))
+    sensors = tuple(Sensor(f"{b}_force", "contact_force", body=b)
+                    for b in ("slide", "box", "cap", "s2", "k2", "sb"))
     return Robot(name="contact_zoo", source="<test>", bodies=bodies, contact_pairs=pairs,
+                 sensors=sensors,
                  ground=Ground(friction=1.0, torsional_friction=0.02),
                  solver=Solver(dt=0.01, iterations=10, gravity=(0, 0, -9.81)))
 

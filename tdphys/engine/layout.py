@@ -20,12 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.schema import Robot
+from ..model.schema import SENSOR_KINDS, Robot
 
 # Row kinds.
 ROW_POINT, ROW_ANG_LOCK, ROW_HINGE_ANG, ROW_SLIDER_LIN, ROW_UNIV_ANG = 0, 1, 2, 3, 4
 ROW_LIMIT, ROW_MOTOR = 5, 6
 ROW_NORMAL, ROW_FRICTION, ROW_SKIP, ROW_TORSION = 7, 8, 9, 10
+# Sensor kinds (schema.SENSOR_KINDS order) and the number of values each one reads.
+SENSOR_CODES = {kind: i for i, kind in enumerate(SENSOR_KINDS)}
+SENSOR_DIMS = {"body_pos": 3, "body_vel": 3, "body_quat": 4, "body_omega": 3, "joint_pos": 1,
+               "joint_vel": 1, "contact_force": 3}
+SENSOR_CONTACT_FORCE = SENSOR_CODES["contact_force"]
 
 # Joint kinds (ints in kernels).
 JOINT_CODES = {"ball": 0, "hinge": 1, "fixed": 2, "slider": 3, "universal": 4}
@@ -82,6 +87,9 @@ class Layout:
     row_kind/row_a/row_b/row_idx/row_sub/row_ref (R,); prev_first, prev (R, 2, 2) = (row,
     side) to read the starting velocity from, -1 = the free velocity / previous iteration rule
     (see `_gauss_seidel_tables`); final (N, 2) = (row, side) holding each body's final velocity.
+    point_row (P,): the point's normal row (its friction rows follow it).
+    Sensors (K sensors, D values): sensor_kind/body/ref/joint/axis/adr/dim (K,); sensor k's
+    reading occupies sensordata[adr : adr + dim] (as MuJoCo's sensordata).
     """
 
     robot: Robot
@@ -116,6 +124,17 @@ class Layout:
     prev_first: np.ndarray
     prev: np.ndarray
     final: np.ndarray
+    point_row: np.ndarray
+    sensor_names: list
+    n_sensors: int
+    n_sensordata: int
+    sensor_kind: np.ndarray
+    sensor_body: np.ndarray
+    sensor_ref: np.ndarray
+    sensor_joint: np.ndarray
+    sensor_axis: np.ndarray
+    sensor_adr: np.ndarray
+    sensor_dim: np.ndarray
     params: dict
 
     @property
@@ -144,6 +163,10 @@ def build_layout(robot: Robot) -> Layout:
     rb = np.array([r[2] for r in rows], np.int32).reshape(-1)
     prev_first, prev, final = _gauss_seidel_tables(ra, rb, len(names))
     i32 = lambda xs: np.array(xs, np.int32).reshape(-1)  # noqa: E731
+    sensors = robot.sensors
+    dims = [SENSOR_DIMS[x.kind] for x in sensors]
+    body_or_none = lambda name: index[name] if name is not None else -1  # noqa: E731
+    joint_index = {j.name: i for i, j in enumerate(joints)}
     return Layout(
         robot=robot, body_names=names, n_bodies=len(names), n_shapes=len(shape_body),
         n_joints=len(joints), n_motors=len(motors), n_points=len(points), n_rows=len(rows),
@@ -160,6 +183,16 @@ def build_layout(robot: Robot) -> Layout:
         row_kind=kinds, row_a=ra, row_b=rb, row_idx=i32([r[3] for r in rows]),
         row_sub=i32([r[4] for r in rows]), row_ref=i32([r[5] for r in rows]),
         prev_first=prev_first, prev=prev, final=final,
+        point_row=i32([i for i, r in enumerate(rows) if r[0] == ROW_NORMAL]),
+        sensor_names=[x.name for x in sensors], n_sensors=len(sensors),
+        n_sensordata=int(sum(dims)),
+        sensor_kind=i32([SENSOR_CODES[x.kind] for x in sensors]),
+        sensor_body=i32([body_or_none(x.body) for x in sensors]),
+        sensor_ref=i32([body_or_none(x.reference) for x in sensors]),
+        sensor_joint=i32([joint_index[x.joint] if x.joint is not None else -1
+                          for x in sensors]),
+        sensor_axis=i32([x.axis for x in sensors]),
+        sensor_adr=i32(np.cumsum([0] + dims)[:-1]), sensor_dim=i32(dims),
         params=default_params(robot, parent, child))
 
 

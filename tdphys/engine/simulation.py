@@ -21,7 +21,7 @@ import taichi as ti
 from .. import backend
 from ..errors import ControlsError, SimulationDiverged
 from ..model.schema import Robot
-from . import bodies, geometry, layout as L, rows, solver
+from . import bodies, geometry, layout as L, rows, sensors, solver
 
 # Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
 PARAM_DOCS = {
@@ -62,7 +62,8 @@ _TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_
            "joint_child", "motor_joint", "motor_axis", "motor_velocity_mode",
            "point_geom", "point_body_a", "point_shape_a", "point_body_b", "point_shape_b",
            "point_sub", "row_kind", "row_a", "row_b", "row_idx", "row_sub", "row_ref",
-           "prev_first", "prev", "final")
+           "prev_first", "prev", "final", "point_row", "sensor_kind", "sensor_body", "sensor_ref",
+           "sensor_joint", "sensor_axis", "sensor_adr", "sensor_dim")
 # Field attribute names that differ from the parameter names.
 _FIELD_NAME = {"shape_torsional_friction": "shape_torsional",
                "ground_torsional_friction": "ground_torsional"}
@@ -91,6 +92,7 @@ class Simulation:
         self.real = self.backend.real
         self.n_bodies, self.n_shapes, self.n_rows = lay.n_bodies, lay.n_shapes, lay.n_rows
         self.n_joints, self.n_motors, self.n_points = lay.n_joints, lay.n_motors, lay.n_points
+        self.n_sensors, self.n_sensordata = lay.n_sensors, lay.n_sensordata
         self.n_iterations = int(sol.iterations)
         self.dt, self.warm_factor = float(sol.dt), float(sol.warm_start)
         self.joint_hz, self.joint_damping = float(sol.joint_hz), float(sol.joint_damping)
@@ -102,8 +104,10 @@ class Simulation:
         self._upload_tables()
         for name, value in lay.params.items():
             self.set_param(name, value)
-        self.step = ti.ad.grad_replaced(self._step_forward)
-        ti.ad.grad_for(self.step)(self._step_backward)
+        # steps(t0, t1) advances every world from t0 to t1 in one launch; under ti.ad.Tape
+        # its backward recomputes each step's scratch and runs the stage kernels' adjoints.
+        self.steps_between = ti.ad.grad_replaced(self._steps_forward)
+        ti.ad.grad_for(self.steps_between)(self._steps_backward)
 
     # ----------------------------------------------------------------------------- fields
     def _allocate(self):
@@ -134,6 +138,8 @@ class Simulation:
         self.warm = sca(None, (T + 1, B, R))
         self.joint_pos, self.joint_vel = sca(None, (T + 1, B, M)), sca(None, (T + 1, B, M))
         self.ctrl = sca(None, (T, B, M))
+        self.sensordata = sca(None, (T + 1, B, max(self.n_sensordata, 1)))
+        self.point_force = vec(3, (T + 1, B, P))
         # scratch of one step
         self.inv_mass = sca(None, (B, N))
         self.c_normal, self.c_point_a, self.c_point_b = (vec(3, (B, P)) for _ in range(3))
@@ -144,20 +150,33 @@ class Simulation:
         self.lo, self.hi, self.mu = (sca(None, (B, R)) for _ in range(3))
         self.active = sca(None, (B, R), grad=False)
         self.lam = sca(None, (K + 1, B, R))
+        # forward-only working copies of the in-place solver (k_steps)
+        self.lam_now = sca(None, (1, B, R), grad=False)
+        self.v_now = vec(6, (B, N), grad=False)
+        # adjoints of those working copies in the hand-written solver adjoint
+        self.lam_bar = sca(None, (B, R), grad=False)
+        self.v_bar = vec(6, (B, N), grad=False)
         self.hist = vec(6, (K, B, R, 2))
         self.loss = sca(None, ())
 
     def _upload_tables(self):
+        """Integer tables, each at least one entry long. Every field is declared before the
+        first upload: Taichi puts the fields declared between two kernel launches into one
+        SNode tree and a process holds at most 512 trees (one per field would crash a test
+        session after a dozen simulations)."""
         lay = self.layout
+        padded = {}
+        for name in _TABLES:
+            data = getattr(lay, name)
+            padded[name] = np.zeros(tuple(max(d, 1) for d in data.shape), np.int32)
+            padded[name][tuple(slice(0, d) for d in data.shape)] = data
+            setattr(self, name, backend.int_field(padded[name].shape))
+        for name in _TABLES:
+            getattr(self, name).from_numpy(padded[name])
         self.row_groups = _groups(lay.row_kind, self.rows_sorted)
         self.point_groups = _groups(lay.point_geom, self.points_sorted)
-        for name in _TABLES:  # integer tables, each at least one entry long
-            data = getattr(lay, name)
-            padded = np.zeros(tuple(max(d, 1) for d in data.shape), np.int32)
-            padded[tuple(slice(0, d) for d in data.shape)] = data
-            table = backend.int_field(padded.shape)
-            table.from_numpy(padded)
-            setattr(self, name, table)
+        self.kinds_present = tuple(kind for kind, _, _ in self.row_groups)
+        self.geoms_present = tuple(geom for geom, _, _ in self.point_groups)
 
     # ------------------------------------------------------------------------- parameters
     def set_param(self, name: str, value) -> None:
@@ -246,12 +265,16 @@ class Simulation:
             self.pos[0, w, n], self.quat[0, w, n] = x, q
             self.vel[0, w, n], self.omega[0, w, n] = v, om
 
+    @ti.func
+    def body_scratch(self, t, w, n):
+        self.inv_mass[w, n] = 1.0 / self.mass[w, n]
+        self.vstart[w, n] = bodies.free_velocity(self, t, w, n)
+        self.vwarm[w, n] = ti.Vector.zero(self.real, 6)
+
     @ti.kernel
     def k_bodies(self, t: ti.i32):
         for w, n in self.mass:
-            self.inv_mass[w, n] = 1.0 / self.mass[w, n]
-            self.vstart[w, n] = bodies.free_velocity(self, t, w, n)
-            self.vwarm[w, n] = ti.Vector.zero(self.real, 6)
+            self.body_scratch(t, w, n)
 
     @ti.func
     def inverse_mass_times(self, t, w, n, j):
@@ -262,41 +285,46 @@ class Simulation:
                 self, w, n, self.quat[t, w, n], rows.ang(j)))
         return out
 
+    @ti.func
+    def point_scratch(self, t, w, i, geom: ti.template()):
+        n, pa, pb, sep = geometry.contact_point(self, t, w, i, geom)
+        self.c_normal[w, i], self.c_point_a[w, i], self.c_point_b[w, i] = n, pa, pb
+        self.c_sep[w, i] = sep
+
     @ti.kernel
     def k_geometry(self, t: ti.i32, geom: ti.template(), offset: ti.i32, count: ti.i32):
         for w, k in ti.ndrange(self.batch, count):
-            i = self.points_sorted[offset + k]
-            n, pa, pb, sep = geometry.contact_point(self, t, w, i, geom)
-            self.c_normal[w, i], self.c_point_a[w, i], self.c_point_b[w, i] = n, pa, pb
-            self.c_sep[w, i] = sep
+            self.point_scratch(t, w, self.points_sorted[offset + k], geom)
 
     @ti.kernel
     def k_rows(self, t: ti.i32, kind: ti.template(), offset: ti.i32, count: ti.i32):
         for w, k in ti.ndrange(self.batch, count):
-            r = self.rows_sorted[offset + k]
-            ja, jb, vt, ms, isc, lo, hi, mu, active = rows.row(self, t, w, r, kind)
-            a, b = self.row_a[r], self.row_b[r]
-            if ti.static(kind == L.ROW_SKIP):  # second friction direction: the pair's bodies
-                a, b = self.row_a[r - 1], self.row_b[r - 1]
-            ma = self.inverse_mass_times(t, w, a, ja)
-            mb = self.inverse_mass_times(t, w, b, jb)
-            self.ja[w, r], self.jb[w, r], self.ma[w, r], self.mb[w, r] = ja, jb, ma, mb
-            self.meff[w, r] = active / (ja.dot(ma) + jb.dot(mb) + 1e-12)
-            self.vt[w, r], self.ms[w, r], self.isc[w, r] = vt, ms, isc
-            self.lo[w, r], self.hi[w, r], self.mu[w, r] = lo, hi, mu
-            self.active[w, r] = active
+            self.row_scratch(t, w, self.rows_sorted[offset + k], kind)
+
+    @ti.func
+    def row_scratch(self, t, w, r, kind: ti.template()):
+        ja, jb, vt, ms, isc, lo, hi, mu, active = rows.row(self, t, w, r, kind)
+        a, b = self.row_a[r], self.row_b[r]
+        if ti.static(kind == L.ROW_SKIP):  # second friction direction: the pair's bodies
+            a, b = self.row_a[r - 1], self.row_b[r - 1]
+        ma = self.inverse_mass_times(t, w, a, ja)
+        mb = self.inverse_mass_times(t, w, b, jb)
+        self.ja[w, r], self.jb[w, r], self.ma[w, r], self.mb[w, r] = ja, jb, ma, mb
+        self.meff[w, r] = active / (ja.dot(ma) + jb.dot(mb) + 1e-12)
+        self.vt[w, r], self.ms[w, r], self.isc[w, r] = vt, ms, isc
+        self.lo[w, r], self.hi[w, r], self.mu[w, r] = lo, hi, mu
+        self.active[w, r] = active
 
     @ti.kernel
     def k_warm(self, t: ti.i32):
         for w in range(self.batch):
-            solver.warm_start(self, t, w)
+            solver.warm_start(self, t, w, self.lam)
 
     @ti.kernel
-    def k_solve(self, t: ti.i32):
+    def k_solve_adjoint(self, t: ti.i32):
+        """Adjoint of the solver sweeps of step t (see solver.solve_adjoint)."""
         for w in range(self.batch):
-            for k in range(self.n_iterations):
-                for r in range(self.n_rows):
-                    solver.solve_row(self, w, k, r)
+            solver.solve_adjoint(self, w)
 
     @ti.kernel
     def k_keep_impulses(self, t: ti.i32):
@@ -305,21 +333,101 @@ class Simulation:
         for w, r in self.meff:
             self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
 
+    @ti.func
+    def integrate(self, t, w, n, v6):
+        x, q, v, om = bodies.advance(self, t, w, n, v6)
+        self.pos[t + 1, w, n], self.quat[t + 1, w, n] = x, q
+        self.vel[t + 1, w, n], self.omega[t + 1, w, n] = v, om
+
     @ti.kernel
     def k_integrate(self, t: ti.i32):
         for w, n in self.mass:
-            x, q, v, om = bodies.advance(self, t, w, n, solver.final_velocity(self, w, n))
-            self.pos[t + 1, w, n], self.quat[t + 1, w, n] = x, q
-            self.vel[t + 1, w, n], self.omega[t + 1, w, n] = v, om
+            self.integrate(t, w, n, solver.final_velocity(self, w, n))
 
     @ti.kernel
     def k_measure(self, t: ti.i32):
         for w, m in ti.ndrange(self.batch, self.n_motors):
-            j = self.motor_joint[m]
-            q, ja, jb = rows.joint_coordinate(self, t, w, j, self.motor_axis[m])
-            self.joint_pos[t, w, m] = q
-            self.joint_vel[t, w, m] = ja.dot(rows.body_velocity(self, t, w, self.joint_parent[j])) \
-                + jb.dot(rows.body_velocity(self, t, w, self.joint_child[j]))
+            self.measure(t, w, m)
+
+    @ti.kernel
+    def k_steps(self, t0: ti.i32, t1: ti.i32):
+        """Steps t0 .. t1 - 1 of every world in one launch, one thread per world, forward
+        only: the same physics as the per-stage kernels, with the solver updating lam_now and
+        v_now in place (the taped backward recomputes each step with the history path)."""
+        for w in range(self.batch):
+            for t in range(t0, t1):
+                self.world_scratch(t, w)
+                solver.solve_in_place(self, t, w)
+                for r in range(self.n_rows):
+                    self.warm[t + 1, w, r] = self.lam_now[0, w, r]
+                for i in range(self.n_points):
+                    self.point_force[t + 1, w, i] = sensors.point_force(self, t, w, i)
+                for n in range(self.n_bodies):
+                    self.integrate(t, w, n, self.v_now[w, n])
+                for m in range(self.n_motors):
+                    self.measure(t + 1, w, m)
+
+    @ti.kernel
+    def k_point_force(self, t: ti.i32):
+        """Contact point forces of step t (its forward runs inside k_steps; the taped backward
+        uses this kernel's adjoint)."""
+        for w, i in ti.ndrange(self.batch, self.n_points):
+            self.point_force[t + 1, w, i] = sensors.point_force(self, t, w, i)
+
+    @ti.kernel
+    def k_sense(self, t0: ti.i32, t1: ti.i32):
+        for t, w, k in ti.ndrange((t0, t1), self.batch, self.n_sensors):
+            sensors.write(self, t, w, k)
+
+    @ti.kernel
+    def k_sense_contacts(self, t0: ti.i32, t1: ti.i32):
+        for t, w, k, i in ti.ndrange((t0, t1), self.batch, self.n_sensors, self.n_points):
+            sensors.add_contact_force(self, t, w, k, i)
+
+    def sense(self, t0: int, t1: int):
+        """sensordata[t] for t0 <= t < t1 from the stored state (differentiable)."""
+        if self.n_sensors:
+            self.k_sense(t0, t1)
+            if self.n_points and L.SENSOR_CONTACT_FORCE in self.layout.sensor_kind:
+                self.k_sense_contacts(t0, t1)
+
+    @ti.kernel
+    def k_recompute(self, t: ti.i32):
+        """Everything the adjoint kernels of step t read, one thread per world, in one launch:
+        bodies, contact points and rows (as the stage kernels compute them), then the warm
+        start and the solver with every iterate kept (lam, hist) and warm[t + 1]."""
+        for w in range(self.batch):
+            self.world_scratch(t, w)
+            solver.warm_start(self, t, w, self.lam)
+            for k in range(self.n_iterations):
+                for r in range(self.n_rows):
+                    solver.solve_row(self, w, k, r)
+            for r in range(self.n_rows):
+                self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
+
+    @ti.func
+    def world_scratch(self, t, w):
+        """Bodies, contact points and constraint rows of world w at step t, serially."""
+        for n in range(self.n_bodies):
+            self.body_scratch(t, w, n)
+        for i in range(self.n_points):
+            geom = self.point_geom[i]
+            for g in ti.static(self.geoms_present):
+                if geom == g:
+                    self.point_scratch(t, w, i, g)
+        for r in range(self.n_rows):
+            kind = self.row_kind[r]
+            for kd in ti.static(self.kinds_present):
+                if kind == kd:
+                    self.row_scratch(t, w, r, kd)
+
+    @ti.func
+    def measure(self, t, w, m):
+        j = self.motor_joint[m]
+        q, ja, jb = rows.joint_coordinate(self, t, w, j, self.motor_axis[m])
+        self.joint_pos[t, w, m] = q
+        self.joint_vel[t, w, m] = ja.dot(rows.body_velocity(self, t, w, self.joint_parent[j])) \
+            + jb.dot(rows.body_velocity(self, t, w, self.joint_child[j]))
 
     @ti.kernel
     def k_clear_scratch_grads(self):
@@ -338,40 +446,64 @@ class Simulation:
             zero3 = ti.Vector.zero(self.real, 3)
             self.c_normal.grad[w, i], self.c_point_a.grad[w, i] = zero3, zero3
             self.c_point_b.grad[w, i], self.c_sep.grad[w, i] = zero3, 0.0
-        for I in ti.grouped(self.lam):
-            self.lam.grad[I] = 0.0
-        for I in ti.grouped(self.hist):
-            self.hist.grad[I] = ti.Vector.zero(self.real, 6)
+        for w, r in self.meff:  # the solver adjoint reads lam.grad[K], adds to lam.grad[0]
+            self.lam.grad[0, w, r] = 0.0
+            self.lam.grad[self.n_iterations, w, r] = 0.0
+        for w, n in self.mass:  # ... and reads hist.grad only at each body's final entry
+            fr = self.final[n, 0]
+            if fr >= 0:
+                self.hist.grad[self.n_iterations - 1, w, fr, self.final[n, 1]] = \
+                    ti.Vector.zero(self.real, 6)
 
     # ------------------------------------------------------------------------------ steps
-    def _step_scratch(self, t: int):
-        self.k_bodies(t)
-        for geom, offset, count in self.point_groups:
-            self.k_geometry(t, geom, offset, count)
-        for kind, offset, count in self.row_groups:
-            self.k_rows(t, kind, offset, count)
-        self.k_warm(t)
-        self.k_solve(t)
-        self.k_keep_impulses(t)
+    def _steps_forward(self, t0: int, t1: int):
+        self.k_steps(t0, t1)
 
-    def _step_forward(self, t: int):
-        self._step_scratch(t)
-        self.k_integrate(t)
-        self.k_measure(t + 1)
+    def _steps_backward(self, t0: int, t1: int):
+        for t in reversed(range(t0, t1)):
+            self._step_backward(t)
 
     def _step_backward(self, t: int):
         self.k_clear_scratch_grads()
-        self._step_scratch(t)  # recompute this step's scratch from the stored state at t
+        self.k_recompute(t)  # this step's scratch, from the stored state at t
         self.k_measure.grad(t + 1)
+        self.k_point_force.grad(t)
         self.k_integrate.grad(t)
         self.k_keep_impulses.grad(t)
-        self.k_solve.grad(t)
+        self.k_solve_adjoint(t)
         self.k_warm.grad(t)
         for kind, offset, count in reversed(self.row_groups):
             self.k_rows.grad(t, kind, offset, count)
         for geom, offset, count in reversed(self.point_groups):
             self.k_geometry.grad(t, geom, offset, count)
         self.k_bodies.grad(t)
+
+    def validate_step(self, t: int):
+        """Launch every kernel of step t whose adjoint Taichi generates once in Taichi's
+        VALIDATION mode, which asserts the global data access rule that reverse mode relies on
+        (no field entry overwritten after it is read). Needs tdphys.init(debug=True); raises
+        TaichiAssertionError on a violation. The hand-written solver adjoint is not Taichi's and
+        is checked by the gradient tests instead. Values are recomputed (equal up to rounding)."""
+        launches = [(self.k_bodies, (t,))]
+        launches += [(self.k_geometry, (t, g, o, c)) for g, o, c in self.point_groups]
+        launches += [(self.k_rows, (t, k, o, c)) for k, o, c in self.row_groups]
+        launches += [(self.k_warm, (t,)), (self.k_recompute, None),
+                     (self.k_keep_impulses, (t,)), (self.k_point_force, (t,)),
+                     (self.k_integrate, (t,)), (self.k_measure, (t + 1,))]
+        if self.n_sensors:
+            launches += [(self.k_sense, (t, t + 1))]
+            if self.n_points:
+                launches += [(self.k_sense_contacts, (t, t + 1))]
+        backend.start_validation()
+        for kernel, args in launches:
+            if args is None:  # the solver's history: a plain forward kernel
+                kernel(t)
+            else:
+                backend.run_validated(kernel, *args)
+
+    def step(self, t: int):
+        """Advance every world from step t to t + 1 (differentiable under ti.ad.Tape)."""
+        self.steps_between(t, t + 1)
 
     def start(self):
         """Mass properties and the state at t = 0 (the first part of every rollout)."""
@@ -384,10 +516,15 @@ class Simulation:
         writing ctrl[t] lets a controller share the tape). Under `ti.ad.Tape` the whole
         rollout is differentiated. Raises SimulationDiverged on NaN/inf when `check`."""
         self.start()
-        for t in range(self.steps):
-            if policy is not None:
+        if policy is None:
+            self.steps_between(0, self.steps)
+            self.sense(0, self.steps + 1)
+        else:
+            for t in range(self.steps):
+                self.sense(t, t + 1)  # a controller reads sensordata[t]
                 policy(t)
-            self.step(t)
+                self.step(t)
+            self.sense(self.steps, self.steps + 1)
         if check:
             self.check_finite()
 
@@ -412,7 +549,19 @@ class Simulation:
             "vel": self.vel.to_numpy(), "omega": self.omega.to_numpy(),
             "joint_pos": self.joint_pos.to_numpy()[:, :, :M],
             "joint_vel": self.joint_vel.to_numpy()[:, :, :M],
+            "sensor_names": np.array(self.layout.sensor_names, dtype=str),
+            "sensor_adr": self.layout.sensor_adr, "sensor_dim": self.layout.sensor_dim,
+            "sensordata": self.sensordata.to_numpy()[:, :, :self.n_sensordata],
         }
+
+    def sensor(self, name: str) -> np.ndarray:
+        """One sensor's readings, shape (T + 1, B, dim) (see engine/sensors.py for units)."""
+        names = self.layout.sensor_names
+        if name not in names:
+            raise KeyError(f"no sensor '{name}'; this robot has {', '.join(names) or 'none'}")
+        k = names.index(name)
+        adr, dim = int(self.layout.sensor_adr[k]), int(self.layout.sensor_dim[k])
+        return self.sensordata.to_numpy()[:, :, adr:adr + dim]
 
     def controls_grad(self) -> np.ndarray:
         """d loss / d controls, shape (T, B, M)."""

@@ -149,8 +149,9 @@ class Solver:
 
     dt: [s] step. iterations: Gauss-Seidel sweeps per step. warm_start: fraction [0, 1] of the
     previous step's impulses to start from (0 = off). gravity: [m/s^2] world vector.
-    joint_hz / contact_hz: [Hz] constraint stiffness as a natural frequency (0 = rigid, i.e.
-    full position correction each step); joint_damping / contact_damping: damping ratio [-].
+    joint_hz / contact_hz: [Hz] constraint stiffness as a natural frequency (0 = rigid: no
+    softness, 20 % of the position error corrected per step); joint_damping /
+    contact_damping: damping ratio [-].
     restitution_velocity: [m/s] approach speed below which restitution is ignored.
     max_push_velocity: [m/s] cap on the speed at which penetration is resolved.
     """
