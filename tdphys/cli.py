@@ -1,8 +1,9 @@
-"""The `tdphys` command line: simulate and gradcheck (see README for the contract)."""
+"""The `tdphys` command line: simulate, gradcheck and view (see README for the contract)."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -31,7 +32,39 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--per-param", type=int, default=3, help="entries checked per parameter")
     gc.add_argument("--tol", type=float, default=1e-3, help="maximum relative error")
     gc.set_defaults(steps=30)
+    _view_parser(sub)
     return parser
+
+
+def _view_parser(sub) -> None:
+    v = sub.add_parser(
+        "view", help="watch a robot live, replay a trajectory, or render it to a video",
+        description="Open a 3D window (Taichi GGUI) on a robot YAML (simulated live), an .npz "
+        "from `tdphys simulate`, or a run folder (reads RUN_DIR/trajectory.npz); or render it "
+        "offscreen with --headless --out. Keys and mouse: see docs/viewer.md or the panel.")
+    v.add_argument("input", help="ROBOT.yaml, TRAJECTORY.npz or RUN_DIR")
+    v.add_argument("--headless", action="store_true", help="render offscreen to --out")
+    v.add_argument("--out", help="FILE.mp4, FILE.gif or DIR/ (PNG frames); with --headless")
+    v.add_argument("--fps", type=float, default=30.0, help="video frames per second")
+    v.add_argument("--size", default=None, help="WIDTHxHEIGHT in pixels (window 960x720, "
+                   "video 640x480)")
+    v.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    v.add_argument("--world", default="0", help="world index to show, or 'all' side by side")
+    v.add_argument("--follow", help="body name (or index) the camera follows")
+    v.add_argument("--joints", action="store_true", help="draw joint anchors and axes")
+    v.add_argument("--contacts", action="store_true", help="mark ground contact points")
+    v.add_argument("--path", action="store_true", help="draw the centre-of-mass path")
+    v.add_argument("--no-panel", action="store_true", help="hide the text panel")
+    v.add_argument("--loop", action="store_true", help="start again at the end")
+    v.add_argument("--fallback", action="store_true",
+                   help="draw with ti.GUI instead of GGUI (what happens without Vulkan)")
+    v.add_argument("--robot", help="robot YAML for an .npz that does not store its robot")
+    v.add_argument("--controls", help="live robot: .npy of motor commands, (T, M) or (T, B, M)")
+    v.add_argument("--steps", type=int, help="live robot: steps to simulate (default: the "
+                   "controls' length, else 1000)")
+    v.add_argument("--batch", type=int, default=1, help="live robot: number of worlds")
+    v.add_argument("--precision", default="f32", choices=["f32", "f64"])
+    v.add_argument("--max-frames", type=int, help="stop after this many frames")
 
 
 def _simulate(args) -> int:
@@ -49,7 +82,10 @@ def _simulate(args) -> int:
         except tdphys.ControlsError as exc:
             raise tdphys.ControlsError(f"{args.controls}: {exc}") from None
     sim.rollout()
-    np.savez(args.out, **sim.trajectory())
+    # robot_path / robot_yaml / com_offset [m] (B, N, 3) (COM in the body frame) let
+    # `tdphys view` replay the file without the robot file and place shapes exactly.
+    np.savez(args.out, **sim.trajectory(), robot_path=str(Path(args.robot).resolve()),
+             robot_yaml=Path(args.robot).read_text(), com_offset=sim.com.to_numpy())
     print(f"wrote {args.out}: {args.steps} steps x {args.batch} worlds x {sim.n_bodies} bodies")
     return 0
 
@@ -86,10 +122,35 @@ def _gradcheck(args) -> int:
     return 0
 
 
+def _view(args) -> int:
+    from .errors import ViewerError
+    from .viewer import ViewOptions, render_video, run_window
+    size = args.size or ("640x480" if args.headless else "960x720")
+    try:
+        width, height = (int(x) for x in size.lower().split("x"))
+    except ValueError:
+        raise ViewerError(f"--size {size}: expected WIDTHxHEIGHT\n  fix: e.g. --size 640x480")
+    world = args.world.strip().lower()
+    if world != "all" and not world.isdigit():
+        raise ViewerError(f"--world {args.world}: expected an index or 'all'")
+    opt = ViewOptions(size=(width, height), fps=args.fps, speed=args.speed,
+                      headless=args.headless, out=args.out, fallback=args.fallback,
+                      world=None if world == "all" else int(world), follow=args.follow,
+                      joints=args.joints, contacts=args.contacts, path=args.path,
+                      panel=not args.no_panel, loop=args.loop, robot=args.robot,
+                      controls=args.controls, batch=args.batch, steps=args.steps,
+                      precision=args.precision, max_frames=args.max_frames)
+    if args.headless:
+        render_video(args.input, opt)
+        return 0
+    return run_window(args.input, opt)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"simulate": _simulate, "gradcheck": _gradcheck}[args.command](args)
+        return {"simulate": _simulate, "gradcheck": _gradcheck,
+                "view": _view}[args.command](args)
     except TdphysError as exc:
         print(f"tdphys: {exc}", file=sys.stderr)
         return 2

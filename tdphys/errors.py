@@ -39,3 +39,7 @@ class BackendError(TdphysError, RuntimeError):
 
 class ControlsError(TdphysError, ValueError):
     """A controls array or file has the wrong shape or values."""
+
+
+class ViewerError(TdphysError, RuntimeError):
+    """The viewer cannot open its input, its output or a window (names the path and a fix)."""

@@ -16,6 +16,10 @@ def test_simulate_writes_documented_arrays(tmp_path, robots_dir, backend64):
         assert data[key].shape == (21, 3, 1, 3)
     assert data["quat"].shape == (21, 3, 1, 4)
     np.testing.assert_allclose(np.linalg.norm(data["quat"], axis=-1), 1.0, atol=1e-12)
+    # what `tdphys view` needs to replay it, even after the robot file moved
+    assert str(data["robot_path"]) == str((robots_dir / "ball.yaml").resolve())
+    assert str(data["robot_yaml"]) == (robots_dir / "ball.yaml").read_text()
+    np.testing.assert_allclose(data["com_offset"], np.zeros((3, 1, 3)), atol=1e-12)
 
 
 def test_simulate_rejects_controls_of_wrong_shape(tmp_path, robots_dir, capsys, backend64):

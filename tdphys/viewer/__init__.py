@@ -1,0 +1,20 @@
+"""The tdphys viewer: watch a robot simulate live, replay a saved trajectory, or render it
+headless to a video (`tdphys view`, docs/viewer.md).
+
+Modules, one job each (numpy unless noted):
+    meshes           triangle meshes of spheres, boxes, capsules and the ground
+    camera           orbit camera and the perspective projection GGUI uses
+    sources          trajectories from a robot YAML (simulated live, Taichi), an npz, a run folder
+    playback         the clock (pause, step, speed, restart) and the key bindings
+    overlays         joint axes, contact points, centre-of-mass path, target
+    scene            one frame's geometry for the shown worlds, shadows included
+    render_ggui      drawing with GGUI (Vulkan; Taichi)
+    render_fallback  drawing with ti.GUI when no Vulkan device exists (Taichi)
+    video            mp4 / gif / PNG-folder writers through imageio
+    app              the interactive loop and the headless loop
+
+Nothing here calls ti.init except through tdphys.init, and importing it starts nothing.
+"""
+from .app import ViewOptions, render_video, run_window
+
+__all__ = ["ViewOptions", "render_video", "run_window"]

@@ -1,0 +1,183 @@
+"""Triangle meshes of the robot's shapes and of the ground, in numpy (no Taichi).
+
+Every mesh is a `Mesh`: vertices [m] (V, 3), unit vertex normals (V, 3), triangles (F, 3) as
+counter-clockwise vertex indices seen from outside, and RGB vertex colours in [0, 1] (V, 3).
+Shape meshes are built in the shape frame (a capsule's segment along local z, as in
+docs/robot-format.md) and moved into the body frame by the shape's `pos` and `quat`.
+`robot_mesh` concatenates every shape of every body and remembers which body owns each vertex,
+so one vectorised transform per frame places the whole robot in the world.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model.schema import Robot, Shape
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """verts [m] (V, 3); normals (V, 3) unit; faces (F, 3) int32; colors (V, 3) RGB in [0, 1]."""
+
+    verts: np.ndarray
+    normals: np.ndarray
+    faces: np.ndarray
+    colors: np.ndarray
+
+    @property
+    def n_verts(self) -> int:
+        return len(self.verts)
+
+
+def quat_to_matrix(q) -> np.ndarray:
+    """Rotation matrices of unit quaternions [w, x, y, z]: (..., 4) -> (..., 3, 3)."""
+    q = np.asarray(q, float)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    rows = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
+    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def _rings(radius: float, z_top: float, z_bottom: float, n_lat: int, n_lon: int):
+    """A sphere of `radius` split at its equator, the upper half raised to z_top and the lower
+    lowered to z_bottom (a sphere when both are 0, a capsule otherwise).
+
+    Vertices are a (rings x n_lon+1) grid (the seam column is duplicated so normals stay
+    smooth); returns (verts, normals, faces)."""
+    half = n_lat // 2
+    polar = np.concatenate([np.linspace(0.0, np.pi / 2, half + 1),
+                            np.linspace(np.pi / 2, np.pi, half + 1)])
+    shift = np.concatenate([np.full(half + 1, z_top), np.full(half + 1, z_bottom)])
+    lon = np.linspace(0.0, 2 * np.pi, n_lon + 1)
+    sin_p, cos_p = np.sin(polar)[:, None], np.cos(polar)[:, None]
+    normals = np.stack([sin_p * np.cos(lon), sin_p * np.sin(lon),
+                        np.broadcast_to(cos_p, (len(polar), len(lon)))], axis=-1)
+    verts = radius * normals
+    verts[..., 2] += shift[:, None]
+    rows, cols = len(polar), len(lon)
+    faces = []
+    for i in range(rows - 1):
+        for j in range(cols - 1):
+            a, b = i * cols + j, i * cols + j + 1
+            c, d = (i + 1) * cols + j, (i + 1) * cols + j + 1
+            faces += [(a, c, b), (b, c, d)]
+    return verts.reshape(-1, 3), normals.reshape(-1, 3), np.array(faces, np.int32)
+
+
+def sphere(radius: float, detail: int = 12) -> tuple:
+    """(verts, normals, faces) of a sphere of `radius` [m] centred on the origin."""
+    return _rings(radius, 0.0, 0.0, 2 * detail, 2 * detail)
+
+
+def capsule(radius: float, half_length: float, detail: int = 12) -> tuple:
+    """(verts, normals, faces) of a capsule: the segment z in [-half_length, half_length] [m]
+    swept by a ball of `radius` [m]."""
+    return _rings(radius, half_length, -half_length, 2 * detail, 2 * detail)
+
+
+def box(half_extents) -> tuple:
+    """(verts, normals, faces) of a box with half sizes (hx, hy, hz) [m]; four vertices per
+    face so the faces stay flat-shaded."""
+    h = np.asarray(half_extents, float)
+    verts, normals, faces = [], [], []
+    for axis in range(3):
+        for sign in (1.0, -1.0):
+            n = np.zeros(3)
+            n[axis] = sign
+            u, v = np.zeros(3), np.zeros(3)
+            u[(axis + 1) % 3], v[(axis + 2) % 3] = 1.0, 1.0
+            if sign < 0:
+                u, v = v, u                       # keep the winding counter-clockwise outside
+            base = len(verts)
+            for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
+                verts.append((n + a * u + b * v) * h)
+                normals.append(n)
+            faces += [(base, base + 1, base + 2), (base, base + 2, base + 3)]
+    return np.array(verts), np.array(normals), np.array(faces, np.int32)
+
+
+def shape_mesh(shape: Shape, detail: int = 12) -> Mesh:
+    """The mesh of one shape in its body's frame [m], coloured with `shape.color`."""
+    if shape.kind == "sphere":
+        v, n, f = sphere(shape.radius, detail)
+    elif shape.kind == "capsule":
+        v, n, f = capsule(shape.radius, shape.half_length, detail)
+    elif shape.kind == "box":
+        v, n, f = box(shape.half_extents)
+    else:  # pragma: no cover - the loader refuses other kinds
+        raise ValueError(f"no mesh for shape kind {shape.kind!r}")
+    rot = quat_to_matrix(shape.quat)
+    verts = v @ rot.T + np.asarray(shape.pos, float)
+    colors = np.tile(np.asarray(shape.color, float), (len(v), 1))
+    return Mesh(verts.astype(np.float32), (n @ rot.T).astype(np.float32), f, colors.astype(
+        np.float32))
+
+
+def concat(meshes: list[Mesh]) -> Mesh:
+    """One mesh holding all of `meshes` (face indices shifted)."""
+    offsets = np.cumsum([0] + [m.n_verts for m in meshes[:-1]])
+    return Mesh(np.concatenate([m.verts for m in meshes]),
+                np.concatenate([m.normals for m in meshes]),
+                np.concatenate([m.faces + o for m, o in zip(meshes, offsets)]).astype(np.int32),
+                np.concatenate([m.colors for m in meshes]))
+
+
+@dataclass(frozen=True)
+class RobotMesh:
+    """All shapes of a robot in their body frames: `mesh` plus `vertex_body` (V,), the body
+    index of each vertex."""
+
+    mesh: Mesh
+    vertex_body: np.ndarray
+
+    def place(self, origin: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """World vertices and normals for body frames at `origin` [m] (..., N, 3) with
+        rotations `rot` (..., N, 3, 3) body to world; returns (..., V, 3) each."""
+        r = rot[..., self.vertex_body, :, :]
+        verts = np.einsum("...vij,vj->...vi", r, self.mesh.verts) + origin[..., self.vertex_body, :]
+        normals = np.einsum("...vij,vj->...vi", r, self.mesh.normals)
+        return verts, normals
+
+
+def robot_mesh(robot: Robot, detail: int = 12) -> RobotMesh:
+    """Meshes of every shape of `robot`, in body frames (see RobotMesh)."""
+    meshes, owner = [], []
+    for bi, body in enumerate(robot.bodies):
+        for shape in body.shapes:
+            m = shape_mesh(shape, detail)
+            meshes.append(m)
+            owner.append(np.full(m.n_verts, bi, np.int32))
+    return RobotMesh(concat(meshes), np.concatenate(owner))
+
+
+def ground_tiles(center_xy, tile: float, count: int,
+                 colors=((0.86, 0.87, 0.89), (0.74, 0.76, 0.79))) -> Mesh:
+    """A checkerboard of count x count square tiles of side `tile` [m] on the plane z = 0,
+    centred near `center_xy` (snapped to two tiles so the pattern does not slide)."""
+    snap = 2.0 * tile
+    cx, cy = (np.round(np.asarray(center_xy, float)[:2] / snap) * snap)
+    start = -0.5 * count * tile
+    i, j = np.meshgrid(np.arange(count), np.arange(count), indexing="ij")
+    x0 = (cx + start + i * tile).ravel()
+    y0 = (cy + start + j * tile).ravel()
+    corners = np.array([(0, 0), (1, 0), (1, 1), (0, 1)], float) * tile
+    verts = np.zeros((count * count, 4, 3))
+    verts[..., 0] = x0[:, None] + corners[:, 0]
+    verts[..., 1] = y0[:, None] + corners[:, 1]
+    parity = ((np.round((x0 - cx) / tile) + np.round((y0 - cy) / tile)) % 2).astype(int)
+    palette = np.asarray(colors, float)
+    vcolors = np.repeat(palette[parity][:, None, :], 4, axis=1)
+    base = 4 * np.arange(count * count)[:, None]
+    faces = np.concatenate([base + [0, 1, 2], base + [0, 2, 3]])
+    normals = np.tile([0.0, 0.0, 1.0], (4 * count * count, 1))
+    return Mesh(verts.reshape(-1, 3).astype(np.float32), normals.astype(np.float32),
+                faces.astype(np.int32), vcolors.reshape(-1, 3).astype(np.float32))
+
+
+def nice_tile(size: float) -> float:
+    """A round ground-tile side [m] close to half a robot of extent `size` [m]."""
+    target = max(size, 1e-3) / 2.0
+    candidates = np.array([0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0])
+    return float(candidates[np.argmin(np.abs(np.log(candidates / target)))])
