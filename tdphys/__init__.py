@@ -5,7 +5,8 @@
     robot = tdphys.load("robots/pendulum.yaml")
     sim = tdphys.Simulation(robot, batch=4, steps=200)
 """
-from .errors import BackendError, ControlsError, ModelError, SimulationDiverged, TdphysError
+from .errors import (BackendError, ControlsError, GradientDiverged, ModelError,
+                     SimulationDiverged, TdphysError)
 
 
 def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
@@ -34,4 +35,4 @@ def __getattr__(name):
 
 
 __all__ = ["init", "load", "Simulation", "TdphysError", "ModelError", "SimulationDiverged",
-           "BackendError", "ControlsError"]
+           "GradientDiverged", "BackendError", "ControlsError"]

@@ -33,6 +33,21 @@ class SimulationDiverged(TdphysError, FloatingPointError):
         super().__init__(msg)
 
 
+class GradientDiverged(TdphysError, FloatingPointError):
+    """A taped rollout's gradient is NaN or inf. Names the last step (the first one the
+    backward pass reached) and the body whose state adjoint went bad, or the parameter."""
+
+    def __init__(self, step: int | None, body: str, quantity: str):
+        self.step, self.body, self.quantity = step, body, quantity
+        where = (f"d loss / d {quantity} of body '{body}' at step {step}" if step is not None
+                 else f"d loss / d {quantity}")
+        super().__init__(
+            f"gradient diverged: {where} is NaN/inf (the backward pass runs from the last step "
+            "to the first, so this is where it first went bad)\n  fix: look for a loss term "
+            "that is not differentiable there (sqrt or norm at 0, division by a vanishing "
+            "distance), clip the gradient, shorten the horizon, or lower solver.dt")
+
+
 class BackendError(TdphysError, RuntimeError):
     """The chosen backend cannot do what was asked (e.g. gradients on Vulkan)."""
 

@@ -77,3 +77,30 @@ def test_nan_state_is_reported_with_step_and_body(backend64):
         sim.rollout()
     assert "ball" in str(err.value) and "step" in str(err.value)
     assert err.value.body == "ball"
+
+
+def test_nan_gradient_is_reported_with_step_and_body(backend64):
+    """A loss that is not differentiable where the state sits (|v_x| of a ball falling straight
+    down, at step 12) gives a NaN adjoint there; check_gradients names that step and body
+    instead of returning NaN gradients silently."""
+    import taichi as ti
+
+    from tdphys.engine.simulation import Simulation
+    from tdphys.errors import GradientDiverged
+    sim = Simulation(ball(z=2.0), batch=1, steps=20)  # falls freely, v_x = 0
+
+    @ti.kernel
+    def speed_at_step_12():
+        for w in range(1):
+            vx = sim.vel[12, w, 0][0]
+            sim.loss[None] += ti.sqrt(vx * vx)  # d/dvx sqrt(vx^2) at vx = 0 is 0/0
+
+    sim.rollout()
+    assert sim.trajectory()["vel"][12, 0, 0, 0] == 0.0
+    with ti.ad.Tape(sim.loss):
+        sim.rollout(check=False)
+        speed_at_step_12()
+    with pytest.raises(GradientDiverged) as err:
+        sim.check_gradients()
+    assert err.value.step == 12 and err.value.body == "ball"
+    assert "step 12" in str(err.value) and "fix:" in str(err.value)

@@ -19,7 +19,7 @@ import numpy as np
 import taichi as ti
 
 from .. import backend
-from ..errors import ControlsError, SimulationDiverged
+from ..errors import ControlsError, GradientDiverged, SimulationDiverged
 from ..model.schema import Robot
 from . import bodies, geometry, layout as L, rows, sensors, solver
 
@@ -158,6 +158,8 @@ class Simulation:
         self.v_bar = vec(6, (B, N), grad=False)
         self.hist = vec(6, (K, B, R, 2))
         self.loss = sca(None, ())
+        # backward-pass diagnostics: 1 + w * N + n of a body whose state adjoint at t is NaN/inf
+        self.bad_adjoint = backend.int_field(T + 1)
 
     def _upload_tables(self):
         """Integer tables, each at least one entry long. Every field is declared before the
@@ -457,11 +459,22 @@ class Simulation:
 
     # ------------------------------------------------------------------------------ steps
     def _steps_forward(self, t0: int, t1: int):
+        if t0 == 0:
+            self.bad_adjoint.fill(0)
         self.k_steps(t0, t1)
 
     def _steps_backward(self, t0: int, t1: int):
         for t in reversed(range(t0, t1)):
+            self.k_flag_bad_adjoint(t + 1)  # complete now; the adjoints below consume it
             self._step_backward(t)
+
+    @ti.kernel
+    def k_flag_bad_adjoint(self, t: ti.i32):
+        for w, n in self.mass:
+            total = self.pos.grad[t, w, n].sum() + self.vel.grad[t, w, n].sum() \
+                + self.omega.grad[t, w, n].sum() + self.quat.grad[t, w, n].sum()
+            if ti.math.isnan(total) or ti.math.isinf(total):
+                self.bad_adjoint[t] = 1 + w * self.n_bodies + n
 
     def _step_backward(self, t: int):
         self.k_clear_scratch_grads()
@@ -531,12 +544,24 @@ class Simulation:
     # ---------------------------------------------------------------------------- results
     def check_finite(self):
         """Raise SimulationDiverged naming the first step and body with a NaN/inf state."""
-        for name in ("pos", "vel", "omega", "quat"):
-            arr = getattr(self, name).to_numpy()
-            bad = ~np.isfinite(arr).all(axis=-1)
-            if bad.any():
-                t, w, n = (int(i[0]) for i in np.nonzero(bad))
-                raise SimulationDiverged(t, self.layout.body_names[n], name + f" (world {w})")
+        first = _first_bad(self, ("pos", "vel", "omega", "quat"))
+        if first is not None:
+            t, w, n, name = first
+            raise SimulationDiverged(t, self.layout.body_names[n], name + f" (world {w})")
+
+    def check_gradients(self):
+        """After a taped rollout: raise GradientDiverged naming the last step and a body whose
+        state adjoint was NaN/inf when the backward pass reached it (where it first went bad),
+        else the first parameter or control with a NaN/inf gradient."""
+        bad = self.bad_adjoint.to_numpy()
+        if bad.any():
+            t = int(np.nonzero(bad)[0].max())
+            w, n = divmod(int(bad[t]) - 1, self.n_bodies)
+            raise GradientDiverged(t, self.layout.body_names[n], f"the state (world {w})")
+        for name in list(self.params) + ["ctrl"]:
+            grad = self.controls_grad() if name == "ctrl" else self.param_grad(name)
+            if not np.all(np.isfinite(grad)):
+                raise GradientDiverged(None, "", name)
 
     def trajectory(self) -> dict:
         """The rollout as numpy arrays (see `tdphys simulate` for the keys and shapes)."""
@@ -566,6 +591,18 @@ class Simulation:
     def controls_grad(self) -> np.ndarray:
         """d loss / d controls, shape (T, B, M)."""
         return self.ctrl.grad.to_numpy()[:, :, :self.n_motors]
+
+
+def _first_bad(sim, names):
+    """(step, world, body, field name) of the earliest NaN/inf entry of the state `names`."""
+    found = None
+    for name in names:
+        bad = ~np.isfinite(getattr(sim, name).to_numpy()).all(axis=-1)
+        if bad.any():
+            t, w, n = (int(i[0]) for i in np.nonzero(bad))
+            if found is None or t < found[0]:
+                found = (t, w, n, name)
+    return found
 
 
 def _groups(codes: np.ndarray, sorted_field) -> list:
