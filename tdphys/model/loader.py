@@ -47,13 +47,16 @@ _DEFAULT_DENSITY = 1000.0     # [kg/m^3] shape density when neither file nor def
 
 def load_robot(path: str | Path) -> Robot:
     """Read and validate the robot YAML file at `path` (see docs/robot-format.md)."""
-    source = str(path)
+    return parse_robot(read_text_file(path, "robot file"), str(path))
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """The UTF-8 text of `path`, or a ModelError naming it (`what`: "robot file", ...)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(source, "", f"cannot read the robot file ({exc})",
+        raise ModelError(str(path), "", f"cannot read the {what} ({exc})",
                          "check the path and that the file is UTF-8 text") from exc
-    return parse_robot(text, source)
 
 
 def parse_robot(text: str, source: str) -> Robot:

@@ -1,0 +1,46 @@
+"""Optimisers working on a flat parameter vector x (optimiser units, see Trainable.scale)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Adam:
+    """Adam (Kingma & Ba) with optional gradient norm clipping.
+
+    lr: step size [optimiser units]; beta1, beta2: moment decays; clip: the gradient is scaled
+    down to this Euclidean norm when longer (0: no clipping); decay: the step size is
+    lr * decay^k at step k (1: constant), so the iterates settle instead of circling the
+    optimum at a distance of about lr."""
+
+    def __init__(self, lr: float = 1.0, beta1: float = 0.9, beta2: float = 0.999,
+                 clip: float = 0.0, decay: float = 1.0, eps: float = 1e-8):
+        self.lr, self.beta1, self.beta2, self.clip, self.eps = lr, beta1, beta2, clip, eps
+        self.decay = decay
+        self.m = self.v = None
+        self.t = 0
+
+    def step(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """The next x after gradient `grad` (d loss / d x) at x. grad must be finite."""
+        g = np.asarray(grad, float)
+        norm = float(np.linalg.norm(g))
+        if self.clip and norm > self.clip:
+            g = g * (self.clip / norm)
+        if self.m is None:
+            self.m, self.v = np.zeros_like(g), np.zeros_like(g)
+        self.t += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * g
+        self.v = self.beta2 * self.v + (1 - self.beta2) * g * g
+        m_hat = self.m / (1 - self.beta1 ** self.t)
+        v_hat = self.v / (1 - self.beta2 ** self.t)
+        lr = self.lr * self.decay ** (self.t - 1)
+        return x - lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def cmaes(x0: np.ndarray, sigma: float, popsize: int = 0, seed: int = 1):
+    """A `cma.CMAEvolutionStrategy` (ask/tell) started at x0 with step sigma."""
+    import cma
+    opts = {"seed": seed, "verbose": -9, "tolfun": 0, "tolx": 0, "tolfunhist": 0,
+            "tolstagnation": 10**9}
+    if popsize:
+        opts["popsize"] = popsize
+    return cma.CMAEvolutionStrategy(np.asarray(x0, float), sigma, opts)

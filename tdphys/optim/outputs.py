@@ -1,0 +1,110 @@
+"""The files of a run folder (docs/experiment-format.md, "Outputs"):
+
+    metrics.json      evaluations, iterations, wall_s, final_loss, the task metrics, ...
+    params.json       trained parameters by name, in the Simulation's units (also params.npz)
+    history.json      one entry per simulation: evaluation, wall_s, loss, metrics
+    curve.png         loss and error vs simulations and vs wall time
+    trajectory.npz    the final behaviour: `tdphys simulate` keys + robot_path, robot_yaml,
+                      com_offset and target (replay: `tdphys view RUN_DIR`)
+    video.mp4         rendered headless by the viewer (skipped with a note if it fails)
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+_PER_WORLD = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata")
+
+
+def metrics(result) -> dict:
+    m = result.metrics_best
+    return {"experiment": result.experiment.name, "optimizer": result.optimizer,
+            "precision": result.experiment.precision, "stop_reason": result.stop_reason,
+            "message": result.message, "iterations": result.iterations,
+            "evaluations": result.evaluations, "success_at_evaluation": result.success_at,
+            "wall_s": round(result.wall_s, 3), "first_eval_s": round(result.first_eval_s, 3),
+            "final_loss": result.loss_best, **m,
+            "success": bool(result.task.success(m)) if m else False}
+
+
+def write_run(result, out: str | Path, video: bool = True) -> dict:
+    """Write every output of `result` into folder `out`; returns {name: path}."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    files["metrics"] = _json(out / "metrics.json", metrics(result))
+    files["params"] = _json(out / "params.json", result.params)
+    np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})
+    files["history"] = _json(out / "history.json", result.history)
+    files["curve"] = curve(result.history, out / "curve.png", result.experiment.name)
+    files["trajectory"] = trajectory(result, out / "trajectory.npz")
+    if video:
+        files["video"] = render(out / "trajectory.npz", out / "video.mp4")
+    return {k: v for k, v in files.items() if v}
+
+
+def _json(path: Path, data) -> Path:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def trajectory(result, path: Path) -> Path:
+    """World 0 of the final rollout with the keys `tdphys simulate` writes, plus target."""
+    sim = result.sim
+    traj = sim.trajectory()
+    for key in _PER_WORLD:
+        traj[key] = traj[key][:, :1]
+    exp = result.experiment
+    np.savez(path, **traj, robot_path=exp.robot, robot_yaml=Path(exp.robot).read_text(),
+             com_offset=sim.com.to_numpy()[:1], target=result.task.target_point())
+    return path
+
+
+def curve(history: list, path: Path, title: str) -> Path | None:
+    """Loss (log) and task error vs simulations and vs wall time, with their running best."""
+    if not history:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ev = np.array([h["evaluation"] for h in history])
+    wall = np.array([h["wall_s"] for h in history])
+    loss = np.array([h["loss"] for h in history])
+    err = np.array([h["error_m"] for h in history])
+    best = np.minimum.accumulate(np.where(np.isfinite(loss), loss, np.inf))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharey="row")
+    for col, (x, label) in enumerate([(ev, "simulations"), (wall, "wall time [s]")]):
+        axes[0, col].semilogy(x, loss, ".", ms=3, alpha=0.5, label="loss")
+        axes[0, col].semilogy(x, best, "-", label="best so far")
+        axes[1, col].semilogy(x, np.maximum(err, 1e-6), ".", ms=3, label="error [m]")
+        if "speed_mps" in history[0]:
+            axes[1, col].semilogy(x, np.maximum([h["speed_mps"] for h in history], 1e-6), ".",
+                                  ms=3, label="speed [m/s]")
+        axes[1, col].set_xlabel(label)
+    axes[0, 0].set_ylabel("loss [m^2]")
+    axes[1, 0].set_ylabel("final error / speed")
+    for ax in axes.ravel():
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def render(npz: Path, path: Path) -> Path | None:
+    """Render the trajectory with the viewer (which falls back to ti.GUI without Vulkan).
+    A failure is reported on stderr and the run goes on without a video."""
+    try:
+        from ..viewer import ViewOptions, render_video
+        render_video(str(npz), ViewOptions(size=(640, 480), fps=30.0, headless=True,
+                                           out=str(path), path=True))
+        return path
+    except Exception as exc:  # noqa: BLE001 - a video is a nice-to-have, never fatal
+        print(f"optimize: no video ({type(exc).__name__}: {exc}); replay with "
+              f"`tdphys view {npz.parent}`", file=sys.stderr)
+        return None
