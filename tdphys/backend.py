@@ -17,10 +17,10 @@ PRECISIONS = ("f32", "f64")
 
 # What each backend may differentiate. Vulkan (f32 only) is allowed because
 # tests/test_backends.py measures it: taped gradients wrt controls, initial state and every
-# parameter of robots/ball.yaml (contact) and robots/arm.yaml (motors) on Vulkan agree with
-# the CPU f64 reference to < 1e-3 of each quantity's scale (measured <= 7e-5, docs/backends.md).
-# That test fails if this entry disagrees with what it finds; set an arch to False to make
-# require_gradients() refuse it with a clear error instead of returning wrong numbers.
+# parameter of robots/ball, pendulum, arm and quadruped.yaml on Vulkan agree with CPU f64 to
+# 5e-5 of each quantity's scale (tolerance 1e-3; docs/backends.md). That test fails when an
+# entry here disagrees with what it measures; an arch set to False makes require_gradients()
+# refuse it with a clear error instead of returning wrong numbers.
 GRADIENTS_ALLOWED = {"cpu": True, "cuda": True, "vulkan": True}
 
 
@@ -41,6 +41,18 @@ class Backend:
     def can_differentiate(self) -> bool:
         return GRADIENTS_ALLOWED.get(self.arch, False)
 
+    @property
+    def max_loop_iterations(self) -> int | None:
+        """Most loop iterations one kernel thread may run in one launch, None if unbounded.
+
+        Mesa's software Vulkan (lavapipe, llvmpipe) leaves every loop of a shader invocation,
+        silently, once that invocation has run 65535 loop iterations in all loops together
+        (LP_MAX_TGSI_LOOP_ITERATIONS): the rest of the kernel then runs without them and
+        fields keep their old values. Hardware drivers are not known to do this, but Taichi
+        cannot tell us which driver runs, so every Vulkan launch is held to it. A kernel whose
+        thread loops over many steps must split its launches below this (docs/backends.md)."""
+        return 65535 if self.arch == "vulkan" else None
+
     def require_gradients(self, what: str = "gradients") -> None:
         """Raise a clear error where this backend cannot differentiate correctly."""
         if not self.can_differentiate:
@@ -58,14 +70,22 @@ def _arch_object(name: str):
     return {"cpu": ti.cpu, "cuda": ti.cuda, "vulkan": ti.vulkan}[name]
 
 
-def _advanced_optimization(arch: str, precision: str) -> bool:
-    """Taichi's IR optimiser makes reverse-mode compiles 3-5x slower for our kernels while
-    LLVM still optimises the machine code, so it is off where that is safe. It stays on for
-    f32 on the LLVM backends (cpu, cuda): there taichi 1.7.4 without it gives zero or NaN
-    adjoints for whole-vector expressions on vector-field entries (`v[i].dot(b)`,
-    `v[i].sum()`; tdphys gradients came out NaN). f64 and Vulkan are right either way
-    (tests/test_backends.py checks all three)."""
-    return precision == "f32" and arch in ("cpu", "cuda")
+def _ad_stack_size(arch: str, precision: str, debug: bool) -> int:
+    """Capacity of the stacks Taichi's reverse mode keeps for local variables that are
+    assigned more than once (Taichi's own `v.sum()`, `a.dot(b)`, ... do that); 0 lets Taichi
+    size them from the code.
+
+    That sizing fails in taichi 1.7.4 with advanced_optimization=False on the LLVM backends in
+    f32: the stacks get no room and the adjoints of whole-vector expressions on field entries
+    (`b[i].dot(v[i])`, `v[i].sum()`) come out zero or NaN; every tdphys gradient was NaN on
+    cpu f32. An explicit size fixes it (tests/test_backends.py::test_cpu_f32_vector_adjoints).
+    32 is Taichi's own fallback size; our kernels keep no stack across run-time loops, and a
+    stack that overflows crashes the launch rather than returning numbers (debug mode checks
+    it, with room to spare). f64, and Vulkan in f32, size correctly and keep Taichi's sizing.
+    """
+    if debug:
+        return 256
+    return 32 if precision == "f32" and arch in ("cpu", "cuda") else 0
 
 
 def _resolve_auto() -> str:
@@ -100,13 +120,12 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
         return _current
     kwargs = dict(arch=_arch_object(name), default_fp=wanted.real, debug=debug,
                   random_seed=0, log_level=ti.WARN, offline_cache=True,
-                  advanced_optimization=_advanced_optimization(name, wanted.precision))
+                  # Taichi's IR optimiser makes reverse-mode compiles 3-5x slower for our
+                  # kernels while LLVM still optimises the machine code.
+                  advanced_optimization=False,
+                  ad_stack_size=_ad_stack_size(name, wanted.precision, debug))
     if name == "cpu" and cpu_threads:
         kwargs["cpu_max_num_threads"] = cpu_threads
-    if debug:
-        # Bounds checks make kernels larger; the adstack is unused by our kernels but keep it
-        # explicit so a future loop-carried local cannot overflow silently.
-        kwargs["ad_stack_size"] = 256
     try:
         ti.init(**kwargs)
     except Exception as exc:  # pragma: no cover - depends on the machine

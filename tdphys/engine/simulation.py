@@ -461,9 +461,17 @@ class Simulation:
     def _steps_forward(self, t0: int, t1: int):
         if t0 == 0:
             self.bad_adjoint.fill(0)
-        self.k_steps(t0, t1)
+        chunk = t1 - t0
+        budget = self.backend.max_loop_iterations  # software Vulkan ends longer shader loops
+        if budget:
+            per_step = ((self.n_iterations + 4) * self.n_rows + self.n_iterations
+                        + 3 * (self.n_bodies + self.n_points + self.n_motors) + 16)
+            chunk = max(1, budget // (2 * per_step))
+        for a in range(t0, t1, chunk):
+            self.k_steps(a, min(a + chunk, t1))
 
     def _steps_backward(self, t0: int, t1: int):
+        self.backend.require_gradients("gradients of a rollout")
         for t in reversed(range(t0, t1)):
             self.k_flag_bad_adjoint(t + 1)  # complete now; the adjoints below consume it
             self._step_backward(t)

@@ -1,0 +1,196 @@
+"""Run the backend parity rollout on ONE arch and precision and save it (helper of
+tests/test_backends.py).
+
+Taichi fixes its arch once per process and the rest of the test session runs CPU f64
+in-process, so tests/test_backends.py runs this script in a subprocess per arch/precision:
+
+    python tests/_backend_worker.py --arch vulkan --precision f32 --taped --out /tmp/vk.npz
+
+The rollout: robots/ball.yaml, pendulum.yaml, arm.yaml and quadruped.yaml side by side in one
+world (see `zoo`), batch 2, STEPS steps of 0.01 s, fixed initial conditions and controls:
+    ball       thrown and spinning from 0.5 m / 0.3 m above its resting height: it bounces
+               (restitution 0.5; impacts at steps 32 / 30), then slides;
+    pendulum   released horizontal, link mass 1 kg / 1.7 kg in the two worlds;
+    arm        smooth commands (two sines per motor) on all 4 position servos;
+    quadruped  standing on its feet (ground contact) under smaller smooth commands.
+One world and one compile serve the four robots (compiles dominate: software Vulkan and LLVM
+each take minutes per model); they never touch (all their shapes are in collision group 0),
+so each robot's trajectory is the same as simulating it alone.
+
+--taped runs the rollout under ti.ad.Tape with gradcheck.FinalStateLoss and saves the
+gradients wrt controls, initial state and every parameter as well as the trajectory. The
+backend's gradient policy is deliberately not consulted: this script measures what a backend
+computes, the test decides what it may do.
+
+Output (.npz): "<robot>/fwd/<quantity>" (pos, quat, vel, omega (T+1, B, n, 3|4); joint_pos,
+joint_vel (T+1, B, m)), "<robot>/grad/<name>" (the robot's slice of each gradient; ctrl is
+(T, B, m)), "zoo/grad/loss" and "zoo/grad/<ground parameter>" (shared by the robots), and
+"seconds/<phase>". Exit 0 after writing, 3 when the arch cannot start (BackendError text on
+stderr), 1 on any other error (traceback on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ROBOTS = ("ball", "pendulum", "arm", "quadruped")
+STEPS = 40  # long enough for the bounce; the Vulkan backward costs ~1 s a step
+FORWARD_KEYS = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel")
+
+
+def zoo(names=ROBOTS):
+    """One Robot holding the robots/<name>.yaml models side by side (names prefixed
+    "<robot>."), and owner tables: robot name -> body, joint and motor indices."""
+    import tdphys
+    robots = [tdphys.load(ROOT / "robots" / f"{n}.yaml") for n in names]
+    first = robots[0]
+    bodies, joints, sensors, pairs = [], [], [], []
+    owners = {}
+    for name, r in zip(names, robots):
+        if r.solver != first.solver or r.ground != first.ground:
+            raise ValueError(f"{name}: solver/ground differ from {names[0]}'s; simulate it alone")
+        p = f"{name}."
+
+        def ren(x):
+            return None if x is None else p + x
+        owners[name] = {"body": np.arange(len(bodies), len(bodies) + len(r.bodies)),
+                        "joint": np.arange(len(joints), len(joints) + len(r.joints)),
+                        "motor": np.arange(sum(len(j.motors) for j in joints),
+                                           sum(len(j.motors) for j in joints + list(r.joints)))}
+        offset = len(bodies)
+        bodies += [dataclasses.replace(b, name=p + b.name) for b in r.bodies]
+        joints += [dataclasses.replace(j, name=p + j.name, parent=ren(j.parent),
+                                       child=p + j.child,
+                                       motors=tuple(dataclasses.replace(m, name=p + m.name)
+                                                    for m in j.motors)) for j in r.joints]
+        sensors += [dataclasses.replace(s, name=p + s.name, body=ren(s.body),
+                                        joint=ren(s.joint), reference=ren(s.reference))
+                    for s in r.sensors]
+        pairs += [dataclasses.replace(c, body_a=c.body_a + offset, body_b=c.body_b + offset)
+                  for c in r.contact_pairs]
+    robot = dataclasses.replace(first, name="zoo", source="tests/_backend_worker.py",
+                                bodies=tuple(bodies), joints=tuple(joints),
+                                sensors=tuple(sensors), contact_pairs=tuple(pairs))
+    return robot, owners
+
+
+def _controls(steps, batch, motors, dt, scale, seed):
+    """Smooth commands in radians, (steps, batch, motors): two sines, random phases."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)[:, None, None] * dt
+    freq = rng.uniform(0.5, 2.0, (1, batch, motors))
+    phase = rng.uniform(0, 2 * np.pi, (2, batch, motors))
+    return scale * (np.sin(2 * np.pi * freq * t + phase[0])
+                    + 0.5 * np.sin(5.0 * np.pi * freq * t + phase[1]))
+
+
+def build(steps: int = STEPS):
+    """The parity Simulation (batch 2) and its owner tables."""
+    import tdphys
+    robot, owners = zoo()
+    sim = tdphys.Simulation(robot, batch=2, steps=steps)
+    ball = owners["ball"]["body"][0]
+    for name, worlds in (("init_pos", [[0.0, 0.0, 1.0], [0.0, 0.0, 0.8]]),
+                         ("init_vel", [[2.0, 0.5, 0.0], [-1.0, 1.5, 0.5]]),
+                         ("init_omega", [[0.0, 3.0, 1.0], [2.0, 0.0, -1.0]])):
+        value = sim.get_param(name)
+        value[:, ball] = worlds
+        sim.set_param(name, value)
+    mass = sim.get_param("shape_mass")
+    link = np.flatnonzero(sim.layout.shape_body == owners["pendulum"]["body"][0])
+    mass[1, link] *= 1.7
+    sim.set_param("shape_mass", mass)
+    u = np.zeros((steps, 2, sim.n_motors))
+    for name, scale, seed in (("arm", 0.6, 1), ("quadruped", 0.3, 2)):
+        m = owners[name]["motor"]
+        u[:, :, m] = _controls(steps, 2, len(m), sim.dt, scale, seed)
+    sim.set_controls(u)
+    return sim, owners
+
+
+def _slices(sim, owners):
+    """robot -> {entity kind: index array}, with shapes added (by their bodies)."""
+    out = {}
+    for name, own in owners.items():
+        shapes = np.flatnonzero(np.isin(sim.layout.shape_body, own["body"]))
+        out[name] = dict(own, shape=shapes)
+    return out
+
+
+def results(sim, owners, taped: bool) -> dict:
+    """Trajectories per robot, and (taped) gradients per robot, as flat npz entries."""
+    from tdphys.engine.simulation import PARAM_DOCS
+    out = {}
+    parts = _slices(sim, owners)
+    tr = sim.trajectory()
+    for name, idx in parts.items():
+        for key in FORWARD_KEYS:
+            axis_idx = idx["motor"] if key.startswith("joint_") else idx["body"]
+            out[f"{name}/fwd/{key}"] = tr[key][:, :, axis_idx]
+    if not taped:
+        return out
+    from tdphys import gradcheck
+    entity = {"S": "shape", "N": "body", "J": "joint", "M": "motor"}
+    grads = {"ctrl": sim.controls_grad()}
+    for group in ("initial", "params"):
+        for pname in gradcheck.GROUPS[group]:
+            if pname in sim.params:
+                grads[pname] = sim.param_grad(pname)
+    for pname, g in grads.items():
+        kind = "motor" if pname == "ctrl" else entity.get(PARAM_DOCS[pname][0][:1])
+        if kind is None:  # world-wide (ground) parameters
+            out[f"zoo/grad/{pname}"] = g
+            continue
+        axis = 2 if pname == "ctrl" else 1
+        for name, idx in parts.items():
+            out[f"{name}/grad/{pname}"] = np.take(g, idx[kind], axis=axis)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", required=True)
+    p.add_argument("--precision", default="f32", choices=["f32", "f64"])
+    p.add_argument("--taped", action="store_true", help="also take the tape's gradients")
+    p.add_argument("--steps", type=int, default=STEPS)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    import tdphys
+    from tdphys.errors import BackendError
+    t0 = time.perf_counter()
+    try:
+        be = tdphys.init(args.arch, args.precision)
+    except BackendError as exc:
+        print(exc, file=sys.stderr)
+        return 3
+    import taichi as ti
+    ti.set_logging_level(ti.ERROR)  # f64 -> f32 upload warnings would bury a real error
+    out = {"arch": np.array(be.arch), "precision": np.array(be.precision),
+           "seconds/init": np.array(time.perf_counter() - t0)}
+    t0 = time.perf_counter()
+    sim, owners = build(args.steps)
+    out["seconds/build"] = np.array(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    if args.taped:
+        from tdphys import gradcheck
+        out["zoo/grad/loss"] = np.array(gradcheck.FinalStateLoss(sim, seed=0).gradient())
+        sim.check_finite()  # the taped rollout ran with check=False
+    else:
+        sim.rollout()
+    out["seconds/first_run"] = np.array(time.perf_counter() - t0)  # compiles included
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    out["seconds/cpu"] = np.array(use.ru_utime + use.ru_stime)  # all threads of the process
+    out.update(results(sim, owners, args.taped))
+    np.savez(args.out, **out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Backends: Vulkan against CPU, and the gradient policy that follows from it.
+
+Taichi fixes its arch and precision once per process and the rest of the session runs CPU f64
+in-process, so every run here is a subprocess of tests/_backend_worker.py, started together
+(2 cores: the compiles overlap) and shared by the tests below:
+
+    vulkan f32  taped rollout: trajectories and gradients
+    cpu    f32  plain rollout: reference of the forward parity (like with like)
+    cpu    f64  taped rollout: reference of the gradient parity (the reference that
+                tests/test_gradients.py checks against finite differences)
+
+The rollout (see the worker): robots/ball.yaml (thrown, bounces), pendulum.yaml, arm.yaml
+(controls) and quadruped.yaml (ground contact, controls), batch 2, 40 steps, in one world.
+
+Tolerances (errors are max |other - reference| over a quantity, divided by its scale):
+  forward   scale = max(max |reference|, 1) in SI units (m, m/s, rad, rad/s, quaternion); tol
+            1e-3, i.e. <= 1 mm on these metre-sized robots. float32 rounding differs between
+            the two code generators (operation order, fused multiply-add) by ~1e-7 a step and
+            grows through joints and contacts to 1e-6 .. 3e-5 over 40 steps (measured,
+            docs/backends.md): a 30x margin, while a wrong kernel gives O(1). 40 steps are
+            short enough for contact switching to stay identical on both backends.
+  gradient  scale = max(max |reference|, 1e-3 x the robot's largest gradient) (parameters with
+            no physical effect, such as a ball's mass, have a zero reference and f32 noise);
+            tol 1e-3 (measured <= 5.2e-5, docs/backends.md); NaN or inf always fails.
+
+Tests needing Vulkan skip with the reason when no Vulkan device starts: on Debian,
+`apt-get install mesa-vulkan-drivers libvulkan1` gives the software one (lavapipe); .ci/run
+installs it. TDPHYS_ARCH=cuda adds CUDA to the archs compared.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tdphys import backend
+from tdphys.errors import BackendError
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "tests" / "_backend_worker.py"
+TIMEOUT = 1200  # seconds per worker; a cold software-Vulkan compile takes ~2 minutes
+
+ROBOTS = ("ball", "pendulum", "arm", "quadruped")  # as in the worker
+FORWARD_TOL, GRADIENT_TOL = 1e-3, 1e-3
+FORWARD_KEYS = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel")
+
+OTHER_ARCHS = ("vulkan",) + (("cuda",) if backend.env_arch("cpu") == "cuda" else ())
+
+
+def _probe(arch: str) -> str | None:
+    """None if `arch` starts in a fresh process (f32), else the reason why not."""
+    code = ("import sys, tdphys\n"
+            "try:\n"
+            f"    tdphys.init({arch!r}, 'f32')\n"
+            "except tdphys.BackendError as e:\n"
+            "    print('BackendError:', ' '.join(str(e).split())); sys.exit(3)\n")
+    try:
+        p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return f"starting Taichi on {arch} took over 120 s"
+    if p.returncode == 0:
+        return None
+    if p.returncode == 3:
+        return [ln for ln in p.stdout.splitlines() if ln.startswith("BackendError:")][-1]
+    return f"probe crashed (exit {p.returncode}): {p.stderr.strip()[-500:]}"
+
+
+class Runs:
+    """Worker subprocesses started together (2 cores: compiles overlap) and waited for on
+    first use, so tests that need no subprocess do not pay for them."""
+
+    def __init__(self, tmp: Path):
+        self.tmp, self.procs, self.results, self.seconds = tmp, {}, {}, {}
+        self.unavailable = {}
+
+    def start(self, key, arch, precision, taped):
+        out = self.tmp / f"{key}.npz"
+        log = open(self.tmp / f"{key}.log", "w")
+        cmd = [sys.executable, str(WORKER), "--arch", arch, "--precision", precision,
+               "--out", str(out)] + (["--taped"] if taped else [])
+        self.procs[key] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
+                           out, log, time.perf_counter())
+
+    def get(self, key):
+        if key in self.unavailable:
+            pytest.skip(self.unavailable[key])
+        if key not in self.results:
+            proc, out, log, t0 = self.procs[key]
+            try:
+                proc.wait(timeout=max(1.0, TIMEOUT - (time.perf_counter() - t0)))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+            self.seconds[key] = time.perf_counter() - t0
+            text = Path(log.name).read_text()
+            if proc.returncode != 0:
+                pytest.fail(f"worker {key} failed (exit {proc.returncode}, "
+                            f"{self.seconds[key]:.0f} s):\n{_tail(text)}")
+            with np.load(out) as data:
+                self.results[key] = {k: data[k] for k in data.files}
+        return self.results[key]
+
+
+def _tail(text: str, n: int = 40) -> str:
+    return "\n".join(text.splitlines()[-n:])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    r = Runs(tmp_path_factory.mktemp("backends"))
+    for arch in OTHER_ARCHS:
+        reason = _probe(arch)
+        if reason:
+            hint = ("; on Debian: apt-get install mesa-vulkan-drivers libvulkan1 (.ci/run "
+                    "does this)") if arch == "vulkan" else ""
+            r.unavailable[arch] = f"no {arch} device: {reason}{hint}"
+        else:
+            r.start(arch, arch, "f32", taped=True)
+    if len(r.unavailable) < len(OTHER_ARCHS):  # the references, only if compared with
+        r.start("cpu32", "cpu", "f32", taped=False)
+        r.start("cpu64", "cpu", "f64", taped=True)
+    yield r
+    for proc, _, log, _ in r.procs.values():  # a test that failed early leaves workers behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _forward_errors(ref: dict, other: dict, case: str) -> dict:
+    errors = {}
+    for key in FORWARD_KEYS:
+        a, b = ref[f"{case}/fwd/{key}"].astype(float), other[f"{case}/fwd/{key}"].astype(float)
+        if a.size == 0:
+            continue
+        assert a.shape == b.shape, (key, a.shape, b.shape)
+        if not np.isfinite(b).all():
+            errors[key] = (np.inf, "non-finite")
+            continue
+        scale = max(np.abs(a).max(), 1.0)
+        per_step = np.abs(a - b).reshape(a.shape[0], -1).max(axis=1) / scale
+        over = np.flatnonzero(per_step > FORWARD_TOL)
+        where = (f"first over tol at step {over[0]}" if len(over) else
+                 f"worst at step {per_step.argmax()}")
+        errors[key] = (per_step.max(), f"{where}, max abs {per_step.max() * scale:.3g}")
+    return errors
+
+
+def _gradient_errors(ref: dict, other: dict, case: str) -> dict:
+    prefix = f"{case}/grad/"
+    names = [k[len(prefix):] for k in ref if k.startswith(prefix)]
+    largest = max(np.abs(ref[prefix + n]).max() for n in names if ref[prefix + n].size)
+    errors = {}
+    for name in names:
+        a, b = ref[prefix + name].astype(float), other[prefix + name].astype(float)
+        if a.size == 0:
+            continue
+        assert a.shape == b.shape, (name, a.shape, b.shape)
+        if not np.isfinite(b).all():
+            errors[name] = (np.inf, f"{int((~np.isfinite(b)).sum())} non-finite entries")
+            continue
+        diff = np.abs(a - b).max()
+        scale = max(np.abs(a).max(), 1e-3 * largest)
+        errors[name] = (diff / scale, f"max abs {diff:.3g}, scale {scale:.3g}")
+    return errors
+
+
+def _report(errors: dict, tol: float) -> str:
+    return "\n".join(f"  {k:26s} {e:.2e} {'FAIL' if e > tol else 'ok  '} ({why})"
+                     for k, (e, why) in errors.items())
+
+
+@pytest.mark.parametrize("arch", OTHER_ARCHS)
+@pytest.mark.parametrize("case", ROBOTS)
+def test_forward_matches_cpu(runs, arch, case):
+    """Trajectories (every body's pose and velocities, every motor coordinate) on `arch` f32
+    against CPU f32: ball thrown and bouncing, passive pendulum, arm under smooth controls,
+    quadruped on the ground under controls."""
+    other = runs.get(arch)
+    errors = _forward_errors(runs.get("cpu32"), other, case)
+    worst = max(e for e, _ in errors.values())
+    assert worst <= FORWARD_TOL, (f"{case} on {arch} f32 differs from cpu f32 (relative, "
+                                  f"tol {FORWARD_TOL}):\n{_report(errors, FORWARD_TOL)}")
+
+
+@pytest.mark.parametrize("arch", OTHER_ARCHS)
+@pytest.mark.parametrize("case", ROBOTS + ("zoo",))
+def test_gradient_parity_decides_policy(runs, arch, case):
+    """Taped gradients on `arch` (controls, initial state, every parameter; "zoo": the loss
+    and the ground's parameters, which the robots share) against CPU f64.
+    backend.GRADIENTS_ALLOWED[arch] must say what this finds: allowed if and only if they
+    agree, so a backend never returns gradients that this test has seen wrong."""
+    other = runs.get(arch)
+    errors = _gradient_errors(runs.get("cpu64"), other, case)
+    worst = max(e for e, _ in errors.values())
+    agree = worst <= GRADIENT_TOL
+    allowed = backend.GRADIENTS_ALLOWED[arch]
+    table = _report(errors, GRADIENT_TOL)
+    assert agree or not allowed, (
+        f"{arch} gradients of {case} disagree with cpu f64 (relative, tol {GRADIENT_TOL}) but "
+        f"backend.GRADIENTS_ALLOWED[{arch!r}] is True: set it to False (require_gradients then "
+        f"refuses them), unless test_forward_matches_cpu fails for {case} too: then the "
+        f"forward pass is wrong and the gradients follow it, fix that first\n{table}")
+    assert allowed or not agree, (
+        f"{arch} gradients of {case} agree with cpu f64 (worst {worst:.1e}) but "
+        f"backend.GRADIENTS_ALLOWED[{arch!r}] is False: allow them\n{table}")
+    ref = runs.get("cpu64")  # the comparison must not pass on an all-zero reference
+    assert max(np.abs(v).max() for k, v in ref.items()
+               if k.startswith(f"{case}/grad/") and v.size) > 1e-3
+
+
+def test_require_gradients_follows_the_policy(monkeypatch):
+    """require_gradients() passes exactly where GRADIENTS_ALLOWED allows, and otherwise raises
+    a BackendError naming the arch, docs/backends.md and a fix (no Taichi needed)."""
+    for arch, allowed in backend.GRADIENTS_ALLOWED.items():
+        b = backend.Backend(arch, "f32", False)
+        assert b.can_differentiate == allowed
+        if allowed:
+            b.require_gradients()
+    monkeypatch.setitem(backend.GRADIENTS_ALLOWED, "vulkan", False)
+    with pytest.raises(BackendError) as err:
+        backend.Backend("vulkan", "f32", False).require_gradients("controls gradients")
+    msg = str(err.value)
+    assert "controls gradients are not available on arch=vulkan" in msg
+    assert "docs/backends.md" in msg and "fix:" in msg and "--arch cpu" in msg
+    with pytest.raises(BackendError):  # unknown archs are refused, never assumed right
+        backend.Backend("metal", "f32", False).require_gradients()
+
+
+def test_vulkan_refuses_f64():
+    """Vulkan has no f64 here: asking for it is an error with a fix, before Taichi starts."""
+    with pytest.raises(BackendError, match="f64 is not supported on vulkan"):
+        backend.init("vulkan", "f64")
+
+
+CPU_F32_ADJOINTS = textwrap.dedent("""
+    import json, taichi as ti, tdphys
+    tdphys.init("cpu", "f32")
+    v = ti.Vector.field(3, ti.f32, 2, needs_grad=True)
+    b = ti.Vector.field(3, ti.f32, 2)
+    loss = ti.field(ti.f32, (), needs_grad=True)
+    v.fill(2.0); b.fill(0.25)
+
+    @ti.kernel
+    def dot_sum():
+        for i in v:
+            loss[None] += b[i].dot(v[i]) + v[i].sum() + 0.05 * v[i].dot(v[i])
+
+    with ti.ad.Tape(loss):
+        dot_sum()
+    print(json.dumps(v.grad.to_numpy().tolist()))
+""")
+
+
+def test_cpu_f32_vector_adjoints(tmp_path):
+    """The backend's CPU f32 settings give right adjoints for whole-vector expressions on
+    vector-field entries. (taichi 1.7.4 with advanced_optimization=False and its own adjoint
+    stack sizing gives zeros here and NaN in tdphys's gradients; see backend._ad_stack_size.)"""
+    script = tmp_path / "adjoints.py"  # Taichi reads a kernel's source from its file
+    script.write_text(CPU_F32_ADJOINTS)
+    p = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, _tail(p.stderr)
+    grad = np.array(json.loads(p.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(grad, np.full((2, 3), 0.25 + 1.0 + 0.1 * 2.0), rtol=1e-6)
