@@ -26,7 +26,7 @@ tdphys.init(sys.argv[3], sys.argv[4])
 sim = tdphys.Simulation(tdphys.load(sys.argv[2]), batch=1, steps=10)
 sim.rollout()
 forward = time.time() - t0
-with ti.ad.Tape(sim.loss):
+with sim.tape():
     sim.rollout(check=False)
 print(forward, time.time() - t0)
 """
@@ -79,12 +79,12 @@ def main():
                "us_per_robot_step": round(fwd / (batch * args.steps) * 1e6, 2)}
         if not args.no_backward:
             t = time.perf_counter()
-            with ti.ad.Tape(sim.loss):
+            with sim.tape():
                 sim.rollout(check=False)
                 loss()
             first_bw = time.perf_counter() - t
             t = time.perf_counter()
-            with ti.ad.Tape(sim.loss):
+            with sim.tape():
                 sim.rollout(check=False)
                 loss()
             row.update(first_forward_backward_s=round(first_bw, 2),

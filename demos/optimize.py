@@ -4,9 +4,10 @@ gradients of whole rollouts, or with CMA-ES as the gradient-free baseline.
     python demos/optimize.py                                   # the ball throw, Adam
     python demos/optimize.py experiments/ball_throw.yaml --optimizer cmaes --budget 3000
 
-Writes metrics.json, params.json/.npz, history.json, curve.png, trajectory.npz and video.mp4
-into --out (default runs/<experiment name>/, or runs/<name>_cmaes/ for CMA-ES); replay with
-`tdphys view RUN_DIR`. Ctrl-C stops and keeps what was learned. Exit status: 0 when the task's
+Writes metrics.json, params.json/.npz, history.json, curve.png, trajectory.npz, controls.npy,
+state.pkl and video.mp4 into --out (default runs/<experiment name>/, or runs/<name>_cmaes/ for
+CMA-ES); replay with `tdphys view RUN_DIR`. Ctrl-C stops and keeps what was learned;
+`--resume RUN_DIR --budget N` goes on from there. Exit status: 0 when the task's
 success criterion is met, 1 when not (or the gradient diverged), 2 on a bad experiment file.
 """
 from __future__ import annotations
@@ -22,13 +23,17 @@ DEFAULT = ROOT / "experiments" / "ball_throw.yaml"
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", nargs="?", default=str(DEFAULT), help="experiment YAML")
+    p.add_argument("experiment", nargs="?",
+                   help="experiment YAML (default: the resumed run's, else the ball throw)")
     p.add_argument("--budget", type=int, help="simulations at most (default: the file's)")
     p.add_argument("--out", help="output folder (default runs/<experiment name>/)")
     p.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
     p.add_argument("--optimizer", choices=["adam", "cmaes"], help="default: the file's")
     p.add_argument("--no-video", action="store_true", help="skip rendering video.mp4")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="go on from a run folder (same experiment and optimiser) until "
+                        "--budget simulations in all; writes back into it unless --out")
     return p
 
 
@@ -36,21 +41,24 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment, run
-    from tdphys.optim.outputs import metrics, write_run
+    from tdphys.optim.outputs import load_state, metrics, write_run
     try:
-        exp = load_experiment(args.experiment)
+        resume = load_state(args.resume) if args.resume else None
+        path = args.experiment or (resume or {}).get("file") or str(DEFAULT)
+        exp = load_experiment(path)
         kind = args.optimizer or exp.optimizer.type
-        out = Path(args.out) if args.out else \
-            Path("runs") / (exp.name + ("" if kind == "adam" else f"_{kind}"))
+        out = Path(args.out or args.resume or
+                   Path("runs") / (exp.name + ("" if kind == "adam" else f"_{kind}")))
         result = run(exp, optimizer=kind, budget=args.budget, arch=args.arch,
-                     progress=not args.quiet)
+                     progress=not args.quiet, resume=resume)
     except TdphysError as exc:
         print(f"optimize: {exc}", file=sys.stderr)
         return 2
     files = write_run(result, out, video=not args.no_video)
     m = metrics(result)
-    print(json.dumps({k: m[k] for k in ("stop_reason", "evaluations", "iterations", "wall_s",
-                                        "final_loss", "error_m", "speed_mps", "success")}))
+    key = result.task.headline[0]
+    print(json.dumps({k: m.get(k) for k in ("stop_reason", "evaluations", "iterations",
+                                            "wall_s", "final_loss", key, "success")}))
     if result.message:
         print(f"optimize: {result.message}", file=sys.stderr)
     print(f"wrote {', '.join(p.name for p in files.values())} to {out}/")

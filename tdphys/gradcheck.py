@@ -91,7 +91,7 @@ class FinalStateLoss:
         return float(self.sim.loss[None])
 
     def gradient(self) -> float:
-        with ti.ad.Tape(self.sim.loss):
+        with self.sim.tape():
             self.sim.rollout(check=False)
             self.kernel()
         return float(self.sim.loss[None])

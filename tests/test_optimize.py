@@ -41,8 +41,18 @@ def test_ball_throw_file_loads(robots_dir):
 ])
 def test_bad_experiment_names_the_key(tmp_path, robots_dir, old, new, key, words):
     p = _write(tmp_path, GOOD.replace(old, new), robots_dir)
+    _expect_model_error(p, key, words)
+
+
+def _expect_model_error(p, key, words, check_robot=False):
+    """Loading experiment file p (and checking it against its robot) fails with a message
+    naming the file, the dotted key and each of `words`."""
     with pytest.raises(ModelError) as info:
-        load_experiment(p)
+        exp = load_experiment(p)
+        if check_robot:
+            import tdphys
+            from tdphys.optim.experiment import check_against_robot
+            check_against_robot(exp, tdphys.load(exp.robot))
     msg = str(info.value)
     assert str(p) in msg and f"{key}:" in msg, msg
     for w in words:
@@ -85,3 +95,115 @@ def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir):
     assert result.evaluations == 48
     first = result.history[0]["loss"]            # the initial guess's neighbourhood
     assert result.loss_best < 0.5 * first
+
+
+def _short(exp, duration):
+    """The experiment with a shorter rollout (the same file otherwise), to fit CI's budget."""
+    return dataclasses.replace(exp, task=dataclasses.replace(exp.task, duration=duration))
+
+
+def test_every_experiment_file_loads(robots_dir):
+    files = sorted((robots_dir.parent / "experiments").glob("*.yaml"))
+    assert {f.stem for f in files} >= {"ball_throw", "quadruped_gait", "arm_reach",
+                                       "system_identification"}
+    for f in files:
+        exp = load_experiment(f)
+        assert exp.name == f.stem
+
+
+def test_gait_tiny_budget_gains_speed(backend64, robots_dir):
+    """Adam from standstill (zero output weights): the first rollout stands still, and a few
+    updates of the clock MLP move the torso forward (1 s rollouts here)."""
+    exp = _short(load_experiment(robots_dir.parent / "experiments" / "quadruped_gait.yaml"), 1.0)
+    result = run(exp, budget=3, progress=False)
+    first = result.history[0]
+    assert abs(first["speed_mps"]) < 5e-3 and first["min_height_m"] > 0.29   # settles, stands
+    assert result.loss_best < first["loss"] - 1e-3
+    assert result.controller_theta is not None and result.controller_theta.size == 17944  # paper: 17,952
+
+
+def test_arm_reach_tiny_budget_gets_closer(backend64, robots_dir):
+    exp = _short(load_experiment(robots_dir.parent / "experiments" / "arm_reach.yaml"), 1.0)
+    result = run(exp, budget=3, progress=False)
+    assert result.loss_best < result.history[0]["loss"]
+    assert result.history[0]["error_m"] == pytest.approx(np.sqrt(0.5), abs=0.02)  # held pose
+
+
+def test_system_identification_tiny_budget_moves_towards_the_truth(backend64, robots_dir):
+    """A few Adam steps on a 1 s recording lower the loss and every parameter error (the
+    full file recovers all three within 1 %: README)."""
+    exp = _short(load_experiment(robots_dir.parent / "experiments" /
+                                 "system_identification.yaml"), 1.0)
+    result = run(exp, budget=4, progress=False)
+    h = result.history
+    assert h[-1]["loss"] < h[0]["loss"] and h[-1]["param_error"] < h[0]["param_error"]
+    assert h[0]["param_error"] == pytest.approx(1.0)      # init 0.3 / 0.8 / 1.0 vs the truth
+
+
+CONTROLLER = """name: t
+robot: {robot}
+task: {{type: reach, target: [0.5, 0.5, 0.5], effector: {{body: forearm}}}}
+controller:
+  inputs: [{{clock: {{hz: 1}}}}, {{sensor: {{name: hand_pos}}}}]
+  hidden: [8]
+"""
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ("clock: {hz: 1}", "clock: {hz: 0}", "controller.inputs[0].clock.hz", ["must be positive"]),
+    ("clock: {hz: 1}", "clok: {hz: 1}", "controller.inputs[0].clok",
+     ["unknown input kind", "did you mean 'clock'"]),
+    ("name: hand_pos", "name: hand_pso", "controller.inputs[1].sensor.name",
+     ["no sensor 'hand_pso'", "did you mean 'hand_pos'"]),
+    ("hidden: [8]", "hidden: [8, 0]", "controller.hidden", ["widths must be >= 1"]),
+    ("hidden: [8]", "hidden: [8]\n  activation: relux", "controller.activation",
+     ["relu"]),
+    ("hidden: [8]", "hidden: [8]\n  output_scale: [1, 2]", "controller.output_scale",
+     ["2 numbers for 4 motors"]),
+    ("{body: forearm}", "{body: foreram}", "task.effector.body",
+     ["no body 'foreram'", "did you mean 'forearm'"]),
+    ("hidden: [8]", "hidden: [8]\n  layers: 2", "controller.layers", ["unknown key"]),
+])
+def test_bad_controller_names_the_key(tmp_path, robots_dir, old, new, key, words):
+    """Mistakes in a controller block (or in names it takes from the robot) are reported
+    with the file and the key before any simulation runs."""
+    p = tmp_path / "exp.yaml"
+    p.write_text(CONTROLLER.format(robot=robots_dir / "arm.yaml").replace(old, new))
+    _expect_model_error(p, key, words, check_robot=True)
+
+
+SYSID = """name: t
+robot: {robot}
+task: {{type: system_identification, truth: {{shape_friction: 0.4}}}}
+trainable:
+  shape_friction: {{index: [1], init: [0.8]}}
+"""
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ("truth: {shape_friction: 0.4}", "truth: {shape_mass: 2}", "task.truth.shape_mass",
+     ["'shape_mass' is not trainable"]),
+    ("truth: {shape_friction: 0.4}", "truth: {}", "trainable.shape_friction",
+     ["no truth for 'shape_friction'"]),
+    ("index: [1]", "index: [1, 1]", "trainable.shape_friction.index", ["distinct"]),
+])
+def test_bad_system_identification_names_the_key(tmp_path, robots_dir, old, new, key, words):
+    p = tmp_path / "exp.yaml"
+    p.write_text(SYSID.format(robot=robots_dir / "sysid_rig.yaml").replace(old, new))
+    _expect_model_error(p, key, words)
+
+
+def test_resume_continues_exactly(backend64, robots_dir, tmp_path):
+    """3 Adam iterations, saved and resumed for 3 more, give the same losses as 6 in a row
+    (the optimiser's moments and the next parameters are in state.pkl)."""
+    from tdphys.optim.outputs import load_state, write_run
+    exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
+    straight = run(exp, budget=6, progress=False)
+    first = run(exp, budget=3, progress=False)
+    write_run(first, tmp_path, video=False)
+    resumed = run(exp, budget=6, progress=False, resume=load_state(tmp_path))
+    assert resumed.evaluations == 6 and len(resumed.history) == 6
+    assert [h["loss"] for h in resumed.history] == \
+        pytest.approx([h["loss"] for h in straight.history], rel=1e-12)
+    with pytest.raises(Exception, match="cannot resume"):
+        run(exp, optimizer="cmaes", budget=6, progress=False, resume=load_state(tmp_path))

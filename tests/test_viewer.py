@@ -22,7 +22,7 @@ from tdphys.viewer import meshes
 from tdphys.viewer.camera import OrbitCamera
 from tdphys.viewer.playback import Playback, ViewState, handle_key, headless_times
 from tdphys.viewer.scene import SceneBuilder
-from tdphys.viewer.sources import com_offsets, load_recording
+from tdphys.viewer.sources import Trajectory, com_offsets, load_recording
 
 RED_BALL = """name: redball
 bodies:
@@ -267,3 +267,26 @@ def test_live_robot_simulates_and_renders(tmp_path, robots_dir):
     assert len(files) == len(headless_times(0.3, 10)) == 4
     first, last = (imageio.imread(out / files[i]).astype(int) for i in (0, -1))
     assert np.abs(first - last).sum(axis=-1).max() > 100          # the pendulum swung
+
+
+def test_contact_overlay_draws_the_engine_forces(backend64, robots_dir):
+    """A resting ball: the recording carries the engine's contact point (under the ball, on
+    the ground) and force (m g up, on the ball), and the contact overlay draws one dot there
+    with an arrow pointing up, half the robot's size long for its weight."""
+    import tdphys
+    sim = tdphys.Simulation(tdphys.load(robots_dir / "ball.yaml"), batch=1, steps=30)
+    sim.rollout()
+    data = sim.trajectory()
+    m = float(sim.mass.to_numpy()[0, 0])
+    traj = Trajectory(sim.robot, data["t"], data["pos"], data["quat"],
+                      contact_pos=data["contact_pos"], contact_force=data["contact_force"])
+    f = data["contact_force"][-1, 0]
+    np.testing.assert_allclose(f.sum(axis=0), [0.0, 0.0, m * 9.81], rtol=1e-3, atol=1e-6)
+    builder = SceneBuilder(traj)
+    view = ViewState(1, 1)
+    view.contacts = True
+    frame = builder.build(30, view, OrbitCamera())
+    np.testing.assert_allclose(frame.points, [[0.0, 0.0, 0.0]], atol=1e-3)
+    (start, end), = frame.lines
+    np.testing.assert_allclose(end - start, [0.0, 0.0, 0.5 * builder.size], rtol=1e-3,
+                               atol=1e-6)

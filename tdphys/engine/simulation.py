@@ -15,6 +15,8 @@ from the stored state and then runs the kernels' adjoints in reverse, so memory 
 state only (O(T * B * N)), not with the solver's history.
 """
 
+import contextlib
+
 import numpy as np
 import taichi as ti
 
@@ -106,6 +108,11 @@ class Simulation:
             self.set_param(name, value)
         # steps(t0, t1) advances every world from t0 to t1 in one launch; under ti.ad.Tape
         # its backward recomputes each step's scratch and runs the stage kernels' adjoints.
+        self._clear_gradients = backend.gradient_clearer(
+            [f for f in vars(self).values() if isinstance(f, ti.Field)])
+        # Factor on the state adjoints per step backwards in time (1: the exact gradient; < 1
+        # truncates the horizon, a biased gradient; Degrave et al. used 0.95 for gaits).
+        self.grad_decay = 1.0
         self.steps_between = ti.ad.grad_replaced(self._steps_forward)
         ti.ad.grad_for(self.steps_between)(self._steps_backward)
 
@@ -140,6 +147,7 @@ class Simulation:
         self.ctrl = sca(None, (T, B, M))
         self.sensordata = sca(None, (T + 1, B, max(self.n_sensordata, 1)))
         self.point_force = vec(3, (T + 1, B, P))
+        self.point_pos = vec(3, (T + 1, B, P), grad=False)   # [m] world, for viewing only
         # scratch of one step
         self.inv_mass = sca(None, (B, N))
         self.c_normal, self.c_point_a, self.c_point_b = (vec(3, (B, P)) for _ in range(3))
@@ -364,6 +372,8 @@ class Simulation:
                     self.warm[t + 1, w, r] = self.lam_now[0, w, r]
                 for i in range(self.n_points):
                     self.point_force[t + 1, w, i] = sensors.point_force(self, t, w, i)
+                    self.point_pos[t + 1, w, i] = 0.5 * (self.c_point_a[w, i]
+                                                         + self.c_point_b[w, i])
                 for n in range(self.n_bodies):
                     self.integrate(t, w, n, self.v_now[w, n])
                 for m in range(self.n_motors):
@@ -474,7 +484,23 @@ class Simulation:
         self.backend.require_gradients("gradients of a rollout")
         for t in reversed(range(t0, t1)):
             self.k_flag_bad_adjoint(t + 1)  # complete now; the adjoints below consume it
+            if self.grad_decay != 1.0:
+                self.k_scale_state_adjoint(t + 1, self.grad_decay)
             self._step_backward(t)
+
+    @ti.kernel
+    def k_scale_state_adjoint(self, t: ti.i32, factor: ti.f64):
+        """Multiply every adjoint of the state at t by `factor` (grad_decay)."""
+        for w, n in self.mass:
+            self.pos.grad[t, w, n] *= factor
+            self.vel.grad[t, w, n] *= factor
+            self.omega.grad[t, w, n] *= factor
+            self.quat.grad[t, w, n] *= factor
+        for w, r in ti.ndrange(self.batch, self.n_rows):
+            self.warm.grad[t, w, r] *= factor
+        for w, m in ti.ndrange(self.batch, self.n_motors):
+            self.joint_pos.grad[t, w, m] *= factor
+            self.joint_vel.grad[t, w, m] *= factor
 
     @ti.kernel
     def k_flag_bad_adjoint(self, t: ti.i32):
@@ -549,6 +575,23 @@ class Simulation:
         if check:
             self.check_finite()
 
+    @contextlib.contextmanager
+    def tape(self, *others):
+        """`ti.ad.Tape` on self.loss that zeroes only this simulation's gradients and those of
+        `others` (objects with a clear_gradients() method: controllers, tasks):
+
+            with sim.tape(controller):
+                controller.rollout()
+                task.loss_kernel()
+
+        Use it rather than `ti.ad.Tape(sim.loss)`, which zeroes (and first compiles a kernel
+        for) every gradient field in the process."""
+        self._clear_gradients()
+        for other in others:
+            other.clear_gradients()
+        with ti.ad.Tape(self.loss, clear_gradients=False) as tape:
+            yield tape
+
     # ---------------------------------------------------------------------------- results
     def check_finite(self):
         """Raise SimulationDiverged naming the first step and body with a NaN/inf state."""
@@ -585,6 +628,8 @@ class Simulation:
             "sensor_names": np.array(self.layout.sensor_names, dtype=str),
             "sensor_adr": self.layout.sensor_adr, "sensor_dim": self.layout.sensor_dim,
             "sensordata": self.sensordata.to_numpy()[:, :, :self.n_sensordata],
+            "contact_pos": self.point_pos.to_numpy()[:, :, :self.n_points],
+            "contact_force": self.point_force.to_numpy()[:, :, :self.n_points],
         }
 
     def sensor(self, name: str) -> np.ndarray:

@@ -12,7 +12,7 @@ from ..errors import ModelError
 from ..model.loader import (_At, _choice, _compose, _did_you_mean, _integer, _items, _Map,
                             _number, _string, read_text_file)
 
-TASKS = ("ball_throw",)
+TASKS = ("ball_throw", "gait", "reach", "system_identification")
 OPTIMIZERS = ("adam", "cmaes")
 PRECISIONS = ("f32", "f64")
 
@@ -24,24 +24,37 @@ class Trainable:
     name: parameter name; init: initial value broadcast to the parameter's per-world shape
     (None: the robot's value); scale: parameter units per optimiser unit, one number or one
     per component (broadcast like init) (the optimiser sees
-    value / scale, so its step sizes mean the same for every parameter)."""
+    value / scale, so its step sizes mean the same for every parameter); index: which entries
+    of the parameter's first axis (shapes, bodies, joints, motors) are trained (None: all;
+    init and scale then broadcast to the selected entries)."""
 
     name: str
     init: tuple[float, ...] | None = None
     scale: float | tuple[float, ...] = 1.0
+    index: tuple[int, ...] | None = None   # first-axis entries trained (None: all)
 
 
 @dataclass(frozen=True)
 class Task:
-    """type: task name; duration [s]; target [m] (x, y); tolerance [m]; speed_tolerance
-    [m/s]; velocity_weight [s^2] weight of the final squared speeds in the loss."""
+    """type: task name; duration [s]; target [m] ((x, y) for ball_throw, (x, y, z) for
+    reach); tolerance (success: [m] for ball_throw and reach, relative for
+    system_identification); speed_tolerance [m/s] and velocity_weight [s^2] (ball_throw);
+    body, direction (x, y) and target_speed [m/s] (gait); effector_body and effector_point [m]
+    in that body's frame (reach); truth: (parameter name, value) pairs
+    (system_identification). See docs/experiment-format.md."""
 
     type: str = "ball_throw"
     duration: float = 5.0
-    target: tuple[float, float] = (10.0, 0.0)
+    target: tuple[float, ...] = (10.0, 0.0)
     tolerance: float = 0.01
     speed_tolerance: float = 0.01
     velocity_weight: float = 1.0
+    body: str = ""
+    direction: tuple[float, float] = (1.0, 0.0)
+    target_speed: float = 1.17
+    effector_body: str = ""
+    effector_point: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    truth: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,9 @@ class Optimizer:
     lr_decay: factor on lr per iteration;
     beta1, beta2: Adam moment decays; clip: gradient norm clip (0: none); sigma: CMA-ES initial
     step [optimiser units]; popsize: CMA-ES population (0: cma's default); seed: CMA-ES seed;
-    stop_at_success: stop as soon as the task's success criterion holds."""
+    stop_at_success: stop as soon as the task's success criterion holds; grad_decay: factor
+    on the state adjoint per step backwards in time (1: the exact gradient; < 1 truncates the
+    horizon, a biased gradient, as in Degrave et al.)."""
 
     type: str = "adam"
     budget: int = 300
@@ -63,12 +78,14 @@ class Optimizer:
     popsize: int = 0
     seed: int = 1
     stop_at_success: bool = True
+    grad_decay: float = 1.0
 
 
 @dataclass(frozen=True)
 class Experiment:
     """A validated experiment file: name; file (its path); robot (absolute robot path); task;
-    trainable parameters; optimizer settings; precision (f32 | f64)."""
+    trainable parameters; optimizer settings; precision (f32 | f64); controller; overrides:
+    (parameter, values) pairs applied to the robot before training."""
 
     name: str
     file: str
@@ -77,13 +94,26 @@ class Experiment:
     trainable: tuple[Trainable, ...]
     optimizer: Optimizer
     precision: str = "f64"
+    controller: object = None                 # controllers.ControllerSpec or None
+    overrides: tuple = ()                     # (parameter name, values) set before training
 
 
-_TOP = {"name", "robot", "task", "trainable", "optimizer", "precision"}
-_TASK_KEYS = {"type", "duration", "target", "tolerance", "speed_tolerance", "velocity_weight"}
-_TRAIN_KEYS = {"init", "scale"}
+_TOP = {"name", "robot", "task", "trainable", "optimizer", "precision", "controller",
+        "overrides"}
+_TASK_KEYS = {
+    "ball_throw": {"type", "duration", "target", "tolerance", "speed_tolerance",
+                   "velocity_weight"},
+    "gait": {"type", "duration", "body", "direction", "target_speed"},
+    "reach": {"type", "duration", "target", "tolerance", "effector"},
+    "system_identification": {"type", "duration", "tolerance", "truth"},
+}
+_TRAIN_KEYS = {"init", "scale", "index"}
 _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigma", "popsize", "seed",
-             "stop_at_success"}
+             "stop_at_success", "grad_decay"}
+_CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
+              "seed", "output_scale", "output_offset", "squash", "lr_scale"}
+_INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": {"scale"},
+               "effector_to_target": {"scale"}, "effector_distance": {"scale"}}
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -101,11 +131,32 @@ def load_experiment(path: str | Path) -> Experiment:
         raise robot_at.error(f"robot file '{robot}' does not exist",
                              "give the path relative to the experiment file")
     task = _task(top.require("task", "add `task: {type: ball_throw}`"))
-    trainable = _trainable(top.require("trainable", "add `trainable: {init_vel: {}}`"))
+    controller = _controller(top.get("controller")) if "controller" in top else None
+    if "trainable" in top:
+        trainable = _trainable(top.get("trainable"))
+    elif controller is not None:
+        trainable = ()
+    else:
+        raise top.require("trainable", "add `trainable: {init_vel: {}}` or a `controller:`")
     opt = _optimizer(top.get("optimizer"))
     precision = _choice(top.get("precision"), PRECISIONS, "precision") \
         if "precision" in top else "f64"
-    return Experiment(name, source, str(robot), task, trainable, opt, precision)
+    if task.type == "system_identification":
+        _check_truth(top.get("task").node, source, task, trainable)
+    overrides = _overrides(top.get("overrides")) if "overrides" in top else ()
+    return Experiment(name, source, str(robot), task, trainable, opt, precision, controller,
+                      overrides)
+
+
+def _overrides(at: _At) -> tuple:
+    """{parameter: number or list}: Simulation parameters changed from the robot's values
+    for this experiment (not trained), broadcast to the parameter's per-world shape."""
+    m = _Map(at, "overrides")
+    out = []
+    for name in _parameter_names(m):
+        v = m.get(name)
+        out.append((name, _numbers(v) if _is_list(v) else (_number(v),)))
+    return tuple(out)
 
 
 def _positive(at: _At, unit: str) -> float:
@@ -133,13 +184,57 @@ def _task(at: _At) -> Task:
     m = _Map(at, "task")
     type_at = m.require("type", f"add `type:` one of {', '.join(TASKS)}")
     kind = _choice(type_at, TASKS, "task type")
-    m.only(_TASK_KEYS)
-    readers = {"duration": lambda a: _positive(a, "[s]"), "target": lambda a: _numbers(a, 2),
+    m.only(_TASK_KEYS[kind])
+    readers = {"duration": lambda a: _positive(a, "[s]"),
+               "target": lambda a: _numbers(a, 3 if kind == "reach" else 2),
                "tolerance": lambda a: _positive(a, "[m]"),
                "speed_tolerance": lambda a: _positive(a, "[m/s]"),
-               "velocity_weight": _non_negative}
+               "velocity_weight": _non_negative, "body": _string,
+               "direction": lambda a: _direction(a),
+               "target_speed": lambda a: _number(a)}
     values = {k: f(m.get(k)) for k, f in readers.items() if k in m}
+    if kind == "reach":
+        if "target" not in m:
+            m.require("target", "add `target: [x, y, z]` [m]")
+        e = _Map(m.require("effector", "add `effector: {body: NAME, point: [x, y, z]}`"),
+                 "task.effector").only({"body", "point"})
+        values["effector_body"] = _string(e.require("body", "name the body that carries the "
+                                                            "effector point"))
+        if "point" in e:
+            values["effector_point"] = _numbers(e.get("point"), 3)
+    if kind == "system_identification":
+        t = _Map(m.require("truth", "add `truth: {PARAMETER: value}` (the hidden values)"),
+                 "task.truth")
+        values["truth"] = tuple((name, _numbers(t.get(name))
+                                 if _is_list(t.get(name)) else (_number(t.get(name)),))
+                                for name in t._values)
     return Task(type=kind, **values)
+
+
+def _is_list(at: _At) -> bool:
+    import yaml
+    return isinstance(at.node, yaml.SequenceNode)
+
+
+def _direction(at: _At) -> tuple[float, float]:
+    d = _numbers(at, 2)
+    if d[0] == 0 and d[1] == 0:
+        raise at.error("the direction has length zero", "e.g. [1, 0] for +x")
+    return d
+
+
+def _check_truth(task_node, source: str, task: Task, trainable) -> None:
+    """Every trained parameter has a truth and every truth is trained."""
+    trained = {tr.name for tr in trainable}
+    for name, _ in task.truth:
+        if name not in trained:
+            raise ModelError(source, f"task.truth.{name}", f"'{name}' is not trainable",
+                             f"add `{name}: {{init: ...}}` under trainable, or drop it here")
+    given = {name for name, _ in task.truth}
+    for name in sorted(trained - given):
+        raise ModelError(source, f"trainable.{name}", f"no truth for '{name}'",
+                         f"add `{name}: VALUE` under task.truth (the value that generates "
+                         "the recording)")
 
 
 def _scale(at: _At):
@@ -154,16 +249,22 @@ def _scale(at: _At):
     return _positive(at, "")
 
 
-def _trainable(at: _At) -> tuple[Trainable, ...]:
+def _parameter_names(m: _Map) -> list[str]:
+    """The keys of mapping m, each a Simulation parameter name (else a did-you-mean error)."""
     from ..engine.simulation import PARAM_DOCS  # the parameter names (no Taichi launch)
-    m = _Map(at, "trainable")
-    if not m._values:
-        raise at.error("no trainable parameters", "name at least one, e.g. `init_vel: {}`")
-    out = []
     for name in m._values:
         if name not in PARAM_DOCS:
             raise m.key_at(name).error(f"'{name}' is not a Simulation parameter",
                                        _did_you_mean(name, PARAM_DOCS))
+    return list(m._values)
+
+
+def _trainable(at: _At) -> tuple[Trainable, ...]:
+    m = _Map(at, "trainable")
+    if not m._values:
+        raise at.error("no trainable parameters", "name at least one, e.g. `init_vel: {}`")
+    out = []
+    for name in _parameter_names(m):
         spec = m.get(name)
         if spec.node.tag.endswith("null"):
             out.append(Trainable(name))
@@ -171,7 +272,13 @@ def _trainable(at: _At) -> tuple[Trainable, ...]:
         sm = _Map(spec, f"trainable.{name}").only(_TRAIN_KEYS)
         init = _numbers(sm.get("init")) if "init" in sm else None
         scale = _scale(sm.get("scale")) if "scale" in sm else 1.0
-        out.append(Trainable(name, init, scale))
+        index = None
+        if "index" in sm:
+            index = tuple(_integer(a) for a in _items(sm.get("index"), "index"))
+            if not index or min(index) < 0 or len(set(index)) != len(index):
+                raise sm.get("index").error("index must list distinct entries >= 0",
+                                            "e.g. [0, 2]")
+        out.append(Trainable(name, init, scale, index))
     return tuple(out)
 
 
@@ -204,7 +311,112 @@ def _optimizer(at: _At | None) -> Optimizer:
         values["lr_decay"] = v
     if "clip" in m:
         values["clip"] = _non_negative(m.get("clip"))
+    if "grad_decay" in m:
+        v = _number(m.get("grad_decay"))
+        if not 0 < v <= 1:
+            raise m.get("grad_decay").error(f"must be in (0, 1], got {v}",
+                                            "e.g. 0.95, or 1 for the exact gradient")
+        values["grad_decay"] = v
     if "stop_at_success" in m:
         from ..model.loader import _boolean
         values["stop_at_success"] = _boolean(m.get("stop_at_success"))
     return Optimizer(**values)
+
+
+def _controller(at: _At):
+    from .controllers import ACTIVATIONS, INPUT_KINDS, SQUASHES, ControllerInput, ControllerSpec
+    m = _Map(at, "controller").only(_CTRL_KEYS)
+    kind = _choice(m.get("type"), ("mlp", "open_loop"), "controller type") \
+        if "type" in m else "mlp"
+    values: dict = {"type": kind}
+    if kind == "mlp":
+        inputs_at = m.require("inputs", "add `inputs: [{clock: {hz: 1.5}}]`")
+        inputs = []
+        for i, item in enumerate(_items(inputs_at, "inputs")):
+            im = _Map(item, f"controller.inputs[{i}]")
+            if len(im._values) != 1:
+                raise item.error("each input is a mapping with one key, its kind",
+                                 f"e.g. `- clock: {{hz: 1.5}}`; kinds: {', '.join(INPUT_KINDS)}")
+            (ikind,) = im._values
+            if ikind not in INPUT_KINDS:
+                raise im.key_at(ikind).error(f"unknown input kind '{ikind}'",
+                                             _did_you_mean(ikind, INPUT_KINDS))
+            spec = im.get(ikind)
+            where = f"controller.inputs[{i}].{ikind}"
+            if spec.node.tag.endswith("null"):
+                if ikind in ("clock", "sensor"):
+                    raise spec.error(f"a {ikind} input needs settings",
+                                     "write `clock: {hz: 1.5}`" if ikind == "clock" else
+                                     "write `sensor: {name: SENSOR}`")
+                opts = None
+            else:
+                opts = _Map(spec, where).only(_INPUT_KEYS[ikind])
+            args = {}
+            if ikind == "clock":
+                args["hz"] = _positive(opts.require("hz", "add `hz: 1.5` [1/s]"), "[1/s]")
+            if ikind == "sensor":
+                args["name"] = _string(opts.require("name", "name a sensor of the robot"))
+            if opts is not None and "scale" in opts:
+                args["scale"] = _number(opts.get("scale"))
+            inputs.append(ControllerInput(ikind, **args))
+        values["inputs"] = tuple(inputs)
+        if "hidden" in m:
+            hidden = tuple(_integer(a) for a in _items(m.get("hidden"), "hidden"))
+            if any(h < 1 for h in hidden):
+                raise m.get("hidden").error("layer widths must be >= 1", "e.g. [128, 128]")
+            values["hidden"] = hidden
+        if "activation" in m:
+            values["activation"] = _choice(m.get("activation"), ACTIVATIONS, "activation")
+        if "squash" in m:
+            values["squash"] = _choice(m.get("squash"), SQUASHES, "squash")
+    from ..model.loader import _boolean
+    for key in ("skip", "zero_output"):
+        if key in m:
+            values[key] = _boolean(m.get(key))
+    for key in ("init_gain", "lr_scale"):
+        if key in m:
+            values[key] = _positive(m.get(key), "")
+    if "seed" in m:
+        values["seed"] = _integer(m.get("seed"))
+    for key in ("output_scale", "output_offset"):
+        if key in m:
+            at_k = m.get(key)
+            values[key] = _numbers(at_k) if _is_list(at_k) else _number(at_k)
+    return ControllerSpec(**values)
+
+
+def check_against_robot(exp: Experiment, robot) -> None:
+    """The names and sizes an experiment takes from its robot: task bodies, sensors read by
+    the controller, one output scale/offset per motor. Raises ModelError naming the key."""
+    bodies = [b.name for b in robot.bodies]
+    sensors = [s.name for s in robot.sensors]
+    n_motors = sum(len(j.motors) for j in robot.joints)
+
+    def missing(key: str, what: str, name: str, known: list) -> ModelError:
+        return ModelError(exp.file, key, f"the robot {Path(exp.robot).name} has no {what} "
+                                         f"'{name}'", _did_you_mean(name, known))
+
+    t = exp.task
+    if t.type == "gait" and t.body and t.body not in bodies:
+        raise missing("task.body", "body", t.body, bodies)
+    if t.type == "reach" and t.effector_body not in bodies:
+        raise missing("task.effector.body", "body", t.effector_body, bodies)
+    c = exp.controller
+    if c is None:
+        return
+    if n_motors == 0:
+        raise ModelError(exp.file, "controller", f"the robot {Path(exp.robot).name} has no "
+                         "motors to control", "add motors to its joints, or remove the "
+                                              "controller")
+    for i, inp in enumerate(c.inputs):
+        if inp.kind == "sensor" and inp.name not in sensors:
+            raise missing(f"controller.inputs[{i}].sensor.name", "sensor", inp.name, sensors)
+        if inp.kind in ("target", "effector_to_target", "effector_distance") \
+                and t.type != "reach":
+            raise ModelError(exp.file, f"controller.inputs[{i}]", f"'{inp.kind}' needs a "
+                             f"reach task (this task is {t.type})", "use clock or sensor inputs")
+    for key in ("output_scale", "output_offset"):
+        value = getattr(c, key)
+        if isinstance(value, tuple) and len(value) not in (1, n_motors):
+            raise ModelError(exp.file, f"controller.{key}", f"{len(value)} numbers for "
+                             f"{n_motors} motors", f"give one number, or {n_motors}")

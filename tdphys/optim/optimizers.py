@@ -36,11 +36,19 @@ class Adam:
         return x - lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
+# Above this many numbers a full covariance matrix (n^2 entries, an n^3 eigendecomposition)
+# costs more than the simulations; CMA-ES then adapts a diagonal one (sep-CMA-ES).
+FULL_COVARIANCE_MAX = 1000
+
+
 def cmaes(x0: np.ndarray, sigma: float, popsize: int = 0, seed: int = 1):
-    """A `cma.CMAEvolutionStrategy` (ask/tell) started at x0 with step sigma."""
+    """A `cma.CMAEvolutionStrategy` (ask/tell) started at x0 with step sigma; diagonal
+    covariance (sep-CMA-ES) above FULL_COVARIANCE_MAX numbers."""
     import cma
     opts = {"seed": seed, "verbose": -9, "tolfun": 0, "tolx": 0, "tolfunhist": 0,
             "tolstagnation": 10**9}
+    if np.size(x0) > FULL_COVARIANCE_MAX:
+        opts["CMA_diagonal"] = True
     if popsize:
         opts["popsize"] = popsize
     return cma.CMAEvolutionStrategy(np.asarray(x0, float), sigma, opts)

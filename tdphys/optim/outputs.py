@@ -1,11 +1,14 @@
 """The files of a run folder (docs/experiment-format.md, "Outputs"):
 
     metrics.json      evaluations, iterations, wall_s, final_loss, the task metrics, ...
-    params.json       trained parameters by name, in the Simulation's units (also params.npz)
+    params.json       trained parameters by name, in the Simulation's units (also params.npz,
+                      which adds the controller's weights as `controller_theta`)
     history.json      one entry per simulation: evaluation, wall_s, loss, metrics
     curve.png         loss and error vs simulations and vs wall time
     trajectory.npz    the final behaviour: `tdphys simulate` keys + robot_path, robot_yaml,
                       com_offset and target (replay: `tdphys view RUN_DIR`)
+    controls.npy      that rollout's motor commands (T, M) (robots with motors)
+    state.pkl         where the optimiser stands (`demos/optimize.py --resume RUN_DIR`)
     video.mp4         rendered headless by the viewer (skipped with a note if it fails)
 """
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-_PER_WORLD = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata")
+_PER_WORLD = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata",
+              "contact_pos", "contact_force")
 
 
 def metrics(result) -> dict:
@@ -37,10 +41,19 @@ def write_run(result, out: str | Path, video: bool = True) -> dict:
     files = {}
     files["metrics"] = _json(out / "metrics.json", metrics(result))
     files["params"] = _json(out / "params.json", result.params)
-    np.savez(out / "params.npz", **{k: np.asarray(v) for k, v in result.params.items()})
+    arrays = {k: np.asarray(v) for k, v in result.params.items()}
+    if result.controller_theta is not None:
+        arrays["controller_theta"] = np.asarray(result.controller_theta)
+    np.savez(out / "params.npz", **arrays)
     files["history"] = _json(out / "history.json", result.history)
-    files["curve"] = curve(result.history, out / "curve.png", result.experiment.name)
+    files["curve"] = curve(result.history, out / "curve.png", result.experiment.name,
+                           result.task.headline)
     files["trajectory"] = trajectory(result, out / "trajectory.npz")
+    if result.state:
+        import pickle
+        from .runner import resume_state
+        files["state"] = out / "state.pkl"
+        files["state"].write_bytes(pickle.dumps(resume_state(result)))
     if video:
         files["video"] = render(out / "trajectory.npz", out / "video.mp4")
     return {k: v for k, v in files.items() if v}
@@ -58,13 +71,19 @@ def trajectory(result, path: Path) -> Path:
     for key in _PER_WORLD:
         traj[key] = traj[key][:, :1]
     exp = result.experiment
+    target = result.task.target_point()
+    extra = {} if target is None else {"target": target}
     np.savez(path, **traj, robot_path=exp.robot, robot_yaml=Path(exp.robot).read_text(),
-             com_offset=sim.com.to_numpy()[:1], target=result.task.target_point())
+             com_offset=sim.com.to_numpy()[:1], **extra)
+    # the commands of that rollout, (T, M): `tdphys view ROBOT.yaml --controls` replays them
+    np.save(path.parent / "controls.npy", sim.ctrl.to_numpy()[:, 0, :sim.n_motors].astype(float))
     return path
 
 
-def curve(history: list, path: Path, title: str) -> Path | None:
-    """Loss (log) and task error vs simulations and vs wall time, with their running best."""
+def curve(history: list, path: Path, title: str,
+          headline: tuple[str, str] = ("error_m", "m")) -> Path | None:
+    """Loss and the task's headline metric (key, unit) vs simulations and vs wall time, with
+    the loss's running best. A loss that goes negative (gait) is drawn on a linear axis."""
     if not history:
         return None
     import matplotlib
@@ -73,19 +92,25 @@ def curve(history: list, path: Path, title: str) -> Path | None:
     ev = np.array([h["evaluation"] for h in history])
     wall = np.array([h["wall_s"] for h in history])
     loss = np.array([h["loss"] for h in history])
-    err = np.array([h["error_m"] for h in history])
+    key, unit = headline
+    metric = np.array([h[key] for h in history])
     best = np.minimum.accumulate(np.where(np.isfinite(loss), loss, np.inf))
+    log_loss = bool(np.all(loss[np.isfinite(loss)] > 0))
+    log_metric = key != "speed_mps"
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharey="row")
     for col, (x, label) in enumerate([(ev, "simulations"), (wall, "wall time [s]")]):
-        axes[0, col].semilogy(x, loss, ".", ms=3, alpha=0.5, label="loss")
-        axes[0, col].semilogy(x, best, "-", label="best so far")
-        axes[1, col].semilogy(x, np.maximum(err, 1e-6), ".", ms=3, label="error [m]")
-        if "speed_mps" in history[0]:
-            axes[1, col].semilogy(x, np.maximum([h["speed_mps"] for h in history], 1e-6), ".",
-                                  ms=3, label="speed [m/s]")
+        draw = axes[0, col].semilogy if log_loss else axes[0, col].plot
+        draw(x, loss, ".", ms=3, alpha=0.5, label="loss")
+        draw(x, best, "-", label="best so far")
+        draw = axes[1, col].semilogy if log_metric else axes[1, col].plot
+        draw(x, np.maximum(metric, 1e-6) if log_metric else metric, ".", ms=3,
+             label=f"{key} [{unit}]")
+        if key == "error_m" and "speed_mps" in history[0]:
+            draw(x, np.maximum([h["speed_mps"] for h in history], 1e-6), ".",
+                 ms=3, label="speed_mps [m/s]")
         axes[1, col].set_xlabel(label)
-    axes[0, 0].set_ylabel("loss [m^2]")
-    axes[1, 0].set_ylabel("final error / speed")
+    axes[0, 0].set_ylabel("loss")
+    axes[1, 0].set_ylabel(f"{key} [{unit}]")
     for ax in axes.ravel():
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
@@ -108,3 +133,15 @@ def render(npz: Path, path: Path) -> Path | None:
         print(f"optimize: no video ({type(exc).__name__}: {exc}); replay with "
               f"`tdphys view {npz.parent}`", file=sys.stderr)
         return None
+
+
+def load_state(run_dir: str | Path) -> dict:
+    """The state.pkl of a run folder, for `run(resume=...)`."""
+    import pickle
+
+    from ..errors import TdphysError
+    path = Path(run_dir) / "state.pkl"
+    if not path.is_file():
+        raise TdphysError(f"cannot resume: {path} does not exist\n  fix: give a folder that "
+                          "demos/optimize.py wrote (it saves state.pkl at the end of a run)")
+    return pickle.loads(path.read_bytes())

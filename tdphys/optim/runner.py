@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .experiment import Experiment
+from .experiment import Experiment, check_against_robot
 from .optimizers import Adam, cmaes
 from .tasks import make_task
 
@@ -40,22 +40,40 @@ class RunResult:
     sim: object = None
     task: object = None
     _params: object = None
+    controller_theta: np.ndarray | None = None
+    state: dict = field(default_factory=dict)   # where the optimiser stands (for --resume)
+    resumed_from: dict = field(default_factory=dict)
 
 
 class _Params:
-    """Map between the flat optimiser vector x and the Simulation's parameters."""
+    """Map between the flat optimiser vector x and what it trains: the controller's weights
+    (first, divided by controller.lr_scale), then the Simulation parameters (value / scale)."""
 
-    def __init__(self, exp: Experiment, sim):
-        self.items = []                      # (name, trailing shape, scale, offset, size)
+    def __init__(self, exp: Experiment, sim, controller=None):
+        from ..errors import ModelError
+        self.items = []               # (name, entries index, entry shape, scale, offset, size)
+        self.controller = controller
         x0, offset = [], 0
+        if controller is not None:
+            self.ctrl_scale = float(exp.controller.lr_scale)
+            x0.append(controller.theta0 / self.ctrl_scale)
+            offset = controller.n_params
+        self.n_ctrl = offset
         for tr in exp.trainable:
-            base = sim.get_param(tr.name)[0]          # the robot's value, world 0
+            full = sim.get_param(tr.name)[0]          # the robot's value, world 0
+            index = slice(None) if tr.index is None else list(tr.index)
+            if tr.index is not None and (full.ndim == 0 or max(tr.index) >= full.shape[0]):
+                n = 1 if full.ndim == 0 else full.shape[0]
+                raise ModelError(exp.file, f"trainable.{tr.name}.index",
+                                 f"entry {max(tr.index)} does not exist ('{tr.name}' has "
+                                 f"{n} entr{'y' if n == 1 else 'ies'})",
+                                 f"use indices from 0 to {n - 1}")
+            base = full[index] if full.ndim else full
             if tr.init is not None:
                 init = np.asarray(tr.init, float)
                 try:
                     base = np.broadcast_to(init, base.shape).copy()
                 except ValueError:
-                    from ..errors import ModelError
                     raise ModelError(exp.file, f"trainable.{tr.name}.init",
                                      f"{init.size} numbers do not fit the parameter's shape "
                                      f"{base.shape}", f"give {int(np.prod(base.shape))} numbers "
@@ -63,11 +81,10 @@ class _Params:
             try:
                 scale = np.broadcast_to(np.asarray(tr.scale, float), base.shape).ravel()
             except ValueError:
-                from ..errors import ModelError
                 raise ModelError(exp.file, f"trainable.{tr.name}.scale",
                                  f"{np.size(tr.scale)} scales do not fit the parameter's shape "
                                  f"{base.shape}", "give one number, or one per column") from None
-            self.items.append((tr.name, base.shape, scale, offset, base.size))
+            self.items.append((tr.name, index, base.shape, scale, offset, base.size))
             x0.append(base.ravel() / scale)
             offset += base.size
         self.x0 = np.concatenate(x0)
@@ -75,24 +92,43 @@ class _Params:
     def set(self, sim, X: np.ndarray) -> None:
         """X: (n,) for every world, or (B, n) one row per world."""
         X = np.atleast_2d(X)
-        for name, shape, scale, off, size in self.items:
+        if self.controller is not None:
+            self.controller.set(X[:, :self.n_ctrl] * self.ctrl_scale)
+        for name, index, shape, scale, off, size in self.items:
             value = (X[:, off:off + size] * scale).reshape((X.shape[0],) + shape)
-            sim.set_param(name, value)
+            if index == slice(None):
+                sim.set_param(name, value)
+            else:
+                full = np.broadcast_to(sim.get_param(name)[:1], (sim.batch,)
+                                       + sim.get_param(name).shape[1:]).copy()
+                full[:, index] = value
+                sim.set_param(name, full)
 
     def grad(self, sim) -> np.ndarray:
-        """d loss / d x of world 0 (chain rule through the scale)."""
-        return np.concatenate([sim.param_grad(name)[0].ravel() * scale
-                               for name, _, scale, _, _ in self.items])
+        """d loss / d x of world 0 (chain rule through the scales)."""
+        parts = []
+        if self.controller is not None:
+            parts.append(self.controller.grad() * self.ctrl_scale)
+        for name, index, _, scale, _, _ in self.items:
+            g = sim.param_grad(name)[0]
+            parts.append((g[index] if g.ndim else g).ravel() * scale)
+        return np.concatenate(parts)
 
     def named(self, x: np.ndarray) -> dict:
         return {name: (x[off:off + size] * scale).reshape(shape).tolist()
-                for name, shape, scale, off, size in self.items}
+                for name, _, shape, scale, off, size in self.items}
+
+    def controller_theta(self, x: np.ndarray) -> np.ndarray | None:
+        return None if self.controller is None else x[:self.n_ctrl] * self.ctrl_scale
 
 
 def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None,
-        arch: str = "cpu", progress: bool = True, verbose: bool = False) -> RunResult:
+        arch: str = "cpu", progress: bool = True, verbose: bool = False,
+        resume: dict | None = None) -> RunResult:
     """Optimise exp's trainable parameters; returns the result with the final rollout (the best
-    parameters, world 0) left in result.sim. Ctrl-C stops cleanly with what was learned."""
+    parameters, world 0) left in result.sim. Ctrl-C stops cleanly with what was learned.
+    `resume`: a previous run's result.state (outputs.load_state); the run goes on from there
+    (same experiment and optimiser) until `budget` simulations in all."""
     import tdphys
     from .. import backend
     kind = optimizer or exp.optimizer.type
@@ -101,8 +137,14 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     if kind == "adam":
         backend.current().require_gradients("gradients for --optimizer adam")
     robot = tdphys.load(exp.robot)
+    check_against_robot(exp, robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
     result = RunResult(exp, kind)
+    if resume is not None:
+        _check_resume(exp, kind, resume)
+        for key in _RESUMED:
+            setattr(result, key, resume[key])
+        result.resumed_from = resume
     bar = _Bar(budget, progress, exp.name, kind)
     try:
         if kind == "adam":
@@ -114,12 +156,99 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     # the final behaviour: the best parameters, rolled out once more (not counted)
     sim, task, params = result.sim, result.task, result._params
     params.set(sim, result.x_best)
-    sim.loss[None] = 0.0
-    sim.rollout(check=False)
-    task.loss_kernel()
+    _evaluate(sim, task, params)
     result.metrics_best = task.metrics()[0]
     result.params = params.named(result.x_best)
+    result.controller_theta = params.controller_theta(result.x_best)
     return result
+
+
+_RESUMED = ("history", "x_best", "loss_best", "metrics_best", "iterations", "evaluations",
+            "wall_s", "first_eval_s", "success_at")
+
+
+def _check_resume(exp: Experiment, kind: str, state: dict) -> None:
+    from ..errors import TdphysError
+    if state.get("experiment") != exp.name or state.get("optimizer") != kind:
+        raise TdphysError(f"cannot resume: the run folder holds experiment "
+                          f"'{state.get('experiment')}' with {state.get('optimizer')}, not "
+                          f"'{exp.name}' with {kind}\n  fix: pass the same experiment file "
+                          "and --optimizer, or start a new --out folder")
+
+
+def _save_state(result: RunResult, **optimizer_state) -> None:
+    """Keep where the optimiser stands: the next parameters to evaluate and its own state."""
+    result.state = optimizer_state
+
+
+def resume_state(result: RunResult) -> dict:
+    """What `run(resume=...)` needs to go on from `result` (saved as state.pkl)."""
+    return {"experiment": result.experiment.name, "file": result.experiment.file,
+            "optimizer": result.optimizer,
+            **{key: getattr(result, key) for key in _RESUMED}, **result.state}
+
+
+# Built (sim, task, params) per experiment and shape, for this Taichi epoch: a new Simulation
+# compiles every kernel again (Taichi keys its caches on the fields' SNode trees), about 20-45 s
+# per taped robot, so runs of the same experiment in one process (resume, Adam then CMA-ES,
+# the tests) reuse them. Every run sets all trained values before its first rollout.
+_BUILT: dict = {}
+
+
+def _build(exp: Experiment, robot, steps: int, batch: int, param_sets: int = 1):
+    """Simulation, task, controller and parameter map for one optimiser (reused when the
+    same experiment and shape was built before in this Taichi epoch)."""
+    from .. import backend
+    key = (exp, steps, batch, param_sets, backend.epoch())
+    if key not in _BUILT:
+        if len(_BUILT) >= 8:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[key] = _build_new(exp, robot, steps, batch, param_sets)
+    sim, task, params = _BUILT[key]
+    sim.grad_decay = 1.0
+    return sim, task, params
+
+
+def _build_new(exp: Experiment, robot, steps: int, batch: int, param_sets: int = 1):
+    import tdphys
+    from .controllers import make_controller
+    sim = tdphys.Simulation(robot, batch=batch, steps=steps)
+    for name, values in exp.overrides:
+        shape = sim.get_param(name).shape
+        try:
+            value = np.broadcast_to(np.asarray(values, float).reshape(-1) if len(values) > 1
+                                    else values[0], shape)
+        except ValueError:
+            from ..errors import ModelError
+            raise ModelError(exp.file, f"overrides.{name}", f"{len(values)} numbers do not "
+                             f"fit the parameter's shape {shape[1:]}",
+                             "give one number, or one per entry") from None
+        sim.set_param(name, value)
+    task = make_task(exp.task, sim, exp.trainable)
+    controller = None
+    if exp.controller is not None:
+        controller = make_controller(exp.controller, sim, task, param_sets)
+    return sim, task, _Params(exp, sim, controller)
+
+
+def _evaluate(sim, task, params) -> None:
+    """One rollout of every world and its loss (differentiable under ti.ad.Tape)."""
+    if params.controller is not None:
+        params.controller.rollout(check=False)
+    else:
+        sim.rollout(check=False)
+    task.loss_kernel()
+
+
+def _n_params(exp: Experiment, robot) -> int:
+    """How many numbers the optimiser moves (for CMA-ES's default population)."""
+    _, _, params = _build(exp, robot, steps=1, batch=1)
+    return params.x0.size
+
+
+def cma_default_popsize(n: int) -> int:
+    """cma's default population 4 + floor(3 ln n)."""
+    return 4 + int(3 * math.log(n))
 
 
 def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndarray,
@@ -143,68 +272,86 @@ def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndar
 
 
 def _adam(exp, robot, steps, budget, result, bar, verbose=False):
-    import taichi as ti
-    import tdphys
     o = exp.optimizer
-    sim = tdphys.Simulation(robot, batch=1, steps=steps)
-    task = make_task(exp.task, sim)
-    params = _Params(exp, sim)
+    sim, task, params = _build(exp, robot, steps, batch=1)
+    sim.grad_decay = o.grad_decay
     result.sim, result.task, result._params = sim, task, params
     adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay)
     x, t0 = params.x0.copy(), time.perf_counter()
-    result.x_best = x.copy()
+    if result.resumed_from:
+        x = result.resumed_from["x"].copy()
+        adam.m, adam.v, adam.t = result.resumed_from["adam"]
+        t0 -= result.wall_s
+    else:
+        result.x_best = x.copy()
     try:
+        _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
         while result.evaluations < budget:
             params.set(sim, x)
-            with ti.ad.Tape(sim.loss):
-                sim.rollout(check=False)          # NaN is checked outside the tape
-                task.loss_kernel()
+            task.reset()
+            others = () if params.controller is None else (params.controller,)
+            with sim.tape(*others):
+                _evaluate(sim, task, params)      # NaN is checked outside the tape
             loss, g = float(sim.loss[None]), params.grad(sim)
             metrics = task.metrics()[0]
             _record(result, t0, loss, metrics, x, task, grad_norm=float(np.linalg.norm(g)))
             if verbose:
-                print(result.evaluations, round(result.wall_s, 1), loss, metrics["error_m"],
-                      metrics["speed_mps"], np.round(params.named(x)["init_vel"], 2).tolist()
-                      if "init_vel" in params.named(x) else "", flush=True)
+                print(result.evaluations, round(result.wall_s, 1), loss, metrics, flush=True)
             result.iterations += 1
             bar.update(result)
             if not (math.isfinite(loss) and np.all(np.isfinite(g))):
                 result.stop_reason = "diverged"
                 result.message = (f"iteration {result.iterations}: the "
                                   f"{'loss' if not math.isfinite(loss) else 'gradient'} became "
-                                  "NaN/inf; stopped, keeping the best parameters so far. fix: "
-                                  "lower optimizer.lr, set optimizer.clip, or use precision f64")
+                                  f"NaN/inf{_where_diverged(sim)}; stopped, keeping the best "
+                                  "parameters so far. fix: lower optimizer.lr, set "
+                                  "optimizer.clip, or use precision f64")
                 return
             if o.stop_at_success and result.success_at is not None:
                 result.stop_reason = "success"
                 return
             x = adam.step(x, g)
+            _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
 
 
+def _where_diverged(sim) -> str:
+    """' (first at step S, body B)' from the engine's NaN diagnostics, or ''."""
+    from ..errors import GradientDiverged, SimulationDiverged
+    try:
+        sim.check_finite()
+        sim.check_gradients()
+    except (SimulationDiverged, GradientDiverged) as exc:
+        return f" ({str(exc).splitlines()[0]})"
+    return ""
+
+
 def _cma(exp, robot, steps, budget, result, bar):
     """CMA-ES: each generation is one batched forward rollout, one world per candidate."""
-    import tdphys
     o = exp.optimizer
     try:
         import cma  # noqa: F401
     except ImportError as exc:
         raise ImportError("--optimizer cmaes needs the `cma` package: pip install cma") from exc
-    params = _Params(exp, tdphys.Simulation(robot, batch=1, steps=steps))   # x0 from world 0
-    es = cmaes(params.x0, o.sigma, o.popsize, o.seed)
-    sim = tdphys.Simulation(robot, batch=es.popsize, steps=steps)
-    task = make_task(exp.task, sim)
+    popsize = o.popsize or cma_default_popsize(_n_params(exp, robot))
+    sim, task, params = _build(exp, robot, steps, batch=popsize, param_sets=popsize)
     result.sim, result.task, result._params = sim, task, params
-    result.x_best = params.x0.copy()
     t0 = time.perf_counter()
+    if result.resumed_from:
+        import pickle
+        es = pickle.loads(result.resumed_from["cma"])
+        t0 -= result.wall_s
+    else:
+        es = cmaes(params.x0, o.sigma, popsize, o.seed)
+        result.x_best = params.x0.copy()
     try:
         while result.evaluations < budget:
             X = np.array(es.ask())
             params.set(sim, X)
             sim.loss[None] = 0.0
-            sim.rollout(check=False)
-            task.loss_kernel()
+            task.reset()
+            _evaluate(sim, task, params)
             losses = task.losses()
             losses = np.where(np.isfinite(losses), losses, 1e30)   # a diverged world ranks last
             for xi, li, mi in zip(X, losses, task.metrics()):
@@ -214,6 +361,8 @@ def _cma(exp, robot, steps, budget, result, bar):
             result.iterations += 1
             bar.update(result)
             es.tell(list(X), list(losses))
+            import pickle
+            _save_state(result, cma=pickle.dumps(es))
             if o.stop_at_success and result.success_at is not None:
                 result.stop_reason = "success"
                 return
@@ -235,8 +384,9 @@ class _Bar:
             return
         self.bar.n = result.evaluations
         h = result.history[-1]
-        self.bar.set_postfix(loss=f"{result.loss_best:.3g}", err=f"{h['error_m']:.3g} m",
-                             speed=f"{h['speed_mps']:.2g} m/s", refresh=False)
+        key, unit = result.task.headline
+        self.bar.set_postfix(loss=f"{result.loss_best:.3g}", **{key: f"{h[key]:.3g} {unit}"},
+                             refresh=False)
         self.bar.refresh()
 
     def close(self):

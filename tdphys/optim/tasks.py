@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import taichi as ti
 
+from ..engine.tmath import quat_rotate
 from .experiment import Task
 
 
@@ -24,6 +25,8 @@ class BallThrow:
     Metrics: error_m = |p_xy(T) - target| [m]; speed_mps = |v(T)| [m/s]; rim_speed_mps =
     r |omega(T)| [m/s]. Success: error_m <= tolerance and speed_mps <= speed_tolerance.
     """
+
+    headline = ("error_m", "m")
 
     def __init__(self, task: Task, sim):
         if sim.n_bodies != 1 or sim.robot.bodies[0].shapes[0].kind != "sphere":
@@ -45,6 +48,9 @@ class BallThrow:
             lw = dx * dx + dy * dy + self.w * (v.dot(v) + r2 * om.dot(om))
             self.world_loss[b] = lw
             self.sim.loss[None] += lw
+
+    def reset(self):
+        pass  # loss_kernel stores each world's loss
 
     def losses(self) -> np.ndarray:
         """Loss of each world [m^2] after loss_kernel ran."""
@@ -71,8 +77,235 @@ class BallThrow:
         return np.array([self.tx, self.ty, 0.0])
 
 
-TASK_CLASSES = {"ball_throw": BallThrow}
+@ti.data_oriented
+class Gait:
+    """Locomotion: move `body` (default the first, the torso) as fast as possible along the
+    ground direction `direction` (unit (x, y)).
+
+    Loss (per world): -(1/T) sum_{t=1..T} v(t) . d          [m/s]
+    the forward COM speed averaged over every step (Degrave et al.'s "loss averaged over all
+    steps": every step gives the controller a gradient, not only the last).
+
+    Metrics: speed_mps = (p(T) - p(0)) . d / duration [m/s], the mean forward speed;
+    lateral_m = |(p(T) - p(0)) x d| [m] drift sideways; min_height_m = the lowest height of the
+    body's COM [m] (a robot that falls shows it). Success: speed_mps >= target_speed.
+    """
+
+    headline = ("speed_mps", "m/s")
+
+    def __init__(self, task: Task, sim):
+        self.task, self.sim = task, sim
+        self.body = _body_index(sim, task.body, "task.body") if task.body else 0
+        d = np.asarray(task.direction, float)
+        self.dx, self.dy = (float(c) for c in d / np.linalg.norm(d))
+        self.world_loss = ti.field(sim.real, shape=sim.batch)
+
+    def reset(self):
+        self.world_loss.fill(0)
+
+    @ti.kernel
+    def loss_kernel(self):
+        for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
+            v = self.sim.vel[t + 1, b, self.body]
+            lw = -(v[0] * self.dx + v[1] * self.dy) / self.sim.steps
+            self.world_loss[b] += lw
+            self.sim.loss[None] += lw
+
+    def losses(self) -> np.ndarray:
+        return self.world_loss.to_numpy().astype(float)
+
+    def metrics(self) -> list[dict]:
+        p = self.sim.pos.to_numpy()[:, :, self.body].astype(float)   # (T+1, B, 3)
+        move = p[-1] - p[0]
+        fwd = move[:, 0] * self.dx + move[:, 1] * self.dy
+        side = np.abs(move[:, 0] * self.dy - move[:, 1] * self.dx)
+        duration = self.sim.steps * self.sim.dt
+        return [{"speed_mps": float(f / duration), "lateral_m": float(s),
+                 "min_height_m": float(h)}
+                for f, s, h in zip(fwd, side, p[:, :, 2].min(axis=0))]
+
+    def success(self, m: dict) -> bool:
+        return m["speed_mps"] >= self.task.target_speed
+
+    def target_point(self) -> np.ndarray | None:
+        return None
 
 
-def make_task(task: Task, sim):
+@ti.data_oriented
+class Reach:
+    """Reaching: bring the effector point (`effector.point` [m] in the frame of body
+    `effector.body`) to `target` [m] (world).
+
+    Loss (per world): (1/T) sum_{t=1..T} |e(t) - target|     [m]
+    the distance averaged over the whole rollout, as in Degrave et al. (it rewards getting
+    there fast and staying there).
+
+    Metrics: error_m = |e(T) - target| the final distance; mean_error_m = the loss.
+    Success: error_m <= tolerance.
+    """
+
+    headline = ("error_m", "m")
+
+    def __init__(self, task: Task, sim):
+        self.task, self.sim = task, sim
+        self.effector = (_body_index(sim, task.effector_body, "task.effector.body"),
+                         tuple(float(c) for c in task.effector_point))
+        self.target_field = ti.Vector.field(3, sim.real, shape=sim.batch, needs_grad=True)
+        self.world_loss = ti.field(sim.real, shape=sim.batch)
+        self.target_field.from_numpy(np.broadcast_to(np.asarray(task.target, float),
+                                                     (sim.batch, 3)).astype(_np(sim)))
+
+    def reset(self):
+        self.world_loss.fill(0)
+
+    def clear_gradients(self):
+        self.target_field.grad.fill(0)
+
+    @ti.func
+    def effector_at(self, t, b):
+        n = ti.static(self.effector[0])
+        p = ti.Vector(self.effector[1], dt=self.sim.real)
+        return self.sim.pos[t, b, n] + quat_rotate(self.sim.quat[t, b, n], p - self.sim.com[b, n])
+
+    @ti.kernel
+    def loss_kernel(self):
+        for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
+            d = self.effector_at(t + 1, b) - self.target_field[b]
+            lw = ti.sqrt(d.dot(d) + 1e-12) / self.sim.steps
+            self.world_loss[b] += lw
+            self.sim.loss[None] += lw
+
+    def effector_path(self) -> np.ndarray:
+        """(T+1, B, 3) [m] world positions of the effector point."""
+        n, point = self.effector
+        pos = self.sim.pos.to_numpy()[:, :, n].astype(float)
+        quat = self.sim.quat.to_numpy()[:, :, n].astype(float)
+        com = self.sim.com.to_numpy()[:, n].astype(float)
+        return pos + _rotate(quat, np.asarray(point) - com[None])
+
+    def losses(self) -> np.ndarray:
+        return self.world_loss.to_numpy().astype(float)
+
+    def metrics(self) -> list[dict]:
+        e = self.effector_path()
+        d = np.linalg.norm(e - self.target_field.to_numpy()[None].astype(float), axis=2)
+        return [{"error_m": float(d[-1, b]), "mean_error_m": float(d[1:, b].mean())}
+                for b in range(self.sim.batch)]
+
+    def success(self, m: dict) -> bool:
+        return m["error_m"] <= self.task.tolerance
+
+    def target_point(self) -> np.ndarray:
+        return np.asarray(self.task.target, float)
+
+
+@ti.data_oriented
+class SystemIdentification:
+    """Recover physical parameters from a recorded trajectory. At set-up the robot is rolled
+    out once with the hidden `truth` values (the recording: every body's COM path); the
+    optimiser starts from the trainable parameters' `init` and never sees the truth.
+
+    Loss (per world): (1/T) sum_{t=1..T} sum_n |p_n(t) - p_n^rec(t)|^2      [m^2]
+
+    Metrics: error_m = the RMS position error over steps and bodies [m]; param_error = the
+    largest relative error |value / truth - 1| over every trained number (it is a metric
+    only: the loss never uses the truth). Success: param_error <= tolerance.
+    """
+
+    headline = ("param_error", "-")
+
+    def __init__(self, task: Task, sim, trainable=()):
+        self.task, self.sim = task, sim
+        T, B, N = sim.steps + 1, sim.batch, sim.n_bodies
+        self.recorded = ti.Vector.field(3, sim.real, shape=(T, B, N))
+        self.world_loss = ti.field(sim.real, shape=sim.batch)
+        self.index = {tr.name: (slice(None) if tr.index is None else list(tr.index))
+                      for tr in trainable}
+        self.truth = {}
+        saved = {name: sim.get_param(name) for name, _ in task.truth}
+        for name, value in task.truth:
+            full = sim.get_param(name).copy()
+            index = (slice(None), self.index.get(name, slice(None))) if full.ndim > 1 \
+                else (slice(None),)
+            v = np.asarray(value, float)
+            target_shape = full[index].shape[1:]
+            try:
+                full[index] = v.reshape(()) if target_shape == () else \
+                    np.broadcast_to(v, target_shape)
+            except ValueError:
+                raise ValueError(f"task.truth.{name}: {len(value)} numbers do not fit the "
+                                 f"{full[index].shape[1:]} trained entries") from None
+            self.truth[name] = full[0][index[1:]] if full.ndim > 1 else full[0]
+            sim.set_param(name, full)
+        sim.rollout(check=True)
+        self.recorded.copy_from(sim.pos)
+        for name, value in saved.items():
+            sim.set_param(name, value)
+
+    def reset(self):
+        self.world_loss.fill(0)
+
+    @ti.kernel
+    def loss_kernel(self):
+        for b, t, n in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_bodies):
+            d = self.sim.pos[t + 1, b, n] - self.recorded[t + 1, b, n]
+            lw = d.dot(d) / self.sim.steps
+            self.world_loss[b] += lw
+            self.sim.loss[None] += lw
+
+    def losses(self) -> np.ndarray:
+        return self.world_loss.to_numpy().astype(float)
+
+    def metrics(self) -> list[dict]:
+        out = []
+        for b, lw in enumerate(self.losses()):
+            errs = []
+            for name, truth in self.truth.items():
+                value = self.sim.get_param(name)[b]
+                if value.ndim:
+                    value = value[self.index.get(name, slice(None))]
+                scale = np.where(truth != 0, np.abs(truth), 1.0)   # absolute where truth is 0
+                errs.append(np.max(np.abs(value - truth) / scale))
+            out.append({"error_m": float(np.sqrt(max(lw, 0.0) / self.sim.n_bodies)),
+                        "param_error": float(max(errs))})
+        return out
+
+    def success(self, m: dict) -> bool:
+        return m["param_error"] <= self.task.tolerance
+
+    def target_point(self) -> np.ndarray | None:
+        return None
+
+
+def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate v (..., 3) by the unit quaternions q (..., 4) [w, x, y, z]."""
+    w, u = q[..., :1], q[..., 1:]
+    c = np.cross(u, v)
+    return v + 2.0 * w * c + 2.0 * np.cross(u, c)
+
+
+def _body_index(sim, name: str, key: str) -> int:
+    names = list(sim.layout.body_names)
+    if name not in names:
+        import difflib
+        hint = difflib.get_close_matches(name, names, 1)
+        raise ValueError(f"{key}: no body '{name}' in the robot" +
+                         (f"; did you mean '{hint[0]}'?" if hint else
+                          f" (bodies: {', '.join(names)})"))
+    return names.index(name)
+
+
+def _np(sim):
+    return np.float64 if sim.real == ti.f64 else np.float32
+
+
+TASK_CLASSES = {"ball_throw": BallThrow, "gait": Gait, "reach": Reach,
+                "system_identification": SystemIdentification}
+
+
+def make_task(task: Task, sim, trainable=()):
+    """The task object of `task` for `sim` (system identification also needs the trainable
+    parameters, whose selected entries its truth values fill)."""
+    if task.type == "system_identification":
+        return SystemIdentification(task, sim, trainable)
     return TASK_CLASSES[task.type](task, sim)

@@ -1,5 +1,5 @@
-"""Geometry of the optional overlays, in numpy: joint axes, ground contact points, the
-centre-of-mass path and the target marker. Everything is in the world frame [m]; body frames
+"""Geometry of the optional overlays, in numpy: joint axes, contact points and force arrows,
+the centre-of-mass path and the target marker. Everything is in the world frame [m]; body frames
 come as origin (N, 3) and rotation (N, 3, 3) body to world, as Trajectory.body_frames gives
 them for one world.
 """
@@ -100,6 +100,18 @@ def contact_points(robot: Robot, origin, rot, tolerance: float = CONTACT_TOLERAN
             for p in pts[low < tolerance]:
                 out.append([p[0], p[1], 0.0])
     return np.array(out, float).reshape(-1, 3)
+
+
+def force_arrows(points, forces, scale: float, threshold: float = 1e-6):
+    """Contact points [m] (P, 3) carrying a force [N] (P, 3) above `threshold` x the largest,
+    and their arrows (P', 2, 3): from the point along the force, `scale` [m per N] long per
+    newton. Inactive contacts (zero force) are left out."""
+    points, forces = np.asarray(points, float), np.asarray(forces, float)
+    size = np.linalg.norm(forces, axis=1)
+    keep = size > threshold * max(float(size.max(initial=0.0)), 1e-12)
+    keep &= size > 0
+    p, f = points[keep], forces[keep]
+    return p, np.stack([p, p + scale * f], axis=1).reshape(-1, 2, 3)
 
 
 def path_segments(points) -> np.ndarray:

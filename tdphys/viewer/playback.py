@@ -26,7 +26,7 @@ BINDINGS = {
     "n": ("world", "next world"),
     "a": ("all", "all worlds side by side"),
     "j": ("joints", "joint axes"),
-    "c": ("contacts", "contact points"),
+    "c": ("contacts", "contact points and forces"),
     "p": ("path", "centre-of-mass path"),
     "z": ("zoom_in", "zoom in"),
     "x": ("zoom_out", "zoom out"),

@@ -23,6 +23,7 @@ GROUND_TILES = 48              # tiles per side of the drawn ground
 MAX_PATH_POINTS = 1000         # per world, for the centre-of-mass path
 PATH_COLOR = (0.95, 0.6, 0.1)
 CONTACT_COLOR = (0.95, 0.1, 0.1)
+FORCE_COLOR = (0.85, 0.15, 0.6)
 TARGET_COLOR = (0.1, 0.75, 0.2)
 ANCHOR_COLOR = (0.2, 0.2, 0.2)
 
@@ -57,6 +58,8 @@ class SceneBuilder:
         self.size = float(np.max(hi - lo))                         # [m] robot extent
         self.tile = nice_tile(self.size)
         self.world_offsets = _side_by_side(traj.batch, hi - lo, self.size)
+        weight = float(traj.masses.sum()) * 9.81                  # [N]
+        self.force_scale = 0.5 * self.size / max(weight, 1e-9)     # [m per N]
 
     # ------------------------------------------------------------------------ framing
     def bounds(self, view: ViewState, upto: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +113,16 @@ class SceneBuilder:
                 pts = overlays.joint_anchor_points(self.marks, origin[i], rot[i])
                 points.append(pts)
                 point_colors.append(np.tile(ANCHOR_COLOR, (len(pts), 1)))
-            if view.contacts:
+            if view.contacts and traj.contact_force is not None and k < len(traj.contact_force):
+                # the engine's contact points with their force arrows (the robot's weight is
+                # drawn half the robot's size long)
+                pts, seg = overlays.force_arrows(traj.contact_pos[k, w], traj.contact_force[k, w],
+                                                 self.force_scale)
+                points.append(pts + offsets[i])
+                point_colors.append(np.tile(CONTACT_COLOR, (len(pts), 1)))
+                lines.append(seg + offsets[i])
+                line_colors.append(np.tile(FORCE_COLOR, (len(seg), 1)))
+            elif view.contacts:
                 # a dot on the ground and the contact normal (+z), which sticks out beside
                 # the body resting on the dot
                 pts = overlays.contact_points(traj.robot, origin[i], rot[i])

@@ -47,11 +47,19 @@ class Trajectory:
 
     robot: the model (its shapes are drawn); pos, quat: see the module docstring;
     com_offset [m] (B, N, 3) body frame; target [m] (B, 3) world point to mark, or None;
-    label: a short name of the input for the window title.
+    contact_pos [m] and contact_force [N] (T+1, B, P, 3): the engine's contact points (world)
+    and the force on each point's first body, or None (then the overlay finds the ground
+    contacts from the geometry); label: a short name of the input for the window title.
     """
 
-    def __init__(self, robot: Robot, t, pos, quat, com_offset=None, target=None, label=""):
+    def __init__(self, robot: Robot, t, pos, quat, com_offset=None, target=None, label="",
+                 contact_pos=None, contact_force=None):
         self.robot, self.label = robot, label
+        self.contact_pos = None if contact_pos is None else np.asarray(contact_pos, float)
+        self.contact_force = None if contact_force is None else np.asarray(contact_force, float)
+        if self.contact_pos is not None and (self.contact_force is None or
+                                             self.contact_pos.shape != self.contact_force.shape):
+            self.contact_pos = self.contact_force = None
         self.t = np.asarray(t, float)
         self.pos, self.quat = np.asarray(pos, float), np.asarray(quat, float)
         self.n_frames, self.batch, self.n_bodies = self.pos.shape[:3]
@@ -101,6 +109,9 @@ class LiveTrajectory(Trajectory):
                          np.tile([1.0, 0, 0, 0], (T + 1, B, N, 1)), label=label)
         sim.start()
         self.com_offset = sim.com.to_numpy().astype(float)
+        if sim.n_points:
+            self.contact_pos = np.zeros((T + 1, B, sim.n_points, 3))
+            self.contact_force = np.zeros((T + 1, B, sim.n_points, 3))
         self._copy = _slice_copier()
         self.ready = 0
         self._store(0)
@@ -108,6 +119,9 @@ class LiveTrajectory(Trajectory):
     def _store(self, k: int) -> None:
         self.pos[k] = self._copy(self.sim.pos, k)
         self.quat[k] = self._copy(self.sim.quat, k)
+        if self.contact_pos is not None:
+            self.contact_pos[k] = self._copy(self.sim.point_pos, k)
+            self.contact_force[k] = self._copy(self.sim.point_force, k)
         self.ready = k + 1
 
     def extend(self, upto: int, budget_s: float | None = None) -> int:
@@ -214,7 +228,8 @@ def load_recording(path, robot_file=None) -> Trajectory:
                           f" / (T+1, B, N, 4) with T+1 = {T1}, N = {len(names)}\n  fix: "
                           "write it with `tdphys simulate`")
     return Trajectory(robot, data["t"], pos, quat, data.get("com_offset"), data.get("target"),
-                      label=path.name)
+                      label=path.name, contact_pos=data.get("contact_pos"),
+                      contact_force=data.get("contact_force"))
 
 
 def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:

@@ -1,0 +1,340 @@
+"""Differentiable controllers: Taichi kernels that write the motor commands `sim.ctrl[t]`, so a
+controller and the physics share one `ti.ad.Tape` (docs/experiment-format.md, "controller").
+
+Two kinds:
+- **open_loop**: the command table itself, (T, M) in the motors' units, is trainable.
+- **mlp**: a multilayer perceptron per step t,
+      x0 = features(t)            (clock, sensors, target, effector-to-target ...)
+      h_k = act(W_k h_{k-1} + b_k)                      k = 1 .. hidden layers
+      y = W_out h_last + b_out [+ S x0]                  (optional linear skip from the inputs)
+      ctrl[t] = offset + scale * y   or   offset + scale * tanh(y)
+  With `zero_output` the output weights, bias and skip start at zero: the first rollout
+  commands `offset` at every step (standstill when offset is the initial joint angles).
+
+All trainable numbers are one vector per parameter set, `theta` (P, n). P is 1 (every world
+shares the weights: a batch of targets, one update) or the batch (one candidate per world:
+CMA-ES). Features that depend only on time are computed for all steps in one launch before the
+rollout; any feature that reads the state makes the controller run once per step, between the
+engine's steps (Simulation.rollout(policy=...)).
+
+Kernels keep one loop nest each and accumulate with atomic adds, never in a loop-carried local
+(docs/engine-notes.md, pitfalls 1 and 6; Taichi's reverse mode would need an AD stack per
+hidden unit).
+"""
+# (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import taichi as ti
+
+from .. import backend
+from ..engine.tmath import quat_rotate
+
+ACTIVATIONS = ("tanh", "relu", "elu", "sigmoid")
+SQUASHES = ("none", "tanh")
+INPUT_KINDS = ("clock", "sensor", "target", "effector_to_target", "effector_distance")
+
+# feature codes of the input table
+_F_SIN, _F_COS, _F_SENSOR, _F_TARGET, _F_OFFSET, _F_DISTANCE = range(6)
+
+
+@dataclass(frozen=True)
+class ControllerInput:
+    """One input group: kind (INPUT_KINDS); hz [1/s] for a clock (gives sin and cos of
+    2 pi hz t); name of a sensor; scale: the feature is multiplied by it (inputs of order one
+    train best)."""
+
+    kind: str
+    hz: float = 1.0
+    name: str = ""
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    """type: open_loop | mlp. For mlp: inputs; hidden: layer widths; activation; skip: linear
+    skip connection from the inputs to the outputs; zero_output: output weights start at zero;
+    init_gain: hidden weights ~ N(0, init_gain^2 / fan_in); seed; output_scale [motor units
+    per output unit] (one, or one per motor); output_offset [motor units] (one or per motor);
+    squash: none | tanh applied to the output before the scale; lr_scale: the optimiser sees
+    weights / lr_scale (scales the learning rate of the weights against physical
+    parameters)."""
+
+    type: str = "mlp"
+    inputs: tuple[ControllerInput, ...] = ()
+    hidden: tuple[int, ...] = (128, 128)
+    activation: str = "tanh"
+    skip: bool = False
+    zero_output: bool = True
+    init_gain: float = 1.0
+    seed: int = 0
+    output_scale: "float | tuple[float, ...]" = 1.0
+    output_offset: "float | tuple[float, ...]" = 0.0
+    squash: str = "none"
+    lr_scale: float = 1.0
+
+
+def make_controller(spec: ControllerSpec, sim, task, param_sets: int = 1):
+    """The controller for `sim` (the task gives the target and the effector point)."""
+    if spec.type == "open_loop":
+        return OpenLoop(spec, sim)
+    return MLP(spec, sim, task, param_sets)
+
+
+class OpenLoop:
+    """The command table ctrl (T, M) is the trainable vector (world 0's row is shared by
+    every world for Adam; CMA-ES sets one table per world). Starts at output_offset."""
+
+    def __init__(self, spec: ControllerSpec, sim):
+        self.spec, self.sim = spec, sim
+        T, M = sim.steps, sim.n_motors
+        if M == 0:
+            raise ValueError("an open_loop controller needs a robot with motors")
+        self.n_params = T * M
+        self.per_step = False
+        offset = np.broadcast_to(np.asarray(spec.output_offset, float), (M,))
+        self.theta0 = np.broadcast_to(offset, (T, M)).ravel().copy()
+
+    def set(self, X: np.ndarray) -> None:
+        """X: (n,) shared, or (B, n) one row per world."""
+        X = np.atleast_2d(X)
+        T, M = self.sim.steps, self.sim.n_motors
+        u = X.reshape(X.shape[0], T, M).transpose(1, 0, 2)
+        if u.shape[1] == 1:
+            u = u[:, 0]
+        self.sim.set_controls(u)
+
+    def grad(self) -> np.ndarray:
+        """d loss / d theta summed over the worlds sharing it."""
+        return self.sim.controls_grad().sum(axis=1).ravel()
+
+    def compute(self, t0: int, t1: int) -> None:
+        pass  # the table is the command
+
+    def clear_gradients(self) -> None:
+        pass  # the table is sim.ctrl, cleared with the simulation
+
+    def rollout(self, check: bool = False) -> None:
+        self.sim.rollout(check=check)
+
+
+@ti.data_oriented
+class MLP:
+    """The mlp controller (see the module docstring); fields are per step so the tape keeps
+    every activation for the backward pass."""
+
+    def __init__(self, spec: ControllerSpec, sim, task, param_sets: int = 1):
+        self.spec, self.sim, self.task = spec, sim, task
+        B, T, M = sim.batch, sim.steps, sim.n_motors
+        if M == 0:
+            raise ValueError("an mlp controller needs a robot with motors")
+        if param_sets not in (1, B):
+            raise ValueError(f"param_sets must be 1 or the batch ({B}), got {param_sets}")
+        self.P = param_sets
+        table = self._feature_table()
+        self.n_in = len(table)
+        self.per_step = any(code[0] not in (_F_SIN, _F_COS, _F_TARGET) for code in table)
+        sizes = (self.n_in,) + tuple(spec.hidden) + (M,)
+        self.sizes = sizes
+        # parameter layout in theta: per layer W (out x in, row-major) then b; then skip S
+        self.offsets, off = [], 0
+        for k in range(len(sizes) - 1):
+            n_in, n_out = sizes[k], sizes[k + 1]
+            self.offsets.append((off, off + n_in * n_out))
+            off += n_in * n_out + n_out
+        self.skip_offset = off
+        if spec.skip:
+            off += M * self.n_in
+        self.n_params = off
+        self.act_code = ACTIVATIONS.index(spec.activation)
+        self.squash_tanh = spec.squash == "tanh"
+        # fields (declared together: one SNode tree)
+        real = sim.real
+        self.theta = backend.field(real, (self.P, self.n_params))
+        self.feat_kind = backend.int_field(max(self.n_in, 1))
+        self.feat_arg = backend.int_field(max(self.n_in, 1))
+        # constants read by differentiated kernels: Taichi's reverse mode wants their .grad
+        self.feat_scale = backend.field(real, max(self.n_in, 1))
+        self.freq = backend.field(real, max(self.n_in, 1))
+        self.out_scale = backend.field(real, M)
+        self.out_offset = backend.field(real, M)
+        self.x = [backend.field(real, (T, B, n)) for n in sizes[:-1]]      # layer inputs
+        self.pre = [backend.field(real, (T, B, n)) for n in sizes[1:]]     # pre-activations
+        self.feat_kind.from_numpy(np.array([c[0] for c in table], np.int32))
+        self.feat_arg.from_numpy(np.array([c[1] for c in table], np.int32))
+        np_real = np.float64 if real == ti.f64 else np.float32
+        self.feat_scale.from_numpy(np.array([c[2] for c in table], np_real))
+        self.freq.from_numpy(np.array([c[3] for c in table], np_real))
+        self.out_scale.from_numpy(np.broadcast_to(np.asarray(spec.output_scale, float),
+                                                  (M,)).astype(np_real))
+        self.out_offset.from_numpy(np.broadcast_to(np.asarray(spec.output_offset, float),
+                                                   (M,)).astype(np_real))
+        self.theta0 = self.initial_theta()
+        self.clear_gradients = backend.gradient_clearer(
+            [self.theta, self.feat_scale, self.freq, self.out_scale, self.out_offset]
+            + self.x + self.pre)
+        eff = getattr(task, "effector", None)
+        self.eff_body = int(eff[0]) if eff is not None else 0
+        self.eff_point = tuple(float(c) for c in eff[1]) if eff is not None else (0.0, 0.0, 0.0)
+
+    # ------------------------------------------------------------------------ set-up
+    def _feature_table(self) -> list:
+        """(code, argument, scale, hz) per input feature."""
+        table = []
+        lay = self.sim.layout
+        for inp in self.spec.inputs:
+            if inp.kind == "clock":
+                table += [(_F_SIN, 0, inp.scale, inp.hz), (_F_COS, 0, inp.scale, inp.hz)]
+            elif inp.kind == "sensor":
+                i = list(lay.sensor_names).index(inp.name)
+                adr, dim = int(lay.sensor_adr[i]), int(lay.sensor_dim[i])
+                table += [(_F_SENSOR, adr + k, inp.scale, 0.0) for k in range(dim)]
+            elif inp.kind == "target":
+                table += [(_F_TARGET, k, inp.scale, 0.0) for k in range(3)]
+            elif inp.kind == "effector_to_target":
+                table += [(_F_OFFSET, k, inp.scale, 0.0) for k in range(3)]
+            elif inp.kind == "effector_distance":
+                table += [(_F_DISTANCE, 0, inp.scale, 0.0)]
+        if not table:
+            raise ValueError("an mlp controller needs at least one input")
+        return table
+
+    def initial_theta(self):
+        """Hidden weights ~ N(0, gain^2 / fan_in), biases zero; the output layer (and skip)
+        zero with zero_output, else N(0, 1 / fan_in) as well."""
+        rng = np.random.default_rng(self.spec.seed)
+        theta = np.zeros(self.n_params)
+        last = len(self.sizes) - 2
+        for k, (w0, b0) in enumerate(self.offsets):
+            fan_in = self.sizes[k]
+            if k == last and self.spec.zero_output:
+                continue
+            gain = self.spec.init_gain if k < last else 1.0
+            theta[w0:b0] = rng.normal(0.0, gain / math.sqrt(fan_in), b0 - w0)
+        return theta
+
+    # ------------------------------------------------------------------------ parameters
+    def set(self, X: np.ndarray) -> None:
+        """X: (n,) for every parameter set, or (P, n)."""
+        X = np.broadcast_to(np.atleast_2d(X), (self.P, self.n_params))
+        self.theta.from_numpy(np.ascontiguousarray(X).astype(
+            np.float64 if self.sim.real == ti.f64 else np.float32))
+
+    def grad(self) -> np.ndarray:
+        """d loss / d theta of parameter set 0 (every world's share when P is 1)."""
+        return self.theta.grad.to_numpy()[0].astype(float)
+
+    # ------------------------------------------------------------------------ kernels
+    @ti.func
+    def _set_of(self, b):
+        return b if ti.static(self.P > 1) else 0
+
+    @ti.func
+    def _effector(self, t, b):
+        n = ti.static(self.eff_body)
+        sim = self.sim
+        p = ti.Vector(self.eff_point, dt=sim.real)
+        return sim.pos[t, b, n] + quat_rotate(sim.quat[t, b, n], p - sim.com[b, n])
+
+    @ti.kernel
+    def k_features(self, t0: ti.i32, t1: ti.i32):
+        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, self.n_in):
+            kind, arg = self.feat_kind[i], self.feat_arg[i]
+            phase = 2.0 * math.pi * self.freq[i] * t * self.sim.dt
+            value = ti.cast(0.0, self.sim.real)
+            if kind == _F_SIN:
+                value = ti.sin(phase)
+            elif kind == _F_COS:
+                value = ti.cos(phase)
+            elif kind == _F_SENSOR:
+                value = self.sim.sensordata[t, b, arg]
+            elif kind == _F_TARGET:
+                value = self._target(b, arg)
+            elif kind == _F_OFFSET:
+                value = self._target(b, arg) - self._effector(t, b)[arg]
+            elif kind == _F_DISTANCE:
+                d = self._target_vec(b) - self._effector(t, b)
+                value = ti.sqrt(d.dot(d) + 1e-12)
+            self.x[0][t, b, i] = value * self.feat_scale[i]
+
+    @ti.func
+    def _target(self, b, k):
+        return self._target_vec(b)[k]
+
+    @ti.func
+    def _target_vec(self, b):
+        v = ti.Vector.zero(self.sim.real, 3)
+        if ti.static(hasattr(self.task, "target_field")):
+            v = self.task.target_field[b]
+        return v
+
+    @ti.kernel
+    def k_bias(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        w0, b0 = ti.static(self.offsets[layer])
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, self.sizes[layer + 1]):
+            self.pre[layer][t, b, j] = self.theta[self._set_of(b), b0 + j]
+
+    @ti.kernel
+    def k_matmul(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        w0, b0 = ti.static(self.offsets[layer])
+        n_in = ti.static(self.sizes[layer])
+        for t, b, j, i in ti.ndrange((t0, t1), self.sim.batch, self.sizes[layer + 1], n_in):
+            self.pre[layer][t, b, j] += \
+                self.theta[self._set_of(b), w0 + j * n_in + i] * self.x[layer][t, b, i]
+
+    @ti.kernel
+    def k_skip(self, t0: ti.i32, t1: ti.i32):
+        s0 = ti.static(self.skip_offset)
+        last = ti.static(len(self.pre) - 1)
+        for t, b, j, i in ti.ndrange((t0, t1), self.sim.batch, self.sizes[-1], self.n_in):
+            self.pre[last][t, b, j] += \
+                self.theta[self._set_of(b), s0 + j * self.n_in + i] * self.x[0][t, b, i]
+
+    @ti.kernel
+    def k_activate(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, self.sizes[layer + 1]):
+            z = self.pre[layer][t, b, j]
+            a = z
+            if ti.static(self.act_code == 0):
+                a = ti.tanh(z)
+            elif ti.static(self.act_code == 1):
+                a = ti.max(z, 0.0)
+            elif ti.static(self.act_code == 2):
+                a = ti.select(z > 0, z, ti.exp(ti.min(z, 0.0)) - 1.0)
+            else:
+                a = 1.0 / (1.0 + ti.exp(-z))
+            self.x[layer + 1][t, b, j] = a
+
+    @ti.kernel
+    def k_output(self, t0: ti.i32, t1: ti.i32):
+        last = ti.static(len(self.pre) - 1)
+        for t, b, m in ti.ndrange((t0, t1), self.sim.batch, self.sim.n_motors):
+            y = self.pre[last][t, b, m]
+            if ti.static(self.squash_tanh):
+                y = ti.tanh(y)
+            self.sim.ctrl[t, b, m] = self.out_offset[m] + self.out_scale[m] * y
+
+    def compute(self, t0: int, t1: int) -> None:
+        """ctrl[t] for t0 <= t < t1 from the features at those steps."""
+        self.k_features(t0, t1)
+        n_layers = len(self.sizes) - 1
+        for k in range(n_layers):
+            self.k_bias(t0, t1, k)
+            self.k_matmul(t0, t1, k)
+            if k == n_layers - 1:
+                if self.spec.skip:
+                    self.k_skip(t0, t1)
+            else:
+                self.k_activate(t0, t1, k)
+        self.k_output(t0, t1)
+
+    def rollout(self, check: bool = False) -> None:
+        """One rollout of sim driven by this controller (differentiable under ti.ad.Tape)."""
+        sim = self.sim
+        if self.per_step:
+            sim.rollout(policy=lambda t: self.compute(t, t + 1), check=check)
+        else:
+            self.compute(0, sim.steps)
+            sim.rollout(check=check)

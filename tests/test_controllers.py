@@ -1,0 +1,142 @@
+"""Differentiable controllers (tdphys/optim/controllers.py): the MLP's weights get exact
+gradients through the physics, its start is a standstill, and the per-step and whole-horizon
+evaluations agree. The arm (4 motors) reaching a point is the test bed."""
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 8
+
+
+def _setup(inputs, hidden=(5,), zero_output=False, skip=True, activation="tanh",
+           squash="none", batch=1, param_sets=1, steps=STEPS):
+    import tdphys
+    from tdphys.optim.controllers import MLP, ControllerInput, ControllerSpec
+    from tdphys.optim.experiment import Task
+    from tdphys.optim.tasks import Reach
+    sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "arm.yaml"), batch=batch, steps=steps)
+    task = Reach(Task(type="reach", target=(0.5, 0.5, 0.5), effector_body="forearm",
+                      effector_point=(0.5, 0.0, 0.0)), sim)
+    spec = ControllerSpec(inputs=tuple(ControllerInput(*i) for i in inputs), hidden=hidden,
+                          activation=activation, skip=skip, zero_output=zero_output,
+                          output_scale=0.8, output_offset=0.1, squash=squash, seed=3,
+                          init_gain=1.5)
+    return sim, task, MLP(spec, sim, task, param_sets)
+
+
+def _loss(sim, task, ctl, theta) -> float:
+    ctl.set(theta)
+    sim.loss[None] = 0.0
+    task.reset()
+    ctl.rollout()
+    task.loss_kernel()
+    return float(sim.loss[None])
+
+
+def _taped(sim, task, ctl, theta):
+    ctl.set(theta)
+    task.reset()
+    with sim.tape(ctl):
+        ctl.rollout()
+        task.loss_kernel()
+    return float(sim.loss[None]), ctl.grad()
+
+
+FEATURES = [("clock", 2.0), ("sensor", 1.0, "hand_pos", 2.0), ("effector_distance",),
+            ("effector_to_target", 1.0, "", 3.0), ("target",)]
+
+
+@pytest.fixture(scope="module")
+def arm(backend64):
+    """Two worlds, each with its own weights (param_sets 2, as CMA-ES uses them), every
+    feature kind, a skip connection and a tanh squash; the kernels compile once."""
+    sim, task, ctl = _setup(FEATURES, hidden=(5, 4), squash="tanh", batch=2, param_sets=2)
+    assert ctl.per_step  # the sensor and effector features read the state
+    return sim, task, ctl
+
+
+def test_weight_gradients_match_finite_differences(arm):
+    """d loss / d theta from the tape equals central differences (f64) for hidden weights,
+    biases, output weights and skip weights, through every feature kind."""
+    sim, task, ctl = arm
+    both = ctl.theta0 + np.random.default_rng(0).normal(0.0, 0.3, (2, ctl.n_params))
+    theta, other = both[0], both[1]            # world 1 keeps its own weights throughout
+    _, grad = _taped(sim, task, ctl, both)     # the gradient of world 0's weights
+    rng = np.random.default_rng(1)
+    picks = set(rng.choice(ctl.n_params, 10, replace=False).tolist())
+    picks |= {0, ctl.offsets[-1][0], ctl.offsets[-1][1], ctl.skip_offset, ctl.n_params - 1}
+    eps = 1e-6
+    for i in sorted(picks):
+        up, down = theta.copy(), theta.copy()
+        up[i] += eps
+        down[i] -= eps
+        fd = (_loss(sim, task, ctl, np.stack([up, other]))
+              - _loss(sim, task, ctl, np.stack([down, other]))) / (2 * eps)
+        assert grad[i] == pytest.approx(fd, rel=1e-4, abs=1e-9), (i, grad[i], fd)
+
+
+def test_zero_output_starts_from_standstill(arm):
+    """With zero output weights (zero_output's start) every command equals output_offset,
+    whatever the inputs; the hidden layers start random."""
+    sim, task, ctl = arm
+    theta = ctl.theta0.copy()
+    theta[ctl.offsets[-1][0]:] = 0.0
+    theta[:ctl.offsets[-1][0]] += 0.5
+    _loss(sim, task, ctl, theta)
+    assert np.all(sim.ctrl.to_numpy()[:, :, :4] == pytest.approx(0.1))
+    spec = dataclasses.replace(ctl.spec, zero_output=True)
+    assert not np.any(_initial(ctl, spec)[ctl.offsets[-1][0]:])
+
+
+def _initial(ctl, spec):
+    saved = ctl.spec
+    ctl.spec = spec
+    try:
+        return ctl.initial_theta()
+    finally:
+        ctl.spec = saved
+
+
+def test_per_step_and_one_launch_agree(arm):
+    """Evaluated step by step between the engine's steps or for all steps at once from the
+    recorded states, the controller writes the same commands."""
+    sim, task, ctl = arm
+    _loss(sim, task, ctl, ctl.theta0 + 0.2)       # per step, inside the rollout
+    stepped = sim.ctrl.to_numpy().copy()
+    ctl.compute(0, STEPS)                         # all at once, from the stored states
+    assert np.array_equal(stepped, sim.ctrl.to_numpy())
+
+
+def test_each_world_runs_its_own_weights(arm):
+    """World b uses row b of theta: swapping the rows swaps the worlds' losses."""
+    sim, task, ctl = arm
+    rng = np.random.default_rng(5)
+    thetas = ctl.theta0 + rng.normal(0.0, 0.3, (2, ctl.n_params))
+    _loss(sim, task, ctl, thetas)
+    both = task.losses()
+    _loss(sim, task, ctl, thetas[::-1].copy())
+    assert both[0] != both[1]
+    assert task.losses() == pytest.approx(both[::-1], rel=1e-12)
+
+
+def test_grad_decay_scales_the_adjoint_per_step(arm):
+    """With grad_decay g, a loss on the final state gives g^T times the exact gradient with
+    respect to the initial state (each of the T steps back multiplies the adjoint by g)."""
+    from tdphys.gradcheck import FinalStateLoss
+    sim, _, _ = arm
+    loss = FinalStateLoss(sim)
+    grads = {}
+    try:
+        for g in (1.0, 0.9):
+            sim.grad_decay = g
+            with sim.tape():
+                sim.rollout(check=False)   # the commands of the last controller rollout
+                loss.kernel()
+            grads[g] = sim.param_grad("init_omega").copy()
+    finally:
+        sim.grad_decay = 1.0
+    assert np.abs(grads[1.0]).max() > 0
+    np.testing.assert_allclose(grads[0.9], 0.9 ** STEPS * grads[1.0], rtol=1e-9, atol=1e-14)
