@@ -203,12 +203,23 @@ def int_field(shape):
 
 
 def gradient_clearer(fields):
-    """One kernel that zeroes the gradients of `fields` (those without one are skipped).
+    """A function that zeroes the gradients of `fields` (those without one are skipped), with
+    one kernel per 24 fields (Taichi warns when a static loop unrolls more than 32 times).
 
     ti.ad.Tape(clear_gradients=True) instead zeroes every gradient in the process with one
     compiled kernel per field: with a dozen simulations alive its first use compiled for
     about 100 s (measured), and every later tape relaunches all of them."""
     grads = [f for f in fields if _has_gradient(f)]
+    kernels = [_clear_kernel(grads[i:i + 24]) for i in range(0, len(grads), 24)]
+
+    def clear():
+        for kernel in kernels:
+            kernel()
+
+    return clear
+
+
+def _clear_kernel(grads):
     scalars = [f for f in grads if not isinstance(f, ti.MatrixField)]
     vectors = [f for f in grads if isinstance(f, ti.MatrixField) and f.ndim == 1]
     matrices = [f for f in grads if isinstance(f, ti.MatrixField) and f.ndim == 2]
