@@ -35,8 +35,14 @@ def _cell(metrics: dict | None, key: str, unit: str) -> str:
     if metrics is None:
         return "not run"
     value = metrics.get(key)
-    shown = "n/a" if value is None else (f"{value:.3g} {unit}" if unit != "relative"
-                                         else f"{100 * value:.2f} %")
+    if value is None:
+        shown = "n/a"
+    elif unit == "relative":
+        shown = f"{100 * value:.3g} %"
+    elif unit == "m" and abs(value) < 0.1:
+        shown = f"{1000 * value:.3g} mm"
+    else:
+        shown = f"{value:.3g} {unit}"
     ok = "met" if metrics.get("success") else "not met"
     return (f"{shown} ({ok}) after {metrics['evaluations']} simulations, "
             f"{metrics['wall_s']:.0f} s")
