@@ -77,8 +77,19 @@ class BallThrow:
         return np.array([self.tx, self.ty, 0.0])
 
 
+class _SummedLoss:
+    """For tasks whose loss_kernel adds each world's loss into `world_loss` over many steps:
+    reset() zeroes it before a rollout, losses() reads it."""
+
+    def reset(self):
+        self.world_loss.fill(0)
+
+    def losses(self) -> np.ndarray:
+        return self.world_loss.to_numpy().astype(float)
+
+
 @ti.data_oriented
-class Gait:
+class Gait(_SummedLoss):
     """Locomotion: move `body` (default the first, the torso) as fast as possible along the
     ground direction `direction` (unit (x, y)).
 
@@ -100,8 +111,6 @@ class Gait:
         self.dx, self.dy = (float(c) for c in d / np.linalg.norm(d))
         self.world_loss = ti.field(sim.real, shape=sim.batch)
 
-    def reset(self):
-        self.world_loss.fill(0)
 
     @ti.kernel
     def loss_kernel(self):
@@ -111,8 +120,6 @@ class Gait:
             self.world_loss[b] += lw
             self.sim.loss[None] += lw
 
-    def losses(self) -> np.ndarray:
-        return self.world_loss.to_numpy().astype(float)
 
     def metrics(self) -> list[dict]:
         p = self.sim.pos.to_numpy()[:, :, self.body].astype(float)   # (T+1, B, 3)
@@ -132,7 +139,7 @@ class Gait:
 
 
 @ti.data_oriented
-class Reach:
+class Reach(_SummedLoss):
     """Reaching: bring the effector point (`effector.point` [m] in the frame of body
     `effector.body`) to `target` [m] (world).
 
@@ -155,8 +162,6 @@ class Reach:
         self.target_field.from_numpy(np.broadcast_to(np.asarray(task.target, float),
                                                      (sim.batch, 3)).astype(_np(sim)))
 
-    def reset(self):
-        self.world_loss.fill(0)
 
     def clear_gradients(self):
         self.target_field.grad.fill(0)
@@ -183,8 +188,6 @@ class Reach:
         com = self.sim.com.to_numpy()[:, n].astype(float)
         return pos + _rotate(quat, np.asarray(point) - com[None])
 
-    def losses(self) -> np.ndarray:
-        return self.world_loss.to_numpy().astype(float)
 
     def metrics(self) -> list[dict]:
         e = self.effector_path()
@@ -200,7 +203,7 @@ class Reach:
 
 
 @ti.data_oriented
-class SystemIdentification:
+class SystemIdentification(_SummedLoss):
     """Recover physical parameters from a recorded trajectory. At set-up the robot is rolled
     out once with the hidden `truth` values (the recording: every body's COM path); the
     optimiser starts from the trainable parameters' `init` and never sees the truth.
@@ -242,8 +245,6 @@ class SystemIdentification:
         for name, value in saved.items():
             sim.set_param(name, value)
 
-    def reset(self):
-        self.world_loss.fill(0)
 
     @ti.kernel
     def loss_kernel(self):
@@ -253,8 +254,6 @@ class SystemIdentification:
             self.world_loss[b] += lw
             self.sim.loss[None] += lw
 
-    def losses(self) -> np.ndarray:
-        return self.world_loss.to_numpy().astype(float)
 
     def metrics(self) -> list[dict]:
         out = []
