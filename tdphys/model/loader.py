@@ -25,7 +25,7 @@ from yaml.constructor import SafeConstructor
 
 from ..errors import ModelError
 from .schema import (JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS, SHAPE_KINDS,
-                     SUPPORTED_PAIRS, Body, ContactPair, Ground, Joint, Motor, Quat, Robot,
+                     SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint, Motor, Quat, Robot,
                      Sensor, Shape, Solver, Vec3, pair_key)
 
 __all__ = ["load_robot", "parse_robot"]
@@ -70,10 +70,12 @@ def parse_robot(text: str, source: str) -> Robot:
     joints = _joints(top.get("joints"), bodies, motor_defaults, ang)
     sensors = _sensors(top.get("sensors"), bodies, joints)
     pairs = _contact_pairs(top.get("contacts"), bodies, shape_ats, joints)
+    cameras = _cameras(top.get("cameras"), bodies, ang)
     name_at = top.get("name")
     name = _string(name_at) if name_at is not None else Path(source).stem
     return Robot(name=name, source=source, bodies=tuple(bodies), joints=tuple(joints),
-                 sensors=tuple(sensors), solver=solver, ground=ground, contact_pairs=pairs)
+                 sensors=tuple(sensors), solver=solver, ground=ground, contact_pairs=pairs,
+                 cameras=tuple(cameras))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,7 +442,7 @@ def _orientation(m: _Map, ang: float) -> Quat:
 # ---------------------------------------------------------------------------------------------
 
 _TOP_KEYS = ("name", "angle", "solver", "ground", "defaults", "bodies", "joints", "sensors",
-             "contacts")
+             "contacts", "cameras")
 
 _SOLVER_FIELDS: dict[str, Callable[[_At], object]] = {
     "dt": lambda a: _positive(a, "s"),
@@ -460,6 +462,8 @@ _GROUND_FIELDS: dict[str, Callable[[_At], object]] = {
     "friction": _non_negative,
     "restitution": _fraction,
     "torsional_friction": lambda a: _non_negative(a, "m"),
+    "color": _color,
+    "checker": lambda a: _non_negative(a, "m"),
 }
 
 
@@ -923,19 +927,26 @@ _SENSOR_SUBJECT = {kind: ("joint", "axis") if kind.startswith("joint_")
 
 def _sensors(at: _At | None, bodies: list[Body], joints: list[Joint]) -> list[Sensor]:
     """All sensors in file order; names must be unique."""
+    names, joint_map = {b.name for b in bodies}, {j.name: j for j in joints}
+    return _named_list(at, "sensor", lambda entry, i: _sensor(entry, i, names, joint_map))
+
+
+def _named_list(at: _At | None, noun: str, read: Callable[[_At, int], object]) -> list:
+    """The entries of list `at` (the `<noun>s:` key) read by `read(entry, index)`, each with a
+    `name` unique in the list."""
     if at is None:
         return []
-    sensors: list[Sensor] = []
+    items: list = []
     seen: dict[str, int] = {}
-    for i, entry in enumerate(_items(at, "sensors")):
-        sensor = _sensor(entry, i, {b.name for b in bodies}, {j.name: j for j in joints})
-        if sensor.name in seen:
-            raise (_Map(entry, "a sensor").get("name") or entry).error(
-                f"duplicate sensor name '{sensor.name}' (also sensors[{seen[sensor.name]}])",
-                "give every sensor a unique name")
-        seen[sensor.name] = i
-        sensors.append(sensor)
-    return sensors
+    for i, entry in enumerate(_items(at, noun + "s")):
+        item = read(entry, i)
+        if item.name in seen:
+            raise (_Map(entry, f"a {noun}").get("name") or entry).error(
+                f"duplicate {noun} name '{item.name}' (also {noun}s[{seen[item.name]}])",
+                f"give every {noun} a unique name")
+        seen[item.name] = i
+        items.append(item)
+    return items
 
 
 def _sensor(at: _At, index: int, bodies: set[str], joints: dict[str, Joint]) -> Sensor:
@@ -1068,3 +1079,104 @@ def _check_supported(bodies: list[Body], shape_ats: list[list[_At]], a: int, sa:
         f"{bodies[a].shapes[sa].group}; supported body-body pairs: {supported}",
         "give one of the shapes another group (0 = no body-body contact), list the two bodies "
         "under contacts.exclude, or change a shape to a supported type")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cameras
+# ---------------------------------------------------------------------------------------------
+
+_CAMERA_KEYS = ("name", "body", "pos", "look_at", "up", "quat", "euler", "fov", "width",
+                "height", "background", "softness", "light", "ambient", "near", "far")
+_CAMERA0 = Camera(name="")
+
+
+def _cameras(at: _At | None, bodies: list[Body], ang: float) -> list[Camera]:
+    """All cameras in file order; names must be unique."""
+    names = {b.name for b in bodies}
+    return _named_list(at, "camera", lambda entry, i: _camera(entry, i, names, ang))
+
+
+def _camera(at: _At, index: int, bodies: set[str], ang: float) -> Camera:
+    """One pinhole camera: where it is, where it looks, its image and its light."""
+    m = _Map(at, "a camera").only(_CAMERA_KEYS)
+    name = _string(m.get("name")) if "name" in m else f"camera{index}"
+    body = _body_name(m.get("body"), bodies) if "body" in m else None
+    pos = _vec3(m.get("pos")) if "pos" in m else (0.0, 0.0, 0.0)
+    if "look_at" in m:
+        for other in ("quat", "euler"):
+            if other in m:
+                raise m.key_at(other).error(f"both look_at and {other} are given",
+                                            "give the orientation once: look_at or quat/euler")
+        quat = _look_at(m, pos)
+    else:
+        if "up" in m:
+            raise m.key_at("up").error("`up` only goes with `look_at`",
+                                       "add `look_at: [x, y, z]` or remove `up`")
+        quat = _orientation(m, ang)
+    fov = _CAMERA0.fov
+    if "fov" in m:
+        fov = _number(m.get("fov")) * ang
+        if not 0.0 < fov < math.pi:
+            raise m.get("fov").error(f"field of view must be between 0 and 180 degrees, got "
+                                     f"{math.degrees(fov):g} degrees",
+                                     "give the vertical field of view, e.g. 45")
+    light = _unit_vector(m.get("light")) if "light" in m else _CAMERA0.light
+    near = _positive(m.get("near"), "m") if "near" in m else _CAMERA0.near
+    far = _positive(m.get("far"), "m") if "far" in m else _CAMERA0.far
+    if far <= near:
+        raise (m.get("far") or m.get("near")).error(
+            f"far ({far:g} m) must be beyond near ({near:g} m)", "make far larger than near")
+    return Camera(
+        name=name, body=body, pos=pos, quat=quat, fov=fov,
+        width=_positive_int(m.get("width")) if "width" in m else _CAMERA0.width,
+        height=_positive_int(m.get("height")) if "height" in m else _CAMERA0.height,
+        background=_color(m.get("background")) if "background" in m else _CAMERA0.background,
+        softness=_non_negative(m.get("softness"), "pixels") if "softness" in m
+        else _CAMERA0.softness,
+        light=light,
+        ambient=_fraction(m.get("ambient")) if "ambient" in m else _CAMERA0.ambient,
+        near=near, far=far)
+
+
+def _look_at(m: _Map, pos: Vec3) -> Quat:
+    """Orientation of a camera at `pos` looking at `look_at` with `up` (default +z) up in
+    the image: camera -z towards the point, camera y in the plane of -z and up."""
+    target_at = m.get("look_at")
+    forward = [t - p for t, p in zip(_vec3(target_at), pos)]
+    norm = math.sqrt(sum(c * c for c in forward))
+    if norm < ZERO_LENGTH:
+        raise target_at.error("look_at is the camera position itself",
+                              "give a point the camera should look at, away from `pos`")
+    f = [c / norm for c in forward]
+    up = _unit_vector(m.get("up")) if "up" in m else (0.0, 0.0, 1.0)
+    right = [f[1] * up[2] - f[2] * up[1], f[2] * up[0] - f[0] * up[2], f[0] * up[1] - f[1] * up[0]]
+    rn = math.sqrt(sum(c * c for c in right))
+    if rn < 1e-6:
+        raise (m.get("up") or target_at).error(
+            "the view direction is parallel to `up`, so the image has no up",
+            "give `up:` a direction not along the view, e.g. [0, 1, 0] when looking down")
+    x = [c / rn for c in right]
+    y = [x[1] * f[2] - x[2] * f[1], x[2] * f[0] - x[0] * f[2], x[0] * f[1] - x[1] * f[0]]
+    z = [-c for c in f]
+    return _matrix_quat(((x[0], y[0], z[0]), (x[1], y[1], z[1]), (x[2], y[2], z[2])))
+
+
+def _matrix_quat(r) -> Quat:
+    """[w, x, y, z] of a rotation matrix (rows), Shepperd's method."""
+    trace = r[0][0] + r[1][1] + r[2][2]
+    if trace > 0:
+        k = 2.0 * math.sqrt(1.0 + trace)
+        q = (0.25 * k, (r[2][1] - r[1][2]) / k, (r[0][2] - r[2][0]) / k, (r[1][0] - r[0][1]) / k)
+    else:
+        i = max(range(3), key=lambda a: r[a][a])
+        j, k_ = (i + 1) % 3, (i + 2) % 3
+        k = 2.0 * math.sqrt(1.0 + r[i][i] - r[j][j] - r[k_][k_])
+        q = [0.0] * 4
+        q[0] = (r[k_][j] - r[j][k_]) / k
+        q[1 + i] = 0.25 * k
+        q[1 + j] = (r[j][i] + r[i][j]) / k
+        q[1 + k_] = (r[k_][i] + r[i][k_]) / k
+        q = tuple(q)
+    norm = math.sqrt(sum(c * c for c in q))
+    sign = 1.0 if q[0] >= 0 else -1.0
+    return tuple(sign * c / norm + 0.0 for c in q)  # type: ignore[return-value]

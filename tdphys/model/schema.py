@@ -170,12 +170,44 @@ class Solver:
 
 @dataclass(frozen=True)
 class Ground:
-    """The plane z = 0. friction/restitution combine with each shape's (see docs)."""
+    """The plane z = 0. friction/restitution combine with each shape's (see docs). color: RGB
+    seen by cameras; checker: [m] side of the checkerboard squares cameras see (0: plain)."""
 
     enabled: bool = True
     friction: float = 1.0
     restitution: float = 0.0
     torsional_friction: float = 0.0
+    color: Vec3 = (0.55, 0.55, 0.5)
+    checker: float = 0.5
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera, fixed in the world or mounted on a body (docs/robot-format.md).
+
+    Camera frame: it looks along its own -z axis, x points right and y up in the image (as
+    MuJoCo's cameras). pos [m] and quat [w, x, y, z] place that frame in the frame of `body`
+    (its body frame, the one its shapes' `pos` use) or in the world when body is None.
+    fov: [rad] vertical field of view. width/height: [pixels]. background: RGB where no
+    shape or ground is seen. softness: [pixels] width of the soft silhouette edge (0: hard
+    edges, no gradient through edges). light: unit direction the light travels, world frame.
+    ambient: [-] share of light that reaches surfaces facing away from the light.
+    near/far: [m] nearest and farthest distance along a ray that the camera sees.
+    """
+
+    name: str
+    body: str | None = None
+    pos: Vec3 = (0.0, 0.0, 0.0)
+    quat: Quat = (1.0, 0.0, 0.0, 0.0)
+    fov: float = 0.7853981633974483
+    width: int = 64
+    height: int = 48
+    background: Vec3 = (0.75, 0.85, 1.0)
+    softness: float = 1.0
+    light: Vec3 = (0.3, 0.5, -0.812403840463596)
+    ambient: float = 0.35
+    near: float = 0.01
+    far: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +232,7 @@ class Robot:
     solver: Solver = field(default_factory=Solver)
     ground: Ground = field(default_factory=Ground)
     contact_pairs: tuple[ContactPair, ...] = ()
+    cameras: tuple[Camera, ...] = ()
 
     def body_index(self, name: str) -> int:
         for i, b in enumerate(self.bodies):

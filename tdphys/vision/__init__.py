@@ -1,0 +1,10 @@
+"""Cameras as differentiable sensors: ray-cast images with soft silhouettes (docs/camera.md).
+
+    sim = tdphys.Simulation(tdphys.load("robots/cart_pendulum.yaml"), steps=100)
+    cam = Renderer(sim, "front")
+    sim.rollout(); cam.render_all(); frames = cam.images()   # (T + 1, B, H, W, 3)
+"""
+from .camera import CameraSpec, camera_spec, project
+from .renderer import Renderer
+
+__all__ = ["CameraSpec", "Renderer", "camera_spec", "project"]

@@ -1,0 +1,391 @@
+"""A differentiable camera: ray casting in Taichi with soft silhouettes (docs/camera.md).
+
+For every pixel of every world the renderer casts one ray through the pixel centre and builds
+one *layer* per shape plus one for the ground plane. A layer holds
+
+    s      [m]   signed distance from the ray to the shape: min over the ray of the shape's
+                 signed distance function (negative when the ray enters the shape), exact for
+                 spheres, capsules and boxes;
+    depth  [m]   distance along the ray to the first hit, or to the closest approach on a miss;
+    colour       Lambert-shaded shape colour at that point.
+
+Soft visibility. A layer covers the pixel with probability cov = sigmoid(-s_px / softness),
+s_px = s * f / depth the distance in pixels (f: focal length in pixels). Layers are composited
+front to back by depth: pixel = sum_i cov_i T_i colour_i + T_bg background, with the
+transmittance T_i = prod over layers j in front of i of (1 - cov_j). As softness -> 0 every
+cov becomes 0 or 1 and this is the hard image (nearest covering layer wins); for softness > 0
+the image is a smooth function of every pose across object edges and occlusion boundaries,
+which is what gives gradients there. The ground is always hard (it does not move).
+
+Gradients. `render(t)` is one `ti.ad.grad_replaced` call: under `ti.ad.Tape` its backward
+recomputes the layers of step t from the stored state and runs the adjoints of the three
+differentiated kernels (layers, transmittance, composite), so memory holds one image per step
+and the layers of one step only. The box's closest approach along the ray is found by a
+forward-only golden-section search (the box SDF is convex along a ray); its gradient needs no
+derivative of the search because at the minimum d s / d t = 0 (envelope theorem).
+"""
+# (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
+
+import math
+
+import numpy as np
+import taichi as ti
+
+from .. import backend
+from ..engine import layout as L
+from ..engine.geometry import capsule_segment, closest_between_segments, closest_on_segment, \
+    shape_pose
+from ..engine.tmath import TINY, quat_mul, quat_rotate, quat_rotate_inv, safe_norm
+from .camera import camera_spec
+
+LOGIT_CLAMP = 40.0       # soft-coverage logits are clamped to +-40 (sigmoid(40) = 1 - 4e-18)
+SEARCH_ITERATIONS = 48   # golden-section steps for a box: the bracket shrinks 0.618^48 = 1e-10
+BIG = 1e6                # [m] "no hit" distance
+
+
+@ti.data_oriented
+class Renderer:
+    """Images of one camera of `sim.robot` for every world and step.
+
+    image [t, b, y, x, c]: colour in [0, 1] of pixel row y (top to bottom), column x (left to
+    right), channel c (r, g, b) seen at the state of step t (0 <= t <= T) in world b.
+    depth [t, b, y, x]: [m] distance along the pixel's ray to the nearest covering surface
+    (cov > 1/2), `far` where none. Call render(t) after the state at t exists; under a tape it
+    is differentiable with respect to everything that placed the bodies and shapes.
+    """
+
+    def __init__(self, sim, camera):
+        self.sim = sim
+        self.cam = camera_spec(sim.robot, camera)
+        cam = self.cam
+        self.backend = backend.current()
+        self.height, self.width, self.channels = cam.height, cam.width, 3
+        self.focal = cam.focal_px
+        B, T, H, W = sim.batch, sim.steps, cam.height, cam.width
+        self.n_shapes = sim.n_shapes
+        self.n_layers = sim.n_shapes + 1       # the shapes, then the ground
+        self.body = -1 if cam.body is None else sim.robot.body_index(cam.body)
+        self.ground_on = bool(sim.robot.ground.enabled)
+        self.checker = float(sim.robot.ground.checker)
+        Ly = self.n_layers
+        real = sim.real
+        self.image = backend.field(real, (T + 1, B, H, W, 3))
+        self.depth = backend.field(real, (T + 1, B, H, W), grad=False)
+        # one step's layers (recomputed by the backward pass)
+        self.logit = backend.field(real, (B, H, W, Ly))
+        self.dist = backend.field(real, (B, H, W, Ly))
+        self.colour = backend.field(real, (B, H, W, Ly, 3))
+        self.log_t = backend.field(real, (B, H, W, Ly + 1))
+        self.t_star = backend.field(real, (B, H, W, Ly))
+        self.albedo = backend.field(real, (max(self.n_shapes, 1), 3))
+        self.background = backend.field(real, 3)
+        self.softness = backend.field(real, ())
+        np_real = np.float64 if real == ti.f64 else np.float32
+        colours = np.zeros((max(self.n_shapes, 1), 3))
+        shapes = [s for body in sim.robot.bodies for s in body.shapes]
+        colours[:len(shapes)] = [s.color for s in shapes]
+        self.albedo.from_numpy(colours.astype(np_real))
+        self.background.from_numpy(np.array(cam.background, np_real))
+        self.set_softness(cam.softness)
+        self._scratch = [self.logit, self.dist, self.colour, self.log_t, self.t_star]
+        self.clear_gradients = backend.gradient_clearer([self.image, self.albedo,
+                                                         self.background] + self._scratch)
+        self.render = ti.ad.grad_replaced(self._render_forward)
+        ti.ad.grad_for(self.render)(self._render_backward)
+
+    # ------------------------------------------------------------------------------ rays
+    @ti.func
+    def ray(self, t, b, y, x):
+        """World origin [m] and unit direction of the ray through the centre of pixel (y, x)."""
+        o = ti.Vector(self.cam.pos, dt=self.sim.real)
+        q = ti.Vector(self.cam.quat, dt=self.sim.real)
+        if ti.static(self.body >= 0):
+            n = ti.static(self.body)
+            qb = self.sim.quat[t, b, n]
+            o = self.sim.pos[t, b, n] + quat_rotate(qb, o - self.sim.com[b, n])
+            q = quat_mul(qb, q)
+        u = x + 0.5 - 0.5 * self.cam.width
+        v = 0.5 * self.cam.height - (y + 0.5)
+        d = ti.Vector([u, v, -self.focal], dt=self.sim.real)
+        return o, quat_rotate(q, d / d.norm())
+
+    # --------------------------------------------------------------------------- layers
+    @ti.func
+    def box_sdf(self, p, half):
+        """[m] signed distance from local point p to the box of half sizes `half`."""
+        q = ti.abs(p) - half
+        out = ti.max(q, 0.0)
+        return ti.sqrt(out.dot(out) + TINY) + ti.min(ti.max(q[0], ti.max(q[1], q[2])), 0.0)
+
+    @ti.func
+    def sphere_layer(self, c, r, o, d):
+        oc = c - o
+        tc = oc.dot(d)
+        dist = safe_norm(oc - tc * d)
+        depth = tc
+        if dist < r:
+            depth = tc - ti.sqrt(r * r - dist * dist + TINY)
+        p = o + depth * d
+        return dist - r, depth, (p - c) / safe_norm(p - c)
+
+    @ti.func
+    def capsule_layer(self, c, q, r, half_length, o, d):
+        a, e = capsule_segment(c, q, half_length)
+        p1, p2 = closest_between_segments(o, o + self.cam.far * d, a, e)
+        gap = p1 - p2
+        dist = safe_norm(gap)
+        depth = (p1 - o).dot(d)
+        normal = gap / dist
+        if dist < r:  # the first hit: the cylinder's side, else the nearer end sphere
+            th = self.capsule_hit(o, d, a, e, r)
+            if th > 0.0:
+                depth = th
+                p = o + th * d
+                axis_point = closest_on_segment(p, a, e)
+                normal = (p - axis_point) / safe_norm(p - axis_point)
+        return dist - r, depth, normal
+
+    @ti.func
+    def capsule_hit(self, o, d, a, e, r):
+        """[m] ray parameter of the first hit on the capsule (segment a-e, radius r), -1 if
+        none: the ray against the infinite cylinder, then against the end spheres."""
+        ba, oa = e - a, o - a
+        baba, bard, baoa = ba.dot(ba), ba.dot(d), ba.dot(oa)
+        rdoa, oaoa = d.dot(oa), oa.dot(oa)
+        k2 = baba - bard * bard
+        k1 = baba * rdoa - baoa * bard
+        k0 = baba * oaoa - baoa * baoa - r * r * baba
+        h = k1 * k1 - k2 * k0
+        th = -1.0
+        if h >= 0.0 and k2 > 1e-12:
+            tc = (-k1 - ti.sqrt(h + TINY)) / k2
+            along = baoa + tc * bard
+            if 0.0 < along < baba:
+                th = tc
+            else:
+                oc = oa
+                if along >= baba:
+                    oc = o - e
+                b2 = d.dot(oc)
+                h2 = b2 * b2 - oc.dot(oc) + r * r
+                if h2 >= 0.0:
+                    th = -b2 - ti.sqrt(h2 + TINY)
+        return th
+
+    @ti.func
+    def box_entry_depth(self, ol, dl, half):
+        """min over the ray of max_k (|ol_k + t dl_k| - half_k), in the box frame: negative
+        (minus the deepest point's depth) when the ray enters the box. The ray reads six
+        lines in t, three rising and three falling; the minimum of their maximum is the
+        highest crossing of a rising with a falling line (1-D linear programming duality), so
+        it is a max of nine smooth terms, differentiable where the SDF along the ray is not."""
+        best = -BIG
+        for i in ti.static(range(3)):
+            for j in ti.static(range(3)):
+                si = ti.select(dl[i] >= 0.0, 1.0, -1.0)
+                sj = ti.select(dl[j] >= 0.0, 1.0, -1.0)
+                a_up, b_up = ti.abs(dl[i]) + 1e-12, si * ol[i] - half[i]
+                a_dn, b_dn = -(ti.abs(dl[j]) + 1e-12), -sj * ol[j] - half[j]
+                best = ti.max(best, (a_up * b_dn - a_dn * b_up) / (a_up - a_dn))
+        return best
+
+    @ti.func
+    def box_layer(self, c, q, half, o, d, t_star):
+        ol, dl = quat_rotate_inv(q, o - c), quat_rotate_inv(q, d)
+        s = self.box_entry_depth(ol, dl, half)
+        if s >= 0.0:  # a miss: the distance at the closest approach (smooth there)
+            s = self.box_sdf(ol + t_star * dl, half)
+        depth = -ol.dot(dl)  # a miss is ordered by the centre's depth (t_star is a constant)
+        # slab test for the first hit and its face
+        t_in, t_out = -BIG, BIG
+        face = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
+        for k in ti.static(range(3)):
+            dk = dl[k]
+            if ti.abs(dk) < 1e-12:
+                dk = 1e-12
+            t1, t2 = (-half[k] - ol[k]) / dk, (half[k] - ol[k]) / dk
+            near = ti.min(t1, t2)
+            if near > t_in:
+                t_in = near
+                face = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
+                face[k] = -1.0 if dl[k] > 0 else 1.0
+            t_out = ti.min(t_out, ti.max(t1, t2))
+        if s < 0.0 and t_in < t_out:
+            depth = t_in
+        return s, depth, quat_rotate(q, face)
+
+    @ti.func
+    def shape_layer(self, t, b, k, o, d, t_star):
+        c, q = shape_pose(self.sim, t, b, k)
+        kind = self.sim.shape_kind[k]
+        s, depth, normal = BIG, BIG, -d
+        if kind == L.S_SPHERE:
+            s, depth, normal = self.sphere_layer(c, self.sim.shape_radius[b, k], o, d)
+        elif kind == L.S_CAPSULE:
+            s, depth, normal = self.capsule_layer(c, q, self.sim.shape_radius[b, k],
+                                                  self.sim.shape_half_length[b, k], o, d)
+        else:
+            s, depth, normal = self.box_layer(c, q, self.sim.shape_half_extents[b, k], o, d, t_star)
+        return s, depth, normal
+
+    @ti.func
+    def shade(self, albedo, normal):
+        light = ti.Vector(self.cam.light, dt=self.sim.real)
+        lit = ti.max(-normal.dot(light), 0.0)
+        return albedo * (self.cam.ambient + (1.0 - self.cam.ambient) * lit)
+
+    @ti.kernel
+    def k_search(self, t: ti.i32):
+        """Forward only: for each box layer the ray parameter t* of the closest approach,
+        min over the ray of the box's SDF (golden-section search, the SDF being convex)."""
+        for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_shapes):
+            if self.sim.shape_kind[k] == L.S_BOX:
+                o, d = self.ray(t, b, y, x)
+                c, q = shape_pose(self.sim, t, b, k)
+                half = self.sim.shape_half_extents[b, k]
+                ol, dl = quat_rotate_inv(q, o - c), quat_rotate_inv(q, d)
+                mid = -ol.dot(dl)   # closest approach to the centre; the minimum is within
+                reach = half.norm() + (ol + mid * dl).norm() + 1e-6   # this of it
+                lo, hi = mid - reach, mid + reach
+                g = ti.static(0.5 * (math.sqrt(5.0) - 1.0))
+                x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+                f1, f2 = self.box_sdf(ol + x1 * dl, half), self.box_sdf(ol + x2 * dl, half)
+                for _ in range(SEARCH_ITERATIONS):
+                    if f1 <= f2:
+                        hi, x2, f2 = x2, x1, f1
+                        x1 = hi - g * (hi - lo)
+                        f1 = self.box_sdf(ol + x1 * dl, half)
+                    else:
+                        lo, x1, f1 = x1, x2, f2
+                        x2 = lo + g * (hi - lo)
+                        f2 = self.box_sdf(ol + x2 * dl, half)
+                self.t_star[b, y, x, k] = 0.5 * (lo + hi)
+
+    @ti.kernel
+    def k_layers(self, t: ti.i32):
+        """Coverage logit, depth and colour of every layer of every pixel (differentiated)."""
+        S = ti.static(self.n_shapes)
+        for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers):
+            o, d = self.ray(t, b, y, x)
+            logit = -LOGIT_CLAMP
+            depth = ti.cast(BIG, self.sim.real)
+            colour = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
+            if k < S:
+                s, dk, normal = self.shape_layer(t, b, k, o, d, self.t_star[b, y, x, k])
+                depth = dk
+                if self.cam.near < dk < self.cam.far:
+                    softness = self.softness[None]
+                    if softness > 0.0:
+                        logit = ti.math.clamp(-s * self.focal / (dk * softness),
+                                              -LOGIT_CLAMP, LOGIT_CLAMP)
+                    else:
+                        logit = ti.select(s < 0.0, LOGIT_CLAMP, -LOGIT_CLAMP)
+                albedo = ti.Vector([self.albedo[k, 0], self.albedo[k, 1], self.albedo[k, 2]])
+                colour = self.shade(albedo, normal)
+            elif ti.static(self.ground_on):
+                if d[2] < -1e-9 and o[2] > 0.0:
+                    tg = -o[2] / d[2]
+                    if self.cam.near < tg < self.cam.far:
+                        depth = tg
+                        logit = LOGIT_CLAMP
+                        colour = self.shade(self.ground_colour(o + tg * d),
+                                            ti.Vector([0.0, 0.0, 1.0], dt=self.sim.real))
+            self.logit[b, y, x, k] = logit
+            self.dist[b, y, x, k] = depth
+            for c in ti.static(range(3)):
+                self.colour[b, y, x, k, c] = colour[c]
+
+    @ti.func
+    def ground_colour(self, p):
+        base = ti.Vector(self.sim.robot.ground.color, dt=self.sim.real)
+        shade = 1.0
+        if ti.static(self.checker > 0.0):
+            i = ti.floor(p[0] / self.checker) + ti.floor(p[1] / self.checker)
+            if i - 2.0 * ti.floor(0.5 * i) > 0.5:
+                shade = 0.8
+        return base * shade
+
+    @ti.func
+    def in_front(self, b, y, x, j, k):
+        """Whether layer j is composited in front of layer k (k = n_layers: the background)."""
+        dj = self.dist[b, y, x, j]
+        result = True
+        if k < self.n_layers:
+            dk = self.dist[b, y, x, k]
+            result = dj < dk or (dj == dk and j < k)
+        return result
+
+    @ti.kernel
+    def k_transmit(self):
+        """log T_k = sum over layers j in front of k of log(1 - cov_j) (differentiated)."""
+        for b, y, x, k, j in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers + 1,
+                                        self.n_layers):
+            if j != k and self.in_front(b, y, x, j, k):
+                z = self.logit[b, y, x, j]   # log(1 - sigmoid(z)) = -softplus(z)
+                self.log_t[b, y, x, k] -= ti.max(z, 0.0) + ti.log(1.0 + ti.exp(-ti.abs(z)))
+
+    @ti.kernel
+    def k_clear_image(self, t: ti.i32):
+        for b, y, x, c in ti.ndrange(self.sim.batch, self.height, self.width, 3):
+            self.image[t, b, y, x, c] = 0.0
+
+    @ti.kernel
+    def k_composite(self, t: ti.i32):
+        """image[t] = sum_k cov_k T_k colour_k + T_bg background (differentiated)."""
+        Ly = ti.static(self.n_layers)
+        for b, y, x, k, c in ti.ndrange(self.sim.batch, self.height, self.width, Ly + 1, 3):
+            weight = ti.exp(self.log_t[b, y, x, k])
+            value = self.background[c]
+            if k < Ly:
+                weight *= 1.0 / (1.0 + ti.exp(-self.logit[b, y, x, k]))
+                value = self.colour[b, y, x, k, c]
+            self.image[t, b, y, x, c] += weight * value
+
+    @ti.kernel
+    def k_depth(self, t: ti.i32):
+        """Forward only: the nearest layer that covers the pixel (logit > 0)."""
+        for b, y, x in ti.ndrange(self.sim.batch, self.height, self.width):
+            best = ti.cast(self.cam.far, self.sim.real)
+            for k in range(self.n_layers):
+                if self.logit[b, y, x, k] > 0.0:
+                    best = ti.min(best, self.dist[b, y, x, k])
+            self.depth[t, b, y, x] = best
+
+    # ------------------------------------------------------------------------- launches
+    def _layers(self, t: int):
+        self.log_t.fill(0.0)
+        if L.S_BOX in self.sim.layout.shape_kind:
+            self.k_search(t)
+        self.k_layers(t)
+        self.k_transmit()
+
+    def _render_forward(self, t: int):
+        self._layers(t)
+        self.k_clear_image(t)
+        self.k_composite(t)
+        self.k_depth(t)
+
+    def _render_backward(self, t: int):
+        self.backend.require_gradients("gradients through a camera")
+        self._layers(t)
+        for f in self._scratch:
+            f.grad.fill(0.0)
+        self.k_composite.grad(t)
+        self.k_transmit.grad()
+        self.k_layers.grad(t)
+
+    def set_softness(self, pixels: float) -> None:
+        """Width of the soft silhouette edges [pixels] from now on (0: hard edges, no
+        gradient through edges); e.g. anneal it towards 0 during training."""
+        if not pixels >= 0.0:
+            raise ValueError(f"softness must be >= 0 pixels, got {pixels}")
+        self.softness[None] = float(pixels)
+
+    def render_all(self) -> None:
+        """image and depth of every step 0..T from a finished rollout (forward only)."""
+        for t in range(self.sim.steps + 1):
+            self._render_forward(t)
+
+    def images(self) -> np.ndarray:
+        """All images as a float array (T + 1, B, H, W, 3) in [0, 1]."""
+        return self.image.to_numpy().astype(float)

@@ -1,0 +1,256 @@
+"""The differentiable camera (tdphys/vision, docs/camera.md): known scenes give the expected
+pixels, the nearer shape hides the farther one, the soft image tends to the hard one, a
+camera on a body moves with it, and the image's gradient with respect to poses and sizes
+through silhouette edges, occlusion and shading matches central finite differences in f64."""
+import math
+
+import numpy as np
+import pytest
+
+from tdphys.errors import ModelError
+from tdphys.model import parse_robot
+
+# A red sphere in front of a green box and a blue capsule; no gravity, everything drifting and
+# spinning so that edges cross pixels during the rollout.
+SCENE = """
+bodies:
+  - {name: ball, pos: [0.1, 0, 1], vel: [0.3, 0, 0.5], mass: 1,
+     shapes: [{type: sphere, radius: 0.3, color: [1, 0, 0]}]}
+  - {name: crate, pos: [0.5, 0.7, 0.9], euler: [10, 20, 30], omega: [30, 40, 10], mass: 1,
+     shapes: [{type: box, size: [0.3, 0.25, 0.4], color: [0, 1, 0]}]}
+  - {name: rod, pos: [-0.5, 0.2, 1], euler: [40, 30, 0], mass: 1,
+     shapes: [{type: capsule, radius: 0.1, half_length: 0.4, color: [0, 0, 1]}]}
+solver: {gravity: [0, 0, 0]}
+cameras:
+  - {name: front, pos: [0, -4, 1.2], look_at: [0, 0, 0.9], fov: 45, width: 24, height: 16,
+     softness: 1.0}
+"""
+
+
+def _flat_scene(softness):
+    """A sphere of radius 0.5 m on the optical axis 5 m away, colours unshaded."""
+    return parse_robot(f"""
+bodies:
+  - {{name: ball, pos: [0, 0, 1], mass: 1, shapes: [{{type: sphere, radius: 0.5,
+      color: [1, 0, 0]}}]}}
+  - {{name: crate, pos: [0, 2, 1], mass: 1, shapes: [{{type: box, size: [0.8, 0.1, 0.8],
+      color: [0, 1, 0]}}]}}
+solver: {{gravity: [0, 0, 0]}}
+ground: {{enabled: false}}
+cameras:
+  - {{name: front, pos: [0, -5, 1], look_at: [0, 0, 1], fov: 40, width: 64, height: 48,
+     softness: {softness}, ambient: 1, background: [0, 0, 0]}}
+  - {{name: down, pos: [0.25, 0.25, 4], look_at: [0.25, 0.25, 0], up: [0, 1, 0], fov: 40,
+     width: 32, height: 32, softness: 0, ambient: 1}}
+""", "flat.yaml")
+
+
+def _render(robot, camera="front", steps=1):
+    import tdphys
+    from tdphys.vision import Renderer
+    sim = tdphys.Simulation(robot, steps=steps)
+    cam = Renderer(sim, camera)
+    sim.rollout()
+    cam.render_all()
+    return sim, cam
+
+
+@pytest.fixture(scope="module")
+def hard(backend64):
+    return _render(_flat_scene(0.0))
+
+
+def test_a_sphere_covers_its_projected_disc(hard):
+    """On the optical axis at distance d a sphere of radius r is a disc of radius
+    f r / sqrt(d^2 - r^2) pixels, centred where the camera projects its centre."""
+    from tdphys.vision import project
+    sim, cam = hard
+    img = cam.images()[0, 0]
+    red = (img[..., 0] > 0.5) & (img[..., 1] < 0.5)
+    d, r = 5.0, 0.5
+    expected = math.pi * (cam.focal * r / math.sqrt(d * d - r * r)) ** 2
+    assert abs(red.sum() - expected) < 0.03 * expected
+    ys, xs = np.nonzero(red)
+    centre = project(cam.cam, sim.pos.to_numpy()[0, 0, 0])
+    assert np.allclose([xs.mean() + 0.5, ys.mean() + 0.5], centre, atol=0.05)
+
+
+def test_the_nearer_shape_hides_the_farther(hard):
+    """The sphere is in front of the box: the centre pixel is red and its depth is where
+    that pixel's ray enters the sphere; moving the sphere behind the box shows the box there."""
+    sim, cam = hard
+    cy, cx = cam.height // 2, cam.width // 2
+    img, depth = cam.images()[0, 0], cam.depth.to_numpy()[0, 0]
+    assert img[cy, cx].tolist() == pytest.approx([1, 0, 0])
+    ray = np.array([cx + 0.5 - cam.width / 2, cam.height / 2 - cy - 0.5, cam.focal])
+    along = 5.0 * cam.focal / np.linalg.norm(ray)      # closest approach to the centre
+    first_hit = along - math.sqrt(0.25 - (25.0 - along * along))
+    assert depth[cy, cx] == pytest.approx(first_hit, rel=1e-12)
+    sim.set_param("init_pos", [[[0, 3, 1], [0, 2, 1]]])
+    sim.rollout()
+    cam.render_all()
+    img = cam.images()[0, 0]
+    assert img[cy, cx].tolist() == pytest.approx([0, 1, 0])
+    # the box (1.6 m wide) hides all of the sphere
+    assert not ((img[..., 0] > 0.5) & (img[..., 1] < 0.5)).any()
+    sim.set_param("init_pos", [[[0, 0, 1], [0, 2, 1]]])
+
+
+def test_the_soft_image_tends_to_the_hard_image(hard):
+    """The soft silhouette differs from the hard image only near edges, by less and less as
+    the softness (edge width in pixels) goes to zero."""
+    _, cam = hard
+    cam.render_all()
+    hard_img = cam.images()[0, 0]
+    diffs = []
+    for softness in (1.0, 0.1, 0.01):
+        cam.set_softness(softness)
+        cam.render_all()
+        diffs.append(np.abs(cam.images()[0, 0] - hard_img).mean())
+    cam.set_softness(0.0)
+    assert diffs[0] > 5 * diffs[1] > 25 * diffs[2]
+    assert diffs[2] < 1e-3
+
+
+def test_ground_depth_and_checkerboard(backend64):
+    """Looking straight down from 4 m: every ground pixel's depth is 4 m / cos(angle off the
+    axis), and the 1 m checker squares alternate in colour across x = 0 and y = 0."""
+    _, cam = _render(_ground_only(), camera="down")
+    depth = cam.depth.to_numpy()[0, 0]
+    H, W, f = cam.height, cam.width, cam.focal
+    ys, xs = np.mgrid[0:H, 0:W]
+    u, v = xs + 0.5 - W / 2, H / 2 - ys - 0.5
+    assert np.allclose(depth, 4.0 * np.sqrt(u * u + v * v + f * f) / f, rtol=1e-9)
+    img = cam.images()[0, 0]
+    # the camera is centred over (0.25, 0.25): the world origin is left of and below centre
+    px = int(round(W / 2 - 0.25 * f / 4.0))      # pixel column of x = 0
+    a, b = img[H // 4, px - 3, 0], img[H // 4, px + 3, 0]
+    assert a != pytest.approx(b)
+
+
+def _ground_only():
+    return parse_robot("""
+bodies:
+  - {name: speck, pos: [0, 0, -5], mass: 1, shapes: [{type: sphere, radius: 0.01}]}
+solver: {gravity: [0, 0, 0]}
+ground: {checker: 1.0}
+cameras:
+  - {name: down, pos: [0.25, 0.25, 4], look_at: [0.25, 0.25, 0], up: [0, 1, 0], fov: 40,
+     width: 32, height: 32, softness: 0, ambient: 1}
+""", "ground.yaml")
+
+
+def test_a_camera_on_a_body_moves_with_it(backend64):
+    """A camera mounted on a tumbling body sees the body's own sphere at a fixed place in
+    every frame, while the fixed world sphere moves across the image."""
+    robot = parse_robot("""
+bodies:
+  - {name: drone, pos: [0, 0, 1], vel: [0.5, 0.2, 0], omega: [0, 0, 90], mass: 1,
+     shapes: [{type: sphere, radius: 0.05, color: [0, 0, 0]},
+              {type: sphere, radius: 0.2, pos: [0, 2, 0], color: [1, 0, 0]}]}
+  - {name: post, pos: [0, 4, 1], mass: 1, shapes: [{type: sphere, radius: 0.3, color: [0, 1, 0]}]}
+solver: {gravity: [0, 0, 0]}
+ground: {enabled: false}
+cameras:
+  - {name: eye, body: drone, pos: [0, 0.1, 0], look_at: [0, 1, 0], fov: 60, width: 32,
+     height: 24, softness: 0.5, ambient: 1}
+""", "drone.yaml")
+    import tdphys
+    from tdphys.vision import Renderer
+    sim = tdphys.Simulation(robot, steps=20)
+    sim.set_param("init_pos", [[[0, 0, 1], [0, -40, 1]]])   # the post behind the camera
+    cam = Renderer(sim, "eye")
+    sim.rollout()
+    cam.render_all()
+    imgs = cam.images()[:, 0]
+    assert np.abs(imgs - imgs[0]).max() < 1e-9
+    sim.set_param("init_pos", [[[0, 0, 1], [1, 4, 1]]])
+    sim.rollout()
+    cam.render_all()
+    imgs = cam.images()[:, 0]
+    green = (imgs[..., 1] > 0.5) & (imgs[..., 2] < 0.5)
+    cols = [np.nonzero(g)[1].mean() for g in green if g.any()]
+    assert len(cols) == 21 and cols[-1] - cols[0] > 2   # turning left: it moves right
+
+
+def test_image_gradients_match_finite_differences(backend64):
+    """d loss / d (initial poses, velocities, sizes) where the loss weighs every pixel of
+    the last frame of a drifting, spinning three-shape scene (a sphere partly hiding a box):
+    through silhouette edges, occlusion and shading, within 1e-4 of central differences."""
+    import taichi as ti
+
+    import tdphys
+    from tdphys.vision import Renderer
+    T = 3
+    sim = tdphys.Simulation(parse_robot(SCENE, "scene.yaml"), steps=T)
+    cam = Renderer(sim, "front")
+    weights = ti.field(ti.f64, (cam.height, cam.width, 3))
+    weights.from_numpy(np.random.default_rng(0).normal(size=(cam.height, cam.width, 3)))
+
+    @ti.kernel
+    def k_loss():
+        for y, x, c in weights:
+            sim.loss[None] += weights[y, x, c] * cam.image[T, 0, y, x, c] ** 2
+
+    def loss(tape=False):
+        if tape:
+            with sim.tape(cam):
+                sim.rollout()
+                cam.render(T)
+                k_loss()
+            return
+        sim.loss[None] = 0.0
+        sim.rollout()
+        cam.render(T)
+        k_loss()
+        return float(sim.loss[None])
+
+    loss(tape=True)
+    checked = 0
+    for name in ("init_pos", "init_quat", "init_vel", "init_omega", "shape_radius",
+                 "shape_half_extents", "shape_half_length"):
+        grad, base = sim.param_grad(name), sim.get_param(name)
+        scale = np.abs(grad).max()
+        for k, idx in enumerate(np.ndindex(*base.shape)):
+            if (grad[idx] == 0.0 and scale == 0.0) or k % 2:   # every other entry: time
+                continue
+            h = 1e-6
+            p = base.copy()
+            p[idx] += h
+            sim.set_param(name, p)
+            up = loss()
+            p[idx] -= 2 * h
+            sim.set_param(name, p)
+            down = loss()
+            sim.set_param(name, base)
+            fd = (up - down) / (2 * h)
+            assert abs(grad[idx] - fd) <= 1e-4 * max(abs(fd), 1e-2 * scale), (name, idx)
+            checked += 1
+    assert checked > 20
+
+
+@pytest.mark.parametrize("yaml_text, key, words", [
+    ("cameras: [{name: c, pos: [0, -3, 1], look_at: [0, 0, 1], fvo: 40}]",
+     "cameras[0].fvo", "did you mean 'fov'"),
+    ("cameras: [{name: c, body: wheel, pos: [0, -3, 1]}]", "cameras[0].body", "no body named"),
+    ("cameras: [{name: c, pos: [0, 0, 1], look_at: [0, 0, 1]}]", "cameras[0].look_at",
+     "look_at is the camera position"),
+    ("cameras: [{name: c, pos: [0, 0, 3], look_at: [0, 0, 0]}]", "cameras[0].look_at",
+     "parallel to `up`"),
+    ("cameras: [{name: c, fov: 180}]", "cameras[0].fov", "between 0 and 180"),
+    ("cameras: [{name: c, width: 0}]", "cameras[0].width", ""),
+    ("cameras: [{name: c}, {name: c}]", "cameras[1].name", "duplicate camera name"),
+])
+def test_bad_cameras_are_refused_with_the_key_and_a_fix(yaml_text, key, words):
+    text = "bodies: [{name: ball, shapes: [{type: sphere, radius: 0.1}]}]\n" + yaml_text
+    with pytest.raises(ModelError) as err:
+        parse_robot(text, "bad.yaml")
+    message = str(err.value)
+    assert key in message and words in message and "bad.yaml" in message
+
+
+def test_an_unknown_camera_name_lists_the_cameras(hard):
+    from tdphys.vision import Renderer
+    sim, _ = hard
+    with pytest.raises(KeyError, match="has no camera 'back'; it has front, down"):
+        Renderer(sim, "back")
