@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from controller_checks import check_weight_gradient, initial_theta_for, rollout_loss
+
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 8
 
@@ -27,24 +29,6 @@ def _setup(inputs, hidden=(5,), zero_output=False, skip=True, activation="tanh",
     return sim, task, MLP(spec, sim, task, param_sets)
 
 
-def _loss(sim, task, ctl, theta) -> float:
-    ctl.set(theta)
-    sim.loss[None] = 0.0
-    task.reset()
-    ctl.rollout()
-    task.loss_kernel()
-    return float(sim.loss[None])
-
-
-def _taped(sim, task, ctl, theta):
-    ctl.set(theta)
-    task.reset()
-    with sim.tape(ctl):
-        ctl.rollout()
-        task.loss_kernel()
-    return float(sim.loss[None]), ctl.grad()
-
-
 FEATURES = [("clock", 2.0), ("sensor", 1.0, "hand_pos", 2.0), ("effector_distance",),
             ("effector_to_target", 1.0, "", 3.0), ("target",)]
 
@@ -63,19 +47,10 @@ def test_weight_gradients_match_finite_differences(arm):
     biases, output weights and skip weights, through every feature kind."""
     sim, task, ctl = arm
     both = ctl.theta0 + np.random.default_rng(0).normal(0.0, 0.3, (2, ctl.n_params))
-    theta, other = both[0], both[1]            # world 1 keeps its own weights throughout
-    _, grad = _taped(sim, task, ctl, both)     # the gradient of world 0's weights
     rng = np.random.default_rng(1)
     picks = set(rng.choice(ctl.n_params, 10, replace=False).tolist())
     picks |= {0, ctl.offsets[-1][0], ctl.offsets[-1][1], ctl.skip_offset, ctl.n_params - 1}
-    eps = 1e-6
-    for i in sorted(picks):
-        up, down = theta.copy(), theta.copy()
-        up[i] += eps
-        down[i] -= eps
-        fd = (_loss(sim, task, ctl, np.stack([up, other]))
-              - _loss(sim, task, ctl, np.stack([down, other]))) / (2 * eps)
-        assert grad[i] == pytest.approx(fd, rel=1e-4, abs=1e-9), (i, grad[i], fd)
+    check_weight_gradient(sim, task, ctl, both, picks)
 
 
 def test_zero_output_starts_from_standstill(arm):
@@ -85,26 +60,17 @@ def test_zero_output_starts_from_standstill(arm):
     theta = ctl.theta0.copy()
     theta[ctl.offsets[-1][0]:] = 0.0
     theta[:ctl.offsets[-1][0]] += 0.5
-    _loss(sim, task, ctl, theta)
+    rollout_loss(sim, task, ctl, theta)
     assert np.all(sim.ctrl.to_numpy()[:, :, :4] == pytest.approx(0.1))
     spec = dataclasses.replace(ctl.spec, zero_output=True)
-    assert not np.any(_initial(ctl, spec)[ctl.offsets[-1][0]:])
-
-
-def _initial(ctl, spec):
-    saved = ctl.spec
-    ctl.spec = spec
-    try:
-        return ctl.initial_theta()
-    finally:
-        ctl.spec = saved
+    assert not np.any(initial_theta_for(ctl, spec)[ctl.offsets[-1][0]:])
 
 
 def test_per_step_and_one_launch_agree(arm):
     """Evaluated step by step between the engine's steps or for all steps at once from the
     recorded states, the controller writes the same commands."""
     sim, task, ctl = arm
-    _loss(sim, task, ctl, ctl.theta0 + 0.2)       # per step, inside the rollout
+    rollout_loss(sim, task, ctl, ctl.theta0 + 0.2)       # per step, inside the rollout
     stepped = sim.ctrl.to_numpy().copy()
     ctl.compute(0, STEPS)                         # all at once, from the stored states
     assert np.array_equal(stepped, sim.ctrl.to_numpy())
@@ -115,9 +81,9 @@ def test_each_world_runs_its_own_weights(arm):
     sim, task, ctl = arm
     rng = np.random.default_rng(5)
     thetas = ctl.theta0 + rng.normal(0.0, 0.3, (2, ctl.n_params))
-    _loss(sim, task, ctl, thetas)
+    rollout_loss(sim, task, ctl, thetas)
     both = task.losses()
-    _loss(sim, task, ctl, thetas[::-1].copy())
+    rollout_loss(sim, task, ctl, thetas[::-1].copy())
     assert both[0] != both[1]
     assert task.losses() == pytest.approx(both[::-1], rel=1e-12)
 

@@ -1,7 +1,7 @@
 """Differentiable controllers: Taichi kernels that write the motor commands `sim.ctrl[t]`, so a
 controller and the physics share one `ti.ad.Tape` (docs/experiment-format.md, "controller").
 
-Two kinds:
+Three kinds:
 - **open_loop**: the command table itself, (T, M) in the motors' units, is trainable.
 - **mlp**: a multilayer perceptron per step t,
       x0 = features(t)            (clock, sensors, target, effector-to-target ...)
@@ -10,6 +10,8 @@ Two kinds:
       ctrl[t] = offset + scale * y   or   offset + scale * tanh(y)
   With `zero_output` the output weights, bias and skip start at zero: the first rollout
   commands `offset` at every step (standstill when offset is the initial joint angles).
+- **vision**: a small convolutional network with a recurrent memory that reads the camera
+  image of every step (tdphys/optim/vision_controller.py).
 
 All trainable numbers are one vector per parameter set, `theta` (P, n). P is 1 (every world
 shares the weights: a batch of targets, one update) or the batch (one candidate per world:
@@ -53,14 +55,30 @@ class ControllerInput:
 
 
 @dataclass(frozen=True)
+class ConvLayer:
+    """One conv layer of a vision controller: channels (output feature maps); kernel [px]
+    (square, valid padding); stride [px]; pool: p x p pooling after the activation (1: none);
+    pool_type: avg | max."""
+
+    channels: int
+    kernel: int = 3
+    stride: int = 1
+    pool: int = 1
+    pool_type: str = "avg"
+
+
+@dataclass(frozen=True)
 class ControllerSpec:
-    """type: open_loop | mlp. For mlp: inputs; hidden: layer widths; activation; skip: linear
-    skip connection from the inputs to the outputs; zero_output: output weights start at zero;
-    init_gain: hidden weights ~ N(0, init_gain^2 / fan_in); seed; output_scale [motor units
-    per output unit] (one, or one per motor); output_offset [motor units] (one or per motor);
-    squash: none | tanh applied to the output before the scale; lr_scale: the optimiser sees
-    weights / lr_scale (scales the learning rate of the weights against physical
-    parameters)."""
+    """type: open_loop | mlp | vision. For mlp: inputs; hidden: layer widths; activation;
+    skip: linear skip connection from the inputs to the outputs; zero_output: output weights
+    start at zero; init_gain: hidden weights ~ N(0, init_gain^2 / fan_in); seed; output_scale
+    [motor units per output unit] (one, or one per motor); output_offset [motor units] (one or
+    per motor); squash: none | tanh applied to the output before the scale; lr_scale: the
+    optimiser sees weights / lr_scale (scales the learning rate of the weights against
+    physical parameters). For vision (hidden, activation, squash and the rest as for mlp; no
+    inputs or skip): conv: the conv layers (ConvLayer), at least one; grayscale: the network
+    sees the mean of the colour channels; memory: recurrent state size (0: none); cell: gru |
+    rnn; camera: name of the robot file's camera it sees ("": the robot's first camera)."""
 
     type: str = "mlp"
     inputs: tuple[ControllerInput, ...] = ()
@@ -74,12 +92,28 @@ class ControllerSpec:
     output_offset: "float | tuple[float, ...]" = 0.0
     squash: str = "none"
     lr_scale: float = 1.0
+    conv: tuple[ConvLayer, ...] = ()
+    grayscale: bool = False
+    memory: int = 0
+    cell: str = "gru"
+    camera: str = ""
 
 
-def make_controller(spec: ControllerSpec, sim, task, param_sets: int = 1):
-    """The controller for `sim` (the task gives the target and the effector point)."""
+def make_controller(spec: ControllerSpec, sim, task, param_sets: int = 1, image_source=None):
+    """The controller for `sim` (the task gives the target and the effector point). A vision
+    controller reads `image_source` (default: a tdphys.vision.Renderer of spec.camera)."""
     if spec.type == "open_loop":
         return OpenLoop(spec, sim)
+    if spec.type == "vision":
+        from .vision_controller import ConvRecurrent
+        if image_source is None:
+            from ..vision import Renderer
+            cameras = sim.robot.cameras
+            if not spec.camera and not cameras:
+                raise ValueError(f"a vision controller needs a camera: the robot "
+                                 f"{sim.robot.name} has none")
+            image_source = Renderer(sim, spec.camera or cameras[0].name)
+        return ConvRecurrent(spec, sim, task, image_source, param_sets)
     return MLP(spec, sim, task, param_sets)
 
 
@@ -120,8 +154,43 @@ class OpenLoop:
         self.sim.rollout(check=check)
 
 
+class Weights:
+    """What the MLP and vision controllers share: the trainable vector `theta` (P, n_params)
+    (P = 1, or one parameter set per world), its activation (`act_code`, an ACTIVATIONS index)
+    and the optimiser's view of it."""
+
+    def set(self, X: np.ndarray) -> None:
+        """X: (n,) for every parameter set, or (P, n)."""
+        X = np.broadcast_to(np.atleast_2d(X), (self.P, self.n_params))
+        self.theta.from_numpy(np.ascontiguousarray(X).astype(
+            np.float64 if self.sim.real == ti.f64 else np.float32))
+
+    def grad(self) -> np.ndarray:
+        """d loss / d theta of parameter set 0 (every world's share when P is 1)."""
+        return self.theta.grad.to_numpy()[0].astype(float)
+
+    @ti.func
+    def _set_of(self, b):
+        """The parameter set world b uses."""
+        return b if ti.static(self.P > 1) else 0
+
+    @ti.func
+    def _act(self, z):
+        """The hidden activation (ACTIVATIONS[act_code]) of z."""
+        a = z
+        if ti.static(self.act_code == 0):
+            a = ti.tanh(z)
+        elif ti.static(self.act_code == 1):
+            a = ti.max(z, 0.0)
+        elif ti.static(self.act_code == 2):
+            a = ti.select(z > 0, z, ti.exp(ti.min(z, 0.0)) - 1.0)
+        else:
+            a = 1.0 / (1.0 + ti.exp(-z))
+        return a
+
+
 @ti.data_oriented
-class MLP:
+class MLP(Weights):
     """The mlp controller (see the module docstring); fields are per step so the tape keeps
     every activation for the backward pass."""
 
@@ -215,21 +284,7 @@ class MLP:
             theta[w0:b0] = rng.normal(0.0, gain / math.sqrt(fan_in), b0 - w0)
         return theta
 
-    # ------------------------------------------------------------------------ parameters
-    def set(self, X: np.ndarray) -> None:
-        """X: (n,) for every parameter set, or (P, n)."""
-        X = np.broadcast_to(np.atleast_2d(X), (self.P, self.n_params))
-        self.theta.from_numpy(np.ascontiguousarray(X).astype(
-            np.float64 if self.sim.real == ti.f64 else np.float32))
-
-    def grad(self) -> np.ndarray:
-        """d loss / d theta of parameter set 0 (every world's share when P is 1)."""
-        return self.theta.grad.to_numpy()[0].astype(float)
-
     # ------------------------------------------------------------------------ kernels
-    @ti.func
-    def _set_of(self, b):
-        return b if ti.static(self.P > 1) else 0
 
     @ti.func
     def _effector(self, t, b):
@@ -295,17 +350,7 @@ class MLP:
     @ti.kernel
     def k_activate(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, self.sizes[layer + 1]):
-            z = self.pre[layer][t, b, j]
-            a = z
-            if ti.static(self.act_code == 0):
-                a = ti.tanh(z)
-            elif ti.static(self.act_code == 1):
-                a = ti.max(z, 0.0)
-            elif ti.static(self.act_code == 2):
-                a = ti.select(z > 0, z, ti.exp(ti.min(z, 0.0)) - 1.0)
-            else:
-                a = 1.0 / (1.0 + ti.exp(-z))
-            self.x[layer + 1][t, b, j] = a
+            self.x[layer + 1][t, b, j] = self._act(self.pre[layer][t, b, j])
 
     @ti.kernel
     def k_output(self, t0: ti.i32, t1: ti.i32):

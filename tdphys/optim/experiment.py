@@ -12,7 +12,7 @@ from ..errors import ModelError
 from ..model.loader import (_At, _choice, _compose, _did_you_mean, _integer, _items, _Map,
                             _number, _string, read_text_file)
 
-TASKS = ("ball_throw", "gait", "reach", "system_identification")
+TASKS = ("ball_throw", "gait", "reach", "swing_up", "system_identification")
 OPTIMIZERS = ("adam", "cmaes")
 PRECISIONS = ("f32", "f64")
 
@@ -40,8 +40,10 @@ class Task:
     reach); tolerance (success: [m] for ball_throw and reach, relative for
     system_identification); speed_tolerance [m/s] and velocity_weight [s^2] (ball_throw);
     body, direction (x, y) and target_speed [m/s] (gait); effector_body and effector_point [m]
-    in that body's frame (reach); truth: (parameter name, value) pairs
-    (system_identification). See docs/experiment-format.md."""
+    in that body's frame (reach, swing_up); truth: (parameter name, value) pairs
+    (system_identification); target_height [m] and hold [s] (swing_up: the height to raise the
+    effector to, and the final window its metric averages over). See
+    docs/experiment-format.md."""
 
     type: str = "ball_throw"
     duration: float = 5.0
@@ -55,6 +57,8 @@ class Task:
     effector_body: str = ""
     effector_point: tuple[float, float, float] = (0.0, 0.0, 0.0)
     truth: tuple = ()
+    target_height: float = 1.0
+    hold: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ _TASK_KEYS = {
                    "velocity_weight"},
     "gait": {"type", "duration", "body", "direction", "target_speed"},
     "reach": {"type", "duration", "target", "tolerance", "effector"},
+    "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index"}
@@ -112,6 +117,9 @@ _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigm
              "stop_at_success", "grad_decay"}
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
               "seed", "output_scale", "output_offset", "squash", "lr_scale"}
+_VISION_KEYS = {"camera", "conv", "grayscale", "memory", "cell"}   # type: vision only
+_MLP_ONLY = {"inputs", "skip"}                                       # not for type: vision
+_CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
 _INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": {"scale"},
                "effector_to_target": {"scale"}, "effector_distance": {"scale"}}
 
@@ -191,11 +199,14 @@ def _task(at: _At) -> Task:
                "speed_tolerance": lambda a: _positive(a, "[m/s]"),
                "velocity_weight": _non_negative, "body": _string,
                "direction": lambda a: _direction(a),
-               "target_speed": lambda a: _number(a)}
+               "target_speed": lambda a: _number(a), "target_height": _number,
+               "hold": lambda a: _positive(a, "[s]")}
     values = {k: f(m.get(k)) for k, f in readers.items() if k in m}
-    if kind == "reach":
-        if "target" not in m:
-            m.require("target", "add `target: [x, y, z]` [m]")
+    if kind == "reach" and "target" not in m:
+        m.require("target", "add `target: [x, y, z]` [m]")
+    if kind == "swing_up" and "target_height" not in m:
+        m.require("target_height", "add `target_height: H` [m], the height to raise it to")
+    if kind in ("reach", "swing_up"):
         e = _Map(m.require("effector", "add `effector: {body: NAME, point: [x, y, z]}`"),
                  "task.effector").only({"body", "point"})
         values["effector_body"] = _string(e.require("body", "name the body that carries the "
@@ -325,9 +336,16 @@ def _optimizer(at: _At | None) -> Optimizer:
 
 def _controller(at: _At):
     from .controllers import ACTIVATIONS, INPUT_KINDS, SQUASHES, ControllerInput, ControllerSpec
-    m = _Map(at, "controller").only(_CTRL_KEYS)
-    kind = _choice(m.get("type"), ("mlp", "open_loop"), "controller type") \
+    m = _Map(at, "controller")
+    kind = _choice(m.get("type"), ("mlp", "open_loop", "vision"), "controller type") \
         if "type" in m else "mlp"
+    if kind == "vision":
+        m.only((_CTRL_KEYS - _MLP_ONLY) | _VISION_KEYS,
+               {k: "not a key of a vision controller: it sees the camera image only; remove it"
+                for k in _MLP_ONLY})
+    else:
+        m.only(_CTRL_KEYS, {k: f"only a `type: vision` controller has it (this one is {kind})"
+                            for k in _VISION_KEYS})
     values: dict = {"type": kind}
     if kind == "mlp":
         inputs_at = m.require("inputs", "add `inputs: [{clock: {hz: 1.5}}]`")
@@ -360,6 +378,9 @@ def _controller(at: _At):
                 args["scale"] = _number(opts.get("scale"))
             inputs.append(ControllerInput(ikind, **args))
         values["inputs"] = tuple(inputs)
+    if kind == "vision":
+        values.update(_vision(m))
+    if kind in ("mlp", "vision"):
         if "hidden" in m:
             hidden = tuple(_integer(a) for a in _items(m.get("hidden"), "hidden"))
             if any(h < 1 for h in hidden):
@@ -385,9 +406,40 @@ def _controller(at: _At):
     return ControllerSpec(**values)
 
 
+def _vision(m: _Map) -> dict:
+    """The keys only a vision controller has: camera, conv, grayscale, memory, cell."""
+    from ..model.loader import _boolean, _non_negative_int, _positive_int
+    from .controllers import ConvLayer
+    from .vision_controller import CELLS, POOL_TYPES
+    values: dict = {}
+    conv_at = m.require("conv", "add `conv: [{channels: 8, kernel: 5, stride: 2, pool: 2}]`")
+    layers = []
+    for i, item in enumerate(_items(conv_at, "conv", allow_empty=False)):
+        lm = _Map(item, f"controller.conv[{i}]").only(_CONV_KEYS)
+        args = {"channels": _positive_int(lm.require("channels", "add `channels: 8` (its "
+                                                                 "feature maps)"))}
+        for key in ("kernel", "stride", "pool"):
+            if key in lm:
+                args[key] = _positive_int(lm.get(key))
+        if "pool_type" in lm:
+            args["pool_type"] = _choice(lm.get("pool_type"), POOL_TYPES, "pool type")
+        layers.append(ConvLayer(**args))
+    values["conv"] = tuple(layers)
+    if "camera" in m:
+        values["camera"] = _string(m.get("camera"))
+    if "grayscale" in m:
+        values["grayscale"] = _boolean(m.get("grayscale"))
+    if "memory" in m:
+        values["memory"] = _non_negative_int(m.get("memory"))
+    if "cell" in m:
+        values["cell"] = _choice(m.get("cell"), CELLS, "memory cell")
+    return values
+
+
 def check_against_robot(exp: Experiment, robot) -> None:
     """The names and sizes an experiment takes from its robot: task bodies, sensors read by
-    the controller, one output scale/offset per motor. Raises ModelError naming the key."""
+    the controller, one output scale/offset per motor, a vision controller's camera and its
+    conv layers fitting that camera's image. Raises ModelError naming the key."""
     bodies = [b.name for b in robot.bodies]
     sensors = [s.name for s in robot.sensors]
     n_motors = sum(len(j.motors) for j in robot.joints)
@@ -399,7 +451,7 @@ def check_against_robot(exp: Experiment, robot) -> None:
     t = exp.task
     if t.type == "gait" and t.body and t.body not in bodies:
         raise missing("task.body", "body", t.body, bodies)
-    if t.type == "reach" and t.effector_body not in bodies:
+    if t.type in ("reach", "swing_up") and t.effector_body not in bodies:
         raise missing("task.effector.body", "body", t.effector_body, bodies)
     c = exp.controller
     if c is None:
@@ -420,3 +472,28 @@ def check_against_robot(exp: Experiment, robot) -> None:
         if isinstance(value, tuple) and len(value) not in (1, n_motors):
             raise ModelError(exp.file, f"controller.{key}", f"{len(value)} numbers for "
                              f"{n_motors} motors", f"give one number, or {n_motors}")
+    if c.type == "vision":
+        _check_camera(exp, robot)
+
+
+def _check_camera(exp: Experiment, robot) -> None:
+    """A vision controller's camera exists in the robot and its conv layers fit the image."""
+    from .vision_controller import ConvDoesNotFit, conv_geometry
+    c = exp.controller
+    cameras = getattr(robot, "cameras", ())
+    names = [cam.name for cam in cameras]
+    if not names:
+        raise ModelError(exp.file, "controller", f"the robot {Path(exp.robot).name} has no "
+                         "camera for a vision controller", "add one under `cameras:` in the "
+                                                           "robot file (docs/robot-format.md)")
+    if c.camera and c.camera not in names:
+        raise ModelError(exp.file, "controller.camera", f"the robot {Path(exp.robot).name} "
+                         f"has no camera '{c.camera}'", _did_you_mean(c.camera, names))
+    cam = cameras[names.index(c.camera) if c.camera else 0]
+    try:
+        conv_geometry(c.conv, 1 if c.grayscale else 3, cam.height, cam.width)
+    except ConvDoesNotFit as exc:
+        raise ModelError(exp.file, f"controller.conv[{exc.layer}]",
+                         f"{exc.message} (camera '{cam.name}' is {cam.height} x {cam.width})",
+                         "use a smaller kernel, stride or pool, fewer layers, or a larger "
+                         "camera image") from None

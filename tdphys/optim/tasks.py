@@ -138,8 +138,31 @@ class Gait(_SummedLoss):
         return None
 
 
+class _Effector(_SummedLoss):
+    """For tasks scored on a point `effector.point` [m] fixed in the frame of body
+    `effector.body`."""
+
+    def _set_effector(self, task: Task, sim):
+        self.effector = (_body_index(sim, task.effector_body, "task.effector.body"),
+                         tuple(float(c) for c in task.effector_point))
+
+    @ti.func
+    def effector_at(self, t, b):
+        n = ti.static(self.effector[0])
+        p = ti.Vector(self.effector[1], dt=self.sim.real)
+        return self.sim.pos[t, b, n] + quat_rotate(self.sim.quat[t, b, n], p - self.sim.com[b, n])
+
+    def effector_path(self) -> np.ndarray:
+        """(T+1, B, 3) [m] world positions of the effector point."""
+        n, point = self.effector
+        pos = self.sim.pos.to_numpy()[:, :, n].astype(float)
+        quat = self.sim.quat.to_numpy()[:, :, n].astype(float)
+        com = self.sim.com.to_numpy()[:, n].astype(float)
+        return pos + _rotate(quat, np.asarray(point) - com[None])
+
+
 @ti.data_oriented
-class Reach(_SummedLoss):
+class Reach(_Effector):
     """Reaching: bring the effector point (`effector.point` [m] in the frame of body
     `effector.body`) to `target` [m] (world).
 
@@ -155,8 +178,7 @@ class Reach(_SummedLoss):
 
     def __init__(self, task: Task, sim):
         self.task, self.sim = task, sim
-        self.effector = (_body_index(sim, task.effector_body, "task.effector.body"),
-                         tuple(float(c) for c in task.effector_point))
+        self._set_effector(task, sim)
         self.target_field = ti.Vector.field(3, sim.real, shape=sim.batch, needs_grad=True)
         self.world_loss = ti.field(sim.real, shape=sim.batch)
         self.target_field.from_numpy(np.broadcast_to(np.asarray(task.target, float),
@@ -166,11 +188,6 @@ class Reach(_SummedLoss):
     def clear_gradients(self):
         self.target_field.grad.fill(0)
 
-    @ti.func
-    def effector_at(self, t, b):
-        n = ti.static(self.effector[0])
-        p = ti.Vector(self.effector[1], dt=self.sim.real)
-        return self.sim.pos[t, b, n] + quat_rotate(self.sim.quat[t, b, n], p - self.sim.com[b, n])
 
     @ti.kernel
     def loss_kernel(self):
@@ -180,13 +197,6 @@ class Reach(_SummedLoss):
             self.world_loss[b] += lw
             self.sim.loss[None] += lw
 
-    def effector_path(self) -> np.ndarray:
-        """(T+1, B, 3) [m] world positions of the effector point."""
-        n, point = self.effector
-        pos = self.sim.pos.to_numpy()[:, :, n].astype(float)
-        quat = self.sim.quat.to_numpy()[:, :, n].astype(float)
-        com = self.sim.com.to_numpy()[:, n].astype(float)
-        return pos + _rotate(quat, np.asarray(point) - com[None])
 
 
     def metrics(self) -> list[dict]:
@@ -200,6 +210,50 @@ class Reach(_SummedLoss):
 
     def target_point(self) -> np.ndarray:
         return np.asarray(self.task.target, float)
+
+
+@ti.data_oriented
+class SwingUp(_Effector):
+    """Swing-up: raise the effector point (e.g. a pole's tip: `effector.point` [m] in the
+    frame of `effector.body`) to `target_height` [m] and keep it there.
+
+    Loss (per world): (1/T) sum_{t=1..T} (h - z_e(t))^2 / L^2       [-]
+    with h = target_height and L = h - z_e(0) (the height to gain), so a pole hanging still
+    scores 1 and one held upright from the first step scores 0.
+
+    Metrics: height_error_m = mean over the last `hold` seconds of h - z_e [m] (0 when
+    upright); max_height_m = the highest z_e reached. Success: height_error_m <= tolerance.
+    """
+
+    headline = ("height_error_m", "m")
+
+    def __init__(self, task: Task, sim):
+        self.task, self.sim = task, sim
+        self._set_effector(task, sim)
+        self.world_loss = ti.field(sim.real, shape=sim.batch)
+        self.goal = float(task.target_height)
+        sim.start()   # the initial pose gives the height to gain
+        self.span = max(abs(self.goal - float(self.effector_path()[0, 0, 2])), 1e-3)
+
+    @ti.kernel
+    def loss_kernel(self):
+        for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
+            gap = (self.goal - self.effector_at(t + 1, b)[2]) / self.span
+            lw = gap * gap / self.sim.steps
+            self.world_loss[b] += lw
+            self.sim.loss[None] += lw
+
+    def metrics(self) -> list[dict]:
+        z = self.effector_path()[:, :, 2]
+        window = max(1, int(round(self.task.hold / self.sim.dt)))
+        return [{"height_error_m": float(np.mean(self.goal - z[-window:, b])),
+                 "max_height_m": float(z[:, b].max())} for b in range(self.sim.batch)]
+
+    def success(self, m: dict) -> bool:
+        return m["height_error_m"] <= self.task.tolerance
+
+    def target_point(self) -> np.ndarray | None:
+        return None
 
 
 @ti.data_oriented
@@ -298,7 +352,7 @@ def _np(sim):
     return np.float64 if sim.real == ti.f64 else np.float32
 
 
-TASK_CLASSES = {"ball_throw": BallThrow, "gait": Gait, "reach": Reach,
+TASK_CLASSES = {"ball_throw": BallThrow, "gait": Gait, "reach": Reach, "swing_up": SwingUp,
                 "system_identification": SystemIdentification}
 
 

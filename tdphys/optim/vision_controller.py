@@ -1,0 +1,371 @@
+"""The vision controller (`type: vision`, issue #5): a small convolutional network and a
+recurrent memory that read the camera image of every step and write the motor commands
+`sim.ctrl[t]`, on the same `ti.ad.Tape` as the physics and the renderer
+(docs/experiment-format.md, "controller").
+
+Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top to bottom:
+
+    x_0 = image[t, b] as (3, H, W), or its grey level (the mean of the channels) as (1, H, W)
+    conv layer k = 1 .. (kernel K, stride S, C channels, valid padding, pool p):
+        c_k = W_k * x_{k-1} + b_k                       (C, H_k, W_k),  H_k = (H_{k-1} - K) // S + 1
+        x_k = pool_p(act(c_k))                          (C, H_k // p, W_k // p): mean or max over
+                                                        p x p windows (the rest rows/columns drop)
+    d_0 = flatten(x_last);  d_j = act(V_j d_{j-1} + e_j)          dense layers `hidden`
+    memory N > 0:  h[t+1] = cell(d_last, h[t]),  h[0] = 0
+        rnn:  h' = tanh(Wx d + bx + Wh h)
+        gru:  r = sigmoid(Wx_r d + bx_r + Wh_r h + bh_r),  z = sigmoid(same with _z)
+              n = tanh(Wx_n d + bx_n + r (Wh_n h + bh_n)),  h' = (1 - z) n + z h
+    y = W_out (h[t+1], or d_last without memory) + b_out
+    ctrl[t] = offset + scale * y   or   offset + scale * tanh(y)
+
+Trainable numbers, in this order in each row of `theta` (P, n) (P: 1, or one set per world for
+CMA-ES, as the MLP): per conv layer W (C, C_in, K, K) row-major then b (C); per dense layer V
+(out, in) then e; the memory Wx (G N, n_d), bx (G N), Wh (G N, N) and, for gru, bh (G N), with
+G = 3 gates (r, z, n) for gru and 1 for rnn; the output W (M, n) then b (M).
+
+Every activation is kept per step in a field (T, B, n) (feature maps flattened as (channel, row,
+column)) so the tape has it for the backward pass; h is (T + 1, B, N). Per step and world that
+is, in reals (doubled by the gradients): C H_k W_k per conv layer before pooling plus
+C H_k W_k / p^2 after it, 2 x each dense width, 7 N (gru) or 2 N (rnn) for the memory, M for
+the output.
+Example: a 32 x 96 image, conv 8 x k5 s2 pool 2 and 16 x k3 s1 pool 2, hidden [64], gru 32:
+about 8,800 reals per step per world, 0.17 GB in f64 for T = 300 and B = 4, gradients included
+(the image itself, (T + 1, B, 32, 96, 3), is the renderer's).
+
+Kernels keep one loop nest each and accumulate with atomic adds into per-step fields, never
+in a loop-carried local (docs/engine-notes.md, pitfalls 1, 2 and 6), and loop over whole
+output x input index spaces (the conv over world, out channel, row, column, in channel and
+kernel offsets) so that they parallelise. Max pooling finds each window's winner in a forward-
+only kernel (outside the tape) and gathers it in a differentiated one (the gradient goes to the
+winner, as in every max pool).
+"""
+# (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import taichi as ti
+
+from .. import backend
+from .controllers import ACTIVATIONS, Weights
+
+CELLS = ("gru", "rnn")
+POOL_TYPES = ("avg", "max")
+
+
+class _ConvGeometry(NamedTuple):
+    """One conv layer: input (ci, hi, wi), kernel k, stride s, output (co, ho, wo) before and
+    (co, hp, wp) after pooling by p (max_pool: max, else mean); theta offsets w0 (weights),
+    b0 (biases)."""
+
+    ci: int
+    hi: int
+    wi: int
+    co: int
+    k: int
+    s: int
+    ho: int
+    wo: int
+    p: int
+    hp: int
+    wp: int
+    max_pool: bool
+    w0: int
+    b0: int
+
+
+class ConvDoesNotFit(ValueError):
+    """A conv layer (index `layer`) whose kernel or pooling is larger than its input."""
+
+    def __init__(self, layer: int, message: str):
+        super().__init__(f"controller.conv[{layer}]: {message}")
+        self.layer, self.message = layer, message
+
+
+def conv_geometry(layers, channels: int, height: int, width: int) -> list:
+    """The _ConvGeometry of each of `layers` (ConvLayer) on a (channels, height, width)
+    input [px], with their weights from offset 0 of theta. Raises ConvDoesNotFit."""
+    out, off = [], 0
+    c, h, w = channels, height, width
+    for i, layer in enumerate(layers):
+        k, s, p, co = int(layer.kernel), int(layer.stride), int(layer.pool), int(layer.channels)
+        ho, wo = (h - k) // s + 1, (w - k) // s + 1
+        if k > h or k > w or ho // p < 1 or wo // p < 1:
+            raise ConvDoesNotFit(i, f"kernel {k}, stride {s} and pool {p} do not fit its input "
+                                    f"of {h} x {w} pixels (rows x columns)")
+        g = _ConvGeometry(c, h, w, co, k, s, ho, wo, p, ho // p, wo // p,
+                          layer.pool_type == "max" and p > 1, off, off + co * c * k * k)
+        out.append(g)
+        off = g.b0 + co
+        c, h, w = co, g.hp, g.wp
+    return out
+
+
+@ti.data_oriented
+class ConvRecurrent(Weights):
+    """The vision controller (see the module docstring). `source` renders the images:
+    `source.image` (T + 1, B, H, W, 3), `source.render(t)` fills image[t] from the state at
+    step t (differentiably), `source.clear_gradients()`."""
+
+    def __init__(self, spec, sim, task, source, param_sets: int = 1):
+        self.spec, self.sim, self.task, self.source = spec, sim, task, source
+        B, T, M = sim.batch, sim.steps, sim.n_motors
+        if M == 0:
+            raise ValueError("a vision controller needs a robot with motors")
+        if param_sets not in (1, B):
+            raise ValueError(f"param_sets must be 1 or the batch ({B}), got {param_sets}")
+        if not spec.conv:
+            raise ValueError("a vision controller needs at least one conv layer")
+        if spec.cell not in CELLS:
+            raise ValueError(f"unknown memory cell '{spec.cell}' (use one of {CELLS})")
+        for i, layer in enumerate(spec.conv):
+            if layer.pool_type not in POOL_TYPES:
+                raise ValueError(f"controller.conv[{i}]: unknown pool type '{layer.pool_type}' "
+                                 f"(use one of {POOL_TYPES})")
+        self.P = param_sets
+        self.per_step = True     # it reads the image of the current state
+        self.act_code = ACTIVATIONS.index(spec.activation)
+        self.squash_tanh = spec.squash == "tanh"
+        self.grey = bool(spec.grayscale)
+        # layer sizes and the parameter layout
+        self.convs = conv_geometry(spec.conv, 1 if self.grey else int(source.channels),
+                                   int(source.height), int(source.width))
+        last = self.convs[-1]
+        off = last.b0 + last.co
+        n = last.co * last.hp * last.wp                   # flattened conv output
+        self.dense = []                                   # (n_in, n_out, w0, b0)
+        for width in spec.hidden:
+            self.dense.append((n, int(width), off, off + n * int(width)))
+            off += n * int(width) + int(width)
+            n = int(width)
+        self.n_feat = n                                   # input of the memory
+        N = self.N = int(spec.memory)
+        G = self.G = 3 if spec.cell == "gru" else 1
+        self.mem = None                                   # (Wx0, bx0, Wh0, bh0 or None)
+        if N:
+            wx0 = off
+            bx0 = wx0 + G * N * n
+            wh0 = bx0 + G * N
+            bh0 = wh0 + G * N * N if G == 3 else None
+            self.mem = (wx0, bx0, wh0, bh0)
+            off = wh0 + G * N * N + (G * N if G == 3 else 0)
+            n = N
+        self.n_last = n                                   # input of the output layer
+        self.out_w0, self.out_b0 = off, off + M * n
+        self.n_params = off + M * n + M
+        # fields (declared together: one SNode tree)
+        real = sim.real
+        self.theta = backend.field(real, (self.P, self.n_params))
+        self.out_scale = backend.field(real, M)
+        self.out_offset = backend.field(real, M)
+        self.conv_pre = [backend.field(real, (T, B, g.co * g.ho * g.wo)) for g in self.convs]
+        self.conv_out = [backend.field(real, (T, B, g.co * g.hp * g.wp)) for g in self.convs]
+        self.winner = [backend.int_field((T, B, g.co * g.hp * g.wp)) if g.max_pool else None
+                       for g in self.convs]
+        self.dense_pre = [backend.field(real, (T, B, d[1])) for d in self.dense]
+        self.dense_out = [backend.field(real, (T, B, d[1])) for d in self.dense]
+        self.gx = backend.field(real, (T, B, max(G * N, 1)))      # input part of the gates
+        self.gh = backend.field(real, (T, B, max(G * N, 1) if G == 3 else 1))  # state part (gru)
+        self.h = backend.field(real, (T + 1, B, max(N, 1)))       # h[t]: before step t
+        self.y = backend.field(real, (T, B, M))                   # output before the squash
+        np_real = np.float64 if real == ti.f64 else np.float32
+        self.out_scale.from_numpy(np.broadcast_to(np.asarray(spec.output_scale, float),
+                                                  (M,)).astype(np_real))
+        self.out_offset.from_numpy(np.broadcast_to(np.asarray(spec.output_offset, float),
+                                                   (M,)).astype(np_real))
+        self.theta0 = self.initial_theta()
+        self._clear_own = backend.gradient_clearer(
+            [self.theta, self.out_scale, self.out_offset, self.gx, self.gh, self.h, self.y]
+            + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out)
+        self._winners = ti.ad.no_grad(self._find_winners)
+
+    # ------------------------------------------------------------------------ set-up
+    def initial_theta(self) -> np.ndarray:
+        """Conv, dense and memory weights ~ N(0, init_gain^2 / fan_in) (fan_in: the inputs of
+        one unit: C_in K^2, the layer's input width, n_d or N), biases zero; the output layer
+        zero with zero_output, else N(0, 1 / fan_in)."""
+        rng = np.random.default_rng(self.spec.seed)
+        theta = np.zeros(self.n_params)
+        gain = self.spec.init_gain
+
+        def normal(w0, w1, fan_in, g=gain):
+            theta[w0:w1] = rng.normal(0.0, g / math.sqrt(fan_in), w1 - w0)
+
+        for g in self.convs:
+            normal(g.w0, g.b0, g.ci * g.k * g.k)
+        for n_in, _, w0, b0 in self.dense:
+            normal(w0, b0, n_in)
+        if self.mem is not None:
+            wx0, bx0, wh0, _ = self.mem
+            normal(wx0, bx0, self.n_feat)
+            normal(wh0, wh0 + self.G * self.N * self.N, self.N)
+        if not self.spec.zero_output:
+            normal(self.out_w0, self.out_b0, self.n_last, 1.0)
+        return theta
+
+    # ------------------------------------------------------------------------ parameters
+    def clear_gradients(self) -> None:
+        """Zero the gradients of this controller's fields and of the image source."""
+        self._clear_own()
+        self.source.clear_gradients()
+
+    # ------------------------------------------------------------------------ kernels
+    @ti.func
+    def _conv_input(self, layer: ti.template(), t, b, c, y, x):
+        """Channel c, row y, column x of conv layer `layer`'s input at step t, world b."""
+        v = ti.cast(0.0, self.sim.real)
+        if ti.static(layer > 0):
+            g = ti.static(self.convs[layer - 1])
+            v = self.conv_out[layer - 1][t, b, (c * g.hp + y) * g.wp + x]
+        elif ti.static(self.grey):
+            img = ti.static(self.source.image)
+            v = (img[t, b, y, x, 0] + img[t, b, y, x, 1] + img[t, b, y, x, 2]) / 3.0
+        else:
+            v = self.source.image[t, b, y, x, c]
+        return v
+
+    @ti.kernel
+    def k_conv_bias(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        g = ti.static(self.convs[layer])
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, g.co * g.ho * g.wo):
+            self.conv_pre[layer][t, b, j] = self.theta[self._set_of(b), g.b0 + j // (g.ho * g.wo)]
+
+    @ti.kernel
+    def k_conv(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        g = ti.static(self.convs[layer])
+        for t, b, co, yo, xo, ci, ky, kx in ti.ndrange((t0, t1), self.sim.batch, g.co, g.ho,
+                                                        g.wo, g.ci, g.k, g.k):
+            w = self.theta[self._set_of(b), g.w0 + ((co * g.ci + ci) * g.k + ky) * g.k + kx]
+            self.conv_pre[layer][t, b, (co * g.ho + yo) * g.wo + xo] += \
+                w * self._conv_input(layer, t, b, ci, yo * g.s + ky, xo * g.s + kx)
+
+    @ti.kernel
+    def k_avg_pool(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        """conv_out += act(conv_pre) / p^2 over each window (conv_out zeroed before)."""
+        g = ti.static(self.convs[layer])
+        for t, b, c, yp, xp, dy, dx in ti.ndrange((t0, t1), self.sim.batch, g.co, g.hp, g.wp,
+                                                  g.p, g.p):
+            z = self.conv_pre[layer][t, b, (c * g.ho + yp * g.p + dy) * g.wo + xp * g.p + dx]
+            self.conv_out[layer][t, b, (c * g.hp + yp) * g.wp + xp] += \
+                self._act(z) * (1.0 / (g.p * g.p))
+
+    @ti.kernel
+    def k_winners(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        """Forward only (launched through ti.ad.no_grad): the index in conv_pre of each
+        window's largest pre-activation (the largest activation too: every activation is
+        nondecreasing)."""
+        g = ti.static(self.convs[layer])
+        for t, b, c, yp, xp in ti.ndrange((t0, t1), self.sim.batch, g.co, g.hp, g.wp):
+            first = (c * g.ho + yp * g.p) * g.wo + xp * g.p
+            best, arg = self.conv_pre[layer][t, b, first], first
+            for dy, dx in ti.ndrange(g.p, g.p):
+                j = first + dy * g.wo + dx
+                if self.conv_pre[layer][t, b, j] > best:
+                    best, arg = self.conv_pre[layer][t, b, j], j
+            self.winner[layer][t, b, (c * g.hp + yp) * g.wp + xp] = arg
+
+    def _find_winners(self, t0: int, t1: int, layer: int) -> None:
+        self.k_winners(t0, t1, layer)
+
+    @ti.kernel
+    def k_max_pool(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        g = ti.static(self.convs[layer])
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, g.co * g.hp * g.wp):
+            self.conv_out[layer][t, b, j] = \
+                self._act(self.conv_pre[layer][t, b, self.winner[layer][t, b, j]])
+
+    @ti.kernel
+    def k_zero(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), n: ti.template()):
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n):
+            dst[t, b, j] = 0.0
+
+    @ti.kernel
+    def k_bias(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), b0: ti.template(),
+               n: ti.template()):
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n):
+            dst[t, b, j] = self.theta[self._set_of(b), b0 + j]
+
+    @ti.kernel
+    def k_matmul(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
+                 shift: ti.template(), w0: ti.template(), n_out: ti.template(),
+                 n_in: ti.template()):
+        """dst[t] += W src[t + shift], W (n_out, n_in) at theta[w0:]."""
+        for t, b, j, i in ti.ndrange((t0, t1), self.sim.batch, n_out, n_in):
+            dst[t, b, j] += self.theta[self._set_of(b), w0 + j * n_in + i] * src[t + shift, b, i]
+
+    @ti.kernel
+    def k_activate(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
+                   n: ti.template()):
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n):
+            dst[t, b, j] = self._act(src[t, b, j])
+
+    @ti.kernel
+    def k_gru(self, t0: ti.i32, t1: ti.i32):
+        N = ti.static(self.N)
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, N):
+            r = 1.0 / (1.0 + ti.exp(-(self.gx[t, b, j] + self.gh[t, b, j])))
+            z = 1.0 / (1.0 + ti.exp(-(self.gx[t, b, N + j] + self.gh[t, b, N + j])))
+            n = ti.tanh(self.gx[t, b, 2 * N + j] + r * self.gh[t, b, 2 * N + j])
+            self.h[t + 1, b, j] = (1.0 - z) * n + z * self.h[t, b, j]
+
+    @ti.kernel
+    def k_rnn(self, t0: ti.i32, t1: ti.i32):
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, self.N):
+            self.h[t + 1, b, j] = ti.tanh(self.gx[t, b, j])
+
+    @ti.kernel
+    def k_output(self, t0: ti.i32, t1: ti.i32):
+        for t, b, m in ti.ndrange((t0, t1), self.sim.batch, self.sim.n_motors):
+            y = self.y[t, b, m]
+            if ti.static(self.squash_tanh):
+                y = ti.tanh(y)
+            self.sim.ctrl[t, b, m] = self.out_offset[m] + self.out_scale[m] * y
+
+    # ------------------------------------------------------------------------ evaluation
+    def compute(self, t0: int, t1: int) -> None:
+        """ctrl[t] for t0 <= t < t1 from image[t] (rendered before) and the memory h[t]; the
+        feed-forward layers run for all those steps in one launch each, the memory step by
+        step."""
+        for k, g in enumerate(self.convs):
+            self.k_conv_bias(t0, t1, k)
+            self.k_conv(t0, t1, k)
+            if g.max_pool:
+                self._winners(t0, t1, k)
+                self.k_max_pool(t0, t1, k)
+            else:
+                self.k_zero(t0, t1, self.conv_out[k], g.co * g.hp * g.wp)
+                self.k_avg_pool(t0, t1, k)
+        src, n = self.conv_out[-1], self.convs[-1].co * self.convs[-1].hp * self.convs[-1].wp
+        for (n_in, n_out, w0, b0), pre, out in zip(self.dense, self.dense_pre, self.dense_out):
+            self.k_bias(t0, t1, pre, b0, n_out)
+            self.k_matmul(t0, t1, pre, src, 0, w0, n_out, n_in)
+            self.k_activate(t0, t1, out, pre, n_out)
+            src, n = out, n_out
+        shift = 0
+        if self.mem is not None:
+            wx0, bx0, wh0, bh0 = self.mem
+            GN = self.G * self.N
+            self.k_bias(t0, t1, self.gx, bx0, GN)
+            self.k_matmul(t0, t1, self.gx, src, 0, wx0, GN, n)
+            for t in range(t0, t1):
+                if self.G == 3:
+                    self.k_bias(t, t + 1, self.gh, bh0, GN)
+                    self.k_matmul(t, t + 1, self.gh, self.h, 0, wh0, GN, self.N)
+                    self.k_gru(t, t + 1)
+                else:
+                    self.k_matmul(t, t + 1, self.gx, self.h, 0, wh0, GN, self.N)
+                    self.k_rnn(t, t + 1)
+            src, n, shift = self.h, self.N, 1      # h[t + 1]: the state after image t
+        M = self.sim.n_motors
+        self.k_bias(t0, t1, self.y, self.out_b0, M)
+        self.k_matmul(t0, t1, self.y, src, shift, self.out_w0, M, n)
+        self.k_output(t0, t1)
+
+    def rollout(self, check: bool = False) -> None:
+        """One rollout of sim driven by this controller: before each step t the source renders
+        image[t] and the network writes ctrl[t] (differentiable under ti.ad.Tape)."""
+        def policy(t):
+            self.source.render(t)
+            self.compute(t, t + 1)
+        self.sim.rollout(policy=policy, check=check)

@@ -1,0 +1,266 @@
+"""The vision controller (tdphys/optim/vision_controller.py, issue #5): exact weight gradients
+through physics, image, conv, pooling, dense layers and memory; a standstill start; a memory
+that remembers; experiment-file errors that name the key. The arm (4 motors) reaching a point
+is the test bed, seen by a small stub camera (a smooth blob that follows the forearm)."""
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import taichi as ti
+
+from controller_checks import check_weight_gradient, initial_theta_for, rollout_loss
+
+from tdphys.errors import ModelError
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS, H, W = 6, 8, 12
+
+
+@ti.data_oriented
+class BlobCamera:
+    """A stand-in for tdphys.vision.Renderer: image[t, b, y, x, c] is a Gaussian blob (sigma
+    2 px) centred where the forearm's COM is (x -> column, z -> row), tinted per channel and
+    brightened by the forearm's orientation, so it is a smooth function of sim.pos and
+    sim.quat at step t."""
+
+    def __init__(self, sim, body: int):
+        from tdphys import backend
+        self.sim, self.body = sim, body
+        self.height, self.width, self.channels = H, W, 3
+        self.image = backend.field(sim.real, (sim.steps + 1, sim.batch, H, W, 3))
+        self.clear_gradients = backend.gradient_clearer([self.image])
+
+    @ti.kernel
+    def k_render(self, t: ti.i32):
+        for b, y, x, c in ti.ndrange(self.sim.batch, H, W, 3):
+            p, q = self.sim.pos[t, b, self.body], self.sim.quat[t, b, self.body]
+            u = (W - 1) * (0.2 + 1.5 * p[0])              # [px] column of the blob's centre
+            v = (H - 1) * (1.6 - 1.2 * p[2])              # [px] row
+            d2 = (x - u) ** 2 + (y - v) ** 2
+            tint = 0.4 + 0.3 * c + 0.2 * q[3] * (c - 1)
+            self.image[t, b, y, x, c] = 0.1 + tint * ti.exp(-d2 / 8.0)
+
+    def render(self, t: int):
+        self.k_render(t)
+
+
+def _controller(sim, task, camera, param_sets=1, **changes):
+    from tdphys.optim.controllers import ConvLayer, ControllerSpec, make_controller
+    spec = ControllerSpec(type="vision", conv=(ConvLayer(3, 3, 1, 2, "avg"), ConvLayer(2, 2, 1)),
+                          hidden=(5,), memory=3, cell="gru", zero_output=False, seed=3,
+                          init_gain=1.5, output_scale=0.01, output_offset=0.005, squash="tanh")
+    spec = dataclasses.replace(spec, **changes)
+    return make_controller(spec, sim, task, param_sets, image_source=camera)
+
+
+@pytest.fixture(scope="module")
+def arm(backend64):
+    """Two worlds, each with its own weights (param_sets 2, as CMA-ES uses them), and two
+    controllers on the same simulation: gru with average pooling on the colour image, and
+    rnn with max pooling on the grey image."""
+    import tdphys
+    from tdphys.optim.experiment import Task
+    from tdphys.optim.tasks import Reach
+    sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "arm.yaml"), batch=2, steps=STEPS)
+    task = Reach(Task(type="reach", target=(0.5, 0.5, 0.5), effector_body="forearm",
+                      effector_point=(0.5, 0.0, 0.0)), sim)
+    camera = BlobCamera(sim, sim.robot.body_index("forearm"))
+    from tdphys.optim.controllers import ConvLayer
+    ctls = {"gru": _controller(sim, task, camera, 2),
+            "rnn": _controller(sim, task, camera, 2, cell="rnn", grayscale=True, activation="elu",
+                               conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1)))}
+    return sim, task, camera, ctls
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_weight_gradients_match_finite_differences(arm, cell):
+    """d loss / d theta from the tape equals central differences (f64) through physics, the
+    image, both conv layers, average or max pooling, the dense layer, the memory and the
+    output, for weights and biases of every layer."""
+    sim, task, _, ctls = arm
+    ctl = ctls[cell]
+    both = ctl.theta0 + np.random.default_rng(0).normal(0.0, 0.3, (2, ctl.n_params))
+    g0, g1 = ctl.convs
+    picks = {0, g0.b0, g1.w0 + 3, g1.b0, ctl.dense[0][2] + 7, ctl.dense[0][3], ctl.mem[0] + 2,
+             ctl.mem[1], ctl.mem[2] + 1, ctl.out_w0 + 1, ctl.n_params - 1}
+    if ctl.mem[3] is not None:
+        picks.add(ctl.mem[3] + 4)
+    grad = check_weight_gradient(sim, task, ctl, both, picks)
+    assert np.abs(grad[:g0.b0]).max() > 0      # the first conv layer does get a gradient
+
+
+ACT = {"tanh": np.tanh, "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))}
+
+
+def _numpy_commands(ctl, images, theta):
+    """The commands of world 0 by the module docstring's equations, in numpy, from its
+    images (T, H, W, 3): a reference for the kernels' indexing and layout."""
+    act, sig = ACT[ctl.spec.activation], lambda z: 1.0 / (1.0 + np.exp(-z))
+    N, spec = ctl.N, ctl.spec
+    h, commands = np.zeros(N), []
+    for image in images:
+        x = image.mean(axis=-1)[None] if spec.grayscale else image.transpose(2, 0, 1)
+        for g in ctl.convs:
+            w = theta[g.w0:g.b0].reshape(g.co, g.ci, g.k, g.k)
+            c = np.empty((g.co, g.ho, g.wo))
+            for yo in range(g.ho):
+                for xo in range(g.wo):
+                    patch = x[:, yo * g.s:yo * g.s + g.k, xo * g.s:xo * g.s + g.k]
+                    c[:, yo, xo] = np.einsum("oikl,ikl->o", w, patch) + theta[g.b0:g.b0 + g.co]
+            a = act(c)[:, :g.hp * g.p, :g.wp * g.p].reshape(g.co, g.hp, g.p, g.wp, g.p)
+            x = a.max(axis=(2, 4)) if g.max_pool else a.mean(axis=(2, 4))
+        d = x.ravel()
+        for n_in, n_out, w0, b0 in ctl.dense:
+            d = act(theta[w0:b0].reshape(n_out, n_in) @ d + theta[b0:b0 + n_out])
+        wx0, bx0, wh0, bh0 = ctl.mem
+        gx = theta[wx0:bx0].reshape(-1, d.size) @ d + theta[bx0:wh0]
+        gh = theta[wh0:wh0 + gx.size * N].reshape(-1, N) @ h
+        if spec.cell == "gru":
+            gh = gh + theta[bh0:bh0 + 3 * N]
+            r, z = sig(gx[:N] + gh[:N]), sig(gx[N:2 * N] + gh[N:2 * N])
+            h = (1 - z) * np.tanh(gx[2 * N:] + r * gh[2 * N:]) + z * h
+        else:
+            h = np.tanh(gx + gh)
+        M = len(theta) - ctl.out_b0
+        y = theta[ctl.out_w0:ctl.out_b0].reshape(M, N) @ h + theta[ctl.out_b0:]
+        commands.append(spec.output_offset + spec.output_scale * np.tanh(y))
+    return np.array(commands)
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_commands_match_a_numpy_reference(arm, cell):
+    """The commands of a rollout equal the equations evaluated in numpy on its images, and
+    evaluating all steps at once from the stored images gives the same commands."""
+    sim, task, camera, ctls = arm
+    ctl = ctls[cell]
+    theta = ctl.theta0 + np.random.default_rng(2).normal(0.0, 0.3, (2, ctl.n_params))
+    rollout_loss(sim, task, ctl, theta)
+    stepped = sim.ctrl.to_numpy().copy()
+    expected = _numpy_commands(ctl, camera.image.to_numpy()[:STEPS, 0], theta[0])
+    np.testing.assert_allclose(stepped[:, 0], expected, rtol=1e-12, atol=1e-15)
+    ctl.compute(0, STEPS)
+    np.testing.assert_allclose(sim.ctrl.to_numpy(), stepped, rtol=1e-12, atol=1e-15)
+
+
+def test_zero_output_starts_from_standstill(arm):
+    """zero_output's start (the output layer at zero, every other layer random) commands
+    exactly output_offset at every step, whatever the image."""
+    sim, task, _, ctls = arm
+    ctl = ctls["gru"]
+    theta = initial_theta_for(ctl, dataclasses.replace(ctl.spec, zero_output=True))
+    assert not np.any(theta[ctl.out_w0:]) and np.any(theta[:ctl.out_w0])
+    rollout_loss(sim, task, ctl, theta)
+    assert np.all(sim.ctrl.to_numpy() == 0.005)
+
+
+def _commands(sim, ctl, camera, image=None):
+    """Every step's commands from the images of the stored states (or `image`), evaluated
+    step by step without stepping the physics."""
+    for t in range(STEPS):
+        camera.render(t)
+    if image is not None:
+        camera.image.from_numpy(image)
+    for t in range(STEPS):
+        ctl.compute(t, t + 1)
+    return sim.ctrl.to_numpy().copy()
+
+
+@pytest.mark.parametrize("memory", [3, 0])
+def test_memory_carries_an_earlier_image(arm, memory):
+    """Brightening the image of step 2 only changes the commands of step 2 and, with a
+    memory, of every later step too; without one, of step 2 alone."""
+    sim, task, camera, ctls = arm
+    ctl = ctls["gru"]
+    theta = ctl.theta0 + np.random.default_rng(4).normal(0.0, 0.3, ctl.n_params)
+    if memory == 0:            # a memory that forgets: Wh = 0 and z = 0, so h[t+1] = n(image t)
+        wx0, bx0, wh0, bh0 = ctl.mem
+        N = ctl.N
+        theta[wh0:bh0 + 3 * N] = 0.0
+        theta[wx0 + N * ctl.n_feat:wx0 + 2 * N * ctl.n_feat] = 0.0
+        theta[bx0 + N:bx0 + 2 * N] = -40.0
+    rollout_loss(sim, task, ctl, theta)                  # states to look at
+    base = _commands(sim, ctl, camera)
+    image = camera.image.to_numpy()
+    image[2] += 0.2
+    moved = np.abs(_commands(sim, ctl, camera, image) - base).max(axis=(1, 2))
+    assert moved[2] > 1e-5 and not moved[:2].any()
+    if memory:
+        assert np.all(moved[3:] > 1e-7), moved
+    else:
+        assert np.all(moved[3:] < 1e-15), moved
+
+
+# ------------------------------------------------------------------------ experiment files
+VISION = """name: t
+robot: {robot}
+task: {{type: reach, target: [0.5, 0.5, 0.5], effector: {{body: forearm}}}}
+controller:
+  type: vision
+  camera: side
+  conv: [{{channels: 4, kernel: 5, stride: 2, pool: 2}}, {{channels: 8, kernel: 3}}]
+  hidden: [16]
+  memory: 8
+"""
+
+ARM_WITH_CAMERA = "\ncameras:\n  - {name: side, pos: [0, -3, 1], look_at: [0, 0, 1], " \
+                  "width: 32, height: 24}\n"
+
+
+def _experiment(tmp_path, text):
+    robot = tmp_path / "arm.yaml"
+    robot.write_text((ROOT / "robots" / "arm.yaml").read_text() + ARM_WITH_CAMERA)
+    p = tmp_path / "exp.yaml"
+    p.write_text(VISION.format(robot=robot) + text)
+    return p
+
+
+def test_vision_controller_file_loads(tmp_path):
+    from tdphys.optim import load_experiment
+    from tdphys.optim.controllers import ConvLayer
+    c = load_experiment(_experiment(tmp_path, "  cell: rnn\n  grayscale: true\n")).controller
+    assert c.type == "vision" and c.camera == "side" and c.memory == 8 and c.cell == "rnn"
+    assert c.conv == (ConvLayer(4, 5, 2, 2, "avg"), ConvLayer(8, 3, 1, 1, "avg"))
+    assert c.grayscale and c.hidden == (16,)
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ("channels: 8, kernel: 3", "channels: 8, kernel: 0", "controller.conv[1].kernel",
+     ["must be a whole number > 0"]),
+    ("channels: 8, kernel: 3", "channels: 8, kernal: 3", "controller.conv[1].kernal",
+     ["unknown key", "did you mean 'kernel'"]),
+    ("pool: 2}", "pool: 2, pool_type: mx}", "controller.conv[0].pool_type",
+     ["unknown pool type 'mx'", "max"]),
+    ("memory: 8", "memory: -1", "controller.memory", ["must be a whole number >= 0"]),
+    ("memory: 8", "memory: 8\n  cell: lstm", "controller.cell", ["unknown memory cell", "gru"]),
+    ("memory: 8", "memory: 8\n  grayscale: 1", "controller.grayscale", ["true or false"]),
+    ("memory: 8", "memory: 8\n  inputs: [{clock: {hz: 1}}]", "controller.inputs",
+     ["not a key of a vision controller"]),
+    ("type: vision", "type: mlp\n  inputs: [{clock: {hz: 1}}]", "controller.camera",
+     ["type: vision", "this one is mlp"]),
+    ("  conv: [{channels: 4, kernel: 5, stride: 2, pool: 2}, {channels: 8, kernel: 3}]\n",
+     "", "controller.conv", ["needs the key 'conv'"]),
+    ("conv: [{channels: 4, kernel", "conv: [{kernel", "controller.conv[0].channels",
+     ["needs the key 'channels'"]),
+    ("camera: side", "camera: sied", "controller.camera", ["no camera 'sied'",
+                                                            "did you mean 'side'"]),
+    ("channels: 8, kernel: 3", "channels: 8, kernel: 7", "controller.conv[1]",
+     ["kernel 7", "do not fit", "5 x 7 pixels"]),
+])
+def test_bad_vision_controller_names_the_key(tmp_path, old, new, key, words):
+    """Mistakes in a vision controller block, or a camera or image size that its robot does
+    not have, are reported with the file and the key before any simulation runs."""
+    from tdphys.optim import load_experiment
+    from tdphys.optim.experiment import check_against_robot
+    import tdphys
+    p = _experiment(tmp_path, "")
+    text = p.read_text()
+    assert old in text
+    p.write_text(text.replace(old, new))
+    with pytest.raises(ModelError) as info:
+        exp = load_experiment(p)
+        check_against_robot(exp, tdphys.load(exp.robot))
+    msg = str(info.value)
+    assert str(p) in msg and f"{key}:" in msg, msg
+    for w in words:
+        assert w in msg, msg
