@@ -65,6 +65,13 @@ def _view_parser(sub) -> None:
     v.add_argument("--batch", type=int, default=1, help="live robot: number of worlds")
     v.add_argument("--precision", default="f32", choices=["f32", "f64"])
     v.add_argument("--max-frames", type=int, help="stop after this many frames")
+    v.add_argument("--camera", metavar="NAME", help="also show this camera of the robot "
+                   "(its YAML's `cameras:`) in the top-right corner, window and video")
+    v.add_argument("--camera-out", metavar="PATH", help="save that camera's images, one per "
+                   "step: DIR/ (PNG each), FILE.mp4 or FILE.gif; opens no window (with "
+                   "--headless --out the 3D video is written too)")
+    v.add_argument("--camera-scale", type=int, metavar="K", help="enlarge the saved camera "
+                   "images K times, nearest neighbour (default: longer side >= 256 px)")
 
 
 def _simulate(args) -> int:
@@ -124,7 +131,7 @@ def _gradcheck(args) -> int:
 
 def _view(args) -> int:
     from .errors import ViewerError
-    from .viewer import ViewOptions, render_video, run_window
+    from .viewer import ViewOptions, render_video, run_window, save_camera_images
     size = args.size or ("640x480" if args.headless else "960x720")
     try:
         width, height = (int(x) for x in size.lower().split("x"))
@@ -139,9 +146,14 @@ def _view(args) -> int:
                       joints=args.joints, contacts=args.contacts, path=args.path,
                       panel=not args.no_panel, loop=args.loop, robot=args.robot,
                       controls=args.controls, batch=args.batch, steps=args.steps,
-                      precision=args.precision, max_frames=args.max_frames)
+                      precision=args.precision, max_frames=args.max_frames,
+                      camera=args.camera, camera_out=args.camera_out,
+                      camera_scale=args.camera_scale)
     if args.headless:
         render_video(args.input, opt)
+        return 0
+    if args.camera_out:
+        save_camera_images(args.input, opt)
         return 0
     return run_window(args.input, opt)
 

@@ -8,6 +8,7 @@ Modules, one job each (numpy unless noted):
     playback         the clock (pause, step, speed, restart) and the key bindings
     overlays         joint axes, contact points, centre-of-mass path, target
     scene            one frame's geometry for the shown worlds, shadows included
+    camera_feed      a robot camera's images (tdphys.vision) in a corner: --camera (Taichi)
     render_ggui      drawing with GGUI (Vulkan; Taichi)
     render_fallback  drawing with ti.GUI when no Vulkan device exists (Taichi)
     video            mp4 / gif / PNG-folder writers through imageio
@@ -15,6 +16,6 @@ Modules, one job each (numpy unless noted):
 
 Nothing here calls ti.init except through tdphys.init, and importing it starts nothing.
 """
-from .app import ViewOptions, render_video, run_window
+from .app import ViewOptions, render_video, run_window, save_camera_images
 
-__all__ = ["ViewOptions", "render_video", "run_window"]
+__all__ = ["ViewOptions", "render_video", "run_window", "save_camera_images"]

@@ -28,6 +28,7 @@ BINDINGS = {
     "j": ("joints", "joint axes"),
     "c": ("contacts", "contact points and forces"),
     "p": ("path", "centre-of-mass path"),
+    "v": ("camera", "camera image on / off"),
     "z": ("zoom_in", "zoom in"),
     "x": ("zoom_out", "zoom out"),
     "h": ("panel", "hide / show this panel"),
@@ -90,7 +91,8 @@ def _next_speed(speed: float, direction: int) -> float:
 @dataclass
 class ViewState:
     """What the user chose to see. world: shown world, or None for all side by side;
-    follow: followed body index or None; overlay flags; quit request."""
+    follow: followed body index or None; overlay flags; camera: show the --camera image;
+    quit request."""
 
     n_worlds: int
     n_bodies: int
@@ -100,6 +102,7 @@ class ViewState:
     contacts: bool = False
     path: bool = False
     panel: bool = True
+    camera: bool = True                           # the --camera image, when there is one
     quit: bool = False
     zoom: list = field(default_factory=list)      # pending zoom factors for the camera
 
@@ -134,7 +137,7 @@ def handle_key(key: str, playback: Playback, view: ViewState, ready: int | None 
         view.world = 0 if view.world is None else (view.world + 1) % view.n_worlds
     elif action == "all":
         view.world = None if view.world is not None else 0
-    elif action in ("joints", "contacts", "path", "panel"):
+    elif action in ("joints", "contacts", "path", "panel", "camera"):
         setattr(view, action, not getattr(view, action))
     elif action == "zoom_in":
         view.zoom.append(1 / 1.25)

@@ -11,6 +11,7 @@ import numpy as np
 import taichi as ti
 
 from .camera import Z_NEAR, OrbitCamera
+from .camera_feed import Inset
 from .scene import BACKGROUND, SHADOW_COLOR, Frame
 
 LIGHT = np.array([-0.4, -0.3, 0.87]) / np.linalg.norm([-0.4, -0.3, 0.87])  # towards the light
@@ -61,7 +62,8 @@ class FallbackRenderer:
         f = faces[order]
         self.gui.triangles(uv[f[:, 0]], uv[f[:, 1]], uv[f[:, 2]], color=_hex(colors[order]))
 
-    def draw(self, frame: Frame, camera: OrbitCamera, panel: list[str] | None = None) -> None:
+    def draw(self, frame: Frame, camera: OrbitCamera, panel: list[str] | None = None,
+             inset: Inset | None = None) -> None:
         g, r = frame.ground, frame.robot
         self.gui.clear()
         self._triangles(g.verts, g.faces, g.colors[g.faces[:, 0]], camera, shade=False)
@@ -69,6 +71,8 @@ class FallbackRenderer:
                         np.tile(SHADOW_COLOR, (len(r.faces), 1)), camera, shade=False)
         self._triangles(r.verts, r.faces, r.colors[r.faces].mean(axis=1), camera, shade=True)
         self._overlays(frame, camera)
+        if inset is not None:
+            self._inset(inset)
         if panel:
             for i, line in enumerate(panel):
                 self.gui.text(line, (0.01, 0.99 - 0.035 * i), font_size=14, color=0x202020)
@@ -90,6 +94,14 @@ class FallbackRenderer:
             f = self.height / (2 * np.tan(np.radians(camera.fov) / 2))
             radius = np.maximum(2.0, f * frame.point_radius / depth[ok])
             self.gui.circles(uv, radius=radius, color=_hex(frame.point_colors[ok]))
+
+    def _inset(self, inset: Inset) -> None:
+        """Paint the inset into the canvas's pixels (ti.GUI's own triangles leave gaps
+        between squares a few pixels wide)."""
+        img = self.gui.get_image()                                 # (W, H, 4) floats, y up
+        rgb = np.transpose(img[:, ::-1, :3], (1, 0, 2))
+        rgb = inset.paste(np.ascontiguousarray(rgb, np.float32))
+        self.gui.set_image(np.ascontiguousarray(np.transpose(rgb, (1, 0, 2))[:, ::-1]))
 
     def image(self) -> np.ndarray:
         """The last drawn frame, (H, W, 3) uint8, top row first."""

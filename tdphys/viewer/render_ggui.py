@@ -16,6 +16,7 @@ import taichi as ti
 
 from ..errors import ViewerError
 from .camera import OrbitCamera
+from .camera_feed import Inset
 from .scene import BACKGROUND, SHADOW_COLOR, Frame
 
 LINE_WIDTH = 3.0                # [px] (Vulkan may draw 1 px where wide lines are missing)
@@ -85,8 +86,10 @@ class GGUIRenderer:
     def running(self) -> bool:
         return self.window.running
 
-    def draw(self, frame: Frame, camera: OrbitCamera, panel: list[str] | None = None) -> None:
-        """Render `frame` seen by `camera`, with the text lines of `panel` in a corner."""
+    def draw(self, frame: Frame, camera: OrbitCamera, panel: list[str] | None = None,
+             inset: Inset | None = None) -> None:
+        """Render `frame` seen by `camera`, with the text lines of `panel` in a corner and
+        the image `inset` (a robot camera's, camera_feed.py) over the scene."""
         eye, tgt = camera.eye(), camera.target
         self.camera.position(*eye)
         self.camera.lookat(*tgt)
@@ -125,8 +128,26 @@ class GGUIRenderer:
                         index_count=len(frame.points))
         self.canvas.set_background_color(BACKGROUND)
         self.canvas.scene(s)
+        if inset is not None:
+            self._inset(inset)
         if panel:
             self._panel(panel)
+
+    def _inset(self, inset: Inset) -> None:
+        """The inset's squares as 2D canvas triangles (coordinates in [0, 1], y up), four
+        vertices of one colour per square so that colours are not blended between pixels."""
+        tl, br, colours = inset.quads()
+        x0, x1 = tl[:, 0] / self.width, br[:, 0] / self.width
+        y0, y1 = 1.0 - tl[:, 1] / self.height, 1.0 - br[:, 1] / self.height
+        verts = np.stack([np.stack([x0, y0], -1), np.stack([x1, y0], -1),
+                          np.stack([x1, y1], -1), np.stack([x0, y1], -1)], axis=1)
+        n = len(tl)
+        faces = (4 * np.arange(n)[:, None] + np.array([0, 1, 2, 0, 2, 3])).ravel()
+        key = (n, inset.x0, inset.y0, inset.scale, self.width, self.height)
+        b = self.buffers
+        self.canvas.triangles(b.put("inset_v", verts.reshape(-1, 2), key=key),
+                              indices=b.put("inset_i", faces, ti.i32, key=key),
+                              per_vertex_color=b.put("inset_c", np.repeat(colours, 4, axis=0)))
 
     def _panel(self, lines: list[str]) -> None:
         gui = self.window.get_gui()
