@@ -9,7 +9,9 @@
                       com_offset and target (replay: `tdphys view RUN_DIR`)
     controls.npy      that rollout's motor commands (T, M) (robots with motors)
     state.pkl         where the optimiser stands (`demos/optimize.py --resume RUN_DIR`)
-    video.mp4         rendered headless by the viewer (skipped with a note if it fails)
+    video.mp4         rendered headless by the viewer (skipped with a note if it fails); for
+                      a vision controller with its camera's image in a corner
+    camera.mp4        (vision controllers) the camera's own images, what the network saw
 """
 from __future__ import annotations
 
@@ -55,7 +57,12 @@ def write_run(result, out: str | Path, video: bool = True) -> dict:
         files["state"] = out / "state.pkl"
         files["state"].write_bytes(pickle.dumps(resume_state(result)))
     if video:
-        files["video"] = render(out / "trajectory.npz", out / "video.mp4")
+        ctl = result.experiment.controller
+        camera = ctl.camera if ctl is not None and ctl.type == "vision" else None
+        files["video"] = render(out / "trajectory.npz", out / "video.mp4", camera)
+        if camera:
+            files["camera"] = render(out / "trajectory.npz", out / "camera.mp4", camera,
+                                     camera_only=True)
     return {k: v for k, v in files.items() if v}
 
 
@@ -121,13 +128,18 @@ def curve(history: list, path: Path, title: str,
     return path
 
 
-def render(npz: Path, path: Path) -> Path | None:
-    """Render the trajectory with the viewer (which falls back to ti.GUI without Vulkan).
-    A failure is reported on stderr and the run goes on without a video."""
+def render(npz: Path, path: Path, camera: str | None = None,
+           camera_only: bool = False) -> Path | None:
+    """Render the trajectory with the viewer (which falls back to ti.GUI without Vulkan),
+    with robot camera `camera`'s image in a corner, or (camera_only) that camera's images
+    alone. A failure is reported on stderr and the run goes on without a video."""
     try:
-        from ..viewer import ViewOptions, render_video
-        render_video(str(npz), ViewOptions(size=(640, 480), fps=30.0, headless=True,
-                                           out=str(path), path=True))
+        from ..viewer import ViewOptions, render_video, save_camera_images
+        if camera_only:
+            save_camera_images(str(npz), ViewOptions(camera=camera, camera_out=str(path)))
+        else:
+            render_video(str(npz), ViewOptions(size=(640, 480), fps=30.0, headless=True,
+                                               out=str(path), path=True, camera=camera))
         return path
     except Exception as exc:  # noqa: BLE001 - a video is a nice-to-have, never fatal
         print(f"optimize: no video ({type(exc).__name__}: {exc}); replay with "
