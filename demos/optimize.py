@@ -6,7 +6,7 @@ gradients of whole rollouts, or with CMA-ES as the gradient-free baseline.
 
 Writes metrics.json, params.json/.npz, history.json, curve.png, trajectory.npz, controls.npy,
 state.pkl and video.mp4 into --out (default runs/<experiment name>/, or runs/<name>_cmaes/ for
-CMA-ES); replay with `tdphys view RUN_DIR`. Ctrl-C stops and keeps what was learned;
+CMA-ES); replay with `tdphys view RUN_DIR`. Ctrl-C (or SIGTERM) stops and keeps what was learned;
 `--resume RUN_DIR --budget N` goes on from there. Exit status: 0 when the task's
 success criterion is met, 1 when not (or the gradient diverged), 2 on a bad experiment file.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -37,8 +38,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop_cleanly_on_signals() -> None:
+    """SIGTERM (a scheduler's or `kill`'s stop) acts like Ctrl-C: the run stops and keeps what
+    it learned. SIGINT gets Python's Ctrl-C handler back even where the shell started us in
+    the background with SIGINT ignored."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    _stop_cleanly_on_signals()
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment, run
     from tdphys.optim.outputs import load_state, metrics, write_run

@@ -22,6 +22,10 @@ PRECISIONS = ("f32", "f64")
 # entry here disagrees with what it measures; an arch set to False makes require_gradients()
 # refuse it with a clear error instead of returning wrong numbers.
 GRADIENTS_ALLOWED = {"cpu": True, "cuda": True, "vulkan": True}
+# Gradients through the camera (tdphys/vision): checked against finite differences on CPU
+# (tests/test_camera.py); CUDA compiles the same kernels through the same LLVM reverse mode.
+# No Vulkan parity test covers the renderer's adjoints yet, so Vulkan refuses them.
+CAMERA_GRADIENTS_ALLOWED = {"cpu": True, "cuda": True, "vulkan": False}
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,17 @@ class Backend:
                 "wrong numbers on this backend for our kernels (see docs/backends.md).\n"
                 "  fix: run the optimisation with --arch cpu or --arch cuda; forward simulation "
                 f"works on {self.arch}")
+
+
+    def require_camera_gradients(self) -> None:
+        """Raise a clear error where gradients through a camera are not verified."""
+        self.require_gradients("gradients through a camera")
+        if not CAMERA_GRADIENTS_ALLOWED.get(self.arch, False):
+            raise BackendError(
+                f"gradients through a camera are not available on arch={self.arch}: no test "
+                "checks the renderer's adjoints on this backend yet (docs/camera.md).\n"
+                "  fix: train vision controllers with --arch cpu or --arch cuda; rendering "
+                f"images (forward) works on {self.arch}")
 
 
 _current: Backend | None = None

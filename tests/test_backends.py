@@ -235,6 +235,18 @@ def test_require_gradients_follows_the_policy(monkeypatch):
         backend.Backend("metal", "f32", False).require_gradients()
 
 
+def test_camera_gradients_follow_their_policy():
+    """Gradients through the camera: allowed where CAMERA_GRADIENTS_ALLOWED says so (CPU, where
+    tests/test_camera.py checks them, and CUDA), refused with a fix on Vulkan (no parity test
+    of the renderer's adjoints there yet)."""
+    backend.Backend("cpu", "f64", False).require_camera_gradients()
+    with pytest.raises(BackendError) as err:
+        backend.Backend("vulkan", "f32", False).require_camera_gradients()
+    msg = str(err.value)
+    assert "gradients through a camera are not available on arch=vulkan" in msg
+    assert "fix:" in msg and "--arch cpu" in msg
+
+
 def test_vulkan_refuses_f64():
     """Vulkan has no f64 here: asking for it is an error with a fix, before Taichi starts."""
     with pytest.raises(BackendError, match="f64 is not supported on vulkan"):

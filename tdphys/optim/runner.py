@@ -136,6 +136,8 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     tdphys.init(arch, exp.precision)
     if kind == "adam":
         backend.current().require_gradients("gradients for --optimizer adam")
+        if exp.controller is not None and exp.controller.type == "vision":
+            backend.current().require_camera_gradients()
     robot = tdphys.load(exp.robot)
     check_against_robot(exp, robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
