@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from camera_checks import check_param_gradients, image_loss_kernel
+
 from tdphys.errors import ModelError
 from tdphys.model import parse_robot
 
@@ -177,20 +179,12 @@ def test_image_gradients_match_finite_differences(backend64):
     """d loss / d (initial poses, velocities, sizes) where the loss weighs every pixel of
     the last frame of a drifting, spinning three-shape scene (a sphere partly hiding a box):
     through silhouette edges, occlusion and shading, within 1e-4 of central differences."""
-    import taichi as ti
-
     import tdphys
     from tdphys.vision import Renderer
     T = 3
     sim = tdphys.Simulation(parse_robot(SCENE, "scene.yaml"), steps=T)
     cam = Renderer(sim, "front")
-    weights = ti.field(ti.f64, (cam.height, cam.width, 3))
-    weights.from_numpy(np.random.default_rng(0).normal(size=(cam.height, cam.width, 3)))
-
-    @ti.kernel
-    def k_loss():
-        for y, x, c in weights:
-            sim.loss[None] += weights[y, x, c] * cam.image[T, 0, y, x, c] ** 2
+    k_loss = image_loss_kernel(sim, cam, T)
 
     def loss(tape=False):
         if tape:
@@ -206,26 +200,9 @@ def test_image_gradients_match_finite_differences(backend64):
         return float(sim.loss[None])
 
     loss(tape=True)
-    checked = 0
-    for name in ("init_pos", "init_quat", "init_vel", "init_omega", "shape_radius",
-                 "shape_half_extents", "shape_half_length"):
-        grad, base = sim.param_grad(name), sim.get_param(name)
-        scale = np.abs(grad).max()
-        for k, idx in enumerate(np.ndindex(*base.shape)):
-            if (grad[idx] == 0.0 and scale == 0.0) or k % 2:   # every other entry: time
-                continue
-            h = 1e-6
-            p = base.copy()
-            p[idx] += h
-            sim.set_param(name, p)
-            up = loss()
-            p[idx] -= 2 * h
-            sim.set_param(name, p)
-            down = loss()
-            sim.set_param(name, base)
-            fd = (up - down) / (2 * h)
-            assert abs(grad[idx] - fd) <= 1e-4 * max(abs(fd), 1e-2 * scale), (name, idx)
-            checked += 1
+    checked = check_param_gradients(
+        sim, loss, ("init_pos", "init_quat", "init_vel", "init_omega", "shape_radius",
+                    "shape_half_extents", "shape_half_length"), every=2)   # every other: time
     assert checked > 20
 
 

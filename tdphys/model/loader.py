@@ -365,6 +365,31 @@ def _color(at: _At) -> Vec3:
     return tuple(_fraction(a) for a in _vector_items(at, 3, "[r, g, b]"))  # type: ignore
 
 
+def _texture(at: _At) -> str | None:
+    """An image file's absolute path, given relative to the robot file (or absolute), that
+    exists and reads as an image; `null` for none (to turn off an inherited texture)."""
+    if _is_null(at):
+        return None
+    node = at.node
+    if not (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "str" and node.value):
+        raise at.error(f"expected the path of an image file, got {_describe(node)}",
+                       "write a path relative to the robot file, e.g. textures/crate.png")
+    from ..vision.textures import read_texture   # numpy + imageio only, no Taichi
+    given = Path(node.value).expanduser()
+    path = (given if given.is_absolute() else Path(at.file).parent / given).resolve()
+    if not path.is_file():
+        raise at.error(f"texture file '{node.value}' not found (looked for {path})",
+                       "give the path of an image file relative to the robot file's folder, "
+                       "or an absolute path")
+    try:
+        read_texture(path)
+    except (OSError, ValueError) as exc:
+        raise at.error(f"cannot use '{node.value}' as a texture: {exc}",
+                       "give a PNG (or another image Pillow reads, e.g. JPEG) with grey, "
+                       "RGB or RGBA pixels") from exc
+    return str(path)
+
+
 def _interval(at: _At, scale: float) -> tuple[float, float]:
     """[lo, hi] with lo < hi, multiplied by `scale` (the angle unit, or 1 for metres)."""
     lo, hi = _vector(at, 2, "[lo, hi]")
@@ -464,6 +489,8 @@ _GROUND_FIELDS: dict[str, Callable[[_At], object]] = {
     "torsional_friction": lambda a: _non_negative(a, "m"),
     "color": _color,
     "checker": lambda a: _non_negative(a, "m"),
+    "texture": _texture,
+    "texture_size": lambda a: _positive(a, "m"),
 }
 
 
@@ -497,6 +524,7 @@ class _ShapeDefaults:
     color: Vec3 = _SHAPE0.color
     group: int = _SHAPE0.group
     ground: bool = _SHAPE0.ground
+    texture: str | None = _SHAPE0.texture
 
 
 @dataclass(frozen=True)
@@ -521,6 +549,7 @@ _SURFACE_FIELDS: dict[str, Callable[[_At], object]] = {
     "color": _color,
     "group": _non_negative_int,
     "ground": _boolean,
+    "texture": _texture,
 }
 
 _MOTOR_FIELDS: dict[str, Callable[[_At], object]] = {
@@ -632,7 +661,8 @@ def _shape(at: _At, defaults: _ShapeDefaults, ang: float) -> _ShapeDraft:
     surface = _override(m, defaults, _SURFACE_FIELDS)
     shape = Shape(kind=kind, mass=1.0, friction=surface.friction,
                   restitution=surface.restitution, torsional_friction=surface.torsional_friction,
-                  color=surface.color, group=surface.group, ground=surface.ground, **geometry)
+                  color=surface.color, group=surface.group, ground=surface.ground,
+                  texture=surface.texture, **geometry)
     return _ShapeDraft(at=at, shape=shape, volume=volume, mass=_own_mass(m, volume),
                        density=defaults.density)
 
@@ -1120,7 +1150,12 @@ def _camera(at: _At, index: int, bodies: set[str], ang: float) -> Camera:
             raise m.get("fov").error(f"field of view must be between 0 and 180 degrees, got "
                                      f"{math.degrees(fov):g} degrees",
                                      "give the vertical field of view, e.g. 45")
-    light = _unit_vector(m.get("light")) if "light" in m else _CAMERA0.light
+    light = _CAMERA0.light
+    if "light" in m:
+        if math.sqrt(sum(c * c for c in _vec3(m.get("light")))) < ZERO_LENGTH:
+            raise m.get("light").error("the light direction has zero length",
+                                       "give the direction the light travels, e.g. [0, 0, -1]")
+        light = _unit_vector(m.get("light"))
     near = _positive(m.get("near"), "m") if "near" in m else _CAMERA0.near
     far = _positive(m.get("far"), "m") if "far" in m else _CAMERA0.far
     if far <= near:

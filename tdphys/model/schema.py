@@ -47,6 +47,8 @@ class Shape:
     friction: Coulomb coefficient [-]; restitution [-] in [0, 1];
     torsional_friction: [m] torque impulse limit per unit normal impulse about the normal.
     color: RGB in [0, 1].
+    texture: absolute path of an image file whose colours multiply `color` where cameras see
+        the shape (docs/camera.md#textures), or None for the plain colour.
     group: collision group; shapes of different bodies with the same nonzero group collide.
     ground: whether this shape collides with the ground plane z = 0.
     """
@@ -64,6 +66,7 @@ class Shape:
     color: Vec3 = (0.8, 0.3, 0.3)
     group: int = 0
     ground: bool = True
+    texture: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,9 @@ class Solver:
 @dataclass(frozen=True)
 class Ground:
     """The plane z = 0. friction/restitution combine with each shape's (see docs). color: RGB
-    seen by cameras; checker: [m] side of the checkerboard squares cameras see (0: plain)."""
+    seen by cameras; checker: [m] side of the checkerboard squares cameras see (0: plain).
+    texture: absolute path of an image file tiled over the ground (its colours multiply
+    `color`; the checker is then not drawn), or None; texture_size: [m] side of one tile."""
 
     enabled: bool = True
     friction: float = 1.0
@@ -179,6 +184,8 @@ class Ground:
     torsional_friction: float = 0.0
     color: Vec3 = (0.55, 0.55, 0.5)
     checker: float = 0.5
+    texture: str | None = None
+    texture_size: float = 1.0
 
 
 @dataclass(frozen=True)

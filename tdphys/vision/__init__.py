@@ -5,9 +5,18 @@
     sim.rollout(); cam.render_all(); frames = cam.images()   # (T + 1, B, H, W, 3)
     save_images(frames[:, 0], "front.mp4")                   # or "front/" (PNGs), ".gif"
 """
-from .camera import CameraSpec, camera_spec, project
-from .images import frames_from_trajectory, save_images
-from .renderer import Renderer
+import importlib
 
-__all__ = ["CameraSpec", "Renderer", "camera_spec", "frames_from_trajectory", "project",
-           "save_images"]
+# Imported on first use, so that tdphys.vision.textures (numpy and imageio only) can be used by
+# the model loader without importing Taichi.
+_WHERE = {"CameraSpec": "camera", "camera_spec": "camera", "project": "camera",
+          "frames_from_trajectory": "images", "save_images": "images", "Renderer": "renderer",
+          "read_texture": "textures"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ one *layer* per shape plus one for the ground plane. A layer holds
                  signed distance function (negative when the ray enters the shape), exact for
                  spheres, capsules and boxes;
     depth  [m]   distance along the ray to the first hit, or to the closest approach on a miss;
-    colour       Lambert-shaded shape colour at that point.
+    colour       Lambert-shaded shape colour at that point, times the shape's texture there.
 
 Soft visibility. A layer covers the pixel with probability cov = sigmoid(-s_px / softness),
 s_px = s * f / depth the distance in pixels (f: focal length in pixels). Layers are composited
@@ -23,6 +23,14 @@ differentiated kernels (layers, transmittance, composite), so memory holds one i
 and the layers of one step only. The box's closest approach along the ray is found by a
 forward-only golden-section search (the box SDF is convex along a ray); its gradient needs no
 derivative of the search because at the minimum d s / d t = 0 (envelope theorem).
+
+Textures (docs/camera.md#textures). Every image a robot uses is packed into one flat texel
+field (`texels`, rows of `texel_info`: first texel, height, width); a shape's layer maps its
+surface point to texture coordinates (u, v) (sphere: longitude, latitude; capsule: angle
+around and height along its axis, caps included; box: the entered face's two in-face
+coordinates; ground: world x, y over the tile size) and multiplies its colour by the bilinear
+interpolation of the four nearest texels, a continuous function of (u, v) and hence of the
+pose (texel indices are read at computed integers; only the weights are differentiated).
 """
 # (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
 
@@ -37,9 +45,11 @@ from ..engine.geometry import capsule_segment, closest_between_segments, closest
     shape_pose
 from ..engine.tmath import TINY, quat_mul, quat_rotate, quat_rotate_inv, safe_norm
 from .camera import camera_spec
+from .textures import pack_textures, read_texture
 
 LOGIT_CLAMP = 40.0       # soft-coverage logits are clamped to +-40 (sigmoid(40) = 1 - 4e-18)
-SEARCH_ITERATIONS = 48   # golden-section steps for a box: the bracket shrinks 0.618^48 = 1e-10
+SEARCH_ITERATIONS = 32   # golden-section steps for a box: the bracket shrinks 0.618^32 = 2e-7
+                         # (the value is second order in the error of t*: envelope theorem)
 BIG = 1e6                # [m] "no hit" distance
 
 
@@ -73,25 +83,51 @@ class Renderer:
         self.depth = backend.field(real, (T + 1, B, H, W), grad=False)
         # one step's layers (recomputed by the backward pass)
         self.logit = backend.field(real, (B, H, W, Ly))
-        self.dist = backend.field(real, (B, H, W, Ly))
+        self.dist = backend.field(real, (B, H, W, Ly), grad=False)   # ordering only
         self.colour = backend.field(real, (B, H, W, Ly, 3))
         self.log_t = backend.field(real, (B, H, W, Ly + 1))
-        self.t_star = backend.field(real, (B, H, W, Ly))
+        self.t_star = backend.field(real, (B, H, W, Ly), grad=False)  # a constant (envelope)
         self.albedo = backend.field(real, (max(self.n_shapes, 1), 3))
         self.background = backend.field(real, 3)
         self.softness = backend.field(real, ())
         np_real = np.float64 if real == ti.f64 else np.float32
-        colours = np.zeros((max(self.n_shapes, 1), 3))
         shapes = [s for body in sim.robot.bodies for s in body.shapes]
+        self._setup_textures(shapes, np_real)   # declares its fields before the first launch
+        colours = np.zeros((max(self.n_shapes, 1), 3))
         colours[:len(shapes)] = [s.color for s in shapes]
         self.albedo.from_numpy(colours.astype(np_real))
         self.background.from_numpy(np.array(cam.background, np_real))
         self.set_softness(cam.softness)
-        self._scratch = [self.logit, self.dist, self.colour, self.log_t, self.t_star]
+        self._scratch = [self.logit, self.colour, self.log_t]
         self.clear_gradients = backend.gradient_clearer([self.image, self.albedo,
                                                          self.background] + self._scratch)
         self.render = ti.ad.grad_replaced(self._render_forward)
         ti.ad.grad_for(self.render)(self._render_backward)
+
+    def _setup_textures(self, shapes, np_real):
+        """Every texture image once, packed into `texels` / `texel_info`; `shape_texture[k]`
+        is shape k's image (-1: none), `ground_texture` the ground's (-1: none)."""
+        ground = self.sim.robot.ground
+        paths = []
+        for path in [s.texture for s in shapes] + [ground.texture if self.ground_on else None]:
+            if path is not None and path not in paths:
+                paths.append(path)
+        data, info = pack_textures([read_texture(p) for p in paths])
+        self.texture_paths = paths
+        self.texels = backend.field(self.sim.real, (len(data), 3), grad=False)
+        self.texel_info = backend.int_field((len(info), 3))
+        self.shape_texture = backend.int_field(max(self.n_shapes, 1))
+        self.texels.from_numpy(data.astype(np_real))
+        self.texel_info.from_numpy(info)
+        index = np.full(max(self.n_shapes, 1), -1, np.int32)
+        for k, shape in enumerate(shapes):
+            if shape.texture is not None:
+                index[k] = paths.index(shape.texture)
+        self.shape_texture.from_numpy(index)
+        self.textured = bool((index >= 0).any())     # compile the shapes' (u, v) at all
+        self.ground_texture = paths.index(ground.texture) \
+            if self.ground_on and ground.texture is not None else -1
+        self.texture_size = float(ground.texture_size)
 
     # ------------------------------------------------------------------------------ rays
     @ti.func
@@ -118,7 +154,16 @@ class Renderer:
         return ti.sqrt(out.dot(out) + TINY) + ti.min(ti.max(q[0], ti.max(q[1], q[2])), 0.0)
 
     @ti.func
-    def sphere_layer(self, c, r, o, d):
+    def around(self, n):
+        """[-] angle of local direction n about the local z axis over 2 pi, + 1/2 (in [0, 1],
+        u = 0 and 1 on the -x side), and the distance of n from that axis. On the axis
+        (n_x = n_y = 0, measure zero) it reads the angle of +x instead of atan2(0, 0)."""
+        rho2 = n[0] * n[0] + n[1] * n[1]
+        nx = ti.select(rho2 > 1e-24, n[0], 1.0)
+        return 0.5 + ti.atan2(n[1], nx) * (0.5 / math.pi), ti.sqrt(rho2 + TINY)
+
+    @ti.func
+    def sphere_layer(self, c, q, r, o, d):
         oc = c - o
         tc = oc.dot(d)
         dist = safe_norm(oc - tc * d)
@@ -126,7 +171,13 @@ class Renderer:
         if dist < r:
             depth = tc - ti.sqrt(r * r - dist * dist + TINY)
         p = o + depth * d
-        return dist - r, depth, (p - c) / safe_norm(p - c)
+        normal = (p - c) / safe_norm(p - c)
+        uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
+        if ti.static(self.textured):  # longitude about the shape's z axis, latitude
+            n = quat_rotate_inv(q, normal)
+            u, rho = self.around(n)
+            uv = ti.Vector([u, 0.5 + ti.atan2(n[2], rho) / math.pi])
+        return dist - r, depth, normal, uv
 
     @ti.func
     def capsule_layer(self, c, q, r, half_length, o, d):
@@ -136,6 +187,7 @@ class Renderer:
         dist = safe_norm(gap)
         depth = (p1 - o).dot(d)
         normal = gap / dist
+        axis_point = p2
         if dist < r:  # the first hit: the cylinder's side, else the nearer end sphere
             th = self.capsule_hit(o, d, a, e, r)
             if th > 0.0:
@@ -143,7 +195,12 @@ class Renderer:
                 p = o + th * d
                 axis_point = closest_on_segment(p, a, e)
                 normal = (p - axis_point) / safe_norm(p - axis_point)
-        return dist - r, depth, normal
+        uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
+        if ti.static(self.textured):  # angle about the axis; height over the whole length
+            u, _ = self.around(quat_rotate_inv(q, normal))
+            z = quat_rotate_inv(q, axis_point + r * normal - c)[2]
+            uv = ti.Vector([u, 0.5 + 0.5 * z / (half_length + r)])
+        return dist - r, depth, normal, uv
 
     @ti.func
     def capsule_hit(self, o, d, a, e, r):
@@ -196,9 +253,13 @@ class Renderer:
         if s >= 0.0:  # a miss: the distance at the closest approach (smooth there)
             s = self.box_sdf(ol + t_star * dl, half)
         depth = -ol.dot(dl)  # a miss is ordered by the centre's depth (t_star is a constant)
-        # slab test for the first hit and its face
+        # slab test for the first hit and its face; the face's texture axes: (u, v) point
+        # along (U, V) with U x V the outward normal, V = +z on the four side faces
         t_in, t_out = -BIG, BIG
         face = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
+        U = ti.Vector([1.0, 0.0, 0.0], dt=self.sim.real)
+        V = ti.Vector([0.0, 1.0, 0.0], dt=self.sim.real)
+        hu, hv = half[0], half[1]
         for k in ti.static(range(3)):
             dk = dl[k]
             if ti.abs(dk) < 1e-12:
@@ -208,25 +269,69 @@ class Renderer:
             if near > t_in:
                 t_in = near
                 face = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
-                face[k] = -1.0 if dl[k] > 0 else 1.0
+                sign = -1.0 if dl[k] > 0 else 1.0
+                face[k] = sign
+                if ti.static(self.textured):
+                    if ti.static(k == 0):
+                        U, V = ti.Vector([0.0, sign, 0.0]), ti.Vector([0.0, 0.0, 1.0])
+                        hu, hv = half[1], half[2]
+                    elif ti.static(k == 1):
+                        U, V = ti.Vector([-sign, 0.0, 0.0]), ti.Vector([0.0, 0.0, 1.0])
+                        hu, hv = half[0], half[2]
+                    else:
+                        U, V = ti.Vector([1.0, 0.0, 0.0]), ti.Vector([0.0, sign, 0.0])
+                        hu, hv = half[0], half[1]
             t_out = ti.min(t_out, ti.max(t1, t2))
         if s < 0.0 and t_in < t_out:
             depth = t_in
-        return s, depth, quat_rotate(q, face)
+        uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
+        if ti.static(self.textured):  # where the ray meets the entered face's plane
+            p = ol + t_in * dl
+            uv = ti.Vector([0.5 + 0.5 * p.dot(U) / hu, 0.5 + 0.5 * p.dot(V) / hv])
+        return s, depth, quat_rotate(q, face), uv
 
     @ti.func
     def shape_layer(self, t, b, k, o, d, t_star):
         c, q = shape_pose(self.sim, t, b, k)
         kind = self.sim.shape_kind[k]
         s, depth, normal = BIG, BIG, -d
+        uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
         if kind == L.S_SPHERE:
-            s, depth, normal = self.sphere_layer(c, self.sim.shape_radius[b, k], o, d)
+            s, depth, normal, uv = self.sphere_layer(c, q, self.sim.shape_radius[b, k], o, d)
         elif kind == L.S_CAPSULE:
-            s, depth, normal = self.capsule_layer(c, q, self.sim.shape_radius[b, k],
-                                                  self.sim.shape_half_length[b, k], o, d)
+            s, depth, normal, uv = self.capsule_layer(c, q, self.sim.shape_radius[b, k],
+                                                      self.sim.shape_half_length[b, k], o, d)
         else:
-            s, depth, normal = self.box_layer(c, q, self.sim.shape_half_extents[b, k], o, d, t_star)
-        return s, depth, normal
+            s, depth, normal, uv = self.box_layer(c, q, self.sim.shape_half_extents[b, k], o, d,
+                                                  t_star)
+        return s, depth, normal, uv
+
+    @ti.func
+    def texel(self, i):
+        return ti.Vector([self.texels[i, 0], self.texels[i, 1], self.texels[i, 2]])
+
+    @ti.func
+    def texture(self, i, u, v, clamp_u, clamp_v):
+        """RGB of texture i at texture coordinates (u, v) (u left to right, v bottom to top,
+        1 per image): bilinear between the four nearest texel centres, repeating the image
+        along u and v, or clamped to its edge texels along u (clamp_u) / v (clamp_v). The
+        texel indices are integers read from the field; the weights carry the gradient."""
+        start, h, w = self.texel_info[i, 0], self.texel_info[i, 1], self.texel_info[i, 2]
+        x = u * w - 0.5                 # texel centres at integer x, y
+        y = (1.0 - v) * h - 0.5         # row 0 is the image's top row
+        if clamp_u:
+            x = ti.math.clamp(x, 0.0, w - 1.0)
+        if clamp_v:
+            y = ti.math.clamp(y, 0.0, h - 1.0)
+        x0 = ti.cast(ti.floor(x), ti.i32)
+        y0 = ti.cast(ti.floor(y), ti.i32)
+        fx = x - ti.cast(x0, self.sim.real)
+        fy = y - ti.cast(y0, self.sim.real)
+        c0, r0 = x0 % w, y0 % h        # Taichi's % is Python's: in [0, w)
+        c1, r1 = (c0 + 1) % w, (r0 + 1) % h
+        top = (1.0 - fx) * self.texel(start + r0 * w + c0) + fx * self.texel(start + r0 * w + c1)
+        low = (1.0 - fx) * self.texel(start + r1 * w + c0) + fx * self.texel(start + r1 * w + c1)
+        return (1.0 - fy) * top + fy * low
 
     @ti.func
     def shade(self, albedo, normal):
@@ -244,6 +349,8 @@ class Renderer:
                 c, q = shape_pose(self.sim, t, b, k)
                 half = self.sim.shape_half_extents[b, k]
                 ol, dl = quat_rotate_inv(q, o - c), quat_rotate_inv(q, d)
+                if self.box_entry_depth(ol, dl, half) < 0.0:
+                    continue   # the ray enters the box: box_layer does not need t*
                 mid = -ol.dot(dl)   # closest approach to the centre; the minimum is within
                 reach = half.norm() + (ol + mid * dl).norm() + 1e-6   # this of it
                 lo, hi = mid - reach, mid + reach
@@ -271,7 +378,7 @@ class Renderer:
             depth = ti.cast(BIG, self.sim.real)
             colour = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
             if k < S:
-                s, dk, normal = self.shape_layer(t, b, k, o, d, self.t_star[b, y, x, k])
+                s, dk, normal, uv = self.shape_layer(t, b, k, o, d, self.t_star[b, y, x, k])
                 depth = dk
                 if self.cam.near < dk < self.cam.far:
                     softness = self.softness[None]
@@ -281,6 +388,11 @@ class Renderer:
                     else:
                         logit = ti.select(s < 0.0, LOGIT_CLAMP, -LOGIT_CLAMP)
                 albedo = ti.Vector([self.albedo[k, 0], self.albedo[k, 1], self.albedo[k, 2]])
+                if ti.static(self.textured):
+                    i = self.shape_texture[k]
+                    if i >= 0:   # boxes: clamped to the face; spheres, capsules: around
+                        box = self.sim.shape_kind[k] == L.S_BOX
+                        albedo *= self.texture(i, uv[0], uv[1], box, True)
                 colour = self.shade(albedo, normal)
             elif ti.static(self.ground_on):
                 if d[2] < -1e-9 and o[2] > 0.0:
@@ -299,7 +411,11 @@ class Renderer:
     def ground_colour(self, p):
         base = ti.Vector(self.sim.robot.ground.color, dt=self.sim.real)
         shade = 1.0
-        if ti.static(self.checker > 0.0):
+        if ti.static(self.ground_texture >= 0):   # tiles of texture_size [m], repeating
+            size = ti.static(self.texture_size)
+            base *= self.texture(ti.static(self.ground_texture), p[0] / size, p[1] / size,
+                                 False, False)
+        elif ti.static(self.checker > 0.0):
             i = ti.floor(p[0] / self.checker) + ti.floor(p[1] / self.checker)
             if i - 2.0 * ti.floor(0.5 * i) > 0.5:
                 shade = 0.8
@@ -366,7 +482,7 @@ class Renderer:
         self.k_depth(t)
 
     def _render_backward(self, t: int):
-        self.backend.require_gradients("gradients through a camera")
+        self.backend.require_camera_gradients()
         self._layers(t)
         for f in self._scratch:
             f.grad.fill(0.0)
