@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from experiment_checks import short
+
 from tdphys.errors import ModelError
 from tdphys.optim import load_experiment, run
 
@@ -97,43 +99,11 @@ def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir):
     assert result.loss_best < 0.5 * first
 
 
-def _short(exp, duration):
-    """The experiment with a shorter rollout (the same file otherwise), to fit CI's budget."""
-    return dataclasses.replace(exp, task=dataclasses.replace(exp.task, duration=duration))
-
-
-def test_every_experiment_file_loads(robots_dir):
-    files = sorted((robots_dir.parent / "experiments").glob("*.yaml"))
-    assert {f.stem for f in files} >= {"ball_throw", "quadruped_gait", "arm_reach",
-                                       "system_identification"}
-    for f in files:
-        exp = load_experiment(f)
-        assert exp.name == f.stem
-
-
-def test_gait_tiny_budget_gains_speed(backend64, robots_dir):
-    """Adam from standstill (zero output weights): the first rollout stands still, and a few
-    updates of the clock MLP move the torso forward (1 s rollouts here)."""
-    exp = _short(load_experiment(robots_dir.parent / "experiments" / "quadruped_gait.yaml"), 1.0)
-    result = run(exp, budget=3, progress=False)
-    first = result.history[0]
-    assert abs(first["speed_mps"]) < 5e-3 and first["min_height_m"] > 0.29   # settles, stands
-    assert result.loss_best < first["loss"] - 1e-3
-    assert result.controller_theta is not None and result.controller_theta.size == 17944  # paper: 17,952
-
-
-def test_arm_reach_tiny_budget_gets_closer(backend64, robots_dir):
-    exp = _short(load_experiment(robots_dir.parent / "experiments" / "arm_reach.yaml"), 1.0)
-    result = run(exp, budget=3, progress=False)
-    assert result.loss_best < result.history[0]["loss"]
-    assert result.history[0]["error_m"] == pytest.approx(np.sqrt(0.5), abs=0.02)  # held pose
-
-
 def test_system_identification_tiny_budget_moves_towards_the_truth(backend64, robots_dir):
     """A few Adam steps on a 1 s recording lower the loss and every parameter error (the
     full file recovers all three within 1 %: README)."""
-    exp = _short(load_experiment(robots_dir.parent / "experiments" /
-                                 "system_identification.yaml"), 1.0)
+    exp = short(load_experiment(robots_dir.parent / "experiments" /
+                                "system_identification.yaml"), 1.0)
     result = run(exp, budget=4, progress=False)
     h = result.history
     assert h[-1]["loss"] < h[0]["loss"] and h[-1]["param_error"] < h[0]["param_error"]

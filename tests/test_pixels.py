@@ -2,20 +2,14 @@
 camera's pixels only with the vision controller, on one tape through physics, renderer and
 network. CI runs each experiment file with a tiny budget on 1 s rollouts and asks that the
 loss goes down (the full runs and their numbers: README)."""
-import dataclasses
-
 import pytest
+from experiment_checks import short
 
 from tdphys.optim import load_experiment, run
 
 
-def _short(path, duration):
-    exp = load_experiment(path)
-    return dataclasses.replace(exp, task=dataclasses.replace(exp.task, duration=duration))
-
-
 def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
-    exp = _short(robots_dir.parent / "experiments" / "cart_swing_up.yaml", 1.0)
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "cart_swing_up.yaml"), 1.0)
     result = run(exp, budget=3, progress=False)
     first = result.history[0]
     assert first["max_height_m"] < 0.5                # it starts hanging
@@ -24,7 +18,8 @@ def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
 
 def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
     """The network sees only the 72 x 24 camera image (f32, as in the file)."""
-    exp = _short(robots_dir.parent / "experiments" / "pendulum_pixels.yaml", 1.0)
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "pendulum_pixels.yaml"),
+                1.0)
     result = run(exp, budget=3, progress=False)
     assert exp.controller.type == "vision" and exp.precision == "f32"
     assert result.loss_best < result.history[0]["loss"]
