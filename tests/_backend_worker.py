@@ -22,6 +22,9 @@ gradients wrt controls, initial state and every parameter as well as the traject
 backend's gradient policy is deliberately not consulted: this script measures what a backend
 computes, the test decides what it may do.
 
+Every run also renders robots/cart_pendulum.yaml's camera over a short forward rollout
+("camera/fwd/image", see camera_images).
+
 Output (.npz): "<robot>/fwd/<quantity>" (pos, quat, vel, omega (T+1, B, n, 3|4); joint_pos,
 joint_vel (T+1, B, m)), "<robot>/grad/<name>" (the robot's slice of each gradient; ctrl is
 (T, B, m)), "zoo/grad/loss" and "zoo/grad/<ground parameter>" (shared by the robots), and
@@ -43,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROBOTS = ("ball", "pendulum", "arm", "quadruped")
 STEPS = 40  # long enough for the bounce; the Vulkan backward costs ~1 s a step
 FORWARD_KEYS = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel")
+CAMERA_STEPS = 20
 
 
 def zoo(names=ROBOTS):
@@ -154,6 +158,19 @@ def results(sim, owners, taped: bool) -> dict:
     return out
 
 
+def camera_images(steps: int = CAMERA_STEPS) -> np.ndarray:
+    """The cart-pendulum's `front` camera over a short forward rollout (the cart pushed at
+    3 m/s, the pole swinging): images (T+1, 1, H, W, 3), forward only."""
+    import tdphys
+    from tdphys.vision import Renderer
+    sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "cart_pendulum.yaml"), steps=steps)
+    sim.set_controls(np.full((steps, sim.n_motors), 3.0))
+    cam = Renderer(sim, "front")
+    sim.rollout()
+    cam.render_all()
+    return cam.images()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", required=True)
@@ -188,6 +205,9 @@ def main(argv=None) -> int:
     use = resource.getrusage(resource.RUSAGE_SELF)
     out["seconds/cpu"] = np.array(use.ru_utime + use.ru_stime)  # all threads of the process
     out.update(results(sim, owners, args.taped))
+    t0 = time.perf_counter()
+    out["camera/fwd/image"] = camera_images()
+    out["seconds/camera"] = np.array(time.perf_counter() - t0)
     np.savez(args.out, **out)
     return 0
 

@@ -235,6 +235,20 @@ def test_require_gradients_follows_the_policy(monkeypatch):
         backend.Backend("metal", "f32", False).require_gradients()
 
 
+@pytest.mark.parametrize("arch", OTHER_ARCHS)
+def test_camera_images_match_cpu(runs, arch):
+    """The camera renders on every backend: the cart-pendulum's images over a 20-step rollout
+    agree with CPU f64's. Pixels may differ where the cart and the pole's top overlap (their
+    depths are almost equal there, so f32 rounding can flip which is in front), so the
+    check is on the mean and on the share of pixels off by more than 0.01."""
+    ref = runs.get("cpu64")["camera/fwd/image"].astype(float)
+    img = runs.get(arch)["camera/fwd/image"].astype(float)
+    assert img.shape == ref.shape and np.isfinite(img).all()
+    diff = np.abs(img - ref)
+    assert diff.mean() < 1e-4, diff.mean()
+    assert (diff > 0.01).mean() < 1e-3, (diff > 0.01).mean()
+
+
 def test_camera_gradients_follow_their_policy():
     """Gradients through the camera: allowed where CAMERA_GRADIENTS_ALLOWED says so (CPU, where
     tests/test_camera.py checks them, and CUDA), refused with a fix on Vulkan (no parity test
