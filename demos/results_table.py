@@ -24,6 +24,8 @@ ROWS = {
                    "88 iterations (16.3 s)", "2422 simulations (59.9 s)"),
     "arm_reach": ("Arm reach, fixed target", "error_m", "m",
                   "< 1 cm after 150 simulations", "no convergence in 60,000"),
+    "arm_reach_random": ("Arm reach, random targets (held-out)", "error_m", "m",
+                         "< 5 cm after 2563 updates of batch 128", "not reported"),
     "quadruped_gait": ("Quadruped gait from standstill", "speed_mps", "m/s",
                        "1.17 m/s after 500 simulations (~1 CPU hour)", "not reported"),
     "system_identification": ("System identification (e, mu, m)", "param_error", "relative",

@@ -2,6 +2,8 @@
 with a tiny budget on 1 s rollouts (CI's share of each experiment; the full runs and their
 numbers: README). The swing-up files are in test_pixels.py, the ball throw and system
 identification in test_optimize.py."""
+import dataclasses
+
 import numpy as np
 import pytest
 from experiment_checks import short
@@ -36,3 +38,41 @@ def test_arm_reach_tiny_budget_gets_closer(backend64, robots_dir):
     result = run(exp, budget=3, progress=False)
     assert result.loss_best < result.history[0]["loss"]
     assert result.history[0]["error_m"] == pytest.approx(np.sqrt(0.5), abs=0.02)  # held pose
+
+
+def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir):
+    """Random targets: every update rolls out a batch of worlds with fresh targets (counted as
+    that many simulations); the held-out error is measured on the fixed set."""
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
+                0.5)
+    r = exp.task.targets
+    exp = dataclasses.replace(exp, task=dataclasses.replace(
+        exp.task, targets=dataclasses.replace(r, batch=3, held_out=4, eval_every=1)))
+    result = run(exp, budget=9, progress=False)
+    assert result.evaluations == 9 and result.iterations == 3
+    h = result.history
+    assert {"error_m", "train_error_m", "mean_error_m"} <= set(h[0])
+    assert h[-1]["loss"] < h[0]["loss"] or h[-1]["error_m"] < h[0]["error_m"]
+    assert 0.0 < h[0]["error_m"] < 1.0
+
+
+def test_random_targets_refuse_cmaes(robots_dir):
+    from tdphys.errors import TdphysError
+    exp = load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml")
+    with pytest.raises(TdphysError, match="task.targets: random reach targets"):
+        run(exp, optimizer="cmaes", budget=3, progress=False)
+
+
+def test_random_targets_need_a_controller_that_sees_them(tmp_path, robots_dir):
+    import tdphys
+    from tdphys.errors import ModelError
+    from tdphys.optim.experiment import check_against_robot
+    text = (robots_dir.parent / "experiments" / "arm_reach_random.yaml").read_text()
+    p = tmp_path / "exp.yaml"
+    p.write_text(text.replace("    - target: {scale: 1.0}              # [m]\n", "")
+                 .replace("    - effector_to_target: {scale: 2.0}  # [m]\n",
+                          "    - clock: {hz: 1}\n")
+                 .replace("../robots/", str(robots_dir) + "/"))
+    exp = load_experiment(p)
+    with pytest.raises(ModelError, match="task.targets: random targets need a controller"):
+        check_against_robot(exp, tdphys.load(exp.robot))

@@ -35,6 +35,20 @@ class Trainable:
 
 
 @dataclass(frozen=True)
+class RandomTargets:
+    """Reach targets drawn uniformly in the box [low, high] [m] (world): `batch` fresh ones
+    per update (one world each), and a fixed held-out set of `held_out` targets (from `seed`)
+    on which the final distance is measured every `eval_every` updates."""
+
+    low: tuple[float, float, float]
+    high: tuple[float, float, float]
+    batch: int = 16
+    held_out: int = 32
+    seed: int = 0
+    eval_every: int = 10
+
+
+@dataclass(frozen=True)
 class Task:
     """type: task name; duration [s]; target [m] ((x, y) for ball_throw, (x, y, z) for
     reach); tolerance (success: [m] for ball_throw and reach, relative for
@@ -59,6 +73,7 @@ class Task:
     truth: tuple = ()
     target_height: float = 1.0
     hold: float = 1.0
+    targets: RandomTargets | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +123,7 @@ _TASK_KEYS = {
     "ball_throw": {"type", "duration", "target", "tolerance", "speed_tolerance",
                    "velocity_weight"},
     "gait": {"type", "duration", "body", "direction", "target_speed"},
-    "reach": {"type", "duration", "target", "tolerance", "effector"},
+    "reach": {"type", "duration", "target", "targets", "tolerance", "effector"},
     "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
@@ -202,8 +217,15 @@ def _task(at: _At) -> Task:
                "target_speed": lambda a: _number(a), "target_height": _number,
                "hold": lambda a: _positive(a, "[s]")}
     values = {k: f(m.get(k)) for k, f in readers.items() if k in m}
-    if kind == "reach" and "target" not in m:
-        m.require("target", "add `target: [x, y, z]` [m]")
+    if kind == "reach":
+        if "target" in m and "targets" in m:
+            raise m.key_at("targets").error("both target and targets are given",
+                                            "give one fixed `target` or random `targets`")
+        if "targets" in m:
+            values["targets"] = _random_targets(m.get("targets"))
+        elif "target" not in m:
+            m.require("target", "add `target: [x, y, z]` [m], or random `targets: {low: "
+                                "[x, y, z], high: [x, y, z]}`")
     if kind == "swing_up" and "target_height" not in m:
         m.require("target_height", "add `target_height: H` [m], the height to raise it to")
     if kind in ("reach", "swing_up"):
@@ -220,6 +242,26 @@ def _task(at: _At) -> Task:
                                  if _is_list(t.get(name)) else (_number(t.get(name)),))
                                 for name in t._values)
     return Task(type=kind, **values)
+
+
+def _random_targets(at: _At) -> RandomTargets:
+    m = _Map(at, "task.targets").only({"low", "high", "batch", "held_out", "seed",
+                                       "eval_every"})
+    low = _numbers(m.require("low", "add `low: [x, y, z]` [m], the box's lower corner"), 3)
+    high = _numbers(m.require("high", "add `high: [x, y, z]` [m], the box's upper corner"), 3)
+    if any(h < lo for lo, h in zip(low, high)):
+        raise m.get("high").error("high is below low on some axis",
+                                  "give the box's corners as low <= high on every axis")
+    counts = {}
+    for key in ("batch", "held_out", "eval_every"):
+        if key in m:
+            counts[key] = _integer(m.get(key))
+            if counts[key] < 1:
+                raise m.get(key).error(f"must be at least 1, got {counts[key]}",
+                                       "give a positive whole number")
+    if "seed" in m:
+        counts["seed"] = _integer(m.get("seed"))
+    return RandomTargets(low=low, high=high, **counts)
 
 
 def _is_list(at: _At) -> bool:
@@ -454,6 +496,11 @@ def check_against_robot(exp: Experiment, robot) -> None:
     if t.type in ("reach", "swing_up") and t.effector_body not in bodies:
         raise missing("task.effector.body", "body", t.effector_body, bodies)
     c = exp.controller
+    seeing = ("target", "effector_to_target", "effector_distance")
+    if t.targets is not None and (c is None or not any(i.kind in seeing for i in c.inputs)):
+        raise ModelError(exp.file, "task.targets", "random targets need a controller that "
+                         "sees the target", "add a controller input `target`, "
+                         "`effector_to_target` or `effector_distance`")
     if c is None:
         return
     if n_motors == 0:

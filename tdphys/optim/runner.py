@@ -134,6 +134,11 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     kind = optimizer or exp.optimizer.type
     budget = int(budget or exp.optimizer.budget)
     tdphys.init(arch, exp.precision)
+    if kind == "cmaes" and exp.task.targets is not None:
+        from ..errors import TdphysError
+        raise TdphysError(f"{exp.file}: task.targets: random reach targets need one world per "
+                          "target, and CMA-ES one world per candidate; that combination is "
+                          "not supported\n  fix: use --optimizer adam, or a fixed `target`")
     if kind == "adam":
         backend.current().require_gradients("gradients for --optimizer adam")
         if exp.controller is not None and exp.controller.type == "vision":
@@ -158,8 +163,12 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     # the final behaviour: the best parameters, rolled out once more (not counted)
     sim, task, params = result.sim, result.task, result._params
     params.set(sim, result.x_best)
-    _evaluate(sim, task, params)
-    result.metrics_best = task.metrics()[0]
+    if task.random is not None:
+        held_out = task.held_out_error(lambda: _forward(sim, task, params))
+        result.metrics_best = {**task.batch_metrics(), "error_m": held_out}
+    else:
+        _evaluate(sim, task, params)
+        result.metrics_best = task.metrics()[0]
     result.params = params.named(result.x_best)
     result.controller_theta = params.controller_theta(result.x_best)
     return result
@@ -242,6 +251,13 @@ def _evaluate(sim, task, params) -> None:
     task.loss_kernel()
 
 
+def _forward(sim, task, params) -> None:
+    """One forward rollout of every world (no tape), its loss recomputed."""
+    sim.loss[None] = 0.0
+    task.reset()
+    _evaluate(sim, task, params)
+
+
 def _n_params(exp: Experiment, robot) -> int:
     """How many numbers the optimiser moves (for CMA-ES's default population)."""
     _, _, params = _build(exp, robot, steps=1, batch=1)
@@ -254,8 +270,8 @@ def cma_default_popsize(n: int) -> int:
 
 
 def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndarray,
-            task, **extra) -> None:
-    result.evaluations += 1
+            task, simulations: int = 1, **extra) -> None:
+    result.evaluations += simulations
     wall = time.perf_counter() - t0
     if result.evaluations == 1:
         result.first_eval_s = wall
@@ -275,7 +291,8 @@ def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndar
 
 def _adam(exp, robot, steps, budget, result, bar, verbose=False):
     o = exp.optimizer
-    sim, task, params = _build(exp, robot, steps, batch=1)
+    targets = exp.task.targets          # random reach targets: a batch of worlds per update
+    sim, task, params = _build(exp, robot, steps, batch=targets.batch if targets else 1)
     sim.grad_decay = o.grad_decay
     result.sim, result.task, result._params = sim, task, params
     adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay)
@@ -288,15 +305,24 @@ def _adam(exp, robot, steps, budget, result, bar, verbose=False):
         result.x_best = x.copy()
     try:
         _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
+        held_out = None
         while result.evaluations < budget:
             params.set(sim, x)
+            if targets:
+                task.next_batch()
             task.reset()
             others = () if params.controller is None else (params.controller,)
             with sim.tape(*others):
                 _evaluate(sim, task, params)      # NaN is checked outside the tape
             loss, g = float(sim.loss[None]), params.grad(sim)
-            metrics = task.metrics()[0]
-            _record(result, t0, loss, metrics, x, task, grad_norm=float(np.linalg.norm(g)))
+            metrics = task.batch_metrics()
+            if targets:
+                last = result.evaluations + sim.batch >= budget
+                if held_out is None or result.iterations % targets.eval_every == 0 or last:
+                    held_out = task.held_out_error(lambda: _forward(sim, task, params))
+                metrics["error_m"] = held_out    # the last held-out measurement
+            _record(result, t0, loss, metrics, x, task, simulations=sim.batch,
+                    grad_norm=float(np.linalg.norm(g)))
             if verbose:
                 print(result.evaluations, round(result.wall_s, 1), loss, metrics, flush=True)
             result.iterations += 1

@@ -27,6 +27,7 @@ class BallThrow:
     """
 
     headline = ("error_m", "m")
+    random = None   # no random targets
 
     def __init__(self, task: Task, sim):
         if sim.n_bodies != 1 or sim.robot.bodies[0].shapes[0].kind != "sphere":
@@ -72,6 +73,9 @@ class BallThrow:
     def success(self, m: dict) -> bool:
         return m["error_m"] <= self.task.tolerance and m["speed_mps"] <= self.task.speed_tolerance
 
+    def batch_metrics(self) -> dict:
+        return self.metrics()[0]
+
     def target_point(self) -> np.ndarray:
         """[m] world point drawn by the viewer: the target on the ground."""
         return np.array([self.tx, self.ty, 0.0])
@@ -80,6 +84,12 @@ class BallThrow:
 class _SummedLoss:
     """For tasks whose loss_kernel adds each world's loss into `world_loss` over many steps:
     reset() zeroes it before a rollout, losses() reads it."""
+
+    random = None   # no random targets
+
+    def batch_metrics(self) -> dict:
+        """The metrics an update reports: world 0's."""
+        return self.metrics()[0]
 
     def reset(self):
         self.world_loss.fill(0)
@@ -181,8 +191,31 @@ class Reach(_Effector):
         self._set_effector(task, sim)
         self.target_field = ti.Vector.field(3, sim.real, shape=sim.batch, needs_grad=True)
         self.world_loss = ti.field(sim.real, shape=sim.batch)
-        self.target_field.from_numpy(np.broadcast_to(np.asarray(task.target, float),
-                                                     (sim.batch, 3)).astype(_np(sim)))
+        self.random = task.targets
+        if self.random is None:
+            self.set_targets(np.asarray(task.target, float))
+        else:
+            r = self.random
+            held_rng = np.random.default_rng(r.seed)
+            self.held_out = held_rng.uniform(r.low, r.high, (r.held_out, 3))
+            self.rng = np.random.default_rng(r.seed + 1)
+            self.next_batch()
+
+    def set_targets(self, targets) -> None:
+        """Targets [m] (3,) for every world or (n <= B, 3), the rest repeating the last."""
+        t = np.atleast_2d(np.asarray(targets, float))
+        full = np.concatenate([t, np.repeat(t[-1:], self.sim.batch - len(t), axis=0)])
+        self.target_field.from_numpy(full[:self.sim.batch].astype(_np(self.sim)))
+
+    def next_batch(self) -> None:
+        """Random targets: a fresh uniform draw in [low, high] for every world."""
+        r = self.random
+        self.set_targets(self.rng.uniform(r.low, r.high, (self.sim.batch, 3)))
+
+    def final_errors(self) -> np.ndarray:
+        """|e(T) - target| [m] of every world after a rollout."""
+        e = self.effector_path()[-1]
+        return np.linalg.norm(e - self.target_field.to_numpy().astype(float), axis=1)
 
 
     def clear_gradients(self):
@@ -195,7 +228,11 @@ class Reach(_Effector):
             d = self.effector_at(t + 1, b) - self.target_field[b]
             lw = ti.sqrt(d.dot(d) + 1e-12) / self.sim.steps
             self.world_loss[b] += lw
-            self.sim.loss[None] += lw
+            self.sim.loss[None] += lw * ti.static(self._share())
+
+    def _share(self) -> float:
+        """Weight of one world in sim.loss: 1, or 1 / B averaging a batch of random targets."""
+        return 1.0 if self.random is None else 1.0 / self.sim.batch
 
 
 
@@ -205,10 +242,33 @@ class Reach(_Effector):
         return [{"error_m": float(d[-1, b]), "mean_error_m": float(d[1:, b].mean())}
                 for b in range(self.sim.batch)]
 
+    def batch_metrics(self) -> dict:
+        """The metrics of one update: world 0's, or with random targets the batch's means
+        (train_error_m: mean final distance to this update's targets)."""
+        per_world = self.metrics()
+        if self.random is None:
+            return per_world[0]
+        return {"train_error_m": float(np.mean([m["error_m"] for m in per_world])),
+                "mean_error_m": float(np.mean([m["mean_error_m"] for m in per_world]))}
+
+    def held_out_error(self, rollout) -> float:
+        """Mean final distance [m] over the held-out targets, `rollout()` running one
+        forward rollout of every world (chunks of B targets)."""
+        errors = []
+        for i in range(0, len(self.held_out), self.sim.batch):
+            chunk = self.held_out[i:i + self.sim.batch]
+            self.set_targets(chunk)
+            rollout()
+            errors += list(self.final_errors()[:len(chunk)])
+        return float(np.mean(errors))
+
     def success(self, m: dict) -> bool:
         return m["error_m"] <= self.task.tolerance
 
     def target_point(self) -> np.ndarray:
+        """[m] world 0's target (the last one it was given, with random targets)."""
+        if self.random is not None:
+            return self.target_field.to_numpy()[0].astype(float)
         return np.asarray(self.task.target, float)
 
 
