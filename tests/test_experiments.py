@@ -76,3 +76,15 @@ def test_random_targets_need_a_controller_that_sees_them(tmp_path, robots_dir):
     exp = load_experiment(p)
     with pytest.raises(ModelError, match="task.targets: random targets need a controller"):
         check_against_robot(exp, tdphys.load(exp.robot))
+
+
+def test_codesign_tiny_budget_moves_controller_and_masses(backend64, robots_dir):
+    """Co-design: the gait controller and the legs' masses (log space) share one tape; a few
+    updates change both, keep the masses positive and gain speed (1 s rollouts here)."""
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "quadruped_codesign.yaml"),
+                1.0)
+    result = run(exp, budget=3, progress=False)
+    assert result.loss_best < result.history[0]["loss"] - 1e-3
+    masses = np.array(result.params["shape_mass"])
+    assert masses.shape == (12,) and np.all(masses > 0)
+    assert not np.allclose(masses, [1.3, 0.7, 0.3] * 4)      # the robot file's leg masses

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
-from ..model.loader import (_At, _choice, _compose, _did_you_mean, _integer, _items, _Map,
-                            _number, _string, read_text_file)
+from ..model.loader import (_At, _boolean, _choice, _compose, _did_you_mean, _integer,
+                            _items, _Map, _number, _string, read_text_file)
 
 TASKS = ("ball_throw", "gait", "reach", "swing_up", "system_identification")
 OPTIMIZERS = ("adam", "cmaes")
@@ -26,12 +26,14 @@ class Trainable:
     per component (broadcast like init) (the optimiser sees
     value / scale, so its step sizes mean the same for every parameter); index: which entries
     of the parameter's first axis (shapes, bodies, joints, motors) are trained (None: all;
-    init and scale then broadcast to the selected entries)."""
+    init and scale then broadcast to the selected entries); log: the optimiser sees
+    ln(value) / scale, so the value stays positive (masses, sizes) and steps are relative."""
 
     name: str
     init: tuple[float, ...] | None = None
     scale: float | tuple[float, ...] = 1.0
     index: tuple[int, ...] | None = None   # first-axis entries trained (None: all)
+    log: bool = False                      # optimise ln(value): stays positive
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ _TASK_KEYS = {
     "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
-_TRAIN_KEYS = {"init", "scale", "index"}
+_TRAIN_KEYS = {"init", "scale", "index", "log"}
 _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigma", "popsize", "seed",
              "stop_at_success", "grad_decay"}
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
@@ -331,7 +333,8 @@ def _trainable(at: _At) -> tuple[Trainable, ...]:
             if not index or min(index) < 0 or len(set(index)) != len(index):
                 raise sm.get("index").error("index must list distinct entries >= 0",
                                             "e.g. [0, 2]")
-        out.append(Trainable(name, init, scale, index))
+        log = _boolean(sm.get("log")) if "log" in sm else False
+        out.append(Trainable(name, init, scale, index, log))
     return tuple(out)
 
 

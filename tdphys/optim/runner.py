@@ -45,13 +45,18 @@ class RunResult:
     resumed_from: dict = field(default_factory=dict)
 
 
+def _value(x: np.ndarray, scale: np.ndarray, log: bool) -> np.ndarray:
+    """A trained parameter's value from its optimiser coordinates x."""
+    return np.exp(x * scale) if log else x * scale
+
+
 class _Params:
     """Map between the flat optimiser vector x and what it trains: the controller's weights
     (first, divided by controller.lr_scale), then the Simulation parameters (value / scale)."""
 
     def __init__(self, exp: Experiment, sim, controller=None):
         from ..errors import ModelError
-        self.items = []               # (name, entries index, entry shape, scale, offset, size)
+        self.items = []   # (name, entries index, entry shape, scale, offset, size, log)
         self.controller = controller
         x0, offset = [], 0
         if controller is not None:
@@ -84,18 +89,23 @@ class _Params:
                 raise ModelError(exp.file, f"trainable.{tr.name}.scale",
                                  f"{np.size(tr.scale)} scales do not fit the parameter's shape "
                                  f"{base.shape}", "give one number, or one per column") from None
-            self.items.append((tr.name, index, base.shape, scale, offset, base.size))
-            x0.append(base.ravel() / scale)
+            if tr.log and np.any(base <= 0):
+                raise ModelError(exp.file, f"trainable.{tr.name}.log", "log needs positive "
+                                 f"values, and '{tr.name}' starts at {base.min():g}",
+                                 "drop `log: true`, or give a positive `init`")
+            self.items.append((tr.name, index, base.shape, scale, offset, base.size, tr.log))
+            x0.append((np.log(base) if tr.log else base).ravel() / scale)
             offset += base.size
         self.x0 = np.concatenate(x0)
 
     def set(self, sim, X: np.ndarray) -> None:
         """X: (n,) for every world, or (B, n) one row per world."""
         X = np.atleast_2d(X)
+        self._x_last = X[0].copy()   # world 0's, for the chain rule in grad()
         if self.controller is not None:
             self.controller.set(X[:, :self.n_ctrl] * self.ctrl_scale)
-        for name, index, shape, scale, off, size in self.items:
-            value = (X[:, off:off + size] * scale).reshape((X.shape[0],) + shape)
+        for name, index, shape, scale, off, size, log in self.items:
+            value = _value(X[:, off:off + size], scale, log).reshape((X.shape[0],) + shape)
             if index == slice(None):
                 sim.set_param(name, value)
             else:
@@ -109,14 +119,17 @@ class _Params:
         parts = []
         if self.controller is not None:
             parts.append(self.controller.grad() * self.ctrl_scale)
-        for name, index, _, scale, _, _ in self.items:
+        for name, index, _, scale, off, size, log in self.items:
             g = sim.param_grad(name)[0]
-            parts.append((g[index] if g.ndim else g).ravel() * scale)
+            g = (g[index] if g.ndim else g).ravel() * scale
+            if log:   # d value / d x = value * scale
+                g = g * _value(self._x_last[off:off + size], scale, True)
+            parts.append(g)
         return np.concatenate(parts)
 
     def named(self, x: np.ndarray) -> dict:
-        return {name: (x[off:off + size] * scale).reshape(shape).tolist()
-                for name, _, shape, scale, off, size in self.items}
+        return {name: _value(x[off:off + size], scale, log).reshape(shape).tolist()
+                for name, _, shape, scale, off, size, log in self.items}
 
     def controller_theta(self, x: np.ndarray) -> np.ndarray | None:
         return None if self.controller is None else x[:self.n_ctrl] * self.ctrl_scale
