@@ -56,11 +56,20 @@ def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir):
     assert 0.0 < h[0]["error_m"] < 1.0
 
 
-def test_random_targets_refuse_cmaes(robots_dir):
-    from tdphys.errors import TdphysError
-    exp = load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml")
-    with pytest.raises(TdphysError, match="task.targets: random reach targets"):
-        run(exp, optimizer="cmaes", budget=3, progress=False)
+def test_random_targets_with_cmaes(backend64, robots_dir):
+    """CMA-ES on random targets: each candidate drives a block of `batch` worlds that all
+    candidates share the targets of; a candidate counts as `batch` simulations."""
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
+                0.5)
+    r = exp.task.targets
+    exp = dataclasses.replace(
+        exp, task=dataclasses.replace(exp.task, targets=dataclasses.replace(
+            r, batch=2, held_out=3, eval_every=1)),
+        optimizer=dataclasses.replace(exp.optimizer, popsize=3))
+    result = run(exp, optimizer="cmaes", budget=12, progress=False)
+    assert result.evaluations == 12 and result.iterations == 2
+    assert result.sim.batch == 6
+    assert all(0.0 < h["error_m"] < 1.0 for h in result.history)
 
 
 def test_random_targets_need_a_controller_that_sees_them(tmp_path, robots_dir):

@@ -14,8 +14,9 @@ Three kinds:
   image of every step (tdphys/optim/vision_controller.py).
 
 All trainable numbers are one vector per parameter set, `theta` (P, n). P is 1 (every world
-shares the weights: a batch of targets, one update) or the batch (one candidate per world:
-CMA-ES). Features that depend only on time are computed for all steps in one launch before the
+shares the weights: a batch of targets, one update), the batch (one candidate per world:
+CMA-ES), or any divisor of it (CMA-ES on random targets: each candidate drives a block of
+B / P consecutive worlds). Features that depend only on time are computed for all steps in one launch before the
 rollout; any feature that reads the state makes the controller run once per step, between the
 engine's steps (Simulation.rollout(policy=...)).
 
@@ -171,8 +172,12 @@ class Weights:
 
     @ti.func
     def _set_of(self, b):
-        """The parameter set world b uses."""
-        return b if ti.static(self.P > 1) else 0
+        """The parameter set world b uses: P sets share the B worlds in consecutive blocks
+        of B / P (one world each when P = B)."""
+        result = 0
+        if ti.static(self.P > 1):
+            result = b // ti.static(self.sim.batch // self.P)
+        return result
 
     @ti.func
     def _act(self, z):
@@ -199,8 +204,8 @@ class MLP(Weights):
         B, T, M = sim.batch, sim.steps, sim.n_motors
         if M == 0:
             raise ValueError("an mlp controller needs a robot with motors")
-        if param_sets not in (1, B):
-            raise ValueError(f"param_sets must be 1 or the batch ({B}), got {param_sets}")
+        if param_sets < 1 or B % param_sets:
+            raise ValueError(f"param_sets must divide the batch ({B}), got {param_sets}")
         self.P = param_sets
         table = self._feature_table()
         self.n_in = len(table)

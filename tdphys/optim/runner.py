@@ -147,11 +147,11 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     kind = optimizer or exp.optimizer.type
     budget = int(budget or exp.optimizer.budget)
     tdphys.init(arch, exp.precision)
-    if kind == "cmaes" and exp.task.targets is not None:
+    if kind == "cmaes" and exp.task.targets is not None and exp.trainable:
         from ..errors import TdphysError
-        raise TdphysError(f"{exp.file}: task.targets: random reach targets need one world per "
-                          "target, and CMA-ES one world per candidate; that combination is "
-                          "not supported\n  fix: use --optimizer adam, or a fixed `target`")
+        raise TdphysError(f"{exp.file}: trainable: CMA-ES on random reach targets trains the "
+                          "controller only (each candidate drives a block of worlds)\n  fix: "
+                          "drop the trainable Simulation parameters, or use --optimizer adam")
     if kind == "adam":
         backend.current().require_gradients("gradients for --optimizer adam")
         if exp.controller is not None and exp.controller.type == "vision":
@@ -376,7 +376,9 @@ def _cma(exp, robot, steps, budget, result, bar):
     except ImportError as exc:
         raise ImportError("--optimizer cmaes needs the `cma` package: pip install cma") from exc
     popsize = o.popsize or cma_default_popsize(_n_params(exp, robot))
-    sim, task, params = _build(exp, robot, steps, batch=popsize, param_sets=popsize)
+    targets = exp.task.targets       # random reach targets: a block of worlds per candidate
+    k = targets.batch if targets else 1
+    sim, task, params = _build(exp, robot, steps, batch=popsize * k, param_sets=popsize)
     result.sim, result.task, result._params = sim, task, params
     t0 = time.perf_counter()
     if result.resumed_from:
@@ -387,18 +389,27 @@ def _cma(exp, robot, steps, budget, result, bar):
         es = cmaes(params.x0, o.sigma, popsize, o.seed)
         result.x_best = params.x0.copy()
     try:
+        held_out = None
         while result.evaluations < budget:
             X = np.array(es.ask())
+            if targets:
+                task.next_batch(repeat=popsize)          # the same k targets per candidate
             params.set(sim, X)
-            sim.loss[None] = 0.0
-            task.reset()
-            _evaluate(sim, task, params)
-            losses = task.losses()
+            _forward(sim, task, params)
+            losses = task.losses().reshape(popsize, k).mean(axis=1)
             losses = np.where(np.isfinite(losses), losses, 1e30)   # a diverged world ranks last
-            for xi, li, mi in zip(X, losses, task.metrics()):
+            metrics = task.metrics()
+            if targets:
+                metrics = task.block_metrics(k)
+                if held_out is None or result.iterations % targets.eval_every == 0:
+                    params.set(sim, X[int(np.argmin(losses))])   # this generation's best
+                    held_out = task.held_out_error(lambda: _forward(sim, task, params))
+                for m in metrics:
+                    m["error_m"] = held_out
+            for xi, li, mi in zip(X, losses, metrics):
                 if result.evaluations >= budget:
                     break
-                _record(result, t0, float(li), mi, xi, task)
+                _record(result, t0, float(li), mi, xi, task, simulations=k)
             result.iterations += 1
             bar.update(result)
             es.tell(list(X), list(losses))

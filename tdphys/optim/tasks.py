@@ -207,10 +207,20 @@ class Reach(_Effector):
         full = np.concatenate([t, np.repeat(t[-1:], self.sim.batch - len(t), axis=0)])
         self.target_field.from_numpy(full[:self.sim.batch].astype(_np(self.sim)))
 
-    def next_batch(self) -> None:
-        """Random targets: a fresh uniform draw in [low, high] for every world."""
+    def next_batch(self, repeat: int = 1) -> None:
+        """Random targets: a fresh uniform draw in [low, high] for every world, or for B /
+        repeat worlds tiled `repeat` times (world b gets target b mod B / repeat: the same
+        targets for every block of worlds, one block per CMA-ES candidate)."""
         r = self.random
-        self.set_targets(self.rng.uniform(r.low, r.high, (self.sim.batch, 3)))
+        draw = self.rng.uniform(r.low, r.high, (self.sim.batch // repeat, 3))
+        self.set_targets(np.tile(draw, (repeat, 1)))
+
+    def block_metrics(self, k: int) -> list[dict]:
+        """batch_metrics of each block of k consecutive worlds (one per CMA-ES candidate)."""
+        per_world = self.metrics()
+        return [{"train_error_m": float(np.mean([m["error_m"] for m in block])),
+                 "mean_error_m": float(np.mean([m["mean_error_m"] for m in block]))}
+                for block in (per_world[i:i + k] for i in range(0, len(per_world), k))]
 
     def final_errors(self) -> np.ndarray:
         """|e(T) - target| [m] of every world after a rollout."""
@@ -245,11 +255,9 @@ class Reach(_Effector):
     def batch_metrics(self) -> dict:
         """The metrics of one update: world 0's, or with random targets the batch's means
         (train_error_m: mean final distance to this update's targets)."""
-        per_world = self.metrics()
         if self.random is None:
-            return per_world[0]
-        return {"train_error_m": float(np.mean([m["error_m"] for m in per_world])),
-                "mean_error_m": float(np.mean([m["mean_error_m"] for m in per_world]))}
+            return self.metrics()[0]
+        return self.block_metrics(self.sim.batch)[0]
 
     def held_out_error(self, rollout) -> float:
         """Mean final distance [m] over the held-out targets, `rollout()` running one

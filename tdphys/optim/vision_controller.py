@@ -113,8 +113,8 @@ class ConvRecurrent(Weights):
         B, T, M = sim.batch, sim.steps, sim.n_motors
         if M == 0:
             raise ValueError("a vision controller needs a robot with motors")
-        if param_sets not in (1, B):
-            raise ValueError(f"param_sets must be 1 or the batch ({B}), got {param_sets}")
+        if param_sets < 1 or B % param_sets:
+            raise ValueError(f"param_sets must divide the batch ({B}), got {param_sets}")
         if not spec.conv:
             raise ValueError("a vision controller needs at least one conv layer")
         if spec.cell not in CELLS:
