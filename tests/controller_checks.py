@@ -48,3 +48,35 @@ def initial_theta_for(ctl, spec):
         return ctl.initial_theta()
     finally:
         ctl.spec = saved
+
+
+def check_run_gradient(exp, picks, eps=1e-6, rel=1e-5):
+    """The taped gradient the optimiser gets for experiment `exp` (its Simulation, task and
+    controller as runner._build made them; reused when a test ran `exp` before) against
+    central differences of the loss, at the optimiser coordinates in `picks`."""
+    import tdphys
+    from tdphys.optim import runner
+    robot = tdphys.load(exp.robot)
+    steps = int(round(exp.task.duration / robot.solver.dt))
+    batch = exp.task.targets.batch if exp.task.targets else 1
+    sim, task, params = runner._build(exp, robot, steps, batch)
+    x = params.x0 + np.random.default_rng(0).normal(0.0, 0.05, params.x0.size)
+    if exp.task.targets:
+        task.next_batch()
+    params.set(sim, x)
+    task.reset()
+    with sim.tape(params.controller):
+        runner._evaluate(sim, task, params)
+    grad = params.grad(sim)
+
+    def loss(xi):
+        params.set(sim, xi)
+        runner._forward(sim, task, params)
+        return float(sim.loss[None])
+
+    for i in picks:
+        h = np.zeros_like(x)
+        h[i] = eps
+        fd = (loss(x + h) - loss(x - h)) / (2 * eps)
+        assert abs(grad[i] - fd) <= rel * max(abs(fd), 1e-3 * np.abs(grad).max()), \
+            (i, grad[i], fd)

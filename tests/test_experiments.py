@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from controller_checks import check_run_gradient
 from experiment_checks import short
 
 from tdphys.optim import load_experiment, run
@@ -54,6 +55,17 @@ def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir):
     assert {"error_m", "train_error_m", "mean_error_m"} <= set(h[0])
     assert h[-1]["loss"] < h[0]["loss"] or h[-1]["error_m"] < h[0]["error_m"]
     assert 0.0 < h[0]["error_m"] < 1.0
+
+
+def test_random_targets_loss_gradient_matches_finite_differences(robots_dir):
+    """The batch-averaged reach loss (1/B per world) on the tape, f64, against central
+    differences (the simulation of the test above is reused)."""
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
+                0.5)
+    r = exp.task.targets
+    exp = dataclasses.replace(exp, task=dataclasses.replace(
+        exp.task, targets=dataclasses.replace(r, batch=3, held_out=4, eval_every=1)))
+    check_run_gradient(exp, picks=[0, 300, 5000, -1])
 
 
 def test_random_targets_with_cmaes(backend64, robots_dir):

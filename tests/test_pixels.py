@@ -3,6 +3,7 @@ camera's pixels only with the vision controller, on one tape through physics, re
 network. CI runs each experiment file with a tiny budget on 1 s rollouts and asks that the
 loss goes down (the full runs and their numbers: README)."""
 import pytest
+from controller_checks import check_run_gradient
 from experiment_checks import short
 
 from tdphys.optim import load_experiment, run
@@ -14,6 +15,13 @@ def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
     first = result.history[0]
     assert first["max_height_m"] < 0.5                # it starts hanging
     assert result.loss_best < first["loss"]
+
+
+def test_swing_up_loss_gradient_matches_finite_differences(robots_dir):
+    """The swing_up loss on the tape (f64, the state experiment's controller weights; the
+    simulation of the test above is reused)."""
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "cart_swing_up.yaml"), 1.0)
+    check_run_gradient(exp, picks=[0, 100, 1000, 4500, -1])
 
 
 def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
