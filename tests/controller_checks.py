@@ -56,6 +56,8 @@ def check_run_gradient(exp, picks, eps=1e-6, rel=1e-5):
     central differences of the loss, at the optimiser coordinates in `picks`."""
     import tdphys
     from tdphys.optim import runner
+    assert exp.precision == "f64", "finite differences need f64"
+    tdphys.init("cpu", "f64")     # as run() would (a no-op when already running)
     robot = tdphys.load(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
     batch = exp.task.targets.batch if exp.task.targets else 1
@@ -63,9 +65,18 @@ def check_run_gradient(exp, picks, eps=1e-6, rel=1e-5):
     x = params.x0 + np.random.default_rng(0).normal(0.0, 0.05, params.x0.size)
     if exp.task.targets:
         task.next_batch()
+    check_params_gradient(sim, task, params, x, picks, eps, rel)
+
+
+def check_params_gradient(sim, task, params, x, picks, eps=1e-6, rel=1e-5):
+    """params.grad (the optimiser's gradient at coordinates x, from one taped rollout)
+    against central differences of the loss at the coordinates in `picks`, to a relative
+    `rel` of max(|fd|, 1e-3 of the largest gradient entry). Returns the gradient."""
+    from tdphys.optim import runner
     params.set(sim, x)
     task.reset()
-    with sim.tape(params.controller):
+    others = () if params.controller is None else (params.controller,)
+    with sim.tape(*others):
         runner._evaluate(sim, task, params)
     grad = params.grad(sim)
 
@@ -80,3 +91,4 @@ def check_run_gradient(exp, picks, eps=1e-6, rel=1e-5):
         fd = (loss(x + h) - loss(x - h)) / (2 * eps)
         assert abs(grad[i] - fd) <= rel * max(abs(fd), 1e-3 * np.abs(grad).max()), \
             (i, grad[i], fd)
+    return grad

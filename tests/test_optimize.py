@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from controller_checks import check_params_gradient
 from experiment_checks import short
 
 from tdphys.errors import ModelError
@@ -195,21 +196,6 @@ def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_d
     x = params.x0.copy()
     assert params.named(x) == pytest.approx({"shape_restitution": [0.3],
                                              "shape_friction": [0.8], "shape_mass": [1.0]})
-    params.set(sim, x)
-    task.reset()
-    with sim.tape():
-        runner._evaluate(sim, task, params)
-    grad = params.grad(sim)
-
-    def loss(xi):
-        params.set(sim, xi)
-        runner._forward(sim, task, params)
-        return float(sim.loss[None])
-
-    for i in range(x.size):
-        h = np.zeros_like(x)
-        h[i] = 1e-6
-        fd = (loss(x + h) - loss(x - h)) / 2e-6
-        assert grad[i] == pytest.approx(fd, rel=1e-5, abs=1e-12), (i, grad[i], fd)
+    check_params_gradient(sim, task, params, x, range(x.size))
     params.set(sim, x - 100.0)                       # a huge step down stays positive
     assert sim.get_param("shape_mass")[0, 3] > 0
