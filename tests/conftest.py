@@ -1,5 +1,6 @@
 """Shared fixtures: the Taichi backend (f64 on CPU unless TDPHYS_ARCH says otherwise), reset
 after every test module, and the robots folder."""
+import os
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,72 @@ def fresh_taichi_per_module():
 @pytest.fixture(scope="session")
 def robots_dir():
     return ROOT / "robots"
+
+
+# ------------------------------------------------------------------ early background worker
+# tests/test_adjoint_access_rule.py needs a 3-minute subprocess (Taichi's debug mode is
+# process-wide). Started when the session begins (in the xdist controller, whose environment
+# the workers inherit) it overlaps the other tests instead of running alone at the end.
+_ACCESS_TEST = "test_adjoint_access_rule.py"
+_ACCESS_ENV = "TDPHYS_ADJOINT_ACCESS_OUT"
+
+
+def _start_adjoint_access_worker(out_file: Path):
+    import subprocess
+    import sys
+    # the child writes the exit status next to its output once it ends, crash or not
+    code = ("import subprocess, sys; "
+            "r = subprocess.run([sys.argv[1], sys.argv[2], sys.argv[3]], "
+            "stdout=open(sys.argv[4], 'w'), stderr=subprocess.STDOUT); "
+            "open(sys.argv[4] + '.rc~', 'w').write(str(r.returncode)); "
+            "import os; os.replace(sys.argv[4] + '.rc~', sys.argv[4] + '.rc')")
+    here = Path(__file__).resolve().parent
+    return subprocess.Popen([sys.executable, "-c", code, sys.executable,
+                             str(here / "adjoint_access_worker.py"), str(here), str(out_file)])
+
+
+def _selects_access_test(config) -> bool:
+    """True when this run will surely run the access-rule test: no -k/-m filter, and the
+    arguments name the tests folder, the file or nothing (testpaths)."""
+    if config.option.keyword or config.option.markexpr:
+        return False
+    args = [a for a in config.args if not a.startswith("-")]
+    here = Path(__file__).resolve().parent
+    for a in args or [str(here)]:
+        p = Path(a.split("::")[0]).resolve()
+        if p == here or p == ROOT or p.name == _ACCESS_TEST:
+            return True
+    return False
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput") or os.environ.get(_ACCESS_ENV):
+        return       # an xdist worker: the controller started it (or the test will)
+    if _selects_access_test(config):
+        import tempfile
+        out = Path(tempfile.mkdtemp(prefix="tdphys-access-")) / "worker.log"
+        os.environ[_ACCESS_ENV] = str(out)
+        config._adjoint_access_worker = _start_adjoint_access_worker(out)
+
+
+def pytest_unconfigure(config):
+    proc = getattr(config, "_adjoint_access_worker", None)
+    if proc is not None and proc.poll() is None:
+        proc.kill()          # the run was cut short
+
+
+def adjoint_access_output(timeout: float = 900.0) -> tuple[int, str]:
+    """(exit status, output) of the access-rule worker: the one started with the session,
+    or a fresh one when none was."""
+    import tempfile
+    import time
+    out = os.environ.get(_ACCESS_ENV)
+    if not out:
+        out = str(Path(tempfile.mkdtemp(prefix="tdphys-access-")) / "worker.log")
+        _start_adjoint_access_worker(Path(out))
+    rc_file, t0 = Path(out + ".rc"), time.monotonic()
+    while not rc_file.exists():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"the access-rule worker wrote no result in {timeout:.0f} s")
+        time.sleep(1.0)
+    return int(rc_file.read_text()), Path(out).read_text()

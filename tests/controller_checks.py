@@ -60,11 +60,14 @@ def check_run_gradient(exp, picks, eps=1e-6, rel=1e-5):
     tdphys.init("cpu", "f64")     # as run() would (a no-op when already running)
     robot = tdphys.load(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
-    batch = exp.task.targets.batch if exp.task.targets else 1
+    t = exp.task
+    batch = t.targets.batch if t.targets else t.starts.batch if t.starts else 1
     sim, task, params = runner._build(exp, robot, steps, batch)
     x = params.x0 + np.random.default_rng(0).normal(0.0, 0.05, params.x0.size)
-    if exp.task.targets:
+    if t.targets:
         task.next_batch()
+    if t.starts:
+        runner._next_starts(sim, runner._starts(exp, robot, sim), batch)
     check_params_gradient(sim, task, params, x, picks, eps, rel)
 
 

@@ -2,7 +2,8 @@
 
 Each test states one law, the tolerance it must meet and how it is measured. Robots are inline
 YAML. Every Simulation compiles its kernels (about 40 s each on the 2-core CI machine with a
-cold Taichi cache), so the file builds only two, each in a module-scoped fixture:
+cold Taichi cache), so the file builds few: two in module-scoped fixtures, and one small
+rail for the force motor:
 
 * ``gravity_world`` (gravity, ground): independent mechanisms sharing one world, far apart,
   with no body-body contact: a pendulum, a 5-link chain and a motorised arm hung from the
@@ -353,3 +354,40 @@ def test_intermediate_axis_flips_and_major_minor_do_not(torque_free):
             assert along.min() < 0.0 < along.max(), (along.min(), along.max())
         else:
             assert along.min() > 0.9 * SPIN, (axis, along.min())
+
+
+# -------------------------------------------------------------------------- 6. force motor
+FORCE_CART = """
+name: force_cart
+solver: {dt: 0.01, iterations: 4, gravity: [0, 0, -9.81]}
+defaults: {shape: {ground: false}}
+bodies:
+  - {name: cart, pos: [0, 0, 1], mass: 2.0, shapes: [{type: box, size: [0.2, 0.1, 0.05]}]}
+joints:
+  - name: rail
+    type: slider
+    parent: world
+    child: cart
+    axis: [1, 0, 0]
+    motors: [{name: push, mode: force, max_force: 4.0}]
+"""
+
+
+def test_force_motor_applies_its_command_as_a_force(backend64):
+    """A force motor applies its command [N] along the axis, clipped to +-max_force: a 2 kg
+    cart on a level rail pushed with 3 N (world 0) accelerates at 1.5 m/s^2, one commanded
+    10 N (world 1) at the 4 N limit, 2 m/s^2. Semi-implicit Euler from rest gives
+    v_n = a dt n and x_n = a dt^2 n (n + 1) / 2 exactly (relative 1e-9); the motor row's
+    impulse is F dt at every step."""
+    steps, dt, mass = 50, 0.01, 2.0
+    u = np.zeros((steps, 2, 1))
+    u[:, 0], u[:, 1] = 3.0, 10.0
+    sim, tr = simulate(FORCE_CART, steps, batch=2, controls=u)
+    n = np.arange(steps + 1)
+    for w, force in enumerate((3.0, 4.0)):
+        a = force / mass
+        np.testing.assert_allclose(tr["vel"][:, w, 0, 0], a * dt * n, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(tr["pos"][:, w, 0, 0], a * dt * dt * n * (n + 1) / 2,
+                                   rtol=1e-9, atol=1e-12)
+    row = int(np.nonzero(sim.layout.row_kind == L.ROW_MOTOR)[0][0])
+    np.testing.assert_allclose(impulses(sim)[:, :, row] / dt, [[3.0, 4.0]] * steps, rtol=1e-9)

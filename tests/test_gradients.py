@@ -40,7 +40,7 @@ def joint_zoo():
         Joint("slider", "slider", "b", "c", (0.9, 0, 2), ((1, 0, 0),), ((-0.3, -0.01),), (vel,)),
         Joint("univ", "universal", "c", "d", (1.0, 0, 2), ((0, 0, 1), (0, 1, 0)), (None, None),
               (Motor("u0", axis=0, gain=6, max_force=40, max_velocity=3),
-               Motor("u1", axis=1, gain=6, max_force=40, max_velocity=3))),
+               Motor("u1", axis=1, mode="force", max_force=0.4))),   # clips +-0.5
         Joint("fixed", "fixed", "d", "e", (1.5, 0, 2)),
     )
     sensors = (Sensor("b_pos", "body_pos", body="b", reference="a"),

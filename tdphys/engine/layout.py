@@ -35,6 +35,8 @@ SENSOR_CONTACT_FORCE = SENSOR_CODES["contact_force"]
 # Joint kinds (ints in kernels).
 JOINT_CODES = {"ball": 0, "hinge": 1, "fixed": 2, "slider": 3, "universal": 4}
 J_BALL, J_HINGE, J_FIXED, J_SLIDER, J_UNIVERSAL = 0, 1, 2, 3, 4
+MOTOR_CODES = {"position": 0, "velocity": 1, "force": 2}
+M_POSITION, M_VELOCITY, M_FORCE = 0, 1, 2
 
 # Shape kinds.
 SHAPE_CODES = {"sphere": 0, "box": 1, "capsule": 2}
@@ -83,7 +85,7 @@ class Layout:
 
     Shapes (N bodies, S shapes, J joints, M motors, P contact points, R rows):
     shape_body (S,), shape_kind (S,); joint_kind/parent/child (J,); motor_joint/motor_axis/
-    motor_velocity_mode (M,); point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
+    motor_mode (M,) (MOTOR_CODES); point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
     row_kind/row_a/row_b/row_idx/row_sub/row_ref (R,); prev_first, prev (R, 2, 2) = (row,
     side) to read the starting velocity from, -1 = the free velocity / previous iteration rule
     (see `_gauss_seidel_tables`); final (N, 2) = (row, side) holding each body's final velocity.
@@ -108,7 +110,7 @@ class Layout:
     joint_child: np.ndarray
     motor_joint: np.ndarray
     motor_axis: np.ndarray
-    motor_velocity_mode: np.ndarray
+    motor_mode: np.ndarray
     point_geom: np.ndarray
     point_body_a: np.ndarray
     point_shape_a: np.ndarray
@@ -176,7 +178,7 @@ def build_layout(robot: Robot) -> Layout:
         joint_child=i32(child),
         motor_joint=i32([joints.index(j) for j, _ in motors]),
         motor_axis=i32([m.axis for _, m in motors]),
-        motor_velocity_mode=i32([m.mode == "velocity" for _, m in motors]),
+        motor_mode=i32([MOTOR_CODES[m.mode] for _, m in motors]),
         point_geom=i32([p[0] for p in points]), point_body_a=i32([p[1] for p in points]),
         point_shape_a=i32([p[2] for p in points]), point_body_b=i32([p[3] for p in points]),
         point_shape_b=i32([p[4] for p in points]), point_sub=i32([p[5] for p in points]),

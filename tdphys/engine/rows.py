@@ -137,15 +137,23 @@ def limit_row(s, t, w, r):
 
 @ti.func
 def motor_row(s, t, w, r):
-    """(ja, jb, target rate, max impulse) of a servo; see schema.Motor."""
+    """(ja, jb, target rate, impulse bounds lo, hi) of a motor; see schema.Motor. A servo
+    drives the rate to its target within +-max_force dt; a force motor's bounds are both its
+    command times dt, so the solver applies exactly that impulse (a row with lo == hi; the
+    solver's adjoint sends the gradient to hi, see solver.row_adjoint)."""
     m, dt = s.row_idx[r], s.dt
     q, ja, jb = joint_coordinate(s, t, w, s.motor_joint[m], s.motor_axis[m])
     cmd = ti.math.clamp(s.ctrl[t, w, m], s.motor_ctrl_lo[w, m], s.motor_ctrl_hi[w, m])
-    vmax = s.motor_max_velocity[w, m]
+    vmax, fmax = s.motor_max_velocity[w, m], s.motor_max_force[w, m]
     rate = cmd
-    if s.motor_velocity_mode[m] == 0:
+    if s.motor_mode[m] == L.M_POSITION:
         rate = s.motor_gain[w, m] * (cmd - q)
-    return ja, jb, ti.math.clamp(rate, -vmax, vmax), s.motor_max_force[w, m] * dt
+    lo, hi = -fmax * dt, fmax * dt
+    if s.motor_mode[m] == L.M_FORCE:
+        rate = 0.0
+        lo = ti.math.clamp(cmd, -fmax, fmax) * dt
+        hi = lo
+    return ja, jb, ti.math.clamp(rate, -vmax, vmax), lo, hi
 
 
 @ti.func
@@ -202,8 +210,7 @@ def row(s, t, w, r, kind: ti.template()):
     if ti.static(kind >= L.ROW_NORMAL):
         ja, jb, vt, ms, isc, lo, hi, mu, active = contact_row(s, t, w, r, kind)
     elif ti.static(kind == L.ROW_MOTOR):
-        ja, jb, vt, impulse = motor_row(s, t, w, r)
-        lo, hi = -impulse, impulse
+        ja, jb, vt, lo, hi = motor_row(s, t, w, r)
     else:
         bias, ms_, isc_ = soft_coefficients(s.joint_hz, s.joint_damping, s.dt)
         ms, isc = ms_, isc_

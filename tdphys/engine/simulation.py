@@ -61,7 +61,7 @@ PARAM_DOCS = {
 }
 # Integer tables copied from the Layout (see layout.Layout for their meaning).
 _TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_parent",
-           "joint_child", "motor_joint", "motor_axis", "motor_velocity_mode",
+           "joint_child", "motor_joint", "motor_axis", "motor_mode",
            "point_geom", "point_body_a", "point_shape_a", "point_body_b", "point_shape_b",
            "point_sub", "row_kind", "row_a", "row_b", "row_idx", "row_sub", "row_ref",
            "prev_first", "prev", "final", "point_row", "sensor_kind", "sensor_body", "sensor_ref",

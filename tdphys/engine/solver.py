@@ -210,7 +210,9 @@ def row_adjoint(s, w, k, r, kind, a, b):
         else:
             trial_bar = new_bar
     else:
-        if trial > s.hi[w, r]:
+        if s.lo[w, r] == s.hi[w, r]:  # a force motor: new = hi whatever the trial
+            s.hi.grad[w, r] = s.hi.grad[w, r] + new_bar
+        elif trial > s.hi[w, r]:
             s.hi.grad[w, r] = s.hi.grad[w, r] + new_bar
         elif trial < s.lo[w, r]:
             s.lo.grad[w, r] = s.lo.grad[w, r] + new_bar

@@ -938,8 +938,9 @@ def _motor(at: _At, kind: str, default_name: str, defaults: _MotorDefaults,
     props = _override(m, defaults, _MOTOR_FIELDS)
     max_velocity = _MOTOR0.max_velocity if props.max_velocity is None \
         else props.max_velocity * scale
+    unit = 1.0 if props.mode == "force" else scale     # a force motor's range is in N or N m
     ctrl_range = _MOTOR0.ctrl_range if props.range is None \
-        else (props.range[0] * scale, props.range[1] * scale)
+        else (props.range[0] * unit, props.range[1] * unit)
     name = _string(m.get("name")) if "name" in m else default_name
     return Motor(name=name, axis=axis, mode=props.mode, gain=props.gain,
                  max_force=props.max_force, max_velocity=max_velocity,

@@ -16,7 +16,7 @@ Quat = tuple[float, float, float, float]
 
 SHAPE_KINDS = ("sphere", "box", "capsule")
 JOINT_KINDS = ("ball", "hinge", "fixed", "slider", "universal")
-MOTOR_MODES = ("position", "velocity")
+MOTOR_MODES = ("position", "velocity", "force")
 SENSOR_KINDS = ("body_pos", "body_vel", "body_quat", "body_omega", "joint_pos", "joint_vel",
                 "contact_force")
 # Body-body shape pairs the contact generator handles (unordered).
@@ -95,11 +95,13 @@ class Motor:
     """A servo on one axis of a joint. Controls come one per motor, in file order.
 
     axis: index into the joint's axes.
-    mode: "position" (command = target angle [rad] or position [m]) or "velocity"
-        (command = target rate [rad/s] or [m/s]).
+    mode: "position" (command = target angle [rad] or position [m]), "velocity"
+        (command = target rate [rad/s] or [m/s]), or "force" (command = the torque [N m] or
+        force [N] itself, applied along the axis between parent and child).
     gain: [1/s] position servo: target rate = clip(gain * (command - q), +-max_velocity).
-    max_force: [N m] angular or [N] linear; the motor impulse per step is within +-max_force*dt.
-    max_velocity: [rad/s] or [m/s].
+    max_force: [N m] angular or [N] linear; the motor impulse per step is within +-max_force*dt
+        (a force motor's command is clipped to +-max_force).
+    max_velocity: [rad/s] or [m/s] (servos only).
     ctrl_range: commands are clipped into [lo, hi] (same units as the command).
     """
 

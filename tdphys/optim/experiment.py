@@ -51,6 +51,28 @@ class RandomTargets:
 
 
 @dataclass(frozen=True)
+class JointStart:
+    """How far one joint's starting state is spread: its coordinate is moved from the robot
+    file's pose by a uniform draw in `pos` [rad, or m for a slider] and its rate set to one in
+    `vel` [rad/s or m/s] (tdphys/optim/starts.py)."""
+
+    joint: str
+    pos: tuple[float, float] = (0.0, 0.0)
+    vel: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class RandomStarts:
+    """Random initial states: every update simulates `batch` worlds; world 0 starts from the
+    robot file's state (the one the task's metrics and success are measured on), the others
+    from fresh random displacements of `joints` (JointStart each), drawn from `seed`."""
+
+    joints: tuple[JointStart, ...]
+    batch: int = 16
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Task:
     """type: task name; duration [s]; target [m] ((x, y) for ball_throw, (x, y, z) for
     reach); tolerance (success: [m] for ball_throw and reach, relative for
@@ -58,7 +80,8 @@ class Task:
     body, direction (x, y) and target_speed [m/s] (gait); effector_body and effector_point [m]
     in that body's frame (reach, swing_up); truth: (parameter name, value) pairs
     (system_identification); target_height [m] and hold [s] (swing_up: the height to raise the
-    effector to, and the final window its metric averages over). See
+    effector to, and the final window its metric averages over); targets: random reach targets;
+    starts: random initial states (gait, reach with a fixed target, swing_up). See
     docs/experiment-format.md."""
 
     type: str = "ball_throw"
@@ -76,6 +99,7 @@ class Task:
     target_height: float = 1.0
     hold: float = 1.0
     targets: RandomTargets | None = None
+    starts: RandomStarts | None = None
 
 
 @dataclass(frozen=True)
@@ -124,9 +148,10 @@ _TOP = {"name", "robot", "task", "trainable", "optimizer", "precision", "control
 _TASK_KEYS = {
     "ball_throw": {"type", "duration", "target", "tolerance", "speed_tolerance",
                    "velocity_weight"},
-    "gait": {"type", "duration", "body", "direction", "target_speed"},
-    "reach": {"type", "duration", "target", "targets", "tolerance", "effector"},
-    "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold"},
+    "gait": {"type", "duration", "body", "direction", "target_speed", "starts"},
+    "reach": {"type", "duration", "target", "targets", "tolerance", "effector", "starts"},
+    "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold",
+                 "starts"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
@@ -228,6 +253,11 @@ def _task(at: _At) -> Task:
         elif "target" not in m:
             m.require("target", "add `target: [x, y, z]` [m], or random `targets: {low: "
                                 "[x, y, z], high: [x, y, z]}`")
+    if "starts" in m:
+        if "targets" in m:
+            raise m.key_at("starts").error("random starts and random targets together",
+                                           "give one of `starts` and `targets`")
+        values["starts"] = _random_starts(m.get("starts"))
     if kind == "swing_up" and "target_height" not in m:
         m.require("target_height", "add `target_height: H` [m], the height to raise it to")
     if kind in ("reach", "swing_up"):
@@ -264,6 +294,38 @@ def _random_targets(at: _At) -> RandomTargets:
     if "seed" in m:
         counts["seed"] = _integer(m.get("seed"))
     return RandomTargets(low=low, high=high, **counts)
+
+
+def _random_starts(at: _At) -> RandomStarts:
+    m = _Map(at, "task.starts").only({"joints", "batch", "seed"})
+    values = {}
+    if "batch" in m:
+        values["batch"] = _integer(m.get("batch"))
+        if values["batch"] < 2:
+            raise m.get("batch").error(f"must be at least 2, got {values['batch']}",
+                                       "world 0 keeps the file's start: give 2 or more")
+    if "seed" in m:
+        values["seed"] = _integer(m.get("seed"))
+    j = _Map(m.require("joints", "add `joints: {JOINT: {pos: [lo, hi], vel: [lo, hi]}}`"),
+             "task.starts.joints")
+    joints = []
+    for name in j._values:
+        e = _Map(j.get(name), f"task.starts.joints.{name}").only({"pos", "vel"})
+        spread = {}
+        for key, unit in (("pos", "[rad or m]"), ("vel", "[rad/s or m/s]")):
+            if key in e:
+                lo, hi = _numbers(e.get(key), 2)
+                if hi < lo:
+                    raise e.get(key).error(f"[lo, hi] with hi < lo: {[lo, hi]}",
+                                           f"give lo <= hi {unit}")
+                spread[key] = (lo, hi)
+        if not spread:
+            raise j.get(name).error("neither `pos` nor `vel` is given",
+                                    "add `pos: [lo, hi]` [rad or m] and/or `vel: [lo, hi]`")
+        joints.append(JointStart(joint=name, **spread))
+    if not joints:
+        raise m.get("joints").error("no joint is named", "add at least one joint")
+    return RandomStarts(joints=tuple(joints), **values)
 
 
 def _is_list(at: _At) -> bool:
@@ -498,6 +560,8 @@ def check_against_robot(exp: Experiment, robot) -> None:
         raise missing("task.body", "body", t.body, bodies)
     if t.type in ("reach", "swing_up") and t.effector_body not in bodies:
         raise missing("task.effector.body", "body", t.effector_body, bodies)
+    if t.starts is not None:
+        _check_starts(exp, robot)
     c = exp.controller
     seeing = ("target", "effector_to_target", "effector_distance")
     if t.targets is not None and (c is None or not any(i.kind in seeing for i in c.inputs)):
@@ -524,6 +588,29 @@ def check_against_robot(exp: Experiment, robot) -> None:
                              f"{n_motors} motors", f"give one number, or {n_motors}")
     if c.type == "vision":
         _check_camera(exp, robot)
+
+
+def _check_starts(exp: Experiment, robot) -> None:
+    """Random starts name hinge or slider joints of the robot, and the experiment trains no
+    initial state (the starts set it)."""
+    joints = {j.name: j for j in robot.joints}
+    for js in exp.task.starts.joints:
+        key = f"task.starts.joints.{js.joint}"
+        if js.joint not in joints:
+            raise ModelError(exp.file, key, f"the robot {Path(exp.robot).name} has no joint "
+                             f"'{js.joint}'", _did_you_mean(js.joint, list(joints)))
+        if joints[js.joint].kind not in ("hinge", "slider"):
+            raise ModelError(exp.file, key, f"joint '{js.joint}' is a "
+                             f"{joints[js.joint].kind} joint; random starts move hinge and "
+                             "slider joints only", "name a hinge or slider joint")
+    state = ("init_pos", "init_quat", "init_vel", "init_omega")
+    for what, names in (("trainable", [tr.name for tr in exp.trainable]),
+                        ("overrides", [name for name, _ in exp.overrides])):
+        for name in names:
+            if name in state:
+                raise ModelError(exp.file, "task.starts", "random starts set the initial "
+                                 f"state from the robot file, which `{what}: {name}` also "
+                                 "sets", f"drop one of them (or change the robot file)")
 
 
 def _check_camera(exp: Experiment, robot) -> None:

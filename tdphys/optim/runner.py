@@ -271,6 +271,25 @@ def _forward(sim, task, params) -> None:
     _evaluate(sim, task, params)
 
 
+def _starts(exp: Experiment, robot, sim):
+    """The random-start sampler of exp (None without task.starts)."""
+    if exp.task.starts is None:
+        return None
+    from .starts import Starts
+    sim.start()      # the centres of mass
+    return Starts(robot, exp.task.starts, sim.com.to_numpy()[0])
+
+
+def _next_starts(sim, starts, k: int, repeat: int = 1) -> None:
+    """Fresh random starts for blocks of k worlds (the same k for each of `repeat` blocks, one
+    block per CMA-ES candidate); the first world of each block keeps the robot file's start,
+    the one the metrics and the success criterion are measured on."""
+    offsets = starts.draw(k)
+    offsets[0] = 0.0
+    for name, value in starts.states(np.tile(offsets, (repeat, 1, 1))).items():
+        sim.set_param(name, value)
+
+
 def _n_params(exp: Experiment, robot) -> int:
     """How many numbers the optimiser moves (for CMA-ES's default population)."""
     _, _, params = _build(exp, robot, steps=1, batch=1)
@@ -286,7 +305,7 @@ def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndar
             task, simulations: int = 1, **extra) -> None:
     result.evaluations += simulations
     wall = time.perf_counter() - t0
-    if result.evaluations == 1:
+    if not result.history:             # the first update (its batch may be many worlds)
         result.first_eval_s = wall
     result.wall_s = wall
     entry = {"evaluation": result.evaluations, "wall_s": wall, "loss": loss,
@@ -305,7 +324,10 @@ def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndar
 def _adam(exp, robot, steps, budget, result, bar, verbose=False):
     o = exp.optimizer
     targets = exp.task.targets          # random reach targets: a batch of worlds per update
-    sim, task, params = _build(exp, robot, steps, batch=targets.batch if targets else 1)
+    starts = exp.task.starts            # or random initial states: likewise
+    batch = targets.batch if targets else starts.batch if starts else 1
+    sim, task, params = _build(exp, robot, steps, batch=batch)
+    sampler = _starts(exp, robot, sim)
     sim.grad_decay = o.grad_decay
     result.sim, result.task, result._params = sim, task, params
     adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay)
@@ -323,6 +345,8 @@ def _adam(exp, robot, steps, budget, result, bar, verbose=False):
             params.set(sim, x)
             if targets:
                 task.next_batch()
+            if sampler is not None:
+                _next_starts(sim, sampler, sim.batch)
             task.reset()
             others = () if params.controller is None else (params.controller,)
             with sim.tape(*others):
@@ -377,8 +401,10 @@ def _cma(exp, robot, steps, budget, result, bar):
         raise ImportError("--optimizer cmaes needs the `cma` package: pip install cma") from exc
     popsize = o.popsize or cma_default_popsize(_n_params(exp, robot))
     targets = exp.task.targets       # random reach targets: a block of worlds per candidate
-    k = targets.batch if targets else 1
+    starts = exp.task.starts         # or random initial states: likewise
+    k = targets.batch if targets else starts.batch if starts else 1
     sim, task, params = _build(exp, robot, steps, batch=popsize * k, param_sets=popsize)
+    sampler = _starts(exp, robot, sim)
     result.sim, result.task, result._params = sim, task, params
     t0 = time.perf_counter()
     if result.resumed_from:
@@ -394,11 +420,13 @@ def _cma(exp, robot, steps, budget, result, bar):
             X = np.array(es.ask())
             if targets:
                 task.next_batch(repeat=popsize)          # the same k targets per candidate
+            if sampler is not None:
+                _next_starts(sim, sampler, k, repeat=popsize)   # the same k starts likewise
             params.set(sim, X)
             _forward(sim, task, params)
             losses = task.losses().reshape(popsize, k).mean(axis=1)
             losses = np.where(np.isfinite(losses), losses, 1e30)   # a diverged world ranks last
-            metrics = task.metrics()
+            metrics = task.metrics()[::k]               # each candidate's file start
             if targets:
                 metrics = task.block_metrics(k)
                 if held_out is None or result.iterations % targets.eval_every == 0:

@@ -88,8 +88,14 @@ class _SummedLoss:
     random = None   # no random targets
 
     def batch_metrics(self) -> dict:
-        """The metrics an update reports: world 0's."""
+        """The metrics an update reports: world 0's (with random starts: the file's start)."""
         return self.metrics()[0]
+
+    def _share(self) -> float:
+        """Weight of one world in sim.loss: 1, or 1 / B averaging a batch of random targets
+        or random starts (one update's worlds share the controller)."""
+        averaged = self.random is not None or self.task.starts is not None
+        return 1.0 / self.sim.batch if averaged else 1.0
 
     def reset(self):
         self.world_loss.fill(0)
@@ -128,7 +134,7 @@ class Gait(_SummedLoss):
             v = self.sim.vel[t + 1, b, self.body]
             lw = -(v[0] * self.dx + v[1] * self.dy) / self.sim.steps
             self.world_loss[b] += lw
-            self.sim.loss[None] += lw
+            self.sim.loss[None] += lw * ti.static(self._share())
 
 
     def metrics(self) -> list[dict]:
@@ -240,10 +246,6 @@ class Reach(_Effector):
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self._share())
 
-    def _share(self) -> float:
-        """Weight of one world in sim.loss: 1, or 1 / B averaging a batch of random targets."""
-        return 1.0 if self.random is None else 1.0 / self.sim.batch
-
 
 
     def metrics(self) -> list[dict]:
@@ -309,7 +311,7 @@ class SwingUp(_Effector):
             gap = (self.goal - self.effector_at(t + 1, b)[2]) / self.span
             lw = gap * gap / self.sim.steps
             self.world_loss[b] += lw
-            self.sim.loss[None] += lw
+            self.sim.loss[None] += lw * ti.static(self._share())
 
     def metrics(self) -> list[dict]:
         z = self.effector_path()[:, :, 2]

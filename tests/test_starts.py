@@ -1,0 +1,188 @@
+"""Random initial states (`task.starts`): worlds that start with hinge and slider joints moved
+and already moving. Specification: every joint keeps its anchor, each perturbed joint's
+coordinate and rate read exactly what was drawn, the robot file's start stays world 0's, the
+batch-averaged loss is differentiated exactly, and bad `starts` entries are refused by key."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from controller_checks import check_run_gradient
+from experiment_checks import short
+
+from tdphys.optim import load_experiment, run
+
+# a slider carrying a hinge carrying a hinge on a tilted axis: nested moves must compose
+CHAIN = """
+name: chain
+solver: {dt: 0.01, iterations: 20, gravity: [0, 0, 0]}
+defaults: {shape: {ground: false}}
+bodies:
+  - {name: cart, pos: [0.3, 0, 1], mass: 2.0, shapes: [{type: box, size: [0.2, 0.1, 0.05]}]}
+  - name: upper
+    pos: [0.3, 0, 1]
+    shapes: [{type: capsule, radius: 0.03, fromto: [0, 0, 0, 0, 0, -0.6], mass: 0.5}]
+  - name: lower
+    pos: [0.3, 0, 0.4]
+    shapes: [{type: capsule, radius: 0.03, fromto: [0, 0, 0, 0.4, 0, -0.3], mass: 0.3}]
+joints:
+  - {name: rail, type: slider, parent: world, child: cart, axis: [1, 0.5, 0]}
+  - {name: shoulder, type: hinge, parent: cart, child: upper, anchor: [0.3, 0, 1], axis: [0, 1, 0]}
+  - {name: elbow, type: hinge, parent: upper, child: lower, anchor: [0.3, 0, 0.4],
+     axis: [0.6, 0, 0.8]}
+sensors:
+  - {name: q_rail, type: joint_pos, joint: rail}
+  - {name: q_shoulder, type: joint_pos, joint: shoulder}
+  - {name: q_elbow, type: joint_pos, joint: elbow}
+  - {name: v_rail, type: joint_vel, joint: rail}
+  - {name: v_shoulder, type: joint_vel, joint: shoulder}
+  - {name: v_elbow, type: joint_vel, joint: elbow}
+"""
+
+OFFSETS = np.array([[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],          # the file's start
+                    [[0.4, -0.7], [2.5, 3.0], [-1.2, 1.5]],
+                    [[-0.9, 0.2], [-3.0, -2.0], [0.8, -4.0]]])     # (world, joint, pos/rate)
+
+
+def _chain_at_offsets(tmp_path):
+    import tdphys
+    from tdphys.optim.experiment import JointStart, RandomStarts
+    from tdphys.optim.starts import Starts
+    p = tmp_path / "chain.yaml"
+    p.write_text(CHAIN)
+    robot = tdphys.load(p)
+    sim = tdphys.Simulation(robot, batch=len(OFFSETS), steps=1)
+    sim.start()
+    spec = RandomStarts(joints=tuple(JointStart(j) for j in ("elbow", "rail", "shoulder")))
+    # listed child-first on purpose: the sampler orders them parent before child
+    starts = Starts(robot, spec, sim.com.to_numpy()[0])
+    order = [2, 0, 1]                      # OFFSETS columns are rail, shoulder, elbow
+    for name, value in starts.states(OFFSETS[:, order]).items():
+        sim.set_param(name, value)
+    sim.start()
+    sim.sense(0, 1)
+    return sim
+
+
+def test_joint_coordinates_and_rates_read_the_drawn_offsets(backend64, tmp_path):
+    sim = _chain_at_offsets(tmp_path)
+    data = sim.sensordata.to_numpy()[0]
+    for w, offsets in enumerate(OFFSETS):
+        np.testing.assert_allclose(data[w, :3], offsets[:, 0], atol=1e-12)
+        np.testing.assert_allclose(data[w, 3:], offsets[:, 1], atol=1e-12)
+
+
+def test_every_joint_keeps_its_anchor_and_the_chain_moves_rigidly(backend64, tmp_path):
+    """Each joint's anchor point is the same seen from its parent and its child, in place and
+    in velocity (a hinge's anchor point moves alike on both bodies; a slider's child point
+    moves along the axis at the joint rate), so the solver has nothing to correct at t = 0."""
+    sim = _chain_at_offsets(tmp_path)
+    pos, quat = sim.pos.to_numpy()[0], sim.quat.to_numpy()[0]
+    vel, omega = sim.vel.to_numpy()[0], sim.omega.to_numpy()[0]
+    com = sim.com.to_numpy()
+    anchor_p, anchor_c = sim.get_param("anchor_p"), sim.get_param("anchor_c")
+    names = list(sim.layout.body_names)
+    from tdphys.engine.layout import quat_to_matrix
+    for w, offsets in enumerate(OFFSETS):
+        for j, joint in enumerate(sim.robot.joints):
+            def point(n, local):          # world position and velocity of a body-frame point
+                if n < 0:
+                    return local, np.zeros(3)
+                r = quat_to_matrix(quat[w, n]) @ (local - com[w, n])
+                return pos[w, n] + r, vel[w, n] + np.cross(omega[w, n], r)
+            parent = -1 if joint.parent is None else names.index(joint.parent)
+            xp, vp = point(parent, anchor_p[w, j])
+            xc, vc = point(names.index(joint.child), anchor_c[w, j])
+            if joint.kind == "hinge":
+                np.testing.assert_allclose(xc, xp, atol=1e-12)
+                np.testing.assert_allclose(vc, vp, atol=1e-12)
+            else:   # the rail: displaced and moving along its unit axis
+                axis = np.array(joint.axes[0]) / np.linalg.norm(joint.axes[0])
+                np.testing.assert_allclose(xc - xp, offsets[0, 0] * axis, atol=1e-12)
+                np.testing.assert_allclose(vc - vp, offsets[0, 1] * axis, atol=1e-12)
+
+
+def _swing_up(robots_dir, batch=3):
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "cart_swing_up.yaml"), 0.3)
+    assert exp.task.starts is not None
+    return dataclasses.replace(exp, task=dataclasses.replace(
+        exp.task, starts=dataclasses.replace(exp.task.starts, batch=batch)))
+
+
+def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, robots_dir):
+    """Every update is `batch` simulations; world 0 starts as the robot file says (the metrics
+    are its), the others from fresh draws that change from update to update."""
+    exp = _swing_up(robots_dir)
+    result = run(exp, budget=6, progress=False)
+    assert result.evaluations == 6 and result.iterations == 2
+    sim = result.sim
+    quat = sim.get_param("init_quat")
+    file_quat = [b.quat for b in sim.robot.bodies]
+    np.testing.assert_allclose(quat[0], file_quat, atol=1e-12)
+    assert np.abs(quat[1:] - np.asarray(file_quat)).max() > 1e-3
+    angle = sim.sensor("pole_angle")[0, :, 0]
+    hanging = angle[0]
+    assert hanging == pytest.approx(0.0, abs=1e-12) and abs(angle[1]) > 0
+
+
+def test_random_starts_loss_gradient_matches_finite_differences(robots_dir):
+    """The batch-averaged swing-up loss (1/B per world) over random starts, f64, on the tape
+    against central differences."""
+    check_run_gradient(_swing_up(robots_dir), picks=[0, 100, 2000, -1])
+
+
+def test_random_starts_with_cmaes(backend64, robots_dir):
+    """CMA-ES: each candidate drives a block of `batch` worlds from the same starts (its first
+    world from the file's start), counted as `batch` simulations."""
+    exp = _swing_up(robots_dir, batch=2)
+    exp = dataclasses.replace(exp, optimizer=dataclasses.replace(exp.optimizer, popsize=3))
+    result = run(exp, optimizer="cmaes", budget=12, progress=False)
+    assert result.evaluations == 12 and result.iterations == 2 and result.sim.batch == 6
+    angle = result.sim.sensor("pole_angle")[0, :, 0]
+    np.testing.assert_allclose(angle[[0, 2, 4]], 0.0, atol=1e-12)
+    np.testing.assert_allclose(angle[[3, 5]], angle[1], atol=1e-12)
+    assert abs(angle[1]) > 0
+
+
+BAD = [
+    ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
+     "      hinge: {pos: [-3.14159, 3.14159], vle: [-4, 4]}", "task.starts.joints.hinge.vle",
+     ["unknown key", "did you mean 'vel'"], False),
+    ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
+     "      hinge: {pos: [1, -1]}", "task.starts.joints.hinge.pos", ["hi < lo"], False),
+    ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
+     "      hinge: {}", "task.starts.joints.hinge", ["neither `pos` nor `vel`"], False),
+    ("    batch: 16", "    batch: 1", "task.starts.batch", ["at least 2"], False),
+    ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
+     "      hinje: {pos: [-1, 1]}", "task.starts.joints.hinje",
+     ["no joint 'hinje'", "did you mean 'hinge'"], True),
+]
+
+
+@pytest.mark.parametrize("old, new, key, words, check_robot", BAD)
+def test_bad_starts_name_the_key(tmp_path, robots_dir, old, new, key, words, check_robot):
+    from test_optimize import _expect_model_error
+    text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
+    assert old in text
+    p = tmp_path / "exp.yaml"
+    p.write_text(text.replace(old, new).replace("../robots/", str(robots_dir) + "/"))
+    _expect_model_error(p, key, words, check_robot=check_robot)
+
+
+def test_starts_refuse_a_trained_initial_state(tmp_path, robots_dir):
+    from test_optimize import _expect_model_error
+    text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
+    p = tmp_path / "exp.yaml"
+    p.write_text(text.replace("../robots/", str(robots_dir) + "/")
+                 + "trainable:\n  init_vel: {}\n")
+    _expect_model_error(p, "task.starts", ["`trainable: init_vel` also sets"], check_robot=True)
+
+
+def test_starts_move_hinges_and_sliders_only(tmp_path, robots_dir):
+    from test_optimize import _expect_model_error
+    text = (robots_dir.parent / "experiments" / "arm_reach.yaml").read_text()
+    p = tmp_path / "exp.yaml"
+    p.write_text(text.replace("../robots/", str(robots_dir) + "/").replace(
+        "  tolerance: 0.01", "  starts: {joints: {shoulder: {pos: [-0.1, 0.1]}}}\n  tolerance: 0.01"))
+    _expect_model_error(p, "task.starts.joints.shoulder", ["universal joint", "hinge or slider"],
+                        check_robot=True)
