@@ -1,7 +1,7 @@
 """Learning to swing up a cart-pendulum (issue #5): from the state with an MLP, and from the
 camera's pixels only with the vision controller, on one tape through physics, renderer and
 network. CI runs each experiment file with a tiny budget on 1 s rollouts and asks that the
-loss goes down (the full runs and their numbers: README). The state experiment's random
+loss goes down (the full runs and their numbers: README). The experiments' random
 starts are left out here (tests/test_starts.py covers them): one start shows the descent."""
 import dataclasses
 
@@ -12,9 +12,13 @@ from experiment_checks import short
 from tdphys.optim import load_experiment, run
 
 
-def _state_experiment(robots_dir):
-    exp = short(load_experiment(robots_dir.parent / "experiments" / "cart_swing_up.yaml"), 1.0)
+def _one_start(robots_dir, name):
+    exp = short(load_experiment(robots_dir.parent / "experiments" / name), 1.0)
     return dataclasses.replace(exp, task=dataclasses.replace(exp.task, starts=None))
+
+
+def _state_experiment(robots_dir):
+    return _one_start(robots_dir, "cart_swing_up.yaml")
 
 
 def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
@@ -34,8 +38,7 @@ def test_swing_up_loss_gradient_matches_finite_differences(robots_dir):
 
 def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
     """The network sees only the 72 x 24 camera image (f32, as in the file)."""
-    exp = short(load_experiment(robots_dir.parent / "experiments" / "pendulum_pixels.yaml"),
-                1.0)
+    exp = _one_start(robots_dir, "pendulum_pixels.yaml")
     result = run(exp, budget=3, progress=False)
     assert exp.controller.type == "vision" and exp.precision == "f32"
     assert result.loss_best < result.history[0]["loss"]

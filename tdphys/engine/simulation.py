@@ -492,15 +492,17 @@ class Simulation:
     def k_scale_state_adjoint(self, t: ti.i32, factor: ti.f64):
         """Multiply every adjoint of the state at t by `factor` (grad_decay)."""
         for w, n in self.mass:
-            self.pos.grad[t, w, n] *= factor
-            self.vel.grad[t, w, n] *= factor
-            self.omega.grad[t, w, n] *= factor
-            self.quat.grad[t, w, n] *= factor
+            f = ti.cast(factor, self.real)      # in f32 too, without a narrowing warning
+            self.pos.grad[t, w, n] *= f
+            self.vel.grad[t, w, n] *= f
+            self.omega.grad[t, w, n] *= f
+            self.quat.grad[t, w, n] *= f
         for w, r in ti.ndrange(self.batch, self.n_rows):
-            self.warm.grad[t, w, r] *= factor
+            self.warm.grad[t, w, r] *= ti.cast(factor, self.real)
         for w, m in ti.ndrange(self.batch, self.n_motors):
-            self.joint_pos.grad[t, w, m] *= factor
-            self.joint_vel.grad[t, w, m] *= factor
+            f = ti.cast(factor, self.real)
+            self.joint_pos.grad[t, w, m] *= f
+            self.joint_vel.grad[t, w, m] *= f
 
     @ti.kernel
     def k_flag_bad_adjoint(self, t: ti.i32):
