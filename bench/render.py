@@ -117,12 +117,14 @@ def kernel_rows(cam, t: int, repeat: int, base: dict) -> list:
     cam._layers(t)   # layers and transmittance of step t, as the backward pass sees them
     launches = [("k_search (forward only)", lambda: cam.k_search(t)),
                 ("k_layers", lambda: cam.k_layers(t)),
+                ("k_opacity", lambda: cam.k_opacity()),
                 ("k_transmit", lambda: (cam.log_t.fill(0.0), cam.k_transmit())),
                 ("k_clear_image", lambda: cam.k_clear_image(t)),
                 ("k_composite", lambda: cam.k_composite(t)),
                 ("k_depth (forward only)", lambda: cam.k_depth(t)),
                 ("k_composite.grad", lambda: cam.k_composite.grad(t)),
                 ("k_transmit.grad", lambda: cam.k_transmit.grad()),
+                ("k_opacity.grad", lambda: cam.k_opacity.grad()),
                 ("k_layers.grad", lambda: cam.k_layers.grad(t))]
     rows = []
     for name, fn in launches:

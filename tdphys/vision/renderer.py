@@ -18,8 +18,8 @@ the image is a smooth function of every pose across object edges and occlusion b
 which is what gives gradients there. The ground is always hard (it does not move).
 
 Gradients. `render(t)` is one `ti.ad.grad_replaced` call: under `ti.ad.Tape` its backward
-recomputes the layers of step t from the stored state and runs the adjoints of the three
-differentiated kernels (layers, transmittance, composite), so memory holds one image per step
+recomputes the layers of step t from the stored state and runs the adjoints of the four
+differentiated kernels (layers, opacity, transmittance, composite), so memory holds one image per step
 and the layers of one step only. The box's closest approach along the ray is found by a
 forward-only golden-section search (the box SDF is convex along a ray); its gradient needs no
 derivative of the search because at the minimum d s / d t = 0 (envelope theorem).
@@ -86,6 +86,7 @@ class Renderer:
         self.dist = backend.field(real, (B, H, W, Ly), grad=False)   # ordering only
         self.colour = backend.field(real, (B, H, W, Ly, 3))
         self.log_t = backend.field(real, (B, H, W, Ly + 1))
+        self.opaque = backend.field(real, (B, H, W, Ly))   # -log(1 - cov) of each layer
         self.t_star = backend.field(real, (B, H, W, Ly), grad=False)  # a constant (envelope)
         self.albedo = backend.field(real, (max(self.n_shapes, 1), 3))
         self.background = backend.field(real, 3)
@@ -98,7 +99,7 @@ class Renderer:
         self.albedo.from_numpy(colours.astype(np_real))
         self.background.from_numpy(np.array(cam.background, np_real))
         self.set_softness(cam.softness)
-        self._scratch = [self.logit, self.colour, self.log_t]
+        self._scratch = [self.logit, self.colour, self.log_t, self.opaque]
         self.clear_gradients = backend.gradient_clearer([self.image, self.albedo,
                                                          self.background] + self._scratch)
         self.render = ti.ad.grad_replaced(self._render_forward)
@@ -432,13 +433,22 @@ class Renderer:
         return result
 
     @ti.kernel
+    def k_opacity(self):
+        """-log(1 - cov_j) = softplus(z_j) of every layer, once (differentiated)."""
+        for b, y, x, j in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers):
+            z = self.logit[b, y, x, j]
+            self.opaque[b, y, x, j] = ti.max(z, 0.0) + ti.log(1.0 + ti.exp(-ti.abs(z)))
+
+    @ti.kernel
     def k_transmit(self):
-        """log T_k = sum over layers j in front of k of log(1 - cov_j) (differentiated)."""
-        for b, y, x, k, j in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers + 1,
-                                        self.n_layers):
-            if j != k and self.in_front(b, y, x, j, k):
-                z = self.logit[b, y, x, j]   # log(1 - sigmoid(z)) = -softplus(z)
-                self.log_t[b, y, x, k] -= ti.max(z, 0.0) + ti.log(1.0 + ti.exp(-ti.abs(z)))
+        """log T_k = sum over layers j in front of k of log(1 - cov_j) (differentiated). The
+        sum over j is unrolled at compile time (straight-line code: no AD stack, no atomics)."""
+        for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers + 1):
+            total = ti.cast(0.0, self.sim.real)
+            for j in ti.static(range(self.n_layers)):
+                if j != k and self.in_front(b, y, x, j, k):
+                    total += self.opaque[b, y, x, j]
+            self.log_t[b, y, x, k] = -total
 
     @ti.kernel
     def k_clear_image(self, t: ti.i32):
@@ -449,13 +459,15 @@ class Renderer:
     def k_composite(self, t: ti.i32):
         """image[t] = sum_k cov_k T_k colour_k + T_bg background (differentiated)."""
         Ly = ti.static(self.n_layers)
-        for b, y, x, k, c in ti.ndrange(self.sim.batch, self.height, self.width, Ly + 1, 3):
-            weight = ti.exp(self.log_t[b, y, x, k])
-            value = self.background[c]
+        for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, Ly + 1):
+            weight = ti.exp(self.log_t[b, y, x, k])   # one weight for the three channels
             if k < Ly:
                 weight *= 1.0 / (1.0 + ti.exp(-self.logit[b, y, x, k]))
-                value = self.colour[b, y, x, k, c]
-            self.image[t, b, y, x, c] += weight * value
+                for c in ti.static(range(3)):
+                    self.image[t, b, y, x, c] += weight * self.colour[b, y, x, k, c]
+            else:
+                for c in ti.static(range(3)):
+                    self.image[t, b, y, x, c] += weight * self.background[c]
 
     @ti.kernel
     def k_depth(self, t: ti.i32):
@@ -473,6 +485,7 @@ class Renderer:
         if L.S_BOX in self.sim.layout.shape_kind:
             self.k_search(t)
         self.k_layers(t)
+        self.k_opacity()
         self.k_transmit()
 
     def _render_forward(self, t: int):
@@ -488,6 +501,7 @@ class Renderer:
             f.grad.fill(0.0)
         self.k_composite.grad(t)
         self.k_transmit.grad()
+        self.k_opacity.grad()
         self.k_layers.grad(t)
 
     def set_softness(self, pixels: float) -> None:
