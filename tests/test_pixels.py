@@ -53,3 +53,15 @@ def test_swing_up_needs_a_target_height(tmp_path, robots_dir):
     from tdphys.errors import ModelError
     with pytest.raises(ModelError, match="(?s)task.target_hight.*did you mean 'target_height'"):
         load_experiment(p)
+
+
+def test_swing_up_success_means_holding_at_every_step_of_the_window(robots_dir):
+    """Success is the largest gap over the last `hold` seconds, not the mean: a pole passing
+    slowly over the top can have a small mean gap there and still fall."""
+    from tdphys.optim.tasks import SwingUp
+    exp = _state_experiment(robots_dir)
+    task = SwingUp.__new__(SwingUp)       # success() reads only the task's tolerance
+    task.task = exp.task
+    assert exp.task.tolerance == 0.05
+    assert task.success({"height_error_m": 0.01, "worst_gap_m": 0.049})
+    assert not task.success({"height_error_m": 0.01, "worst_gap_m": 0.06})
