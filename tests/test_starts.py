@@ -186,3 +186,26 @@ def test_starts_move_hinges_and_sliders_only(tmp_path, robots_dir):
         "  tolerance: 0.01", "  starts: {joints: {shoulder: {pos: [-0.1, 0.1]}}}\n  tolerance: 0.01"))
     _expect_model_error(p, "task.starts.joints.shoulder", ["universal joint", "hinge or slider"],
                         check_robot=True)
+
+
+def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp_path, capsys):
+    """demos/replay.py rolls a run folder's best parameters out from the file's start: over
+    the training horizon it gives the run's own final metrics, and it runs longer on request
+    (how a lucky pass is told from balancing)."""
+    import json
+    import sys
+    from tdphys.optim.outputs import write_run
+    sys.path.insert(0, str(robots_dir.parent / "demos"))
+    import replay
+    result = run(_swing_up(robots_dir), budget=6, progress=False)
+    write_run(result, tmp_path / "run", video=False)
+    # the folder names the experiment file (5 s); this run was 0.3 s
+    assert replay.main([str(tmp_path / "run"), "--duration", "0.3"]) == 0
+    again = json.loads(capsys.readouterr().out.splitlines()[0])
+    for key in ("height_error_m", "worst_gap_m", "max_height_m"):
+        assert again[key] == pytest.approx(result.metrics_best[key], abs=1e-12)
+    out = tmp_path / "long.npz"
+    assert replay.main([str(tmp_path / "run"), "--duration", "0.6", "--out", str(out)]) == 0
+    longer = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert longer["duration_s"] == pytest.approx(0.6)
+    assert np.load(out)["pos"].shape[0] == 31

@@ -73,18 +73,24 @@ def _json(path: Path, data) -> Path:
 
 def trajectory(result, path: Path) -> Path:
     """World 0 of the final rollout with the keys `tdphys simulate` writes, plus target."""
+    world_trajectory(result.sim, result.experiment.robot, path, result.task.target_point())
+    # the commands of that rollout, (T, M): `tdphys view ROBOT.yaml --controls` replays them
     sim = result.sim
+    np.save(path.parent / "controls.npy", sim.ctrl.to_numpy()[:, 0, :sim.n_motors].astype(float))
+    return path
+
+
+def world_trajectory(sim, robot_path: str, path: Path, target=None) -> Path:
+    """World 0 of `sim`'s last rollout as a viewer-ready .npz (`tdphys view FILE`): the keys
+    `tdphys simulate` writes, the robot file (path and text), COM offsets, and `target` [m]
+    when given."""
     traj = sim.trajectory()
     for key in _PER_WORLD:
         traj[key] = traj[key][:, :1]
-    exp = result.experiment
-    target = result.task.target_point()
     extra = {} if target is None else {"target": target}
-    np.savez(path, **traj, robot_path=exp.robot, robot_yaml=Path(exp.robot).read_text(),
+    np.savez(path, **traj, robot_path=robot_path, robot_yaml=Path(robot_path).read_text(),
              com_offset=sim.com.to_numpy()[:1], **extra)
-    # the commands of that rollout, (T, M): `tdphys view ROBOT.yaml --controls` replays them
-    np.save(path.parent / "controls.npy", sim.ctrl.to_numpy()[:, 0, :sim.n_motors].astype(float))
-    return path
+    return Path(path)
 
 
 def curve(history: list, path: Path, title: str,

@@ -187,6 +187,31 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     return result
 
 
+def replay(exp: Experiment, x: np.ndarray, duration: float | None = None, arch: str = "cpu"):
+    """Roll out optimiser coordinates `x` (a run's x_best) once from the robot file's start
+    (no random starts or targets are drawn; a reach with random targets aims at the first
+    held-out target), for `duration` [s] (default: the task's); returns (metrics of world 0,
+    the Simulation). No training and nothing counted: for checking a learnt controller
+    beyond the horizon it was trained on."""
+    import dataclasses
+
+    import tdphys
+    tdphys.init(arch, exp.precision)
+    task = exp.task if duration is None else dataclasses.replace(exp.task,
+                                                                  duration=float(duration))
+    exp = dataclasses.replace(exp, task=dataclasses.replace(task, starts=None))
+    robot = tdphys.load(exp.robot)
+    check_against_robot(exp, robot)
+    steps = int(round(exp.task.duration / robot.solver.dt))
+    sim, task_obj, params = _build(exp, robot, steps, batch=1)
+    if exp.task.targets is not None:
+        task_obj.set_targets(task_obj.held_out[:1])
+    params.set(sim, np.asarray(x, float))
+    _forward(sim, task_obj, params)
+    sim.check_finite()
+    return task_obj.metrics()[0], sim
+
+
 _RESUMED = ("history", "x_best", "loss_best", "metrics_best", "iterations", "evaluations",
             "wall_s", "first_eval_s", "success_at")
 
