@@ -68,12 +68,14 @@ def test_zero_output_starts_from_standstill(arm):
 
 def test_per_step_and_one_launch_agree(arm):
     """Evaluated step by step between the engine's steps or for all steps at once from the
-    recorded states, the controller writes the same commands."""
+    recorded states, the controller writes the same commands, to the last few bits: the
+    layers accumulate with atomic adds, whose order across CPU threads is not fixed (bit
+    equality held on one thread and failed once in a 2-worker suite run)."""
     sim, task, ctl = arm
     rollout_loss(sim, task, ctl, ctl.theta0 + 0.2)       # per step, inside the rollout
     stepped = sim.ctrl.to_numpy().copy()
     ctl.compute(0, STEPS)                         # all at once, from the stored states
-    assert np.array_equal(stepped, sim.ctrl.to_numpy())
+    np.testing.assert_allclose(stepped, sim.ctrl.to_numpy(), rtol=1e-13, atol=1e-15)
 
 
 def test_each_world_runs_its_own_weights(arm):
