@@ -610,7 +610,7 @@ def _check_starts(exp: Experiment, robot) -> None:
             if name in state:
                 raise ModelError(exp.file, "task.starts", "random starts set the initial "
                                  f"state from the robot file, which `{what}: {name}` also "
-                                 "sets", f"drop one of them (or change the robot file)")
+                                 "sets", "drop one of them (or change the robot file)")
 
 
 def _check_camera(exp: Experiment, robot) -> None:
