@@ -7,7 +7,8 @@ gradients of whole rollouts, or with CMA-ES as the gradient-free baseline.
 Writes metrics.json, params.json/.npz, history.json, curve.png, trajectory.npz, controls.npy,
 state.pkl and video.mp4 into --out (default runs/<experiment name>/, or runs/<name>_cmaes/ for
 CMA-ES); replay with `tdphys view RUN_DIR`. Ctrl-C (or SIGTERM) stops and keeps what was learned;
-`--resume RUN_DIR --budget N` goes on from there. Exit status: 0 when the task's
+`--resume RUN_DIR --budget N` goes on from there (also after a kill: state.pkl and
+history.json are saved every --checkpoint-min minutes). Exit status: 0 when the task's
 success criterion is met, 1 when not (or the gradient diverged), 2 on a bad experiment file.
 """
 from __future__ import annotations
@@ -35,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="go on from a run folder (same experiment and optimiser) until "
                         "--budget simulations in all; writes back into it unless --out")
+    p.add_argument("--checkpoint-min", type=float, default=5.0, metavar="MIN",
+                   help="save state.pkl and history.json into the output folder every MIN "
+                        "minutes, so a killed run can --resume (0: only at the end)")
     return p
 
 
@@ -53,7 +57,7 @@ def main(argv=None) -> int:
     _stop_cleanly_on_signals()
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment, run
-    from tdphys.optim.outputs import load_state, metrics, write_run
+    from tdphys.optim.outputs import load_state, metrics, write_checkpoint, write_run
     try:
         resume = load_state(args.resume) if args.resume else None
         path = args.experiment or (resume or {}).get("file") or str(DEFAULT)
@@ -61,8 +65,11 @@ def main(argv=None) -> int:
         kind = args.optimizer or exp.optimizer.type
         out = Path(args.out or args.resume or
                    Path("runs") / (exp.name + ("" if kind == "adam" else f"_{kind}")))
+        every = 60.0 * args.checkpoint_min
         result = run(exp, optimizer=kind, budget=args.budget, arch=args.arch,
-                     progress=not args.quiet, resume=resume)
+                     progress=not args.quiet, resume=resume,
+                     checkpoint=(lambda r: write_checkpoint(r, out)) if every > 0 else None,
+                     checkpoint_s=every)
     except TdphysError as exc:
         print(f"optimize: {exc}", file=sys.stderr)
         return 2

@@ -180,6 +180,26 @@ def test_resume_continues_exactly(backend64, robots_dir, tmp_path):
         run(exp, optimizer="cmaes", budget=6, progress=False, resume=load_state(tmp_path))
 
 
+def test_a_killed_run_resumes_from_its_checkpoint(backend64, robots_dir, tmp_path):
+    """The checkpoint saved after the 3rd of 6 Adam iterations (as demos/optimize.py does every
+    --checkpoint-min minutes) resumes to the same losses as a run that was never stopped."""
+    import json
+
+    from tdphys.optim.outputs import load_state, write_checkpoint
+    exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
+    straight = run(exp, budget=6, progress=False)
+
+    def save_at_three(result):       # every step is offered (checkpoint_s=0); keep the 3rd
+        if result.evaluations == 3:
+            write_checkpoint(result, tmp_path)
+    run(exp, budget=6, progress=False, checkpoint=save_at_three, checkpoint_s=0)
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 3
+    assert not list(tmp_path.glob("*.tmp"))
+    resumed = run(exp, budget=6, progress=False, resume=load_state(tmp_path))
+    assert [h["loss"] for h in resumed.history] == \
+        pytest.approx([h["loss"] for h in straight.history], rel=1e-12)
+
+
 def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_dir):
     """`log: true`: the optimiser moves ln(value) / scale; the gradient it gets is the
     parameter's gradient times value * scale (central differences agree), and any step keeps

@@ -65,3 +65,52 @@ def test_swing_up_success_means_holding_at_every_step_of_the_window(robots_dir):
     assert exp.task.tolerance == 0.05
     assert task.success({"height_error_m": 0.01, "worst_gap_m": 0.049})
     assert not task.success({"height_error_m": 0.01, "worst_gap_m": 0.06})
+
+
+def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
+    """task.confirm: a pole started 0.02 rad from upright, its cart held still, stays within
+    5 cm of the top for the 0.4 s training rollout (the criterion holds) and has fallen after
+    3 s (the confirmation fails), so the run has no success."""
+    import math
+
+    import numpy as np
+    exp = _state_experiment(robots_dir)
+    tilt = math.pi - 0.02                 # about y, from hanging to almost upright
+    upright = (1, 0, 0, 0, math.cos(tilt / 2), 0, math.sin(tilt / 2), 0)
+    exp = dataclasses.replace(
+        exp, overrides=exp.overrides + (("init_quat", upright),),
+        controller=dataclasses.replace(exp.controller, zero_output=True),
+        task=dataclasses.replace(exp.task, duration=0.4, hold=0.2, confirm=3.0))
+    result = run(exp, budget=1, progress=False)
+    first = result.history[0]
+    assert first["worst_gap_m"] < 0.01                 # met over the training horizon
+    assert first["confirm_worst_gap_m"] > 1.0          # fallen after 3 s
+    assert first["confirmed"] is False and first["confirm_s"] == 3.0
+    assert result.success_at is None
+    from tdphys.optim.outputs import metrics
+    m = metrics(result)
+    assert m["success"] is False and np.isclose(m["confirm_worst_gap_m"],
+                                                first["confirm_worst_gap_m"])
+
+
+@pytest.mark.parametrize("edit, key, words", [
+    (("confirm: 12.0", "confirm: 2.0"), "task.confirm",
+     ["shorter than the task's duration", "at least as long"]),
+    (("confirm: 12.0", "confirm: -3"), "task.confirm", ["must be positive"]),
+])
+def test_confirm_must_outlast_the_training_rollout(tmp_path, robots_dir, edit, key, words):
+    from test_optimize import _expect_model_error
+    text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
+    assert edit[0] in text
+    p = tmp_path / "exp.yaml"
+    p.write_text(text.replace("../robots/", str(robots_dir) + "/").replace(*edit))
+    _expect_model_error(p, key, words)
+
+
+def test_confirm_is_refused_with_random_targets(tmp_path, robots_dir):
+    from test_optimize import _expect_model_error
+    text = (robots_dir.parent / "experiments" / "arm_reach_random.yaml").read_text()
+    p = tmp_path / "exp.yaml"
+    p.write_text(text.replace("../robots/", str(robots_dir) + "/").replace(
+        "  targets:", "  confirm: 20\n  targets:"))
+    _expect_model_error(p, "task.confirm", ["held-out targets", "drop `confirm`"])

@@ -81,7 +81,9 @@ class Task:
     in that body's frame (reach, swing_up); truth: (parameter name, value) pairs
     (system_identification); target_height [m] and hold [s] (swing_up: the height to raise the
     effector to, and the final window its metric averages over); targets: random reach targets;
-    starts: random initial states (gait, reach with a fixed target, swing_up). See
+    starts: random initial states (gait, reach with a fixed target, swing_up); confirm [s]: a
+    candidate that meets the criterion must meet it again in a rollout this long from the
+    file's start (gait, reach with a fixed target, swing_up; None: no check). See
     docs/experiment-format.md."""
 
     type: str = "ball_throw"
@@ -100,6 +102,7 @@ class Task:
     hold: float = 1.0
     targets: RandomTargets | None = None
     starts: RandomStarts | None = None
+    confirm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,10 +151,11 @@ _TOP = {"name", "robot", "task", "trainable", "optimizer", "precision", "control
 _TASK_KEYS = {
     "ball_throw": {"type", "duration", "target", "tolerance", "speed_tolerance",
                    "velocity_weight"},
-    "gait": {"type", "duration", "body", "direction", "target_speed", "starts"},
-    "reach": {"type", "duration", "target", "targets", "tolerance", "effector", "starts"},
+    "gait": {"type", "duration", "body", "direction", "target_speed", "starts", "confirm"},
+    "reach": {"type", "duration", "target", "targets", "tolerance", "effector", "starts",
+              "confirm"},
     "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold",
-                 "starts"},
+                 "starts", "confirm"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
@@ -242,8 +246,18 @@ def _task(at: _At) -> Task:
                "velocity_weight": _non_negative, "body": _string,
                "direction": lambda a: _direction(a),
                "target_speed": lambda a: _number(a), "target_height": _number,
-               "hold": lambda a: _positive(a, "[s]")}
+               "hold": lambda a: _positive(a, "[s]"),
+               "confirm": lambda a: _positive(a, "[s]")}
     values = {k: f(m.get(k)) for k, f in readers.items() if k in m}
+    if "confirm" in m:
+        if values["confirm"] < values.get("duration", Task.duration):
+            raise m.get("confirm").error(
+                f"{values['confirm']:g} s is shorter than the task's duration",
+                "give a confirmation rollout at least as long as `duration` (e.g. twice it)")
+        if "targets" in m:
+            raise m.key_at("confirm").error("random targets are judged on held-out targets, "
+                                            "not on one longer rollout",
+                                            "drop `confirm`, or give one fixed `target`")
     if kind == "reach":
         if "target" in m and "targets" in m:
             raise m.key_at("targets").error("both target and targets are given",

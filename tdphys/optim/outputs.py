@@ -33,7 +33,7 @@ def metrics(result) -> dict:
             "evaluations": result.evaluations, "success_at_evaluation": result.success_at,
             "wall_s": round(result.wall_s, 3), "first_eval_s": round(result.first_eval_s, 3),
             "final_loss": result.loss_best, **m,
-            "success": bool(result.task.success(m)) if m else False}
+            "success": bool(m and result.task.success(m) and m.get("confirmed", True))}
 
 
 def write_run(result, out: str | Path, video: bool = True) -> dict:
@@ -52,10 +52,7 @@ def write_run(result, out: str | Path, video: bool = True) -> dict:
                            result.task.headline)
     files["trajectory"] = trajectory(result, out / "trajectory.npz")
     if result.state:
-        import pickle
-        from .runner import resume_state
-        files["state"] = out / "state.pkl"
-        files["state"].write_bytes(pickle.dumps(resume_state(result)))
+        files["state"] = _state(result, out)
     if video:
         ctl = result.experiment.controller
         camera = ctl.camera if ctl is not None and ctl.type == "vision" else None
@@ -66,8 +63,32 @@ def write_run(result, out: str | Path, video: bool = True) -> dict:
     return {k: v for k, v in files.items() if v}
 
 
+def write_checkpoint(result, out: str | Path) -> None:
+    """Mid-run: state.pkl (for --resume) and history.json so far, each replaced atomically, so
+    a run killed without warning goes on from its last checkpoint."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if result.state:
+        _state(result, out)
+    _json(out / "history.json", result.history)
+
+
+def _state(result, out: Path) -> Path:
+    import pickle
+
+    from .runner import resume_state
+    return _atomic(out / "state.pkl", pickle.dumps(resume_state(result)))
+
+
 def _json(path: Path, data) -> Path:
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    return _atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def _atomic(path: Path, data: bytes) -> Path:
+    """Write `data` to a temporary file beside `path`, then rename it over `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
     return path
 
 
@@ -161,5 +182,6 @@ def load_state(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "state.pkl"
     if not path.is_file():
         raise TdphysError(f"cannot resume: {path} does not exist\n  fix: give a folder that "
-                          "demos/optimize.py wrote (it saves state.pkl at the end of a run)")
+                          "demos/optimize.py wrote (it saves state.pkl during and at the end "
+                          "of a run)")
     return pickle.loads(path.read_bytes())

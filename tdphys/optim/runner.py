@@ -137,11 +137,13 @@ class _Params:
 
 def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None,
         arch: str = "cpu", progress: bool = True, verbose: bool = False,
-        resume: dict | None = None) -> RunResult:
+        resume: dict | None = None, checkpoint=None, checkpoint_s: float = 300.0) -> RunResult:
     """Optimise exp's trainable parameters; returns the result with the final rollout (the best
     parameters, world 0) left in result.sim. Ctrl-C stops cleanly with what was learned.
     `resume`: a previous run's result.state (outputs.load_state); the run goes on from there
-    (same experiment and optimiser) until `budget` simulations in all."""
+    (same experiment and optimiser) until `budget` simulations in all. `checkpoint(result)`,
+    if given, is called after an optimiser step at most every `checkpoint_s` seconds (of wall
+    time), to save what --resume needs (outputs.write_checkpoint)."""
     import tdphys
     from .. import backend
     kind = optimizer or exp.optimizer.type
@@ -166,11 +168,12 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
             setattr(result, key, resume[key])
         result.resumed_from = resume
     bar = _Bar(budget, progress, exp.name, kind)
+    saver = _Checkpoint(checkpoint, checkpoint_s)
     try:
         if kind == "adam":
-            _adam(exp, robot, steps, budget, result, bar, verbose)
+            _adam(exp, robot, steps, budget, result, bar, saver, verbose)
         else:
-            _cma(exp, robot, steps, budget, result, bar)
+            _cma(exp, robot, steps, budget, result, bar, saver)
     finally:
         bar.close()
     # the final behaviour: the best parameters, rolled out once more (not counted)
@@ -182,6 +185,7 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     else:
         _evaluate(sim, task, params)
         result.metrics_best = task.metrics()[0]
+        _Confirm(exp, robot)(task, result.metrics_best, result.x_best)
     result.params = params.named(result.x_best)
     result.controller_theta = params.controller_theta(result.x_best)
     return result
@@ -193,15 +197,20 @@ def replay(exp: Experiment, x: np.ndarray, duration: float | None = None, arch: 
     held-out target), for `duration` [s] (default: the task's); returns (metrics of world 0,
     the Simulation). No training and nothing counted: for checking a learnt controller
     beyond the horizon it was trained on."""
-    import dataclasses
-
     import tdphys
     tdphys.init(arch, exp.precision)
+    robot = tdphys.load(exp.robot)
+    check_against_robot(exp, robot)
+    return _once(exp, robot, x, duration)
+
+
+def _once(exp: Experiment, robot, x: np.ndarray, duration: float | None):
+    """One forward rollout of `x` from the file's start for `duration` [s] (in the running
+    Taichi session; a Simulation of that length is built once and kept in _BUILT)."""
+    import dataclasses
     task = exp.task if duration is None else dataclasses.replace(exp.task,
                                                                   duration=float(duration))
     exp = dataclasses.replace(exp, task=dataclasses.replace(task, starts=None))
-    robot = tdphys.load(exp.robot)
-    check_against_robot(exp, robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
     sim, task_obj, params = _build(exp, robot, steps, batch=1)
     if exp.task.targets is not None:
@@ -210,6 +219,35 @@ def replay(exp: Experiment, x: np.ndarray, duration: float | None = None, arch: 
     _forward(sim, task_obj, params)
     sim.check_finite()
     return task_obj.metrics()[0], sim
+
+
+class _Confirm:
+    """task.confirm: a candidate that meets the task's criterion is rolled out again from the
+    file's start for `confirm` seconds, and succeeds only if that rollout meets the criterion
+    too (a swing-up must still hold at the end of the longer rollout). These rollouts are
+    checks, not training: they are not counted as simulations. Their metrics join the
+    candidate's, prefixed `confirm_`, with `confirmed` (true or false) and `confirm_s`."""
+
+    def __init__(self, exp: Experiment, robot):
+        self.exp, self.robot = exp, robot
+
+    def __call__(self, task, metrics: dict, x: np.ndarray) -> bool:
+        """Whether the candidate x with training metrics `metrics` succeeds; adds the
+        confirmation's metrics to `metrics` when one ran."""
+        if not task.success(metrics):
+            return False
+        if self.exp.task.confirm is None:
+            return True
+        from ..errors import SimulationDiverged
+        try:
+            again, _ = _once(self.exp, self.robot, x, self.exp.task.confirm)
+        except SimulationDiverged:
+            metrics.update(confirmed=False, confirm_s=float(self.exp.task.confirm))
+            return False
+        ok = bool(task.success(again))
+        metrics.update({f"confirm_{k}": v for k, v in again.items()}, confirmed=ok,
+                       confirm_s=float(self.exp.task.confirm))
+        return ok
 
 
 _RESUMED = ("history", "x_best", "loss_best", "metrics_best", "iterations", "evaluations",
@@ -264,14 +302,17 @@ def _build_new(exp: Experiment, robot, steps: int, batch: int, param_sets: int =
     sim = tdphys.Simulation(robot, batch=batch, steps=steps)
     for name, values in exp.overrides:
         shape = sim.get_param(name).shape
-        try:
-            value = np.broadcast_to(np.asarray(values, float).reshape(-1) if len(values) > 1
-                                    else values[0], shape)
+        flat = np.asarray(values, float).reshape(-1)
+        try:    # one number; one per column; or every entry's numbers in order
+            value = np.broadcast_to(flat.reshape(shape[1:]) if flat.size == np.prod(shape[1:])
+                                    and flat.size > 1 else flat if flat.size > 1 else flat[0],
+                                    shape)
         except ValueError:
             from ..errors import ModelError
             raise ModelError(exp.file, f"overrides.{name}", f"{len(values)} numbers do not "
                              f"fit the parameter's shape {shape[1:]}",
-                             "give one number, or one per entry") from None
+                             "give one number, one per column, or all of the "
+                             "entries' numbers in order") from None
         sim.set_param(name, value)
     task = make_task(exp.task, sim, exp.trainable)
     controller = None
@@ -327,7 +368,9 @@ def cma_default_popsize(n: int) -> int:
 
 
 def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndarray,
-            task, simulations: int = 1, **extra) -> None:
+            task, confirm: _Confirm, simulations: int = 1, **extra) -> None:
+    metrics = dict(metrics)
+    ok = confirm(task, metrics, x)     # first: it may add the confirmation's metrics
     result.evaluations += simulations
     wall = time.perf_counter() - t0
     if not result.history:             # the first update (its batch may be many worlds)
@@ -338,7 +381,6 @@ def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndar
     result.history.append(entry)
     # best: the lowest loss; once a simulation meets the task's criterion, only those that meet
     # it (the loss and the criterion need not agree on which of two candidates is better)
-    ok = task.success(metrics)
     if result.success_at is None and ok:
         result.success_at = result.evaluations
         result.loss_best, result.x_best, result.metrics_best = loss, x.copy(), metrics
@@ -346,13 +388,14 @@ def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndar
         result.loss_best, result.x_best, result.metrics_best = loss, x.copy(), metrics
 
 
-def _adam(exp, robot, steps, budget, result, bar, verbose=False):
+def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
     o = exp.optimizer
     targets = exp.task.targets          # random reach targets: a batch of worlds per update
     starts = exp.task.starts            # or random initial states: likewise
     batch = targets.batch if targets else starts.batch if starts else 1
     sim, task, params = _build(exp, robot, steps, batch=batch)
     sampler = _starts(exp, robot, sim)
+    confirm = _Confirm(exp, robot)
     sim.grad_decay = o.grad_decay
     result.sim, result.task, result._params = sim, task, params
     adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay)
@@ -383,7 +426,7 @@ def _adam(exp, robot, steps, budget, result, bar, verbose=False):
                 if held_out is None or result.iterations % targets.eval_every == 0 or last:
                     held_out = task.held_out_error(lambda: _forward(sim, task, params))
                 metrics["error_m"] = held_out    # the last held-out measurement
-            _record(result, t0, loss, metrics, x, task, simulations=sim.batch,
+            _record(result, t0, loss, metrics, x, task, confirm, simulations=sim.batch,
                     grad_norm=float(np.linalg.norm(g)))
             if verbose:
                 print(result.evaluations, round(result.wall_s, 1), loss, metrics, flush=True)
@@ -402,6 +445,7 @@ def _adam(exp, robot, steps, budget, result, bar, verbose=False):
                 return
             x = adam.step(x, g)
             _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
+            saver(result)
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
 
@@ -417,7 +461,7 @@ def _where_diverged(sim) -> str:
     return ""
 
 
-def _cma(exp, robot, steps, budget, result, bar):
+def _cma(exp, robot, steps, budget, result, bar, saver):
     """CMA-ES: each generation is one batched forward rollout, one world per candidate."""
     o = exp.optimizer
     try:
@@ -430,6 +474,7 @@ def _cma(exp, robot, steps, budget, result, bar):
     k = targets.batch if targets else starts.batch if starts else 1
     sim, task, params = _build(exp, robot, steps, batch=popsize * k, param_sets=popsize)
     sampler = _starts(exp, robot, sim)
+    confirm = _Confirm(exp, robot)
     result.sim, result.task, result._params = sim, task, params
     t0 = time.perf_counter()
     if result.resumed_from:
@@ -462,17 +507,31 @@ def _cma(exp, robot, steps, budget, result, bar):
             for xi, li, mi in zip(X, losses, metrics):
                 if result.evaluations >= budget:
                     break
-                _record(result, t0, float(li), mi, xi, task, simulations=k)
+                _record(result, t0, float(li), mi, xi, task, confirm, simulations=k)
             result.iterations += 1
             bar.update(result)
             es.tell(list(X), list(losses))
             import pickle
             _save_state(result, cma=pickle.dumps(es))
+            saver(result)
             if o.stop_at_success and result.success_at is not None:
                 result.stop_reason = "success"
                 return
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
+
+
+class _Checkpoint:
+    """Calls save(result) after an optimiser step when `every_s` seconds have passed since the
+    last call (or the start); does nothing without `save`."""
+
+    def __init__(self, save, every_s: float):
+        self.save, self.every_s, self.last = save, float(every_s), time.perf_counter()
+
+    def __call__(self, result: RunResult) -> None:
+        if self.save is not None and time.perf_counter() - self.last >= self.every_s:
+            self.save(result)
+            self.last = time.perf_counter()
 
 
 class _Bar:
