@@ -23,7 +23,8 @@ backend's gradient policy is deliberately not consulted: this script measures wh
 computes, the test decides what it may do.
 
 Every run also renders robots/cart_pendulum.yaml's camera over a short forward rollout
-("camera/fwd/image", see camera_images).
+("camera/fwd/image", see camera_images); --taped runs also take the gradient of an image loss
+through that camera ("camera/grad/<name>", see camera_gradients).
 
 Output (.npz): "<robot>/fwd/<quantity>" (pos, quat, vel, omega (T+1, B, n, 3|4); joint_pos,
 joint_vel (T+1, B, m)), "<robot>/grad/<name>" (the robot's slice of each gradient; ctrl is
@@ -47,6 +48,9 @@ ROBOTS = ("ball", "pendulum", "arm", "quadruped")
 STEPS = 40  # long enough for the bounce; the Vulkan backward costs ~1 s a step
 FORWARD_KEYS = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel")
 CAMERA_STEPS = 20
+CAMERA_GRAD_STEPS = 3
+CAMERA_GRAD_PARAMS = ("init_pos", "init_quat", "init_vel", "init_omega", "shape_radius",
+                      "shape_half_length", "shape_half_extents")
 
 
 def zoo(names=ROBOTS):
@@ -171,6 +175,46 @@ def camera_images(steps: int = CAMERA_STEPS) -> np.ndarray:
     return cam.images()
 
 
+def camera_gradients(steps: int = CAMERA_GRAD_STEPS) -> dict:
+    """Gradients of an image loss through a camera: tests/camera_checks.py's SCENE (a sphere
+    partly hiding a box and a capsule, all drifting and spinning) rolled out `steps` steps,
+    then loss = sum_{y, x, c} w[y, x, c] image[T][y, x, c]^2 with fixed random weights w, so
+    the gradient runs through silhouette edges, occlusion and shading, and back through the
+    rollout. Returns "camera/grad/loss" and "camera/grad/<name>" for CAMERA_GRAD_PARAMS.
+    (Not the cart-pendulum: its tip sphere and pole overlap at almost equal depths, where
+    f32 rounding flips which is composited in front, so f32 and f64 differ there by design.)"""
+    import taichi as ti
+    from camera_checks import SCENE
+
+    import tdphys
+    from tdphys import backend
+    from tdphys.model import parse_robot
+    from tdphys.vision import Renderer
+    # measure what the backend computes: the renderer's backward would refuse an arch that
+    # the policy does not allow yet, and this run is what decides the policy
+    backend.CAMERA_GRADIENTS_ALLOWED[backend.current().arch] = True
+    sim = tdphys.Simulation(parse_robot(SCENE, "scene.yaml"), steps=steps)
+    cam = Renderer(sim, "front")
+    w = ti.field(sim.real, (cam.height, cam.width, 3))
+    w.from_numpy(np.random.default_rng(0).normal(size=(cam.height, cam.width, 3)).astype(
+        np.float64 if sim.real == ti.f64 else np.float32))
+
+    @ti.kernel
+    def k_loss():
+        for y, x, c in w:
+            sim.loss[None] += w[y, x, c] * cam.image[steps, 0, y, x, c] ** 2
+
+    with sim.tape(cam):
+        sim.rollout(check=False)
+        cam.render(steps)
+        k_loss()
+    sim.check_finite()
+    out = {"camera/grad/loss": np.array(float(sim.loss[None]))}
+    for name in CAMERA_GRAD_PARAMS:
+        out[f"camera/grad/{name}"] = sim.param_grad(name)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", required=True)
@@ -208,6 +252,10 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     out["camera/fwd/image"] = camera_images()
     out["seconds/camera"] = np.array(time.perf_counter() - t0)
+    if args.taped:
+        t0 = time.perf_counter()
+        out.update(camera_gradients())
+        out["seconds/camera_grad"] = np.array(time.perf_counter() - t0)
     np.savez(args.out, **out)
     return 0
 

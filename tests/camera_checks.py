@@ -1,6 +1,22 @@
-"""Helper shared by the camera tests: Simulation parameter gradients against central
-differences."""
+"""Helpers shared by the camera tests (and tests/_backend_worker.py): a scene whose edges cross
+pixels, Simulation parameter gradients against central differences, an image loss."""
 import numpy as np
+
+# A red sphere in front of a green box and a blue capsule; no gravity, everything drifting and
+# spinning so that edges cross pixels during the rollout.
+SCENE = """
+bodies:
+  - {name: ball, pos: [0.1, 0, 1], vel: [0.3, 0, 0.5], mass: 1,
+     shapes: [{type: sphere, radius: 0.3, color: [1, 0, 0]}]}
+  - {name: crate, pos: [0.5, 0.7, 0.9], euler: [10, 20, 30], omega: [30, 40, 10], mass: 1,
+     shapes: [{type: box, size: [0.3, 0.25, 0.4], color: [0, 1, 0]}]}
+  - {name: rod, pos: [-0.5, 0.2, 1], euler: [40, 30, 0], mass: 1,
+     shapes: [{type: capsule, radius: 0.1, half_length: 0.4, color: [0, 0, 1]}]}
+solver: {gravity: [0, 0, 0]}
+cameras:
+  - {name: front, pos: [0, -4, 1.2], look_at: [0, 0, 0.9], fov: 45, width: 24, height: 16,
+     softness: 1.0}
+"""
 
 
 def check_param_gradients(sim, loss, names, every=1, h=1e-6, rel=1e-4) -> int:

@@ -7,27 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from camera_checks import check_param_gradients, image_loss_kernel
+from camera_checks import SCENE, check_param_gradients, image_loss_kernel
 
 from tdphys.errors import ModelError
 from tdphys.model import parse_robot
-
-# A red sphere in front of a green box and a blue capsule; no gravity, everything drifting and
-# spinning so that edges cross pixels during the rollout.
-SCENE = """
-bodies:
-  - {name: ball, pos: [0.1, 0, 1], vel: [0.3, 0, 0.5], mass: 1,
-     shapes: [{type: sphere, radius: 0.3, color: [1, 0, 0]}]}
-  - {name: crate, pos: [0.5, 0.7, 0.9], euler: [10, 20, 30], omega: [30, 40, 10], mass: 1,
-     shapes: [{type: box, size: [0.3, 0.25, 0.4], color: [0, 1, 0]}]}
-  - {name: rod, pos: [-0.5, 0.2, 1], euler: [40, 30, 0], mass: 1,
-     shapes: [{type: capsule, radius: 0.1, half_length: 0.4, color: [0, 0, 1]}]}
-solver: {gravity: [0, 0, 0]}
-cameras:
-  - {name: front, pos: [0, -4, 1.2], look_at: [0, 0, 0.9], fov: 45, width: 24, height: 16,
-     softness: 1.0}
-"""
-
 
 def _flat_scene(softness):
     """A sphere of radius 0.5 m on the optical axis 5 m away, colours unshaded."""
