@@ -194,6 +194,21 @@ def test_forward_matches_cpu(runs, arch, case):
                                   f"tol {FORWARD_TOL}):\n{_report(errors, FORWARD_TOL)}")
 
 
+def _policy_matches(errors: dict, tol: float, policy: str, arch: str, what: str,
+                    refusal: str) -> None:
+    """backend.<policy>[arch] must be True if and only if every error is within tol, so a
+    backend never returns gradients that a parity test has seen wrong."""
+    worst = max(e for e, _ in errors.values())
+    agree, allowed = worst <= tol, getattr(backend, policy)[arch]
+    table = _report(errors, tol)
+    assert agree or not allowed, (
+        f"{arch} {what} disagree with cpu f64 (relative, tol {tol}) but backend.{policy}"
+        f"[{arch!r}] is True: set it to False ({refusal})\n{table}")
+    assert allowed or not agree, (
+        f"{arch} {what} agree with cpu f64 (worst {worst:.1e}) but backend.{policy}"
+        f"[{arch!r}] is False: allow them\n{table}")
+
+
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 @pytest.mark.parametrize("case", ROBOTS + ("zoo",))
 def test_gradient_parity_decides_policy(runs, arch, case):
@@ -203,18 +218,10 @@ def test_gradient_parity_decides_policy(runs, arch, case):
     agree, so a backend never returns gradients that this test has seen wrong."""
     other = runs.get(arch)
     errors = _gradient_errors(runs.get("cpu64"), other, case)
-    worst = max(e for e, _ in errors.values())
-    agree = worst <= GRADIENT_TOL
-    allowed = backend.GRADIENTS_ALLOWED[arch]
-    table = _report(errors, GRADIENT_TOL)
-    assert agree or not allowed, (
-        f"{arch} gradients of {case} disagree with cpu f64 (relative, tol {GRADIENT_TOL}) but "
-        f"backend.GRADIENTS_ALLOWED[{arch!r}] is True: set it to False (require_gradients then "
-        f"refuses them), unless test_forward_matches_cpu fails for {case} too: then the "
-        f"forward pass is wrong and the gradients follow it, fix that first\n{table}")
-    assert allowed or not agree, (
-        f"{arch} gradients of {case} agree with cpu f64 (worst {worst:.1e}) but "
-        f"backend.GRADIENTS_ALLOWED[{arch!r}] is False: allow them\n{table}")
+    _policy_matches(errors, GRADIENT_TOL, "GRADIENTS_ALLOWED", arch, f"gradients of {case}",
+                    "require_gradients then refuses them, unless test_forward_matches_cpu "
+                    f"fails for {case} too: then the forward pass is wrong and the gradients "
+                    "follow it, fix that first")
     ref = runs.get("cpu64")  # the comparison must not pass on an all-zero reference
     assert max(np.abs(v).max() for k, v in ref.items()
                if k.startswith(f"{case}/grad/") and v.size) > 1e-3
@@ -267,16 +274,8 @@ def test_camera_gradient_parity_decides_policy(runs, arch):
         scale = max(np.abs(r).max(), 1e-3 * big)
         errors[k] = (np.abs(r - o).max() / scale if np.isfinite(o).all() else np.inf,
                      f"scale {scale:.3g}")
-    worst = max(e for e, _ in errors.values())
-    agree = worst <= CAMERA_GRADIENT_TOL
-    allowed = backend.CAMERA_GRADIENTS_ALLOWED[arch]
-    table = _report(errors, CAMERA_GRADIENT_TOL)
-    assert agree or not allowed, (
-        f"{arch} camera gradients disagree with cpu f64 but backend.CAMERA_GRADIENTS_ALLOWED"
-        f"[{arch!r}] is True: set it to False\n{table}")
-    assert allowed or not agree, (
-        f"{arch} camera gradients agree with cpu f64 (worst {worst:.1e}) but "
-        f"backend.CAMERA_GRADIENTS_ALLOWED[{arch!r}] is False: allow them\n{table}")
+    _policy_matches(errors, CAMERA_GRADIENT_TOL, "CAMERA_GRADIENTS_ALLOWED", arch,
+                    "camera gradients", "require_camera_gradients then refuses them")
     assert big > 1e-2     # not an all-zero comparison
 
 
