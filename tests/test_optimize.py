@@ -219,3 +219,52 @@ def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_d
     check_params_gradient(sim, task, params, x, range(x.size))
     params.set(sim, x - 100.0)                       # a huge step down stays positive
     assert sim.get_param("shape_mass")[0, 3] > 0
+
+
+def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, robots_dir):
+    """task.control_cost c adds c (1/T) sum_t sum_m u_m(t)^2 of the raw commands to the loss,
+    and its gradient 2 c u / T reaches every command, also one beyond the motor's range that
+    the servo clips (where the physics passes no gradient)."""
+    import tdphys
+    from tdphys.optim.experiment import Task
+    from tdphys.optim.tasks import make_task
+    T, c = 10, 0.3
+    sim = tdphys.Simulation(tdphys.load(robots_dir / "cart_pendulum.yaml"), steps=T)
+    u = np.random.default_rng(0).uniform(-2, 2, (T, 1, 1))
+    u[3] = 9.0                                   # the cart servo's range is [-4, 4]
+    sim.set_controls(u)
+    losses, grads = [], []
+    for cost in (0.0, c):
+        task = make_task(Task(type="swing_up", duration=T * sim.dt, target_height=1.8,
+                              effector_body="pole", effector_point=(0, 0, -0.8),
+                              control_cost=cost), sim)
+        task.reset()
+        with sim.tape():
+            sim.rollout(check=False)
+            task.loss_kernel()
+            task.extra_loss()
+        losses.append(float(sim.loss[None]))
+        grads.append(sim.controls_grad())
+    task.reset()                                # a forward rollout (CMA-ES) ranks by the same
+    sim.loss[None] = 0.0
+    sim.rollout(check=False)
+    task.loss_kernel()
+    task.extra_loss()
+    assert task.losses()[0] == pytest.approx(losses[1], rel=1e-12)
+    assert losses[1] - losses[0] == pytest.approx(c * (u ** 2).sum() / T, rel=1e-12)
+    np.testing.assert_allclose(grads[1] - grads[0], 2 * c * u / T, rtol=1e-10, atol=1e-14)
+    assert grads[0][3, 0, 0] == 0.0             # clipped: no gradient from the physics
+
+
+def test_adam_stops_when_the_gradient_stays_exactly_zero(backend64, robots_dir):
+    """Commands scaled so far out that the servo clips every one: the gradient is exactly 0,
+    and the run stops after STALL_UPDATES updates saying why and what to change."""
+    from tdphys.optim.runner import STALL_UPDATES
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "cart_swing_up.yaml"), 0.2)
+    exp = dataclasses.replace(
+        exp, task=dataclasses.replace(exp.task, starts=None),
+        controller=dataclasses.replace(exp.controller, output_scale=1e4))
+    result = run(exp, budget=50, progress=False)
+    assert result.stop_reason == "stalled" and result.iterations == STALL_UPDATES
+    assert all(h["grad_norm"] == 0.0 for h in result.history)
+    assert "exactly 0" in result.message and "task.control_cost" in result.message

@@ -90,6 +90,30 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     assert np.abs(grad[:g0.b0]).max() > 0      # the first conv layer does get a gradient
 
 
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_grad_decay_also_scales_the_memory_per_step(arm, cell):
+    """With grad_decay g, a loss on the final state gives exactly g^T times the exact gradient
+    with respect to the initial state: every path from step 0 to step T crosses T steps,
+    through the physics or through the memory, and each step back scales by g."""
+    from tdphys.gradcheck import FinalStateLoss
+    sim, task, _, ctls = arm
+    ctl = ctls[cell]
+    ctl.set(ctl.theta0 + np.random.default_rng(1).normal(0.0, 0.3, (2, ctl.n_params)))
+    loss = FinalStateLoss(sim)
+    grads = {}
+    try:
+        for g in (1.0, 0.8):
+            sim.grad_decay = g
+            with sim.tape(ctl):
+                ctl.rollout()
+                loss.kernel()
+            grads[g] = sim.param_grad("init_vel").copy()
+    finally:
+        sim.grad_decay = 1.0
+    assert np.abs(grads[1.0]).max() > 0
+    np.testing.assert_allclose(grads[0.8], 0.8 ** STEPS * grads[1.0], rtol=1e-9, atol=1e-14)
+
+
 ACT = {"tanh": np.tanh, "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))}
 
 

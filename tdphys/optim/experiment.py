@@ -83,8 +83,9 @@ class Task:
     effector to, and the final window its metric averages over); targets: random reach targets;
     starts: random initial states (gait, reach with a fixed target, swing_up); confirm [s]: a
     candidate that meets the criterion must meet it again in a rollout this long from the
-    file's start (gait, reach with a fixed target, swing_up; None: no check). See
-    docs/experiment-format.md."""
+    file's start (gait, reach with a fixed target, swing_up; None: no check); control_cost:
+    weight c of c (1/T) sum_t |u(t)|^2 on the raw motor commands, added to the loss (gait,
+    reach, swing_up). See docs/experiment-format.md."""
 
     type: str = "ball_throw"
     duration: float = 5.0
@@ -103,6 +104,7 @@ class Task:
     targets: RandomTargets | None = None
     starts: RandomStarts | None = None
     confirm: float | None = None
+    control_cost: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -151,11 +153,12 @@ _TOP = {"name", "robot", "task", "trainable", "optimizer", "precision", "control
 _TASK_KEYS = {
     "ball_throw": {"type", "duration", "target", "tolerance", "speed_tolerance",
                    "velocity_weight"},
-    "gait": {"type", "duration", "body", "direction", "target_speed", "starts", "confirm"},
+    "gait": {"type", "duration", "body", "direction", "target_speed", "starts", "confirm",
+             "control_cost"},
     "reach": {"type", "duration", "target", "targets", "tolerance", "effector", "starts",
-              "confirm"},
+              "confirm", "control_cost"},
     "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold",
-                 "starts", "confirm"},
+                 "starts", "confirm", "control_cost"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
@@ -247,7 +250,8 @@ def _task(at: _At) -> Task:
                "direction": lambda a: _direction(a),
                "target_speed": lambda a: _number(a), "target_height": _number,
                "hold": lambda a: _positive(a, "[s]"),
-               "confirm": lambda a: _positive(a, "[s]")}
+               "confirm": lambda a: _positive(a, "[s]"),
+               "control_cost": _non_negative}
     values = {k: f(m.get(k)) for k, f in readers.items() if k in m}
     if "confirm" in m:
         if values["confirm"] < values.get("duration", Task.duration):

@@ -21,7 +21,8 @@ from .tasks import make_task
 class RunResult:
     """history: one dict per simulation (evaluation, wall_s, loss, metrics...); x_best: the
     best parameters found (optimiser units); params: {name: value (per-world shape)};
-    stop_reason: success | budget | interrupted | diverged; message: for a human."""
+    stop_reason: success | budget | interrupted | diverged | stalled (Adam: the gradient was
+    exactly 0 for STALL_UPDATES updates); message: for a human."""
 
     experiment: Experiment
     optimizer: str
@@ -328,6 +329,7 @@ def _evaluate(sim, task, params) -> None:
     else:
         sim.rollout(check=False)
     task.loss_kernel()
+    task.extra_loss()
 
 
 def _forward(sim, task, params) -> None:
@@ -408,7 +410,7 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
         result.x_best = x.copy()
     try:
         _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
-        held_out = None
+        held_out, zero_updates = None, 0
         while result.evaluations < budget:
             params.set(sim, x)
             if targets:
@@ -443,11 +445,26 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
             if o.stop_at_success and result.success_at is not None:
                 result.stop_reason = "success"
                 return
+            zero_updates = zero_updates + 1 if not np.any(g) else 0
+            if zero_updates >= STALL_UPDATES:
+                result.stop_reason = "stalled"
+                result.message = (
+                    f"iteration {result.iterations}: the gradient has been exactly 0 for "
+                    f"{STALL_UPDATES} updates in a row, so nothing the optimiser moves changes "
+                    "the loss any more: typically every motor command is clipped (a motor's "
+                    "`range`, a servo pushing at max_force, a joint at its limit) or a relu "
+                    "layer is dead; stopped, keeping the best parameters so far. fix: lower "
+                    "optimizer.lr or controller.output_scale, or add task.control_cost (its "
+                    "gradient reaches clipped commands)")
+                return
             x = adam.step(x, g)
             _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
             saver(result)
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
+
+
+STALL_UPDATES = 5   # Adam stops after this many updates in a row with an all-zero gradient
 
 
 def _where_diverged(sim) -> str:

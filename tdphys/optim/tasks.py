@@ -53,6 +53,9 @@ class BallThrow:
     def reset(self):
         pass  # loss_kernel stores each world's loss
 
+    def extra_loss(self):
+        pass  # no control cost: the ball has no motors
+
     def losses(self) -> np.ndarray:
         """Loss of each world [m^2] after loss_kernel ran."""
         return self.world_loss.to_numpy().astype(float)
@@ -102,6 +105,26 @@ class _SummedLoss:
 
     def losses(self) -> np.ndarray:
         return self.world_loss.to_numpy().astype(float)
+
+    def extra_loss(self):
+        """After loss_kernel: the control cost, when task.control_cost > 0 (gait, reach,
+        swing_up), added to each world's loss and to sim.loss:
+
+            c (1/T) sum_{t=0..T-1} sum_m u_m(t)^2
+
+        with u the raw commands the controller wrote (before the motors clamp them to their
+        `range`), so its gradient still reaches a controller whose commands are clipped,
+        where the physics passes none."""
+        if self.task.control_cost > 0 and self.sim.n_motors:
+            self._control_cost_kernel()
+
+    @ti.kernel
+    def _control_cost_kernel(self):
+        for b, t, m in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_motors):
+            u = self.sim.ctrl[t, b, m]
+            lw = self.task.control_cost * u * u / self.sim.steps
+            self.world_loss[b] += lw
+            self.sim.loss[None] += lw * ti.static(self._share())
 
 
 @ti.data_oriented

@@ -179,6 +179,9 @@ class ConvRecurrent(Weights):
             [self.theta, self.out_scale, self.out_offset, self.gx, self.gh, self.h, self.y]
             + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out)
         self._winners = ti.ad.no_grad(self._find_winners)
+        # grad_decay for the memory: a no-op forward whose backward scales h's adjoint
+        self._memory_decay = ti.ad.grad_replaced(self._memory_decay_forward)
+        ti.ad.grad_for(self._memory_decay)(self._memory_decay_backward)
 
     # ------------------------------------------------------------------------ set-up
     def initial_theta(self) -> np.ndarray:
@@ -328,6 +331,24 @@ class ConvRecurrent(Weights):
                 y = ti.tanh(y)
             self.sim.ctrl[t, b, m] = self.out_offset[m] + self.out_scale[m] * y
 
+    # ------------------------------------------------------------------------ grad_decay
+    def _memory_decay_forward(self, t: int) -> None:
+        pass   # nothing forward: the step only marks where the memory crosses step t
+
+    def _memory_decay_backward(self, t: int) -> None:
+        """Backward, between the memory steps t and t - 1: h[t]'s adjoint (what the memory
+        carries back from step t on) times sim.grad_decay, as the physics state's adjoint is
+        scaled each step back, so a loss term s steps later weighs grad_decay^s along every
+        path, through the memory too (without it a recurrent memory carries the whole
+        horizon's gradient, which can explode where the physics' is truncated)."""
+        if t > 0 and self.sim.grad_decay != 1.0:
+            self.k_scale_memory_adjoint(t, self.sim.grad_decay)
+
+    @ti.kernel
+    def k_scale_memory_adjoint(self, t: ti.i32, factor: ti.f64):
+        for b, j in ti.ndrange(self.sim.batch, self.N):
+            self.h.grad[t, b, j] *= ti.cast(factor, self.sim.real)
+
     # ------------------------------------------------------------------------ evaluation
     def compute(self, t0: int, t1: int) -> None:
         """ctrl[t] for t0 <= t < t1 from image[t] (rendered before) and the memory h[t]; the
@@ -355,6 +376,7 @@ class ConvRecurrent(Weights):
             self.k_bias(t0, t1, self.gx, bx0, GN)
             self.k_matmul(t0, t1, self.gx, src, 0, wx0, GN, n)
             for t in range(t0, t1):
+                self._memory_decay(t)
                 if self.G == 3:
                     self.k_bias(t, t + 1, self.gh, bh0, GN)
                     self.k_matmul(t, t + 1, self.gh, self.h, 0, wh0, GN, self.N)
