@@ -95,3 +95,23 @@ def check_params_gradient(sim, task, params, x, picks, eps=1e-6, rel=1e-5):
         assert abs(grad[i] - fd) <= rel * max(abs(fd), 1e-3 * np.abs(grad).max()), \
             (i, grad[i], fd)
     return grad
+
+
+def check_grad_decay(sim, rollout, param, g, steps, others=()):
+    """A final-state loss (gradcheck.FinalStateLoss) after `rollout()` under sim.tape(*others):
+    with sim.grad_decay = g its gradient w.r.t. `param` must be exactly g^steps times the
+    exact one (grad_decay 1)."""
+    from tdphys.gradcheck import FinalStateLoss
+    loss = FinalStateLoss(sim)
+    grads = {}
+    try:
+        for decay in (1.0, g):
+            sim.grad_decay = decay
+            with sim.tape(*others):
+                rollout()
+                loss.kernel()
+            grads[decay] = sim.param_grad(param).copy()
+    finally:
+        sim.grad_decay = 1.0
+    assert np.abs(grads[1.0]).max() > 0
+    np.testing.assert_allclose(grads[g], g ** steps * grads[1.0], rtol=1e-9, atol=1e-14)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import taichi as ti
 
-from controller_checks import check_weight_gradient, initial_theta_for, rollout_loss
+from controller_checks import (check_grad_decay, check_weight_gradient, initial_theta_for,
+                               rollout_loss)
 
 from tdphys.errors import ModelError
 
@@ -95,23 +96,10 @@ def test_grad_decay_also_scales_the_memory_per_step(arm, cell):
     """With grad_decay g, a loss on the final state gives exactly g^T times the exact gradient
     with respect to the initial state: every path from step 0 to step T crosses T steps,
     through the physics or through the memory, and each step back scales by g."""
-    from tdphys.gradcheck import FinalStateLoss
     sim, task, _, ctls = arm
     ctl = ctls[cell]
     ctl.set(ctl.theta0 + np.random.default_rng(1).normal(0.0, 0.3, (2, ctl.n_params)))
-    loss = FinalStateLoss(sim)
-    grads = {}
-    try:
-        for g in (1.0, 0.8):
-            sim.grad_decay = g
-            with sim.tape(ctl):
-                ctl.rollout()
-                loss.kernel()
-            grads[g] = sim.param_grad("init_vel").copy()
-    finally:
-        sim.grad_decay = 1.0
-    assert np.abs(grads[1.0]).max() > 0
-    np.testing.assert_allclose(grads[0.8], 0.8 ** STEPS * grads[1.0], rtol=1e-9, atol=1e-14)
+    check_grad_decay(sim, ctl.rollout, "init_vel", 0.8, STEPS, others=(ctl,))
 
 
 ACT = {"tanh": np.tanh, "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))}
