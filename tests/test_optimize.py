@@ -245,6 +245,7 @@ def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, rob
             task.extra_loss()
         losses.append(float(sim.loss[None]))
         grads.append(sim.controls_grad())
+        assert task.losses()[0] == pytest.approx(losses[-1], rel=1e-12)   # taped: not doubled
     task.reset()                                # a forward rollout (CMA-ES) ranks by the same
     sim.loss[None] = 0.0
     sim.rollout(check=False)

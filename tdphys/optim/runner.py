@@ -184,7 +184,7 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
         held_out = task.held_out_error(lambda: _forward(sim, task, params))
         result.metrics_best = {**task.batch_metrics(), "error_m": held_out}
     else:
-        _evaluate(sim, task, params)
+        _forward(sim, task, params)
         result.metrics_best = task.metrics()[0]
         _Confirm(exp, robot)(task, result.metrics_best, result.x_best)
     result.params = params.named(result.x_best)

@@ -35,7 +35,7 @@ class BallThrow:
                              "sphere (robots/ball.yaml)")
         self.task, self.sim = task, sim
         self.radius = float(sim.get_param("shape_radius")[0, 0])
-        self.world_loss = ti.field(sim.real, shape=sim.batch)
+        self.world_loss = _world_loss_field(sim)
         self.tx, self.ty = (float(c) for c in task.target)
         self.w = float(task.velocity_weight)
 
@@ -148,7 +148,7 @@ class Gait(_SummedLoss):
         self.body = _body_index(sim, task.body, "task.body") if task.body else 0
         d = np.asarray(task.direction, float)
         self.dx, self.dy = (float(c) for c in d / np.linalg.norm(d))
-        self.world_loss = ti.field(sim.real, shape=sim.batch)
+        self.world_loss = _world_loss_field(sim)
 
 
     @ti.kernel
@@ -219,7 +219,7 @@ class Reach(_Effector):
         self.task, self.sim = task, sim
         self._set_effector(task, sim)
         self.target_field = ti.Vector.field(3, sim.real, shape=sim.batch, needs_grad=True)
-        self.world_loss = ti.field(sim.real, shape=sim.batch)
+        self.world_loss = _world_loss_field(sim)
         self.random = task.targets
         if self.random is None:
             self.set_targets(np.asarray(task.target, float))
@@ -326,7 +326,7 @@ class SwingUp(_Effector):
     def __init__(self, task: Task, sim):
         self.task, self.sim = task, sim
         self._set_effector(task, sim)
-        self.world_loss = ti.field(sim.real, shape=sim.batch)
+        self.world_loss = _world_loss_field(sim)
         self.goal = float(task.target_height)
         sim.start()   # the initial pose gives the height to gain
         self.span = max(abs(self.goal - float(self.effector_path()[0, 0, 2])), 1e-3)
@@ -372,7 +372,7 @@ class SystemIdentification(_SummedLoss):
         self.task, self.sim = task, sim
         T, B, N = sim.steps + 1, sim.batch, sim.n_bodies
         self.recorded = ti.Vector.field(3, sim.real, shape=(T, B, N))
-        self.world_loss = ti.field(sim.real, shape=sim.batch)
+        self.world_loss = _world_loss_field(sim)
         self.index = {tr.name: (slice(None) if tr.index is None else list(tr.index))
                       for tr in trainable}
         self.truth = {}
@@ -425,6 +425,13 @@ class SystemIdentification(_SummedLoss):
 
     def target_point(self) -> np.ndarray | None:
         return None
+
+
+def _world_loss_field(sim):
+    """Each world's loss, (B,). Declared with a gradient that nothing uses: Taichi's reverse
+    mode replays a kernel's stores into fields without gradients, so under ti.ad.Tape a loss
+    kernel's `world_loss[b] += lw` would run twice and each world's loss read double."""
+    return ti.field(sim.real, shape=sim.batch, needs_grad=True)
 
 
 def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
