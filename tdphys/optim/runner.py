@@ -423,6 +423,8 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
                 _evaluate(sim, task, params)      # NaN is checked outside the tape
             loss, g = float(sim.loss[None]), params.grad(sim)
             metrics = task.batch_metrics()
+            if sim.n_motors:
+                metrics["clipped_share"] = _clipped_share(sim)
             if targets:
                 last = result.evaluations + sim.batch >= budget
                 if held_out is None or result.iterations % targets.eval_every == 0 or last:
@@ -462,6 +464,14 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
             saver(result)
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
+
+
+def _clipped_share(sim) -> float:
+    """The share of the last rollout's motor commands (every step, world and motor) outside
+    their motor's `range`, which the motor clips: they get no gradient from the physics."""
+    u = sim.ctrl.to_numpy()[:, :, :sim.n_motors]
+    lo, hi = sim.get_param("motor_ctrl_lo"), sim.get_param("motor_ctrl_hi")
+    return float(np.mean((u < lo[None]) | (u > hi[None])))
 
 
 STALL_UPDATES = 5   # Adam stops after this many updates in a row with an all-zero gradient
