@@ -221,15 +221,26 @@ def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_d
     assert sim.get_param("shape_mass")[0, 3] > 0
 
 
+def _clipping_experiment(robots_dir):
+    """cart_swing_up for 0.2 s (10 steps) from hanging still, its commands scaled by 1e4: the
+    servo clips every one of them."""
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "cart_swing_up.yaml"), 0.2)
+    return dataclasses.replace(
+        exp, task=dataclasses.replace(exp.task, starts=None),
+        controller=dataclasses.replace(exp.controller, output_scale=1e4))
+
+
 def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, robots_dir):
     """task.control_cost c adds c (1/T) sum_t sum_m u_m(t)^2 of the raw commands to the loss,
     and its gradient 2 c u / T reaches every command, also one beyond the motor's range that
     the servo clips (where the physics passes no gradient)."""
     import tdphys
+    from tdphys.optim import runner
     from tdphys.optim.experiment import Task
     from tdphys.optim.tasks import make_task
     T, c = 10, 0.3
-    sim = tdphys.Simulation(tdphys.load(robots_dir / "cart_pendulum.yaml"), steps=T)
+    exp = _clipping_experiment(robots_dir)     # its 10-step cart-pendulum (one compile shared
+    sim, _, _ = runner._build(exp, tdphys.load(exp.robot), T, 1)   # with the stall test)
     u = np.random.default_rng(0).uniform(-2, 2, (T, 1, 1))
     u[3] = 9.0                                   # the cart servo's range is [-4, 4]
     sim.set_controls(u)
@@ -261,11 +272,7 @@ def test_adam_stops_when_the_gradient_stays_exactly_zero(backend64, robots_dir):
     """Commands scaled so far out that the servo clips every one: the gradient is exactly 0,
     and the run stops after STALL_UPDATES updates saying why and what to change."""
     from tdphys.optim.runner import STALL_UPDATES
-    exp = short(load_experiment(robots_dir.parent / "experiments" / "cart_swing_up.yaml"), 0.2)
-    exp = dataclasses.replace(
-        exp, task=dataclasses.replace(exp.task, starts=None),
-        controller=dataclasses.replace(exp.controller, output_scale=1e4))
-    result = run(exp, budget=50, progress=False)
+    result = run(_clipping_experiment(robots_dir), budget=50, progress=False)
     assert result.stop_reason == "stalled" and result.iterations == STALL_UPDATES
     assert all(h["grad_norm"] == 0.0 and h["clipped_share"] > 0.9 for h in result.history)
     assert "exactly 0" in result.message and "task.control_cost" in result.message

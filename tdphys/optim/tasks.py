@@ -116,13 +116,16 @@ class _SummedLoss:
         `range`), so its gradient still reaches a controller whose commands are clipped,
         where the physics passes none."""
         if self.task.control_cost > 0 and self.sim.n_motors:
+            if not hasattr(self, "_control_weight"):   # a field: one compile for any weight
+                self._control_weight = ti.field(self.sim.real, ())
+            self._control_weight[None] = self.task.control_cost
             self._control_cost_kernel()
 
     @ti.kernel
     def _control_cost_kernel(self):
         for b, t, m in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_motors):
             u = self.sim.ctrl[t, b, m]
-            lw = self.task.control_cost * u * u / self.sim.steps
+            lw = self._control_weight[None] * u * u / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self._share())
 
