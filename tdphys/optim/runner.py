@@ -184,9 +184,9 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
         held_out = task.held_out_error(lambda: _forward(sim, task, params))
         result.metrics_best = {**task.batch_metrics(), "error_m": held_out}
     else:
+        confirmed = {k: v for k, v in result.metrics_best.items() if k.startswith("confirm")}
         _forward(sim, task, params)
-        result.metrics_best = task.metrics()[0]
-        _Confirm(exp, robot)(task, result.metrics_best, result.x_best)
+        result.metrics_best = {**task.metrics()[0], **confirmed}   # x_best's confirmation
     result.params = params.named(result.x_best)
     result.controller_theta = params.controller_theta(result.x_best)
     return result
@@ -304,10 +304,14 @@ def _build_new(exp: Experiment, robot, steps: int, batch: int, param_sets: int =
     for name, values in exp.overrides:
         shape = sim.get_param(name).shape
         flat = np.asarray(values, float).reshape(-1)
-        try:    # one number; one per column; or every entry's numbers in order
-            value = np.broadcast_to(flat.reshape(shape[1:]) if flat.size == np.prod(shape[1:])
-                                    and flat.size > 1 else flat if flat.size > 1 else flat[0],
-                                    shape)
+        if flat.size == 1:
+            value = flat[0]
+        elif flat.size == np.prod(shape[1:]):     # every entry's numbers in order
+            value = flat.reshape(shape[1:])
+        else:                                     # one per column
+            value = flat
+        try:
+            value = np.broadcast_to(value, shape)
         except ValueError:
             from ..errors import ModelError
             raise ModelError(exp.file, f"overrides.{name}", f"{len(values)} numbers do not "
