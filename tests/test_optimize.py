@@ -263,6 +263,21 @@ def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, rob
     task.loss_kernel()
     task.extra_loss()
     assert task.losses()[0] == pytest.approx(losses[1], rel=1e-12)
+
+    def forward_loss(v):                       # the same loss, no tape: central differences
+        sim.set_controls(v)
+        task.reset()
+        sim.loss[None] = 0.0
+        sim.rollout(check=False)
+        task.loss_kernel()
+        task.extra_loss()
+        return float(sim.loss[None])
+    for t in (0, 3, T - 1):                    # free, clipped, last
+        up, down = u.copy(), u.copy()
+        up[t, 0, 0] += 1e-6
+        down[t, 0, 0] -= 1e-6
+        fd = (forward_loss(up) - forward_loss(down)) / 2e-6
+        assert grads[1][t, 0, 0] == pytest.approx(fd, rel=1e-5, abs=1e-9)
     assert losses[1] - losses[0] == pytest.approx(c * (u ** 2).sum() / T, rel=1e-12)
     np.testing.assert_allclose(grads[1] - grads[0], 2 * c * u / T, rtol=1e-10, atol=1e-14)
     assert grads[0][3, 0, 0] == 0.0             # clipped: no gradient from the physics
