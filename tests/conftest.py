@@ -7,6 +7,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# pytest's captured sys.stdout makes Taichi wrap every kernel launch to flush kernel print()
+# output (taichi/lang/shell.py): about 10 us a launch, and a gradient test launches 10^5 times.
+os.environ.setdefault("TI_ENABLE_PYBUF", "0")
+
 
 @pytest.fixture(scope="module")
 def backend64():

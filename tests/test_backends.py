@@ -323,3 +323,22 @@ def test_cpu_f32_vector_adjoints(tmp_path):
     assert p.returncode == 0, _tail(p.stderr)
     grad = np.array(json.loads(p.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(grad, np.full((2, 3), 0.25 + 1.0 + 0.1 * 2.0), rtol=1e-6)
+
+
+def test_compile_errors_still_name_the_file_line_and_source(backend64):
+    """backend._cheap_source_positions drops only the caret drawing from Taichi's per-node
+    source positions: a kernel that does not compile is still reported at its file, line,
+    function and source text."""
+    import taichi as ti
+
+    @ti.kernel
+    def broken():
+        print(undefined_name_for_this_test * 2.0)  # noqa: F821
+
+    with pytest.raises(ti.TaichiCompilationError) as info:
+        broken()
+    msg = str(info.value)
+    source = Path(__file__).read_text().splitlines()
+    line = 1 + next(i for i, s in enumerate(source) if "print(undefined_name_for_this" in s)
+    assert f'File "{__file__}", line {line}, in broken' in msg, msg
+    assert "print(undefined_name_for_this_test * 2.0)" in msg and "not defined" in msg, msg

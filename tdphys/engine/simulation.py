@@ -279,12 +279,26 @@ class Simulation:
     def body_scratch(self, t, w, n):
         self.inv_mass[w, n] = 1.0 / self.mass[w, n]
         self.vstart[w, n] = bodies.free_velocity(self, t, w, n)
-        self.vwarm[w, n] = ti.Vector.zero(self.real, 6)
 
     @ti.kernel
-    def k_bodies(self, t: ti.i32):
+    def k_prepare(self, t: ti.i32):
+        """The solver's inputs at step t, stage by stage, each stage one parallel loop: body
+        scratch, contact points (a loop per geometry pair kind), constraint rows (a loop per
+        row kind) and the warm start. Only its adjoint runs (the taped backward; the forward
+        computes the same in k_steps / k_recompute): one launch instead of one per stage.
+        vwarm is zeroed in k_recompute, not here: zeroing a field and adding to it in one
+        kernel gets a wrong adjoint in Taichi 1.7.4 (docs/engine-notes.md, pitfall 1);
+        k_backward_prelude zeroes its adjoint instead."""
         for w, n in self.mass:
             self.body_scratch(t, w, n)
+        for geom, offset, count in ti.static(self.point_groups):
+            for w, k in ti.ndrange(self.batch, count):
+                self.point_scratch(t, w, self.points_sorted[offset + k], geom)
+        for kind, offset, count in ti.static(self.row_groups):
+            for w, k in ti.ndrange(self.batch, count):
+                self.row_scratch(t, w, self.rows_sorted[offset + k], kind)
+        for w in range(self.batch):
+            solver.warm_start(self, t, w, self.lam)
 
     @ti.func
     def inverse_mass_times(self, t, w, n, j):
@@ -301,16 +315,6 @@ class Simulation:
         self.c_normal[w, i], self.c_point_a[w, i], self.c_point_b[w, i] = n, pa, pb
         self.c_sep[w, i] = sep
 
-    @ti.kernel
-    def k_geometry(self, t: ti.i32, geom: ti.template(), offset: ti.i32, count: ti.i32):
-        for w, k in ti.ndrange(self.batch, count):
-            self.point_scratch(t, w, self.points_sorted[offset + k], geom)
-
-    @ti.kernel
-    def k_rows(self, t: ti.i32, kind: ti.template(), offset: ti.i32, count: ti.i32):
-        for w, k in ti.ndrange(self.batch, count):
-            self.row_scratch(t, w, self.rows_sorted[offset + k], kind)
-
     @ti.func
     def row_scratch(self, t, w, r, kind: ti.template()):
         ja, jb, vt, ms, isc, lo, hi, mu, active = rows.row(self, t, w, r, kind)
@@ -326,33 +330,32 @@ class Simulation:
         self.active[w, r] = active
 
     @ti.kernel
-    def k_warm(self, t: ti.i32):
-        for w in range(self.batch):
-            solver.warm_start(self, t, w, self.lam)
-
-    @ti.kernel
     def k_solve_adjoint(self, t: ti.i32):
         """Adjoint of the solver sweeps of step t (see solver.solve_adjoint)."""
         for w in range(self.batch):
             solver.solve_adjoint(self, w)
 
     @ti.kernel
-    def k_keep_impulses(self, t: ti.i32):
-        """Accumulated impulses of step t, kept to warm-start step t + 1. (A kernel of its own:
-        a second loop after the solver's loop nest in one kernel gets a wrong adjoint.)"""
+    def k_finish(self, t: ti.i32):
+        """What follows the solver in step t, stage by stage: the accumulated impulses kept to
+        warm-start step t + 1, contact point forces, integration to t + 1 and the motor
+        coordinates at t + 1. Only its adjoint runs (the forward is inside k_steps). (Not
+        fused with the solver: a loop after the solver's loop nest in one kernel gets a
+        wrong adjoint.)"""
         for w, r in self.meff:
             self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
+        for w, i in ti.ndrange(self.batch, self.n_points):
+            self.point_force[t + 1, w, i] = sensors.point_force(self, t, w, i)
+        for w, n in self.mass:
+            self.integrate(t, w, n, solver.final_velocity(self, w, n))
+        for w, m in ti.ndrange(self.batch, self.n_motors):
+            self.measure(t + 1, w, m)
 
     @ti.func
     def integrate(self, t, w, n, v6):
         x, q, v, om = bodies.advance(self, t, w, n, v6)
         self.pos[t + 1, w, n], self.quat[t + 1, w, n] = x, q
         self.vel[t + 1, w, n], self.omega[t + 1, w, n] = v, om
-
-    @ti.kernel
-    def k_integrate(self, t: ti.i32):
-        for w, n in self.mass:
-            self.integrate(t, w, n, solver.final_velocity(self, w, n))
 
     @ti.kernel
     def k_measure(self, t: ti.i32):
@@ -378,13 +381,6 @@ class Simulation:
                     self.integrate(t, w, n, self.v_now[w, n])
                 for m in range(self.n_motors):
                     self.measure(t + 1, w, m)
-
-    @ti.kernel
-    def k_point_force(self, t: ti.i32):
-        """Contact point forces of step t (its forward runs inside k_steps; the taped backward
-        uses this kernel's adjoint)."""
-        for w, i in ti.ndrange(self.batch, self.n_points):
-            self.point_force[t + 1, w, i] = sensors.point_force(self, t, w, i)
 
     @ti.kernel
     def k_sense(self, t0: ti.i32, t1: ti.i32):
@@ -422,6 +418,7 @@ class Simulation:
         """Bodies, contact points and constraint rows of world w at step t, serially."""
         for n in range(self.n_bodies):
             self.body_scratch(t, w, n)
+            self.vwarm[w, n] = ti.Vector.zero(self.real, 6)   # the warm start adds to it
         for i in range(self.n_points):
             geom = self.point_geom[i]
             for g in ti.static(self.geoms_present):
@@ -441,8 +438,54 @@ class Simulation:
         self.joint_vel[t, w, m] = ja.dot(rows.body_velocity(self, t, w, self.joint_parent[j])) \
             + jb.dot(rows.body_velocity(self, t, w, self.joint_child[j]))
 
+    # ------------------------------------------------------------------------------ steps
+    def _steps_forward(self, t0: int, t1: int):
+        if t0 == 0:
+            self.bad_adjoint.fill(0)
+        chunk = t1 - t0
+        budget = self.backend.max_loop_iterations  # software Vulkan ends longer shader loops
+        if budget:
+            per_step = ((self.n_iterations + 4) * self.n_rows + self.n_iterations
+                        + 3 * (self.n_bodies + self.n_points + self.n_motors) + 16)
+            chunk = max(1, budget // (2 * per_step))
+        for a in range(t0, t1, chunk):
+            self.k_steps(a, min(a + chunk, t1))
+
+    def _steps_backward(self, t0: int, t1: int):
+        self.backend.require_gradients("gradients of a rollout")
+        for t in reversed(range(t0, t1)):
+            self._step_backward(t)
+
+    def _step_backward(self, t: int):
+        """Step t's adjoint in five launches (launches, not arithmetic, bound small robots)."""
+        self.k_backward_prelude(t + 1, self.grad_decay)
+        self.k_recompute(t)  # this step's scratch, from the stored state at t
+        self.k_finish.grad(t)
+        self.k_solve_adjoint(t)
+        self.k_prepare.grad(t)
+
     @ti.kernel
-    def k_clear_scratch_grads(self):
+    def k_backward_prelude(self, t: ti.i32, decay: ti.f64):
+        """Before step t - 1's adjoint: flag a NaN/inf adjoint of the state at t (complete
+        now; the adjoints below consume it), multiply the state's adjoints at t by `decay`
+        (grad_decay; 1 leaves them exact) and zero the per-step scratch adjoints."""
+        for w, n in self.mass:
+            total = self.pos.grad[t, w, n].sum() + self.vel.grad[t, w, n].sum() \
+                + self.omega.grad[t, w, n].sum() + self.quat.grad[t, w, n].sum()
+            if ti.math.isnan(total) or ti.math.isinf(total):
+                self.bad_adjoint[t] = 1 + w * self.n_bodies + n
+        for w, n in self.mass:
+            f = ti.cast(decay, self.real)      # in f32 too, without a narrowing warning
+            self.pos.grad[t, w, n] *= f
+            self.vel.grad[t, w, n] *= f
+            self.omega.grad[t, w, n] *= f
+            self.quat.grad[t, w, n] *= f
+        for w, r in ti.ndrange(self.batch, self.n_rows):
+            self.warm.grad[t, w, r] *= ti.cast(decay, self.real)
+        for w, m in ti.ndrange(self.batch, self.n_motors):
+            f = ti.cast(decay, self.real)
+            self.joint_pos.grad[t, w, m] *= f
+            self.joint_vel.grad[t, w, m] *= f
         for w, n in self.mass:
             self.inv_mass.grad[w, n] = 0.0
             self.vstart.grad[w, n] = ti.Vector.zero(self.real, 6)
@@ -467,78 +510,13 @@ class Simulation:
                 self.hist.grad[self.n_iterations - 1, w, fr, self.final[n, 1]] = \
                     ti.Vector.zero(self.real, 6)
 
-    # ------------------------------------------------------------------------------ steps
-    def _steps_forward(self, t0: int, t1: int):
-        if t0 == 0:
-            self.bad_adjoint.fill(0)
-        chunk = t1 - t0
-        budget = self.backend.max_loop_iterations  # software Vulkan ends longer shader loops
-        if budget:
-            per_step = ((self.n_iterations + 4) * self.n_rows + self.n_iterations
-                        + 3 * (self.n_bodies + self.n_points + self.n_motors) + 16)
-            chunk = max(1, budget // (2 * per_step))
-        for a in range(t0, t1, chunk):
-            self.k_steps(a, min(a + chunk, t1))
-
-    def _steps_backward(self, t0: int, t1: int):
-        self.backend.require_gradients("gradients of a rollout")
-        for t in reversed(range(t0, t1)):
-            self.k_flag_bad_adjoint(t + 1)  # complete now; the adjoints below consume it
-            if self.grad_decay != 1.0:
-                self.k_scale_state_adjoint(t + 1, self.grad_decay)
-            self._step_backward(t)
-
-    @ti.kernel
-    def k_scale_state_adjoint(self, t: ti.i32, factor: ti.f64):
-        """Multiply every adjoint of the state at t by `factor` (grad_decay)."""
-        for w, n in self.mass:
-            f = ti.cast(factor, self.real)      # in f32 too, without a narrowing warning
-            self.pos.grad[t, w, n] *= f
-            self.vel.grad[t, w, n] *= f
-            self.omega.grad[t, w, n] *= f
-            self.quat.grad[t, w, n] *= f
-        for w, r in ti.ndrange(self.batch, self.n_rows):
-            self.warm.grad[t, w, r] *= ti.cast(factor, self.real)
-        for w, m in ti.ndrange(self.batch, self.n_motors):
-            f = ti.cast(factor, self.real)
-            self.joint_pos.grad[t, w, m] *= f
-            self.joint_vel.grad[t, w, m] *= f
-
-    @ti.kernel
-    def k_flag_bad_adjoint(self, t: ti.i32):
-        for w, n in self.mass:
-            total = self.pos.grad[t, w, n].sum() + self.vel.grad[t, w, n].sum() \
-                + self.omega.grad[t, w, n].sum() + self.quat.grad[t, w, n].sum()
-            if ti.math.isnan(total) or ti.math.isinf(total):
-                self.bad_adjoint[t] = 1 + w * self.n_bodies + n
-
-    def _step_backward(self, t: int):
-        self.k_clear_scratch_grads()
-        self.k_recompute(t)  # this step's scratch, from the stored state at t
-        self.k_measure.grad(t + 1)
-        self.k_point_force.grad(t)
-        self.k_integrate.grad(t)
-        self.k_keep_impulses.grad(t)
-        self.k_solve_adjoint(t)
-        self.k_warm.grad(t)
-        for kind, offset, count in reversed(self.row_groups):
-            self.k_rows.grad(t, kind, offset, count)
-        for geom, offset, count in reversed(self.point_groups):
-            self.k_geometry.grad(t, geom, offset, count)
-        self.k_bodies.grad(t)
-
     def validate_step(self, t: int):
         """Launch every kernel of step t whose adjoint Taichi generates once in Taichi's
         VALIDATION mode, which asserts the global data access rule that reverse mode relies on
         (no field entry overwritten after it is read). Needs tdphys.init(debug=True); raises
         TaichiAssertionError on a violation. The hand-written solver adjoint is not Taichi's and
         is checked by the gradient tests instead. Values are recomputed (equal up to rounding)."""
-        launches = [(self.k_bodies, (t,))]
-        launches += [(self.k_geometry, (t, g, o, c)) for g, o, c in self.point_groups]
-        launches += [(self.k_rows, (t, k, o, c)) for k, o, c in self.row_groups]
-        launches += [(self.k_warm, (t,)), (self.k_recompute, None),
-                     (self.k_keep_impulses, (t,)), (self.k_point_force, (t,)),
-                     (self.k_integrate, (t,)), (self.k_measure, (t + 1,))]
+        launches = [(self.k_prepare, (t,)), (self.k_recompute, None), (self.k_finish, (t,))]
         if self.n_sensors:
             launches += [(self.k_sense, (t, t + 1))]
             if self.n_points:

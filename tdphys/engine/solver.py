@@ -53,9 +53,10 @@ def final_velocity(s, w, n):
 @ti.func
 def warm_start(s, t, w, lam: ti.template()):
     """Start every active row from a fraction of last step's impulse (into lam[0]); vwarm
-    collects the velocity change it causes. vwarm is zeroed by the bodies stage: in Taichi
-    1.7.4, zeroing a field and accumulating into it in one kernel gives a wrong adjoint, and so
-    does reading a field after accumulating into it in the same kernel."""
+    collects the velocity change it causes. vwarm is zeroed with the bodies' scratch
+    (Simulation.world_scratch), outside the differentiated kernel: in Taichi 1.7.4, zeroing a
+    field and accumulating into it in one kernel gives a wrong adjoint, and so does reading a
+    field after accumulating into it in the same kernel."""
     for r in range(s.n_rows):
         lam0 = s.warm_factor * s.warm[t, w, r] * s.active[w, r]
         lam[0, w, r] = lam0
