@@ -172,7 +172,8 @@ def pair_material(s, w, i):
 @ti.func
 def contact_row(s, t, w, r, kind: ti.template()):
     """Row of a contact point: normal, one friction direction, or torsion. Returns
-    (ja, jb, vt, ms, isc, lo, hi, mu, active). Geometry comes from the contact-point stage (Simulation.point_scratch)."""
+    (ja, jb, vt, ms, isc, lo, hi, mu, active). Geometry comes from the contact-point stage
+    (Simulation.point_scratch)."""
     i, dt = s.row_idx[r], s.dt
     n, pa, pb, sep = s.c_normal[w, i], s.c_point_a[w, i], s.c_point_b[w, i], s.c_sep[w, i]
     xa, _qa, _ca = body_frame(s, t, w, s.point_body_a[i])

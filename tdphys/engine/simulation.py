@@ -469,46 +469,39 @@ class Simulation:
         """Before step t - 1's adjoint: flag a NaN/inf adjoint of the state at t (complete
         now; the adjoints below consume it), multiply the state's adjoints at t by `decay`
         (grad_decay; 1 leaves them exact) and zero the per-step scratch adjoints."""
+        f = ti.cast(decay, self.real)      # in f32 too, without a narrowing warning
+        zero6 = ti.Vector.zero(self.real, 6)
         for w, n in self.mass:
             total = self.pos.grad[t, w, n].sum() + self.vel.grad[t, w, n].sum() \
                 + self.omega.grad[t, w, n].sum() + self.quat.grad[t, w, n].sum()
             if ti.math.isnan(total) or ti.math.isinf(total):
                 self.bad_adjoint[t] = 1 + w * self.n_bodies + n
-        for w, n in self.mass:
-            f = ti.cast(decay, self.real)      # in f32 too, without a narrowing warning
             self.pos.grad[t, w, n] *= f
             self.vel.grad[t, w, n] *= f
             self.omega.grad[t, w, n] *= f
             self.quat.grad[t, w, n] *= f
+            self.inv_mass.grad[w, n] = 0.0
+            self.vstart.grad[w, n], self.vwarm.grad[w, n] = zero6, zero6
+            fr = self.final[n, 0]   # the solver adjoint reads hist.grad only at each body's
+            if fr >= 0:             # final entry
+                self.hist.grad[self.n_iterations - 1, w, fr, self.final[n, 1]] = zero6
         for w, r in ti.ndrange(self.batch, self.n_rows):
-            self.warm.grad[t, w, r] *= ti.cast(decay, self.real)
+            self.warm.grad[t, w, r] *= f
         for w, m in ti.ndrange(self.batch, self.n_motors):
-            f = ti.cast(decay, self.real)
             self.joint_pos.grad[t, w, m] *= f
             self.joint_vel.grad[t, w, m] *= f
-        for w, n in self.mass:
-            self.inv_mass.grad[w, n] = 0.0
-            self.vstart.grad[w, n] = ti.Vector.zero(self.real, 6)
-            self.vwarm.grad[w, n] = ti.Vector.zero(self.real, 6)
         for w, r in self.meff:
-            zero6 = ti.Vector.zero(self.real, 6)
             self.ja.grad[w, r], self.jb.grad[w, r] = zero6, zero6
             self.ma.grad[w, r], self.mb.grad[w, r] = zero6, zero6
             self.meff.grad[w, r], self.vt.grad[w, r], self.ms.grad[w, r] = 0.0, 0.0, 0.0
             self.isc.grad[w, r], self.lo.grad[w, r], self.hi.grad[w, r] = 0.0, 0.0, 0.0
             self.mu.grad[w, r] = 0.0
+            self.lam.grad[0, w, r] = 0.0   # the solver adjoint reads lam.grad[K] and adds
+            self.lam.grad[self.n_iterations, w, r] = 0.0   # to lam.grad[0]
         for w, i in self.c_sep:
             zero3 = ti.Vector.zero(self.real, 3)
             self.c_normal.grad[w, i], self.c_point_a.grad[w, i] = zero3, zero3
             self.c_point_b.grad[w, i], self.c_sep.grad[w, i] = zero3, 0.0
-        for w, r in self.meff:  # the solver adjoint reads lam.grad[K], adds to lam.grad[0]
-            self.lam.grad[0, w, r] = 0.0
-            self.lam.grad[self.n_iterations, w, r] = 0.0
-        for w, n in self.mass:  # ... and reads hist.grad only at each body's final entry
-            fr = self.final[n, 0]
-            if fr >= 0:
-                self.hist.grad[self.n_iterations - 1, w, fr, self.final[n, 1]] = \
-                    ti.Vector.zero(self.real, 6)
 
     def validate_step(self, t: int):
         """Launch every kernel of step t whose adjoint Taichi generates once in Taichi's
