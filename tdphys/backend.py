@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import taichi as ti
 
 from .errors import BackendError
@@ -281,6 +282,120 @@ def _clear_kernel(grads):
                 f.grad[I] = ti.Matrix.zero(f.dtype, f.n, f.m)
 
     return clear
+
+
+class FieldBlock:
+    """Named fields of one dtype moved to and from numpy with one kernel launch per 24 fields.
+
+    Taichi's `field.from_numpy` / `to_numpy` compile a kernel for every field (about 0.1 s
+    each without the offline cache, 20 ms each with it); a Simulation has ~100 fields that
+    it fills or reads (tables, parameters, their gradients, the trajectory), so per-field
+    copies were a fifth of a cold build and most of a warm one. Here each kernel's fields
+    travel through one flat numpy buffer of their own (on Vulkan a launch copies its whole
+    buffer back when the device syncs, so two launches sharing one buffer overwrite each
+    other's results); `grad=True` reads or writes the fields' gradients. Arrays have each
+    field's numpy shape (`field.to_numpy().shape`)."""
+
+    def __init__(self, fields: dict, dtype=None):
+        self.dtype = current().real if dtype is None else dtype
+        self.np_dtype = {ti.f32: np.float32, ti.f64: np.float64, ti.i32: np.int32}[self.dtype]
+        self.fields, self.shapes, self.offsets = dict(fields), {}, {}
+        size = 0
+        for name, f in self.fields.items():
+            self.shapes[name] = _numpy_shape(f)
+            self.offsets[name] = size
+            size += int(np.prod(self.shapes[name]))
+        self.size = size
+        names = list(self.fields)
+        # (first flat offset, entries) of each kernel's fields
+        self._chunks = []
+        for i in range(0, len(names), 24):
+            chunk = names[i:i + 24]
+            end = self.offsets[chunk[-1]] + int(np.prod(self.shapes[chunk[-1]]))
+            self._chunks.append((chunk, self.offsets[chunk[0]], end - self.offsets[chunk[0]]))
+        self._kernels = {}
+        for grad in (False, True):
+            if grad and not all(_has_gradient(self.fields[n]) for n in names):
+                continue
+            for write in (False, True):
+                self._kernels[grad, write] = [self._copy_kernel(c, start, grad, write)
+                                              for c, start, _ in self._chunks]
+
+    def read(self, grad: bool = False) -> dict:
+        """{name: array} of every field's values (or gradients)."""
+        buf = np.empty(max(self.size, 1), self.np_dtype)
+        parts = []
+        for kernel, (_, start, size) in zip(self._copies(grad, False), self._chunks):
+            parts.append((start, np.empty(max(size, 1), self.np_dtype)))
+            kernel(parts[-1][1])
+        ti.sync()
+        for start, part in parts:
+            buf[start:start + part.size] = part
+        return {n: buf[o:o + int(np.prod(self.shapes[n]))].reshape(self.shapes[n]).copy()
+                for n, o in self.offsets.items()}
+
+    def write(self, arrays: dict, grad: bool = False) -> None:
+        """Set every field (all of them: a block is written whole) from {name: array}."""
+        missing = set(self.fields) - set(arrays)
+        if missing:
+            raise KeyError(f"FieldBlock.write needs every field; missing {sorted(missing)}")
+        buf = np.empty(max(self.size, 1), self.np_dtype)
+        for n, o in self.offsets.items():
+            buf[o:o + int(np.prod(self.shapes[n]))] = np.asarray(
+                arrays[n], self.np_dtype).reshape(self.shapes[n]).ravel()
+        for kernel, (_, start, size) in zip(self._copies(grad, True), self._chunks):
+            kernel(np.ascontiguousarray(buf[start:start + max(size, 1)]))
+
+    def _copies(self, grad, write):
+        if (grad, write) not in self._kernels:
+            raise BackendError("FieldBlock: some fields have no gradient")
+        return self._kernels[grad, write]
+
+    def _copy_kernel(self, names, start, grad, write):
+        # (field or its gradient, flat offset, row-major strides of its index, entries per cell)
+        plan = []
+        for n in names:
+            f = self.fields[n]
+            target = f.grad if grad else f
+            shape = self.shapes[n]
+            cell = shape[len(f.shape):]
+            per_cell = int(np.prod(cell)) if cell else 1
+            strides = tuple(int(np.prod(f.shape[d + 1:])) * per_cell for d in range(len(f.shape)))
+            plan.append((target, self.offsets[n] - start, strides, per_cell, len(cell)))
+
+        def copy(buf):
+            # one parallel loop per field (a single serial loop would cost about as much to
+            # compile, and Vulkan stops a thread's loops after 65535 iterations: see
+            # docs/backends.md)
+            for f, offset, strides, per_cell, cell_dims in ti.static(plan):
+                for I in ti.grouped(f):
+                    k = offset
+                    for d in ti.static(range(len(strides))):
+                        k += I[d] * strides[d]
+                    if ti.static(cell_dims == 0):
+                        if ti.static(write):
+                            f[I] = buf[k]
+                        else:
+                            buf[k] = f[I]
+                    else:
+                        for c in ti.static(range(per_cell)):
+                            if ti.static(write):
+                                f[I][c] = buf[k + c]
+                            else:
+                                buf[k + c] = f[I][c]
+
+        # set here, not as an annotation: this module's annotations are strings
+        copy.__annotations__ = {"buf": ti.types.ndarray(dtype=self.dtype, ndim=1)}
+        return ti.kernel(copy)
+
+
+def _numpy_shape(f) -> tuple:
+    """The shape field.to_numpy() gives: index shape, then the vector size (vector fields)."""
+    if isinstance(f, ti.MatrixField):
+        if f.ndim != 1:
+            raise BackendError("FieldBlock holds scalar and vector fields only")
+        return tuple(f.shape) + (f.n,)
+    return tuple(f.shape)
 
 
 def _has_gradient(f) -> bool:

@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the checkout's tdphys, installed or not (runs as a script)
+    sys.path.insert(0, str(ROOT))
 ROBOTS = ("ball", "pendulum", "arm", "quadruped")
 STEPS = 40  # long enough for the bounce; the Vulkan backward costs ~1 s a step
 FORWARD_KEYS = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel")

@@ -66,6 +66,9 @@ _TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_
            "point_sub", "row_kind", "row_a", "row_b", "row_idx", "row_sub", "row_ref",
            "prev_first", "prev", "final", "point_row", "sensor_kind", "sensor_body", "sensor_ref",
            "sensor_joint", "sensor_axis", "sensor_adr", "sensor_dim")
+# Recorded state, [t, world, ...] (Simulation.trajectory).
+_STATE = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata", "point_pos",
+          "point_force")
 # Field attribute names that differ from the parameter names.
 _FIELD_NAME = {"shape_torsional_friction": "shape_torsional",
                "ground_torsional_friction": "ground_torsional"}
@@ -104,8 +107,12 @@ class Simulation:
         self.gravity = tuple(float(g) for g in sol.gravity)
         self._allocate()
         self._upload_tables()
-        for name, value in lay.params.items():
-            self.set_param(name, value)
+        # parameters and the recorded state travel to and from numpy one block at a time
+        self._param_block = backend.FieldBlock(self.params)
+        self._state_block = backend.FieldBlock({n: getattr(self, n) for n in _STATE})
+        self._pose_block = backend.FieldBlock({n: getattr(self, n) for n in _STATE[:4]})
+        self._param_block.write({name: self._padded(name, lay.params[name])
+                                 for name in self.params})
         # steps(t0, t1) advances every world from t0 to t1 in one launch; under ti.ad.Tape
         # its backward recomputes each step's scratch and runs the stage kernels' adjoints.
         self._clear_gradients = backend.gradient_clearer(
@@ -181,29 +188,41 @@ class Simulation:
             padded[name] = np.zeros(tuple(max(d, 1) for d in data.shape), np.int32)
             padded[name][tuple(slice(0, d) for d in data.shape)] = data
             setattr(self, name, backend.int_field(padded[name].shape))
-        for name in _TABLES:
-            getattr(self, name).from_numpy(padded[name])
-        self.row_groups = _groups(lay.row_kind, self.rows_sorted)
-        self.point_groups = _groups(lay.point_geom, self.points_sorted)
+        self.row_groups, padded["rows_sorted"] = _groups(lay.row_kind, self.rows_sorted.shape)
+        self.point_groups, padded["points_sorted"] = _groups(lay.point_geom,
+                                                             self.points_sorted.shape)
+        backend.FieldBlock({n: getattr(self, n) for n in padded}, ti.i32).write(padded)
         self.kinds_present = tuple(kind for kind, _, _ in self.row_groups)
         self.geoms_present = tuple(geom for geom, _, _ in self.point_groups)
 
     # ------------------------------------------------------------------------- parameters
     def set_param(self, name: str, value) -> None:
         """Set a per-world parameter; `value` broadcasts to (B, ...) (see PARAM_DOCS)."""
-        f = self._param_field(name)
-        full = np.zeros(f.to_numpy().shape)
+        self._param_field(name)
+        values = self._param_block.read()
+        values[name] = self._padded(name, value)
+        self._param_block.write(values)
+
+    def _padded(self, name, value) -> np.ndarray:
+        """`value` broadcast over the worlds and zero-padded to the field's shape."""
+        full = np.zeros(self._param_block.shapes[name])
         value = np.asarray(value, float)
         target = full[(slice(None),) + tuple(slice(0, s) for s in value.shape[1:])]
         target[...] = np.broadcast_to(value, target.shape) if value.ndim else value
-        f.from_numpy(full.astype(_np_real(self.real)))
+        return full
 
     def get_param(self, name: str) -> np.ndarray:
-        return self._trim(name, self._param_field(name).to_numpy())
+        self._param_field(name)
+        return self._trim(name, self._param_block.read()[name])
 
     def param_grad(self, name: str) -> np.ndarray:
         """d loss / d parameter after a taped rollout, shape (B, ...)."""
-        return self._trim(name, self._param_field(name).grad.to_numpy())
+        self._param_field(name)
+        return self._trim(name, self._param_block.read(grad=True)[name])
+
+    def param_grads(self) -> dict:
+        """Every parameter's gradient after a taped rollout: {name: (B, ...)} (one launch)."""
+        return {n: self._trim(n, g) for n, g in self._param_block.read(grad=True).items()}
 
     def _param_field(self, name):
         if name not in self.params:
@@ -582,27 +601,24 @@ class Simulation:
             t = int(np.nonzero(bad)[0].max())
             w, n = divmod(int(bad[t]) - 1, self.n_bodies)
             raise GradientDiverged(t, self.layout.body_names[n], f"the state (world {w})")
-        for name in list(self.params) + ["ctrl"]:
-            grad = self.controls_grad() if name == "ctrl" else self.param_grad(name)
+        for name, grad in {**self.param_grads(), "ctrl": self.controls_grad()}.items():
             if not np.all(np.isfinite(grad)):
                 raise GradientDiverged(None, "", name)
 
     def trajectory(self) -> dict:
         """The rollout as numpy arrays (see `tdphys simulate` for the keys and shapes)."""
-        M = self.n_motors
+        M, s = self.n_motors, self._state_block.read()
         return {
             "t": np.arange(self.steps + 1) * self.dt,
             "body_names": np.array(self.layout.body_names),
             "motor_names": np.array(self.layout.motor_names),
-            "pos": self.pos.to_numpy(), "quat": self.quat.to_numpy(),
-            "vel": self.vel.to_numpy(), "omega": self.omega.to_numpy(),
-            "joint_pos": self.joint_pos.to_numpy()[:, :, :M],
-            "joint_vel": self.joint_vel.to_numpy()[:, :, :M],
+            "pos": s["pos"], "quat": s["quat"], "vel": s["vel"], "omega": s["omega"],
+            "joint_pos": s["joint_pos"][:, :, :M], "joint_vel": s["joint_vel"][:, :, :M],
             "sensor_names": np.array(self.layout.sensor_names, dtype=str),
             "sensor_adr": self.layout.sensor_adr, "sensor_dim": self.layout.sensor_dim,
-            "sensordata": self.sensordata.to_numpy()[:, :, :self.n_sensordata],
-            "contact_pos": self.point_pos.to_numpy()[:, :, :self.n_points],
-            "contact_force": self.point_force.to_numpy()[:, :, :self.n_points],
+            "sensordata": s["sensordata"][:, :, :self.n_sensordata],
+            "contact_pos": s["point_pos"][:, :, :self.n_points],
+            "contact_force": s["point_force"][:, :, :self.n_points],
         }
 
     def sensor(self, name: str) -> np.ndarray:
@@ -621,9 +637,9 @@ class Simulation:
 
 def _first_bad(sim, names):
     """(step, world, body, field name) of the earliest NaN/inf entry of the state `names`."""
-    found = None
+    found, state = None, sim._pose_block.read()
     for name in names:
-        bad = ~np.isfinite(getattr(sim, name).to_numpy()).all(axis=-1)
+        bad = ~np.isfinite(state[name]).all(axis=-1)
         if bad.any():
             t, w, n = (int(i[0]) for i in np.nonzero(bad))
             if found is None or t < found[0]:
@@ -631,19 +647,18 @@ def _first_bad(sim, names):
     return found
 
 
-def _groups(codes: np.ndarray, sorted_field) -> list:
-    """Sort item indices by code into `sorted_field`; return (code, offset, count) per code
+def _groups(codes: np.ndarray, shape) -> tuple:
+    """Item indices sorted by code (padded to `shape`) and (code, offset, count) per code
     present, so each kind gets its own small kernel."""
     order = np.argsort(codes, kind="stable").astype(np.int32)
-    padded = np.zeros(sorted_field.shape, np.int32)
+    padded = np.zeros(shape, np.int32)
     padded[:len(order)] = order
-    sorted_field.from_numpy(padded)
     groups, offset = [], 0
     for code in sorted(set(codes.tolist())):
         count = int((codes == code).sum())
         groups.append((int(code), offset, count))
         offset += count
-    return groups
+    return groups, padded
 
 
 def _np_real(dtype):

@@ -78,7 +78,8 @@ class ControllerSpec:
     optimiser sees weights / lr_scale (scales the learning rate of the weights against
     physical parameters). For vision (hidden, activation, squash and the rest as for mlp; no
     inputs or skip): conv: the conv layers (ConvLayer), at least one; grayscale: the network
-    sees the mean of the colour channels; memory: recurrent state size (0: none); cell: gru |
+    sees the mean of the colour channels; frames: how many of the latest images it sees at
+    once (stacked as channels); memory: recurrent state size (0: none); cell: gru |
     rnn; camera: name of the robot file's camera it sees ("": the robot's first camera)."""
 
     type: str = "mlp"
@@ -95,6 +96,7 @@ class ControllerSpec:
     lr_scale: float = 1.0
     conv: tuple[ConvLayer, ...] = ()
     grayscale: bool = False
+    frames: int = 1
     memory: int = 0
     cell: str = "gru"
     camera: str = ""

@@ -166,7 +166,7 @@ _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigm
              "stop_at_success", "grad_decay"}
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
               "seed", "output_scale", "output_offset", "squash", "lr_scale"}
-_VISION_KEYS = {"camera", "conv", "grayscale", "memory", "cell"}   # type: vision only
+_VISION_KEYS = {"camera", "conv", "grayscale", "frames", "memory", "cell"}   # type: vision only
 _MLP_ONLY = {"inputs", "skip"}                                       # not for type: vision
 _CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
 _INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": {"scale"},
@@ -532,7 +532,7 @@ def _controller(at: _At):
 
 
 def _vision(m: _Map) -> dict:
-    """The keys only a vision controller has: camera, conv, grayscale, memory, cell."""
+    """The keys only a vision controller has: camera, conv, grayscale, frames, memory, cell."""
     from ..model.loader import _boolean, _non_negative_int, _positive_int
     from .controllers import ConvLayer
     from .vision_controller import CELLS, POOL_TYPES
@@ -554,6 +554,8 @@ def _vision(m: _Map) -> dict:
         values["camera"] = _string(m.get("camera"))
     if "grayscale" in m:
         values["grayscale"] = _boolean(m.get("grayscale"))
+    if "frames" in m:
+        values["frames"] = _positive_int(m.get("frames"))
     if "memory" in m:
         values["memory"] = _non_negative_int(m.get("memory"))
     if "cell" in m:
@@ -646,7 +648,7 @@ def _check_camera(exp: Experiment, robot) -> None:
                          f"has no camera '{c.camera}'", _did_you_mean(c.camera, names))
     cam = cameras[names.index(c.camera) if c.camera else 0]
     try:
-        conv_geometry(c.conv, 1 if c.grayscale else 3, cam.height, cam.width)
+        conv_geometry(c.conv, c.frames * (1 if c.grayscale else 3), cam.height, cam.width)
     except ConvDoesNotFit as exc:
         raise ModelError(exp.file, f"controller.conv[{exc.layer}]",
                          f"{exc.message} (camera '{cam.name}' is {cam.height} x {cam.width})",
