@@ -204,6 +204,11 @@ def reset() -> None:
     _epoch += 1
 
 
+def running() -> bool:
+    """Whether Taichi has been started (by init or current) and not reset since."""
+    return _current is not None
+
+
 def current() -> Backend:
     """The active backend, initialising the default (cpu, f32) if none was chosen."""
     return _current if _current is not None else init()

@@ -22,9 +22,11 @@ gradients wrt controls, initial state and every parameter as well as the traject
 backend's gradient policy is deliberately not consulted: this script measures what a backend
 computes, the test decides what it may do.
 
-Every run also renders robots/cart_pendulum.yaml's camera over a short forward rollout
-("camera/fwd/image", see camera_images); --taped runs also take the gradient of an image loss
-through that camera ("camera/grad/<name>", see camera_gradients).
+--taped runs also render tests/camera_checks.py's SCENE and take the gradient of an image loss
+through its camera ("camera/fwd/image", "camera/grad/<name>", see camera_gradients); plain runs
+render robots/cart_pendulum.yaml's camera over a short forward rollout instead ("camera/fwd/
+image", see camera_images). (The taped runs used to render both: one Simulation less to
+compile in each worker, the suite's longest wait.)
 
 Output (.npz): "<robot>/fwd/<quantity>" (pos, quat, vel, omega (T+1, B, n, 3|4); joint_pos,
 joint_vel (T+1, B, m)), "<robot>/grad/<name>" (the robot's slice of each gradient; ctrl is
@@ -211,7 +213,8 @@ def camera_gradients(steps: int = CAMERA_GRAD_STEPS) -> dict:
         cam.render(steps)
         k_loss()
     sim.check_finite()
-    out = {"camera/grad/loss": np.array(float(sim.loss[None]))}
+    out = {"camera/grad/loss": np.array(float(sim.loss[None])),
+           "camera/fwd/image": cam.images()[steps:steps + 1]}
     for name in CAMERA_GRAD_PARAMS:
         out[f"camera/grad/{name}"] = sim.param_grad(name)
     return out
@@ -252,12 +255,12 @@ def main(argv=None) -> int:
     out["seconds/cpu"] = np.array(use.ru_utime + use.ru_stime)  # all threads of the process
     out.update(results(sim, owners, args.taped))
     t0 = time.perf_counter()
-    out["camera/fwd/image"] = camera_images()
-    out["seconds/camera"] = np.array(time.perf_counter() - t0)
     if args.taped:
-        t0 = time.perf_counter()
         out.update(camera_gradients())
         out["seconds/camera_grad"] = np.array(time.perf_counter() - t0)
+    else:
+        out["camera/fwd/image"] = camera_images()
+        out["seconds/camera"] = np.array(time.perf_counter() - t0)
     np.savez(args.out, **out)
     return 0
 

@@ -18,6 +18,27 @@ def backend64():
     return backend.init(backend.env_arch("cpu"), "f64")   # a no-op when already running
 
 
+@pytest.fixture(autouse=True)
+def fresh_taichi_per_test(request):
+    """Restart Taichi before each test (0.14 s), except in modules marked
+    `pytestmark = pytest.mark.taichi_per_module` (their module-scoped fixtures hold fields,
+    or their tests reuse each other's simulations) and before tests marked `taichi_keep`
+    (they reuse the simulation of the test before them; run alone they build their own).
+    A fresh Taichi gives a test's fields the same SNode ids as an earlier test that built
+    the same robot the same way, so its kernels hit the offline cache that test filled, even
+    on a cold CI machine (measured on tests/test_experiments.py, cold cache: the co-design
+    test 58 -> 19 s after the gait test, the file 226 -> 197 s); several simulations alive
+    would also slow every compile (see fresh_taichi_per_module)."""
+    from tdphys import backend
+    keep = request.node.get_closest_marker("taichi_per_module") or \
+        request.node.get_closest_marker("taichi_keep")
+    if not keep and backend.running():
+        backend.reset()
+        if "backend64" in request.fixturenames:    # module-scoped: initialise it again
+            backend.init(backend.env_arch("cpu"), "f64")
+    yield
+
+
 @pytest.fixture(autouse=True, scope="module")
 def fresh_taichi_per_module():
     """Reset Taichi after each test module: a kernel compiles against every SNode tree alive

@@ -25,6 +25,8 @@ import pytest
 from tdphys.engine import layout as L
 from tdphys.model.loader import parse_robot
 
+pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+
 G = 9.81
 
 

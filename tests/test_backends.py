@@ -245,10 +245,10 @@ def test_require_gradients_follows_the_policy(monkeypatch):
 
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 def test_camera_images_match_cpu(runs, arch):
-    """The camera renders on every backend: the cart-pendulum's images over a 20-step rollout
-    agree with CPU f64's. Pixels may differ where the cart and the pole's top overlap (their
-    depths are almost equal there, so f32 rounding can flip which is in front), so the
-    check is on the mean and on the share of pixels off by more than 0.01."""
+    """The camera renders on every backend: tests/camera_checks.py's SCENE (a sphere partly
+    hiding a box and a capsule, all spinning) after a 3-step rollout, on `arch` f32, agrees
+    with CPU f64's image: on the mean, and on the share of pixels off by more than 0.01
+    (silhouette edges, where float32 rounding moves the soft coverage slightly)."""
     ref = runs.get("cpu64")["camera/fwd/image"].astype(float)
     img = runs.get(arch)["camera/fwd/image"].astype(float)
     assert img.shape == ref.shape and np.isfinite(img).all()

@@ -12,6 +12,9 @@ from camera_checks import SCENE, check_param_gradients, image_loss_kernel
 from tdphys.errors import ModelError
 from tdphys.model import parse_robot
 
+pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+
+
 def _flat_scene(softness):
     """A sphere of radius 0.5 m on the optical axis 5 m away, colours unshaded."""
     return parse_robot(f"""

@@ -22,6 +22,8 @@ from tdphys.viewer.playback import Playback, ViewState, handle_key
 
 from test_viewer import needs_vulkan, view, vulkan_device, write_fall  # noqa: F401
 
+pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+
 STEPS = 6
 SIZE = (320, 240)
 

@@ -10,6 +10,8 @@ import pytest
 from controller_checks import (check_grad_decay, check_weight_gradient, initial_theta_for,
                                rollout_loss)
 
+pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 8
 

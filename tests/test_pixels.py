@@ -29,6 +29,7 @@ def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
     assert result.loss_best < first["loss"]
 
 
+@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_swing_up_loss_gradient_matches_finite_differences(robots_dir):
     """The swing_up loss on the tape (f64, the state experiment's controller weights; the
     simulation of the test above is reused)."""

@@ -6,6 +6,8 @@ import pytest
 
 from tdphys.model.loader import parse_robot
 
+pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+
 G = 9.81
 
 PENDULUM = """

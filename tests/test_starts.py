@@ -125,6 +125,7 @@ def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, 
     assert hanging == pytest.approx(0.0, abs=1e-12) and abs(angle[1]) > 0
 
 
+@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_random_starts_loss_gradient_matches_finite_differences(robots_dir):
     """The batch-averaged swing-up loss (1/B per world) over random starts, f64, on the tape
     against central differences."""
@@ -188,11 +189,16 @@ def test_starts_move_hinges_and_sliders_only(tmp_path, robots_dir):
                         check_robot=True)
 
 
+def _json_line(out: str) -> dict:
+    """The JSON line replay prints (Taichi may print its start-up banner first)."""
+    import json
+    return json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+
+
 def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp_path, capsys):
     """demos/replay.py rolls a run folder's best parameters out from the file's start: over
     the training horizon it gives the run's own final metrics, and it runs longer on request
     (how a lucky pass is told from balancing)."""
-    import json
     import sys
     from tdphys.optim.outputs import write_run
     sys.path.insert(0, str(robots_dir.parent / "demos"))
@@ -201,11 +207,11 @@ def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp
     write_run(result, tmp_path / "run", video=False)
     # the folder names the experiment file (5 s); this run was 0.3 s
     assert replay.main([str(tmp_path / "run"), "--duration", "0.3"]) == 0
-    again = json.loads(capsys.readouterr().out.splitlines()[0])
+    again = _json_line(capsys.readouterr().out)
     for key in ("height_error_m", "worst_gap_m", "max_height_m"):
         assert again[key] == pytest.approx(result.metrics_best[key], abs=1e-12)
     out = tmp_path / "long.npz"
     assert replay.main([str(tmp_path / "run"), "--duration", "0.6", "--out", str(out)]) == 0
-    longer = json.loads(capsys.readouterr().out.splitlines()[0])
+    longer = _json_line(capsys.readouterr().out)
     assert longer["duration_s"] == pytest.approx(0.6)
     assert np.load(out)["pos"].shape[0] == 31

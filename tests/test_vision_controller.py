@@ -14,6 +14,8 @@ from controller_checks import (check_grad_decay, check_weight_gradient, initial_
 
 from tdphys.errors import ModelError
 
+pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, H, W = 6, 8, 12
 
