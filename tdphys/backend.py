@@ -304,69 +304,61 @@ class FieldBlock:
     def __init__(self, fields: dict, dtype=None):
         self.dtype = current().real if dtype is None else dtype
         self.np_dtype = {ti.f32: np.float32, ti.f64: np.float64, ti.i32: np.int32}[self.dtype]
-        self.fields, self.shapes, self.offsets = dict(fields), {}, {}
-        size = 0
-        for name, f in self.fields.items():
-            self.shapes[name] = _numpy_shape(f)
-            self.offsets[name] = size
-            size += int(np.prod(self.shapes[name]))
-        self.size = size
+        self.fields = dict(fields)
+        self.shapes = {name: _numpy_shape(f) for name, f in self.fields.items()}
+        self._sizes = {name: int(np.prod(shape)) for name, shape in self.shapes.items()}
         names = list(self.fields)
-        # (first flat offset, entries) of each kernel's fields
+        # each kernel's fields, and their offsets in that kernel's buffer
         self._chunks = []
         for i in range(0, len(names), 24):
-            chunk = names[i:i + 24]
-            end = self.offsets[chunk[-1]] + int(np.prod(self.shapes[chunk[-1]]))
-            self._chunks.append((chunk, self.offsets[chunk[0]], end - self.offsets[chunk[0]]))
+            offsets, size = {}, 0
+            for name in names[i:i + 24]:
+                offsets[name], size = size, size + self._sizes[name]
+            self._chunks.append((offsets, size))
         self._kernels = {}
         for grad in (False, True):
             if grad and not all(_has_gradient(self.fields[n]) for n in names):
                 continue
             for write in (False, True):
-                self._kernels[grad, write] = [self._copy_kernel(c, start, grad, write)
-                                              for c, start, _ in self._chunks]
+                self._kernels[grad, write] = [self._copy_kernel(offsets, grad, write)
+                                              for offsets, _ in self._chunks]
 
     def read(self, grad: bool = False) -> dict:
         """{name: array} of every field's values (or gradients)."""
-        buf = np.empty(max(self.size, 1), self.np_dtype)
-        parts = []
-        for kernel, (_, start, size) in zip(self._copies(grad, False), self._chunks):
-            parts.append((start, np.empty(max(size, 1), self.np_dtype)))
-            kernel(parts[-1][1])
+        bufs = [np.empty(size, self.np_dtype) for _, size in self._chunks]
+        for kernel, buf in zip(self._copies(grad, False), bufs):
+            kernel(buf)
         ti.sync()
-        for start, part in parts:
-            buf[start:start + part.size] = part
-        return {n: buf[o:o + int(np.prod(self.shapes[n]))].reshape(self.shapes[n]).copy()
-                for n, o in self.offsets.items()}
+        return {n: buf[o:o + self._sizes[n]].reshape(self.shapes[n])
+                for (offsets, _), buf in zip(self._chunks, bufs) for n, o in offsets.items()}
 
     def write(self, arrays: dict, grad: bool = False) -> None:
         """Set every field (all of them: a block is written whole) from {name: array}."""
         missing = set(self.fields) - set(arrays)
         if missing:
             raise KeyError(f"FieldBlock.write needs every field; missing {sorted(missing)}")
-        buf = np.empty(max(self.size, 1), self.np_dtype)
-        for n, o in self.offsets.items():
-            buf[o:o + int(np.prod(self.shapes[n]))] = np.asarray(
-                arrays[n], self.np_dtype).reshape(self.shapes[n]).ravel()
-        for kernel, (_, start, size) in zip(self._copies(grad, True), self._chunks):
-            kernel(np.ascontiguousarray(buf[start:start + max(size, 1)]))
+        for kernel, (offsets, size) in zip(self._copies(grad, True), self._chunks):
+            buf = np.empty(size, self.np_dtype)
+            for n, o in offsets.items():
+                buf[o:o + self._sizes[n]] = np.asarray(arrays[n], self.np_dtype).ravel()
+            kernel(buf)
 
     def _copies(self, grad, write):
         if (grad, write) not in self._kernels:
             raise BackendError("FieldBlock: some fields have no gradient")
         return self._kernels[grad, write]
 
-    def _copy_kernel(self, names, start, grad, write):
+    def _copy_kernel(self, offsets, grad, write):
         # (field or its gradient, flat offset, row-major strides of its index, entries per cell)
         plan = []
-        for n in names:
+        for n, offset in offsets.items():
             f = self.fields[n]
             target = f.grad if grad else f
             shape = self.shapes[n]
             cell = shape[len(f.shape):]
             per_cell = int(np.prod(cell)) if cell else 1
             strides = tuple(int(np.prod(f.shape[d + 1:])) * per_cell for d in range(len(f.shape)))
-            plan.append((target, self.offsets[n] - start, strides, per_cell, len(cell)))
+            plan.append((target, offset, strides, per_cell, len(cell)))
 
         def copy(buf):
             # one parallel loop per field (a single serial loop would cost about as much to

@@ -366,7 +366,7 @@ class ConvRecurrent(Weights):
         grad_decay^(s - f), not grad_decay^s; an image's adjoint from a network f steps
         later is scaled here f times, once per step back. Only the steps' own networks have
         added to these adjoints yet (the backward runs step by step, from the last)."""
-        if t > 0 and self.frames > 1 and self.sim.grad_decay != 1.0:
+        if t > 0 and self.sim.grad_decay != 1.0:
             self.k_scale_frame_adjoints(t, self.sim.grad_decay)
 
     @ti.kernel
@@ -388,7 +388,7 @@ class ConvRecurrent(Weights):
         feed-forward layers run for all those steps in one launch each, the memory step by
         step. (grad_decay reaches the stacked older frames of `frames` only when the steps
         are computed one at a time, as rollouts do.)"""
-        if t1 == t0 + 1:
+        if self.frames > 1 and t1 == t0 + 1:
             self._frame_decay(t0)
         for k, g in enumerate(self.convs):
             self.k_conv_bias(t0, t1, k)
