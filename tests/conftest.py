@@ -49,6 +49,35 @@ def fresh_taichi_per_module():
     backend.reset()
 
 
+# ------------------------------------------------------------------ file order for xdist
+# `-n 2 --dist loadfile` hands each worker whole files in collection order as it frees up, so
+# the suite ends when the last long file does. Longest first (seconds per file, cold kernel
+# cache, 2-core machine, 2026-12-01), the rest in their usual order after them: the two
+# workers then finish within a short file of each other. test_backends.py goes first because
+# its tests wait on two subprocesses (Vulkan and the CPU f64 reference) that then overlap the
+# other worker's files; test_adjoint_access_rule.py last, its subprocess started with the
+# session (below) is done by then.
+LONGEST_FIRST = ("test_backends.py",       # 209 s (subprocess compiles)
+                 "test_optimize.py",       # 357 s
+                 "test_experiments.py",    # 223 s
+                 "test_pixels.py",         # 221 s
+                 "test_starts.py",         # 143 s
+                 "test_gradients.py",      # 122 s
+                 "test_physics.py",        # 109 s
+                 "test_camera.py",         # 102 s
+                 "test_vision_controller.py")  # 94 s
+LAST = ("test_adjoint_access_rule.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    first = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def rank(item):
+        name = item.path.name
+        return (0, first[name]) if name in first else (2, 0) if name in LAST else (1, 0)
+    items.sort(key=rank)   # stable: tests keep their order within a file
+
+
 @pytest.fixture(scope="session")
 def robots_dir():
     return ROOT / "robots"
@@ -91,6 +120,8 @@ def _selects_access_test(config) -> bool:
 
 
 def pytest_configure(config):
+    if getattr(config.option, "loadscopereorder", None):
+        config.option.loadscopereorder = False   # xdist would sort files by test count
     if hasattr(config, "workerinput") or os.environ.get(_ACCESS_ENV):
         return       # an xdist worker: the controller started it (or the test will)
     if _selects_access_test(config):
