@@ -17,10 +17,11 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
     return _init(arch, precision, debug, cpu_threads)
 
 
-def load(path):
-    """Load and validate a robot YAML file (see docs/robot-format.md)."""
+def load(path, vars=None):
+    """Load and validate a robot YAML file (see docs/robot-format.md); `vars` ({name: value})
+    replaces values of the file's `vars:`."""
     from .model.loader import load_robot
-    return load_robot(path)
+    return load_robot(path, vars)
 
 
 def __getattr__(name):

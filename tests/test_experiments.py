@@ -100,9 +100,10 @@ def test_random_targets_need_a_controller_that_sees_them(tmp_path, robots_dir):
         check_against_robot(exp, tdphys.load(exp.robot))
 
 
-def test_codesign_tiny_budget_moves_controller_and_masses(backend64, robots_dir):
-    """Co-design: the gait controller and the legs' masses (log space) share one tape; a few
-    updates change both, keep the masses positive and gain speed (1 s rollouts here)."""
+def test_codesign_tiny_budget_moves_controller_masses_and_legs(backend64, robots_dir):
+    """Co-design: the gait controller, the legs' masses and the leg lengths (the robot file's
+    vars `thigh` and `shin`, log space) share one tape; a few updates change all three, keep
+    masses and lengths positive and gain speed (1 s rollouts here)."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "quadruped_codesign.yaml"),
                 1.0)
     result = run(exp, budget=3, progress=False)
@@ -110,3 +111,7 @@ def test_codesign_tiny_budget_moves_controller_and_masses(backend64, robots_dir)
     masses = np.array(result.params["shape_mass"])
     assert masses.shape == (12,) and np.all(masses > 0)
     assert not np.allclose(masses, [1.3, 0.7, 0.3] * 4)      # the robot file's leg masses
+    legs = np.array([result.params["design.thigh"], result.params["design.shin"]])
+    assert np.all(legs > 0) and not np.allclose(legs, 0.145, rtol=1e-6, atol=0)
+    assert np.allclose(legs, 0.145, rtol=0.05)                 # 3 steps of ~0.1 %
+    assert result.sim.robot_vars.keys() == {"thigh", "shin"}

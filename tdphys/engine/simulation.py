@@ -90,6 +90,9 @@ class Simulation:
             raise TypeError("Simulation takes a Robot; use tdphys.load(path) first")
         self.backend = backend.current()
         self.robot, self.layout = robot, L.build_layout(robot)
+        # the robot file's vars that world 0's geometry parameters were computed with (the
+        # file's own, until co-design sets others: tdphys/optim/design.py)
+        self.robot_vars = dict(robot.vars)
         self.batch, self.steps = int(batch), int(steps)
         if self.batch < 1 or self.steps < 1:
             raise ValueError("batch and steps must be at least 1")
@@ -198,10 +201,16 @@ class Simulation:
     # ------------------------------------------------------------------------- parameters
     def set_param(self, name: str, value) -> None:
         """Set a per-world parameter; `value` broadcasts to (B, ...) (see PARAM_DOCS)."""
-        self._param_field(name)
-        values = self._param_block.read()
-        values[name] = self._padded(name, value)
-        self._param_block.write(values)
+        self.set_params({name: value})
+
+    def set_params(self, values: dict) -> None:
+        """Set several parameters at once ({name: value}, each as for set_param)."""
+        for name in values:
+            self._param_field(name)
+        block = self._param_block.read()
+        for name, value in values.items():
+            block[name] = self._padded(name, value)
+        self._param_block.write(block)
 
     def _padded(self, name, value) -> np.ndarray:
         """`value` broadcast over the worlds and zero-padded to the field's shape."""

@@ -9,11 +9,15 @@ Every problem raises `tdphys.errors.ModelError` naming the file, the 1-based lin
 path (``bodies[2].shapes[0].radius``), what is wrong and how to fix it. The YAML is read with
 ``yaml.compose`` so that every value keeps its line; nothing is silently ignored.
 
-Public API: `load_robot(path)` and `parse_robot(text, source)`.
+Public API: `load_robot(path, vars=None)` and `parse_robot(text, source, vars=None)`; `vars`
+overrides the values of the file's `vars:` (named numbers that the other numbers may use in
+arithmetic expressions, e.g. a leg length that co-design trains, tdphys/optim).
 """
 from __future__ import annotations
 
+import contextvars
 import difflib
+import functools
 import math
 import re
 from dataclasses import dataclass, replace
@@ -24,6 +28,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from ..errors import ModelError
+from . import expressions
 from .schema import (JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS, SHAPE_KINDS,
                      SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint, Motor, Quat, Robot,
                      Sensor, Shape, Solver, Vec3, pair_key)
@@ -45,9 +50,10 @@ _DEFAULT_DENSITY = 1000.0     # [kg/m^3] shape density when neither file nor def
 # Public entry points
 # ---------------------------------------------------------------------------------------------
 
-def load_robot(path: str | Path) -> Robot:
-    """Read and validate the robot YAML file at `path` (see docs/robot-format.md)."""
-    return parse_robot(read_text_file(path, "robot file"), str(path))
+def load_robot(path: str | Path, vars: dict[str, float] | None = None) -> Robot:
+    """Read and validate the robot YAML file at `path` (see docs/robot-format.md); `vars`
+    replaces values of the file's `vars:` (each name must be declared there)."""
+    return parse_robot(read_text_file(path, "robot file"), str(path), vars)
 
 
 def read_text_file(path: str | Path, what: str) -> str:
@@ -59,9 +65,20 @@ def read_text_file(path: str | Path, what: str) -> str:
                          "check the path and that the file is UTF-8 text") from exc
 
 
-def parse_robot(text: str, source: str) -> Robot:
-    """Validate robot YAML `text`; `source` names it in errors and gives the default name."""
+def parse_robot(text: str, source: str, vars: dict[str, float] | None = None) -> Robot:
+    """Validate robot YAML `text`; `source` names it in errors and gives the default name;
+    `vars` replaces values of its `vars:`."""
     top = _Map(_compose(text, source), "the robot file").only(_TOP_KEYS)
+    values = _vars(top.get("vars"), source, vars)
+    token = _VARS.set(values)
+    try:
+        robot = _parse(top, source)
+    finally:
+        _VARS.reset(token)
+    return replace(robot, vars=tuple(values.items()))
+
+
+def _parse(top: _Map, source: str) -> Robot:
     ang = _angle_scale(top.get("angle"))
     solver = _read_fields(top.get("solver"), "solver", Solver(), _SOLVER_FIELDS)
     ground = _read_fields(top.get("ground"), "ground", Ground(), _GROUND_FIELDS)
@@ -110,8 +127,11 @@ class _At:
         return _At(self.file, f"{self.path}[{index}]", node)
 
 
+@functools.lru_cache(maxsize=16)
 def _compose(text: str, source: str) -> _At:
-    """Parse YAML text into its node tree; syntax errors become ModelErrors with yaml's line."""
+    """Parse YAML text into its node tree; syntax errors become ModelErrors with yaml's line.
+    Cached: co-design reads the same robot file with other `vars` at every update, and the
+    readers never modify the tree."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -258,12 +278,77 @@ def _number(at: _At) -> float:
         elif node.tag == _TAG + "str" and node.style is None \
                 and _PLAIN_NUMBER.fullmatch(node.value):
             value = float(node.value.replace("_", ""))
+    if value is None and isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "str":
+        value = _expression(at)
     if value is None:
         raise at.error(f"expected a number, got {_describe(node)}",
                        "write a plain number such as 0.5 (no quotes, no units)")
     if not math.isfinite(value):
         raise at.error(f"expected a finite number, got {node.value}", "write a finite number")
     return value
+
+
+# the file's vars while it is being read (expressions in number fields use them)
+_VARS: contextvars.ContextVar[dict[str, float]] = contextvars.ContextVar("tdphys_robot_vars",
+                                                                        default={})
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _expression(at: _At) -> float | None:
+    """A number field written as an arithmetic expression of the file's vars (None when the
+    text does not look like one, so the caller reports "expected a number")."""
+    text = at.node.value
+    try:
+        names = expressions.names_in(text)
+    except SyntaxError:
+        if not any(c in text for c in "+-*/()") and not _VARS.get():
+            return None
+        raise at.error(f"'{text}' is not a number or an arithmetic expression",
+                       "write a number, or an expression of the file's `vars` such as "
+                       "'0.03 + shin' (docs/robot-format.md#vars)") from None
+    variables = _VARS.get()
+    unknown = sorted(names - set(variables) - expressions.RESERVED)
+    if unknown:
+        if not variables and not any(c in text for c in "+-*/()"):
+            return None            # plain text such as `fast`: "expected a number"
+        declared = ", ".join(variables) if variables else "none"
+        close = difflib.get_close_matches(unknown[0], variables, n=1, cutoff=0.6)
+        raise at.error(f"'{unknown[0]}' in '{text}' is not a var of this file (declared: "
+                       f"{declared})", (f"did you mean '{close[0]}'? or " if close else "")
+                       + f"declare it under `vars:` at the top of the file (e.g. "
+                       f"`vars: {{{unknown[0]}: 0.1}}`), or write a number")
+    try:
+        return expressions.evaluate(text, variables)
+    except ValueError as exc:
+        raise at.error(str(exc), "write a number, or an expression of the file's `vars` "
+                       "with + - * / ** ( ) and sqrt, sin, cos, ... "
+                       "(docs/robot-format.md#vars)") from None
+
+
+def _vars(at: _At | None, source: str, given: dict[str, float] | None) -> dict[str, float]:
+    """The file's `vars:` (name -> number), with `given` values replacing them."""
+    values: dict[str, float] = {}
+    if at is not None:
+        m = _Map(at, "vars")
+        for name in list(m._values):
+            key_at = m.get(name)
+            if not _VAR_NAME.fullmatch(name) or name in expressions.RESERVED:
+                raise m.key_at(name).error(f"'{name}' cannot name a var",
+                                   "use letters, digits and _ (not starting with a digit), and "
+                                   f"none of {', '.join(sorted(expressions.RESERVED))}")
+            values[name] = _number(key_at)
+    for name, value in (given or {}).items():
+        if name not in values:
+            raise ModelError(source, "vars", f"'{name}' is not a var of this robot file "
+                             f"(declared: {', '.join(values) or 'none'})",
+                             _did_you_mean(name, values) if values else
+                             f"declare it under `vars:` in {source}")
+        v = float(value)
+        if not math.isfinite(v):
+            raise ModelError(source, f"vars.{name}", f"the value given is not finite ({v})",
+                             "give a finite number")
+        values[name] = v
+    return values
 
 
 def _integer(at: _At) -> int:
@@ -466,7 +551,7 @@ def _orientation(m: _Map, ang: float) -> Quat:
 # Top level: angle unit, solver, ground, defaults
 # ---------------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("name", "angle", "solver", "ground", "defaults", "bodies", "joints", "sensors",
+_TOP_KEYS = ("name", "vars", "angle", "solver", "ground", "defaults", "bodies", "joints", "sensors",
              "contacts", "cameras")
 
 _SOLVER_FIELDS: dict[str, Callable[[_At], object]] = {

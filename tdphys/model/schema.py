@@ -242,6 +242,7 @@ class Robot:
     ground: Ground = field(default_factory=Ground)
     contact_pairs: tuple[ContactPair, ...] = ()
     cameras: tuple[Camera, ...] = ()
+    vars: tuple[tuple[str, float], ...] = ()   # the file's `vars:` values used, in file order
 
     def body_index(self, name: str) -> int:
         for i, b in enumerate(self.bodies):

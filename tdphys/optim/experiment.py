@@ -37,6 +37,19 @@ class Trainable:
 
 
 @dataclass(frozen=True)
+class DesignVar:
+    """A var of the robot file (docs/robot-format.md#vars) trained as a design variable: the
+    robot is re-read with its value at every update, every Simulation parameter that depends
+    on it follows, and its gradient is the chain rule through them (co-design of geometry).
+    init: starting value (None: the file's); scale and log as for Trainable."""
+
+    name: str
+    init: float | None = None
+    scale: float = 1.0
+    log: bool = False
+
+
+@dataclass(frozen=True)
 class RandomTargets:
     """Reach targets drawn uniformly in the box [low, high] [m] (world): `batch` fresh ones
     per update (one world each), and a fixed held-out set of `held_out` targets (from `seed`)
@@ -146,10 +159,11 @@ class Experiment:
     precision: str = "f64"
     controller: object = None                 # controllers.ControllerSpec or None
     overrides: tuple = ()                     # (parameter name, values) set before training
+    design: tuple[DesignVar, ...] = ()        # robot-file vars trained with the rest
 
 
 _TOP = {"name", "robot", "task", "trainable", "optimizer", "precision", "controller",
-        "overrides"}
+        "overrides", "design"}
 _TASK_KEYS = {
     "ball_throw": {"type", "duration", "target", "tolerance", "speed_tolerance",
                    "velocity_weight"},
@@ -189,12 +203,14 @@ def load_experiment(path: str | Path) -> Experiment:
                              "give the path relative to the experiment file")
     task = _task(top.require("task", "add `task: {type: ball_throw}`"))
     controller = _controller(top.get("controller")) if "controller" in top else None
+    design = _design(top.get("design")) if "design" in top else ()
     if "trainable" in top:
         trainable = _trainable(top.get("trainable"))
-    elif controller is not None:
+    elif controller is not None or design:
         trainable = ()
     else:
-        raise top.require("trainable", "add `trainable: {init_vel: {}}` or a `controller:`")
+        raise top.require("trainable", "add `trainable: {init_vel: {}}`, a `controller:` "
+                                       "or `design:`")
     opt = _optimizer(top.get("optimizer"))
     precision = _choice(top.get("precision"), PRECISIONS, "precision") \
         if "precision" in top else "f64"
@@ -202,7 +218,30 @@ def load_experiment(path: str | Path) -> Experiment:
         _check_truth(top.get("task").node, source, task, trainable)
     overrides = _overrides(top.get("overrides")) if "overrides" in top else ()
     return Experiment(name, source, str(robot), task, trainable, opt, precision, controller,
-                      overrides)
+                      overrides, design)
+
+
+def _design(at: _At) -> tuple[DesignVar, ...]:
+    """{robot var: {init, scale, log}}: vars of the robot file trained as design variables."""
+    m = _Map(at, "design")
+    if not m._values:
+        raise at.error("no design variables", "name at least one var of the robot file, "
+                                               "e.g. `shin: {}`")
+    out = []
+    for name in m._values:
+        spec = m.get(name)
+        if spec.node.tag.endswith("null"):
+            out.append(DesignVar(name))
+            continue
+        sm = _Map(spec, f"design.{name}").only({"init", "scale", "log"})
+        init = _number(sm.get("init")) if "init" in sm else None
+        scale = _positive(sm.get("scale"), "") if "scale" in sm else 1.0
+        log = _boolean(sm.get("log")) if "log" in sm else False
+        if log and init is not None and init <= 0:
+            raise sm.get("init").error(f"log needs a positive value, got {init}",
+                                       "give a positive `init`, or drop `log: true`")
+        out.append(DesignVar(name, init, scale, log))
+    return tuple(out)
 
 
 def _overrides(at: _At) -> tuple:
@@ -575,6 +614,20 @@ def check_against_robot(exp: Experiment, robot) -> None:
         return ModelError(exp.file, key, f"the robot {Path(exp.robot).name} has no {what} "
                                          f"'{name}'", _did_you_mean(name, known))
 
+    declared = [name for name, _ in getattr(robot, "vars", ())]
+    for d in exp.design:
+        if d.name not in declared:
+            raise ModelError(exp.file, f"design.{d.name}", f"the robot {Path(exp.robot).name} "
+                             f"has no var '{d.name}'", _did_you_mean(d.name, declared)
+                             if declared else "declare it under `vars:` in the robot file "
+                             "and use it in the numbers it sets (docs/robot-format.md#vars)")
+        if d.log and d.init is None and dict(robot.vars)[d.name] <= 0:
+            raise ModelError(exp.file, f"design.{d.name}.log", "log needs a positive value, "
+                             f"and the robot file sets {dict(robot.vars)[d.name]:g}",
+                             "give a positive `init`, or drop `log: true`")
+    if exp.design and exp.task.starts is not None:
+        raise ModelError(exp.file, "design", "random starts are drawn for the robot file's "
+                         "geometry, which `design` changes", "drop task.starts or design")
     t = exp.task
     if t.type == "gait" and t.body and t.body not in bodies:
         raise missing("task.body", "body", t.body, bodies)

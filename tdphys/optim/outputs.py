@@ -6,7 +6,9 @@
     history.json      one entry per simulation: evaluation, wall_s, loss, metrics
     curve.png         loss and error vs simulations and vs wall time
     trajectory.npz    the final behaviour: `tdphys simulate` keys + robot_path, robot_yaml,
-                      com_offset and target (replay: `tdphys view RUN_DIR`)
+                      com_offset, target and robot_vars (JSON {var: value}: the robot file's
+                      vars the geometry was built with; co-design changes them) (replay:
+                      `tdphys view RUN_DIR`)
     controls.npy      that rollout's motor commands (T, M) (robots with motors)
     state.pkl         where the optimiser stands (`demos/optimize.py --resume RUN_DIR`)
     video.mp4         rendered headless by the viewer (skipped with a note if it fails); for
@@ -109,6 +111,8 @@ def world_trajectory(sim, robot_path: str, path: Path, target=None) -> Path:
     for key in _PER_WORLD:
         traj[key] = traj[key][:, :1]
     extra = {} if target is None else {"target": target}
+    if sim.robot_vars:   # the file's vars this geometry was built with (co-design)
+        extra["robot_vars"] = json.dumps(sim.robot_vars)
     np.savez(path, **traj, robot_path=robot_path, robot_yaml=Path(robot_path).read_text(),
              com_offset=sim.com.to_numpy()[:1], **extra)
     return Path(path)

@@ -97,7 +97,21 @@ class _Params:
             self.items.append((tr.name, index, base.shape, scale, offset, base.size, tr.log))
             x0.append((np.log(base) if tr.log else base).ravel() / scale)
             offset += base.size
+        self.design, self.n_before_design = None, offset
+        if exp.design:
+            from .design import DesignMap
+            self.design = DesignMap(exp, dict(sim.robot.vars))
+            d0 = np.array([self.design.base[d.name] if d.init is None else d.init
+                           for d in exp.design])
+            self.d_scale = np.array([d.scale for d in exp.design])
+            self.d_log = np.array([d.log for d in exp.design])
+            x0.append(np.where(self.d_log, np.log(np.abs(d0)), d0) / self.d_scale)
         self.x0 = np.concatenate(x0)
+
+    def design_values(self, X: np.ndarray) -> np.ndarray:
+        """The design vars' values from optimiser coordinates (rows of X or one x)."""
+        z = X[..., self.n_before_design:] * self.d_scale
+        return np.where(self.d_log, np.exp(z), z)
 
     def set(self, sim, X: np.ndarray) -> None:
         """X: (n,) for every world, or (B, n) one row per world."""
@@ -114,23 +128,34 @@ class _Params:
                                        + sim.get_param(name).shape[1:]).copy()
                 full[:, index] = value
                 sim.set_param(name, full)
+        if self.design is not None:
+            self.design.set(sim, self.design_values(X))
 
     def grad(self, sim) -> np.ndarray:
-        """d loss / d x of world 0 (chain rule through the scales)."""
+        """d loss / d x for x set on every world (chain rule through the scales): the worlds
+        share x, so each parameter's gradient is the sum over the worlds."""
         parts = []
         if self.controller is not None:
             parts.append(self.controller.grad() * self.ctrl_scale)
         for name, index, _, scale, off, size, log in self.items:
-            g = sim.param_grad(name)[0]
+            g = sim.param_grad(name).sum(axis=0)
             g = (g[index] if g.ndim else g).ravel() * scale
             if log:   # d value / d x = value * scale
                 g = g * _value(self._x_last[off:off + size], scale, True)
             parts.append(g)
+        if self.design is not None:
+            d = self.design_values(self._x_last)
+            g = self.design.grad(sim, d) * self.d_scale
+            parts.append(np.where(self.d_log, g * d, g))
         return np.concatenate(parts)
 
     def named(self, x: np.ndarray) -> dict:
-        return {name: _value(x[off:off + size], scale, log).reshape(shape).tolist()
-                for name, _, shape, scale, off, size, log in self.items}
+        out = {name: _value(x[off:off + size], scale, log).reshape(shape).tolist()
+               for name, _, shape, scale, off, size, log in self.items}
+        if self.design is not None:
+            out.update({f"design.{n}": v for n, v in zip(self.design.vars,
+                                                          self.design_values(x).tolist())})
+        return out
 
     def controller_theta(self, x: np.ndarray) -> np.ndarray | None:
         return None if self.controller is None else x[:self.n_ctrl] * self.ctrl_scale

@@ -11,6 +11,7 @@ Arrays (T+1 samples, B worlds, N bodies): `pos` [m] world COM positions (T+1, B,
 `quat` [w, x, y, z] body-to-world (T+1, B, N, 4), `com_offset` [m] COM in the body frame
 (B, N, 3). The body frame origin, where shapes are placed, is pos - R(quat) com_offset.
 """
+import json
 import time
 from pathlib import Path
 
@@ -234,15 +235,16 @@ def load_recording(path, robot_file=None) -> Trajectory:
 
 def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
     """The robot of a recording: --robot if given, else the YAML text stored in it, else the
-    file it names."""
+    file it names; the latter two with the file's vars as recorded (`robot_vars`, co-design)."""
     try:
+        given = json.loads(str(data["robot_vars"])) if "robot_vars" in data else None
         if robot_file is not None:
             return load_robot(robot_file)
         if "robot_yaml" in data:
             source = str(data["robot_path"]) if "robot_path" in data else f"{path}:robot_yaml"
-            return parse_robot(str(data["robot_yaml"]), source)
+            return parse_robot(str(data["robot_yaml"]), source, given)
         if "robot_path" in data and Path(str(data["robot_path"])).is_file():
-            return load_robot(str(data["robot_path"]))
+            return load_robot(str(data["robot_path"]), given)
     except ModelError as exc:
         raise ViewerError(f"{path}: its robot does not load:\n{exc}") from None
     except OSError as exc:

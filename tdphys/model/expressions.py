@@ -1,0 +1,68 @@
+"""Arithmetic expressions over a robot file's `vars` (docs/robot-format.md#vars).
+
+    evaluate("0.03 + shin + thigh", {"shin": 0.145, "thigh": 0.145})   # -> 0.32
+
+Allowed: numbers, var names, + - * / ** and parentheses, `pi`, and the functions in FUNCTIONS.
+Nothing else is evaluated (no attribute access, no calls of anything else), so a robot file
+cannot run code. Errors are ValueError with a message the loader puts next to the key path.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import operator
+
+FUNCTIONS = {"sqrt": math.sqrt, "sin": math.sin, "cos": math.cos, "tan": math.tan,
+             "asin": math.asin, "acos": math.acos, "atan": math.atan, "atan2": math.atan2,
+             "abs": abs, "min": min, "max": max}
+CONSTANTS = {"pi": math.pi}
+RESERVED = frozenset(FUNCTIONS) | frozenset(CONSTANTS)
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow}
+_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+def names_in(text: str) -> set[str]:
+    """The names an expression refers to (vars, constants and functions)."""
+    return {n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def evaluate(text: str, variables: dict[str, float]) -> float:
+    """The value of `text` with `variables`; ValueError saying what is wrong otherwise."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"'{text}' is not an arithmetic expression") from None
+    try:
+        value = float(_eval(tree.body, variables))
+    except (ZeroDivisionError, OverflowError, TypeError) as exc:
+        raise ValueError(f"'{text}' cannot be evaluated ({exc})") from None
+    except ValueError as exc:
+        if str(exc).startswith("unknown name") or str(exc).startswith("only "):
+            raise
+        raise ValueError(f"'{text}' cannot be evaluated ({exc})") from None
+    if not math.isfinite(value):
+        raise ValueError(f"'{text}' is not finite ({value})")
+    return value
+
+
+def _eval(node: ast.AST, variables: dict[str, float]):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+            and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in variables:
+            return variables[node.id]
+        if node.id in CONSTANTS:
+            return CONSTANTS[node.id]
+        raise ValueError(f"unknown name '{node.id}'")
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return _BINARY[type(node.op)](_eval(node.left, variables), _eval(node.right, variables))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_eval(node.operand, variables))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id in FUNCTIONS and not node.keywords:
+        return FUNCTIONS[node.func.id](*(_eval(a, variables) for a in node.args))
+    raise ValueError("only numbers, vars, + - * / ** ( ), pi and "
+                     f"{', '.join(sorted(FUNCTIONS))}(...) are allowed")
