@@ -28,7 +28,7 @@ ROWS = {
                          "< 5 cm after 2563 updates of batch 128", "not reported"),
     "quadruped_gait": ("Quadruped gait from standstill", "speed_mps", "m/s",
                        "1.17 m/s after 500 simulations (~1 CPU hour)", "not reported"),
-    "quadruped_codesign": ("Co-design: gait + leg masses", "speed_mps", "m/s",
+    "quadruped_codesign": ("Co-design: gait + leg lengths and masses", "speed_mps", "m/s",
                            "not reported (proposed)", "not reported"),
     "system_identification": ("System identification (e, mu, m)", "param_error", "relative",
                               "not in the paper", "not in the paper"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -15,6 +16,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=100, help="number of steps of solver.dt")
     p.add_argument("--batch", type=int, default=1, help="number of worlds")
     p.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="replace a value of the robot file's `vars:` (repeatable)")
+
+
+def _robot(args):
+    """The robot file with --var values."""
+    import tdphys
+    given = {}
+    for item in args.var:
+        name, _, value = item.partition("=")
+        try:
+            given[name.strip()] = float(value)
+        except ValueError:
+            raise TdphysError(f"--var {item}: expected NAME=NUMBER\n  fix: e.g. --var shin=0.2"
+                              ) from None
+    return tdphys.load(args.robot, given)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,7 +94,7 @@ def _view_parser(sub) -> None:
 def _simulate(args) -> int:
     import tdphys
     tdphys.init(args.arch, args.precision)
-    sim = tdphys.Simulation(tdphys.load(args.robot), batch=args.batch, steps=args.steps)
+    sim = tdphys.Simulation(_robot(args), batch=args.batch, steps=args.steps)
     if args.controls:
         try:
             u = np.load(args.controls)
@@ -91,8 +108,9 @@ def _simulate(args) -> int:
     sim.rollout()
     # robot_path / robot_yaml / com_offset [m] (B, N, 3) (COM in the body frame) let
     # `tdphys view` replay the file without the robot file and place shapes exactly.
+    extra = {"robot_vars": json.dumps(sim.robot_vars)} if sim.robot_vars else {}
     np.savez(args.out, **sim.trajectory(), robot_path=str(Path(args.robot).resolve()),
-             robot_yaml=Path(args.robot).read_text(), com_offset=sim.com.to_numpy())
+             robot_yaml=Path(args.robot).read_text(), com_offset=sim.com.to_numpy(), **extra)
     print(f"wrote {args.out}: {args.steps} steps x {args.batch} worlds x {sim.n_bodies} bodies")
     return 0
 
@@ -108,7 +126,7 @@ def _gradcheck(args) -> int:
         print(f"unknown --wrt group(s) {unknown}; choose from {list(gradcheck.GROUPS)}",
               file=sys.stderr)
         return 2
-    sim = tdphys.Simulation(tdphys.load(args.robot), batch=args.batch, steps=args.steps)
+    sim = tdphys.Simulation(_robot(args), batch=args.batch, steps=args.steps)
     if sim.n_motors:
         rng = np.random.default_rng(0)
         sim.set_controls(rng.uniform(-0.3, 0.3, (args.steps, sim.n_motors)))

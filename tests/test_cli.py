@@ -38,3 +38,23 @@ def test_gradcheck_passes_on_the_pendulum(robots_dir, capsys, backend64):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "initial" in out and "max relative error" in out
+
+
+def test_simulate_takes_robot_vars_and_records_them(tmp_path, capsys, backend64):
+    """--var NAME=VALUE replaces a value of the file's `vars:`; the trajectory records the
+    values (`robot_vars`, JSON) so `tdphys view` draws that geometry. A malformed --var or an
+    undeclared name exits 2 with a fix."""
+    import json
+    robot = tmp_path / "ball.yaml"
+    robot.write_text("vars: {r: 0.5}\nbodies:\n  - name: ball\n    pos: [0, 0, r]\n"
+                     "    shapes: [{type: sphere, radius: r, ground: true}]\n")
+    out = tmp_path / "traj.npz"
+    assert main(["simulate", str(robot), "--steps", "5", "--precision", "f64", "--var",
+                 "r=0.3", "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["pos"][0, 0, 0, 2] == 0.3
+    assert json.loads(str(data["robot_vars"])) == {"r": 0.3}
+    assert main(["simulate", str(robot), "--var", "r", "--out", str(out)]) == 2
+    assert "--var r: expected NAME=NUMBER" in capsys.readouterr().err
+    assert main(["simulate", str(robot), "--var", "R=1", "--out", str(out)]) == 2
+    assert "'R' is not a var" in capsys.readouterr().err
