@@ -95,6 +95,24 @@ def test_ball_throw_converges_with_adam(backend64, robots_dir, tmp_path):
     assert files["curve"].stat().st_size > 1000
 
 
+def test_gradient_probe_agrees_with_the_exact_gradient_on_a_smooth_loss(backend64, robots_dir):
+    """demos/gradient_quality.py's probe (tdphys/optim/gradient_quality.py) on the ball throw
+    (the previous test's build): along minus the exact gradient the secant slope over short
+    steps equals the exact directional derivative -|g|; a grad_decay < 1 direction is probed
+    beside it."""
+    from tdphys.optim.gradient_quality import probe, report
+    exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
+    decayed, exact = probe(exp, steps=(1e-6, 1e-4), decays=(0.9, 1.0))
+    assert (decayed.decay, exact.decay) == (0.9, 1.0)
+    assert exact.predicted == pytest.approx(-exact.norm, rel=1e-12)     # d = -g/|g|
+    for slope in exact.slopes.values():
+        assert slope == pytest.approx(exact.predicted, rel=1e-3)
+    assert exact.trusted_up_to() == 1e-4
+    assert decayed.predicted < 0 and decayed.norm != pytest.approx(exact.norm)
+    text = report([decayed, exact])
+    assert "grad_decay 0.9" in text and "exact" in text and "descends" in text
+
+
 def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir):
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
     exp = dataclasses.replace(exp, optimizer=dataclasses.replace(exp.optimizer, popsize=8))

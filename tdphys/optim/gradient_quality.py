@@ -41,9 +41,10 @@ class Direction:
         return ok
 
 
-def probe(exp, x: np.ndarray | None = None, steps=STEPS) -> list[Direction]:
+def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None) -> list[Direction]:
     """Directions -g/|g| for the experiment's grad_decay and for the exact gradient (one if
-    they are the same), probed at x (default: the starting parameters)."""
+    they are the same; `decays` chooses others), probed at x (default: the starting
+    parameters)."""
     import tdphys
     from .experiment import check_against_robot
     from .runner import _build, _evaluate, _forward, _next_starts, _starts
@@ -79,7 +80,8 @@ def probe(exp, x: np.ndarray | None = None, steps=STEPS) -> list[Direction]:
 
     base = loss(x)
     exact = gradient(x, 1.0)
-    decays = [1.0] if exp.optimizer.grad_decay == 1.0 else [exp.optimizer.grad_decay, 1.0]
+    if decays is None:
+        decays = sorted({exp.optimizer.grad_decay, 1.0})
     out = []
     for decay in decays:
         g = exact if decay == 1.0 else gradient(x, decay)
