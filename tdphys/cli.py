@@ -23,6 +23,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _robot(args):
     """The robot file with --var values."""
     import tdphys
+    return tdphys.load(args.robot, _vars(args))
+
+
+def _vars(args) -> dict:
+    """--var NAME=VALUE options as {name: value}."""
     given = {}
     for item in args.var:
         name, _, value = item.partition("=")
@@ -31,7 +36,7 @@ def _robot(args):
         except ValueError:
             raise TdphysError(f"--var {item}: expected NAME=NUMBER\n  fix: e.g. --var shin=0.2"
                               ) from None
-    return tdphys.load(args.robot, given)
+    return given
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +86,8 @@ def _view_parser(sub) -> None:
                    "controls' length, else 1000)")
     v.add_argument("--batch", type=int, default=1, help="live robot: number of worlds")
     v.add_argument("--precision", default="f32", choices=["f32", "f64"])
+    v.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="live robot: replace a value of the robot file's `vars:` (repeatable)")
     v.add_argument("--max-frames", type=int, help="stop after this many frames")
     v.add_argument("--camera", metavar="NAME", help="also show this camera of the robot "
                    "(its YAML's `cameras:`) in the top-right corner, window and video")
@@ -164,7 +171,7 @@ def _view(args) -> int:
                       joints=args.joints, contacts=args.contacts, path=args.path,
                       panel=not args.no_panel, loop=args.loop, robot=args.robot,
                       controls=args.controls, batch=args.batch, steps=args.steps,
-                      precision=args.precision, max_frames=args.max_frames,
+                      precision=args.precision, vars=_vars(args), max_frames=args.max_frames,
                       camera=args.camera, camera_out=args.camera_out,
                       camera_scale=args.camera_scale)
     if args.headless:

@@ -290,3 +290,20 @@ def test_contact_overlay_draws_the_engine_forces(backend64, robots_dir):
     (start, end), = frame.lines
     np.testing.assert_allclose(end - start, [0.0, 0.0, 0.5 * builder.size], rtol=1e-3,
                                atol=1e-6)
+
+
+def test_a_live_robot_takes_vars_and_a_recording_refuses_them(tmp_path, backend64):
+    """`tdphys view ROBOT.yaml --var r=0.3` reads the file with that value; a recording
+    replays the vars it was made with, so --var there is an error with a fix."""
+    from tdphys.errors import ViewerError
+    from tdphys.viewer.sources import open_input
+    robot = tmp_path / "ball.yaml"
+    robot.write_text("vars: {r: 0.5}\nbodies:\n  - name: ball\n    pos: [0, 0, r]\n"
+                     "    shapes: [{type: sphere, radius: r, ground: true}]\n")
+    traj = open_input(robot, steps=5, precision="f64", vars={"r": 0.3})
+    assert dict(traj.robot.vars) == {"r": 0.3}
+    assert traj.robot.bodies[0].shapes[0].radius == 0.3
+    recording = tmp_path / "t.npz"
+    np.savez(recording, t=np.zeros(1))
+    with pytest.raises(ViewerError, match="--var applies to a live robot"):
+        open_input(recording, vars={"r": 1.0})

@@ -51,6 +51,7 @@ class ViewOptions:
     batch: int = 1
     steps: int | None = None
     precision: str = "f32"
+    vars: dict | None = None          # live robot: values replacing the file's `vars:`
     max_frames: int | None = None     # stop after this many frames (window or video)
     camera: str | None = None         # a camera of the robot's YAML, shown in a corner
     camera_out: str | None = None     # DIR/, FILE.mp4 or FILE.gif: that camera's images
@@ -156,7 +157,8 @@ def _body_index(traj: Trajectory, follow: str | None) -> int | None:
 def _open(opt: ViewOptions, source: str):
     """(trajectory, camera feed or None) for `source`, its --world and --camera checked."""
     import tdphys
-    traj = open_input(source, opt.robot, opt.controls, opt.batch, opt.steps, opt.precision)
+    traj = open_input(source, opt.robot, opt.controls, opt.batch, opt.steps, opt.precision,
+                      opt.vars)
     if opt.camera:
         check_camera(traj, opt.camera)         # before Taichi starts for a recording
     tdphys.init("cpu", opt.precision)          # no-op when a live simulation already did

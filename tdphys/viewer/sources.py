@@ -168,15 +168,20 @@ def _slice_copier():
 
 # --------------------------------------------------------------------------------- inputs
 def open_input(path, robot_file=None, controls=None, batch: int = 1, steps: int | None = None,
-               precision: str = "f32") -> Trajectory:
+               precision: str = "f32", vars: dict | None = None) -> Trajectory:
     """The Trajectory behind `path` (robot YAML, .npz or run folder); see the module docstring.
 
-    robot_file overrides the robot a recording names; controls (.npy path), batch, steps and
-    precision apply to a live robot. Raises ViewerError with a fix for unusable input."""
+    robot_file overrides the robot a recording names; controls (.npy path), batch, steps,
+    precision and vars (the robot file's `vars:` replaced) apply to a live robot (a recording
+    brings its own vars). Raises ViewerError with a fix for unusable input."""
     kind, p = resolve_input(path)
     if kind == "npz":
+        if vars:
+            raise ViewerError(f"{path}: --var applies to a live robot (.yaml); a recording "
+                              "replays the vars it was made with\n  fix: drop --var, or "
+                              "simulate again with `tdphys simulate --var`")
         return load_recording(p, robot_file)
-    return live(p, controls, batch, steps, precision)
+    return live(p, controls, batch, steps, precision, vars)
 
 
 def resolve_input(path) -> tuple[str, Path]:
@@ -257,12 +262,12 @@ def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
 
 
 def live(path: Path, controls=None, batch: int = 1, steps: int | None = None,
-         precision: str = "f32") -> LiveTrajectory:
-    """A LiveTrajectory of the robot file `path`: zero controls, or the .npy `controls`
-    ((T, M) or (T, B, M), SI units) whose length sets the number of steps when `steps` is
-    None; otherwise `steps` (default 1000)."""
+         precision: str = "f32", vars: dict | None = None) -> LiveTrajectory:
+    """A LiveTrajectory of the robot file `path` (its `vars:` replaced by `vars`): zero
+    controls, or the .npy `controls` ((T, M) or (T, B, M), SI units) whose length sets the
+    number of steps when `steps` is None; otherwise `steps` (default 1000)."""
     import tdphys
-    robot = tdphys.load(path)
+    robot = tdphys.load(path, vars)
     u = None
     if controls is not None:
         try:
