@@ -82,9 +82,9 @@ class DesignMap:
             out.append({n: (p_hi[n] - p_lo[n]) / (2 * h) for n in self.depends[self.vars[k]]})
         return out
 
-    def grad(self, sim, d: np.ndarray) -> np.ndarray:
-        """dL/dd from the taped rollout's parameter gradients, summed over the worlds (they
-        share d)."""
-        grads = {n: sim.param_grad(n).sum(axis=0) for n in self.names}
+    def grad(self, param_grads: dict, d: np.ndarray) -> np.ndarray:
+        """dL/dd from a taped rollout's parameter gradients ({name: (B, ...)}, as
+        Simulation.param_grads() gives them), summed over the worlds (they share d)."""
+        grads = {n: param_grads[n].sum(axis=0) for n in self.names}
         return np.array([sum(float(np.sum(grads[n] * jac[n])) for n in jac)
                          for jac in self.jacobian(d)])

@@ -137,15 +137,16 @@ class _Params:
         parts = []
         if self.controller is not None:
             parts.append(self.controller.grad() * self.ctrl_scale)
+        grads = sim.param_grads() if self.items or self.design is not None else {}
         for name, index, _, scale, off, size, log in self.items:
-            g = sim.param_grad(name).sum(axis=0)
+            g = grads[name].sum(axis=0)
             g = (g[index] if g.ndim else g).ravel() * scale
             if log:   # d value / d x = value * scale
                 g = g * _value(self._x_last[off:off + size], scale, True)
             parts.append(g)
         if self.design is not None:
             d = self.design_values(self._x_last)
-            g = self.design.grad(sim, d) * self.d_scale
+            g = self.design.grad(grads, d) * self.d_scale
             parts.append(np.where(self.d_log, g * d, g))
         return np.concatenate(parts)
 
