@@ -45,12 +45,14 @@ def test_simulate_takes_robot_vars_and_records_them(tmp_path, capsys, backend64)
     values (`robot_vars`, JSON) so `tdphys view` draws that geometry. A malformed --var or an
     undeclared name exits 2 with a fix."""
     import json
-    robot = tmp_path / "ball.yaml"
+    robot = tmp_path / "ball.yaml"      # robots/ball.yaml with its radius a var
     robot.write_text("vars: {r: 0.5}\nbodies:\n  - name: ball\n    pos: [0, 0, r]\n"
-                     "    shapes: [{type: sphere, radius: r, ground: true}]\n")
+                     "    shapes: [{type: sphere, radius: r, density: 100, friction: 1.0, "
+                     "restitution: 0.5}]\n")
     out = tmp_path / "traj.npz"
-    assert main(["simulate", str(robot), "--steps", "5", "--precision", "f64", "--var",
-                 "r=0.3", "--out", str(out)]) == 0
+    # the first test's steps and batch: the same kernels, from the offline cache
+    assert main(["simulate", str(robot), "--steps", "20", "--batch", "3", "--precision", "f64",
+                 "--var", "r=0.3", "--out", str(out)]) == 0
     data = np.load(out)
     assert data["pos"][0, 0, 0, 2] == 0.3
     assert json.loads(str(data["robot_vars"])) == {"r": 0.3}
