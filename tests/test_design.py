@@ -68,16 +68,15 @@ class Lever:
         self.sim.set_param("init_omega", omega)
 
     def loss(self, x, params=None):
-        (params or self.params).set(self.sim, x)
-        runner._forward(self.sim, self.task, self.params)
+        params = params or self.params
+        params.set(self.sim, x)
+        runner._forward(self.sim, self.task, params)
         return float(self.sim.loss[None])
 
     def loss_grad(self, x, params=None):
         params = params or self.params
         params.set(self.sim, x)
-        self.task.reset()
-        with self.sim.tape():
-            runner._evaluate(self.sim, self.task, self.params)
+        runner._taped(self.sim, self.task, params)
         return float(self.sim.loss[None]), params.grad(self.sim)
 
 

@@ -4,7 +4,8 @@
 
 Allowed: numbers, var names, + - * / ** and parentheses, `pi`, and the functions in FUNCTIONS.
 Nothing else is evaluated (no attribute access, no calls of anything else), so a robot file
-cannot run code. Errors are ValueError with a message the loader puts next to the key path.
+cannot run code. Errors are ValueError (Refused for what is not allowed) with a message the
+loader puts next to the key path.
 """
 from __future__ import annotations
 
@@ -23,27 +24,38 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
-def names_in(text: str) -> set[str]:
-    """The names an expression refers to (vars, constants and functions)."""
-    return {n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name)}
+class Refused(ValueError):
+    """The expression uses something that is not allowed (a name it does not know, a call or
+    an operator outside the list): the message says what."""
 
 
-def evaluate(text: str, variables: dict[str, float]) -> float:
-    """The value of `text` with `variables`; ValueError saying what is wrong otherwise."""
+def parse(text: str) -> ast.Expression:
+    """The expression's syntax tree; ValueError when `text` is not an expression at all."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return ast.parse(text.strip(), mode="eval")
     except SyntaxError:
         raise ValueError(f"'{text}' is not an arithmetic expression") from None
+
+
+def names_in(tree: ast.Expression) -> set[str]:
+    """The names a parsed expression refers to (vars, constants and functions)."""
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def evaluate(text: str | ast.Expression, variables: dict[str, float],
+             shown: str | None = None) -> float:
+    """The value of an expression (text, or parse()'s tree) with `variables`; Refused or
+    ValueError saying what is wrong otherwise (quoting `shown`, default the text)."""
+    tree = parse(text) if isinstance(text, str) else text
+    shown = shown or (text if isinstance(text, str) else ast.unparse(tree))
     try:
         value = float(_eval(tree.body, variables))
-    except (ZeroDivisionError, OverflowError, TypeError) as exc:
-        raise ValueError(f"'{text}' cannot be evaluated ({exc})") from None
-    except ValueError as exc:
-        if str(exc).startswith("unknown name") or str(exc).startswith("only "):
-            raise
-        raise ValueError(f"'{text}' cannot be evaluated ({exc})") from None
+    except Refused:
+        raise
+    except (ZeroDivisionError, OverflowError, TypeError, ValueError) as exc:
+        raise ValueError(f"'{shown}' cannot be evaluated ({exc})") from None
     if not math.isfinite(value):
-        raise ValueError(f"'{text}' is not finite ({value})")
+        raise ValueError(f"'{shown}' is not finite ({value})")
     return value
 
 
@@ -56,7 +68,7 @@ def _eval(node: ast.AST, variables: dict[str, float]):
             return variables[node.id]
         if node.id in CONSTANTS:
             return CONSTANTS[node.id]
-        raise ValueError(f"unknown name '{node.id}'")
+        raise Refused(f"unknown name '{node.id}'")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return _BINARY[type(node.op)](_eval(node.left, variables), _eval(node.right, variables))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
@@ -64,5 +76,5 @@ def _eval(node: ast.AST, variables: dict[str, float]):
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
             and node.func.id in FUNCTIONS and not node.keywords:
         return FUNCTIONS[node.func.id](*(_eval(a, variables) for a in node.args))
-    raise ValueError("only numbers, vars, + - * / ** ( ), pi and "
-                     f"{', '.join(sorted(FUNCTIONS))}(...) are allowed")
+    raise Refused("only numbers, vars, + - * / ** ( ), pi and "
+                  f"{', '.join(sorted(FUNCTIONS))}(...) are allowed")

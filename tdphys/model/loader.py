@@ -297,19 +297,19 @@ _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def _expression(at: _At) -> float | None:
     """A number field written as an arithmetic expression of the file's vars (None when the
     text does not look like one, so the caller reports "expected a number")."""
-    text = at.node.value
+    text, variables = at.node.value, _VARS.get()
+    operators = any(c in text for c in "+-*/()")
     try:
-        names = expressions.names_in(text)
-    except SyntaxError:
-        if not any(c in text for c in "+-*/()") and not _VARS.get():
-            return None
+        tree = expressions.parse(text)
+    except ValueError:
+        if not operators and not variables:
+            return None            # plain text such as `1 m`: "expected a number"
         raise at.error(f"'{text}' is not a number or an arithmetic expression",
                        "write a number, or an expression of the file's `vars` such as "
                        "'0.03 + shin' (docs/robot-format.md#vars)") from None
-    variables = _VARS.get()
-    unknown = sorted(names - set(variables) - expressions.RESERVED)
+    unknown = sorted(expressions.names_in(tree) - set(variables) - expressions.RESERVED)
     if unknown:
-        if not variables and not any(c in text for c in "+-*/()"):
+        if not operators and not variables:
             return None            # plain text such as `fast`: "expected a number"
         declared = ", ".join(variables) if variables else "none"
         close = difflib.get_close_matches(unknown[0], variables, n=1, cutoff=0.6)
@@ -318,7 +318,7 @@ def _expression(at: _At) -> float | None:
                        + f"declare it under `vars:` at the top of the file (e.g. "
                        f"`vars: {{{unknown[0]}: 0.1}}`), or write a number")
     try:
-        return expressions.evaluate(text, variables)
+        return expressions.evaluate(tree, variables, shown=text)
     except ValueError as exc:
         raise at.error(str(exc), "write a number, or an expression of the file's `vars` "
                        "with + - * / ** ( ) and sqrt, sin, cos, ... "

@@ -47,15 +47,13 @@ def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None) -> list[Di
     parameters)."""
     import tdphys
     from .experiment import check_against_robot
-    from .runner import _build, _evaluate, _forward, _next_starts, _starts
+    from .runner import _build, _forward, _next_starts, _starts, _taped, _update_batch
     robot = tdphys.load(exp.robot)
     check_against_robot(exp, robot)
     n_steps = int(round(exp.task.duration / robot.solver.dt))
-    targets, starts = exp.task.targets, exp.task.starts
-    batch = targets.batch if targets else starts.batch if starts else 1
-    sim, task, params = _build(exp, robot, n_steps, batch)
+    sim, task, params = _build(exp, robot, n_steps, _update_batch(exp))
     x = params.x0.copy() if x is None else np.asarray(x, float)
-    if targets:
+    if exp.task.targets:
         task.next_batch()
     sampler = _starts(exp, robot, sim)
     if sampler is not None:      # the file's starts.seed: the same batch every time
@@ -68,12 +66,9 @@ def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None) -> list[Di
 
     def gradient(z, decay):
         params.set(sim, z)
-        task.reset()
         sim.grad_decay = decay
-        others = () if params.controller is None else (params.controller,)
         try:
-            with sim.tape(*others):
-                _evaluate(sim, task, params)
+            _taped(sim, task, params)
         finally:
             sim.grad_decay = 1.0
         return params.grad(sim)

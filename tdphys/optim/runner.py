@@ -352,6 +352,20 @@ def _build_new(exp: Experiment, robot, steps: int, batch: int, param_sets: int =
     return sim, task, _Params(exp, sim, controller)
 
 
+def _update_batch(exp: Experiment) -> int:
+    """Worlds an Adam update rolls out: a batch of random targets or starts, else 1."""
+    targets, starts = exp.task.targets, exp.task.starts
+    return targets.batch if targets else starts.batch if starts else 1
+
+
+def _taped(sim, task, params) -> None:
+    """_evaluate under the simulation's tape (and the controller's): gradients follow."""
+    task.reset()
+    others = () if params.controller is None else (params.controller,)
+    with sim.tape(*others):
+        _evaluate(sim, task, params)      # NaN is checked outside the tape
+
+
 def _evaluate(sim, task, params) -> None:
     """One rollout of every world and its loss (differentiable under ti.ad.Tape)."""
     if params.controller is not None:
@@ -424,8 +438,7 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
     o = exp.optimizer
     targets = exp.task.targets          # random reach targets: a batch of worlds per update
     starts = exp.task.starts            # or random initial states: likewise
-    batch = targets.batch if targets else starts.batch if starts else 1
-    sim, task, params = _build(exp, robot, steps, batch=batch)
+    sim, task, params = _build(exp, robot, steps, batch=_update_batch(exp))
     sampler = _starts(exp, robot, sim)
     confirm = _Confirm(exp, robot)
     sim.grad_decay = o.grad_decay
@@ -447,10 +460,7 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
                 task.next_batch()
             if sampler is not None:
                 _next_starts(sim, sampler, sim.batch)
-            task.reset()
-            others = () if params.controller is None else (params.controller,)
-            with sim.tape(*others):
-                _evaluate(sim, task, params)      # NaN is checked outside the tape
+            _taped(sim, task, params)
             loss, g = float(sim.loss[None]), params.grad(sim)
             metrics = task.batch_metrics()
             if sim.n_motors:

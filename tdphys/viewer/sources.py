@@ -242,9 +242,9 @@ def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
     """The robot of a recording: --robot if given, else the YAML text stored in it, else the
     file it names; the latter two with the file's vars as recorded (`robot_vars`, co-design)."""
     try:
-        given = json.loads(str(data["robot_vars"])) if "robot_vars" in data else None
         if robot_file is not None:
             return load_robot(robot_file)
+        given = json.loads(str(data["robot_vars"])) if "robot_vars" in data else None
         if "robot_yaml" in data:
             source = str(data["robot_path"]) if "robot_path" in data else f"{path}:robot_yaml"
             return parse_robot(str(data["robot_yaml"]), source, given)
