@@ -9,6 +9,7 @@ from contact switches).
 import math
 
 import numpy as np
+import pytest
 
 from tdphys.model.schema import (Body, ContactPair, Ground, Joint, Motor, Robot, Sensor, Shape,
                                   Solver)
@@ -90,10 +91,11 @@ def contact_zoo():
                  solver=Solver(dt=0.01, iterations=10, gravity=(0, 0, -9.81)))
 
 
-def _check(robot, steps, tol, controls=None, per_param=2):
+def _check(robot, steps, tol, controls=None, per_param=2, serial_stages=True):
     from tdphys import gradcheck
     from tdphys.engine.simulation import Simulation
     sim = Simulation(robot, batch=2, steps=steps)
+    sim.serial_stages = serial_stages  # read when the kernels compile (the first taped run)
     if controls is not None:
         sim.set_controls(controls(sim))
     entries = gradcheck.check(sim, per_param=per_param)
@@ -104,16 +106,21 @@ def _check(robot, steps, tol, controls=None, per_param=2):
     return entries
 
 
-def test_joint_zoo_gradients_match_finite_differences(backend64):
+@pytest.mark.parametrize("serial_stages", [True, False], ids=["serial-stages", "parallel-stages"])
+def test_joint_zoo_gradients_match_finite_differences(backend64, serial_stages):
+    """Both forms of the stage adjoints: serial loops (what small batches get on CPU) and
+    parallel loops (larger batches, GPUs); see Simulation.serial_stages."""
     rng = np.random.default_rng(3)
 
     def controls(sim):
         u = rng.uniform(-0.5, 0.5, (sim.steps, sim.n_motors))
         u[:, LIMITED_MOTORS] = 0.5  # push into the upper limits
         return u
-    entries = _check(joint_zoo(), steps=25, tol=1e-4, controls=controls)
+    entries = _check(joint_zoo(), steps=25, tol=1e-4, controls=controls,
+                     serial_stages=serial_stages)
     assert {e.group for e in entries} == {"controls", "initial", "params"}
 
 
-def test_contact_zoo_gradients_match_finite_differences(backend64):
-    _check(contact_zoo(), steps=15, tol=1e-3)
+@pytest.mark.parametrize("serial_stages", [True, False], ids=["serial-stages", "parallel-stages"])
+def test_contact_zoo_gradients_match_finite_differences(backend64, serial_stages):
+    _check(contact_zoo(), steps=15, tol=1e-3, serial_stages=serial_stages)

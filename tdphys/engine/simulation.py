@@ -2,7 +2,8 @@
 
 Data flow: Robot (validated model) -> Layout (numpy tables) -> Taichi fields -> step kernels.
 
-A step is five stages, each one kernel with the batch inside the parallel loop:
+A step is five stages (forward: every step of every world in one launch, a thread per world;
+backward: four launches a step; docs/engine-notes.md):
     bodies    inverse mass/inertia in world frame, free velocity (gravity, gyroscopic term)
     rows      Jacobian, target velocity, softness and bounds of every constraint row
     solve     warm start + Gauss-Seidel sweeps (engine/solver.py), one thread per world
@@ -98,6 +99,12 @@ class Simulation:
             raise ValueError("batch and steps must be at least 1")
         lay, sol = self.layout, robot.solver
         self.real = self.backend.real
+        self.world_stride = self.backend.world_stride
+        # The stage adjoints (k_prepare.grad, k_finish.grad) loop serially on the launching
+        # thread for small batches on CPU (backend.serial_stage_batch); read when the kernels
+        # compile, so it may be changed before the first taped rollout (the gradient tests
+        # check both forms).
+        self.serial_stages = self.batch <= self.backend.serial_stage_batch
         self.n_bodies, self.n_shapes, self.n_rows = lay.n_bodies, lay.n_shapes, lay.n_rows
         self.n_joints, self.n_motors, self.n_points = lay.n_joints, lay.n_motors, lay.n_points
         self.n_sensors, self.n_sensordata = lay.n_sensors, lay.n_sensordata
@@ -316,15 +323,19 @@ class Simulation:
         computes the same in k_steps / k_recompute): one launch instead of one per stage.
         vwarm is zeroed in k_recompute, not here: zeroing a field and adding to it in one
         kernel gets a wrong adjoint in Taichi 1.7.4 (docs/engine-notes.md, pitfall 1);
-        k_backward_prelude zeroes its adjoint instead."""
-        for w, n in self.mass:
+        k_recompute's backward prelude zeroes its adjoint instead."""
+        ti.loop_config(serialize=self.serial_stages)
+        for w, n in ti.ndrange(*self.mass.shape):
             self.body_scratch(t, w, n)
         for geom, offset, count in ti.static(self.point_groups):
+            ti.loop_config(serialize=self.serial_stages)
             for w, k in ti.ndrange(self.batch, count):
                 self.point_scratch(t, w, self.points_sorted[offset + k], geom)
         for kind, offset, count in ti.static(self.row_groups):
+            ti.loop_config(serialize=self.serial_stages)
             for w, k in ti.ndrange(self.batch, count):
                 self.row_scratch(t, w, self.rows_sorted[offset + k], kind)
+        ti.loop_config(serialize=self.serial_stages)
         for w in range(self.batch):
             solver.warm_start(self, t, w, self.lam)
 
@@ -360,8 +371,9 @@ class Simulation:
     @ti.kernel
     def k_solve_adjoint(self, t: ti.i32):
         """Adjoint of the solver sweeps of step t (see solver.solve_adjoint)."""
-        for w in range(self.batch):
-            solver.solve_adjoint(self, w)
+        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+            if i % self.world_stride == 0:
+                solver.solve_adjoint(self, i // self.world_stride)
 
     @ti.kernel
     def k_finish(self, t: ti.i32):
@@ -370,12 +382,16 @@ class Simulation:
         coordinates at t + 1. Only its adjoint runs (the forward is inside k_steps). (Not
         fused with the solver: a loop after the solver's loop nest in one kernel gets a
         wrong adjoint.)"""
-        for w, r in self.meff:
+        ti.loop_config(serialize=self.serial_stages)
+        for w, r in ti.ndrange(*self.meff.shape):
             self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
+        ti.loop_config(serialize=self.serial_stages)
         for w, i in ti.ndrange(self.batch, self.n_points):
             self.point_force[t + 1, w, i] = sensors.point_force(self, t, w, i)
-        for w, n in self.mass:
+        ti.loop_config(serialize=self.serial_stages)
+        for w, n in ti.ndrange(*self.mass.shape):
             self.integrate(t, w, n, solver.final_velocity(self, w, n))
+        ti.loop_config(serialize=self.serial_stages)
         for w, m in ti.ndrange(self.batch, self.n_motors):
             self.measure(t + 1, w, m)
 
@@ -395,20 +411,22 @@ class Simulation:
         """Steps t0 .. t1 - 1 of every world in one launch, one thread per world, forward
         only: the same physics as the per-stage kernels, with the solver updating lam_now and
         v_now in place (the taped backward recomputes each step with the history path)."""
-        for w in range(self.batch):
-            for t in range(t0, t1):
-                self.world_scratch(t, w)
-                solver.solve_in_place(self, t, w)
-                for r in range(self.n_rows):
-                    self.warm[t + 1, w, r] = self.lam_now[0, w, r]
-                for i in range(self.n_points):
-                    self.point_force[t + 1, w, i] = sensors.point_force(self, t, w, i)
-                    self.point_pos[t + 1, w, i] = 0.5 * (self.c_point_a[w, i]
-                                                         + self.c_point_b[w, i])
-                for n in range(self.n_bodies):
-                    self.integrate(t, w, n, self.v_now[w, n])
-                for m in range(self.n_motors):
-                    self.measure(t + 1, w, m)
+        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+            if i % self.world_stride == 0:
+                w = i // self.world_stride
+                for t in range(t0, t1):
+                    self.world_scratch(t, w)
+                    solver.solve_in_place(self, t, w)
+                    for r in range(self.n_rows):
+                        self.warm[t + 1, w, r] = self.lam_now[0, w, r]
+                    for p in range(self.n_points):
+                        self.point_force[t + 1, w, p] = sensors.point_force(self, t, w, p)
+                        self.point_pos[t + 1, w, p] = 0.5 * (self.c_point_a[w, p]
+                                                             + self.c_point_b[w, p])
+                    for n in range(self.n_bodies):
+                        self.integrate(t, w, n, self.v_now[w, n])
+                    for m in range(self.n_motors):
+                        self.measure(t + 1, w, m)
 
     @ti.kernel
     def k_sense(self, t0: ti.i32, t1: ti.i32):
@@ -428,18 +446,25 @@ class Simulation:
                 self.k_sense_contacts(t0, t1)
 
     @ti.kernel
-    def k_recompute(self, t: ti.i32):
+    def k_recompute(self, t: ti.i32, decay: ti.f64):
         """Everything the adjoint kernels of step t read, one thread per world, in one launch:
         bodies, contact points and rows (as the stage kernels compute them), then the warm
-        start and the solver with every iterate kept (lam, hist) and warm[t + 1]."""
-        for w in range(self.batch):
-            self.world_scratch(t, w)
-            solver.warm_start(self, t, w, self.lam)
-            for k in range(self.n_iterations):
+        start and the solver with every iterate kept (lam, hist) and warm[t + 1]. First the
+        backward prelude (backward_prelude: the state's adjoint at t + 1 checked and scaled by
+        `decay`, the scratch adjoints zeroed), here rather than in a kernel of its own: on CPU
+        each parallel loop of a launch is a hand-off to Taichi's thread pool (~0.1 ms)."""
+        f = ti.cast(decay, self.real)      # in f32 too, without a narrowing warning
+        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+            if i % self.world_stride == 0:
+                w = i // self.world_stride
+                self.backward_prelude(t + 1, w, f)
+                self.world_scratch(t, w)
+                solver.warm_start(self, t, w, self.lam)
+                for k in range(self.n_iterations):
+                    for r in range(self.n_rows):
+                        solver.solve_row(self, w, k, r)
                 for r in range(self.n_rows):
-                    solver.solve_row(self, w, k, r)
-            for r in range(self.n_rows):
-                self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
+                    self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
 
     @ti.func
     def world_scratch(self, t, w):
@@ -485,21 +510,19 @@ class Simulation:
             self._step_backward(t)
 
     def _step_backward(self, t: int):
-        """Step t's adjoint in five launches (launches, not arithmetic, bound small robots)."""
-        self.k_backward_prelude(t + 1, self.grad_decay)
-        self.k_recompute(t)  # this step's scratch, from the stored state at t
+        """Step t's adjoint in four launches (launches, not arithmetic, bound small robots)."""
+        self.k_recompute(t, self.grad_decay)  # this step's scratch, from the stored state at t
         self.k_finish.grad(t)
         self.k_solve_adjoint(t)
         self.k_prepare.grad(t)
 
-    @ti.kernel
-    def k_backward_prelude(self, t: ti.i32, decay: ti.f64):
-        """Before step t - 1's adjoint: flag a NaN/inf adjoint of the state at t (complete
-        now; the adjoints below consume it), multiply the state's adjoints at t by `decay`
-        (grad_decay; 1 leaves them exact) and zero the per-step scratch adjoints."""
-        f = ti.cast(decay, self.real)      # in f32 too, without a narrowing warning
-        zero6 = ti.Vector.zero(self.real, 6)
-        for w, n in self.mass:
+    @ti.func
+    def backward_prelude(self, t, w, f):
+        """World w's part before step t - 1's adjoint: flag a NaN/inf adjoint of the state at t
+        (complete now; the adjoints after it consume it), multiply the state's adjoints at t
+        by f (grad_decay; 1 leaves them exact) and zero the per-step scratch adjoints."""
+        zero3, zero6 = ti.Vector.zero(self.real, 3), ti.Vector.zero(self.real, 6)
+        for n in range(self.mass.shape[1]):
             total = self.pos.grad[t, w, n].sum() + self.vel.grad[t, w, n].sum() \
                 + self.omega.grad[t, w, n].sum() + self.quat.grad[t, w, n].sum()
             if ti.math.isnan(total) or ti.math.isinf(total):
@@ -513,12 +536,12 @@ class Simulation:
             fr = self.final[n, 0]   # the solver adjoint reads hist.grad only at each body's
             if fr >= 0:             # final entry
                 self.hist.grad[self.n_iterations - 1, w, fr, self.final[n, 1]] = zero6
-        for w, r in ti.ndrange(self.batch, self.n_rows):
+        for r in range(self.n_rows):
             self.warm.grad[t, w, r] *= f
-        for w, m in ti.ndrange(self.batch, self.n_motors):
+        for m in range(self.n_motors):
             self.joint_pos.grad[t, w, m] *= f
             self.joint_vel.grad[t, w, m] *= f
-        for w, r in self.meff:
+        for r in range(self.meff.shape[1]):
             self.ja.grad[w, r], self.jb.grad[w, r] = zero6, zero6
             self.ma.grad[w, r], self.mb.grad[w, r] = zero6, zero6
             self.meff.grad[w, r], self.vt.grad[w, r], self.ms.grad[w, r] = 0.0, 0.0, 0.0
@@ -526,8 +549,7 @@ class Simulation:
             self.mu.grad[w, r] = 0.0
             self.lam.grad[0, w, r] = 0.0   # the solver adjoint reads lam.grad[K] and adds
             self.lam.grad[self.n_iterations, w, r] = 0.0   # to lam.grad[0]
-        for w, i in self.c_sep:
-            zero3 = ti.Vector.zero(self.real, 3)
+        for i in range(self.c_sep.shape[1]):
             self.c_normal.grad[w, i], self.c_point_a.grad[w, i] = zero3, zero3
             self.c_point_b.grad[w, i], self.c_sep.grad[w, i] = zero3, 0.0
 
@@ -545,7 +567,7 @@ class Simulation:
         backend.start_validation()
         for kernel, args in launches:
             if args is None:  # the solver's history: a plain forward kernel
-                kernel(t)
+                kernel(t, 1.0)
             else:
                 backend.run_validated(kernel, *args)
 
