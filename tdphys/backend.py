@@ -76,14 +76,16 @@ class Backend:
 
     @property
     def serial_stage_batch(self) -> int:
-        """Largest batch whose per-stage loops (the adjoint kernels Taichi generates) run as
-        serial loops on the launching thread rather than as parallel loops.
+        """Largest batch whose k_finish stage loops (an adjoint run every backward step) are
+        serial loops on the launching thread rather than parallel loops.
 
         On CPU every parallel loop of a launch is handed to Taichi's thread pool and waited
         for (a condition-variable round trip: about 0.1 ms measured on the 2-core CI-like
-        machine), and a step's backward has 15 such loops; with few worlds that hand-off
-        costs more than the loops' arithmetic (quadruped17, 200 taped steps: batch 1 0.43 ->
-        0.24 s, batch 4 0.69 -> 0.35 s; at batch 16 the parallel loops win, 1.10 vs 1.44 s).
+        machine); with few worlds that hand-off costs more than the loop's arithmetic.
+        Measured (quadruped17, f32, 200 taped steps, with the prelude already inside
+        k_recompute): batch 1 0.43 -> 0.30 s. Serialising k_prepare's eleven loops as well
+        gave 0.24 s but one serial task that takes LLVM 25 % longer to compile (contact zoo,
+        first taped run 23.6 -> 29.1 s), so it stays parallel. At batch 16 parallel loops win.
         GPUs: 0 (always parallel)."""
         return 8 if self.arch == "cpu" else 0
 

@@ -100,10 +100,10 @@ class Simulation:
         lay, sol = self.layout, robot.solver
         self.real = self.backend.real
         self.world_stride = self.backend.world_stride
-        # The stage adjoints (k_prepare.grad, k_finish.grad) loop serially on the launching
-        # thread for small batches on CPU (backend.serial_stage_batch); read when the kernels
-        # compile, so it may be changed before the first taped rollout (the gradient tests
-        # check both forms).
+        # k_finish's stage loops (its adjoint runs every backward step) loop serially on the
+        # launching thread for small batches on CPU (backend.serial_stage_batch); read when
+        # the kernels compile, so it may be changed before the first taped rollout (the
+        # gradient tests check both forms).
         self.serial_stages = self.batch <= self.backend.serial_stage_batch
         self.n_bodies, self.n_shapes, self.n_rows = lay.n_bodies, lay.n_shapes, lay.n_rows
         self.n_joints, self.n_motors, self.n_points = lay.n_joints, lay.n_motors, lay.n_points
@@ -324,18 +324,14 @@ class Simulation:
         vwarm is zeroed in k_recompute, not here: zeroing a field and adding to it in one
         kernel gets a wrong adjoint in Taichi 1.7.4 (docs/engine-notes.md, pitfall 1);
         k_recompute's backward prelude zeroes its adjoint instead."""
-        ti.loop_config(serialize=self.serial_stages)
-        for w, n in ti.ndrange(*self.mass.shape):
+        for w, n in self.mass:
             self.body_scratch(t, w, n)
         for geom, offset, count in ti.static(self.point_groups):
-            ti.loop_config(serialize=self.serial_stages)
             for w, k in ti.ndrange(self.batch, count):
                 self.point_scratch(t, w, self.points_sorted[offset + k], geom)
         for kind, offset, count in ti.static(self.row_groups):
-            ti.loop_config(serialize=self.serial_stages)
             for w, k in ti.ndrange(self.batch, count):
                 self.row_scratch(t, w, self.rows_sorted[offset + k], kind)
-        ti.loop_config(serialize=self.serial_stages)
         for w in range(self.batch):
             solver.warm_start(self, t, w, self.lam)
 
