@@ -170,7 +170,6 @@ def _cheap_source_positions() -> None:
 
     context.get_pos_info = get_pos_info
     context._tdphys_cheap = True
-    _cached_function_sources()
 
 
 def _cached_function_sources() -> None:
@@ -178,11 +177,12 @@ def _cached_function_sources() -> None:
 
     Taichi 1.7.4 inlines a `ti.func` at every call site and, for each one, asks `inspect` for
     the function's file and lines, which re-tokenises the whole enclosing source: 931 calls
-    (about 1 s) for one warm start of the 17-body quadruped. Function objects and their source
-    do not change while the process runs, so the answer is kept per code object.
+    (0.6 s measured) for one warm start of the 17-body quadruped. Function objects and their
+    source do not change while the process runs, so the answer is kept per code object.
+    Applied only to the pinned version, whose module-level names it replaces.
     """
     from taichi.lang import kernel_impl
-    if getattr(kernel_impl, "_tdphys_cached_sources", False):
+    if ti.__version__ != (1, 7, 4) or getattr(kernel_impl, "_tdphys_cached_sources", False):
         return
     sourcefile, sourcelines = kernel_impl.getsourcefile, kernel_impl.getsourcelines
     files, lines = {}, {}
@@ -232,6 +232,7 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
     if name == "cpu" and cpu_threads:
         kwargs["cpu_max_num_threads"] = cpu_threads
     _cheap_source_positions()
+    _cached_function_sources()
     try:
         ti.init(**kwargs)
     except Exception as exc:  # pragma: no cover - depends on the machine
