@@ -648,6 +648,11 @@ class Simulation:
             "contact_force": s["point_force"][:, :, :self.n_points],
         }
 
+    def poses(self) -> dict:
+        """Every body's pos [m] (centre of mass), quat, vel [m/s] and omega [rad/s] at every
+        recorded step, world frame: {name: (T + 1, B, n_bodies, 3 | 4)}, read in one launch."""
+        return self._pose_block.read()
+
     def sensor(self, name: str) -> np.ndarray:
         """One sensor's readings, shape (T + 1, B, dim) (see engine/sensors.py for units)."""
         names = self.layout.sensor_names
@@ -664,7 +669,7 @@ class Simulation:
 
 def _first_bad(sim, names):
     """(step, world, body, field name) of the earliest NaN/inf entry of the state `names`."""
-    found, state = None, sim._pose_block.read()
+    found, state = None, sim.poses()
     for name in names:
         bad = ~np.isfinite(state[name]).all(axis=-1)
         if bad.any():

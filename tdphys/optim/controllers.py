@@ -238,15 +238,14 @@ class MLP(Weights):
         self.out_offset = backend.field(real, M)
         self.x = [backend.field(real, (T, B, n)) for n in sizes[:-1]]      # layer inputs
         self.pre = [backend.field(real, (T, B, n)) for n in sizes[1:]]     # pre-activations
-        self.feat_kind.from_numpy(np.array([c[0] for c in table], np.int32))
-        self.feat_arg.from_numpy(np.array([c[1] for c in table], np.int32))
-        np_real = np.float64 if real == ti.f64 else np.float32
-        self.feat_scale.from_numpy(np.array([c[2] for c in table], np_real))
-        self.freq.from_numpy(np.array([c[3] for c in table], np_real))
-        self.out_scale.from_numpy(np.broadcast_to(np.asarray(spec.output_scale, float),
-                                                  (M,)).astype(np_real))
-        self.out_offset.from_numpy(np.broadcast_to(np.asarray(spec.output_offset, float),
-                                                   (M,)).astype(np_real))
+        backend.FieldBlock({"feat_kind": self.feat_kind, "feat_arg": self.feat_arg},
+                           ti.i32).write({"feat_kind": [c[0] for c in table],
+                                          "feat_arg": [c[1] for c in table]})
+        backend.FieldBlock({"feat_scale": self.feat_scale, "freq": self.freq,
+                            "out_scale": self.out_scale, "out_offset": self.out_offset}).write({
+            "feat_scale": [c[2] for c in table], "freq": [c[3] for c in table],
+            "out_scale": np.broadcast_to(np.asarray(spec.output_scale, float), (M,)),
+            "out_offset": np.broadcast_to(np.asarray(spec.output_offset, float), (M,))})
         self.theta0 = self.initial_theta()
         self.clear_gradients = backend.gradient_clearer(
             [self.theta, self.feat_scale, self.freq, self.out_scale, self.out_offset]

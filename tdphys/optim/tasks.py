@@ -62,10 +62,8 @@ class BallThrow:
 
     def metrics(self) -> list[dict]:
         """Task metrics of each world from the last rollout (see the class docstring)."""
-        T = self.sim.steps
-        p = self.sim.pos.to_numpy()[T, :, 0].astype(float)
-        v = self.sim.vel.to_numpy()[T, :, 0].astype(float)
-        om = self.sim.omega.to_numpy()[T, :, 0].astype(float)
+        final = {k: a[-1, :, 0].astype(float) for k, a in self.sim.poses().items()}
+        p, v, om = final["pos"], final["vel"], final["omega"]
         err = np.hypot(p[:, 0] - self.tx, p[:, 1] - self.ty)
         speed = np.linalg.norm(v, axis=1)
         rim = self.radius * np.linalg.norm(om, axis=1)
@@ -164,7 +162,7 @@ class Gait(_SummedLoss):
 
 
     def metrics(self) -> list[dict]:
-        p = self.sim.pos.to_numpy()[:, :, self.body].astype(float)   # (T+1, B, 3)
+        p = self.sim.poses()["pos"][:, :, self.body].astype(float)   # (T+1, B, 3)
         move = p[-1] - p[0]
         fwd = move[:, 0] * self.dx + move[:, 1] * self.dy
         side = np.abs(move[:, 0] * self.dy - move[:, 1] * self.dx)
@@ -197,8 +195,8 @@ class _Effector(_SummedLoss):
     def effector_path(self) -> np.ndarray:
         """(T+1, B, 3) [m] world positions of the effector point."""
         n, point = self.effector
-        pos = self.sim.pos.to_numpy()[:, :, n].astype(float)
-        quat = self.sim.quat.to_numpy()[:, :, n].astype(float)
+        poses = self.sim.poses()
+        pos, quat = poses["pos"][:, :, n].astype(float), poses["quat"][:, :, n].astype(float)
         com = self.sim.com.to_numpy()[:, n].astype(float)
         return pos + _rotate(quat, np.asarray(point) - com[None])
 
