@@ -61,8 +61,8 @@ def _controller(sim, task, camera, param_sets=1, **changes):
 def arm(backend64):
     """Two worlds, each with its own weights (param_sets 2, as CMA-ES uses them), and two
     controllers on the same simulation: gru with average pooling on the colour image, and
-    rnn with max pooling on the grey images of the last two steps (frames 2: the decay test
-    below then also checks the stacked frame's scaling)."""
+    rnn with max pooling on the grey images of steps t and t - 2 (frames 2, frame_step 2: the
+    decay test below then also checks the stacked frame's scaling over two steps)."""
     import tdphys
     from tdphys.optim.experiment import Task
     from tdphys.optim.tasks import Reach
@@ -73,7 +73,7 @@ def arm(backend64):
     from tdphys.optim.controllers import ConvLayer
     ctls = {"gru": _controller(sim, task, camera, 2),
             "rnn": _controller(sim, task, camera, 2, cell="rnn", grayscale=True, activation="elu",
-                               frames=2,
+                               frames=2, frame_step=2,
                                conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1)))}
     return sim, task, camera, ctls
 
@@ -83,7 +83,7 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     """d loss / d theta from the tape equals central differences (f64) through physics, the
     image, both conv layers, average or max pooling, the dense layer, the memory and the
     output, for weights and biases of every layer (rnn: also through the previous step's
-    image, which its two stacked frames read)."""
+    image two steps back, which its two stacked frames read)."""
     sim, task, _, ctls = arm
     ctl = ctls[cell]
     both = ctl.theta0 + np.random.default_rng(0).normal(0.0, 0.3, (2, ctl.n_params))
@@ -117,7 +117,8 @@ def _numpy_commands(ctl, images, theta):
     N, spec = ctl.N, ctl.spec
     h, commands = np.zeros(N), []
     for t in range(len(images)):
-        frames = [images[max(t - f, 0)] for f in range(spec.frames)]     # newest first
+        frames = [images[max(t - f * spec.frame_step, 0)]             # newest first
+                  for f in range(spec.frames)]
         x = np.concatenate([im.mean(axis=-1)[None] if spec.grayscale else im.transpose(2, 0, 1)
                             for im in frames])
         for g in ctl.convs:
@@ -242,6 +243,8 @@ def test_vision_controller_file_loads(tmp_path):
     assert c.conv == (ConvLayer(4, 5, 2, 2, "avg"), ConvLayer(8, 3, 1, 1, "avg"))
     assert c.grayscale and c.hidden == (16,) and c.frames == 1
     assert load_experiment(_experiment(tmp_path, "  frames: 3\n")).controller.frames == 3
+    c = load_experiment(_experiment(tmp_path, "  frames: 2\n  frame_step: 5\n")).controller
+    assert (c.frames, c.frame_step) == (2, 5)
 
 
 @pytest.mark.parametrize("old, new, key, words", [
@@ -255,6 +258,8 @@ def test_vision_controller_file_loads(tmp_path):
     ("memory: 8", "memory: 8\n  cell: lstm", "controller.cell", ["unknown memory cell", "gru"]),
     ("memory: 8", "memory: 8\n  grayscale: 1", "controller.grayscale", ["true or false"]),
     ("memory: 8", "memory: 8\n  frames: 0", "controller.frames", ["must be a whole number > 0"]),
+    ("memory: 8", "memory: 8\n  frame_step: 0", "controller.frame_step",
+     ["must be a whole number > 0"]),
     ("memory: 8", "memory: 8\n  inputs: [{clock: {hz: 1}}]", "controller.inputs",
      ["not a key of a vision controller"]),
     ("type: vision", "type: mlp\n  inputs: [{clock: {hz: 1}}]", "controller.camera",

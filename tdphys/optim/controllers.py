@@ -79,7 +79,7 @@ class ControllerSpec:
     physical parameters). For vision (hidden, activation, squash and the rest as for mlp; no
     inputs or skip): conv: the conv layers (ConvLayer), at least one; grayscale: the network
     sees the mean of the colour channels; frames: how many of the latest images it sees at
-    once (stacked as channels); memory: recurrent state size (0: none); cell: gru |
+    once (stacked as channels); frame_step: the steps between two stacked images; memory: recurrent state size (0: none); cell: gru |
     rnn; camera: name of the robot file's camera it sees ("": the robot's first camera)."""
 
     type: str = "mlp"
@@ -97,6 +97,7 @@ class ControllerSpec:
     conv: tuple[ConvLayer, ...] = ()
     grayscale: bool = False
     frames: int = 1
+    frame_step: int = 1
     memory: int = 0
     cell: str = "gru"
     camera: str = ""

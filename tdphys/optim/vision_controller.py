@@ -6,8 +6,9 @@ recurrent memory that read the camera image of every step and write the motor co
 Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top to bottom:
 
     x_0 = image[t, b] as (3, H, W), or its grey level (the mean of the channels) as (1, H, W);
-          with F = `frames` > 1, the images t, t - 1, ..., t - F + 1 stacked as 3 F (or F)
-          channels, newest first (steps before 0 repeat image[0]): motion in one input
+          with F = `frames` > 1, the images t, t - q, ..., t - (F - 1) q (q = `frame_step`,
+          default 1) stacked as 3 F (or F) channels, newest first (steps before 0 repeat
+          image[0]): motion in one input
     conv layer k = 1 .. (kernel K, stride S, C channels, valid padding, pool p):
         c_k = W_k * x_{k-1} + b_k                       (C, H_k, W_k),  H_k = (H_{k-1} - K) // S + 1
         x_k = pool_p(act(c_k))                          (C, H_k // p, W_k // p): mean or max over
@@ -132,8 +133,11 @@ class ConvRecurrent(Weights):
         self.grey = bool(spec.grayscale)
         self.frame_channels = 1 if self.grey else int(source.channels)   # per stacked image
         self.frames = int(spec.frames)
-        if self.frames < 1:
-            raise ValueError(f"frames must be at least 1, got {spec.frames}")
+        self.frame_step = int(spec.frame_step)
+        if self.frames < 1 or self.frame_step < 1:
+            raise ValueError(f"frames and frame_step must be at least 1, got {spec.frames} "
+                             f"and {spec.frame_step}")
+        self.frame_reach = (self.frames - 1) * self.frame_step   # steps back to the oldest
         # layer sizes and the parameter layout
         self.convs = conv_geometry(spec.conv, self.frames * self.frame_channels,
                                    int(source.height), int(source.width))
@@ -232,7 +236,7 @@ class ConvRecurrent(Weights):
             v = self.conv_out[layer - 1][t, b, (c * g.hp + y) * g.wp + x]
         else:
             C = ti.static(self.frame_channels)
-            ts = ti.max(t - c // C, 0)            # the stacked image c // C steps back
+            ts = ti.max(t - (c // C) * self.frame_step, 0)   # stacked image c // C
             img = ti.static(self.source.image)
             if ti.static(self.grey):
                 v = (img[ts, b, y, x, 0] + img[ts, b, y, x, 1] + img[ts, b, y, x, 2]) / 3.0
@@ -361,11 +365,11 @@ class ConvRecurrent(Weights):
 
     def _frame_decay_backward(self, t: int) -> None:
         """Backward, after the network of step t: the adjoints it gave the older stacked
-        images t - f (f = 1 .. frames - 1) times grad_decay. Such a path from the state at
-        t - f to ctrl[t] skips the physics steps between, so without this it would weigh
-        grad_decay^(s - f), not grad_decay^s; an image's adjoint from a network f steps
-        later is scaled here f times, once per step back. Only the steps' own networks have
-        added to these adjoints yet (the backward runs step by step, from the last)."""
+        images t - f (f = 1 .. (frames - 1) frame_step) times grad_decay. Such a path from
+        the state at t - f to ctrl[t] skips the physics steps between, so without this it
+        would weigh grad_decay^(s - f), not grad_decay^s; an image's adjoint from a network f
+        steps later is scaled here f times, once per step back. Only the steps' own networks
+        have added to these adjoints yet (the backward runs step by step, from the last)."""
         if t > 0 and self.sim.grad_decay != 1.0:
             self.k_scale_frame_adjoints(t, self.sim.grad_decay)
 
@@ -373,9 +377,8 @@ class ConvRecurrent(Weights):
     def k_scale_frame_adjoints(self, t: ti.i32, factor: ti.f64):
         img = ti.static(self.source.image)
         for b, y, x, c in ti.ndrange(self.sim.batch, self.source.height, self.source.width, 3):
-            for f in ti.static(range(1, self.frames)):
-                if t - f >= 0:
-                    img.grad[t - f, b, y, x, c] *= ti.cast(factor, self.sim.real)
+            for f in range(1, ti.min(self.frame_reach, t) + 1):
+                img.grad[t - f, b, y, x, c] *= ti.cast(factor, self.sim.real)
 
     @ti.kernel
     def k_scale_memory_adjoint(self, t: ti.i32, factor: ti.f64):
@@ -388,7 +391,7 @@ class ConvRecurrent(Weights):
         feed-forward layers run for all those steps in one launch each, the memory step by
         step. (grad_decay reaches the stacked older frames of `frames` only when the steps
         are computed one at a time, as rollouts do.)"""
-        if self.frames > 1 and t1 == t0 + 1:
+        if self.frame_reach > 0 and t1 == t0 + 1:
             self._frame_decay(t0)
         for k, g in enumerate(self.convs):
             self.k_conv_bias(t0, t1, k)
