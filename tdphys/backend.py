@@ -339,8 +339,8 @@ def gradient_clearer(fields):
 
 
 def _clear_kernel(grads):
-    # one loop per index shape: every loop is a task that LLVM compiles on
-    # its own (about 30 ms each on CPU, measured), and same-shaped gradients share it
+    # one loop per index shape: every loop is a task that LLVM compiles on its own (about
+    # 30 ms each on CPU, measured), and same-shaped gradients share it
     groups = _same_shape_groups(grads, lambda f: tuple(f.shape))
 
     @ti.kernel
