@@ -20,7 +20,8 @@ H = math.sqrt(0.5)
 def joint_zoo():
     """A chain hanging from the world through every joint kind, all motorised. The hinge and
     the slider start just past their upper limits and their motors push into them (see
-    LIMITED_MOTORS), so both limits stay engaged for the whole rollout."""
+    LIMITED_MOTORS), so both limits stay engaged for the whole rollout; the universal joint's
+    weak first motor wanders into its 0.03 rad bound through the limit margin."""
     cap = lambda x: Shape("capsule", radius=0.05, half_length=0.2, pos=(x, 0, 0),  # noqa: E731
                           quat=(H, 0, H, 0), mass=1.0, ground=False)
     box = Shape("box", half_extents=(0.1, 0.08, 0.06), mass=0.7, ground=False)
@@ -39,8 +40,9 @@ def joint_zoo():
                Motor("b1", axis=1, mode="velocity", max_force=40, max_velocity=3),
                Motor("b2", axis=2, gain=5, max_force=40, max_velocity=3))),
         Joint("slider", "slider", "b", "c", (0.9, 0, 2), ((1, 0, 0),), ((-0.3, -0.01),), (vel,)),
-        Joint("univ", "universal", "c", "d", (1.0, 0, 2), ((0, 0, 1), (0, 1, 0)), (None, None),
-              (Motor("u0", axis=0, gain=6, max_force=40, max_velocity=3),
+        Joint("univ", "universal", "c", "d", (1.0, 0, 2), ((0, 0, 1), (0, 1, 0)),
+              ((-1.0, 0.03), None),                  # reached through the limit margin
+              (Motor("u0", axis=0, gain=6, max_force=3, max_velocity=3),
                Motor("u1", axis=1, mode="force", max_force=0.4))),   # clips +-0.5
         Joint("fixed", "fixed", "d", "e", (1.5, 0, 2)),
     )
@@ -52,7 +54,7 @@ def joint_zoo():
                Sensor("ball_2", "joint_pos", joint="ball", axis=2),
                Sensor("univ_1", "joint_vel", joint="univ", axis=1))
     return Robot(name="joint_zoo", source="<test>", bodies=bodies, joints=joints,
-                 sensors=sensors, solver=Solver(dt=0.01, iterations=8))
+                 sensors=sensors, solver=Solver(dt=0.01, iterations=8, limit_margin=0.1))
 
 
 LIMITED_MOTORS = (0, 4)  # the hinge's and the slider's motors, in control order
@@ -60,7 +62,8 @@ LIMITED_MOTORS = (0, 4)  # the hinge's and the slider's motors, in control order
 
 def contact_zoo():
     """Every contact pair type, in states away from contact switches: a ball sliding and
-    spinning on the ground, a box resting, a capsule rolling, and overlapping body pairs."""
+    spinning on the ground, a box resting, a capsule rolling, overlapping body pairs, and a
+    ball falling through the speculative contact margin onto the ground."""
     def free(name, shape, pos, **kw):
         return Body(name, (shape,), pos=pos, **kw)
     bodies = (
@@ -80,15 +83,19 @@ def contact_zoo():
         free("bx", Shape("box", half_extents=(0.3, 0.3, 0.3), mass=3.0, ground=False),
              (4, 3, 2)),
         free("sb", Shape("sphere", radius=0.2, mass=1.0, ground=False), (4.1, 3.0, 2.48)),
+        # inside the contact margin, landing at step 5: speculative rows, then touching
+        free("drop", Shape("sphere", radius=0.2, mass=0.8, friction=0.6), (6, 0, 0.27),
+             vel=(0.4, 0.1, -1.2), omega=(0.5, 0, 0)),
     )
     pairs = (ContactPair(3, 0, 4, 0), ContactPair(3, 0, 5, 0), ContactPair(5, 0, 6, 0),
              ContactPair(7, 0, 8, 0))
     sensors = tuple(Sensor(f"{b}_force", "contact_force", body=b)
-                    for b in ("slide", "box", "cap", "s2", "k2", "sb"))
+                    for b in ("slide", "box", "cap", "s2", "k2", "sb", "drop"))
     return Robot(name="contact_zoo", source="<test>", bodies=bodies, contact_pairs=pairs,
                  sensors=sensors,
                  ground=Ground(friction=1.0, torsional_friction=0.02),
-                 solver=Solver(dt=0.01, iterations=10, gravity=(0, 0, -9.81)))
+                 solver=Solver(dt=0.01, iterations=10, gravity=(0, 0, -9.81),
+                               contact_margin=0.1))
 
 
 def _check(robot, steps, tol, controls=None, per_param=2, serial_stages=True):

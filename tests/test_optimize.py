@@ -43,6 +43,8 @@ def test_ball_throw_file_loads(robots_dir):
     ("lr: 2.0", "lr_decy: 0.9", "optimizer.lr_decy", ["unknown key", "did you mean 'lr_decay'"]),
     ("init_omega:", "init_omgea:", "trainable.init_omgea",
      ["not a Simulation parameter", "did you mean 'init_omega'"]),
+    ("init_omega:", "contact_margin:", "trainable.contact_margin",
+     ["is a solver setting", "`overrides:`"]),
     ("duration: 5.0", "duration: -1", "task.duration", ["must be positive"]),
     ("name: t", "name: t\nbudget: 3", "budget", ["unknown key"]),
 ])

@@ -313,9 +313,11 @@ def default_params(robot: Robot, parent, child) -> dict:
         "ground_friction": robot.ground.friction,
         "ground_restitution": robot.ground.restitution,
         "ground_torsional_friction": robot.ground.torsional_friction,
+        "contact_margin": robot.solver.contact_margin,
     }
     p.update(_joint_frames(robot, parent, child, rot))
     motors = robot.motors
+    p["limit_margin"] = robot.solver.limit_margin
     p["motor_gain"] = [m.gain for _, m in motors]
     p["motor_max_force"] = [m.max_force for _, m in motors]
     p["motor_max_velocity"] = [m.max_velocity for _, m in motors]

@@ -123,14 +123,17 @@ def joint_row(s, t, w, r, kind: ti.template()):
 
 @ti.func
 def limit_row(s, t, w, r):
-    """(ja, jb, C, active) of a one-sided joint limit; C < 0 is the violation."""
+    """(ja, jb, C, active) of a one-sided joint limit: the nearer of the two bounds, active
+    from C < limit_margin on (speculative while C > 0); C < 0 is the violation."""
     j, axis = s.row_idx[r], s.row_sub[r]
     q, ja, jb = joint_coordinate(s, t, w, j, axis)
     lo, hi = s.limit_lo[w, j, axis], s.limit_hi[w, j, axis]
+    margin = s.limit_margin[w]
     c, sign, active = 0.0, 1.0, 0.0
-    if q < lo:
-        c, active = q - lo, 1.0
-    elif q > hi:
+    if q - lo < hi - q:
+        if q - lo < margin:
+            c, active = q - lo, 1.0
+    elif hi - q < margin:
         c, sign, active = hi - q, -1.0, 1.0
     return sign * ja, sign * jb, c, active
 
@@ -180,7 +183,7 @@ def contact_row(s, t, w, r, kind: ti.template()):
     xb, _qb, _cb = body_frame(s, t, w, s.point_body_b[i])
     ra, rb = pa - xa, pb - xb
     mu, rest, torsion = pair_material(s, w, i)
-    active = 1.0 if sep < 0.0 else 0.0
+    active = 1.0 if sep < s.contact_margin[w] else 0.0
     zero = ti.Vector([0.0, 0.0, 0.0])
     ja, jb = six(n, ra.cross(n)), six(-n, -rb.cross(n))
     vt, ms, isc, lo, hi, coef = 0.0, 1.0, 0.0, 0.0, BIG, 0.0
@@ -189,7 +192,12 @@ def contact_row(s, t, w, r, kind: ti.template()):
         approach = ja.dot(body_velocity(s, t, w, s.point_body_a[i])) + jb.dot(
             body_velocity(s, t, w, s.point_body_b[i]))
         push = ti.min(-bias * sep, s.max_push_velocity)
-        if rest > 0.0 and approach < -s.restitution_velocity:
+        if sep > 0.0:
+            # speculative (inside the margin, not yet touching): the gap may close within
+            # this step but no further; the target is 0 at sep = 0 like the push, so the
+            # impulse grows from zero as the shapes meet instead of jumping at first overlap
+            push = -sep / dt
+        if rest > 0.0 and approach < -s.restitution_velocity and sep + approach * dt < 0.0:
             vt = ti.max(-rest * approach, push)
         else:
             vt, ms, isc = push, ms_soft, is_soft
@@ -218,6 +226,8 @@ def row(s, t, w, r, kind: ti.template()):
         if ti.static(kind == L.ROW_LIMIT):
             ja_, jb_, c, act = limit_row(s, t, w, r)
             ja, jb, vt, active, lo, hi = ja_, jb_, -bias * c, act, 0.0, BIG * act
+            if c > 0.0:
+                vt = -c / s.dt  # speculative, as contact_row: reach the bound, not beyond
         else:
             ja_, jb_, c = joint_row(s, t, w, r, kind)
             ja, jb, vt = ja_, jb_, -bias * c

@@ -565,6 +565,8 @@ _SOLVER_FIELDS: dict[str, Callable[[_At], object]] = {
     "contact_damping": _non_negative,
     "restitution_velocity": lambda a: _non_negative(a, "m/s"),
     "max_push_velocity": lambda a: _positive(a, "m/s"),
+    "contact_margin": lambda a: _non_negative(a, "m"),
+    "limit_margin": _non_negative,
 }
 
 _GROUND_FIELDS: dict[str, Callable[[_At], object]] = {

@@ -159,6 +159,10 @@ class Solver:
     contact_damping: damping ratio [-].
     restitution_velocity: [m/s] approach speed below which restitution is ignored.
     max_push_velocity: [m/s] cap on the speed at which penetration is resolved.
+    contact_margin: [m] speculative contact distance: a contact point's rows take part from
+    this separation on and let the gap close within the step but not beyond, so the impulse
+    grows continuously from zero as shapes meet (0: rows only while the shapes overlap). limit_margin: [rad, or m for sliders] the same for
+    joint limits, measured from the nearer bound.
     """
 
     dt: float = 0.01
@@ -171,6 +175,8 @@ class Solver:
     contact_damping: float = 5.0
     restitution_velocity: float = 0.2
     max_push_velocity: float = 2.0
+    contact_margin: float = 0.0
+    limit_margin: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,7 @@ _TASK_KEYS = {
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
+_SOLVER_PARAMS = ("contact_margin", "limit_margin")   # Simulation parameters, not trainable
 _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigma", "popsize", "seed",
              "stop_at_success", "grad_decay"}
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
@@ -440,6 +441,10 @@ def _trainable(at: _At) -> tuple[Trainable, ...]:
         raise at.error("no trainable parameters", "name at least one, e.g. `init_vel: {}`")
     out = []
     for name in _parameter_names(m):
+        if name in _SOLVER_PARAMS:
+            raise m.key_at(name).error(
+                f"'{name}' is a solver setting: the rollout does not depend on it smoothly "
+                "(its gradient is zero wherever it exists)", f"set it under `overrides:`")
         spec = m.get(name)
         if spec.node.tag.endswith("null"):
             out.append(Trainable(name))
