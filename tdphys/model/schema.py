@@ -161,8 +161,8 @@ class Solver:
     max_push_velocity: [m/s] cap on the speed at which penetration is resolved.
     contact_margin: [m] speculative contact distance: a contact point's rows take part from
     this separation on and let the gap close within the step but not beyond, so the impulse
-    grows continuously from zero as shapes meet (0: rows only while the shapes overlap). limit_margin: [rad, or m for sliders] the same for
-    joint limits, measured from the nearer bound.
+    grows continuously from zero as shapes meet (0: rows only while the shapes overlap).
+    limit_margin: [rad, or m for sliders] the same for joint limits, from the nearer bound.
     """
 
     dt: float = 0.01

@@ -444,7 +444,7 @@ def _trainable(at: _At) -> tuple[Trainable, ...]:
         if name in _SOLVER_PARAMS:
             raise m.key_at(name).error(
                 f"'{name}' is a solver setting: the rollout does not depend on it smoothly "
-                "(its gradient is zero wherever it exists)", f"set it under `overrides:`")
+                "(its gradient is zero wherever it exists)", "set it under `overrides:`")
         spec = m.get(name)
         if spec.node.tag.endswith("null"):
             out.append(Trainable(name))
