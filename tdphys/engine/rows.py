@@ -71,6 +71,18 @@ def joint_frames(s, t, w, j):
 
 
 @ti.func
+def gap_target(gap, bias, dt, max_push):
+    """Target rate of a one-sided row (contact normal, joint limit) at signed distance `gap`
+    [m or rad] from its bound: a positive gap (inside the speculative margin) may close within
+    the step but no further; a violation is pushed out at `bias` [1/s], at most `max_push`.
+    Both are 0 at gap 0, so the impulse grows from zero as the bound is reached."""
+    target = ti.min(-bias * gap, max_push)
+    if gap > 0.0:
+        target = -gap / dt
+    return target
+
+
+@ti.func
 def joint_coordinate(s, t, w, j, axis):
     """Position q of joint j along motor/limit axis `axis` ([rad], or [m] for a slider; 0 at
     the initial pose) and the Jacobian (ja, jb) of its rate."""
@@ -191,12 +203,7 @@ def contact_row(s, t, w, r, kind: ti.template()):
         bias, ms_soft, is_soft = soft_coefficients(s.contact_hz, s.contact_damping, dt)
         approach = ja.dot(body_velocity(s, t, w, s.point_body_a[i])) + jb.dot(
             body_velocity(s, t, w, s.point_body_b[i]))
-        push = ti.min(-bias * sep, s.max_push_velocity)
-        if sep > 0.0:
-            # speculative (inside the margin, not yet touching): the gap may close within
-            # this step but no further; the target is 0 at sep = 0 like the push, so the
-            # impulse grows from zero as the shapes meet instead of jumping at first overlap
-            push = -sep / dt
+        push = gap_target(sep, bias, dt, s.max_push_velocity)
         if rest > 0.0 and approach < -s.restitution_velocity and sep + approach * dt < 0.0:
             vt = ti.max(-rest * approach, push)
         else:
@@ -225,9 +232,8 @@ def row(s, t, w, r, kind: ti.template()):
         ms, isc = ms_, isc_
         if ti.static(kind == L.ROW_LIMIT):
             ja_, jb_, c, act = limit_row(s, t, w, r)
-            ja, jb, vt, active, lo, hi = ja_, jb_, -bias * c, act, 0.0, BIG * act
-            if c > 0.0:
-                vt = -c / s.dt  # speculative, as contact_row: reach the bound, not beyond
+            ja, jb, vt, active, lo, hi = ja_, jb_, gap_target(c, bias, s.dt, BIG), act, 0.0, \
+                BIG * act
         else:
             ja_, jb_, c = joint_row(s, t, w, r, kind)
             ja, jb, vt = ja_, jb_, -bias * c

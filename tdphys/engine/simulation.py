@@ -62,6 +62,9 @@ PARAM_DOCS = {
     "motor_ctrl_lo": ("M", "command range, low"),
     "motor_ctrl_hi": ("M", "command range, high"),
 }
+# Solver settings held per world among the parameters (so experiments can override them); the
+# rollout does not depend on them smoothly, so they are not trainable.
+SOLVER_PARAMS = ("contact_margin", "limit_margin")
 # Integer tables copied from the Layout (see layout.Layout for their meaning).
 _TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_parent",
            "joint_child", "motor_joint", "motor_axis", "motor_mode",

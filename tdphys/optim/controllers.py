@@ -79,8 +79,9 @@ class ControllerSpec:
     physical parameters). For vision (hidden, activation, squash and the rest as for mlp; no
     inputs or skip): conv: the conv layers (ConvLayer), at least one; grayscale: the network
     sees the mean of the colour channels; frames: how many of the latest images it sees at
-    once (stacked as channels); frame_step: the steps between two stacked images; memory: recurrent state size (0: none); cell: gru |
-    rnn; camera: name of the robot file's camera it sees ("": the robot's first camera)."""
+    once (stacked as channels); frame_step: the steps between two stacked images; memory:
+    recurrent state size (0: none); cell: gru | rnn; camera: name of the robot file's camera
+    it sees ("": the robot's first camera)."""
 
     type: str = "mlp"
     inputs: tuple[ControllerInput, ...] = ()

@@ -176,7 +176,6 @@ _TASK_KEYS = {
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
-_SOLVER_PARAMS = ("contact_margin", "limit_margin")   # Simulation parameters, not trainable
 _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigma", "popsize", "seed",
              "stop_at_success", "grad_decay"}
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
@@ -439,9 +438,10 @@ def _trainable(at: _At) -> tuple[Trainable, ...]:
     m = _Map(at, "trainable")
     if not m._values:
         raise at.error("no trainable parameters", "name at least one, e.g. `init_vel: {}`")
+    from ..engine.simulation import SOLVER_PARAMS
     out = []
     for name in _parameter_names(m):
-        if name in _SOLVER_PARAMS:
+        if name in SOLVER_PARAMS:
             raise m.key_at(name).error(
                 f"'{name}' is a solver setting: the rollout does not depend on it smoothly "
                 "(its gradient is zero wherever it exists)", "set it under `overrides:`")
