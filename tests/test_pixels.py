@@ -32,9 +32,11 @@ def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
 @pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_swing_up_loss_gradient_matches_finite_differences(robots_dir):
     """The swing_up loss on the tape (f64, the state experiment's controller weights; the
-    simulation of the test above is reused)."""
+    simulation of the test above is reused). Step 1e-5: weight 100's entry is 2.6e-5, where
+    1e-6 leaves the loss's round-off at 1e-5 of it (measured: 1.3e-5 at 1e-6, 1.5e-7 at
+    1e-5, 6e-8 at 1e-4)."""
     exp = _state_experiment(robots_dir)
-    check_run_gradient(exp, picks=[0, 100, 1000, 4500, -1])
+    check_run_gradient(exp, picks=[0, 100, 1000, 4500, -1], eps=1e-5)
 
 
 def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
@@ -86,7 +88,7 @@ def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
     result = run(exp, budget=1, progress=False)
     first = result.history[0]
     assert first["worst_gap_m"] < 0.01                 # met over the training horizon
-    assert first["confirm_worst_gap_m"] > 1.0          # fallen after 3 s
+    assert first["confirm_worst_gap_m"] > 0.5          # fallen after 3 s (10x the tolerance)
     assert first["confirmed"] is False and first["confirm_s"] == 3.0
     assert result.success_at is None
     from tdphys.optim.outputs import metrics

@@ -62,7 +62,9 @@ def arm(backend64):
     """Two worlds, each with its own weights (param_sets 2, as CMA-ES uses them), and two
     controllers on the same simulation: gru with average pooling on the colour image, and
     rnn with max pooling on the grey images of steps t and t - 2 (frames 2, frame_step 2: the
-    decay test below then also checks the stacked frame's scaling over two steps)."""
+    decay test below then also checks the stacked frame's scaling over two steps), and gru
+    evaluated every second step only (action_repeat 2) on the images of steps t and t - 2
+    (frames 2, frame_step 1 evaluation), holding its command and memory between."""
     import tdphys
     from tdphys.optim.experiment import Task
     from tdphys.optim.tasks import Reach
@@ -74,16 +76,18 @@ def arm(backend64):
     ctls = {"gru": _controller(sim, task, camera, 2),
             "rnn": _controller(sim, task, camera, 2, cell="rnn", grayscale=True, activation="elu",
                                frames=2, frame_step=2,
-                               conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1)))}
+                               conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1))),
+            "held": _controller(sim, task, camera, 2, action_repeat=2, frames=2)}
     return sim, task, camera, ctls
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held"])
 def test_weight_gradients_match_finite_differences(arm, cell):
     """d loss / d theta from the tape equals central differences (f64) through physics, the
     image, both conv layers, average or max pooling, the dense layer, the memory and the
     output, for weights and biases of every layer (rnn: also through the previous step's
-    image two steps back, which its two stacked frames read)."""
+    image two steps back, which its two stacked frames read; held: also through the
+    commands and memory held over the steps between two evaluations)."""
     sim, task, _, ctls = arm
     ctl = ctls[cell]
     both = ctl.theta0 + np.random.default_rng(0).normal(0.0, 0.3, (2, ctl.n_params))
@@ -96,11 +100,11 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     assert np.abs(grad[:g0.b0]).max() > 0      # the first conv layer does get a gradient
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held"])
 def test_grad_decay_also_scales_the_memory_per_step(arm, cell):
     """With grad_decay g, a loss on the final state gives exactly g^T times the exact gradient
     with respect to the initial state: every path from step 0 to step T crosses T steps,
-    through the physics or through the memory, and each step back scales by g."""
+    through the physics, the memory or a held command, and each step back scales by g."""
     sim, task, _, ctls = arm
     ctl = ctls[cell]
     ctl.set(ctl.theta0 + np.random.default_rng(1).normal(0.0, 0.3, (2, ctl.n_params)))
@@ -115,9 +119,13 @@ def _numpy_commands(ctl, images, theta):
     images (T, H, W, 3): a reference for the kernels' indexing and layout."""
     act, sig = ACT[ctl.spec.activation], lambda z: 1.0 / (1.0 + np.exp(-z))
     N, spec = ctl.N, ctl.spec
+    k = spec.action_repeat
     h, commands = np.zeros(N), []
     for t in range(len(images)):
-        frames = [images[max(t - f * spec.frame_step, 0)]             # newest first
+        if t % k:                                                     # held
+            commands.append(commands[-1])
+            continue
+        frames = [images[max(t - f * spec.frame_step * k, 0)]         # newest first
                   for f in range(spec.frames)]
         x = np.concatenate([im.mean(axis=-1)[None] if spec.grayscale else im.transpose(2, 0, 1)
                             for im in frames])
@@ -148,17 +156,25 @@ def _numpy_commands(ctl, images, theta):
     return np.array(commands)
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held"])
 def test_commands_match_a_numpy_reference(arm, cell):
     """The commands of a rollout equal the equations evaluated in numpy on its images, and
-    evaluating all steps at once from the stored images gives the same commands."""
+    evaluating all steps at once from the stored images gives the same commands (held: the
+    network runs at steps 0, 2, 4 and each command lasts two steps)."""
     sim, task, camera, ctls = arm
     ctl = ctls[cell]
     theta = ctl.theta0 + np.random.default_rng(2).normal(0.0, 0.3, (2, ctl.n_params))
+    camera.image.fill(-1.0)                   # images the camera did not render stay -1
     rollout_loss(sim, task, ctl, theta)
     stepped = sim.ctrl.to_numpy().copy()
     expected = _numpy_commands(ctl, camera.image.to_numpy()[:STEPS, 0], theta[0])
     np.testing.assert_allclose(stepped[:, 0], expected, rtol=1e-12, atol=1e-15)
+    rendered = camera.image.to_numpy()[:STEPS, :, 0, 0, 0] != -1.0
+    if cell == "held":
+        assert np.all(stepped[1::2] == stepped[0::2]) and not np.all(stepped[2] == stepped[0])
+        assert rendered[0::2].all() and not rendered[1::2].any()
+        return
+    assert rendered.all()
     ctl.compute(0, STEPS)
     np.testing.assert_allclose(sim.ctrl.to_numpy(), stepped, rtol=1e-12, atol=1e-15)
 
@@ -244,7 +260,9 @@ def test_vision_controller_file_loads(tmp_path):
     assert c.grayscale and c.hidden == (16,) and c.frames == 1
     assert load_experiment(_experiment(tmp_path, "  frames: 3\n")).controller.frames == 3
     c = load_experiment(_experiment(tmp_path, "  frames: 2\n  frame_step: 5\n")).controller
-    assert (c.frames, c.frame_step) == (2, 5)
+    assert (c.frames, c.frame_step, c.action_repeat) == (2, 5, 1)
+    assert load_experiment(_experiment(tmp_path, "  action_repeat: 3\n")
+                           ).controller.action_repeat == 3
 
 
 @pytest.mark.parametrize("old, new, key, words", [
@@ -259,6 +277,8 @@ def test_vision_controller_file_loads(tmp_path):
     ("memory: 8", "memory: 8\n  grayscale: 1", "controller.grayscale", ["true or false"]),
     ("memory: 8", "memory: 8\n  frames: 0", "controller.frames", ["must be a whole number > 0"]),
     ("memory: 8", "memory: 8\n  frame_step: 0", "controller.frame_step",
+     ["must be a whole number > 0"]),
+    ("memory: 8", "memory: 8\n  action_repeat: 0", "controller.action_repeat",
      ["must be a whole number > 0"]),
     ("memory: 8", "memory: 8\n  inputs: [{clock: {hz: 1}}]", "controller.inputs",
      ["not a key of a vision controller"]),

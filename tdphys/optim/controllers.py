@@ -79,7 +79,8 @@ class ControllerSpec:
     physical parameters). For vision (hidden, activation, squash and the rest as for mlp; no
     inputs or skip): conv: the conv layers (ConvLayer), at least one; grayscale: the network
     sees the mean of the colour channels; frames: how many of the latest images it sees at
-    once (stacked as channels); frame_step: the steps between two stacked images; memory:
+    once (stacked as channels); frame_step: the evaluations between two stacked images;
+    action_repeat: the steps each command is held (the network runs every that many); memory:
     recurrent state size (0: none); cell: gru | rnn; camera: name of the robot file's camera
     it sees ("": the robot's first camera)."""
 
@@ -99,6 +100,7 @@ class ControllerSpec:
     grayscale: bool = False
     frames: int = 1
     frame_step: int = 1
+    action_repeat: int = 1
     memory: int = 0
     cell: str = "gru"
     camera: str = ""

@@ -20,6 +20,10 @@ Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top 
               n = tanh(Wx_n d + bx_n + r (Wh_n h + bh_n)),  h' = (1 - z) n + z h
     y = W_out (h[t+1], or d_last without memory) + b_out
     ctrl[t] = offset + scale * y   or   offset + scale * tanh(y)
+    with `action_repeat` k > 1 all of the above runs only at the steps t = 0, k, 2k, ... (the
+    camera renders only those images; `frame_step` then counts evaluations, q = k frame_step
+    steps); at the other steps ctrl[t] = ctrl[t - 1] and h[t + 1] = h[t] (the command is held,
+    as dm_control's and Brax's action repeat)
 
 Trainable numbers, in this order in each row of `theta` (P, n) (P: 1, or one set per world for
 CMA-ES, as the MLP): per conv layer W (C, C_in, K, K) row-major then b (C); per dense layer V
@@ -133,10 +137,11 @@ class ConvRecurrent(Weights):
         self.grey = bool(spec.grayscale)
         self.frame_channels = 1 if self.grey else int(source.channels)   # per stacked image
         self.frames = int(spec.frames)
-        self.frame_step = int(spec.frame_step)
-        if self.frames < 1 or self.frame_step < 1:
-            raise ValueError(f"frames and frame_step must be at least 1, got {spec.frames} "
-                             f"and {spec.frame_step}")
+        self.repeat = int(spec.action_repeat)
+        if self.frames < 1 or int(spec.frame_step) < 1 or self.repeat < 1:
+            raise ValueError(f"frames, frame_step and action_repeat must be at least 1, got "
+                             f"{spec.frames}, {spec.frame_step} and {spec.action_repeat}")
+        self.frame_step = int(spec.frame_step) * self.repeat   # [steps] between stacked images
         self.frame_reach = (self.frames - 1) * self.frame_step   # steps back to the oldest
         # layer sizes and the parameter layout
         self.convs = conv_geometry(spec.conv, self.frames * self.frame_channels,
@@ -195,6 +200,9 @@ class ConvRecurrent(Weights):
         # ... and for the stacked older frames, which reach back past steps
         self._frame_decay = ti.ad.grad_replaced(self._frame_decay_forward)
         ti.ad.grad_for(self._frame_decay)(self._frame_decay_backward)
+        # action_repeat: the steps between two network evaluations hold the command
+        self._hold = ti.ad.grad_replaced(self._hold_forward)
+        ti.ad.grad_for(self._hold)(self._hold_backward)
 
     # ------------------------------------------------------------------------ set-up
     def initial_theta(self) -> np.ndarray:
@@ -385,6 +393,32 @@ class ConvRecurrent(Weights):
         for b, j in ti.ndrange(self.sim.batch, self.N):
             self.h.grad[t, b, j] *= ti.cast(factor, self.sim.real)
 
+    # ------------------------------------------------------------------------ action_repeat
+    def _hold_forward(self, t: int) -> None:
+        self.k_hold(t)
+
+    def _hold_backward(self, t: int) -> None:
+        """ctrl[t - 1] and h[t] receive the adjoints of their copies ctrl[t] and h[t + 1];
+        the command's times grad_decay, as a step of the physics scales the state's: a loss
+        term s steps after the network step that chose a held command weighs grad_decay^s
+        along the held path too (the memory's copy is scaled by _memory_decay, per step)."""
+        self.k_hold_adjoint(t, self.sim.grad_decay)
+
+    @ti.kernel
+    def k_hold(self, t: ti.i32):
+        for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
+            self.sim.ctrl[t, b, m] = self.sim.ctrl[t - 1, b, m]
+        for b, j in ti.ndrange(self.sim.batch, self.N):
+            self.h[t + 1, b, j] = self.h[t, b, j]
+
+    @ti.kernel
+    def k_hold_adjoint(self, t: ti.i32, factor: ti.f64):
+        for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
+            self.sim.ctrl.grad[t - 1, b, m] += ti.cast(factor, self.sim.real) \
+                * self.sim.ctrl.grad[t, b, m]
+        for b, j in ti.ndrange(self.sim.batch, self.N):
+            self.h.grad[t, b, j] += self.h.grad[t + 1, b, j]
+
     # ------------------------------------------------------------------------ evaluation
     def compute(self, t0: int, t1: int) -> None:
         """ctrl[t] for t0 <= t < t1 from image[t] (rendered before) and the memory h[t]; the
@@ -431,8 +465,17 @@ class ConvRecurrent(Weights):
 
     def rollout(self, check: bool = False) -> None:
         """One rollout of sim driven by this controller: before each step t the source renders
-        image[t] and the network writes ctrl[t] (differentiable under ti.ad.Tape)."""
+        image[t] and the network writes ctrl[t] (differentiable under ti.ad.Tape); with
+        action_repeat k only at the steps t = 0, k, 2k, ..., the steps between holding the
+        command (and the memory)."""
         def policy(t):
+            if t % self.repeat:        # between two evaluations: the command is held
+                if self.frame_reach > 0:
+                    self._frame_decay(t)
+                if self.mem is not None:
+                    self._memory_decay(t)
+                self._hold(t)
+                return
             self.source.render(t)
             self.compute(t, t + 1)
         self.sim.rollout(policy=policy, check=check)
