@@ -49,6 +49,18 @@ def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
     assert all(h["grad_norm"] > 0 for h in result.history)
 
 
+def test_pixels_gradient_matches_finite_differences(robots_dir):
+    """The whole pixels pipeline on one tape in f64: physics, the camera's soft renderer
+    (the ground in view), both conv layers, the dense layer, the GRU and the output, with two
+    stacked frames and every command held for two steps (action_repeat 2), 0.1 s. (In f64
+    Taichi's own adjoint-stack sizing crashed the renderer's layer adjoint here:
+    backend._ad_stack_size.)"""
+    exp = _one_start(robots_dir, "pendulum_pixels.yaml", 0.1)
+    exp = dataclasses.replace(exp, precision="f64", controller=dataclasses.replace(
+        exp.controller, frames=2, action_repeat=2))
+    check_run_gradient(exp, picks=[0, 700, 3000, 5000, -10, -1], rel=1e-4)
+
+
 def test_swing_up_needs_a_target_height(tmp_path, robots_dir):
     text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
     p = tmp_path / "exp.yaml"

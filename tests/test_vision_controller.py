@@ -190,6 +190,33 @@ def test_zero_output_starts_from_standstill(arm):
     assert np.all(sim.ctrl.to_numpy() == 0.005)
 
 
+@pytest.mark.parametrize("cell", ["gru", "held"])
+def test_standardized_dense_layer_has_zero_mean_and_unit_deviation(arm, cell):
+    """controller.standardize: after one rollout, each unit of the dense layer is rescaled
+    so that over the same inputs (the steps the network ran, both worlds) its pre-activation
+    has mean 0 and standard deviation 1 (a unit that varies by less than 1e-3 is divided by
+    1e-3 only: here one does); its direction is kept. zero_output keeps the commands, and so
+    the states and images, the same in both rollouts."""
+    sim, task, _, ctls = arm
+    ctl = ctls[cell]
+    theta = initial_theta_for(ctl, dataclasses.replace(ctl.spec, zero_output=True))
+    rollout_loss(sim, task, ctl, theta)
+    ran = np.arange(0, STEPS, ctl.spec.action_repeat)
+    before = ctl.dense_pre[0].to_numpy()[ran].reshape(-1, ctl.dense[0][1])
+    assert before.std(axis=0).max() < 0.2            # the stub's images barely move it
+    new = ctl.standardized(theta, 0)
+    rollout_loss(sim, task, ctl, new)
+    after = ctl.dense_pre[0].to_numpy()[ran].reshape(-1, ctl.dense[0][1])
+    np.testing.assert_allclose(after.mean(axis=0), 0.0, atol=1e-12)
+    dev = np.maximum(before.std(axis=0), 1e-3)
+    assert np.sum(dev == 1e-3) >= 1 and np.sum(dev > 1e-3) >= 3
+    np.testing.assert_allclose(after.std(axis=0), before.std(axis=0) / dev, rtol=1e-10)
+    np.testing.assert_allclose(after * dev, before - before.mean(0), rtol=1e-9, atol=1e-14)
+    n_in, n_out, w0, b0 = ctl.dense[0]
+    assert np.array_equal(new[:w0], theta[:w0]) and np.array_equal(new[b0 + n_out:],
+                                                                   theta[b0 + n_out:])
+
+
 def _commands(sim, ctl, camera, image=None):
     """Every step's commands from the images of the stored states (or `image`), evaluated
     step by step without stepping the physics."""
@@ -261,8 +288,9 @@ def test_vision_controller_file_loads(tmp_path):
     assert load_experiment(_experiment(tmp_path, "  frames: 3\n")).controller.frames == 3
     c = load_experiment(_experiment(tmp_path, "  frames: 2\n  frame_step: 5\n")).controller
     assert (c.frames, c.frame_step, c.action_repeat) == (2, 5, 1)
-    assert load_experiment(_experiment(tmp_path, "  action_repeat: 3\n")
-                           ).controller.action_repeat == 3
+    c = load_experiment(_experiment(tmp_path, "  action_repeat: 3\n  standardize: true\n")
+                        ).controller
+    assert c.action_repeat == 3 and c.standardize is True
 
 
 @pytest.mark.parametrize("old, new, key, words", [
@@ -280,6 +308,7 @@ def test_vision_controller_file_loads(tmp_path):
      ["must be a whole number > 0"]),
     ("memory: 8", "memory: 8\n  action_repeat: 0", "controller.action_repeat",
      ["must be a whole number > 0"]),
+    ("memory: 8", "memory: 8\n  standardize: 2", "controller.standardize", ["true or false"]),
     ("memory: 8", "memory: 8\n  inputs: [{clock: {hz: 1}}]", "controller.inputs",
      ["not a key of a vision controller"]),
     ("type: vision", "type: mlp\n  inputs: [{clock: {hz: 1}}]", "controller.camera",

@@ -80,7 +80,8 @@ class ControllerSpec:
     inputs or skip): conv: the conv layers (ConvLayer), at least one; grayscale: the network
     sees the mean of the colour channels; frames: how many of the latest images it sees at
     once (stacked as channels); frame_step: the evaluations between two stacked images;
-    action_repeat: the steps each command is held (the network runs every that many); memory:
+    action_repeat: the steps each command is held (the network runs every that many);
+    standardize: rescale the dense layers from forward rollouts before training; memory:
     recurrent state size (0: none); cell: gru | rnn; camera: name of the robot file's camera
     it sees ("": the robot's first camera)."""
 
@@ -101,6 +102,7 @@ class ControllerSpec:
     frames: int = 1
     frame_step: int = 1
     action_repeat: int = 1
+    standardize: bool = False
     memory: int = 0
     cell: str = "gru"
     camera: str = ""

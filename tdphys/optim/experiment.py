@@ -181,7 +181,7 @@ _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigm
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
               "seed", "output_scale", "output_offset", "squash", "lr_scale"}
 _VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step", "action_repeat",
-                "memory", "cell"}   # type: vision only
+                "standardize", "memory", "cell"}   # type: vision only
 _MLP_ONLY = {"inputs", "skip"}                                       # not for type: vision
 _CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
 _INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": {"scale"},
@@ -578,7 +578,7 @@ def _controller(at: _At):
 
 def _vision(m: _Map) -> dict:
     """The keys only a vision controller has: camera, conv, grayscale, frames, frame_step,
-    action_repeat, memory, cell."""
+    action_repeat, standardize, memory, cell."""
     from ..model.loader import _boolean, _non_negative_int, _positive_int
     from .controllers import ConvLayer
     from .vision_controller import CELLS, POOL_TYPES
@@ -606,6 +606,8 @@ def _vision(m: _Map) -> dict:
         values["frame_step"] = _positive_int(m.get("frame_step"))
     if "action_repeat" in m:
         values["action_repeat"] = _positive_int(m.get("action_repeat"))
+    if "standardize" in m:
+        values["standardize"] = _boolean(m.get("standardize"))
     if "memory" in m:
         values["memory"] = _non_negative_int(m.get("memory"))
     if "cell" in m:

@@ -450,6 +450,7 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
         adam.m, adam.v, adam.t = result.resumed_from["adam"]
         t0 -= result.wall_s
     else:
+        x = _standardized_start(exp, sim, task, params, sampler, x, sim.batch, 1, result)
         result.x_best = x.copy()
     try:
         _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
@@ -506,6 +507,27 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
 
 
+def _standardized_start(exp, sim, task, params, sampler, x, k: int, repeat: int, result):
+    """x with a vision controller's dense layers standardised (`controller.standardize`;
+    ConvRecurrent.standardized), each from one forward rollout of the optimiser's batch:
+    fresh random starts or targets (k per block, `repeat` blocks), every world on x. Those
+    rollouts count as simulations. Without the option, x unchanged."""
+    spec, ctl = exp.controller, params.controller
+    if ctl is None or not getattr(spec, "standardize", False):
+        return x
+    x, n = np.array(x, float), params.n_ctrl
+    for layer in range(len(ctl.dense)):
+        params.set(sim, x)
+        if exp.task.targets:
+            task.next_batch(repeat=repeat)
+        if sampler is not None:
+            _next_starts(sim, sampler, k, repeat=repeat)
+        _forward(sim, task, params)
+        x[:n] = ctl.standardized(x[:n] * params.ctrl_scale, layer) / params.ctrl_scale
+        result.evaluations += sim.batch
+    return x
+
+
 def _clipped_share(sim) -> float:
     """The share of the last rollout's motor commands (every step, world and motor) outside
     their motor's `range`, which the motor clips: they get no gradient from the physics."""
@@ -549,8 +571,9 @@ def _cma(exp, robot, steps, budget, result, bar, saver):
         es = pickle.loads(result.resumed_from["cma"])
         t0 -= result.wall_s
     else:
-        es = cmaes(params.x0, o.sigma, popsize, o.seed)
-        result.x_best = params.x0.copy()
+        x0 = _standardized_start(exp, sim, task, params, sampler, params.x0, k, popsize, result)
+        es = cmaes(x0, o.sigma, popsize, o.seed)
+        result.x_best = x0.copy()
     try:
         held_out = None
         while result.evaluations < budget:
