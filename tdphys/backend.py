@@ -117,7 +117,7 @@ def _arch_object(name: str):
     return {"cpu": ti.cpu, "cuda": ti.cuda, "vulkan": ti.vulkan}[name]
 
 
-def _ad_stack_size(arch: str, precision: str, debug: bool) -> int:
+def _ad_stack_size(arch: str, debug: bool) -> int:
     """Capacity of the stacks Taichi's reverse mode keeps for local variables that are
     assigned more than once (Taichi's own `v.sum()`, `a.dot(b)`, ... do that); 0 lets Taichi
     size them from the code.
@@ -231,7 +231,7 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
                   # Taichi's IR optimiser makes reverse-mode compiles 3-5x slower for our
                   # kernels while LLVM still optimises the machine code.
                   advanced_optimization=False,
-                  ad_stack_size=_ad_stack_size(name, wanted.precision, debug))
+                  ad_stack_size=_ad_stack_size(name, debug))
     if name == "cpu" and cpu_threads:
         kwargs["cpu_max_num_threads"] = cpu_threads
     _cheap_source_positions()

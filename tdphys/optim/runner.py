@@ -402,6 +402,15 @@ def _next_starts(sim, starts, k: int, repeat: int = 1) -> None:
         sim.set_param(name, value)
 
 
+def _next_batch(exp: Experiment, sim, task, sampler, k: int, repeat: int = 1) -> None:
+    """Fresh random targets or starts (whichever the task has) for `repeat` blocks of k
+    worlds, the same k in every block (one block per CMA-ES candidate)."""
+    if exp.task.targets:
+        task.next_batch(repeat=repeat)
+    if sampler is not None:
+        _next_starts(sim, sampler, k, repeat=repeat)
+
+
 def _n_params(exp: Experiment, robot) -> int:
     """How many numbers the optimiser moves (for CMA-ES's default population)."""
     _, _, params = _build(exp, robot, steps=1, batch=1)
@@ -437,7 +446,6 @@ def _record(result: RunResult, t0: float, loss: float, metrics: dict, x: np.ndar
 def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
     o = exp.optimizer
     targets = exp.task.targets          # random reach targets: a batch of worlds per update
-    starts = exp.task.starts            # or random initial states: likewise
     sim, task, params = _build(exp, robot, steps, batch=_update_batch(exp))
     sampler = _starts(exp, robot, sim)
     confirm = _Confirm(exp, robot)
@@ -457,10 +465,7 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
         held_out, zero_updates = None, 0
         while result.evaluations < budget:
             params.set(sim, x)
-            if targets:
-                task.next_batch()
-            if sampler is not None:
-                _next_starts(sim, sampler, sim.batch)
+            _next_batch(exp, sim, task, sampler, sim.batch)
             _taped(sim, task, params)
             loss, g = float(sim.loss[None]), params.grad(sim)
             metrics = task.batch_metrics()
@@ -512,16 +517,13 @@ def _standardized_start(exp, sim, task, params, sampler, x, k: int, repeat: int,
     ConvRecurrent.standardized), each from one forward rollout of the optimiser's batch:
     fresh random starts or targets (k per block, `repeat` blocks), every world on x. Those
     rollouts count as simulations. Without the option, x unchanged."""
-    spec, ctl = exp.controller, params.controller
-    if ctl is None or not getattr(spec, "standardize", False):
+    ctl = params.controller
+    if ctl is None or not exp.controller.standardize:
         return x
     x, n = np.array(x, float), params.n_ctrl
     for layer in range(len(ctl.dense)):
         params.set(sim, x)
-        if exp.task.targets:
-            task.next_batch(repeat=repeat)
-        if sampler is not None:
-            _next_starts(sim, sampler, k, repeat=repeat)
+        _next_batch(exp, sim, task, sampler, k, repeat)
         _forward(sim, task, params)
         x[:n] = ctl.standardized(x[:n] * params.ctrl_scale, layer) / params.ctrl_scale
         result.evaluations += sim.batch
@@ -578,10 +580,7 @@ def _cma(exp, robot, steps, budget, result, bar, saver):
         held_out = None
         while result.evaluations < budget:
             X = np.array(es.ask())
-            if targets:
-                task.next_batch(repeat=popsize)          # the same k targets per candidate
-            if sampler is not None:
-                _next_starts(sim, sampler, k, repeat=popsize)   # the same k starts likewise
+            _next_batch(exp, sim, task, sampler, k, repeat=popsize)   # the same k per candidate
             params.set(sim, X)
             _forward(sim, task, params)
             losses = task.losses().reshape(popsize, k).mean(axis=1)
