@@ -21,7 +21,7 @@ import contextlib
 import numpy as np
 import taichi as ti
 
-from .. import backend
+from .. import backend, kernel_rules
 from ..errors import ControlsError, GradientDiverged, SimulationDiverged
 from ..model.schema import Robot
 from . import bodies, geometry, layout as L, rows, sensors, solver
@@ -609,12 +609,19 @@ class Simulation:
                 task.loss_kernel()
 
         Use it rather than `ti.ad.Tape(sim.loss)`, which zeroes (and first compiles a kernel
-        for) every gradient field in the process."""
+        for) every gradient field in the process. Before the backward pass it reads the
+        source of the kernels on the tape and raises UnsafeKernelError (no backward pass) for
+        a kernel shape Taichi 1.7.4 would differentiate wrongly (tdphys/kernel_rules.py)."""
         self._clear_gradients()
         for other in others:
             other.clear_gradients()
         with ti.ad.Tape(self.loss, clear_gradients=False) as tape:
             yield tape
+            try:
+                kernel_rules.check_tape(tape)
+            except kernel_rules.UnsafeKernelError:
+                tape.eval_on_exit = False   # Tape.__exit__ would run the wrong backward
+                raise
 
     # ---------------------------------------------------------------------------- results
     def check_finite(self):
