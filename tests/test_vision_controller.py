@@ -64,7 +64,8 @@ def arm(backend64):
     rnn with max pooling on the grey images of steps t and t - 2 (frames 2, frame_step 2: the
     decay test below then also checks the stacked frame's scaling over two steps), and gru
     evaluated every second step only (action_repeat 2) on the images of steps t and t - 2
-    (frames 2, frame_step 1 evaluation), holding its command and memory between."""
+    (frames 2, frame_step 1 evaluation), holding its command and memory between; and gru
+    reading feature points (spatial_softmax) of its last conv layer instead of its maps."""
     import tdphys
     from tdphys.optim.experiment import Task
     from tdphys.optim.tasks import Reach
@@ -77,17 +78,19 @@ def arm(backend64):
             "rnn": _controller(sim, task, camera, 2, cell="rnn", grayscale=True, activation="elu",
                                frames=2, frame_step=2,
                                conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1))),
-            "held": _controller(sim, task, camera, 2, action_repeat=2, frames=2)}
+            "held": _controller(sim, task, camera, 2, action_repeat=2, frames=2),
+            "spatial": _controller(sim, task, camera, 2, spatial_softmax=True)}
     return sim, task, camera, ctls
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn", "held"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial"])
 def test_weight_gradients_match_finite_differences(arm, cell):
     """d loss / d theta from the tape equals central differences (f64) through physics, the
     image, both conv layers, average or max pooling, the dense layer, the memory and the
     output, for weights and biases of every layer (rnn: also through the previous step's
     image two steps back, which its two stacked frames read; held: also through the
-    commands and memory held over the steps between two evaluations)."""
+    commands and memory held over the steps between two evaluations; spatial: through the
+    softmax over each channel's pixels and the feature points instead of the last pool)."""
     sim, task, _, ctls = arm
     ctl = ctls[cell]
     both = ctl.theta0 + np.random.default_rng(0).normal(0.0, 0.3, (2, ctl.n_params))
@@ -100,7 +103,7 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     assert np.abs(grad[:g0.b0]).max() > 0      # the first conv layer does get a gradient
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn", "held"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial"])
 def test_grad_decay_also_scales_the_memory_per_step(arm, cell):
     """With grad_decay g, a loss on the final state gives exactly g^T times the exact gradient
     with respect to the initial state: every path from step 0 to step T crosses T steps,
@@ -136,6 +139,13 @@ def _numpy_commands(ctl, images, theta):
                 for xo in range(g.wo):
                     patch = x[:, yo * g.s:yo * g.s + g.k, xo * g.s:xo * g.s + g.k]
                     c[:, yo, xo] = np.einsum("oikl,ikl->o", w, patch) + theta[g.b0:g.b0 + g.co]
+            if spec.spatial_softmax and g is ctl.convs[-1]:        # feature points
+                p = np.exp(c - c.max(axis=(1, 2), keepdims=True))
+                p /= p.sum(axis=(1, 2), keepdims=True)
+                u, v = np.linspace(-1, 1, g.wo), np.linspace(-1, 1, g.ho)
+                x = np.stack([(p * u[None, None]).sum(axis=(1, 2)),
+                              (p * v[None, :, None]).sum(axis=(1, 2))], axis=1)
+                break
             a = act(c)[:, :g.hp * g.p, :g.wp * g.p].reshape(g.co, g.hp, g.p, g.wp, g.p)
             x = a.max(axis=(2, 4)) if g.max_pool else a.mean(axis=(2, 4))
         d = x.ravel()
@@ -156,7 +166,7 @@ def _numpy_commands(ctl, images, theta):
     return np.array(commands)
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn", "held"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial"])
 def test_commands_match_a_numpy_reference(arm, cell):
     """The commands of a rollout equal the equations evaluated in numpy on its images, and
     evaluating all steps at once from the stored images gives the same commands (held: the
@@ -215,6 +225,31 @@ def test_standardized_dense_layer_has_zero_mean_and_unit_deviation(arm, cell):
     n_in, n_out, w0, b0 = ctl.dense[0]
     assert np.array_equal(new[:w0], theta[:w0]) and np.array_equal(new[b0 + n_out:],
                                                                    theta[b0 + n_out:])
+
+
+def test_conv_lr_scale_scales_only_the_conv_layers_steps(arm):
+    """conv_lr_scale: the optimiser's coordinates of the conv weights and biases are theta /
+    (lr_scale x conv_lr_scale), the others theta / lr_scale, and the gradient follows the
+    chain rule, so one optimiser step of the same size in every coordinate moves the conv
+    layers conv_lr_scale times as far."""
+    from types import SimpleNamespace
+    from tdphys.optim.runner import _Params as Params
+    sim, _, _, ctls = arm
+    ctl = ctls["gru"]
+    spec = ctl.spec
+    try:
+        ctl.spec = dataclasses.replace(spec, conv_lr_scale=0.1)
+        exp = SimpleNamespace(controller=SimpleNamespace(lr_scale=2.0), trainable=(), design=None)
+        params = Params(exp, sim, ctl)
+    finally:
+        ctl.spec = spec
+    n_conv = ctl.convs[-1].b0 + ctl.convs[-1].co
+    np.testing.assert_allclose(params.x0[:n_conv], ctl.theta0[:n_conv] / 0.2)
+    np.testing.assert_allclose(params.x0[n_conv:], ctl.theta0[n_conv:] / 2.0)
+    step = np.full(ctl.n_params, 1e-3)
+    moved = params.controller_theta(params.x0 + step) - ctl.theta0
+    np.testing.assert_allclose(moved[:n_conv], 2e-4, rtol=1e-9)
+    np.testing.assert_allclose(moved[n_conv:], 2e-3, rtol=1e-9)
 
 
 def _commands(sim, ctl, camera, image=None):
@@ -291,6 +326,10 @@ def test_vision_controller_file_loads(tmp_path):
     c = load_experiment(_experiment(tmp_path, "  action_repeat: 3\n  standardize: true\n")
                         ).controller
     assert c.action_repeat == 3 and c.standardize is True
+    assert not c.spatial_softmax
+    c = load_experiment(_experiment(tmp_path, "  spatial_softmax: true\n  conv_lr_scale: 0.1\n")
+                        ).controller
+    assert c.spatial_softmax is True and c.conv_lr_scale == 0.1
 
 
 @pytest.mark.parametrize("old, new, key, words", [
@@ -321,6 +360,12 @@ def test_vision_controller_file_loads(tmp_path):
                                                             "did you mean 'side'"]),
     ("channels: 8, kernel: 3", "channels: 8, kernel: 7", "controller.conv[1]",
      ["kernel 7", "do not fit", "5 x 7 pixels"]),
+    ("memory: 8", "memory: 8\n  spatial_softmax: yes please", "controller.spatial_softmax",
+     ["true or false"]),
+    ("memory: 8", "memory: 8\n  conv_lr_scale: 0", "controller.conv_lr_scale", ["> 0"]),
+    ("channels: 8, kernel: 3", "channels: 8, kernel: 3, pool: 2}]\n  spatial_softmax: true\n#",
+     "controller.conv[1]", ["spatial_softmax", "before any pooling", "set this layer's `pool` "
+                            "to 1"]),
 ])
 def test_bad_vision_controller_names_the_key(tmp_path, old, new, key, words):
     """Mistakes in a vision controller block, or a camera or image size that its robot does

@@ -81,7 +81,11 @@ class ControllerSpec:
     sees the mean of the colour channels; frames: how many of the latest images it sees at
     once (stacked as channels); frame_step: the evaluations between two stacked images;
     action_repeat: the steps each command is held (the network runs every that many);
-    standardize: rescale the dense layers from forward rollouts before training; memory:
+    standardize: rescale the dense layers from forward rollouts before training;
+    spatial_softmax: the last conv layer's maps (pool 1) become each channel's expected image
+    coordinates under a softmax over its pixels (feature points) instead of a flat map;
+    conv_lr_scale: the conv layers' weights and biases take steps conv_lr_scale times the
+    other weights' (the optimiser sees them divided by lr_scale x conv_lr_scale); memory:
     recurrent state size (0: none); cell: gru | rnn; camera: name of the robot file's camera
     it sees ("": the robot's first camera)."""
 
@@ -103,6 +107,8 @@ class ControllerSpec:
     frame_step: int = 1
     action_repeat: int = 1
     standardize: bool = False
+    spatial_softmax: bool = False
+    conv_lr_scale: float = 1.0
     memory: int = 0
     cell: str = "gru"
     camera: str = ""

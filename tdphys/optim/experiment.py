@@ -181,7 +181,7 @@ _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigm
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
               "seed", "output_scale", "output_offset", "squash", "lr_scale"}
 _VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step", "action_repeat",
-                "standardize", "memory", "cell"}   # type: vision only
+                "standardize", "spatial_softmax", "conv_lr_scale", "memory", "cell"}   # type: vision only
 _MLP_ONLY = {"inputs", "skip"}                                       # not for type: vision
 _CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
 _INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": {"scale"},
@@ -578,7 +578,7 @@ def _controller(at: _At):
 
 def _vision(m: _Map) -> dict:
     """The keys only a vision controller has: camera, conv, grayscale, frames, frame_step,
-    action_repeat, standardize, memory, cell."""
+    action_repeat, standardize, spatial_softmax, conv_lr_scale, memory, cell."""
     from ..model.loader import _boolean, _non_negative_int, _positive_int
     from .controllers import ConvLayer
     from .vision_controller import CELLS, POOL_TYPES
@@ -608,6 +608,10 @@ def _vision(m: _Map) -> dict:
         values["action_repeat"] = _positive_int(m.get("action_repeat"))
     if "standardize" in m:
         values["standardize"] = _boolean(m.get("standardize"))
+    if "spatial_softmax" in m:
+        values["spatial_softmax"] = _boolean(m.get("spatial_softmax"))
+    if "conv_lr_scale" in m:
+        values["conv_lr_scale"] = _positive(m.get("conv_lr_scale"), "")
     if "memory" in m:
         values["memory"] = _non_negative_int(m.get("memory"))
     if "cell" in m:
@@ -714,9 +718,9 @@ def _check_camera(exp: Experiment, robot) -> None:
                          f"has no camera '{c.camera}'", _did_you_mean(c.camera, names))
     cam = cameras[names.index(c.camera) if c.camera else 0]
     try:
-        conv_geometry(c.conv, c.frames * (1 if c.grayscale else 3), cam.height, cam.width)
+        conv_geometry(c.conv, c.frames * (1 if c.grayscale else 3), cam.height, cam.width,
+                      c.spatial_softmax)
     except ConvDoesNotFit as exc:
         raise ModelError(exp.file, f"controller.conv[{exc.layer}]",
                          f"{exc.message} (camera '{cam.name}' is {cam.height} x {cam.width})",
-                         "use a smaller kernel, stride or pool, fewer layers, or a larger "
-                         "camera image") from None
+                         exc.fix) from None

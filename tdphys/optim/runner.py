@@ -53,7 +53,8 @@ def _value(x: np.ndarray, scale: np.ndarray, log: bool) -> np.ndarray:
 
 class _Params:
     """Map between the flat optimiser vector x and what it trains: the controller's weights
-    (first, divided by controller.lr_scale), then the Simulation parameters (value / scale)."""
+    (first, divided by controller.lr_scale and, where the controller has them, its per-weight
+    step scales), then the Simulation parameters (value / scale)."""
 
     def __init__(self, exp: Experiment, sim, controller=None):
         from ..errors import ModelError
@@ -62,6 +63,8 @@ class _Params:
         x0, offset = [], 0
         if controller is not None:
             self.ctrl_scale = float(exp.controller.lr_scale)
+            if hasattr(controller, "step_scales"):
+                self.ctrl_scale = self.ctrl_scale * controller.step_scales()
             x0.append(controller.theta0 / self.ctrl_scale)
             offset = controller.n_params
         self.n_ctrl = offset

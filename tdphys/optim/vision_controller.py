@@ -13,6 +13,12 @@ Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top 
         c_k = W_k * x_{k-1} + b_k                       (C, H_k, W_k),  H_k = (H_{k-1} - K) // S + 1
         x_k = pool_p(act(c_k))                          (C, H_k // p, W_k // p): mean or max over
                                                         p x p windows (the rest rows/columns drop)
+    spatial_softmax (the last layer's pool 1): feature points instead of its flat maps, per
+    channel c the expected column and row under a softmax over its pixels (Levine et al.
+    2016's spatial soft-argmax; no activation on that layer):
+        p_c(i, j) = exp(c_last[c, i, j]) / sum_ij exp(c_last[c, i, j])
+        x_last = (sum_ij p_c(i, j) u_j, sum_ij p_c(i, j) v_i)_c     2 C numbers,
+        u_j, v_i in [-1, 1] from the first to the last column, row (0 for a single one)
     d_0 = flatten(x_last);  d_j = act(V_j d_{j-1} + e_j)          dense layers `hidden`
     memory N > 0:  h[t+1] = cell(d_last, h[t]),  h[0] = 0
         rnn:  h' = tanh(Wx d + bx + Wh h)
@@ -83,16 +89,25 @@ class _ConvGeometry(NamedTuple):
 
 
 class ConvDoesNotFit(ValueError):
-    """A conv layer (index `layer`) whose kernel or pooling is larger than its input."""
+    """A conv layer (index `layer`) whose kernel or pooling is larger than its input, or that
+    spatial_softmax cannot read; `fix` says what to change."""
 
-    def __init__(self, layer: int, message: str):
+    def __init__(self, layer: int, message: str,
+                 fix: str = "use a smaller kernel, stride or pool, fewer layers, or a larger "
+                            "camera image"):
         super().__init__(f"controller.conv[{layer}]: {message}")
-        self.layer, self.message = layer, message
+        self.layer, self.message, self.fix = layer, message, fix
 
 
-def conv_geometry(layers, channels: int, height: int, width: int) -> list:
+def conv_geometry(layers, channels: int, height: int, width: int,
+                  spatial_softmax: bool = False) -> list:
     """The _ConvGeometry of each of `layers` (ConvLayer) on a (channels, height, width)
-    input [px], with their weights from offset 0 of theta. Raises ConvDoesNotFit."""
+    input [px], with their weights from offset 0 of theta. With spatial_softmax the last
+    layer's maps are read before any pooling, so its pool must be 1. Raises ConvDoesNotFit."""
+    if spatial_softmax and layers and int(layers[-1].pool) != 1:
+        raise ConvDoesNotFit(len(layers) - 1, "spatial_softmax reads the last layer's maps "
+                             "before any pooling", "set this layer's `pool` to 1 (or turn "
+                             "spatial_softmax off)")
     out, off = [], 0
     c, h, w = channels, height, width
     for i, layer in enumerate(layers):
@@ -144,11 +159,12 @@ class ConvRecurrent(Weights):
         self.frame_step = int(spec.frame_step) * self.repeat   # [steps] between stacked images
         self.frame_reach = (self.frames - 1) * self.frame_step   # steps back to the oldest
         # layer sizes and the parameter layout
+        self.spatial = bool(spec.spatial_softmax)
         self.convs = conv_geometry(spec.conv, self.frames * self.frame_channels,
-                                   int(source.height), int(source.width))
+                                   int(source.height), int(source.width), self.spatial)
         last = self.convs[-1]
         off = last.b0 + last.co
-        n = last.co * last.hp * last.wp                   # flattened conv output
+        n = 2 * last.co if self.spatial else last.co * last.hp * last.wp   # conv output
         self.dense = []                                   # (n_in, n_out, w0, b0)
         for width in spec.hidden:
             self.dense.append((n, int(width), off, off + n * int(width)))
@@ -184,6 +200,13 @@ class ConvRecurrent(Weights):
         self.gh = backend.field(real, (T, B, max(G * N, 1) if G == 3 else 1))  # state part (gru)
         self.h = backend.field(real, (T + 1, B, max(N, 1)))       # h[t]: before step t
         self.y = backend.field(real, (T, B, M))                   # output before the squash
+        spatial = []                                  # spatial_softmax: peak (forward only),
+        if self.spatial:                              # exp, sum per channel, feature points
+            self.ss_peak = backend.field(real, (T, B, last.co), grad=False)
+            self.ss_e = backend.field(real, (T, B, last.co * last.ho * last.wo))
+            self.ss_z = backend.field(real, (T, B, last.co))
+            self.points = backend.field(real, (T, B, 2 * last.co))
+            spatial = [self.ss_e, self.ss_z, self.points]
         np_real = np.float64 if real == ti.f64 else np.float32
         self.out_scale.from_numpy(np.broadcast_to(np.asarray(spec.output_scale, float),
                                                   (M,)).astype(np_real))
@@ -192,8 +215,9 @@ class ConvRecurrent(Weights):
         self.theta0 = self.initial_theta()
         self._clear_own = backend.gradient_clearer(
             [self.theta, self.out_scale, self.out_offset, self.gx, self.gh, self.h, self.y]
-            + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out)
+            + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out + spatial)
         self._winners = ti.ad.no_grad(self._find_winners)
+        self._peaks = ti.ad.no_grad(self._find_peaks)
         # grad_decay for the memory: a no-op forward whose backward scales h's adjoint
         self._memory_decay = ti.ad.grad_replaced(self._memory_decay_forward)
         ti.ad.grad_for(self._memory_decay)(self._memory_decay_backward)
@@ -248,6 +272,14 @@ class ConvRecurrent(Weights):
         if not self.spec.zero_output:
             normal(self.out_w0, self.out_b0, self.n_last, 1.0)
         return theta
+
+    def step_scales(self) -> np.ndarray:
+        """Per weight, the factor its optimiser step gets (n_params,): conv_lr_scale for
+        the conv layers' weights and biases (the first entries of theta), 1 elsewhere."""
+        scales = np.ones(self.n_params)
+        last = self.convs[-1]
+        scales[:last.b0 + last.co] = self.spec.conv_lr_scale
+        return scales
 
     # ------------------------------------------------------------------------ parameters
     def clear_gradients(self) -> None:
@@ -328,6 +360,63 @@ class ConvRecurrent(Weights):
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, g.co * g.hp * g.wp):
             self.conv_out[layer][t, b, j] = \
                 self._act(self.conv_pre[layer][t, b, self.winner[layer][t, b, j]])
+
+    # spatial_softmax: the largest pre-activation of each channel is subtracted before exp
+    # (no overflow); it is found outside the tape and taken as a constant, which leaves the
+    # gradient exact: a softmax does not change when all its inputs shift by one number.
+    @ti.kernel
+    def k_peaks(self, t0: ti.i32, t1: ti.i32):
+        """Forward only (launched through ti.ad.no_grad): each channel's largest value."""
+        g = ti.static(self.convs[-1])
+        last = ti.static(len(self.convs) - 1)
+        n = ti.static(g.ho * g.wo)
+        for t, b, c in ti.ndrange((t0, t1), self.sim.batch, g.co):
+            best = self.conv_pre[last][t, b, c * n]
+            for j in range(1, n):
+                best = ti.max(best, self.conv_pre[last][t, b, c * n + j])
+            self.ss_peak[t, b, c] = best
+
+    def _find_peaks(self, t0: int, t1: int) -> None:
+        self.k_peaks(t0, t1)
+
+    @ti.kernel
+    def k_softmax_exp(self, t0: ti.i32, t1: ti.i32):
+        g = ti.static(self.convs[-1])
+        last = ti.static(len(self.convs) - 1)
+        n = ti.static(g.ho * g.wo)
+        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, g.co * n):
+            self.ss_e[t, b, i] = ti.exp(self.conv_pre[last][t, b, i] - self.ss_peak[t, b, i // n])
+
+    @ti.kernel
+    def k_softmax_sum(self, t0: ti.i32, t1: ti.i32):
+        """ss_z += exp over each channel's pixels (ss_z zeroed before)."""
+        g = ti.static(self.convs[-1])
+        n = ti.static(g.ho * g.wo)
+        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, g.co * n):
+            self.ss_z[t, b, i // n] += self.ss_e[t, b, i]
+
+    @ti.kernel
+    def k_feature_points(self, t0: ti.i32, t1: ti.i32):
+        """points += p u, p v per pixel (points zeroed before): (column, row) of channel c at
+        2 c, 2 c + 1, each in [-1, 1]."""
+        g = ti.static(self.convs[-1])
+        n = ti.static(g.ho * g.wo)
+        su = ti.static(2.0 / (g.wo - 1) if g.wo > 1 else 0.0)   # [1/px]
+        sv = ti.static(2.0 / (g.ho - 1) if g.ho > 1 else 0.0)
+        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, g.co * n):
+            c, j = i // n, i % n
+            p = self.ss_e[t, b, i] / self.ss_z[t, b, c]
+            self.points[t, b, 2 * c] += p * ((j % g.wo - ti.static((g.wo - 1) / 2)) * su)
+            self.points[t, b, 2 * c + 1] += p * ((j // g.wo - ti.static((g.ho - 1) / 2)) * sv)
+
+    def _spatial_softmax(self, t0: int, t1: int) -> None:
+        co = self.convs[-1].co
+        self._peaks(t0, t1)
+        self.k_softmax_exp(t0, t1)
+        self.k_zero(t0, t1, self.ss_z, co)
+        self.k_softmax_sum(t0, t1)
+        self.k_zero(t0, t1, self.points, 2 * co)
+        self.k_feature_points(t0, t1)
 
     @ti.kernel
     def k_zero(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), n: ti.template()):
@@ -451,13 +540,18 @@ class ConvRecurrent(Weights):
         for k, g in enumerate(self.convs):
             self.k_conv_bias(t0, t1, k)
             self.k_conv(t0, t1, k)
-            if g.max_pool:
+            if self.spatial and k == len(self.convs) - 1:
+                self._spatial_softmax(t0, t1)
+            elif g.max_pool:
                 self._winners(t0, t1, k)
                 self.k_max_pool(t0, t1, k)
             else:
                 self.k_zero(t0, t1, self.conv_out[k], g.co * g.hp * g.wp)
                 self.k_avg_pool(t0, t1, k)
-        src, n = self.conv_out[-1], self.convs[-1].co * self.convs[-1].hp * self.convs[-1].wp
+        last = self.convs[-1]
+        src, n = self.conv_out[-1], last.co * last.hp * last.wp
+        if self.spatial:
+            src, n = self.points, 2 * last.co
         for (n_in, n_out, w0, b0), pre, out in zip(self.dense, self.dense_pre, self.dense_out):
             self.k_bias(t0, t1, pre, b0, n_out)
             self.k_matmul(t0, t1, pre, src, 0, w0, n_out, n_in)
