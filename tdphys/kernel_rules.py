@@ -10,9 +10,10 @@ branch that is taken at run time:
 
 With `advanced_optimization=False` (backend.py: it makes reverse-mode compiles 3-5x faster)
 the adjoint of that read goes to the wrong bytes of `omega.grad`: finite garbage such as
-1e+280 in the neighbouring component, or NaN (measured on cpu, f32 and f64; the same read
-outside any branch, a whole entry `v = f[i]` read first and then `v[1]`, `ti.select`, and
-`ti.static` branches all differentiate exactly; docs/engine-notes.md, pitfall 13). Taichi's
+1e+280 in the neighbouring component, or NaN (measured on cpu, f32 and f64, and on Vulkan,
+f32, where it lands on a wrong component; the same read outside any branch, a whole entry
+`v = f[i]` read first and then `v[1]`, `ti.select`, and `ti.static` branches all
+differentiate exactly; docs/engine-notes.md, pitfall 13). Taichi's
 `force_scalarize_matrix` fixes it too but makes compiles much slower, so tdphys's own kernels
 never use the shape (tests/test_kernel_rules.py checks every one) and `Simulation.tape()`
 refuses a user's kernel that does, naming the file, the line and the fix, instead of
