@@ -164,7 +164,7 @@ class ConvRecurrent(Weights):
                                    int(source.height), int(source.width), self.spatial)
         last = self.convs[-1]
         off = last.b0 + last.co
-        n = 2 * last.co if self.spatial else last.co * last.hp * last.wp   # conv output
+        n = self.n_conv = 2 * last.co if self.spatial else last.co * last.hp * last.wp
         self.dense = []                                   # (n_in, n_out, w0, b0)
         for width in spec.hidden:
             self.dense.append((n, int(width), off, off + n * int(width)))
@@ -191,7 +191,8 @@ class ConvRecurrent(Weights):
         self.out_scale = backend.field(real, M)
         self.out_offset = backend.field(real, M)
         self.conv_pre = [backend.field(real, (T, B, g.co * g.ho * g.wo)) for g in self.convs]
-        self.conv_out = [backend.field(real, (T, B, g.co * g.hp * g.wp)) for g in self.convs]
+        self.conv_out = [backend.field(real, (T, B, g.co * g.hp * g.wp)) for g in self.convs[:-1]]
+        self.conv_out.append(backend.field(real, (T, B, self.n_conv)))   # spatial: the points
         self.winner = [backend.int_field((T, B, g.co * g.hp * g.wp)) if g.max_pool else None
                        for g in self.convs]
         self.dense_pre = [backend.field(real, (T, B, d[1])) for d in self.dense]
@@ -201,12 +202,11 @@ class ConvRecurrent(Weights):
         self.h = backend.field(real, (T + 1, B, max(N, 1)))       # h[t]: before step t
         self.y = backend.field(real, (T, B, M))                   # output before the squash
         spatial = []                                  # spatial_softmax: peak (forward only),
-        if self.spatial:                              # exp, sum per channel, feature points
+        if self.spatial:                              # exp and its sum per channel
             self.ss_peak = backend.field(real, (T, B, last.co), grad=False)
             self.ss_e = backend.field(real, (T, B, last.co * last.ho * last.wo))
             self.ss_z = backend.field(real, (T, B, last.co))
-            self.points = backend.field(real, (T, B, 2 * last.co))
-            spatial = [self.ss_e, self.ss_z, self.points]
+            spatial = [self.ss_e, self.ss_z]
         np_real = np.float64 if real == ti.f64 else np.float32
         self.out_scale.from_numpy(np.broadcast_to(np.asarray(spec.output_scale, float),
                                                   (M,)).astype(np_real))
@@ -397,17 +397,18 @@ class ConvRecurrent(Weights):
 
     @ti.kernel
     def k_feature_points(self, t0: ti.i32, t1: ti.i32):
-        """points += p u, p v per pixel (points zeroed before): (column, row) of channel c at
-        2 c, 2 c + 1, each in [-1, 1]."""
+        """The last conv_out += p u, p v per pixel (zeroed before): the (column, row) of
+        channel c at 2 c, 2 c + 1, each in [-1, 1]."""
         g = ti.static(self.convs[-1])
         n = ti.static(g.ho * g.wo)
         su = ti.static(2.0 / (g.wo - 1) if g.wo > 1 else 0.0)   # [1/px]
         sv = ti.static(2.0 / (g.ho - 1) if g.ho > 1 else 0.0)
+        points = ti.static(self.conv_out[-1])
         for t, b, i in ti.ndrange((t0, t1), self.sim.batch, g.co * n):
             c, j = i // n, i % n
             p = self.ss_e[t, b, i] / self.ss_z[t, b, c]
-            self.points[t, b, 2 * c] += p * ((j % g.wo - ti.static((g.wo - 1) / 2)) * su)
-            self.points[t, b, 2 * c + 1] += p * ((j // g.wo - ti.static((g.ho - 1) / 2)) * sv)
+            points[t, b, 2 * c] += p * ((j % g.wo - ti.static((g.wo - 1) / 2)) * su)
+            points[t, b, 2 * c + 1] += p * ((j // g.wo - ti.static((g.ho - 1) / 2)) * sv)
 
     def _spatial_softmax(self, t0: int, t1: int) -> None:
         co = self.convs[-1].co
@@ -415,7 +416,7 @@ class ConvRecurrent(Weights):
         self.k_softmax_exp(t0, t1)
         self.k_zero(t0, t1, self.ss_z, co)
         self.k_softmax_sum(t0, t1)
-        self.k_zero(t0, t1, self.points, 2 * co)
+        self.k_zero(t0, t1, self.conv_out[-1], 2 * co)
         self.k_feature_points(t0, t1)
 
     @ti.kernel
@@ -548,10 +549,7 @@ class ConvRecurrent(Weights):
             else:
                 self.k_zero(t0, t1, self.conv_out[k], g.co * g.hp * g.wp)
                 self.k_avg_pool(t0, t1, k)
-        last = self.convs[-1]
-        src, n = self.conv_out[-1], last.co * last.hp * last.wp
-        if self.spatial:
-            src, n = self.points, 2 * last.co
+        src, n = self.conv_out[-1], self.n_conv
         for (n_in, n_out, w0, b0), pre, out in zip(self.dense, self.dense_pre, self.dense_out):
             self.k_bias(t0, t1, pre, b0, n_out)
             self.k_matmul(t0, t1, pre, src, 0, w0, n_out, n_in)
