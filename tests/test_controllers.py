@@ -17,7 +17,7 @@ STEPS = 8
 
 
 def _setup(inputs, hidden=(5,), zero_output=False, skip=True, activation="tanh",
-           squash="none", batch=1, param_sets=1, steps=STEPS):
+           squash="none", batch=1, param_sets=1, steps=STEPS, action_repeat=1):
     import tdphys
     from tdphys.optim.controllers import MLP, ControllerInput, ControllerSpec
     from tdphys.optim.experiment import Task
@@ -28,7 +28,7 @@ def _setup(inputs, hidden=(5,), zero_output=False, skip=True, activation="tanh",
     spec = ControllerSpec(inputs=tuple(ControllerInput(*i) for i in inputs), hidden=hidden,
                           activation=activation, skip=skip, zero_output=zero_output,
                           output_scale=0.8, output_offset=0.1, squash=squash, seed=3,
-                          init_gain=1.5)
+                          init_gain=1.5, action_repeat=action_repeat)
     return sim, task, MLP(spec, sim, task, param_sets)
 
 
@@ -99,3 +99,37 @@ def test_grad_decay_scales_the_adjoint_per_step(arm):
     sim, _, _ = arm
     # the commands of the last controller rollout, replayed
     check_grad_decay(sim, lambda: sim.rollout(check=False), "init_omega", 0.9, STEPS)
+
+
+@pytest.fixture(scope="module")
+def held_arm(backend64):
+    """An MLP evaluated every third step only (action_repeat 3): the steps between hold its
+    command, as the cart-pendulum's 12.5 Hz pixels controller does (two worlds, own weights)."""
+    return _setup(FEATURES, hidden=(5,), batch=2, param_sets=2, action_repeat=3)
+
+
+def test_action_repeat_holds_each_command_until_the_next_evaluation(held_arm):
+    """With action_repeat 3 the commands of steps 1, 2 repeat step 0's, those of 4, 5 step
+    3's, ...; the network evaluated at step 3 sees the state the held command led to."""
+    sim, task, ctl = held_arm
+    rollout_loss(sim, task, ctl, ctl.theta0 + 0.2)
+    ctrl = sim.ctrl.to_numpy()[:STEPS]
+    for t in range(STEPS):
+        np.testing.assert_array_equal(ctrl[t], ctrl[t - t % 3])
+    assert np.abs(ctrl[3] - ctrl[0]).max() > 1e-6     # the state moved between evaluations
+
+
+def test_action_repeat_weight_gradients_match_finite_differences(held_arm):
+    """Through the held commands too: d loss / d theta equals central differences (f64)."""
+    sim, task, ctl = held_arm
+    both = ctl.theta0 + np.random.default_rng(2).normal(0.0, 0.3, (2, ctl.n_params))
+    picks = {0, 7, ctl.offsets[-1][0] + 1, ctl.offsets[-1][1], ctl.n_params - 1}
+    check_weight_gradient(sim, task, ctl, both, picks)
+
+
+def test_action_repeat_decays_the_held_command_per_step(held_arm):
+    """With grad_decay g a loss on the final state still gives g^T times the exact gradient
+    with respect to the initial state: a held command's adjoint is scaled once per step."""
+    sim, task, ctl = held_arm
+    ctl.set(ctl.theta0 + np.random.default_rng(3).normal(0.0, 0.3, (2, ctl.n_params)))
+    check_grad_decay(sim, ctl.rollout, "init_omega", 0.9, STEPS, others=(ctl,))

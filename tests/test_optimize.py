@@ -158,6 +158,11 @@ controller:
     ("{body: forearm}", "{body: foreram}", "task.effector.body",
      ["no body 'foreram'", "did you mean 'forearm'"]),
     ("hidden: [8]", "hidden: [8]\n  layers: 2", "controller.layers", ["unknown key"]),
+    ("hidden: [8]", "hidden: [8]\n  action_repeat: 0", "controller.action_repeat",
+     ["must be a whole number > 0"]),
+    ("  inputs: [{clock: {hz: 1}}, {sensor: {name: hand_pos}}]\n  hidden: [8]",
+     "  type: open_loop\n  action_repeat: 2", "controller.action_repeat",
+     ["one trainable command per step", "remove `action_repeat`"]),
 ])
 def test_bad_controller_names_the_key(tmp_path, robots_dir, old, new, key, words):
     """Mistakes in a controller block (or in names it takes from the robot) are reported

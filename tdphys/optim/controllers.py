@@ -8,6 +8,8 @@ Three kinds:
       h_k = act(W_k h_{k-1} + b_k)                      k = 1 .. hidden layers
       y = W_out h_last + b_out [+ S x0]                  (optional linear skip from the inputs)
       ctrl[t] = offset + scale * y   or   offset + scale * tanh(y)
+  With `action_repeat` k > 1 the network runs at t = 0, k, 2k, ... only and the steps between
+  hold its command (CommandHold).
   With `zero_output` the output weights, bias and skip start at zero: the first rollout
   commands `offset` at every step (standstill when offset is the initial joint angles).
 - **vision**: a small convolutional network with a recurrent memory that reads the camera
@@ -74,13 +76,13 @@ class ControllerSpec:
     skip: linear skip connection from the inputs to the outputs; zero_output: output weights
     start at zero; init_gain: hidden weights ~ N(0, init_gain^2 / fan_in); seed; output_scale
     [motor units per output unit] (one, or one per motor); output_offset [motor units] (one or
-    per motor); squash: none | tanh applied to the output before the scale; lr_scale: the
+    per motor); squash: none | tanh applied to the output before the scale; action_repeat:
+    the steps each command is held (the network runs every that many); lr_scale: the
     optimiser sees weights / lr_scale (scales the learning rate of the weights against
     physical parameters). For vision (hidden, activation, squash and the rest as for mlp; no
     inputs or skip): conv: the conv layers (ConvLayer), at least one; grayscale: the network
     sees the mean of the colour channels; frames: how many of the latest images it sees at
     once (stacked as channels); frame_step: the evaluations between two stacked images;
-    action_repeat: the steps each command is held (the network runs every that many);
     standardize: rescale the dense layers from forward rollouts before training;
     spatial_softmax: the last conv layer's maps (pool 1) become each channel's expected image
     coordinates under a softmax over its pixels (feature points) instead of a flat map;
@@ -169,6 +171,37 @@ class OpenLoop:
         self.sim.rollout(check=check)
 
 
+@ti.data_oriented
+class CommandHold:
+    """`action_repeat`: hold(t) copies the command of step t - 1 to step t, on the tape. Its
+    backward gives ctrl[t - 1] the adjoint of its copy times sim.grad_decay, as a step of the
+    physics scales the state's, so a loss term s steps after the network step that chose a
+    held command weighs grad_decay^s along the held path too (as dm_control's and Brax's
+    action repeat, made differentiable)."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.hold = ti.ad.grad_replaced(self._forward)
+        ti.ad.grad_for(self.hold)(self._backward)
+
+    def _forward(self, t: int) -> None:
+        self.k_hold(t)
+
+    def _backward(self, t: int) -> None:
+        self.k_hold_adjoint(t, self.sim.grad_decay)
+
+    @ti.kernel
+    def k_hold(self, t: ti.i32):
+        for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
+            self.sim.ctrl[t, b, m] = self.sim.ctrl[t - 1, b, m]
+
+    @ti.kernel
+    def k_hold_adjoint(self, t: ti.i32, factor: ti.f64):
+        for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
+            self.sim.ctrl.grad[t - 1, b, m] += ti.cast(factor, self.sim.real) \
+                * self.sim.ctrl.grad[t, b, m]
+
+
 class Weights:
     """What the MLP and vision controllers share: the trainable vector `theta` (P, n_params)
     (P = 1, or one parameter set per world), its activation (`act_code`, an ACTIVATIONS index)
@@ -223,7 +256,12 @@ class MLP(Weights):
         self.P = param_sets
         table = self._feature_table()
         self.n_in = len(table)
-        self.per_step = any(code[0] not in (_F_SIN, _F_COS, _F_TARGET) for code in table)
+        self.repeat = int(spec.action_repeat)
+        if self.repeat < 1:
+            raise ValueError(f"action_repeat must be at least 1, got {spec.action_repeat}")
+        self.per_step = self.repeat > 1 or any(code[0] not in (_F_SIN, _F_COS, _F_TARGET)
+                                               for code in table)
+        self._hold = CommandHold(sim).hold
         sizes = (self.n_in,) + tuple(spec.hidden) + (M,)
         self.sizes = sizes
         # parameter layout in theta: per layer W (out x in, row-major) then b; then skip S
@@ -393,11 +431,19 @@ class MLP(Weights):
                 self.k_activate(t0, t1, k)
         self.k_output(t0, t1)
 
+    def _policy(self, t: int) -> None:
+        if t % self.repeat:            # between two evaluations: the command is held
+            self._hold(t)
+        else:
+            self.compute(t, t + 1)
+
     def rollout(self, check: bool = False) -> None:
-        """One rollout of sim driven by this controller (differentiable under ti.ad.Tape)."""
+        """One rollout of sim driven by this controller (differentiable under ti.ad.Tape);
+        with action_repeat k the network runs at t = 0, k, 2k, ... and the steps between
+        hold its command."""
         sim = self.sim
         if self.per_step:
-            sim.rollout(policy=lambda t: self.compute(t, t + 1), check=check)
+            sim.rollout(policy=self._policy, check=check)
         else:
             self.compute(0, sim.steps)
             sim.rollout(check=check)

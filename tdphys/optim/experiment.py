@@ -179,8 +179,8 @@ _TRAIN_KEYS = {"init", "scale", "index", "log"}
 _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigma", "popsize", "seed",
              "stop_at_success", "grad_decay"}
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
-              "seed", "output_scale", "output_offset", "squash", "lr_scale"}
-_VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step", "action_repeat",
+              "seed", "output_scale", "output_offset", "squash", "lr_scale", "action_repeat"}
+_VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step",
                 "standardize", "spatial_softmax", "conv_lr_scale", "memory", "cell"}   # type: vision only
 _MLP_ONLY = {"inputs", "skip"}                                       # not for type: vision
 _CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
@@ -560,6 +560,13 @@ def _controller(at: _At):
             values["activation"] = _choice(m.get("activation"), ACTIVATIONS, "activation")
         if "squash" in m:
             values["squash"] = _choice(m.get("squash"), SQUASHES, "squash")
+        if "action_repeat" in m:
+            from ..model.loader import _positive_int
+            values["action_repeat"] = _positive_int(m.get("action_repeat"))
+    elif "action_repeat" in m:
+        raise m.key_at("action_repeat").error(
+            "an open_loop controller has one trainable command per step",
+            "remove `action_repeat` (or use an mlp or vision controller)")
     from ..model.loader import _boolean
     for key in ("skip", "zero_output"):
         if key in m:
@@ -578,7 +585,7 @@ def _controller(at: _At):
 
 def _vision(m: _Map) -> dict:
     """The keys only a vision controller has: camera, conv, grayscale, frames, frame_step,
-    action_repeat, standardize, spatial_softmax, conv_lr_scale, memory, cell."""
+    standardize, spatial_softmax, conv_lr_scale, memory, cell."""
     from ..model.loader import _boolean, _non_negative_int, _positive_int
     from .controllers import ConvLayer
     from .vision_controller import CELLS, POOL_TYPES
@@ -604,8 +611,6 @@ def _vision(m: _Map) -> dict:
         values["frames"] = _positive_int(m.get("frames"))
     if "frame_step" in m:
         values["frame_step"] = _positive_int(m.get("frame_step"))
-    if "action_repeat" in m:
-        values["action_repeat"] = _positive_int(m.get("action_repeat"))
     if "standardize" in m:
         values["standardize"] = _boolean(m.get("standardize"))
     if "spatial_softmax" in m:

@@ -61,7 +61,7 @@ import numpy as np
 import taichi as ti
 
 from .. import backend
-from .controllers import ACTIVATIONS, Weights
+from .controllers import ACTIVATIONS, CommandHold, Weights
 
 CELLS = ("gru", "rnn")
 POOL_TYPES = ("avg", "max")
@@ -224,9 +224,11 @@ class ConvRecurrent(Weights):
         # ... and for the stacked older frames, which reach back past steps
         self._frame_decay = ti.ad.grad_replaced(self._frame_decay_forward)
         ti.ad.grad_for(self._frame_decay)(self._frame_decay_backward)
-        # action_repeat: the steps between two network evaluations hold the command
-        self._hold = ti.ad.grad_replaced(self._hold_forward)
-        ti.ad.grad_for(self._hold)(self._hold_backward)
+        # action_repeat: the steps between two network evaluations hold the command and
+        # the memory
+        self._hold_command = CommandHold(sim).hold
+        self._hold_memory = ti.ad.grad_replaced(self._hold_memory_forward)
+        ti.ad.grad_for(self._hold_memory)(self._hold_memory_backward)
 
     # ------------------------------------------------------------------------ set-up
     def standardized(self, theta: np.ndarray, layer: int) -> np.ndarray:
@@ -505,28 +507,21 @@ class ConvRecurrent(Weights):
             self.h.grad[t, b, j] *= ti.cast(factor, self.sim.real)
 
     # ------------------------------------------------------------------------ action_repeat
-    def _hold_forward(self, t: int) -> None:
-        self.k_hold(t)
+    def _hold_memory_forward(self, t: int) -> None:
+        self.k_hold_memory(t)
 
-    def _hold_backward(self, t: int) -> None:
-        """ctrl[t - 1] and h[t] receive the adjoints of their copies ctrl[t] and h[t + 1];
-        the command's times grad_decay, as a step of the physics scales the state's: a loss
-        term s steps after the network step that chose a held command weighs grad_decay^s
-        along the held path too (the memory's copy is scaled by _memory_decay, per step)."""
-        self.k_hold_adjoint(t, self.sim.grad_decay)
+    def _hold_memory_backward(self, t: int) -> None:
+        """h[t] receives the adjoint of its copy h[t + 1] (scaled per step by
+        _memory_decay; the held command's by CommandHold)."""
+        self.k_hold_memory_adjoint(t)
 
     @ti.kernel
-    def k_hold(self, t: ti.i32):
-        for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
-            self.sim.ctrl[t, b, m] = self.sim.ctrl[t - 1, b, m]
+    def k_hold_memory(self, t: ti.i32):
         for b, j in ti.ndrange(self.sim.batch, self.N):
             self.h[t + 1, b, j] = self.h[t, b, j]
 
     @ti.kernel
-    def k_hold_adjoint(self, t: ti.i32, factor: ti.f64):
-        for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
-            self.sim.ctrl.grad[t - 1, b, m] += ti.cast(factor, self.sim.real) \
-                * self.sim.ctrl.grad[t, b, m]
+    def k_hold_memory_adjoint(self, t: ti.i32):
         for b, j in ti.ndrange(self.sim.batch, self.N):
             self.h.grad[t, b, j] += self.h.grad[t + 1, b, j]
 
@@ -587,7 +582,8 @@ class ConvRecurrent(Weights):
                     self._frame_decay(t)
                 if self.mem is not None:
                     self._memory_decay(t)
-                self._hold(t)
+                    self._hold_memory(t)
+                self._hold_command(t)
                 return
             self.source.render(t)
             self.compute(t, t + 1)
