@@ -64,7 +64,8 @@ def arm(backend64):
     rnn with max pooling on the grey images of steps t and t - 2 (frames 2, frame_step 2: the
     decay test below then also checks the stacked frame's scaling over two steps), and gru
     evaluated every second step only (action_repeat 2) on the images of steps t and t - 2
-    (frames 2, frame_step 1 evaluation), holding its command and memory between; and gru
+    (frames 2, frame_step 1 evaluation), holding its command and memory between, its dense
+    layer also seeing the change of the conv features since step t - 2 (motion); and gru
     reading feature points (spatial_softmax) of its last conv layer instead of its maps, its
     first layer with stride 2."""
     import tdphys
@@ -79,7 +80,7 @@ def arm(backend64):
             "rnn": _controller(sim, task, camera, 2, cell="rnn", grayscale=True, activation="elu",
                                frames=2, frame_step=2,
                                conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1))),
-            "held": _controller(sim, task, camera, 2, action_repeat=2, frames=2),
+            "held": _controller(sim, task, camera, 2, action_repeat=2, frames=2, motion=True),
             "spatial": _controller(sim, task, camera, 2, spatial_softmax=True,
                                    conv=(ConvLayer(3, 3, 2), ConvLayer(2, 2, 1)))}
     return sim, task, camera, ctls
@@ -91,7 +92,8 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     image, both conv layers, average or max pooling, the dense layer, the memory and the
     output, for weights and biases of every layer (rnn: also through the previous step's
     image two steps back, which its two stacked frames read; held: also through the
-    commands and memory held over the steps between two evaluations; spatial: through the
+    commands and memory held over the steps between two evaluations and through the conv
+    features of the previous evaluation, which motion subtracts; spatial: through the
     softmax over each channel's pixels and the feature points instead of the last pool)."""
     sim, task, _, ctls = arm
     ctl = ctls[cell]
@@ -125,7 +127,7 @@ def _numpy_commands(ctl, images, theta):
     act, sig = ACT[ctl.spec.activation], lambda z: 1.0 / (1.0 + np.exp(-z))
     N, spec = ctl.N, ctl.spec
     k = spec.action_repeat
-    h, commands = np.zeros(N), []
+    h, commands, seen = np.zeros(N), [], {}
     for t in range(len(images)):
         if t % k:                                                     # held
             commands.append(commands[-1])
@@ -150,7 +152,9 @@ def _numpy_commands(ctl, images, theta):
                 break
             a = act(c)[:, :g.hp * g.p, :g.wp * g.p].reshape(g.co, g.hp, g.p, g.wp, g.p)
             x = a.max(axis=(2, 4)) if g.max_pool else a.mean(axis=(2, 4))
-        d = x.ravel()
+        d = seen[t] = x.ravel()
+        if spec.motion:
+            d = np.concatenate([d, d - seen[max(t - spec.frame_step * k, 0)]])
         for n_in, n_out, w0, b0 in ctl.dense:
             d = act(theta[w0:b0].reshape(n_out, n_in) @ d + theta[b0:b0 + n_out])
         wx0, bx0, wh0, bh0 = ctl.mem
@@ -359,6 +363,8 @@ def test_vision_controller_file_loads(tmp_path):
     c = load_experiment(_experiment(tmp_path, "  spatial_softmax: true\n  conv_lr_scale: 0.1\n")
                         ).controller
     assert c.spatial_softmax is True and c.conv_lr_scale == 0.1
+    assert not c.motion
+    assert load_experiment(_experiment(tmp_path, "  motion: true\n")).controller.motion is True
 
 
 @pytest.mark.parametrize("old, new, key, words", [
@@ -392,6 +398,7 @@ def test_vision_controller_file_loads(tmp_path):
     ("memory: 8", "memory: 8\n  spatial_softmax: yes please", "controller.spatial_softmax",
      ["true or false"]),
     ("memory: 8", "memory: 8\n  conv_lr_scale: 0", "controller.conv_lr_scale", ["> 0"]),
+    ("memory: 8", "memory: 8\n  motion: 1", "controller.motion", ["true or false"]),
     ("channels: 8, kernel: 3", "channels: 8, kernel: 3, pool: 2}]\n  spatial_softmax: true\n#",
      "controller.conv[1]", ["spatial_softmax", "before any pooling", "set this layer's `pool` "
                             "to 1"]),

@@ -86,6 +86,8 @@ class ControllerSpec:
     standardize: rescale the dense layers from forward rollouts before training;
     spatial_softmax: the last conv layer's maps (pool 1) become each channel's expected image
     coordinates under a softmax over its pixels (feature points) instead of a flat map;
+    motion: the dense layers also see the change of the conv features since the image
+    frame_step evaluations before;
     conv_lr_scale: the conv layers' weights and biases take steps conv_lr_scale times the
     other weights' (the optimiser sees them divided by lr_scale x conv_lr_scale); memory:
     recurrent state size (0: none); cell: gru | rnn; camera: name of the robot file's camera
@@ -110,6 +112,7 @@ class ControllerSpec:
     action_repeat: int = 1
     standardize: bool = False
     spatial_softmax: bool = False
+    motion: bool = False
     conv_lr_scale: float = 1.0
     memory: int = 0
     cell: str = "gru"

@@ -180,8 +180,8 @@ _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigm
              "stop_at_success", "grad_decay"}
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
               "seed", "output_scale", "output_offset", "squash", "lr_scale", "action_repeat"}
-_VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step",
-                "standardize", "spatial_softmax", "conv_lr_scale", "memory", "cell"}   # type: vision only
+_VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step", "standardize",   # vision
+                "spatial_softmax", "motion", "conv_lr_scale", "memory", "cell"}         # only
 _MLP_ONLY = {"inputs", "skip"}                                       # not for type: vision
 _CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
 _INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": {"scale"},
@@ -585,7 +585,7 @@ def _controller(at: _At):
 
 def _vision(m: _Map) -> dict:
     """The keys only a vision controller has: camera, conv, grayscale, frames, frame_step,
-    standardize, spatial_softmax, conv_lr_scale, memory, cell."""
+    standardize, spatial_softmax, motion, conv_lr_scale, memory, cell."""
     from ..model.loader import _boolean, _non_negative_int, _positive_int
     from .controllers import ConvLayer
     from .vision_controller import CELLS, POOL_TYPES
@@ -615,6 +615,8 @@ def _vision(m: _Map) -> dict:
         values["standardize"] = _boolean(m.get("standardize"))
     if "spatial_softmax" in m:
         values["spatial_softmax"] = _boolean(m.get("spatial_softmax"))
+    if "motion" in m:
+        values["motion"] = _boolean(m.get("motion"))
     if "conv_lr_scale" in m:
         values["conv_lr_scale"] = _positive(m.get("conv_lr_scale"), "")
     if "memory" in m:

@@ -19,7 +19,11 @@ Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top 
         p_c(i, j) = exp(c_last[c, i, j]) / sum_ij exp(c_last[c, i, j])
         x_last = (sum_ij p_c(i, j) u_j, sum_ij p_c(i, j) v_i)_c     2 C numbers,
         u_j, v_i in [-1, 1] from the first to the last column, row (0 for a single one)
-    d_0 = flatten(x_last);  d_j = act(V_j d_{j-1} + e_j)          dense layers `hidden`
+    d_0 = flatten(x_last), or with `motion` (flatten(x_last[t]), flatten(x_last[t] -
+          x_last[t - q])): the change since the image q steps before (x_last[0] before
+          the start), so that a speed is a difference in the input, not something the
+          network must learn to form
+    d_j = act(V_j d_{j-1} + e_j)                                  dense layers `hidden`
     memory N > 0:  h[t+1] = cell(d_last, h[t]),  h[0] = 0
         rnn:  h' = tanh(Wx d + bx + Wh h)
         gru:  r = sigmoid(Wx_r d + bx_r + Wh_r h + bh_r),  z = sigmoid(same with _z)
@@ -39,8 +43,8 @@ G = 3 gates (r, z, n) for gru and 1 for rnn; the output W (M, n) then b (M).
 Every activation is kept per step in a field (T, B, n) (feature maps flattened as (channel, row,
 column)) so the tape has it for the backward pass; h is (T + 1, B, N). Per step and world that
 is, in reals (doubled by the gradients): C H_k W_k per conv layer before pooling plus
-C H_k W_k / p^2 after it, 2 x each dense width, 7 N (gru) or 2 N (rnn) for the memory, M for
-the output.
+C H_k W_k / p^2 after it, 2 x x_last's width with motion, 2 x each dense width, 7 N (gru)
+or 2 N (rnn) for the memory, M for the output.
 Example: a 32 x 96 image, conv 8 x k5 s2 pool 2 and 16 x k3 s1 pool 2, hidden [64], gru 32:
 about 8,800 reals per step per world, 0.17 GB in f64 for T = 300 and B = 4, gradients included
 (the image itself, (T + 1, B, 32, 96, 3), is the renderer's).
@@ -158,6 +162,9 @@ class ConvRecurrent(Weights):
                              f"{spec.frames}, {spec.frame_step} and {spec.action_repeat}")
         self.frame_step = int(spec.frame_step) * self.repeat   # [steps] between stacked images
         self.frame_reach = (self.frames - 1) * self.frame_step   # steps back to the oldest
+        self.motion = bool(spec.motion)
+        self.motion_reach = self.frame_step if self.motion else 0   # [steps] back for motion
+        self.reach = max(self.frame_reach, self.motion_reach)
         # layer sizes and the parameter layout
         self.spatial = bool(spec.spatial_softmax)
         self.convs = conv_geometry(spec.conv, self.frames * self.frame_channels,
@@ -165,6 +172,8 @@ class ConvRecurrent(Weights):
         last = self.convs[-1]
         off = last.b0 + last.co
         n = self.n_conv = 2 * last.co if self.spatial else last.co * last.hp * last.wp
+        if self.motion:
+            n = 2 * self.n_conv                           # x_last and its change
         self.dense = []                                   # (n_in, n_out, w0, b0)
         for width in spec.hidden:
             self.dense.append((n, int(width), off, off + n * int(width)))
@@ -195,6 +204,7 @@ class ConvRecurrent(Weights):
         self.conv_out.append(backend.field(real, (T, B, self.n_conv)))   # spatial: the points
         self.winner = [backend.int_field((T, B, g.co * g.hp * g.wp)) if g.max_pool else None
                        for g in self.convs]
+        self.motion_in = backend.field(real, (T, B, 2 * self.n_conv)) if self.motion else None
         self.dense_pre = [backend.field(real, (T, B, d[1])) for d in self.dense]
         self.dense_out = [backend.field(real, (T, B, d[1])) for d in self.dense]
         self.gx = backend.field(real, (T, B, max(G * N, 1)))      # input part of the gates
@@ -215,7 +225,8 @@ class ConvRecurrent(Weights):
         self.theta0 = self.initial_theta()
         self._clear_own = backend.gradient_clearer(
             [self.theta, self.out_scale, self.out_offset, self.gx, self.gh, self.h, self.y]
-            + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out + spatial)
+            + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out + spatial
+            + ([self.motion_in] if self.motion else []))
         self._winners = ti.ad.no_grad(self._find_winners)
         # the conv's backward, written by hand (below: 8x faster than Taichi's)
         self._conv = ti.ad.grad_replaced(self._conv_forward)
@@ -486,6 +497,16 @@ class ConvRecurrent(Weights):
         self.k_feature_points(t0, t1)
 
     @ti.kernel
+    def k_motion(self, t0: ti.i32, t1: ti.i32):
+        """motion_in[t] = (x_last[t], x_last[t] - x_last[t - q]), q = frame_step steps (the
+        network's previous evaluation with frame_step 1; x_last[0] before the start)."""
+        x = ti.static(self.conv_out[-1])
+        n = ti.static(self.n_conv)
+        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, n):
+            self.motion_in[t, b, i] = x[t, b, i]
+            self.motion_in[t, b, n + i] = x[t, b, i] - x[ti.max(t - self.frame_step, 0), b, i]
+
+    @ti.kernel
     def k_zero(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), n: ti.template()):
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n):
             dst[t, b, j] = 0.0
@@ -550,13 +571,17 @@ class ConvRecurrent(Weights):
 
     def _frame_decay_backward(self, t: int) -> None:
         """Backward, after the network of step t: the adjoints it gave the older stacked
-        images t - f (f = 1 .. (frames - 1) frame_step) times grad_decay. Such a path from
+        images t - f (f = 1 .. (frames - 1) frame_step), and with `motion` the older
+        x_last (f = 1 .. frame_step), times grad_decay. Such a path from
         the state at t - f to ctrl[t] skips the physics steps between, so without this it
         would weigh grad_decay^(s - f), not grad_decay^s; an image's adjoint from a network f
         steps later is scaled here f times, once per step back. Only the steps' own networks
         have added to these adjoints yet (the backward runs step by step, from the last)."""
         if t > 0 and self.sim.grad_decay != 1.0:
-            self.k_scale_frame_adjoints(t, self.sim.grad_decay)
+            if self.frame_reach > 0:
+                self.k_scale_frame_adjoints(t, self.sim.grad_decay)
+            if self.motion:
+                self.k_scale_motion_adjoints(t, self.sim.grad_decay)
 
     @ti.kernel
     def k_scale_frame_adjoints(self, t: ti.i32, factor: ti.f64):
@@ -564,6 +589,13 @@ class ConvRecurrent(Weights):
         for b, y, x, c in ti.ndrange(self.sim.batch, self.source.height, self.source.width, 3):
             for f in range(1, ti.min(self.frame_reach, t) + 1):
                 img.grad[t - f, b, y, x, c] *= ti.cast(factor, self.sim.real)
+
+    @ti.kernel
+    def k_scale_motion_adjoints(self, t: ti.i32, factor: ti.f64):
+        x = ti.static(self.conv_out[-1])
+        for b, i in ti.ndrange(self.sim.batch, self.n_conv):
+            for f in range(1, ti.min(self.motion_reach, t) + 1):
+                x.grad[t - f, b, i] *= ti.cast(factor, self.sim.real)
 
     @ti.kernel
     def k_scale_memory_adjoint(self, t: ti.i32, factor: ti.f64):
@@ -595,7 +627,7 @@ class ConvRecurrent(Weights):
         feed-forward layers run for all those steps in one launch each, the memory step by
         step. (grad_decay reaches the stacked older frames of `frames` only when the steps
         are computed one at a time, as rollouts do.)"""
-        if self.frame_reach > 0 and t1 == t0 + 1:
+        if self.reach > 0 and t1 == t0 + 1:
             self._frame_decay(t0)
         for k, g in enumerate(self.convs):
             self.k_conv_bias(t0, t1, k)
@@ -609,6 +641,9 @@ class ConvRecurrent(Weights):
                 self.k_zero(t0, t1, self.conv_out[k], g.co * g.hp * g.wp)
                 self.k_avg_pool(t0, t1, k)
         src, n = self.conv_out[-1], self.n_conv
+        if self.motion:
+            self.k_motion(t0, t1)
+            src, n = self.motion_in, 2 * self.n_conv
         for (n_in, n_out, w0, b0), pre, out in zip(self.dense, self.dense_pre, self.dense_out):
             self.k_bias(t0, t1, pre, b0, n_out)
             self.k_matmul(t0, t1, pre, src, 0, w0, n_out, n_in)
@@ -642,7 +677,7 @@ class ConvRecurrent(Weights):
         command (and the memory)."""
         def policy(t):
             if t % self.repeat:        # between two evaluations: the command is held
-                if self.frame_reach > 0:
+                if self.reach > 0:
                     self._frame_decay(t)
                 if self.mem is not None:
                     self._memory_decay(t)
