@@ -195,33 +195,6 @@ def test_commands_match_a_numpy_reference(arm, cell):
     np.testing.assert_allclose(sim.ctrl.to_numpy(), stepped, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("cell, layer", [("gru", 0), ("gru", 1), ("rnn", 0), ("rnn", 1),
-                                         ("spatial", 0)])
-def test_hand_written_conv_adjoint_equals_taichis(arm, cell, layer):
-    """The conv layer's backward is written by hand (one thread per weight and per input
-    pixel); for random output adjoints it gives the same weight and input adjoints as
-    Taichi's reverse mode of the forward kernel (gru: colour image; rnn: grey, two stacked
-    frames two steps apart, the older clamped to image 0 at the start; spatial: stride 2)."""
-    sim, task, camera, ctls = arm
-    ctl = ctls[cell]
-    rollout_loss(sim, task, ctl, ctl.theta0 + np.random.default_rng(6).normal(0.0, 0.3,
-                                                                             (2, ctl.n_params)))
-    pre = ctl.conv_pre[layer]
-    upstream = np.random.default_rng(7).normal(0.0, 1.0, pre.shape)
-    source = camera.image if layer == 0 else ctl.conv_out[layer - 1]
-    adjoints = []
-    for backward in (lambda: ctl.k_conv.grad(1, STEPS, layer),
-                     lambda: ctl._conv_backward(1, STEPS, layer)):
-        ctl.clear_gradients()
-        pre.grad.from_numpy(upstream)
-        backward()
-        adjoints.append((ctl.theta.grad.to_numpy(), source.grad.to_numpy()))
-    (w_taichi, x_taichi), (w_ours, x_ours) = adjoints
-    assert np.abs(w_taichi).max() > 0 and np.abs(x_taichi).max() > 0
-    np.testing.assert_allclose(w_ours, w_taichi, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(x_ours, x_taichi, rtol=1e-10, atol=1e-12)
-
-
 def test_zero_output_starts_from_standstill(arm):
     """zero_output's start (the output layer at zero, every other layer random) commands
     exactly output_offset at every step, whatever the image."""
