@@ -124,6 +124,29 @@ def _sdf(kind, p, size):
     return np.linalg.norm(p - np.stack([0 * z, 0 * z, z], -1), axis=-1) - r
 
 
+def _shading_point(kind, ol, dl, t, p, size):
+    """The point (..., 3) a round shape is shaded at (docs/camera.md, "Grazing rays"): the
+    entry t = t_c - sqrt(h) moved to t_c - (sqrt(h + e^2) - e), e = GRAZE r, with t_c the
+    closest approach to the sphere's centre, the capsule's axis line (a side hit) or the
+    nearer end centre (an end hit)."""
+    from tdphys.vision.renderer import GRAZE
+    r, h = (size, 0.0) if kind == "sphere" else size
+    centre = np.zeros_like(p)
+    if kind == "capsule":
+        centre[..., 2] = np.clip(p[..., 2], -h, h)
+    side = (kind == "capsule") & (np.abs(p[..., 2]) < h)
+    rel = ol - centre                  # from the centre, or from a point on the axis line
+    if kind == "capsule":              # side: project out the axis (an infinite cylinder)
+        rel_xy = np.where(side[..., None], rel * [1, 1, 0], rel)
+        dl_xy = np.where(side[..., None], dl * [1, 1, 0], dl)
+    else:
+        rel_xy, dl_xy = rel, dl
+    tc = -(rel_xy * dl_xy).sum(-1) / (dl_xy * dl_xy).sum(-1)
+    e = GRAZE * r                      # t_c - t is sqrt(h) in metres along the ray
+    ts = tc - (np.sqrt((tc - t) ** 2 + e * e) - e)
+    return ol + ts[..., None] * dl
+
+
 def _reference(robot, spec):
     """Hard image (H, W, 3) by sphere tracing the shapes' SDFs in numpy and the documented
     (u, v) maps, and a mask of the pixels safely inside one shape's (and one box face's)
@@ -154,14 +177,16 @@ def _reference(robot, spec):
                               0.5 + 0.5 * sign * p[..., 1] / hy])
             part = 10 * i + k * 2 + (sign > 0)
         else:
+            ps = _shading_point(shape.kind, ol, dl, t, p, size)
             if shape.kind == "sphere":
-                n = p / np.linalg.norm(p, axis=-1, keepdims=True)
+                n = ps / np.linalg.norm(ps, axis=-1, keepdims=True)
                 v = 0.5 + np.arctan2(n[..., 2], np.hypot(n[..., 0], n[..., 1])) / math.pi
             else:
                 r, h = size
-                axis = np.clip(p[..., 2], -h, h)
-                n = (p - np.stack([0 * axis, 0 * axis, axis], -1)) / r
-                v = 0.5 + 0.5 * p[..., 2] / (h + r)
+                axis = np.stack([0 * ps[..., 2], 0 * ps[..., 2], np.clip(ps[..., 2], -h, h)], -1)
+                n = ps - axis
+                n = n / np.linalg.norm(n, axis=-1, keepdims=True)
+                v = 0.5 + 0.5 * (axis + r * n)[..., 2] / (h + r)
             u = 0.5 + np.arctan2(n[..., 1], n[..., 0]) / (2 * math.pi)
             part = np.full((H, W), 10 * i)
         colour = np.asarray(shape.color) * bilinear(tex, u, v, shape.kind == "box", True)

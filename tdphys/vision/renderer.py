@@ -7,7 +7,9 @@ one *layer* per shape plus one for the ground plane. A layer holds
                  signed distance function (negative when the ray enters the shape), exact for
                  spheres, capsules and boxes;
     depth  [m]   distance along the ray to the first hit, or to the closest approach on a miss;
-    colour       Lambert-shaded shape colour at that point, times the shape's texture there.
+    colour       Lambert-shaded shape colour at that point, times the shape's texture there
+                 (round shapes: at a shading point near it whose derivative stays bounded
+                 where the ray grazes the surface; docs/camera.md, "Grazing rays").
 
 Soft visibility. A layer covers the pixel with probability cov = sigmoid(-s_px / softness),
 s_px = s * f / depth the distance in pixels (f: focal length in pixels). Layers are composited
@@ -51,6 +53,9 @@ LOGIT_CLAMP = 40.0       # soft-coverage logits are clamped to +-40 (sigmoid(40)
 SEARCH_ITERATIONS = 32   # golden-section steps for a box: the bracket shrinks 0.618^32 = 2e-7
                          # (the value is second order in the error of t*: envelope theorem)
 BIG = 1e6                # [m] "no hit" distance
+GRAZE = 0.05             # shading point of a round shape: sqrt(h) -> sqrt(h + e^2) - e with
+                         # e = GRAZE r, which bounds the normal's derivative where a ray grazes
+                         # the silhouette (docs/camera.md, "Grazing rays")
 
 
 @ti.data_oriented
@@ -164,14 +169,24 @@ class Renderer:
         return 0.5 + ti.atan2(n[1], nx) * (0.5 / math.pi), ti.sqrt(rho2 + TINY)
 
     @ti.func
+    def graze_root(self, h, e):
+        """sqrt(h + e^2) - e for h >= 0 [m]: the entry's distance before the closest approach
+        for the shading point, within e of sqrt(h) [m], 0 at h = 0 like sqrt(h), but with a
+        bounded derivative there (sqrt(h)'s is infinite where a ray grazes a round
+        surface)."""
+        return ti.sqrt(h + e * e) - e
+
+    @ti.func
     def sphere_layer(self, c, q, r, o, d):
         oc = c - o
         tc = oc.dot(d)
         dist = safe_norm(oc - tc * d)
-        depth = tc
+        depth, ts = tc, tc       # [m] the entry (ordering, depth output); the shading point
         if dist < r:
-            depth = tc - ti.sqrt(r * r - dist * dist + TINY)
-        p = o + depth * d
+            h = r * r - dist * dist
+            depth = tc - ti.sqrt(h + TINY)
+            ts = tc - self.graze_root(h, GRAZE * r)
+        p = o + ts * d
         normal = (p - c) / safe_norm(p - c)
         uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
         if ti.static(self.textured):  # longitude about the shape's z axis, latitude
@@ -190,10 +205,10 @@ class Renderer:
         normal = gap / dist
         axis_point = p2
         if dist < r:  # the first hit: the cylinder's side, else the nearer end sphere
-            th = self.capsule_hit(o, d, a, e, r)
+            th, ts = self.capsule_hit(o, d, a, e, r)
             if th > 0.0:
                 depth = th
-                p = o + th * d
+                p = o + ts * d
                 axis_point = closest_on_segment(p, a, e)
                 normal = (p - axis_point) / safe_norm(p - axis_point)
         uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
@@ -205,8 +220,10 @@ class Renderer:
 
     @ti.func
     def capsule_hit(self, o, d, a, e, r):
-        """[m] ray parameter of the first hit on the capsule (segment a-e, radius r), -1 if
-        none: the ray against the infinite cylinder, then against the end spheres."""
+        """[m] ray parameters (entry, shading point) of the first hit on the capsule (segment
+        a-e, radius r), (-1, -1) if none: the ray against the infinite cylinder, then against
+        the end spheres. The shading point is the entry with graze_root in place of the
+        square root (sphere_layer)."""
         ba, oa = e - a, o - a
         baba, bard, baoa = ba.dot(ba), ba.dot(d), ba.dot(oa)
         rdoa, oaoa = d.dot(oa), oa.dot(oa)
@@ -214,12 +231,13 @@ class Renderer:
         k1 = baba * rdoa - baoa * bard
         k0 = baba * oaoa - baoa * baoa - r * r * baba
         h = k1 * k1 - k2 * k0
-        th = -1.0
+        th, ts = -1.0, -1.0
         if h >= 0.0 and k2 > 1e-12:
             tc = (-k1 - ti.sqrt(h + TINY)) / k2
             along = baoa + tc * bard
             if 0.0 < along < baba:
                 th = tc
+                ts = (-k1 - self.graze_root(h, GRAZE * r * k2)) / k2   # sqrt(h) is k2 x [m]
             else:
                 oc = oa
                 if along >= baba:
@@ -228,7 +246,8 @@ class Renderer:
                 h2 = b2 * b2 - oc.dot(oc) + r * r
                 if h2 >= 0.0:
                     th = -b2 - ti.sqrt(h2 + TINY)
-        return th
+                    ts = -b2 - self.graze_root(h2, GRAZE * r)
+        return th, ts
 
     @ti.func
     def box_entry_depth(self, ol, dl, half):
