@@ -55,6 +55,39 @@ def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
     assert all(h["grad_norm"] > 0 for h in result.history)
 
 
+def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_dir):
+    """controller.normalize keeps the dense input's mean and deviation in the weights vector:
+    the runner sets them from a forward rollout before the first update (a simulation
+    more), moves them by normalize_rate towards each update's rollout, and neither Adam nor
+    CMA-ES changes them otherwise (0.2 s rollouts, feature points + motion)."""
+    import numpy as np
+    from tdphys.optim.controllers import ConvLayer
+    from tdphys.optim.optimizers import cmaes
+    from tdphys.optim.runner import resume_state
+    exp = _one_start(robots_dir, "pendulum_pixels.yaml", 0.2)
+
+    def trained(rate, budget):
+        ctl = dataclasses.replace(exp.controller, conv=(ConvLayer(4, 5, 2), ConvLayer(4, 3)),
+                                  spatial_softmax=True, softmax_gain=10.0, motion=True,
+                                  frames=1, memory=0, hidden=(8,), normalize=True,
+                                  normalize_rate=rate)
+        result = run(dataclasses.replace(exp, controller=ctl), budget=budget, progress=False)
+        mask = result._params.statistics_mask()
+        return result, mask, resume_state(result)["x"]
+
+    result, mask, x = trained(0.0, 3)
+    assert mask.sum() == 2 * 16 and result.history[0]["evaluation"] == 2
+    stats = x[mask]
+    assert not np.allclose(stats, np.r_[np.zeros(16), np.ones(16)])   # set from a rollout
+    assert np.all(result.x_best[mask] == stats)       # rate 0: Adam never moved them
+    assert np.any(result.x_best[~mask] != x[~mask])   # while it moved the weights
+    result, mask, x = trained(0.5, 3)
+    assert np.all(np.abs(result.x_best[mask] - x[mask]) > 0)   # refreshed after the updates
+    es = cmaes(x, 0.1, 4, 1, fixed=mask)
+    X = np.array(es.ask())
+    assert np.all(X[:, mask] == x[mask]) and np.all(X[:, ~mask] != x[~mask])
+
+
 def test_pixels_gradient_matches_finite_differences(robots_dir):
     """The whole pixels pipeline on one tape in f64: physics, the camera's soft renderer
     (the ground in view), both conv layers, the dense layer, the GRU and the output, with two

@@ -10,7 +10,7 @@ import pytest
 import taichi as ti
 
 from controller_checks import (check_grad_decay, check_weight_gradient, initial_theta_for,
-                               rollout_loss)
+                               rollout_loss, taped_loss)
 
 from tdphys.errors import ModelError
 
@@ -67,7 +67,8 @@ def arm(backend64):
     (frames 2, frame_step 1 evaluation), holding its command and memory between, its dense
     layer also seeing the change of the conv features since step t - 2 (motion); and gru
     reading feature points (spatial_softmax) of its last conv layer instead of its maps, its
-    first layer with stride 2."""
+    first layer with stride 2; and the same with a sharper softmax (softmax_gain), motion and
+    its dense input standardised by statistics in theta (normalize)."""
     import tdphys
     from tdphys.optim.experiment import Task
     from tdphys.optim.tasks import Reach
@@ -82,11 +83,14 @@ def arm(backend64):
                                conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1))),
             "held": _controller(sim, task, camera, 2, action_repeat=2, frames=2, motion=True),
             "spatial": _controller(sim, task, camera, 2, spatial_softmax=True,
-                                   conv=(ConvLayer(3, 3, 2), ConvLayer(2, 2, 1)))}
+                                   conv=(ConvLayer(3, 3, 2), ConvLayer(2, 2, 1))),
+            "normalized": _controller(sim, task, camera, 2, spatial_softmax=True, motion=True,
+                                      softmax_gain=3.0, normalize=True,
+                                      conv=(ConvLayer(3, 3, 2), ConvLayer(2, 2, 1)))}
     return sim, task, camera, ctls
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial", "normalized"])
 def test_weight_gradients_match_finite_differences(arm, cell):
     """d loss / d theta from the tape equals central differences (f64) through physics, the
     image, both conv layers, average or max pooling, the dense layer, the memory and the
@@ -94,7 +98,8 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     image two steps back, which its two stacked frames read; held: also through the
     commands and memory held over the steps between two evaluations and through the conv
     features of the previous evaluation, which motion subtracts; spatial: through the
-    softmax over each channel's pixels and the feature points instead of the last pool)."""
+    softmax over each channel's pixels and the feature points instead of the last pool;
+    normalized: also through the standardisation of the dense layer's input)."""
     sim, task, _, ctls = arm
     ctl = ctls[cell]
     both = ctl.theta0 + np.random.default_rng(0).normal(0.0, 0.3, (2, ctl.n_params))
@@ -107,7 +112,7 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     assert np.abs(grad[:g0.b0]).max() > 0      # the first conv layer does get a gradient
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial", "normalized"])
 def test_grad_decay_also_scales_the_memory_per_step(arm, cell):
     """With grad_decay g, a loss on the final state gives exactly g^T times the exact gradient
     with respect to the initial state: every path from step 0 to step T crosses T steps,
@@ -155,6 +160,9 @@ def _numpy_commands(ctl, images, theta):
         d = seen[t] = x.ravel()
         if spec.motion:
             d = np.concatenate([d, d - seen[max(t - spec.frame_step * k, 0)]])
+        if spec.normalize:
+            m0, n = ctl.stats0, d.size
+            d = (d - theta[m0:m0 + n]) / theta[m0 + n:m0 + 2 * n]
         for n_in, n_out, w0, b0 in ctl.dense:
             d = act(theta[w0:b0].reshape(n_out, n_in) @ d + theta[b0:b0 + n_out])
         wx0, bx0, wh0, bh0 = ctl.mem
@@ -172,7 +180,7 @@ def _numpy_commands(ctl, images, theta):
     return np.array(commands)
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial"])
+@pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial", "normalized"])
 def test_commands_match_a_numpy_reference(arm, cell):
     """The commands of a rollout equal the equations evaluated in numpy on its images, and
     evaluating all steps at once from the stored images gives the same commands (held: the
@@ -193,6 +201,36 @@ def test_commands_match_a_numpy_reference(arm, cell):
     assert rendered.all()
     ctl.compute(0, STEPS)
     np.testing.assert_allclose(sim.ctrl.to_numpy(), stepped, rtol=1e-12, atol=1e-15)
+
+
+def test_normalize_statistics_follow_the_rollouts_and_are_not_trained(arm):
+    """normalize: theta holds the mean m and deviation s of every input of the dense layer;
+    refreshed(theta, 1) sets them to the last rollout's (over the steps the network ran and
+    every world), a rate r moves m and s^2 the share r of the way, and the optimisers see a
+    zero gradient for them although the loss depends on them. softmax_gain multiplies the
+    last conv layer's initial weights."""
+    sim, task, _, ctls = arm
+    ctl = ctls["normalized"]
+    theta = ctl.theta0 + np.random.default_rng(4).normal(0.0, 0.3, ctl.n_params)
+    mask = ctl.statistics_mask()
+    m0, n = ctl.stats0, ctl.n_in
+    assert mask.sum() == 2 * n and mask[m0:m0 + 2 * n].all()
+    assert np.all(ctl.theta0[m0:m0 + n] == 0) and np.all(ctl.theta0[m0 + n:m0 + 2 * n] == 1)
+    taped_loss(sim, task, ctl, np.stack([theta, theta]))
+    assert np.abs(ctl.theta.grad.to_numpy()[0][mask]).max() > 0     # the loss depends on them
+    assert np.all(ctl.grad()[mask] == 0)                                # but they are not trained
+    x = ctl.motion_in.to_numpy().reshape(-1, n)
+    new = ctl.refreshed(theta, 1.0)
+    np.testing.assert_allclose(new[m0:m0 + n], x.mean(0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(new[m0 + n:m0 + 2 * n], x.std(0), rtol=1e-12)
+    assert np.all(new[~mask] == theta[~mask])
+    half = ctl.refreshed(theta, 0.5)
+    np.testing.assert_allclose(half[m0:m0 + n], 0.5 * (theta[m0:m0 + n] + x.mean(0)))
+    np.testing.assert_allclose(half[m0 + n:m0 + 2 * n] ** 2,
+                               0.5 * (theta[m0 + n:m0 + 2 * n] ** 2 + x.var(0)))
+    spatial, last = ctls["spatial"], ctl.convs[-1]
+    np.testing.assert_allclose(ctl.theta0[last.w0:last.b0],
+                               3.0 * spatial.theta0[last.w0:last.b0], rtol=1e-12)
 
 
 def test_zero_output_starts_from_standstill(arm):
@@ -338,6 +376,12 @@ def test_vision_controller_file_loads(tmp_path):
     assert c.spatial_softmax is True and c.conv_lr_scale == 0.1
     assert not c.motion
     assert load_experiment(_experiment(tmp_path, "  motion: true\n")).controller.motion is True
+    c = load_experiment(_experiment(tmp_path, "  spatial_softmax: true\n  softmax_gain: 30\n"
+                                              "  normalize: true\n  normalize_rate: 0\n")
+                        ).controller
+    assert (c.softmax_gain, c.normalize, c.normalize_rate) == (30.0, True, 0.0)
+    c = load_experiment(_experiment(tmp_path, "  normalize: true\n")).controller
+    assert (c.softmax_gain, c.normalize, c.normalize_rate) == (1.0, True, 0.1)
 
 
 @pytest.mark.parametrize("old, new, key, words", [
@@ -372,6 +416,14 @@ def test_vision_controller_file_loads(tmp_path):
      ["true or false"]),
     ("memory: 8", "memory: 8\n  conv_lr_scale: 0", "controller.conv_lr_scale", ["> 0"]),
     ("memory: 8", "memory: 8\n  motion: 1", "controller.motion", ["true or false"]),
+    ("memory: 8", "memory: 8\n  softmax_gain: 30", "controller.softmax_gain",
+     ["spatial_softmax", "which is off", "spatial_softmax: true"]),
+    ("memory: 8", "memory: 8\n  spatial_softmax: true\n  softmax_gain: -1",
+     "controller.softmax_gain", ["must be positive"]),
+    ("memory: 8", "memory: 8\n  normalize: yes please", "controller.normalize",
+     ["true or false"]),
+    ("memory: 8", "memory: 8\n  normalize_rate: 1.5", "controller.normalize_rate",
+     ["between 0 and 1", "0.1"]),
     ("channels: 8, kernel: 3", "channels: 8, kernel: 3, pool: 2}]\n  spatial_softmax: true\n#",
      "controller.conv[1]", ["spatial_softmax", "before any pooling", "set this layer's `pool` "
                             "to 1"]),

@@ -89,7 +89,12 @@ class ControllerSpec:
     motion: the dense layers also see the change of the conv features since the image
     frame_step evaluations before;
     conv_lr_scale: the conv layers' weights and biases take steps conv_lr_scale times the
-    other weights' (the optimiser sees them divided by lr_scale x conv_lr_scale); memory:
+    other weights' (the optimiser sees them divided by lr_scale x conv_lr_scale);
+    softmax_gain: spatial_softmax's last conv layer starts with weights this many times
+    larger (a sharper softmax: points that follow the image's strongest responses);
+    normalize: the dense layers see their input standardised by running statistics
+    (normalize_rate: the weight of each update's rollout in them, 0 keeps those of the first
+    rollout); memory:
     recurrent state size (0: none); cell: gru | rnn; camera: name of the robot file's camera
     it sees ("": the robot's first camera)."""
 
@@ -114,6 +119,9 @@ class ControllerSpec:
     spatial_softmax: bool = False
     motion: bool = False
     conv_lr_scale: float = 1.0
+    softmax_gain: float = 1.0
+    normalize: bool = False
+    normalize_rate: float = 0.1
     memory: int = 0
     cell: str = "gru"
     camera: str = ""

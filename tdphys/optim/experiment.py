@@ -181,7 +181,8 @@ _OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigm
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
               "seed", "output_scale", "output_offset", "squash", "lr_scale", "action_repeat"}
 _VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step", "standardize",   # vision
-                "spatial_softmax", "motion", "conv_lr_scale", "memory", "cell"}         # only
+                "spatial_softmax", "motion", "conv_lr_scale", "memory", "cell",         # only
+                "softmax_gain", "normalize", "normalize_rate"}
 _MLP_ONLY = {"inputs", "skip"}                                       # not for type: vision
 _CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
 _INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": {"scale"},
@@ -585,7 +586,8 @@ def _controller(at: _At):
 
 def _vision(m: _Map) -> dict:
     """The keys only a vision controller has: camera, conv, grayscale, frames, frame_step,
-    standardize, spatial_softmax, motion, conv_lr_scale, memory, cell."""
+    standardize, spatial_softmax, motion, conv_lr_scale, softmax_gain, normalize,
+    normalize_rate, memory, cell."""
     from ..model.loader import _boolean, _non_negative_int, _positive_int
     from .controllers import ConvLayer
     from .vision_controller import CELLS, POOL_TYPES
@@ -619,6 +621,22 @@ def _vision(m: _Map) -> dict:
         values["motion"] = _boolean(m.get("motion"))
     if "conv_lr_scale" in m:
         values["conv_lr_scale"] = _positive(m.get("conv_lr_scale"), "")
+    if "softmax_gain" in m:
+        at = m.get("softmax_gain")
+        values["softmax_gain"] = _positive(at, "")
+        if not values.get("spatial_softmax"):
+            raise at.error("softmax_gain scales the last conv layer of spatial_softmax, "
+                           "which is off", "add `spatial_softmax: true`, or drop softmax_gain")
+    if "normalize" in m:
+        values["normalize"] = _boolean(m.get("normalize"))
+    if "normalize_rate" in m:
+        at = m.get("normalize_rate")
+        rate = _number(at)
+        if not 0.0 <= rate <= 1.0:
+            raise at.error(f"must be between 0 and 1, got {rate:g}", "use e.g. 0.1 (each "
+                           "update's rollout weighs 10 % in the statistics), or 0 to keep "
+                           "the first rollout's")
+        values["normalize_rate"] = rate
     if "memory" in m:
         values["memory"] = _non_negative_int(m.get("memory"))
     if "cell" in m:

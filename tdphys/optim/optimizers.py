@@ -41,13 +41,16 @@ class Adam:
 FULL_COVARIANCE_MAX = 1000
 
 
-def cmaes(x0: np.ndarray, sigma: float, popsize: int = 0, seed: int = 1):
+def cmaes(x0: np.ndarray, sigma: float, popsize: int = 0, seed: int = 1, fixed=None):
     """A `cma.CMAEvolutionStrategy` (ask/tell) started at x0 with step sigma; diagonal
-    covariance (sep-CMA-ES) above FULL_COVARIANCE_MAX numbers."""
+    covariance (sep-CMA-ES) above FULL_COVARIANCE_MAX numbers. `fixed`: an optional (n,)
+    boolean mask of coordinates held at x0's values (every candidate has them)."""
     import cma
     opts = {"seed": seed, "verbose": -9, "tolfun": 0, "tolx": 0, "tolfunhist": 0,
             "tolstagnation": 10**9}
-    if np.size(x0) > FULL_COVARIANCE_MAX:
+    if fixed is not None and np.any(fixed):
+        opts["fixed_variables"] = {int(i): float(x0[i]) for i in np.flatnonzero(fixed)}
+    if np.size(x0) - (0 if fixed is None else int(np.sum(fixed))) > FULL_COVARIANCE_MAX:
         opts["CMA_diagonal"] = True
     if popsize:
         opts["popsize"] = popsize

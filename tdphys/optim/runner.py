@@ -161,6 +161,25 @@ class _Params:
                                                           self.design_values(x).tolist())})
         return out
 
+    def statistics_mask(self) -> np.ndarray:
+        """(n,) True for the coordinates that are a controller's statistics (normalize), which
+        the optimisers do not move: Adam gets a zero gradient for them, CMA-ES fixes them."""
+        mask = np.zeros(self.x0.size, bool)
+        if self.controller is not None and hasattr(self.controller, "statistics_mask"):
+            mask[:self.n_ctrl] = self.controller.statistics_mask()
+        return mask
+
+    def refreshed(self, x: np.ndarray) -> np.ndarray:
+        """x with the controller's statistics moved towards the last rollout's
+        (controller.normalize_rate; see ConvRecurrent.refreshed); x itself otherwise."""
+        ctl = self.controller
+        if ctl is None or not getattr(ctl, "normalize", False) or not ctl.spec.normalize_rate:
+            return x
+        x = np.array(x, float)
+        n = self.n_ctrl
+        x[:n] = ctl.refreshed(x[:n] * self.ctrl_scale, ctl.spec.normalize_rate) / self.ctrl_scale
+        return x
+
     def controller_theta(self, x: np.ndarray) -> np.ndarray | None:
         return None if self.controller is None else x[:self.n_ctrl] * self.ctrl_scale
 
@@ -508,7 +527,7 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
                     "optimizer.lr or controller.output_scale, or add task.control_cost (its "
                     "gradient reaches clipped commands)")
                 return
-            x = adam.step(x, g)
+            x = params.refreshed(adam.step(x, g))    # normalize: the last rollout's stats
             _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
             saver(result)
     except KeyboardInterrupt:
@@ -516,14 +535,21 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
 
 
 def _standardized_start(exp, sim, task, params, sampler, x, k: int, repeat: int, result):
-    """x with a vision controller's dense layers standardised (`controller.standardize`;
+    """x with a vision controller's input statistics set (`controller.normalize`;
+    ConvRecurrent.refreshed) and then its dense layers standardised (`controller.standardize`;
     ConvRecurrent.standardized), each from one forward rollout of the optimiser's batch:
     fresh random starts or targets (k per block, `repeat` blocks), every world on x. Those
-    rollouts count as simulations. Without the option, x unchanged."""
+    rollouts count as simulations. Without the options, x unchanged."""
     ctl = params.controller
+    x, n = np.array(x, float), params.n_ctrl
+    if getattr(ctl, "normalize", False):          # the statistics of the initial weights
+        params.set(sim, x)
+        _next_batch(exp, sim, task, sampler, k, repeat)
+        _forward(sim, task, params)
+        x[:n] = ctl.refreshed(x[:n] * params.ctrl_scale, 1.0) / params.ctrl_scale
+        result.evaluations += sim.batch
     if ctl is None or not exp.controller.standardize:
         return x
-    x, n = np.array(x, float), params.n_ctrl
     for layer in range(len(ctl.dense)):
         params.set(sim, x)
         _next_batch(exp, sim, task, sampler, k, repeat)
@@ -577,7 +603,7 @@ def _cma(exp, robot, steps, budget, result, bar, saver):
         t0 -= result.wall_s
     else:
         x0 = _standardized_start(exp, sim, task, params, sampler, params.x0, k, popsize, result)
-        es = cmaes(x0, o.sigma, popsize, o.seed)
+        es = cmaes(x0, o.sigma, popsize, o.seed, fixed=params.statistics_mask())
         result.x_best = x0.copy()
     try:
         held_out = None

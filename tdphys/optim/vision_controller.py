@@ -23,6 +23,9 @@ Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top 
           x_last[t - q])): the change since the image q steps before (x_last[0] before
           the start), so that a speed is a difference in the input, not something the
           network must learn to form
+    with `normalize`: d_0 <- (d_0 - m) / s per input, m and s (theta's statistics entries,
+          not trained) the inputs' mean and deviation over the steps the network ran and every
+          world of the rollouts before (an exponential moving average, Runner's refresh)
     d_j = act(V_j d_{j-1} + e_j)                                  dense layers `hidden`
     memory N > 0:  h[t+1] = cell(d_last, h[t]),  h[0] = 0
         rnn:  h' = tanh(Wx d + bx + Wh h)
@@ -36,7 +39,8 @@ Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top 
     as dm_control's and Brax's action repeat)
 
 Trainable numbers, in this order in each row of `theta` (P, n) (P: 1, or one set per world for
-CMA-ES, as the MLP): per conv layer W (C, C_in, K, K) row-major then b (C); per dense layer V
+CMA-ES, as the MLP): per conv layer W (C, C_in, K, K) row-major then b (C); with `normalize`
+the statistics m then s (n_d each; not trained: their gradient is 0); per dense layer V
 (out, in) then e; the memory Wx (G N, n_d), bx (G N), Wh (G N, N) and, for gru, bh (G N), with
 G = 3 gates (r, z, n) for gru and 1 for rnn; the output W (M, n) then b (M).
 
@@ -174,6 +178,11 @@ class ConvRecurrent(Weights):
         n = self.n_conv = 2 * last.co if self.spatial else last.co * last.hp * last.wp
         if self.motion:
             n = 2 * self.n_conv                           # x_last and its change
+        self.n_in = n                                     # d_0's width
+        self.normalize = bool(spec.normalize)
+        self.stats0 = off                                 # normalize: m at stats0, s after it
+        if self.normalize:
+            off += 2 * n
         self.dense = []                                   # (n_in, n_out, w0, b0)
         for width in spec.hidden:
             self.dense.append((n, int(width), off, off + n * int(width)))
@@ -205,6 +214,7 @@ class ConvRecurrent(Weights):
         self.winner = [backend.int_field((T, B, g.co * g.hp * g.wp)) if g.max_pool else None
                        for g in self.convs]
         self.motion_in = backend.field(real, (T, B, 2 * self.n_conv)) if self.motion else None
+        self.norm_in = backend.field(real, (T, B, self.n_in)) if self.normalize else None
         self.dense_pre = [backend.field(real, (T, B, d[1])) for d in self.dense]
         self.dense_out = [backend.field(real, (T, B, d[1])) for d in self.dense]
         self.gx = backend.field(real, (T, B, max(G * N, 1)))      # input part of the gates
@@ -226,7 +236,8 @@ class ConvRecurrent(Weights):
         self._clear_own = backend.gradient_clearer(
             [self.theta, self.out_scale, self.out_offset, self.gx, self.gh, self.h, self.y]
             + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out + spatial
-            + ([self.motion_in] if self.motion else []))
+            + ([self.motion_in] if self.motion else [])
+            + ([self.norm_in] if self.normalize else []))
         self._winners = ti.ad.no_grad(self._find_winners)
         self._peaks = ti.ad.no_grad(self._find_peaks)
         # grad_decay for the memory: a no-op forward whose backward scales h's adjoint
@@ -266,7 +277,9 @@ class ConvRecurrent(Weights):
     def initial_theta(self) -> np.ndarray:
         """Conv, dense and memory weights ~ N(0, init_gain^2 / fan_in) (fan_in: the inputs of
         one unit: C_in K^2, the layer's input width, n_d or N), biases zero; the output layer
-        zero with zero_output, else N(0, 1 / fan_in)."""
+        zero with zero_output, else N(0, 1 / fan_in). With spatial_softmax the last conv
+        layer's weights are softmax_gain times larger; normalize's statistics start at m = 0,
+        s = 1."""
         rng = np.random.default_rng(self.spec.seed)
         theta = np.zeros(self.n_params)
         gain = self.spec.init_gain
@@ -276,6 +289,11 @@ class ConvRecurrent(Weights):
 
         for g in self.convs:
             normal(g.w0, g.b0, g.ci * g.k * g.k)
+        if self.spatial:
+            last = self.convs[-1]
+            theta[last.w0:last.b0] *= self.spec.softmax_gain
+        if self.normalize:
+            theta[self.stats0 + self.n_in:self.stats0 + 2 * self.n_in] = 1.0
         for n_in, _, w0, b0 in self.dense:
             normal(w0, b0, n_in)
         if self.mem is not None:
@@ -293,6 +311,39 @@ class ConvRecurrent(Weights):
         last = self.convs[-1]
         scales[:last.b0 + last.co] = self.spec.conv_lr_scale
         return scales
+
+    def statistics_mask(self) -> np.ndarray:
+        """(n_params,) True for the entries that are statistics, not weights (normalize's m
+        and s): the optimisers leave them where refreshed() puts them."""
+        mask = np.zeros(self.n_params, bool)
+        if self.normalize:
+            mask[self.stats0:self.stats0 + 2 * self.n_in] = True
+        return mask
+
+    def refreshed(self, theta: np.ndarray, rate: float) -> np.ndarray:
+        """theta (n_params,) with normalize's statistics moved towards those of the last
+        rollout: m <- (1 - rate) m + rate mean, s^2 <- (1 - rate) s^2 + rate var, the mean and
+        variance of each input of the dense layers (d_0 before normalising) over the steps the
+        network ran and every world; rate 1 replaces them. s is at least 1e-6 (an input no
+        state moves is not blown up)."""
+        theta = np.array(theta, float)
+        if not self.normalize:
+            return theta
+        src = self.motion_in if self.motion else self.conv_out[-1]
+        ran = np.arange(0, self.sim.steps, self.repeat)
+        x = src.to_numpy()[ran].reshape(-1, self.n_in).astype(float)
+        m0, n = self.stats0, self.n_in
+        mean = (1.0 - rate) * theta[m0:m0 + n] + rate * x.mean(axis=0)
+        var = (1.0 - rate) * theta[m0 + n:m0 + 2 * n] ** 2 + rate * x.var(axis=0)
+        theta[m0:m0 + n] = mean
+        theta[m0 + n:m0 + 2 * n] = np.sqrt(np.maximum(var, 1e-12))
+        return theta
+
+    def grad(self) -> np.ndarray:
+        """d loss / d theta of parameter set 0, 0 for the statistics entries."""
+        g = super().grad()
+        g[self.statistics_mask()] = 0.0
+        return g
 
     # ------------------------------------------------------------------------ parameters
     def clear_gradients(self) -> None:
@@ -446,6 +497,15 @@ class ConvRecurrent(Weights):
             self.motion_in[t, b, n + i] = x[t, b, i] - x[ti.max(t - self.frame_step, 0), b, i]
 
     @ti.kernel
+    def k_normalize(self, t0: ti.i32, t1: ti.i32, src: ti.template()):
+        """norm_in[t] = (src[t] - m) / s per input, m and s from the world's parameter set."""
+        m0, n = ti.static(self.stats0, self.n_in)
+        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, n):
+            p = self._set_of(b)
+            mean, dev = self.theta[p, m0 + i], self.theta[p, m0 + n + i]
+            self.norm_in[t, b, i] = (src[t, b, i] - mean) / dev
+
+    @ti.kernel
     def k_zero(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), n: ti.template()):
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n):
             dst[t, b, j] = 0.0
@@ -583,6 +643,9 @@ class ConvRecurrent(Weights):
         if self.motion:
             self.k_motion(t0, t1)
             src, n = self.motion_in, 2 * self.n_conv
+        if self.normalize:
+            self.k_normalize(t0, t1, src)
+            src = self.norm_in
         for (n_in, n_out, w0, b0), pre, out in zip(self.dense, self.dense_pre, self.dense_out):
             self.k_bias(t0, t1, pre, b0, n_out)
             self.k_matmul(t0, t1, pre, src, 0, w0, n_out, n_in)
