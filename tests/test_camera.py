@@ -239,6 +239,34 @@ def test_a_grazing_ray_has_a_bounded_gradient(backend64, shape):
     assert np.abs(grads).max() < 10 * reference, grads / reference
 
 
+def test_a_capsule_is_shaded_continuously_across_its_seams(backend64):
+    """The capsule's shading point comes from the ray's closest approach to the whole axis
+    segment, so it is continuous where the side meets an end sphere and bounded at the
+    silhouette: a one-pixel camera's ray sweeps over a capsule tilted towards the camera
+    (side, seam, end sphere, silhouette, background) in steps of 0.1 mm, lit along the view,
+    and red never changes by more than 4e-3 from one step to the next (measured 2.5e-3, at
+    the silhouette; shaded at the exact entry, 7.2e-3 there)."""
+    import tdphys
+    from tdphys.vision import Renderer
+    shape = "{type: capsule, radius: 0.3, half_length: 0.4, color: [1, 0, 0]}"
+    text = GRAZING.format(shape=shape).replace("pos: [0.3, 0, 1]",
+                                               "pos: [0, 0, 1], euler: [50, 0, 0]")
+    sim = tdphys.Simulation(parse_robot(text.replace("ambient: 0.2,", "ambient: 0.2, "
+                                                     "light: [0, 1, 0],"), "seam.yaml"), steps=1)
+    cam = Renderer(sim, "front")
+    pos = sim.get_param("init_pos")
+    reds = []
+    for z in np.arange(0.0, 0.8, 1e-4):
+        pos[0, 0, 2] = 1.0 + z
+        sim.set_param("init_pos", pos)
+        sim.rollout()
+        cam.render(0)
+        reds.append(cam.image.to_numpy()[0, 0, 0, 0, 0])
+    reds = np.array(reds)
+    assert reds.max() > 0.7 and reds.min() < 0.01     # from the side to the background
+    assert np.abs(np.diff(reds)).max() < 4e-3
+
+
 @pytest.mark.parametrize("yaml_text, key, words", [
     ("cameras: [{name: c, pos: [0, -3, 1], look_at: [0, 0, 1], fvo: 40}]",
      "cameras[0].fvo", "did you mean 'fov'"),

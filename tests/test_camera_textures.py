@@ -125,24 +125,20 @@ def _sdf(kind, p, size):
 
 
 def _shading_point(kind, ol, dl, t, p, size):
-    """The point (..., 3) a round shape is shaded at (docs/camera.md, "Grazing rays"): the
-    entry t = t_c - sqrt(h) moved to t_c - (sqrt(h + e^2) - e), e = GRAZE r, with t_c the
-    closest approach to the sphere's centre, the capsule's axis line (a side hit) or the
-    nearer end centre (an end hit)."""
+    """The point (..., 3) a round shape is shaded at (docs/camera.md, "Grazing rays"): with
+    t_c the ray's closest approach to the sphere's centre or to the capsule's axis segment,
+    t_c - (sqrt((t_c - t)^2 + e^2) - e), e = GRAZE r, in place of the entry t."""
     from tdphys.vision.renderer import GRAZE
-    r, h = (size, 0.0) if kind == "sphere" else size
-    centre = np.zeros_like(p)
-    if kind == "capsule":
-        centre[..., 2] = np.clip(p[..., 2], -h, h)
-    side = (kind == "capsule") & (np.abs(p[..., 2]) < h)
-    rel = ol - centre                  # from the centre, or from a point on the axis line
-    if kind == "capsule":              # side: project out the axis (an infinite cylinder)
-        rel_xy = np.where(side[..., None], rel * [1, 1, 0], rel)
-        dl_xy = np.where(side[..., None], dl * [1, 1, 0], dl)
-    else:
-        rel_xy, dl_xy = rel, dl
-    tc = -(rel_xy * dl_xy).sum(-1) / (dl_xy * dl_xy).sum(-1)
-    e = GRAZE * r                      # t_c - t is sqrt(h) in metres along the ray
+    if kind == "sphere":
+        r, closest = size, np.zeros_like(p)
+    else:                               # the axis point nearest to the ray's line, clipped
+        r, h = size
+        dxy = (dl * dl)[..., :2].sum(-1)
+        t_line = -(ol[..., :2] * dl[..., :2]).sum(-1) / dxy
+        z = np.clip(ol[..., 2] + t_line * dl[..., 2], -h, h)
+        closest = np.stack([0 * z, 0 * z, z], -1)
+    tc = ((closest - ol) * dl).sum(-1)
+    e = GRAZE * r
     ts = tc - (np.sqrt((tc - t) ** 2 + e * e) - e)
     return ol + ts[..., None] * dl
 

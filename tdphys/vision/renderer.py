@@ -205,8 +205,11 @@ class Renderer:
         normal = gap / dist
         axis_point = p2
         if dist < r:  # the first hit: the cylinder's side, else the nearer end sphere
-            th, ts = self.capsule_hit(o, d, a, e, r)
+            th = self.capsule_hit(o, d, a, e, r)
             if th > 0.0:
+                # shading point: as sphere_layer's, from the closest approach to the whole
+                # segment, so that it stays continuous where the side meets an end sphere
+                ts = depth - self.graze_root((depth - th) ** 2, GRAZE * r)
                 depth = th
                 p = o + ts * d
                 axis_point = closest_on_segment(p, a, e)
@@ -220,10 +223,8 @@ class Renderer:
 
     @ti.func
     def capsule_hit(self, o, d, a, e, r):
-        """[m] ray parameters (entry, shading point) of the first hit on the capsule (segment
-        a-e, radius r), (-1, -1) if none: the ray against the infinite cylinder, then against
-        the end spheres. The shading point is the entry with graze_root in place of the
-        square root (sphere_layer)."""
+        """[m] ray parameter of the first hit on the capsule (segment a-e, radius r), -1 if
+        none: the ray against the infinite cylinder, then against the end spheres."""
         ba, oa = e - a, o - a
         baba, bard, baoa = ba.dot(ba), ba.dot(d), ba.dot(oa)
         rdoa, oaoa = d.dot(oa), oa.dot(oa)
@@ -231,13 +232,12 @@ class Renderer:
         k1 = baba * rdoa - baoa * bard
         k0 = baba * oaoa - baoa * baoa - r * r * baba
         h = k1 * k1 - k2 * k0
-        th, ts = -1.0, -1.0
+        th = -1.0
         if h >= 0.0 and k2 > 1e-12:
             tc = (-k1 - ti.sqrt(h + TINY)) / k2
             along = baoa + tc * bard
             if 0.0 < along < baba:
                 th = tc
-                ts = (-k1 - self.graze_root(h, GRAZE * r * k2)) / k2   # sqrt(h) is k2 x [m]
             else:
                 oc = oa
                 if along >= baba:
@@ -246,8 +246,7 @@ class Renderer:
                 h2 = b2 * b2 - oc.dot(oc) + r * r
                 if h2 >= 0.0:
                     th = -b2 - ti.sqrt(h2 + TINY)
-                    ts = -b2 - self.graze_root(h2, GRAZE * r)
-        return th, ts
+        return th
 
     @ti.func
     def box_entry_depth(self, ol, dl, half):
