@@ -6,7 +6,9 @@ one *layer* per shape plus one for the ground plane. A layer holds
     s      [m]   signed distance from the ray to the shape: min over the ray of the shape's
                  signed distance function (negative when the ray enters the shape), exact for
                  spheres, capsules and boxes;
-    depth  [m]   distance along the ray to the first hit, or to the closest approach on a miss;
+    depth  [m]   distance along the ray to the first hit, or to the closest approach on a miss
+                 (compositing orders a miss at its closest approach + ORDER_SLOPE s: continuous
+                 at the silhouette, and the nearer silhouette first where they coincide);
     colour       Lambert-shaded shape colour at that point, times the shape's texture there
                  (round shapes: at a shading point near it whose derivative stays bounded
                  where the ray grazes the surface; docs/camera.md, "Grazing rays").
@@ -53,6 +55,7 @@ LOGIT_CLAMP = 40.0       # soft-coverage logits are clamped to +-40 (sigmoid(40)
 SEARCH_ITERATIONS = 32   # golden-section steps for a box: the bracket shrinks 0.618^32 = 2e-7
                          # (the value is second order in the error of t*: envelope theorem)
 BIG = 1e6                # [m] "no hit" distance
+ORDER_SLOPE = 0.01       # [-] a missed shape is ordered at its closest approach + this x s
 GRAZE = 0.05             # shading point of a round shape: sqrt(h) -> sqrt(h + e^2) - e with
                          # e = GRAZE r, which bounds the normal's derivative where a ray grazes
                          # the silhouette (docs/camera.md, "Grazing rays")
@@ -323,7 +326,17 @@ class Renderer:
         else:
             s, depth, normal, uv = self.box_layer(c, q, self.sim.shape_half_extents[b, k], o, d,
                                                   t_star)
-        return s, depth, normal, uv
+        # the ordering depth: the entry on a hit; on a miss the closest approach pushed back
+        # by ORDER_SLOPE s, which is continuous with the entry at s = 0 and puts the nearer
+        # silhouette in front where two closest approaches coincide (a ball on a capsule's
+        # end: without it, rounding decided their order and the image jumped)
+        order = depth
+        if s > 0.0:
+            closest = depth
+            if kind == L.S_BOX:
+                closest = t_star
+            order = closest + ORDER_SLOPE * s
+        return s, depth, order, normal, uv
 
     @ti.func
     def texel(self, i):
@@ -397,8 +410,9 @@ class Renderer:
             depth = ti.cast(BIG, self.sim.real)
             colour = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
             if k < S:
-                s, dk, normal, uv = self.shape_layer(t, b, k, o, d, self.t_star[b, y, x, k])
-                depth = dk
+                s, dk, order, normal, uv = self.shape_layer(t, b, k, o, d,
+                                                            self.t_star[b, y, x, k])
+                depth = order
                 if self.cam.near < dk < self.cam.far:
                     softness = self.softness[None]
                     if softness > 0.0:
