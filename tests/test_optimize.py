@@ -2,6 +2,7 @@
 CMA-ES baseline and the run folder."""
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -46,6 +47,8 @@ def test_ball_throw_file_loads(robots_dir):
     ("init_omega:", "contact_margin:", "trainable.contact_margin",
      ["is a solver setting", "`overrides:`"]),
     ("duration: 5.0", "duration: -1", "task.duration", ["must be positive"]),
+    ("lr: 2.0", "lr: 2.0, clip_relative: 0.5", "optimizer.clip_relative",
+     ["must be 0 (off) or at least 1", "e.g. 3"]),
     ("name: t", "name: t\nbudget: 3", "budget", ["unknown key"]),
 ])
 def test_bad_experiment_names_the_key(tmp_path, robots_dir, old, new, key, words):
@@ -66,6 +69,42 @@ def _expect_model_error(p, key, words, check_robot=False):
     assert str(p) in msg and f"{key}:" in msg, msg
     for w in words:
         assert w in msg, msg
+
+
+def test_clip_relative_keeps_a_rare_huge_gradient_to_a_few_typical_norms():
+    """optimizer.clip_relative: k scales a gradient down to k times the median norm of the last
+    50 (from the 10th step on), so one gradient 1000 times the others moves Adam's first
+    moment no more than k typical ones would; the absolute clip still applies, and the norm
+    history is part of the state a resumed run restores (runs saved before it had (m, v, t))."""
+    from tdphys.optim.optimizers import Adam
+    rng = np.random.default_rng(0)
+    typical = [rng.normal(size=20) for _ in range(30)]
+    typical = [g / np.linalg.norm(g) for g in typical]          # norm 1 each
+    burst = 1000.0 * typical[0]
+
+    def first_moment_after_burst(**kw):
+        adam, x = Adam(lr=0.01, **kw), np.zeros(20)
+        for g in typical:
+            x = adam.step(x, g)
+        before = adam.m.copy()
+        adam.step(x, burst)
+        return np.linalg.norm(adam.m - 0.9 * before) / 0.1, adam   # the burst's share, / (1 - beta1)
+
+    assert first_moment_after_burst()[0] == pytest.approx(1000.0)
+    assert first_moment_after_burst(clip=100.0)[0] == pytest.approx(100.0)
+    moved, adam = first_moment_after_burst(clip=100.0, clip_relative=3.0)
+    assert moved == pytest.approx(3.0) and adam.clipped_to == pytest.approx(3.0)
+    assert adam.norms[-1] == pytest.approx(1000.0) and len(adam.norms) == 31
+
+    early = Adam(lr=0.01, clip_relative=3.0)                    # no history yet: not clipped
+    early.step(np.zeros(20), burst)
+    assert np.linalg.norm(early.m) / 0.1 == pytest.approx(1000.0)
+
+    resumed = Adam(lr=0.01, clip_relative=3.0)
+    resumed.restore(adam.state())
+    assert resumed.t == adam.t and resumed.norms == adam.norms and resumed.limit() == adam.limit()
+    resumed.restore((adam.m, adam.v, adam.t))                    # an older run's state
+    assert resumed.norms == [] and resumed.limit() == math.inf
 
 
 def test_missing_robot_file(tmp_path):

@@ -124,7 +124,8 @@ class Task:
 class Optimizer:
     """type: adam | cmaes; budget: simulations at most; lr: Adam step [optimiser units];
     lr_decay: factor on lr per iteration;
-    beta1, beta2: Adam moment decays; clip: gradient norm clip (0: none); sigma: CMA-ES initial
+    beta1, beta2: Adam moment decays; clip: gradient norm clip (0: none); clip_relative: clip
+    also to this many times the median of recent gradient norms (0: off); sigma: CMA-ES initial
     step [optimiser units]; popsize: CMA-ES population (0: cma's default); seed: CMA-ES seed;
     stop_at_success: stop as soon as the task's success criterion holds; grad_decay: factor
     on the state adjoint per step backwards in time (1: the exact gradient; < 1 truncates the
@@ -137,6 +138,7 @@ class Optimizer:
     beta1: float = 0.9
     beta2: float = 0.999
     clip: float = 0.0
+    clip_relative: float = 0.0
     sigma: float = 5.0
     popsize: int = 0
     seed: int = 1
@@ -176,8 +178,8 @@ _TASK_KEYS = {
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
-_OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "sigma", "popsize", "seed",
-             "stop_at_success", "grad_decay"}
+_OPT_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "clip_relative",
+             "sigma", "popsize", "seed", "stop_at_success", "grad_decay"}
 _CTRL_KEYS = {"type", "inputs", "hidden", "activation", "skip", "zero_output", "init_gain",
               "seed", "output_scale", "output_offset", "squash", "lr_scale", "action_repeat"}
 _VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step", "standardize",   # vision
@@ -493,6 +495,14 @@ def _optimizer(at: _At | None) -> Optimizer:
         values["lr_decay"] = v
     if "clip" in m:
         values["clip"] = _non_negative(m.get("clip"))
+    if "clip_relative" in m:
+        v = _number(m.get("clip_relative"))
+        if v != 0 and v < 1:
+            raise m.get("clip_relative").error(
+                f"must be 0 (off) or at least 1, got {v}: it clips to that many times the "
+                "median recent gradient norm, so below 1 it would shrink typical gradients too",
+                "e.g. 3")
+        values["clip_relative"] = v
     if "grad_decay" in m:
         v = _number(m.get("grad_decay"))
         if not 0 < v <= 1:

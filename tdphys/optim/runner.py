@@ -473,17 +473,17 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
     confirm = _Confirm(exp, robot)
     sim.grad_decay = o.grad_decay
     result.sim, result.task, result._params = sim, task, params
-    adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay)
+    adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay, clip_relative=o.clip_relative)
     x, t0 = params.x0.copy(), time.perf_counter()
     if result.resumed_from:
         x = result.resumed_from["x"].copy()
-        adam.m, adam.v, adam.t = result.resumed_from["adam"]
+        adam.restore(result.resumed_from["adam"])
         t0 -= result.wall_s
     else:
         x = _standardized_start(exp, sim, task, params, sampler, x, sim.batch, 1, result)
         result.x_best = x.copy()
     try:
-        _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
+        _save_state(result, x=x.copy(), adam=adam.state())
         held_out, zero_updates = None, 0
         while result.evaluations < budget:
             params.set(sim, x)
@@ -528,7 +528,7 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
                     "gradient reaches clipped commands)")
                 return
             x = params.refreshed(adam.step(x, g))    # normalize: the last rollout's stats
-            _save_state(result, x=x.copy(), adam=(adam.m, adam.v, adam.t))
+            _save_state(result, x=x.copy(), adam=adam.state())
             saver(result)
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
