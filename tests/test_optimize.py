@@ -50,6 +50,8 @@ def test_ball_throw_file_loads(robots_dir):
     ("lr: 2.0", "lr: 2.0, clip_relative: 0.5", "optimizer.clip_relative",
      ["must be 0 (off) or at least 1", "e.g. 3"]),
     ("name: t", "name: t\nbudget: 3", "budget", ["unknown key"]),
+    ("name: t", "name: t\ninit_from: no_such_run", "init_from",
+     ["no_such_run' does not exist", "a finished `demos/optimize.py` run wrote"]),
 ])
 def test_bad_experiment_names_the_key(tmp_path, robots_dir, old, new, key, words):
     p = _write(tmp_path, GOOD.replace(old, new), robots_dir)
@@ -266,6 +268,59 @@ def test_a_killed_run_resumes_from_its_checkpoint(backend64, robots_dir, tmp_pat
     resumed = run(exp, budget=6, progress=False, resume=load_state(tmp_path))
     assert [h["loss"] for h in resumed.history] == \
         pytest.approx([h["loss"] for h in straight.history], rel=1e-12)
+
+
+def test_a_warm_start_goes_on_from_the_earlier_runs_best_parameters(backend64, robots_dir,
+                                                                    tmp_path):
+    """`init_from: RUN_DIR` starts from the parameters that folder's params.npz holds (its
+    best, in the Simulation's units): the first rollout of the new run has the earlier run's
+    best loss, another trainable scale reads the same values, and metrics.json says where the
+    run began and what that cost."""
+    from tdphys.optim import runner
+    from tdphys.optim.outputs import metrics, write_run
+    from tdphys.optim.warm_start import initial_x
+    exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
+    first = run(exp, budget=3, progress=False)
+    write_run(first, tmp_path, video=False)
+    warm = dataclasses.replace(exp, init_from=str(tmp_path))
+    second = run(warm, budget=1, progress=False)
+    assert second.history[0]["loss"] == pytest.approx(first.loss_best, rel=1e-12)
+    assert metrics(second)["init_from_evaluations"] == 3
+    rescaled = dataclasses.replace(warm, trainable=tuple(
+        dataclasses.replace(t, scale=7.0) for t in warm.trainable))
+    params = runner._Params(rescaled, second.sim)
+    named = params.named(initial_x(rescaled, params))
+    assert named.keys() == first.params.keys()
+    for key, value in first.params.items():
+        np.testing.assert_allclose(named[key], value, rtol=1e-12)
+
+
+def test_a_warm_started_controller_keeps_its_weights_and_refuses_another_shape(
+        backend64, robots_dir, tmp_path):
+    """A controller's weights come from the folder's controller_theta whatever the new
+    experiment's lr_scale; a controller of another size, or a folder without one, is an
+    error naming init_from. (Reuses the stall test's 10-step cart-pendulum build.)"""
+    import tdphys
+    from tdphys.optim import runner
+    from tdphys.optim.controllers import make_controller
+    from tdphys.optim.warm_start import initial_x
+    exp = _clipping_experiment(robots_dir)
+    sim, task, params = runner._build(exp, tdphys.load(exp.robot), 10, 1)
+    theta = np.random.default_rng(1).normal(size=params.n_ctrl)
+    np.savez(tmp_path / "params.npz", controller_theta=theta)
+    warm = dataclasses.replace(exp, init_from=str(tmp_path),
+                               controller=dataclasses.replace(exp.controller, lr_scale=0.1))
+    params = runner._Params(warm, sim, make_controller(warm.controller, sim, task))
+    np.testing.assert_allclose(params.controller_theta(initial_x(warm, params)), theta,
+                               rtol=1e-12)
+    other = dataclasses.replace(warm, controller=dataclasses.replace(warm.controller,
+                                                                     hidden=(8,)))
+    params = runner._Params(other, sim, make_controller(other.controller, sim, task))
+    with pytest.raises(ModelError, match=r"init_from: .*weights, this experiment's has"):
+        initial_x(other, params)
+    np.savez(tmp_path / "params.npz", shape_mass=np.ones(3))
+    with pytest.raises(ModelError, match="that run trained no controller"):
+        initial_x(warm, params)
 
 
 def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_dir):

@@ -150,7 +150,9 @@ class Optimizer:
 class Experiment:
     """A validated experiment file: name; file (its path); robot (absolute robot path); task;
     trainable parameters; optimizer settings; precision (f32 | f64); controller; overrides:
-    (parameter, values) pairs applied to the robot before training."""
+    (parameter, values) pairs applied to the robot before training; init_from: absolute path
+    of an earlier run folder whose trained parameters (params.npz) are the starting point, or
+    None."""
 
     name: str
     file: str
@@ -162,10 +164,11 @@ class Experiment:
     controller: object = None                 # controllers.ControllerSpec or None
     overrides: tuple = ()                     # (parameter name, values) set before training
     design: tuple[DesignVar, ...] = ()        # robot-file vars trained with the rest
+    init_from: str | None = None              # run folder to start from (warm start)
 
 
 _TOP = {"name", "robot", "task", "trainable", "optimizer", "precision", "controller",
-        "overrides", "design"}
+        "overrides", "design", "init_from"}
 _TASK_KEYS = {
     "ball_throw": {"type", "duration", "target", "tolerance", "speed_tolerance",
                    "velocity_weight"},
@@ -221,8 +224,20 @@ def load_experiment(path: str | Path) -> Experiment:
     if task.type == "system_identification":
         _check_truth(top.get("task").node, source, task, trainable)
     overrides = _overrides(top.get("overrides")) if "overrides" in top else ()
+    init_from = _init_from(top.get("init_from"), source) if "init_from" in top else None
     return Experiment(name, source, str(robot), task, trainable, opt, precision, controller,
-                      overrides, design)
+                      overrides, design, init_from)
+
+
+def _init_from(at: _At, source: str) -> str:
+    """The run folder (relative to the experiment file) whose params.npz starts the run."""
+    folder = (Path(source).resolve().parent / _string(at)).resolve()
+    if not (folder / "params.npz").is_file():
+        what = "holds no params.npz" if folder.is_dir() else "does not exist"
+        raise at.error(f"run folder '{folder}' {what}",
+                       "give the folder a finished `demos/optimize.py` run wrote (relative to "
+                       "the experiment file), or drop `init_from`")
+    return str(folder)
 
 
 def _design(at: _At) -> tuple[DesignVar, ...]:

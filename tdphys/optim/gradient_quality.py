@@ -44,15 +44,16 @@ class Direction:
 def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None) -> list[Direction]:
     """Directions -g/|g| for the experiment's grad_decay and for the exact gradient (one if
     they are the same; `decays` chooses others), probed at x (default: the starting
-    parameters)."""
+    parameters, `init_from`'s where the file has one)."""
     import tdphys
     from .experiment import check_against_robot
     from .runner import _build, _forward, _next_starts, _starts, _taped, _update_batch
+    from .warm_start import initial_x
     robot = tdphys.load(exp.robot)
     check_against_robot(exp, robot)
     n_steps = int(round(exp.task.duration / robot.solver.dt))
     sim, task, params = _build(exp, robot, n_steps, _update_batch(exp))
-    x = params.x0.copy() if x is None else np.asarray(x, float)
+    x = initial_x(exp, params) if x is None else np.asarray(x, float)
     if exp.task.targets:
         task.next_batch()
     sampler = _starts(exp, robot, sim)

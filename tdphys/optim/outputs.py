@@ -35,7 +35,17 @@ def metrics(result) -> dict:
             "evaluations": result.evaluations, "success_at_evaluation": result.success_at,
             "wall_s": round(result.wall_s, 3), "first_eval_s": round(result.first_eval_s, 3),
             "final_loss": result.loss_best, **m,
-            "success": bool(m and result.task.success(m) and m.get("confirmed", True))}
+            "success": bool(m and result.task.success(m) and m.get("confirmed", True)),
+            **_warm_start_record(result.experiment)}
+
+
+def _warm_start_record(exp) -> dict:
+    """Where a warm-started run (`init_from`) began and the simulations that run had cost
+    (they are not in this run's `evaluations`)."""
+    if exp.init_from is None:
+        return {}
+    from .warm_start import source_evaluations
+    return {"init_from": exp.init_from, "init_from_evaluations": source_evaluations(exp.init_from)}
 
 
 def write_run(result, out: str | Path, video: bool = True) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .experiment import Experiment, check_against_robot
 from .optimizers import Adam, cmaes
+from .warm_start import initial_x
 from .tasks import make_task
 
 
@@ -335,7 +336,8 @@ def _build(exp: Experiment, robot, steps: int, batch: int, param_sets: int = 1):
     """Simulation, task, controller and parameter map for one optimiser (reused when the
     same experiment and shape was built before in this Taichi epoch)."""
     from .. import backend
-    key = (exp, steps, batch, param_sets, backend.epoch())
+    import dataclasses
+    key = (dataclasses.replace(exp, init_from=None), steps, batch, param_sets, backend.epoch())
     if key not in _BUILT:
         if len(_BUILT) >= 8:
             _BUILT.pop(next(iter(_BUILT)))
@@ -474,13 +476,14 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
     sim.grad_decay = o.grad_decay
     result.sim, result.task, result._params = sim, task, params
     adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay, clip_relative=o.clip_relative)
-    x, t0 = params.x0.copy(), time.perf_counter()
+    x, t0 = initial_x(exp, params), time.perf_counter()
     if result.resumed_from:
         x = result.resumed_from["x"].copy()
         adam.restore(result.resumed_from["adam"])
         t0 -= result.wall_s
     else:
-        x = _standardized_start(exp, sim, task, params, sampler, x, sim.batch, 1, result)
+        if exp.init_from is None:       # a warm start keeps its statistics and scaling
+            x = _standardized_start(exp, sim, task, params, sampler, x, sim.batch, 1, result)
         result.x_best = x.copy()
     try:
         _save_state(result, x=x.copy(), adam=adam.state())
@@ -602,7 +605,9 @@ def _cma(exp, robot, steps, budget, result, bar, saver):
         es = pickle.loads(result.resumed_from["cma"])
         t0 -= result.wall_s
     else:
-        x0 = _standardized_start(exp, sim, task, params, sampler, params.x0, k, popsize, result)
+        x0 = initial_x(exp, params)
+        if exp.init_from is None:       # a warm start keeps its statistics and scaling
+            x0 = _standardized_start(exp, sim, task, params, sampler, x0, k, popsize, result)
         es = cmaes(x0, o.sigma, popsize, o.seed, fixed=params.statistics_mask())
         result.x_best = x0.copy()
     try:

@@ -1,0 +1,81 @@
+"""`init_from`: start a run from the trained parameters of an earlier run folder.
+
+A curriculum (train on a short horizon, then go on with a longer one, a harder start
+distribution or another loss) or fine-tuning needs the weights of one run as the starting
+point of a different experiment; `--resume` only continues the same experiment and optimiser.
+The folder's params.npz (written by outputs.write_run) holds the controller's weights in their
+own units (`controller_theta`, input statistics included) and every trained Simulation
+parameter and design var by name, in the Simulation's units, so the two experiments may scale
+them differently (lr_scale, conv_lr_scale, trainable scale or log).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+
+
+def source_evaluations(folder: str) -> int | None:
+    """The simulations the run in `folder` counted (its metrics.json), None if unknown."""
+    path = Path(folder) / "metrics.json"
+    try:
+        return int(json.loads(path.read_text())["evaluations"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def initial_x(exp, params) -> np.ndarray:
+    """The optimiser coordinates a run starts from: `params.x0` (the controller's
+    initialisation and the trainables' `init`) with every entry the folder `exp.init_from`
+    holds put in its place. The controller must have the same number of weights; a trainable
+    parameter or design var the folder lacks keeps its initial value."""
+    x = params.x0.copy()
+    if exp.init_from is None:
+        return x
+    folder = Path(exp.init_from)
+    with np.load(folder / "params.npz") as npz:
+        saved = {key: np.asarray(npz[key], float) for key in npz.files}
+
+    def mismatch(problem: str, fix: str) -> ModelError:
+        return ModelError(exp.file, "init_from", f"{folder}: {problem}", fix)
+
+    theta = saved.pop("controller_theta", None)
+    if params.controller is not None:
+        n = params.n_ctrl
+        if theta is None:
+            raise mismatch("that run trained no controller",
+                           "give a run of an experiment with the same controller")
+        if theta.size != n:
+            raise mismatch(f"its controller has {theta.size} weights, this experiment's "
+                           f"has {n}", "give a run whose controller has the same type, "
+                                       "inputs, layers and options, or drop `init_from`")
+        x[:n] = theta / params.ctrl_scale
+    elif theta is not None:
+        raise mismatch("that run trained a controller and this experiment has none",
+                       "add the same `controller:`, or give another run folder")
+    for name, _, shape, scale, off, size, log in params.items:
+        if name not in saved:
+            continue
+        value = saved[name]
+        if value.shape != tuple(shape):
+            raise mismatch(f"its '{name}' has shape {value.shape}, this experiment trains "
+                           f"{tuple(shape)}", f"train the same entries of '{name}' "
+                                              "(trainable.index), or give another run folder")
+        if log and np.any(value <= 0):
+            raise mismatch(f"its '{name}' is not positive, and this experiment trains "
+                           "its log", f"drop `log: true` from trainable.{name}")
+        x[off:off + size] = (np.log(value) if log else value).ravel() / scale
+    if params.design is not None:
+        start = params.n_before_design
+        for i, d in enumerate(exp.design):
+            key = f"design.{d.name}"
+            if key in saved:
+                value = float(saved[key])
+                if d.log and value <= 0:
+                    raise mismatch(f"its '{key}' is not positive, and this experiment trains "
+                                   "its log", f"drop `log: true` from design.{d.name}")
+                x[start + i] = (np.log(value) if d.log else value) / d.scale
+    return x
