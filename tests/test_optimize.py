@@ -414,3 +414,19 @@ def test_adam_stops_when_the_gradient_stays_exactly_zero(backend64, robots_dir):
     assert result.stop_reason == "stalled" and result.iterations == STALL_UPDATES
     assert all(h["grad_norm"] == 0.0 and h["clipped_share"] > 0.9 for h in result.history)
     assert "exactly 0" in result.message and "task.control_cost" in result.message
+
+
+def test_gait_ceiling_search_reports_a_monotone_best_speed_of_its_own_commands(backend64,
+                                                                              robots_dir):
+    """demos/gait_ceiling.py's search (0.3 s of the quadruped gait, 2 generations of 4): the
+    best speed never falls, and its command table is the Fourier series of its
+    coefficients at the clock frequency."""
+    from tdphys.optim.gait_ceiling import basis, clock_hz, reachable_speed
+    exp = short(load_experiment(robots_dir.parent / "experiments" / "quadruped_gait.yaml"), 0.3)
+    seen = []
+    c = reachable_speed(exp, harmonics=1, generations=2, popsize=4,
+                        report=lambda g, r: seen.append(r.best_speed))
+    assert clock_hz(exp) == 1.5 and c.rollouts == 8 and len(seen) == 2
+    assert np.isfinite(c.best_speed) and seen[1] >= seen[0]
+    np.testing.assert_allclose(c.controls, basis(30, 0.01, 1.5, 1) @ c.coeffs.T)
+    assert c.controls.shape == (30, 8)

@@ -351,6 +351,16 @@ def _build_new(exp: Experiment, robot, steps: int, batch: int, param_sets: int =
     import tdphys
     from .controllers import make_controller
     sim = tdphys.Simulation(robot, batch=batch, steps=steps)
+    apply_overrides(exp, sim)
+    task = make_task(exp.task, sim, exp.trainable)
+    controller = None
+    if exp.controller is not None:
+        controller = make_controller(exp.controller, sim, task, param_sets)
+    return sim, task, _Params(exp, sim, controller)
+
+
+def apply_overrides(exp: Experiment, sim) -> None:
+    """Set the experiment's `overrides:` on every world of sim."""
     for name, values in exp.overrides:
         shape = sim.get_param(name).shape
         flat = np.asarray(values, float).reshape(-1)
@@ -369,11 +379,6 @@ def _build_new(exp: Experiment, robot, steps: int, batch: int, param_sets: int =
                              "give one number, one per column, or all of the "
                              "entries' numbers in order") from None
         sim.set_param(name, value)
-    task = make_task(exp.task, sim, exp.trainable)
-    controller = None
-    if exp.controller is not None:
-        controller = make_controller(exp.controller, sim, task, param_sets)
-    return sim, task, _Params(exp, sim, controller)
 
 
 def _update_batch(exp: Experiment) -> int:
