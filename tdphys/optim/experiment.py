@@ -230,14 +230,10 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 def _init_from(at: _At, source: str) -> str:
-    """The run folder (relative to the experiment file) whose params.npz starts the run."""
-    folder = (Path(source).resolve().parent / _string(at)).resolve()
-    if not (folder / "params.npz").is_file():
-        what = "holds no params.npz" if folder.is_dir() else "does not exist"
-        raise at.error(f"run folder '{folder}' {what}",
-                       "give the folder a finished `demos/optimize.py` run wrote (relative to "
-                       "the experiment file), or drop `init_from`")
-    return str(folder)
+    """The run folder (relative to the experiment file) whose params.npz starts the run; it
+    need not exist yet (a curriculum's second file is read before its first stage has run):
+    warm_start.check_source says so when a run starts."""
+    return str((Path(source).resolve().parent / _string(at)).resolve())
 
 
 def _design(at: _At) -> tuple[DesignVar, ...]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .experiment import Experiment, check_against_robot
 from .optimizers import Adam, cmaes
-from .warm_start import initial_x
+from .warm_start import check_source, initial_x
 from .tasks import make_task
 
 
@@ -210,6 +210,8 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
             backend.current().require_camera_gradients()
     robot = tdphys.load(exp.robot)
     check_against_robot(exp, robot)
+    if resume is None:
+        check_source(exp)
     steps = int(round(exp.task.duration / robot.solver.dt))
     result = RunResult(exp, kind)
     if resume is not None:

@@ -27,6 +27,19 @@ def source_evaluations(folder: str) -> int | None:
         return None
 
 
+def check_source(exp) -> None:
+    """The folder `exp.init_from` holds a finished run's params.npz (checked before a run
+    builds anything); ModelError naming init_from otherwise."""
+    if exp.init_from is None:
+        return
+    folder = Path(exp.init_from)
+    if not (folder / "params.npz").is_file():
+        what = "holds no params.npz" if folder.is_dir() else "does not exist"
+        raise ModelError(exp.file, "init_from", f"run folder '{folder}' {what}",
+                         "run the experiment it names first (demos/optimize.py writes "
+                         "params.npz when a run ends, also after Ctrl-C), or drop `init_from`")
+
+
 def initial_x(exp, params) -> np.ndarray:
     """The optimiser coordinates a run starts from: `params.x0` (the controller's
     initialisation and the trainables' `init`) with every entry the folder `exp.init_from`
@@ -35,6 +48,7 @@ def initial_x(exp, params) -> np.ndarray:
     x = params.x0.copy()
     if exp.init_from is None:
         return x
+    check_source(exp)
     folder = Path(exp.init_from)
     with np.load(folder / "params.npz") as npz:
         saved = {key: np.asarray(npz[key], float) for key in npz.files}
