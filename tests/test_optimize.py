@@ -275,21 +275,23 @@ def test_a_warm_start_goes_on_from_the_earlier_runs_best_parameters(backend64, r
     best loss, another trainable scale reads the same values, and metrics.json says where the
     run began and what that cost."""
     from tdphys.optim import runner
-    from tdphys.optim.outputs import metrics, write_run
+    import shutil
+
+    from tdphys.optim.outputs import load_state, metrics, write_run
     from tdphys.optim.warm_start import initial_x
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
     first = run(exp, budget=3, progress=False)
-    write_run(first, tmp_path, video=False)
-    warm = dataclasses.replace(exp, init_from=str(tmp_path))
+    write_run(first, tmp_path / "first", video=False)
+    warm = dataclasses.replace(exp, init_from=str(tmp_path / "first"))
     second = run(warm, budget=1, progress=False)
     assert second.history[0]["loss"] == pytest.approx(first.loss_best, rel=1e-12)
+    assert metrics(second)["init_from_evaluations"] == 3
     # the folder is read when a run starts, not when the file is (a curriculum's next stage)
     p = _write(tmp_path, GOOD.replace("name: t", "name: t\ninit_from: no_such_run"),
                robots_dir)
     with pytest.raises(ModelError, match=r"init_from: run folder .*no_such_run' does not "
                                          r"exist\n  fix: run the experiment it names first"):
         run(load_experiment(p), budget=1, progress=False)
-    assert metrics(second)["init_from_evaluations"] == 3
     rescaled = dataclasses.replace(warm, trainable=tuple(
         dataclasses.replace(t, scale=7.0) for t in warm.trainable))
     params = runner._Params(rescaled, second.sim)
@@ -297,6 +299,10 @@ def test_a_warm_start_goes_on_from_the_earlier_runs_best_parameters(backend64, r
     assert named.keys() == first.params.keys()
     for key, value in first.params.items():
         np.testing.assert_allclose(named[key], value, rtol=1e-12)
+    write_run(second, tmp_path / "second", video=False)      # a resume needs only its own
+    shutil.rmtree(tmp_path / "first")                        # folder, not init_from's
+    assert run(warm, budget=2, progress=False,
+               resume=load_state(tmp_path / "second")).evaluations == 2
 
 
 def test_a_warm_started_controller_keeps_its_weights_and_refuses_another_shape(

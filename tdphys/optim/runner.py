@@ -52,6 +52,11 @@ def _value(x: np.ndarray, scale: np.ndarray, log: bool) -> np.ndarray:
     return np.exp(x * scale) if log else x * scale
 
 
+def coordinates(value: np.ndarray, scale, log: bool) -> np.ndarray:
+    """The optimiser coordinates of a trained parameter's value (the inverse of _value)."""
+    return (np.log(value) if log else value) / scale
+
+
 class _Params:
     """Map between the flat optimiser vector x and what it trains: the controller's weights
     (first, divided by controller.lr_scale and, where the controller has them, its per-weight
@@ -99,7 +104,7 @@ class _Params:
                                  f"values, and '{tr.name}' starts at {base.min():g}",
                                  "drop `log: true`, or give a positive `init`")
             self.items.append((tr.name, index, base.shape, scale, offset, base.size, tr.log))
-            x0.append((np.log(base) if tr.log else base).ravel() / scale)
+            x0.append(coordinates(base.ravel(), scale, tr.log))
             offset += base.size
         self.design, self.n_before_design = None, offset
         if exp.design:
@@ -483,12 +488,13 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
     sim.grad_decay = o.grad_decay
     result.sim, result.task, result._params = sim, task, params
     adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay, clip_relative=o.clip_relative)
-    x, t0 = initial_x(exp, params), time.perf_counter()
+    t0 = time.perf_counter()
     if result.resumed_from:
         x = result.resumed_from["x"].copy()
         adam.restore(result.resumed_from["adam"])
         t0 -= result.wall_s
     else:
+        x = initial_x(exp, params)
         if exp.init_from is None:       # a warm start keeps its statistics and scaling
             x = _standardized_start(exp, sim, task, params, sampler, x, sim.batch, 1, result)
         result.x_best = x.copy()

@@ -45,6 +45,7 @@ def initial_x(exp, params) -> np.ndarray:
     initialisation and the trainables' `init`) with every entry the folder `exp.init_from`
     holds put in its place. The controller must have the same number of weights; a trainable
     parameter or design var the folder lacks keeps its initial value."""
+    from .runner import coordinates
     x = params.x0.copy()
     if exp.init_from is None:
         return x
@@ -70,6 +71,13 @@ def initial_x(exp, params) -> np.ndarray:
     elif theta is not None:
         raise mismatch("that run trained a controller and this experiment has none",
                        "add the same `controller:`, or give another run folder")
+
+    def coords(key: str, value, scale, log: bool, where: str):
+        if log and np.any(np.asarray(value) <= 0):
+            raise mismatch(f"its '{key}' is not positive, and this experiment trains its log",
+                           f"drop `log: true` from {where}")
+        return coordinates(value, scale, log)
+
     for name, _, shape, scale, off, size, log in params.items:
         if name not in saved:
             continue
@@ -78,18 +86,11 @@ def initial_x(exp, params) -> np.ndarray:
             raise mismatch(f"its '{name}' has shape {value.shape}, this experiment trains "
                            f"{tuple(shape)}", f"train the same entries of '{name}' "
                                               "(trainable.index), or give another run folder")
-        if log and np.any(value <= 0):
-            raise mismatch(f"its '{name}' is not positive, and this experiment trains "
-                           "its log", f"drop `log: true` from trainable.{name}")
-        x[off:off + size] = (np.log(value) if log else value).ravel() / scale
+        x[off:off + size] = coords(name, value.ravel(), scale, log, f"trainable.{name}")
     if params.design is not None:
-        start = params.n_before_design
         for i, d in enumerate(exp.design):
             key = f"design.{d.name}"
             if key in saved:
-                value = float(saved[key])
-                if d.log and value <= 0:
-                    raise mismatch(f"its '{key}' is not positive, and this experiment trains "
-                                   "its log", f"drop `log: true` from design.{d.name}")
-                x[start + i] = (np.log(value) if d.log else value) / d.scale
+                x[params.n_before_design + i] = coords(key, float(saved[key]), d.scale, d.log,
+                                                       key)
     return x
