@@ -232,6 +232,40 @@ def test_bad_system_identification_names_the_key(tmp_path, robots_dir, old, new,
     _expect_model_error(p, key, words)
 
 
+SWING = """name: t
+robot: {robot}
+task:
+  type: swing_up
+  target_height: 1.8
+  effector: {{body: pole, point: [0, 0, -0.8]}}
+  home: {{body: cart, cost: 0.1}}
+trainable: {{init_vel: {{}}}}
+"""
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ("body: cart,", "body: krat,", "task.home.body", ["no body 'krat'", "cart, pole"]),
+    ("cost: 0.1", "cost: -0.1", "task.home.cost", ["must not be negative"]),
+    ("body: cart, cost: 0.1", "body: cart", "task.home.cost", ["needs the key 'cost'",
+                                                                 "[1/m^2]"]),
+    ("cost: 0.1}", "cost: 0.1, radius: 1}", "task.home.radius", ["unknown key"]),
+    ("type: swing_up\n  target_height: 1.8", "type: reach\n  target: [0, 0, 1]", "task.home",
+     ["unknown key"]),
+])
+def test_bad_home_names_the_key(tmp_path, robots_dir, old, new, key, words):
+    """task.home (swing_up): a body of the robot and a non-negative cost."""
+    p = tmp_path / "exp.yaml"
+    p.write_text(SWING.format(robot=robots_dir / "cart_pendulum.yaml").replace(old, new))
+    _expect_model_error(p, key, words, check_robot=True)
+
+
+def test_home_reads_body_and_cost(tmp_path, robots_dir):
+    p = tmp_path / "exp.yaml"
+    p.write_text(SWING.format(robot=robots_dir / "cart_pendulum.yaml"))
+    t = load_experiment(p).task
+    assert (t.home_body, t.home_cost) == ("cart", 0.1)
+
+
 def test_resume_continues_exactly(backend64, robots_dir, tmp_path):
     """3 Adam iterations, saved and resumed for 3 more, give the same losses as 6 in a row
     (the optimiser's moments and the next parameters are in state.pkl)."""

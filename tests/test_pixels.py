@@ -17,8 +17,17 @@ def _one_start(robots_dir, name, duration=1.0):
     return dataclasses.replace(exp, task=dataclasses.replace(exp.task, starts=None))
 
 
+def _task_only():
+    from tdphys.optim.experiment import Task
+    return Task(type="swing_up", target_height=1.8, effector_body="pole")
+
+
 def _state_experiment(robots_dir):
-    return _one_start(robots_dir, "cart_swing_up.yaml")
+    """cart_swing_up.yaml on one start, with a `home` cost on the cart (0.05 / m^2) so that
+    its kernel is on the tape the gradient check below covers."""
+    exp = _one_start(robots_dir, "cart_swing_up.yaml")
+    return dataclasses.replace(exp, task=dataclasses.replace(exp.task, home_body="cart",
+                                                             home_cost=0.05))
 
 
 def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
@@ -27,6 +36,52 @@ def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
     first = result.history[0]
     assert first["max_height_m"] < 0.5                # it starts hanging
     assert result.loss_best < first["loss"]
+
+
+@pytest.mark.taichi_keep   # reuses the simulation the test above built
+def test_swing_up_loss_is_height_gap_plus_control_and_home_costs(robots_dir):
+    """Per world: (1/T) sum_t (h - z_tip(t))^2 / L^2 + c_u (1/T) sum_t u(t)^2 + c_home (1/T)
+    sum_t |p_xy(t) - p_xy(0)|^2 with p the cart's centre of mass, recomputed from the
+    rollout's trajectory; max_drift_m is the largest of those distances."""
+    import numpy as np
+    import tdphys
+    from tdphys.optim import runner
+    exp = _state_experiment(robots_dir)
+    robot = tdphys.load(exp.robot)
+    sim, task, params = runner._build(exp, robot, 50, 1)
+    x = params.x0 + np.random.default_rng(1).normal(0.0, 0.3, params.x0.size)
+    params.set(sim, x)
+    runner._forward(sim, task, params)
+    tip = task.effector_path()[1:, 0, 2]
+    cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)      # body 0: the cart
+    drift = np.hypot(cart[:, 0], cart[:, 1])                   # home: (0, 0), the file's
+    u = sim.ctrl.to_numpy()[:50, 0, 0]
+    span = 1.8 - 0.2                                           # a hanging tip is 0.2 m high
+    expected = (np.mean((1.8 - tip) ** 2) / span ** 2 + exp.task.control_cost * np.mean(u ** 2)
+                + 0.05 * np.mean(drift ** 2))
+    assert drift.max() > 0.05                                  # the cart did move
+    assert float(sim.loss[None]) == pytest.approx(expected, rel=1e-9)
+    m = task.metrics()[0]
+    assert m["max_drift_m"] == pytest.approx(drift.max(), rel=1e-9)
+    up = np.abs(1.8 - task.effector_path()[:, 0, 2]) <= 0.05   # never, for random weights:
+    assert not up.any() and m["up_from_s"] == pytest.approx(1.0) and m["up_share"] == 0.0
+
+
+def test_up_share_counts_the_steps_held_after_the_first_swing_up():
+    """up_from_s: the first time the tip is within tolerance; up_share: the share of the
+    steps from then on that are (a pole dropped for 2 of 8 steps after reaching the top:
+    0.75)."""
+    import numpy as np
+    from tdphys.optim.tasks import SwingUp
+    task = SwingUp.__new__(SwingUp)
+    z = np.array([0.2, 1.0, 1.79, 1.8, 1.6, 1.7, 1.78, 1.8, 1.81, 1.8])[:, None]
+    task.task = dataclasses.replace(_task_only(), tolerance=0.05, hold=0.04)
+    task.goal, task.home = 1.8, None
+    task.sim = type("S", (), {"dt": 0.02, "batch": 1})()
+    task.effector_path = lambda: np.stack([0 * z, 0 * z, z], axis=2)
+    m = task.metrics()[0]
+    assert m["up_from_s"] == pytest.approx(0.04) and m["up_share"] == pytest.approx(6 / 8)
+    assert m["worst_gap_m"] == pytest.approx(0.0) and m["max_height_m"] == 1.81
 
 
 @pytest.mark.taichi_keep   # reuses the simulation the test above built

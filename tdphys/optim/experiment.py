@@ -98,7 +98,10 @@ class Task:
     candidate that meets the criterion must meet it again in a rollout this long from the
     file's start (gait, reach with a fixed target, swing_up; None: no check); control_cost:
     weight c of c (1/T) sum_t |u(t)|^2 on the raw motor commands, added to the loss (gait,
-    reach, swing_up). See docs/experiment-format.md."""
+    reach, swing_up); home_body and home_cost: weight c [1/m^2] of c (1/T) sum_t |p_xy(t) -
+    p_xy(0)|^2, the squared horizontal distance of that body's centre of mass from its place in
+    the robot file, added to the loss (swing_up; "" and 0: none). See
+    docs/experiment-format.md."""
 
     type: str = "ball_throw"
     duration: float = 5.0
@@ -118,6 +121,8 @@ class Task:
     starts: RandomStarts | None = None
     confirm: float | None = None
     control_cost: float = 0.0
+    home_body: str = ""
+    home_cost: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,7 @@ _TASK_KEYS = {
     "reach": {"type", "duration", "target", "targets", "tolerance", "effector", "starts",
               "confirm", "control_cost"},
     "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold",
-                 "starts", "confirm", "control_cost"},
+                 "starts", "confirm", "control_cost", "home"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
@@ -339,6 +344,12 @@ def _task(at: _At) -> Task:
                                                             "effector point"))
         if "point" in e:
             values["effector_point"] = _numbers(e.get("point"), 3)
+    if "home" in m:
+        h = _Map(m.get("home"), "task.home").only({"body", "cost"})
+        values["home_body"] = _string(h.require("body", "name the body to keep near its "
+                                                        "place in the robot file"))
+        values["home_cost"] = _non_negative(h.require("cost", "add `cost: c` [1/m^2], the "
+                                                              "weight of its squared distance"))
     if kind == "system_identification":
         t = _Map(m.require("truth", "add `truth: {PARAMETER: value}` (the hidden values)"),
                  "task.truth")
@@ -696,6 +707,8 @@ def check_against_robot(exp: Experiment, robot) -> None:
         raise missing("task.body", "body", t.body, bodies)
     if t.type in ("reach", "swing_up") and t.effector_body not in bodies:
         raise missing("task.effector.body", "body", t.effector_body, bodies)
+    if t.home_body and t.home_body not in bodies:
+        raise missing("task.home.body", "body", t.home_body, bodies)
     if t.starts is not None:
         _check_starts(exp, robot)
     c = exp.controller

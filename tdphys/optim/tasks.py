@@ -118,6 +118,38 @@ class _SummedLoss:
                 self._control_weight = ti.field(self.sim.real, ())
             self._control_weight[None] = self.task.control_cost
             self._control_cost_kernel()
+        if self.task.home_cost > 0:
+            self._home_cost_kernel()
+
+    def _set_home(self, task: Task, sim):
+        """For task.home: the body's index and its centre of mass in the robot file's start
+        [m] (world; read before any random start moves it), and the cost's weight [1/m^2]."""
+        self.home = None
+        if task.home_body:
+            n = _body_index(sim, task.home_body, "task.home.body")
+            sim.start()
+            self.home = (n, tuple(float(c) for c in sim.pos.to_numpy()[0, 0, n, :2]))
+        self._home_weight = ti.field(sim.real, ())
+        self._home_weight[None] = task.home_cost
+
+    @ti.kernel
+    def _home_cost_kernel(self):
+        """task.home: c (1/T) sum_{t=1..T} |p_xy(t) - home_xy|^2 added to each world's loss
+        (keeps a cart off its rail's ends: a 5 s swing-up loss never sees them)."""
+        for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
+            n = ti.static(self.home[0])
+            p = self.sim.pos[t + 1, b, n]
+            dx, dy = p[0] - ti.static(self.home[1][0]), p[1] - ti.static(self.home[1][1])
+            lw = self._home_weight[None] * (dx * dx + dy * dy) / self.sim.steps
+            self.world_loss[b] += lw
+            self.sim.loss[None] += lw * ti.static(self._share())
+
+    def home_drift(self) -> np.ndarray:
+        """(B,) [m] the largest horizontal distance of the home body from home in the last
+        rollout (task.home)."""
+        n, (hx, hy) = self.home
+        p = self.sim.poses()["pos"][:, :, n].astype(float)
+        return np.hypot(p[:, :, 0] - hx, p[:, :, 1] - hy).max(axis=0)
 
     @ti.kernel
     def _control_cost_kernel(self):
@@ -317,7 +349,9 @@ class SwingUp(_Effector):
 
     Metrics: height_error_m = mean over the last `hold` seconds of h - z_e [m] (0 when
     upright); worst_gap_m = the largest h - z_e in that window [m]; max_height_m = the highest
-    z_e reached. Success: worst_gap_m <= tolerance, i.e. the point stays within `tolerance` of
+    z_e reached; up_from_s = the first time |h - z_e| <= tolerance [s] (the duration if never);
+    up_share = the share of the steps from then on where it is (1: never lost after the
+    swing-up; 0 if never up); with task.home, max_drift_m (_SummedLoss.home_drift). Success: worst_gap_m <= tolerance, i.e. the point stays within `tolerance` of
     the height at every step of the window (a pole swinging slowly over the top can have a
     small mean gap there without being balanced).
     """
@@ -331,6 +365,7 @@ class SwingUp(_Effector):
         self.goal = float(task.target_height)
         sim.start()   # the initial pose gives the height to gain
         self.span = max(abs(self.goal - float(self.effector_path()[0, 0, 2])), 1e-3)
+        self._set_home(task, sim)
 
     @ti.kernel
     def loss_kernel(self):
@@ -343,9 +378,19 @@ class SwingUp(_Effector):
     def metrics(self) -> list[dict]:
         z = self.effector_path()[:, :, 2]
         window = max(1, int(round(self.task.hold / self.sim.dt)))
-        return [{"height_error_m": float(np.mean(self.goal - z[-window:, b])),
-                 "worst_gap_m": float(np.max(self.goal - z[-window:, b])),
-                 "max_height_m": float(z[:, b].max())} for b in range(self.sim.batch)]
+        up = np.abs(self.goal - z) <= self.task.tolerance            # (T+1, B)
+        out = []
+        for b in range(self.sim.batch):
+            first = int(np.argmax(up[:, b])) if up[:, b].any() else len(z) - 1
+            out.append({"height_error_m": float(np.mean(self.goal - z[-window:, b])),
+                        "worst_gap_m": float(np.max(self.goal - z[-window:, b])),
+                        "max_height_m": float(z[:, b].max()),
+                        "up_from_s": float(first * self.sim.dt),
+                        "up_share": float(up[first:, b].mean())})
+        if self.home is not None:
+            for m, drift in zip(out, self.home_drift()):
+                m["max_drift_m"] = float(drift)
+        return out
 
     def success(self, m: dict) -> bool:
         return m["worst_gap_m"] <= self.task.tolerance
