@@ -29,6 +29,9 @@ def main(argv=None) -> int:
                     help="simulated seconds (default: the experiment's)")
     ap.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
     ap.add_argument("--out", default=None, help="write the trajectory (.npz) for tdphys view")
+    ap.add_argument("--experiment", default=None,
+                    help="the experiment file (default: the one the run recorded; give it "
+                         "when that file moved or was a temporary copy)")
     args = ap.parse_args(argv)
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment
@@ -36,7 +39,7 @@ def main(argv=None) -> int:
     from tdphys.optim.runner import replay
     try:
         state = load_state(args.run_dir)
-        exp = load_experiment(state["file"])
+        exp = load_experiment(args.experiment or state["file"])
         metrics, sim = replay(exp, state["x_best"], args.duration, args.arch)
     except (TdphysError, FileNotFoundError) as exc:
         print(f"replay: {exc}", file=sys.stderr)

@@ -208,8 +208,11 @@ def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp
     # the folder names the experiment file (5 s); this run was 0.3 s
     assert replay.main([str(tmp_path / "run"), "--duration", "0.3"]) == 0
     again = _json_line(capsys.readouterr().out)
-    for key in ("height_error_m", "worst_gap_m", "max_height_m"):
+    for key in ("height_error_m", "worst_gap_m", "max_height_m", "up_share"):
         assert again[key] == pytest.approx(result.metrics_best[key], abs=1e-12)
+    # --experiment: another file than the one the run recorded (which moved, or was a copy)
+    assert replay.main([str(tmp_path / "run"), "--experiment", str(tmp_path / "gone.yaml")]) == 2
+    assert "gone.yaml" in capsys.readouterr().err
     out = tmp_path / "long.npz"
     assert replay.main([str(tmp_path / "run"), "--duration", "0.6", "--out", str(out)]) == 0
     longer = _json_line(capsys.readouterr().out)
