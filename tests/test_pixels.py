@@ -47,6 +47,7 @@ def test_swing_up_loss_is_height_gap_plus_control_and_home_costs(robots_dir):
     import tdphys
     from tdphys.optim import runner
     exp = _state_experiment(robots_dir)
+    tdphys.init("cpu", "f64")     # as run() would (a no-op when already running)
     robot = tdphys.load(exp.robot)
     sim, task, params = runner._build(exp, robot, 50, 1)
     x = params.x0 + np.random.default_rng(1).normal(0.0, 0.3, params.x0.size)
@@ -206,6 +207,46 @@ def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
                                                 first["confirm_worst_gap_m"])
 
 
+def test_confirm_starts_refuse_a_pass_that_only_the_exact_start_gives(robots_dir):
+    """task.confirm_starts: the confirmation also rolls out worlds from nudges of the file's
+    start, and every world must meet the criterion. Here the point 0.8 m up the pole's line
+    beyond the hinge (1.8 m high while the pole hangs still; the cart held: zero output) must
+    stay at 1.8 m: world 0 meets it; the two worlds nudged by 0.5-0.6 rad start it 10-13 cm
+    lower. With a 5 cm tolerance they fail (not confirmed, 1 of 3 passed); with 20 cm all
+    pass."""
+    import tdphys
+    from tdphys.optim import runner
+    from tdphys.optim.experiment import JointStart, RandomStarts
+    from tdphys.optim.tasks import SwingUp
+    exp = _state_experiment(robots_dir)
+    tdphys.init("cpu", "f64")
+    nudges = RandomStarts(joints=(JointStart("hinge", pos=(0.5, 0.6)),), batch=3, seed=0)
+    exp = dataclasses.replace(
+        exp, controller=dataclasses.replace(exp.controller, zero_output=True),
+        task=dataclasses.replace(exp.task, duration=0.4, hold=0.4, target_height=1.8,
+                                 effector_point=(0.0, 0.0, 0.8), confirm=0.4,
+                                 confirm_starts=nudges, home_body="", home_cost=0.0))
+    robot = tdphys.load(exp.robot)
+    x = runner._build(dataclasses.replace(exp, task=dataclasses.replace(exp.task,
+                                                                        starts=nudges)),
+                      robot, 20, 3)[2].x0
+    worlds = runner._nudged(exp, robot, x, 0.4)
+    gaps = [m["worst_gap_m"] for m in worlds]
+    assert abs(gaps[0]) < 1e-3 and all(0.09 < g < 0.14 for g in gaps[1:]), gaps
+
+    def judged_by(tolerance):
+        task = SwingUp.__new__(SwingUp)           # success() reads only the tolerance
+        task.task = dataclasses.replace(exp.task, tolerance=tolerance)
+        metrics = {"worst_gap_m": 0.0}            # a training pass
+        return runner._Confirm(exp, robot)(task, metrics, x), metrics
+    ok, metrics = judged_by(0.05)
+    assert not ok and metrics["confirmed"] is False
+    assert (metrics["confirm_passed"], metrics["confirm_worlds"]) == (1, 3)
+    assert metrics["confirm_worst_gap_m"] == pytest.approx(gaps[0])       # world 0's
+    ok, metrics = judged_by(0.2)
+    assert ok and (metrics["confirm_passed"], metrics["confirm_worlds"]) == (3, 3)
+
+
 @pytest.mark.parametrize("edit, key, words", [
     (("confirm: 12.0", "confirm: 2.0"), "task.confirm",
      ["shorter than the task's duration", "at least as long"]),
@@ -218,6 +259,28 @@ def test_confirm_must_outlast_the_training_rollout(tmp_path, robots_dir, edit, k
     p = tmp_path / "exp.yaml"
     p.write_text(text.replace("../robots/", str(robots_dir) + "/").replace(*edit))
     _expect_model_error(p, key, words)
+
+
+NUDGES = "\n  confirm_starts: {batch: 4, joints: {hinge: {pos: [-0.001, 0.001]}}}"
+
+
+@pytest.mark.parametrize("edit, key, words", [
+    (("  confirm: 12.0", "  confirm_starts: {batch: 4, joints: {hinge: {pos: [0, 1]}}}"),
+     "task.confirm_starts", ["and there is none", "add `confirm: T`"]),
+    (("rail: {pos: [-1.2, 1.2], vel: [-1, 1]}", "rail: {pos: [-1.2, 1.2], vel: [-1, 1]}"
+      + NUDGES.replace("hinge", "hnige")), "task.confirm_starts.joints.hnige",
+     ["no joint 'hnige'", "did you mean 'hinge'"]),
+    (("rail: {pos: [-1.2, 1.2], vel: [-1, 1]}", "rail: {pos: [-1.2, 1.2], vel: [-1, 1]}"
+      + NUDGES.replace("batch: 4", "batch: 1")), "task.confirm_starts.batch",
+     ["at least 2"]),
+])
+def test_bad_confirm_starts_names_the_key(tmp_path, robots_dir, edit, key, words):
+    from test_optimize import _expect_model_error
+    text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
+    assert edit[0] in text
+    p = tmp_path / "exp.yaml"
+    p.write_text(text.replace("../robots/", str(robots_dir) + "/").replace(*edit))
+    _expect_model_error(p, key, words, check_robot=True)
 
 
 def test_confirm_is_refused_with_random_targets(tmp_path, robots_dir):

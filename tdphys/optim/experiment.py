@@ -98,7 +98,8 @@ class Task:
     candidate that meets the criterion must meet it again in a rollout this long from the
     file's start (gait, reach with a fixed target, swing_up; None: no check); control_cost:
     weight c of c (1/T) sum_t |u(t)|^2 on the raw motor commands, added to the loss (gait,
-    reach, swing_up); home_body and home_cost: weight c [1/m^2] of c (1/T) sum_t |p_xy(t) -
+    reach, swing_up); confirm_starts: random nudges of the file's start that the
+    confirmation must also pass from (every world; None: world 0 only); home_body and home_cost: weight c [1/m^2] of c (1/T) sum_t |p_xy(t) -
     p_xy(0)|^2, the squared horizontal distance of that body's centre of mass from its place in
     the robot file, added to the loss (swing_up; "" and 0: none). See
     docs/experiment-format.md."""
@@ -120,6 +121,7 @@ class Task:
     targets: RandomTargets | None = None
     starts: RandomStarts | None = None
     confirm: float | None = None
+    confirm_starts: RandomStarts | None = None
     control_cost: float = 0.0
     home_body: str = ""
     home_cost: float = 0.0
@@ -178,11 +180,11 @@ _TASK_KEYS = {
     "ball_throw": {"type", "duration", "target", "tolerance", "speed_tolerance",
                    "velocity_weight"},
     "gait": {"type", "duration", "body", "direction", "target_speed", "starts", "confirm",
-             "control_cost"},
+             "confirm_starts", "control_cost"},
     "reach": {"type", "duration", "target", "targets", "tolerance", "effector", "starts",
-              "confirm", "control_cost"},
+              "confirm", "confirm_starts", "control_cost"},
     "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold",
-                 "starts", "confirm", "control_cost", "home"},
+                 "starts", "confirm", "confirm_starts", "control_cost", "home"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
@@ -335,6 +337,13 @@ def _task(at: _At) -> Task:
             raise m.key_at("starts").error("random starts and random targets together",
                                            "give one of `starts` and `targets`")
         values["starts"] = _random_starts(m.get("starts"))
+    if "confirm_starts" in m:
+        if "confirm" not in m:
+            raise m.key_at("confirm_starts").error(
+                "nudged starts belong to the confirmation rollout, and there is none",
+                "add `confirm: T` [s], or drop `confirm_starts`")
+        values["confirm_starts"] = _random_starts(m.get("confirm_starts"),
+                                                  "task.confirm_starts")
     if kind == "swing_up" and "target_height" not in m:
         m.require("target_height", "add `target_height: H` [m], the height to raise it to")
     if kind in ("reach", "swing_up"):
@@ -379,8 +388,8 @@ def _random_targets(at: _At) -> RandomTargets:
     return RandomTargets(low=low, high=high, **counts)
 
 
-def _random_starts(at: _At) -> RandomStarts:
-    m = _Map(at, "task.starts").only({"joints", "batch", "seed"})
+def _random_starts(at: _At, key: str = "task.starts") -> RandomStarts:
+    m = _Map(at, key).only({"joints", "batch", "seed"})
     values = {}
     if "batch" in m:
         values["batch"] = _integer(m.get("batch"))
@@ -390,10 +399,10 @@ def _random_starts(at: _At) -> RandomStarts:
     if "seed" in m:
         values["seed"] = _integer(m.get("seed"))
     j = _Map(m.require("joints", "add `joints: {JOINT: {pos: [lo, hi], vel: [lo, hi]}}`"),
-             "task.starts.joints")
+             f"{key}.joints")
     joints = []
     for name in j._values:
-        e = _Map(j.get(name), f"task.starts.joints.{name}").only({"pos", "vel"})
+        e = _Map(j.get(name), f"{key}.joints.{name}").only({"pos", "vel"})
         spread = {}
         for key, unit in (("pos", "[rad or m]"), ("vel", "[rad/s or m/s]")):
             if key in e:
@@ -710,7 +719,9 @@ def check_against_robot(exp: Experiment, robot) -> None:
     if t.home_body and t.home_body not in bodies:
         raise missing("task.home.body", "body", t.home_body, bodies)
     if t.starts is not None:
-        _check_starts(exp, robot)
+        _check_starts(exp, robot, t.starts, "task.starts")
+    if t.confirm_starts is not None:
+        _check_starts(exp, robot, t.confirm_starts, "task.confirm_starts")
     c = exp.controller
     seeing = ("target", "effector_to_target", "effector_distance")
     if t.targets is not None and (c is None or not any(i.kind in seeing for i in c.inputs)):
@@ -739,12 +750,12 @@ def check_against_robot(exp: Experiment, robot) -> None:
         _check_camera(exp, robot)
 
 
-def _check_starts(exp: Experiment, robot) -> None:
-    """Random starts name hinge or slider joints of the robot, and the experiment trains no
-    initial state (the starts set it)."""
+def _check_starts(exp: Experiment, robot, starts: RandomStarts, at: str) -> None:
+    """Random starts (`at`: task.starts or task.confirm_starts) name hinge or slider joints of
+    the robot, and the experiment trains no initial state (the starts set it)."""
     joints = {j.name: j for j in robot.joints}
-    for js in exp.task.starts.joints:
-        key = f"task.starts.joints.{js.joint}"
+    for js in starts.joints:
+        key = f"{at}.joints.{js.joint}"
         if js.joint not in joints:
             raise ModelError(exp.file, key, f"the robot {Path(exp.robot).name} has no joint "
                              f"'{js.joint}'", _did_you_mean(js.joint, list(joints)))
@@ -757,7 +768,7 @@ def _check_starts(exp: Experiment, robot) -> None:
                         ("overrides", [name for name, _ in exp.overrides])):
         for name in names:
             if name in state:
-                raise ModelError(exp.file, "task.starts", "random starts set the initial "
+                raise ModelError(exp.file, at, "random starts set the initial "
                                  f"state from the robot file, which `{what}: {name}` also "
                                  "sets", "drop one of them (or change the robot file)")
 

@@ -278,12 +278,35 @@ def _once(exp: Experiment, robot, x: np.ndarray, duration: float | None):
     return task_obj.metrics()[0], sim
 
 
+def _nudged(exp: Experiment, robot, x: np.ndarray, duration: float) -> list[dict]:
+    """Forward rollouts of `x` for `duration` [s]: world 0 from the file's start and
+    task.confirm_starts.batch - 1 more from its nudges (the same draws every call: seed);
+    the metrics of every world."""
+    import dataclasses
+    from .starts import Starts
+    spec = exp.task.confirm_starts
+    exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, duration=float(duration),
+                                                            starts=spec))
+    steps = int(round(duration / robot.solver.dt))
+    sim, task_obj, params = _build(exp, robot, steps, batch=spec.batch)
+    params.set(sim, np.asarray(x, float))
+    sim.start()
+    _next_starts(sim, Starts(robot, spec, sim.com.to_numpy()[0]), spec.batch)
+    _forward(sim, task_obj, params)
+    sim.check_finite()
+    return task_obj.metrics()
+
+
 class _Confirm:
     """task.confirm: a candidate that meets the task's criterion is rolled out again from the
     file's start for `confirm` seconds, and succeeds only if that rollout meets the criterion
-    too (a swing-up must still hold at the end of the longer rollout). These rollouts are
-    checks, not training: they are not counted as simulations. Their metrics join the
-    candidate's, prefixed `confirm_`, with `confirmed` (true or false) and `confirm_s`."""
+    too (a swing-up must still hold at the end of the longer rollout). With
+    task.confirm_starts the confirmation also starts batch - 1 worlds from small nudges of
+    that start, and every world must meet the criterion (a pass that only the exact start
+    gives, in a chaotic rollout, is luck). These rollouts are checks, not training: they are
+    not counted as simulations. World 0's metrics join the candidate's, prefixed `confirm_`,
+    with `confirmed` (true or false) and `confirm_s`; with nudges also `confirm_passed` and
+    `confirm_worlds` (how many worlds met the criterion, of how many)."""
 
     def __init__(self, exp: Experiment, robot):
         self.exp, self.robot = exp, robot
@@ -296,14 +319,21 @@ class _Confirm:
         if self.exp.task.confirm is None:
             return True
         from ..errors import SimulationDiverged
+        duration = self.exp.task.confirm
         try:
-            again, _ = _once(self.exp, self.robot, x, self.exp.task.confirm)
+            if self.exp.task.confirm_starts is None:
+                worlds = [_once(self.exp, self.robot, x, duration)[0]]
+            else:
+                worlds = _nudged(self.exp, self.robot, x, duration)
         except SimulationDiverged:
-            metrics.update(confirmed=False, confirm_s=float(self.exp.task.confirm))
+            metrics.update(confirmed=False, confirm_s=float(duration))
             return False
-        ok = bool(task.success(again))
-        metrics.update({f"confirm_{k}": v for k, v in again.items()}, confirmed=ok,
-                       confirm_s=float(self.exp.task.confirm))
+        passed = sum(bool(task.success(m)) for m in worlds)
+        ok = passed == len(worlds)
+        metrics.update({f"confirm_{k}": v for k, v in worlds[0].items()}, confirmed=ok,
+                       confirm_s=float(duration))
+        if self.exp.task.confirm_starts is not None:
+            metrics.update(confirm_passed=passed, confirm_worlds=len(worlds))
         return ok
 
 
