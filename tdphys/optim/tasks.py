@@ -124,11 +124,12 @@ class _SummedLoss:
     def _set_home(self, task: Task, sim):
         """For task.home: the body's index and its centre of mass in the robot file's start
         [m] (world; read before any random start moves it), and the cost's weight [1/m^2]."""
-        self.home = None
+        self.home = None                  # (body index, x [m], y [m])
         if task.home_body:
             n = _body_index(sim, task.home_body, "task.home.body")
             sim.start()
-            self.home = (n, tuple(float(c) for c in sim.pos.to_numpy()[0, 0, n, :2]))
+            hx, hy = (float(c) for c in sim.pos.to_numpy()[0, 0, n, :2])
+            self.home = (n, hx, hy)
         self._home_weight = ti.field(sim.real, ())
         self._home_weight[None] = task.home_cost
 
@@ -137,9 +138,9 @@ class _SummedLoss:
         """task.home: c (1/T) sum_{t=1..T} |p_xy(t) - home_xy|^2 added to each world's loss
         (keeps a cart off its rail's ends: a 5 s swing-up loss never sees them)."""
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
-            n = ti.static(self.home[0])
+            n, hx, hy = ti.static(self.home)
             p = self.sim.pos[t + 1, b, n]
-            dx, dy = p[0] - ti.static(self.home[1][0]), p[1] - ti.static(self.home[1][1])
+            dx, dy = p[0] - hx, p[1] - hy
             lw = self._home_weight[None] * (dx * dx + dy * dy) / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self._share())
@@ -147,7 +148,7 @@ class _SummedLoss:
     def home_drift(self) -> np.ndarray:
         """(B,) [m] the largest horizontal distance of the home body from home in the last
         rollout (task.home)."""
-        n, (hx, hy) = self.home
+        n, hx, hy = self.home
         p = self.sim.poses()["pos"][:, :, n].astype(float)
         return np.hypot(p[:, :, 0] - hx, p[:, :, 1] - hy).max(axis=0)
 
