@@ -153,6 +153,9 @@ BAD = [
      "      hinge: {pos: [1, -1]}", "task.starts.joints.hinge.pos", ["hi < lo"], False),
     ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
      "      hinge: {}", "task.starts.joints.hinge", ["neither `pos` nor `vel`"], False),
+    ("      rail: {pos: [-1.2, 1.2], vel: [-1, 1]}",      # the second joint's key path too
+     "      rail: {pos: [-1.2, 1.2], vle: [-1, 1]}", "task.starts.joints.rail.vle",
+     ["unknown key 'vle' in task.starts.joints.rail"], False),
     ("    batch: 16", "    batch: 1", "task.starts.batch", ["at least 2"], False),
     ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
      "      hinje: {pos: [-1, 1]}", "task.starts.joints.hinje",

@@ -99,10 +99,10 @@ class Task:
     file's start (gait, reach with a fixed target, swing_up; None: no check); control_cost:
     weight c of c (1/T) sum_t |u(t)|^2 on the raw motor commands, added to the loss (gait,
     reach, swing_up); confirm_starts: random nudges of the file's start that the
-    confirmation must also pass from (every world; None: world 0 only); home_body and home_cost: weight c [1/m^2] of c (1/T) sum_t |p_xy(t) -
-    p_xy(0)|^2, the squared horizontal distance of that body's centre of mass from its place in
-    the robot file, added to the loss (swing_up; "" and 0: none). See
-    docs/experiment-format.md."""
+    confirmation must also pass from (every world; None: world 0 only); home_body and
+    home_cost: weight c [1/m^2] of c (1/T) sum_t |p_xy(t) - p_xy(0)|^2, the squared horizontal
+    distance of that body's centre of mass from its place in the robot file, added to the
+    loss (swing_up; "" and 0: none). See docs/experiment-format.md."""
 
     type: str = "ball_throw"
     duration: float = 5.0
@@ -404,13 +404,13 @@ def _random_starts(at: _At, key: str = "task.starts") -> RandomStarts:
     for name in j._values:
         e = _Map(j.get(name), f"{key}.joints.{name}").only({"pos", "vel"})
         spread = {}
-        for key, unit in (("pos", "[rad or m]"), ("vel", "[rad/s or m/s]")):
-            if key in e:
-                lo, hi = _numbers(e.get(key), 2)
+        for what, unit in (("pos", "[rad or m]"), ("vel", "[rad/s or m/s]")):
+            if what in e:
+                lo, hi = _numbers(e.get(what), 2)
                 if hi < lo:
-                    raise e.get(key).error(f"[lo, hi] with hi < lo: {[lo, hi]}",
-                                           f"give lo <= hi {unit}")
-                spread[key] = (lo, hi)
+                    raise e.get(what).error(f"[lo, hi] with hi < lo: {[lo, hi]}",
+                                            f"give lo <= hi {unit}")
+                spread[what] = (lo, hi)
         if not spread:
             raise j.get(name).error("neither `pos` nor `vel` is given",
                                     "add `pos: [lo, hi]` [rad or m] and/or `vel: [lo, hi]`")
