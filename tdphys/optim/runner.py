@@ -264,37 +264,30 @@ def replay(exp: Experiment, x: np.ndarray, duration: float | None = None, arch: 
 def _once(exp: Experiment, robot, x: np.ndarray, duration: float | None):
     """One forward rollout of `x` from the file's start for `duration` [s] (in the running
     Taichi session; a Simulation of that length is built once and kept in _BUILT)."""
+    worlds, sim = _rollouts(exp, robot, x, duration, None)
+    return worlds[0], sim
+
+
+def _rollouts(exp: Experiment, robot, x: np.ndarray, duration: float | None, starts):
+    """Forward rollouts of `x` for `duration` [s] (default: the task's), no training: world 0
+    from the file's start and, with `starts` (a RandomStarts, e.g. task.confirm_starts),
+    starts.batch - 1 more from its draws (the same every call: its seed). Returns (the metrics
+    of every world, the Simulation)."""
     import dataclasses
     task = exp.task if duration is None else dataclasses.replace(exp.task,
                                                                   duration=float(duration))
-    exp = dataclasses.replace(exp, task=dataclasses.replace(task, starts=None))
+    exp = dataclasses.replace(exp, task=dataclasses.replace(task, starts=starts))
     steps = int(round(exp.task.duration / robot.solver.dt))
-    sim, task_obj, params = _build(exp, robot, steps, batch=1)
+    batch = 1 if starts is None else starts.batch
+    sim, task_obj, params = _build(exp, robot, steps, batch=batch)
     if exp.task.targets is not None:
         task_obj.set_targets(task_obj.held_out[:1])
     params.set(sim, np.asarray(x, float))
+    if starts is not None:
+        _next_starts(sim, _starts(exp, robot, sim), batch)
     _forward(sim, task_obj, params)
     sim.check_finite()
-    return task_obj.metrics()[0], sim
-
-
-def _nudged(exp: Experiment, robot, x: np.ndarray, duration: float) -> list[dict]:
-    """Forward rollouts of `x` for `duration` [s]: world 0 from the file's start and
-    task.confirm_starts.batch - 1 more from its nudges (the same draws every call: seed);
-    the metrics of every world."""
-    import dataclasses
-    from .starts import Starts
-    spec = exp.task.confirm_starts
-    exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, duration=float(duration),
-                                                            starts=spec))
-    steps = int(round(duration / robot.solver.dt))
-    sim, task_obj, params = _build(exp, robot, steps, batch=spec.batch)
-    params.set(sim, np.asarray(x, float))
-    sim.start()
-    _next_starts(sim, Starts(robot, spec, sim.com.to_numpy()[0]), spec.batch)
-    _forward(sim, task_obj, params)
-    sim.check_finite()
-    return task_obj.metrics()
+    return task_obj.metrics(), sim
 
 
 class _Confirm:
@@ -321,10 +314,8 @@ class _Confirm:
         from ..errors import SimulationDiverged
         duration = self.exp.task.confirm
         try:
-            if self.exp.task.confirm_starts is None:
-                worlds = [_once(self.exp, self.robot, x, duration)[0]]
-            else:
-                worlds = _nudged(self.exp, self.robot, x, duration)
+            worlds, _ = _rollouts(self.exp, self.robot, x, duration,
+                                  self.exp.task.confirm_starts)
         except SimulationDiverged:
             metrics.update(confirmed=False, confirm_s=float(duration))
             return False

@@ -122,33 +122,32 @@ class _SummedLoss:
             self._home_cost_kernel()
 
     def _set_home(self, task: Task, sim):
-        """For task.home: the body's index and its centre of mass in the robot file's start
-        [m] (world; read before any random start moves it), and the cost's weight [1/m^2]."""
-        self.home = None                  # (body index, x [m], y [m])
+        """For task.home: (body index, its centre of mass x, y [m] in the robot file's start,
+        the cost's weight c [1/m^2]), read from the t = 0 state that sim.start() just set
+        (before any random start moves it); None without task.home. Compiled into the
+        kernel: each experiment builds its own task."""
+        self.home = None
         if task.home_body:
             n = _body_index(sim, task.home_body, "task.home.body")
-            sim.start()
             hx, hy = (float(c) for c in sim.pos.to_numpy()[0, 0, n, :2])
-            self.home = (n, hx, hy)
-        self._home_weight = ti.field(sim.real, ())
-        self._home_weight[None] = task.home_cost
+            self.home = (n, hx, hy, float(task.home_cost))
 
     @ti.kernel
     def _home_cost_kernel(self):
         """task.home: c (1/T) sum_{t=1..T} |p_xy(t) - home_xy|^2 added to each world's loss
         (keeps a cart off its rail's ends: a 5 s swing-up loss never sees them)."""
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
-            n, hx, hy = ti.static(self.home)
+            n, hx, hy, c = ti.static(self.home)
             p = self.sim.pos[t + 1, b, n]
             dx, dy = p[0] - hx, p[1] - hy
-            lw = self._home_weight[None] * (dx * dx + dy * dy) / self.sim.steps
+            lw = c * (dx * dx + dy * dy) / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self._share())
 
     def home_drift(self) -> np.ndarray:
         """(B,) [m] the largest horizontal distance of the home body from home in the last
         rollout (task.home)."""
-        n, hx, hy = self.home
+        n, hx, hy, _ = self.home
         p = self.sim.poses()["pos"][:, :, n].astype(float)
         return np.hypot(p[:, :, 0] - hx, p[:, :, 1] - hy).max(axis=0)
 
@@ -350,9 +349,10 @@ class SwingUp(_Effector):
 
     Metrics: height_error_m = mean over the last `hold` seconds of h - z_e [m] (0 when
     upright); worst_gap_m = the largest h - z_e in that window [m]; max_height_m = the highest
-    z_e reached; up_from_s = the first time |h - z_e| <= tolerance [s] (the duration if never);
-    up_share = the share of the steps from then on where it is (1: never lost after the
-    swing-up; 0 if never up); with task.home, max_drift_m (_SummedLoss.home_drift). Success: worst_gap_m <= tolerance, i.e. the point stays within `tolerance` of
+    z_e reached; up_from_s = the first time |h - z_e| <= tolerance [s] (the duration if
+    never); up_share = the share of the steps from then on where it is (1: never lost after
+    the swing-up; 0 if never up); with task.home, max_drift_m (_SummedLoss.home_drift).
+    Success: worst_gap_m <= tolerance, i.e. the point stays within `tolerance` of
     the height at every step of the window (a pole swinging slowly over the top can have a
     small mean gap there without being balanced).
     """
@@ -364,7 +364,7 @@ class SwingUp(_Effector):
         self._set_effector(task, sim)
         self.world_loss = _world_loss_field(sim)
         self.goal = float(task.target_height)
-        sim.start()   # the initial pose gives the height to gain
+        sim.start()   # the initial pose gives the height to gain (and task.home its place)
         self.span = max(abs(self.goal - float(self.effector_path()[0, 0, 2])), 1e-3)
         self._set_home(task, sim)
 
