@@ -95,6 +95,46 @@ def test_swing_up_loss_gradient_matches_finite_differences(robots_dir):
     check_run_gradient(exp, picks=[0, 100, 1000, 4500, -1], eps=1e-5)
 
 
+def _absolute_gap(robots_dir):
+    exp = _state_experiment(robots_dir)
+    return dataclasses.replace(exp, task=dataclasses.replace(exp.task, gap="absolute"))
+
+
+def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir):
+    """task.gap absolute: (1/T) sum_t (h - z_tip(t)) / L (the tip never rises above h, the
+    most it can reach) + the control and home costs, recomputed from the trajectory; a
+    quadratic bowl about upright where the squared gap is flat as the lean^4."""
+    import numpy as np
+    import tdphys
+    from tdphys.optim import runner
+    exp = _absolute_gap(robots_dir)
+    tdphys.init("cpu", "f64")
+    sim, task, params = runner._build(exp, tdphys.load(exp.robot), 50, 1)
+    params.set(sim, params.x0 + np.random.default_rng(1).normal(0.0, 0.3, params.x0.size))
+    runner._forward(sim, task, params)
+    tip = task.effector_path()[1:, 0, 2]
+    cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)
+    u = sim.ctrl.to_numpy()[:50, 0, 0]
+    expected = (np.mean(1.8 - tip) / 1.6 + exp.task.control_cost * np.mean(u ** 2)
+                + 0.05 * np.mean(np.sum(cart ** 2, axis=1)))
+    assert float(sim.loss[None]) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.taichi_keep   # reuses the simulation the test above built
+def test_absolute_gap_gradient_matches_finite_differences(robots_dir):
+    check_run_gradient(_absolute_gap(robots_dir), picks=[0, 100, 1000, 4500, -1], eps=1e-5)
+
+
+def test_gap_form_must_be_known(tmp_path, robots_dir):
+    text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
+    p = tmp_path / "exp.yaml"
+    p.write_text(text.replace("  hold: 1.0", "  gap: cubed\n  hold: 1.0")
+                 .replace("../robots/", str(robots_dir) + "/"))
+    from tdphys.errors import ModelError
+    with pytest.raises(ModelError, match="(?s)task.gap.*unknown height gap form 'cubed'"):
+        load_experiment(p)
+
+
 def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
     """The network sees only the 72 x 24 camera image (f32, as in the file: conv, feature
     points and their motion, standardised, a 64-64 head); 0.5 s rollouts (the vision

@@ -15,6 +15,7 @@ from ..model.loader import (_At, _boolean, _choice, _compose, _did_you_mean, _in
 TASKS = ("ball_throw", "gait", "reach", "swing_up", "system_identification")
 OPTIMIZERS = ("adam", "cmaes")
 PRECISIONS = ("f32", "f64")
+GAPS = ("squared", "absolute")   # task.gap (swing_up): the loss per step is gap^2 or |gap|
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ class Task:
     confirmation must also pass from (every world; None: world 0 only); home_body and
     home_cost: weight c [1/m^2] of c (1/T) sum_t |p_xy(t) - p_xy(0)|^2, the squared horizontal
     distance of that body's centre of mass from its place in the robot file, added to the
-    loss (swing_up; "" and 0: none). See docs/experiment-format.md."""
+    loss (swing_up; "" and 0: none); gap: "squared" or "absolute", the swing-up loss's power
+    of the height gap (swing_up). See docs/experiment-format.md."""
 
     type: str = "ball_throw"
     duration: float = 5.0
@@ -123,6 +125,7 @@ class Task:
     confirm: float | None = None
     confirm_starts: RandomStarts | None = None
     control_cost: float = 0.0
+    gap: str = "squared"
     home_body: str = ""
     home_cost: float = 0.0
 
@@ -184,7 +187,7 @@ _TASK_KEYS = {
     "reach": {"type", "duration", "target", "targets", "tolerance", "effector", "starts",
               "confirm", "confirm_starts", "control_cost"},
     "swing_up": {"type", "duration", "target_height", "tolerance", "effector", "hold",
-                 "starts", "confirm", "confirm_starts", "control_cost", "home"},
+                 "starts", "confirm", "confirm_starts", "control_cost", "home", "gap"},
     "system_identification": {"type", "duration", "tolerance", "truth"},
 }
 _TRAIN_KEYS = {"init", "scale", "index", "log"}
@@ -312,7 +315,8 @@ def _task(at: _At) -> Task:
                "target_speed": lambda a: _number(a), "target_height": _number,
                "hold": lambda a: _positive(a, "[s]"),
                "confirm": lambda a: _positive(a, "[s]"),
-               "control_cost": _non_negative}
+               "control_cost": _non_negative,
+               "gap": lambda a: _choice(a, GAPS, "height gap form")}
     values = {k: f(m.get(k)) for k, f in readers.items() if k in m}
     if "confirm" in m:
         if values["confirm"] < values.get("duration", Task.duration):

@@ -345,7 +345,10 @@ class SwingUp(_Effector):
 
     Loss (per world): (1/T) sum_{t=1..T} (h - z_e(t))^2 / L^2       [-]
     with h = target_height and L = h - z_e(0) (the height to gain), so a pole hanging still
-    scores 1 and one held upright from the first step scores 0.
+    scores 1 and one held upright from the first step scores 0. With task.gap "absolute":
+    (1/T) sum_t |h - z_e(t)| / L instead. For a pole whose tip reaches h upright, the gap is
+    L (1 - cos th) / 2 at a lean th, so the squared form is flat as th^4 near upright (a
+    wobbling balance costs almost nothing) and the absolute one is a th^2 bowl there.
 
     Metrics: height_error_m = mean over the last `hold` seconds of h - z_e [m] (0 when
     upright); worst_gap_m = the largest h - z_e in that window [m]; max_height_m = the highest
@@ -373,6 +376,8 @@ class SwingUp(_Effector):
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             gap = (self.goal - self.effector_at(t + 1, b)[2]) / self.span
             lw = gap * gap / self.sim.steps
+            if ti.static(self.task.gap == "absolute"):
+                lw = ti.abs(gap) / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self._share())
 
