@@ -125,14 +125,20 @@ def test_absolute_gap_gradient_matches_finite_differences(robots_dir):
     check_run_gradient(_absolute_gap(robots_dir), picks=[0, 100, 1000, 4500, -1], eps=1e-5)
 
 
-def test_gap_form_must_be_known(tmp_path, robots_dir):
+def _refused(tmp_path, robots_dir, old, new, match):
+    """cart_swing_up.yaml with `old` replaced by `new` is refused with a message matching
+    `match`."""
     text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
     p = tmp_path / "exp.yaml"
-    p.write_text(text.replace("  hold: 1.0", "  gap: cubed\n  hold: 1.0")
-                 .replace("../robots/", str(robots_dir) + "/"))
+    p.write_text(text.replace(old, new).replace("../robots/", str(robots_dir) + "/"))
     from tdphys.errors import ModelError
-    with pytest.raises(ModelError, match="(?s)task.gap.*unknown height gap form 'cubed'"):
+    with pytest.raises(ModelError, match=match):
         load_experiment(p)
+
+
+def test_gap_form_must_be_known(tmp_path, robots_dir):
+    _refused(tmp_path, robots_dir, "  hold: 1.0", "  gap: cubed\n  hold: 1.0",
+             "(?s)task.gap.*unknown height gap form 'cubed'")
 
 
 def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
@@ -200,13 +206,8 @@ def test_pixels_gradient_matches_finite_differences(robots_dir):
 
 
 def test_swing_up_needs_a_target_height(tmp_path, robots_dir):
-    text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
-    p = tmp_path / "exp.yaml"
-    p.write_text(text.replace("target_height: 1.8", "target_hight: 1.8")
-                 .replace("../robots/", str(robots_dir) + "/"))
-    from tdphys.errors import ModelError
-    with pytest.raises(ModelError, match="(?s)task.target_hight.*did you mean 'target_height'"):
-        load_experiment(p)
+    _refused(tmp_path, robots_dir, "target_height: 1.8", "target_hight: 1.8",
+             "(?s)task.target_hight.*did you mean 'target_height'")
 
 
 def test_swing_up_success_means_holding_at_every_step_of_the_window(robots_dir):
