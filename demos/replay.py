@@ -8,11 +8,19 @@ It rolls the experiment's robot out once from the robot file's start (no random 
 targets) with the parameters demos/optimize.py kept (state.pkl: the best ones), and prints the
 task's metrics as JSON, e.g. a swing-up's worst_gap_m over the last `hold` seconds. A
 controller can meet its success criterion on the training horizon by a lucky pass (a pole
-swinging slowly over the top): a longer replay tells.
+swinging slowly over the top): a longer replay tells. So do other starts:
+
+    python demos/replay.py runs/cart_swing_up --duration 30 --hold 5 --nudge 0.05
+
+also rolls out 7 worlds whose every hinge and slider joint starts moved by up to +-0.05 (rad
+or m) and moving at up to +-0.05 (rad/s or m/s), prints each world's metrics and whether it
+met the criterion, then how many did (a closed loop can be chaotic: a pass from the exact
+start alone is luck).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -32,19 +40,44 @@ def main(argv=None) -> int:
     ap.add_argument("--experiment", default=None,
                     help="the experiment file (default: the one the run recorded; give it "
                          "when that file moved or was a temporary copy)")
+    ap.add_argument("--hold", type=float, default=None,
+                    help="judge the criterion over the last S seconds (swing_up; default: "
+                         "the experiment's hold)")
+    ap.add_argument("--nudge", type=float, default=None,
+                    help="also roll out from starts with every hinge and slider joint moved "
+                         "and set moving by uniform draws in +-NUDGE (rad or m, per s)")
+    ap.add_argument("--worlds", type=int, default=8,
+                    help="with --nudge: worlds in all, the file's start included (default 8)")
+    ap.add_argument("--seed", type=int, default=1, help="with --nudge: seed of the draws")
     args = ap.parse_args(argv)
+    if args.nudge is not None and (args.nudge < 0 or args.worlds < 2):
+        ap.error("--nudge needs a size >= 0 and --worlds >= 2")
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment
     from tdphys.optim.outputs import load_state
-    from tdphys.optim.runner import replay
+    from tdphys.optim.runner import replay, replay_nudged
     try:
         state = load_state(args.run_dir)
         exp = load_experiment(args.experiment or state["file"])
-        metrics, sim = replay(exp, state["x_best"], args.duration, args.arch)
+        if args.nudge is None:
+            if args.hold is not None:
+                exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task,
+                                                                        hold=args.hold))
+            metrics, sim = replay(exp, state["x_best"], args.duration, args.arch)
+        else:
+            worlds, sim = replay_nudged(exp, state["x_best"], args.nudge, args.worlds,
+                                        args.duration, args.hold, args.seed, args.arch)
     except (TdphysError, FileNotFoundError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"experiment": exp.name, "duration_s": sim.steps * sim.dt, **metrics}))
+    head = {"experiment": exp.name, "duration_s": sim.steps * sim.dt}
+    if args.nudge is None:
+        print(json.dumps({**head, **metrics}))
+    else:
+        for w, (m, ok) in enumerate(worlds):
+            print(json.dumps({**head, "world": w, "nudge": args.nudge, **m, "success": ok}))
+        print(json.dumps({**head, "nudge": args.nudge, "seed": args.seed,
+                          "passed": sum(ok for _, ok in worlds), "worlds": len(worlds)}))
     if args.out:
         from tdphys.optim.outputs import world_trajectory
         print(f"wrote {world_trajectory(sim, exp.robot, Path(args.out))}")

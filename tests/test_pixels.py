@@ -271,7 +271,7 @@ def test_confirm_starts_refuse_a_pass_that_only_the_exact_start_gives(robots_dir
     x = runner._build(dataclasses.replace(exp, task=dataclasses.replace(exp.task,
                                                                         starts=nudges)),
                       robot, 20, 3)[2].x0
-    worlds, _ = runner._rollouts(exp, robot, x, 0.4, nudges)
+    worlds, _, _ = runner._rollouts(exp, robot, x, 0.4, nudges)
     gaps = [m["worst_gap_m"] for m in worlds]
     assert abs(gaps[0]) < 1e-3 and all(0.09 < g < 0.14 for g in gaps[1:]), gaps
 

@@ -221,3 +221,34 @@ def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp
     longer = _json_line(capsys.readouterr().out)
     assert longer["duration_s"] == pytest.approx(0.6)
     assert np.load(out)["pos"].shape[0] == 31
+
+
+def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_dir, tmp_path,
+                                                              capsys):
+    """demos/replay.py --nudge D: world 0 from the file's start, the others from every hinge
+    and slider moved and set moving by draws in +-D; each world's metrics with its verdict,
+    then the count. --nudge 0 gives the file's start in every world."""
+    import json
+    import sys
+    from tdphys.optim.outputs import write_run
+    sys.path.insert(0, str(robots_dir.parent / "demos"))
+    import replay
+    result = run(_swing_up(robots_dir), budget=2, progress=False)
+    write_run(result, tmp_path / "run", video=False)
+
+    def lines(*extra):
+        assert replay.main([str(tmp_path / "run"), "--duration", "0.3", "--worlds", "3",
+                            *extra]) == 0
+        return [json.loads(s) for s in capsys.readouterr().out.splitlines() if s.startswith("{")]
+
+    same = lines("--nudge", "0")
+    assert [w["world"] for w in same[:3]] == [0, 1, 2] and same[3]["worlds"] == 3
+    for w in same[1:3]:
+        assert w["max_height_m"] == pytest.approx(same[0]["max_height_m"], abs=1e-12)
+    moved = lines("--nudge", "0.3", "--hold", "0.1")
+    assert moved[0]["max_height_m"] == pytest.approx(same[0]["max_height_m"], abs=1e-12)
+    assert moved[0]["worst_gap_m"] <= same[0]["worst_gap_m"]    # --hold: a shorter window
+    assert all(abs(w["max_height_m"] - same[0]["max_height_m"]) > 1e-3 for w in moved[1:3])
+    assert moved[3]["passed"] == sum(w["success"] for w in moved[:3])
+    with pytest.raises(SystemExit):                   # one world is no comparison
+        replay.main([str(tmp_path / "run"), "--nudge", "0.1", "--worlds", "1"])

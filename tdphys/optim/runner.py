@@ -261,10 +261,35 @@ def replay(exp: Experiment, x: np.ndarray, duration: float | None = None, arch: 
     return _once(exp, robot, x, duration)
 
 
+def replay_nudged(exp: Experiment, x: np.ndarray, nudge: float, worlds: int = 8,
+                  duration: float | None = None, hold: float | None = None, seed: int = 1,
+                  arch: str = "cpu"):
+    """How robust is a learnt controller? Roll `x` out from the robot file's start (world 0)
+    and from worlds - 1 starts where every hinge and slider joint is moved by a uniform draw
+    in +-`nudge` and set moving at a rate drawn in +-`nudge` ([rad] or [m], [rad/s] or
+    [m/s]; draws from `seed`), for `duration` [s], judging the task's criterion over the
+    last `hold` [s] (a swing-up's window; default: the task's). Returns (a list of (metrics,
+    success) per world, the Simulation)."""
+    import dataclasses
+    import tdphys
+    from .experiment import JointStart, RandomStarts
+    tdphys.init(arch, exp.precision)
+    robot = tdphys.load(exp.robot)
+    check_against_robot(exp, robot)
+    if hold is not None:
+        exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, hold=float(hold)))
+    spread = (-float(nudge), float(nudge))
+    joints = tuple(JointStart(j.name, spread, spread) for j in robot.joints
+                   if j.kind in ("hinge", "slider"))
+    starts = RandomStarts(joints=joints, batch=int(worlds), seed=int(seed))
+    metrics, sim, task = _rollouts(exp, robot, x, duration, starts)
+    return [(m, bool(task.success(m))) for m in metrics], sim
+
+
 def _once(exp: Experiment, robot, x: np.ndarray, duration: float | None):
     """One forward rollout of `x` from the file's start for `duration` [s] (in the running
     Taichi session; a Simulation of that length is built once and kept in _BUILT)."""
-    worlds, sim = _rollouts(exp, robot, x, duration, None)
+    worlds, sim, _ = _rollouts(exp, robot, x, duration, None)
     return worlds[0], sim
 
 
@@ -272,7 +297,7 @@ def _rollouts(exp: Experiment, robot, x: np.ndarray, duration: float | None, sta
     """Forward rollouts of `x` for `duration` [s] (default: the task's), no training: world 0
     from the file's start and, with `starts` (a RandomStarts, e.g. task.confirm_starts),
     starts.batch - 1 more from its draws (the same every call: its seed). Returns (the metrics
-    of every world, the Simulation)."""
+    of every world, the Simulation, the task)."""
     import dataclasses
     task = exp.task if duration is None else dataclasses.replace(exp.task,
                                                                   duration=float(duration))
@@ -287,7 +312,7 @@ def _rollouts(exp: Experiment, robot, x: np.ndarray, duration: float | None, sta
         _next_starts(sim, _starts(exp, robot, sim), batch)
     _forward(sim, task_obj, params)
     sim.check_finite()
-    return task_obj.metrics(), sim
+    return task_obj.metrics(), sim, task_obj
 
 
 class _Confirm:
@@ -314,7 +339,7 @@ class _Confirm:
         from ..errors import SimulationDiverged
         duration = self.exp.task.confirm
         try:
-            worlds, _ = _rollouts(self.exp, self.robot, x, duration,
+            worlds, _, _ = _rollouts(self.exp, self.robot, x, duration,
                                   self.exp.task.confirm_starts)
         except SimulationDiverged:
             metrics.update(confirmed=False, confirm_s=float(duration))
