@@ -55,6 +55,9 @@ def _cell(metrics: dict | None, key: str, unit: str) -> str:
     if "confirmed" in metrics:      # task.confirm: the criterion rechecked on a longer rollout
         ok += (f"; {'' if metrics['confirmed'] else 'not '}confirmed on a "
                f"{metrics.get('confirm_s', 0):g} s rollout")
+        if "confirm_worlds" in metrics:    # task.confirm_starts: from nudged starts too
+            ok += (f" from {metrics['confirm_worlds']} starts" if metrics["confirmed"] else
+                   f" ({metrics['confirm_passed']} of {metrics['confirm_worlds']} starts)")
     return (f"{shown} ({ok}) after {metrics['evaluations']} simulations, "
             f"{metrics['wall_s']:.0f} s")
 

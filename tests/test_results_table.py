@@ -36,6 +36,18 @@ def test_a_confirmed_success_names_its_rollout(tmp_path):
     assert "12.2 mm (not met; not confirmed on a 12 s rollout) after 48000" in row
 
 
+def test_a_confirmation_from_nudged_starts_says_how_many(tmp_path):
+    """task.confirm_starts: every start must pass; the cell says from how many it did."""
+    _metrics(tmp_path / "cart_swing_up", worst_gap_m=0.0054, success=True, evaluations=3312,
+             wall_s=209.0, confirmed=True, confirm_s=12.0, confirm_passed=8, confirm_worlds=8)
+    _metrics(tmp_path / "cart_swing_up_cmaes", worst_gap_m=0.002, success=False,
+             evaluations=900, wall_s=90.0, confirmed=False, confirm_s=12.0, confirm_passed=7,
+             confirm_worlds=8)
+    row = results_table.table(tmp_path).splitlines()[-2]
+    assert "(met; confirmed on a 12 s rollout from 8 starts) after 3312 simulations" in row
+    assert "(not met; not confirmed on a 12 s rollout (7 of 8 starts)) after 900" in row
+
+
 def test_write_replaces_only_between_the_markers(tmp_path):
     doc = tmp_path / "README.md"
     doc.write_text(f"intro\n{results_table.BEGIN}\nold\n{results_table.END}\nafter\n")
