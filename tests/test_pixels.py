@@ -201,7 +201,8 @@ def test_pixels_gradient_matches_finite_differences(robots_dir):
     exp = _one_start(robots_dir, "pendulum_pixels.yaml", 0.1)
     exp = dataclasses.replace(exp, precision="f64", controller=dataclasses.replace(
         exp.controller, action_repeat=2, conv_lr_scale=1.0))
-    check_run_gradient(exp, picks=[0, 700, 3000, 5000, -10, -1], rel=1e-4)
+    check_run_gradient(exp, picks=[0, 700, 3000, 5000, -10, -1], rel=1e-4,
+                       eps=1e-5)   # the loss (~1) rounds at 1e-16: 1e-6 left 1e-10 of noise
 
 
 def test_swing_up_needs_a_target_height(tmp_path, robots_dir):
