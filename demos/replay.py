@@ -59,14 +59,13 @@ def main(argv=None) -> int:
     try:
         state = load_state(args.run_dir)
         exp = load_experiment(args.experiment or state["file"])
+        if args.hold is not None:
+            exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, hold=args.hold))
         if args.nudge is None:
-            if args.hold is not None:
-                exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task,
-                                                                        hold=args.hold))
             metrics, sim = replay(exp, state["x_best"], args.duration, args.arch)
         else:
             worlds, sim = replay_nudged(exp, state["x_best"], args.nudge, args.worlds,
-                                        args.duration, args.hold, args.seed, args.arch)
+                                        args.duration, args.seed, args.arch)
     except (TdphysError, FileNotFoundError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2

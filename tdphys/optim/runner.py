@@ -254,36 +254,33 @@ def replay(exp: Experiment, x: np.ndarray, duration: float | None = None, arch: 
     held-out target), for `duration` [s] (default: the task's); returns (metrics of world 0,
     the Simulation). No training and nothing counted: for checking a learnt controller
     beyond the horizon it was trained on."""
-    import tdphys
-    tdphys.init(arch, exp.precision)
-    robot = tdphys.load(exp.robot)
-    check_against_robot(exp, robot)
-    return _once(exp, robot, x, duration)
+    return _once(exp, _replay_robot(exp, arch), x, duration)
 
 
 def replay_nudged(exp: Experiment, x: np.ndarray, nudge: float, worlds: int = 8,
-                  duration: float | None = None, hold: float | None = None, seed: int = 1,
-                  arch: str = "cpu"):
+                  duration: float | None = None, seed: int = 1, arch: str = "cpu"):
     """How robust is a learnt controller? Roll `x` out from the robot file's start (world 0)
     and from worlds - 1 starts where every hinge and slider joint is moved by a uniform draw
     in +-`nudge` and set moving at a rate drawn in +-`nudge` ([rad] or [m], [rad/s] or
-    [m/s]; draws from `seed`), for `duration` [s], judging the task's criterion over the
-    last `hold` [s] (a swing-up's window; default: the task's). Returns (a list of (metrics,
-    success) per world, the Simulation)."""
-    import dataclasses
-    import tdphys
+    [m/s]; draws from `seed`), for `duration` [s] (default: the task's). Returns (a list of
+    (metrics, success) per world, the Simulation)."""
     from .experiment import JointStart, RandomStarts
-    tdphys.init(arch, exp.precision)
-    robot = tdphys.load(exp.robot)
-    check_against_robot(exp, robot)
-    if hold is not None:
-        exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, hold=float(hold)))
+    robot = _replay_robot(exp, arch)
     spread = (-float(nudge), float(nudge))
     joints = tuple(JointStart(j.name, spread, spread) for j in robot.joints
                    if j.kind in ("hinge", "slider"))
     starts = RandomStarts(joints=joints, batch=int(worlds), seed=int(seed))
     metrics, sim, task = _rollouts(exp, robot, x, duration, starts)
     return [(m, bool(task.success(m))) for m in metrics], sim
+
+
+def _replay_robot(exp: Experiment, arch: str):
+    """Taichi started for `exp` on `arch`, and its robot, checked against the experiment."""
+    import tdphys
+    tdphys.init(arch, exp.precision)
+    robot = tdphys.load(exp.robot)
+    check_against_robot(exp, robot)
+    return robot
 
 
 def _once(exp: Experiment, robot, x: np.ndarray, duration: float | None):
@@ -340,7 +337,7 @@ class _Confirm:
         duration = self.exp.task.confirm
         try:
             worlds, _, _ = _rollouts(self.exp, self.robot, x, duration,
-                                  self.exp.task.confirm_starts)
+                                     self.exp.task.confirm_starts)
         except SimulationDiverged:
             metrics.update(confirmed=False, confirm_s=float(duration))
             return False

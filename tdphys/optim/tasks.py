@@ -375,9 +375,10 @@ class SwingUp(_Effector):
     def loss_kernel(self):
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             gap = (self.goal - self.effector_at(t + 1, b)[2]) / self.span
-            lw = gap * gap / self.sim.steps
+            cost = gap * gap
             if ti.static(self.task.gap == "absolute"):
-                lw = ti.abs(gap) / self.sim.steps
+                cost = ti.abs(gap)
+            lw = cost / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self._share())
 
