@@ -381,10 +381,12 @@ def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_d
                                                       for t in exp.trainable))
     params = runner._Params(logged, sim)
     x = params.x0.copy()
-    named = {k: list(v) for k, v in params.named(x).items()}
-    assert named.keys() == {"shape_restitution", "shape_friction", "shape_mass"}
-    np.testing.assert_allclose([named[k][0] for k in ("shape_restitution", "shape_friction",
-                                                      "shape_mass")], [0.3, 0.8, 1.0], rtol=1e-12)
+    initial = {"shape_restitution": [0.3], "shape_friction": [0.8], "shape_mass": [1.0]}
+    named = params.named(x)
+    assert named.keys() == initial.keys()
+    for key, value in initial.items():
+        np.testing.assert_allclose(np.asarray(named[key], float), value, rtol=1e-12,
+                                   err_msg=key, strict=True)
     check_params_gradient(sim, task, params, x, range(x.size))
     params.set(sim, x - 100.0)                       # a huge step down stays positive
     assert sim.get_param("shape_mass")[0, 3] > 0
