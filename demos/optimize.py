@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:      # a checkout run without `pip install -e .`, as the other demos
+    sys.path.insert(0, str(ROOT))
 DEFAULT = ROOT / "experiments" / "ball_throw.yaml"
 
 
