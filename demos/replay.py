@@ -16,6 +16,12 @@ also rolls out 7 worlds whose every hinge and slider joint starts moved by up to
 or m) and moving at up to +-0.05 (rad/s or m/s), prints each world's metrics and whether it
 met the criterion, then how many did (a closed loop can be chaotic: a pass from the exact
 start alone is luck).
+
+A folder with trained parameters only (params.npz, no state.pkl) replays too, with the
+experiment file that trained it; the repo ships one, a pixels controller (README, issue #5):
+
+    python demos/replay.py experiments/trained/pendulum_pixels \
+        --experiment experiments/pendulum_pixels.yaml --duration 30 --nudge 0.05 --worlds 16
 """
 from __future__ import annotations
 
@@ -32,7 +38,8 @@ if str(ROOT) not in sys.path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_dir", help="a folder demos/optimize.py wrote")
+    ap.add_argument("run_dir", help="a folder demos/optimize.py wrote, or one holding only "
+                                    "a params.npz it wrote (then give --experiment)")
     ap.add_argument("--duration", type=float, default=None,
                     help="simulated seconds (default: the experiment's)")
     ap.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
@@ -56,15 +63,26 @@ def main(argv=None) -> int:
     from tdphys.optim import load_experiment
     from tdphys.optim.outputs import load_state
     from tdphys.optim.runner import replay, replay_nudged
+    folder = Path(args.run_dir)
+    weights_only = (folder / "params.npz").is_file() and not (folder / "state.pkl").is_file()
+    if weights_only and args.experiment is None:
+        ap.error(f"{folder} holds trained parameters only (params.npz): give the experiment "
+                 "file that trained them with --experiment")
     try:
-        state = load_state(args.run_dir)
-        exp = load_experiment(args.experiment or state["file"])
+        if weights_only:    # x None: the parameters of exp.init_from's params.npz
+            x = None
+            exp = dataclasses.replace(load_experiment(args.experiment),
+                                      init_from=str(folder.resolve()))
+        else:
+            state = load_state(folder)
+            x = state["x_best"]
+            exp = load_experiment(args.experiment or state["file"])
         if args.hold is not None:
             exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, hold=args.hold))
         if args.nudge is None:
-            metrics, sim = replay(exp, state["x_best"], args.duration, args.arch)
+            metrics, sim = replay(exp, x, args.duration, args.arch)
         else:
-            worlds, sim = replay_nudged(exp, state["x_best"], args.nudge, args.worlds,
+            worlds, sim = replay_nudged(exp, x, args.nudge, args.worlds,
                                         args.duration, args.seed, args.arch)
     except (TdphysError, FileNotFoundError) as exc:
         print(f"replay: {exc}", file=sys.stderr)

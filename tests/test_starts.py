@@ -221,6 +221,18 @@ def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp
     longer = _json_line(capsys.readouterr().out)
     assert longer["duration_s"] == pytest.approx(0.6)
     assert np.load(out)["pos"].shape[0] == 31
+    # a folder with the trained parameters only (params.npz) and the file that trained them
+    import shutil
+    from tdphys.optim.outputs import load_state
+    (tmp_path / "weights").mkdir()
+    shutil.copy(tmp_path / "run" / "params.npz", tmp_path / "weights")
+    file = load_state(tmp_path / "run")["file"]
+    assert replay.main([str(tmp_path / "weights"), "--experiment", file,
+                        "--duration", "0.3"]) == 0
+    assert _json_line(capsys.readouterr().out) == again
+    with pytest.raises(SystemExit):                   # which experiment trained them?
+        replay.main([str(tmp_path / "weights")])
+    assert "--experiment" in capsys.readouterr().err
 
 
 def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_dir, tmp_path,

@@ -248,22 +248,24 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     return result
 
 
-def replay(exp: Experiment, x: np.ndarray, duration: float | None = None, arch: str = "cpu"):
+def replay(exp: Experiment, x: np.ndarray | None, duration: float | None = None,
+           arch: str = "cpu"):
     """Roll out optimiser coordinates `x` (a run's x_best) once from the robot file's start
     (no random starts or targets are drawn; a reach with random targets aims at the first
     held-out target), for `duration` [s] (default: the task's); returns (metrics of world 0,
     the Simulation). No training and nothing counted: for checking a learnt controller
-    beyond the horizon it was trained on."""
+    beyond the horizon it was trained on. `x` None: the trained parameters of the folder
+    `exp.init_from` names (its params.npz alone, e.g. a controller shipped in the repo)."""
     return _once(exp, _replay_robot(exp, arch), x, duration)
 
 
-def replay_nudged(exp: Experiment, x: np.ndarray, nudge: float, worlds: int = 8,
+def replay_nudged(exp: Experiment, x: np.ndarray | None, nudge: float, worlds: int = 8,
                   duration: float | None = None, seed: int = 1, arch: str = "cpu"):
     """How robust is a learnt controller? Roll `x` out from the robot file's start (world 0)
     and from worlds - 1 starts where every hinge and slider joint is moved by a uniform draw
     in +-`nudge` and set moving at a rate drawn in +-`nudge` ([rad] or [m], [rad/s] or
-    [m/s]; draws from `seed`), for `duration` [s] (default: the task's). Returns (a list of
-    (metrics, success) per world, the Simulation)."""
+    [m/s]; draws from `seed`), for `duration` [s] (default: the task's); `x` as in replay.
+    Returns (a list of (metrics, success) per world, the Simulation)."""
     from .experiment import JointStart, RandomStarts
     robot = _replay_robot(exp, arch)
     spread = (-float(nudge), float(nudge))
@@ -290,8 +292,9 @@ def _once(exp: Experiment, robot, x: np.ndarray, duration: float | None):
     return worlds[0], sim
 
 
-def _rollouts(exp: Experiment, robot, x: np.ndarray, duration: float | None, starts):
-    """Forward rollouts of `x` for `duration` [s] (default: the task's), no training: world 0
+def _rollouts(exp: Experiment, robot, x: np.ndarray | None, duration: float | None, starts):
+    """Forward rollouts of `x` (None: exp.init_from's params.npz) for `duration` [s]
+    (default: the task's), no training: world 0
     from the file's start and, with `starts` (a RandomStarts, e.g. task.confirm_starts),
     starts.batch - 1 more from its draws (the same every call: its seed). Returns (the metrics
     of every world, the Simulation, the task)."""
@@ -304,6 +307,10 @@ def _rollouts(exp: Experiment, robot, x: np.ndarray, duration: float | None, sta
     sim, task_obj, params = _build(exp, robot, steps, batch=batch)
     if exp.task.targets is not None:
         task_obj.set_targets(task_obj.held_out[:1])
+    if x is None:
+        if exp.init_from is None:
+            raise ValueError("x None replays the folder exp.init_from names; it is not set")
+        x = initial_x(exp, params)
     params.set(sim, np.asarray(x, float))
     if starts is not None:
         _next_starts(sim, _starts(exp, robot, sim), batch)
