@@ -294,10 +294,9 @@ def _once(exp: Experiment, robot, x: np.ndarray, duration: float | None):
 
 def _rollouts(exp: Experiment, robot, x: np.ndarray | None, duration: float | None, starts):
     """Forward rollouts of `x` (None: exp.init_from's params.npz) for `duration` [s]
-    (default: the task's), no training: world 0
-    from the file's start and, with `starts` (a RandomStarts, e.g. task.confirm_starts),
-    starts.batch - 1 more from its draws (the same every call: its seed). Returns (the metrics
-    of every world, the Simulation, the task)."""
+    (default: the task's), no training: world 0 from the file's start and, with `starts` (a
+    RandomStarts, e.g. task.confirm_starts), starts.batch - 1 more from its draws (the same
+    every call: its seed). Returns (the metrics of every world, the Simulation, the task)."""
     import dataclasses
     task = exp.task if duration is None else dataclasses.replace(exp.task,
                                                                   duration=float(duration))
