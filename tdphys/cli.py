@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -47,15 +48,39 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--controls", help=".npy of motor commands, (T, M) or (T, B, M), SI units")
     sim.add_argument("--precision", default="f32", choices=["f32", "f64"])
     sim.add_argument("--out", required=True, help="output .npz")
-    gc = sub.add_parser("gradcheck", help="tape gradients vs finite differences (f64)")
-    _common(gc)
-    gc.add_argument("--wrt", default="controls,initial,params",
-                    help="comma-separated groups: controls, initial, params")
-    gc.add_argument("--per-param", type=int, default=3, help="entries checked per parameter")
-    gc.add_argument("--tol", type=float, default=1e-3, help="maximum relative error")
-    gc.set_defaults(steps=30)
+    _gradcheck_parser(sub)
     _view_parser(sub)
     return parser
+
+
+MAX_GRADCHECK_STEPS = 10_000   # a check is a few batched rollouts of this many steps
+
+
+def _gradcheck_parser(sub) -> None:
+    gc = sub.add_parser(
+        "gradcheck", help="tape gradients vs finite differences (f64): match, non-smooth or "
+        "mismatch per entry",
+        description="Check the tape's gradient of a fixed loss (printed) against finite "
+        "differences at several step sizes, central and one-sided, and classify each checked "
+        "entry: match, non-smooth here (a contact, limit or clamp switches within the step; "
+        "named where it can be) or mismatch (a wrong gradient). Exit status 1 only on a "
+        "mismatch, 2 on bad input. See docs/gradcheck.md.")
+    gc.add_argument("robot", help="robot YAML file")
+    gc.add_argument("--steps", default="30", help=f"rollout length in solver.dt steps, 1 .. "
+                    f"{MAX_GRADCHECK_STEPS} (default 30)")
+    gc.add_argument("--wrt", default="controls,initial,params",
+                    help="comma-separated groups: controls, initial, params (default: all)")
+    gc.add_argument("--per-param", default="3", help="random entries checked per parameter, "
+                    ">= 1 (default 3)")
+    gc.add_argument("--tol", default="1e-3", help="largest relative error of a match, "
+                    "0 < tol < 1 (default 1e-3)")
+    gc.add_argument("--seed", default="0", help="seed of the loss weights, the entries "
+                    "chosen and the random controls (default 0)")
+    gc.add_argument("--verbose", action="store_true",
+                    help="print every entry's differences at every step size")
+    gc.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
+    gc.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                    help="replace a value of the robot file's `vars:` (repeatable)")
 
 
 def _view_parser(sub) -> None:
@@ -122,34 +147,65 @@ def _simulate(args) -> int:
     return 0
 
 
+def _number(option: str, text: str, kind, lo, hi, what: str, example: str):
+    """`text` as `kind` within [lo, hi] (None: open), else a TdphysError naming the range."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or (lo is not None and not lo(value)) or \
+            (hi is not None and not hi(value)):
+        raise TdphysError(f"{option} {text}: must be {what}\n  fix: e.g. {option} {example}")
+    return value
+
+
+def _gradcheck_options(args):
+    """(steps, per_param, tol, seed, groups) from the gradcheck arguments, validated."""
+    from . import gradcheck
+    steps = _number("--steps", args.steps, int, lambda v: v >= 1,
+                    lambda v: v <= MAX_GRADCHECK_STEPS,
+                    f"a whole number from 1 to {MAX_GRADCHECK_STEPS}", "30")
+    per_param = _number("--per-param", args.per_param, int, lambda v: v >= 1, None,
+                        "a whole number >= 1", "3")
+    tol = _number("--tol", args.tol, float, lambda v: v > 0, lambda v: v < 1,
+                  "a relative error > 0 and < 1", "1e-3")
+    seed = _number("--seed", args.seed, int, lambda v: v >= 0, None,
+                   "a whole number >= 0", "0")
+    groups = [g.strip() for g in args.wrt.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in gradcheck.GROUPS]
+    if unknown or not groups:
+        named = ", ".join(unknown) or "(none given)"
+        raise TdphysError(f"--wrt {args.wrt}: unknown group(s) {named}; the groups are "
+                          f"{', '.join(gradcheck.GROUPS)}\n  fix: e.g. --wrt "
+                          "controls,initial,params")
+    return steps, per_param, tol, seed, list(dict.fromkeys(groups))
+
+
 def _gradcheck(args) -> int:
     import tdphys
     from . import gradcheck
+    steps, per_param, tol, seed, groups = _gradcheck_options(args)
+    robot = _robot(args)
     tdphys.init(args.arch, "f64")
     tdphys.backend.current().require_gradients()
-    groups = [g.strip() for g in args.wrt.split(",") if g.strip()]
-    unknown = [g for g in groups if g not in gradcheck.GROUPS]
-    if unknown:
-        print(f"unknown --wrt group(s) {unknown}; choose from {list(gradcheck.GROUPS)}",
-              file=sys.stderr)
-        return 2
-    sim = tdphys.Simulation(_robot(args), batch=args.batch, steps=args.steps)
+    from .engine.layout import build_layout
+    targets = gradcheck.choose(build_layout(robot), steps, groups, per_param, seed)
+    sim = tdphys.Simulation(robot, batch=gradcheck.worlds_for(len(targets)), steps=steps)
+    controls = "none (no motors)"
     if sim.n_motors:
-        rng = np.random.default_rng(0)
-        sim.set_controls(rng.uniform(-0.3, 0.3, (args.steps, sim.n_motors)))
-    entries = gradcheck.check(sim, groups=groups, per_param=args.per_param)
-    worst = gradcheck.summary(entries)
-    print(gradcheck.__doc__.split("\n\n")[1].strip())
-    for group in groups:
-        err = worst.get(group)
-        shown = "no entries" if err is None else f"max relative error {err:.2e}"
-        print(f"{group:9s} {shown}")
-    failed = [g for g, e in worst.items() if e > args.tol]
-    if failed:
-        for e in entries:
-            if e.group in failed and e.rel_error > args.tol:
-                print(f"  off: {e.name}{tuple(int(i) for i in e.index)} tape {e.tape:.6e} "
-                      f"fd {e.fd:.6e}")
+        sim.set_controls(np.random.default_rng(seed).uniform(-0.3, 0.3, (steps, sim.n_motors)))
+        controls = f"uniform(-0.3, 0.3) per step and motor, seed {seed}"
+    print(f"tdphys gradcheck {args.robot}: {steps} steps of {sim.dt:g} s, f64, start: the "
+          f"file's initial state, controls {controls}")
+    print("loss differentiated (seed " + str(seed) + "):\n" + gradcheck.LOSS_FORMULA)
+    print(f"finite differences: central, forward and backward, at h = r max(1, |x|) for r = "
+          f"{', '.join(f'{r:g}' for r in gradcheck.REL_STEPS)}\ntolerance: {tol:g} (relative)")
+    verdicts = gradcheck.classify(sim, targets, tol=tol, seed=seed)
+    print(gradcheck.format_table(verdicts, groups, verbose=args.verbose))
+    mismatches = [v for v in verdicts if v.verdict == gradcheck.MISMATCH]
+    if mismatches:
+        print(f"\n{len(mismatches)} mismatch(es): the tape disagrees with converged finite "
+              "differences: " + ", ".join(v.label for v in mismatches))
         return 1
     return 0
 
