@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-MAX_GRADCHECK_STEPS = 10_000   # a check is a few batched rollouts of this many steps
+MAX_GRADCHECK_STEPS = 2000   # each check rolls out ~100 worlds this long, taped once
 
 
 def _gradcheck_parser(sub) -> None:

@@ -256,6 +256,9 @@ def judge(v: Verdict, tol: float) -> Verdict:
     Match: the tape agrees with a usable pair's central difference; mismatch: usable pairs
     exist and the tape agrees with none."""
     c, p, m, noise = v.central, v.forward, v.backward, v.noise
+    if not math.isfinite(v.tape):
+        v.verdict, v.reason = MISMATCH, "the tape's gradient is not finite"
+        return v
     usable = []
     settles = False
     for k in range(len(c) - 1):
@@ -380,8 +383,10 @@ def _check_chunk(sim, loss, recorder, targets, tape, base, base_ctrl, tol, rel_s
                     params[t.name][(w,) + t.index] = x + sign * h
         steps.append((x, hs))
     _set(sim, params, ctrl)
-    sim.rollout(policy=recorder)
+    sim.rollout(policy=recorder, check=False)   # a perturbed world may diverge: no verdict
     values = loss.per_world()
+    if not np.isfinite(values[0]):
+        sim.check_finite()   # the point checked diverges: SimulationDiverged names where
     flags, states = recorder.flags()
     out = []
     for e, (t, g, (x, hs)) in enumerate(zip(targets, tape, steps)):
@@ -439,8 +444,9 @@ def format_table(verdicts: list[Verdict], groups, verbose: bool = False) -> str:
             err = "" if math.isnan(v.rel_error) else f"{v.rel_error:9.1e}"
             lines.append(f"  {v.label:{width}s}  {v.x:10.4g}  {v.tape:12.5e}  {diff:>12s}  "
                          f"{err:>9s}  {v.verdict}")
-            if v.verdict == NON_SMOOTH:
+            if v.reason:
                 lines.append(f"  {'':{width}s}    {v.reason}")
+            if v.verdict == NON_SMOOTH:
                 lines.append(f"  {'':{width}s}    " + _switch_text(v.switched))
             if verbose or v.verdict == MISMATCH:
                 lines += [f"  {'':{width}s}    " + s for s in _ladder(v)]

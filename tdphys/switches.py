@@ -5,26 +5,25 @@ A rollout is a smooth function of its inputs except where one of these states ch
 contact point's separation crossing zero or the speculative margin, its normal impulse
 reaching zero, its friction reaching the cone (stick/slide), a joint limit engaging or being
 crossed, a motor reaching its force or speed limit, a command clipped to its range. Each is
-read from the simulation's per-step scratch fields after the step (c_sep, active, vt, isc,
-lo, hi, mu) and from the impulses it keeps (warm); a state whose fields a simulation does not
-have is left out, so a changed engine degrades to fewer named causes rather than an error.
-
-Flags are boolean arrays (T, B, X): step t's state in world w for item x.
+read after the step from the simulation's scratch fields of that step (c_sep, active, vt,
+isc, lo, hi, mu), the impulses it keeps (warm[t + 1]) and the commands (ctrl); a state whose
+fields a simulation does not have is left out, so a changed engine names fewer causes rather
+than failing.
 """
-from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import taichi as ti
 
 from .engine import layout as L
 
 # Per-step scratch fields read after each step; the ones a simulation lacks are skipped.
 SCRATCH = ("c_sep", "active", "vt", "isc", "lo", "hi", "mu")
-_CONE = 1.0 - 1e-9    # an impulse projected onto its bound sits there to rounding
+_ON_BOUND = 1.0 - 1e-9    # an impulse projected onto its bound sits there to rounding
 
 
-@dataclass
+@dataclass(frozen=True)
 class Flag:
     """One on/off state of one item: `label` names the item ("contact foot/ground"), `state`
     says what is on ("touching")."""
@@ -35,13 +34,18 @@ class Flag:
         return f"{self.label}: {self.state}"
 
 
-class Recorder:
-    """Reads the scratch fields after every step of `sim.rollout(policy=recorder)`; then
-    `flags()` gives every switchable state of the rollout.
+@ti.kernel
+def _copy_step(f: ti.template(), t: ti.i32, out: ti.types.ndarray()):
+    """out[w, r] = f[t, w, r] (one step of a per-step field)."""
+    for w, r in ti.ndrange(out.shape[0], out.shape[1]):
+        out[w, r] = f[t, w, r]
 
-        rec = Recorder(sim)
-        sim.rollout(policy=rec)
-        flags, states = rec.flags()     # [Flag] and (T, B, len(flags)) bool
+
+class Recorder:
+    """Pass as `sim.rollout(policy=recorder)`: after every step it turns that step's scratch
+    into on/off states, one bool per Flag and world; then
+
+        flags, states = recorder.flags()    # [Flag], (T, B, len(flags)) bool
     """
 
     def __init__(self, sim):
@@ -49,35 +53,39 @@ class Recorder:
         self.sim = sim
         fields = {n: getattr(sim, n) for n in SCRATCH if hasattr(sim, n)}
         self._block = FieldBlock(fields) if fields else None
+        self._lam = hasattr(sim, "warm")
+        self._kinds = []
+        for kind in (_ContactStates, _LimitStates, _MotorStates):
+            try:
+                states = kind(sim, set(fields) | ({"lam"} if self._lam else set()))
+            except (AttributeError, KeyError, IndexError):
+                continue   # an engine laid out otherwise: these causes go unnamed
+            if states.flags:
+                self._kinds.append(states)
         self._steps = []
 
     def __call__(self, t: int) -> None:
-        """Before step t: record step t - 1's scratch (rollout's policy hook)."""
+        """Before step t: record step t - 1 (the rollout's policy hook)."""
         if t == 0:
             self._steps = []
+            for kind in self._kinds:
+                kind.start(self.sim)
         else:
-            self._record()
+            self._record(t - 1)
 
-    def _record(self):
-        self._steps.append(self._block.read() if self._block else {})
+    def _record(self, t: int):
+        read = self._block.read() if self._block else {}
+        if self._lam:
+            read["lam"] = np.empty(self.sim.warm.shape[1:], np.float64)
+            _copy_step(self.sim.warm, t + 1, read["lam"])
+        parts = [kind.states(read, t) for kind in self._kinds]
+        self._steps.append(np.concatenate(parts, axis=1) if parts else
+                           np.zeros((self.sim.batch, 0), bool))
 
     def flags(self):
         """([Flag], states (T, B, F) bool) of the rollout just run."""
-        self._record()   # the last step
-        sim = self.sim
-        rec = {n: np.stack([s[n] for s in self._steps]) for n in self._steps[0]}
-        if hasattr(sim, "warm"):  # the impulse each row ended its step with
-            rec["lam"] = sim.warm.to_numpy()[1:sim.steps + 1]
-        out = []
-        for kind in (_contact_flags, _limit_flags, _motor_flags):
-            try:
-                out += kind(sim, sim.layout, rec)
-            except (AttributeError, KeyError, IndexError):
-                pass   # an engine laid out otherwise: these causes go unnamed, the check stands
-        if not out:
-            return [], np.zeros((sim.steps, sim.batch, 0), bool)
-        names, arrays = zip(*out)
-        return list(names), np.stack(arrays, axis=-1)
+        self._record(self.sim.steps - 1)
+        return [f for kind in self._kinds for f in kind.flags], np.stack(self._steps)
 
 
 def first_differences(flags, states, worlds, limit: int = 3):
@@ -95,7 +103,6 @@ def first_differences(flags, states, worlds, limit: int = 3):
     return t, [flags[i] for i in np.nonzero(differ[t])[0][:limit]]
 
 
-# ---------------------------------------------------------------------------- item labels
 def point_label(lay, i: int) -> str:
     """'contact A/B' (B 'ground'), with the point's number on a box or capsule."""
     a = lay.body_names[lay.point_body_a[i]]
@@ -104,72 +111,119 @@ def point_label(lay, i: int) -> str:
     return f"contact {a}/{b}" + (f" point {int(lay.point_sub[i])}" if many else "")
 
 
-def _joint_label(lay, j: int, axis: int) -> str:
-    joint = lay.robot.joints[j]
-    return f"limit {joint.name}" + (f" axis {axis}" if len(joint.limits) > 1 else "")
+# ------------------------------------------------------------------------------ the states
+class _States:
+    """A family of states over a set of items: `flags` (state-major: every item's first
+    state, then every item's second, ...) and `states(read, t)` -> (B, len(flags)) bool from
+    step t's fields `read` ({name: (B, rows or points)}, "lam" the impulses)."""
+
+    def start(self, sim):
+        """Before a rollout (reads what it needs of its inputs)."""
+
+    def _rows(self, read, name, rows):
+        return read[name][:, rows]
 
 
-# ------------------------------------------------------------------------------ the flags
-def _contact_flags(sim, lay, rec):
-    out = []
-    rows = lay.row_kind
-    for i in range(lay.n_points):
-        label, r = point_label(lay, i), int(lay.point_row[i])
-        if "c_sep" in rec:
-            out.append((Flag(label, "touching (separation <= 0)"), rec["c_sep"][:, :, i] <= 0))
-        if "active" not in rec:
-            continue
-        active = rec["active"][:, :, r] > 0
-        out.append((Flag(label, "within the contact margin"), active))
-        if "isc" in rec:
-            bouncing = active & (rec["isc"][:, :, r] == 0)   # the restitution branch: no softness
-            out.append((Flag(label, "bouncing (restitution)"), bouncing))
-        if "lam" not in rec:
-            continue
-        lam_n = rec["lam"][:, :, r]
-        out.append((Flag(label, "pushing (normal impulse > 0)"), active & (lam_n > 0)))
-        if "mu" in rec and r + 2 < len(rows) and rows[r + 1] == L.ROW_FRICTION:
-            limit = rec["mu"][:, :, r + 1] * lam_n
-            norm = np.hypot(rec["lam"][:, :, r + 1], rec["lam"][:, :, r + 2])
-            out.append((Flag(label, "sliding (friction on the cone)"),
-                        (lam_n > 0) & (norm >= _CONE * limit)))
-            if r + 3 < len(rows) and rows[r + 3] == L.ROW_TORSION:
-                spin = np.abs(rec["lam"][:, :, r + 3]) >= _CONE * rec["mu"][:, :, r + 3] * lam_n
-                out.append((Flag(label, "spinning (torsion at its bound)"), (lam_n > 0) & spin))
-    return out
+class _ContactStates(_States):
+    def __init__(self, sim, have):
+        lay = sim.layout
+        self.normal = np.asarray(lay.point_row, int)
+        labels = [point_label(lay, i) for i in range(lay.n_points)]
+        kinds = lay.row_kind
+        self.friction = np.array([r + 1 < len(kinds) and kinds[r + 1] == L.ROW_FRICTION
+                                  for r in self.normal], bool)
+        self.torsion = np.array([r + 3 < len(kinds) and kinds[r + 3] == L.ROW_TORSION
+                                 for r in self.normal], bool)
+        self.have = have
+        self.flags = []
+        for state, needs, mask in (
+                ("touching (separation <= 0)", {"c_sep"}, None),
+                ("within the contact margin", {"active"}, None),
+                ("bouncing (restitution)", {"active", "isc"}, None),
+                ("pushing (normal impulse > 0)", {"active", "lam"}, None),
+                ("sliding (friction on the cone)", {"lam", "mu"}, self.friction),
+                ("spinning (torsion at its bound)", {"lam", "mu"}, self.torsion)):
+            if needs <= have:
+                self.flags += [Flag(labels[i], state) for i in range(len(labels))
+                               if mask is None or mask[i]]
+
+    def states(self, read, t):
+        n, out = self.normal, []
+        if "c_sep" in self.have:
+            out.append(read["c_sep"][:, :len(n)] <= 0)
+        if "active" in self.have:
+            active = self._rows(read, "active", n) > 0
+            out.append(active)
+            if "isc" in self.have:   # the restitution branch has no softness
+                out.append(active & (self._rows(read, "isc", n) == 0))
+            if "lam" in self.have:
+                out.append(active & (self._rows(read, "lam", n) > 0))
+        if {"lam", "mu"} <= self.have:
+            lam_n = self._rows(read, "lam", n)
+            f = n[self.friction]
+            limit = self._rows(read, "mu", f + 1) * lam_n[:, self.friction]
+            norm = np.hypot(self._rows(read, "lam", f + 1), self._rows(read, "lam", f + 2))
+            out.append((limit > 0) & (norm >= _ON_BOUND * limit))
+            s = n[self.torsion]
+            limit = self._rows(read, "mu", s + 3) * lam_n[:, self.torsion]
+            out.append((limit > 0) & (np.abs(self._rows(read, "lam", s + 3))
+                                      >= _ON_BOUND * limit))
+        return np.concatenate(out, axis=1)
 
 
-def _limit_flags(sim, lay, rec):
-    out = []
-    for r in np.nonzero(lay.row_kind == L.ROW_LIMIT)[0]:
-        label = _joint_label(lay, int(lay.row_idx[r]), int(lay.row_sub[r]))
-        if "active" not in rec:
-            break
-        engaged = rec["active"][:, :, r] > 0
-        out.append((Flag(label, "engaged (within the limit margin)"), engaged))
-        if "vt" in rec:  # pushed out (target rate > 0) only past the bound
-            out.append((Flag(label, "crossed"), engaged & (rec["vt"][:, :, r] > 0)))
-        if "lam" in rec:
-            out.append((Flag(label, "pushing (impulse > 0)"), engaged & (rec["lam"][:, :, r] > 0)))
-    return out
+class _LimitStates(_States):
+    def __init__(self, sim, have):
+        lay = sim.layout
+        self.rows = np.nonzero(lay.row_kind == L.ROW_LIMIT)[0]
+        labels = []
+        for r in self.rows:
+            joint = lay.robot.joints[int(lay.row_idx[r])]
+            axis = f" axis {int(lay.row_sub[r])}" if len(joint.limits) > 1 else ""
+            labels.append(f"limit {joint.name}{axis}")
+        self.have = have & {"active", "vt", "lam"}
+        self.flags = []
+        if "active" in have:
+            self.flags += [Flag(x, "engaged (within the limit margin)") for x in labels]
+            if "vt" in have:
+                self.flags += [Flag(x, "crossed") for x in labels]
+            if "lam" in have:
+                self.flags += [Flag(x, "pushing (impulse > 0)") for x in labels]
+
+    def states(self, read, t):
+        engaged = self._rows(read, "active", self.rows) > 0
+        out = [engaged]
+        if "vt" in self.have:   # a target rate pushing out: only past the bound
+            out.append(engaged & (self._rows(read, "vt", self.rows) > 0))
+        if "lam" in self.have:
+            out.append(engaged & (self._rows(read, "lam", self.rows) > 0))
+        return np.concatenate(out, axis=1)
 
 
-def _motor_flags(sim, lay, rec):
-    out = []
-    names = lay.motor_names
-    ctrl = sim.ctrl.to_numpy()[:, :, :sim.n_motors]
-    lo_cmd, hi_cmd = sim.get_param("motor_ctrl_lo"), sim.get_param("motor_ctrl_hi")
-    vmax = sim.get_param("motor_max_velocity")
-    for r in np.nonzero(lay.row_kind == L.ROW_MOTOR)[0]:
-        m = int(lay.row_idx[r])
-        label = f"motor {names[m]}"
-        out.append((Flag(label, "command clipped to its range"),
-                    (ctrl[:, :, m] < lo_cmd[None, :, m]) | (ctrl[:, :, m] > hi_cmd[None, :, m])))
-        if "vt" in rec:
-            out.append((Flag(label, "at its speed limit"),
-                        np.abs(rec["vt"][:, :, r]) >= _CONE * vmax[None, :, m]))
-        if "lam" in rec and "lo" in rec and "hi" in rec:
-            lam, lo, hi = rec["lam"][:, :, r], rec["lo"][:, :, r], rec["hi"][:, :, r]
-            saturated = (lo < hi) & ((lam <= lo) | (lam >= hi))
-            out.append((Flag(label, "at its force limit"), saturated))
-    return out
+class _MotorStates(_States):
+    def __init__(self, sim, have):
+        lay = sim.layout
+        self.rows = np.nonzero(lay.row_kind == L.ROW_MOTOR)[0]
+        self.motor = lay.row_idx[self.rows]
+        labels = [f"motor {lay.motor_names[m]}" for m in self.motor]
+        self.have = have
+        self.flags = [Flag(x, "command clipped to its range") for x in labels]
+        if "vt" in have:
+            self.flags += [Flag(x, "at its speed limit") for x in labels]
+        if {"lam", "lo", "hi"} <= have:
+            self.flags += [Flag(x, "at its force limit") for x in labels]
+
+    def start(self, sim):
+        self.ctrl = sim.ctrl.to_numpy()[:, :, self.motor]     # (T, B, motors)
+        self.lo_cmd = sim.get_param("motor_ctrl_lo")[:, self.motor]
+        self.hi_cmd = sim.get_param("motor_ctrl_hi")[:, self.motor]
+        self.vmax = sim.get_param("motor_max_velocity")[:, self.motor]
+
+    def states(self, read, t):
+        cmd = self.ctrl[t]
+        out = [(cmd < self.lo_cmd) | (cmd > self.hi_cmd)]
+        if "vt" in self.have:
+            out.append(np.abs(self._rows(read, "vt", self.rows)) >= _ON_BOUND * self.vmax)
+        if {"lam", "lo", "hi"} <= self.have:
+            lam, lo, hi = (self._rows(read, n, self.rows) for n in ("lam", "lo", "hi"))
+            out.append((lo < hi) & ((lam <= lo) | (lam >= hi)))
+        return np.concatenate(out, axis=1)

@@ -51,6 +51,12 @@ def test_a_gradient_off_by_more_than_the_tolerance_is_a_mismatch():
     assert verdict_of(smooth, 0.3, 0.0).verdict == MISMATCH
 
 
+def test_a_gradient_that_is_not_finite_is_a_mismatch():
+    for tape in (math.nan, math.inf):
+        v = verdict_of(smooth, 0.3, tape)
+        assert v.verdict == MISMATCH and "not finite" in v.reason
+
+
 def test_a_zero_gradient_matches_a_constant_loss_despite_rounding():
     assert verdict_of(lambda x: 2.5, 0.3, 0.0).verdict == MATCH
     assert verdict_of(lambda x: 2.5, 0.3, 1e-16).verdict == MATCH
@@ -148,8 +154,8 @@ def test_a_planted_wrong_gradient_is_a_mismatch_and_exits_1(ball, capsys, backen
     (["--tol", "1"], "> 0 and < 1"),
     (["--tol", "nan"], "> 0 and < 1"),
     (["--tol", "big"], "> 0 and < 1"),
-    (["--steps", "0"], "--steps 0: must be a whole number from 1 to 10000"),
-    (["--steps", "100000"], "from 1 to 10000"),
+    (["--steps", "0"], "--steps 0: must be a whole number from 1 to 2000"),
+    (["--steps", "5000"], "from 1 to 2000"),
     (["--steps", "2.5"], "whole number"),
     (["--per-param", "0"], "--per-param 0: must be a whole number >= 1"),
     (["--wrt", "controls,gains"], "unknown group(s) gains; the groups are controls, initial, "
