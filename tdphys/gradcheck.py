@@ -319,8 +319,7 @@ def classify(sim, targets: list[Target], tol: float = 1e-3, seed: int = 0,
     if chunk < 1:
         raise ValueError(f"gradcheck needs a simulation of at least {1 + per_target} worlds")
     loss = FinalStateLoss(sim, seed)
-    names = sorted({t.name for t in targets if t.name != "ctrl"})
-    saved = {n: sim.get_param(n) for n in names}
+    saved = {n: sim.get_param(n) for n in PARAM_DOCS}   # every world as world 0 but one value
     saved_ctrl = sim.ctrl.to_numpy()[:, :, :sim.n_motors].copy()
     base = {n: np.broadcast_to(a[:1], a.shape).copy() for n, a in saved.items()}
     base_ctrl = np.broadcast_to(saved_ctrl[:, :1], saved_ctrl.shape).copy()
@@ -341,11 +340,13 @@ def classify(sim, targets: list[Target], tol: float = 1e-3, seed: int = 0,
 
 
 def worlds_for(n_targets: int, rel_steps=REL_STEPS, max_worlds: int = MAX_WORLDS) -> int:
-    """The batch classify needs for n_targets entries in as few rollouts as max_worlds lets."""
+    """The batch classify needs for n_targets entries in as few rollouts as max_worlds lets
+    (the entries spread evenly over them)."""
     per_target = 2 * len(rel_steps)
-    chunk = max(1, min(n_targets, (max_worlds - 1) // per_target))
-    rollouts = math.ceil(n_targets / chunk) if n_targets else 1
-    return 1 + per_target * math.ceil(n_targets / rollouts) if n_targets else 1 + per_target
+    if n_targets == 0:
+        return 1 + per_target
+    rollouts = math.ceil(n_targets / max(1, (max_worlds - 1) // per_target))
+    return 1 + per_target * math.ceil(n_targets / rollouts)
 
 
 def _set(sim, params: dict, ctrl: np.ndarray):

@@ -149,6 +149,26 @@ def test_a_planted_wrong_gradient_is_a_mismatch_and_exits_1(ball, capsys, backen
     assert "mismatch(es)" in out and "init_" in out.splitlines()[-1]
 
 
+def test_classify_checks_world_0_and_restores_the_other_worlds(ball, backend64):
+    """From Python: the point checked is world 0's; worlds that differ from it (here in
+    initial velocity and in contact margin, which is not checked but would smooth the ball's
+    landing) are set to it for the check and given back after."""
+    import tdphys
+    from tdphys.engine.layout import build_layout
+    robot = tdphys.load(ball)
+    targets = gradcheck.choose(build_layout(robot), 5, ["initial", "params"], per_param=1)
+    sim = tdphys.Simulation(robot, batch=gradcheck.worlds_for(len(targets)), steps=5)
+    margin = np.linspace(0, 0.05, sim.batch)
+    vel = sim.get_param("init_vel") + np.linspace(0, 1, sim.batch)[:, None, None]
+    sim.set_params({"contact_margin": margin, "init_vel": vel})
+    verdicts = {v.label: v.verdict for v in gradcheck.classify(sim, targets)}
+    assert MISMATCH not in verdicts.values()
+    assert verdicts["init_vel[ball].y"] == MATCH
+    assert verdicts["shape_radius[ball #0]"] == NON_SMOOTH
+    np.testing.assert_array_equal(sim.get_param("contact_margin"), margin)
+    np.testing.assert_array_equal(sim.get_param("init_vel"), vel)
+
+
 @pytest.mark.parametrize("args, says", [
     (["--tol", "0"], "--tol 0: must be a relative error > 0 and < 1"),
     (["--tol", "1"], "> 0 and < 1"),
