@@ -1,4 +1,5 @@
-"""The `tdphys` command line: simulate, gradcheck and view (see README for the contract)."""
+"""The `tdphys` command line: simulate, gradcheck, view and sweep (see README for the
+contract)."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TdphysError
+from .sweep import args as sweep_args
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--tol", type=float, default=1e-3, help="maximum relative error")
     gc.set_defaults(steps=30)
     _view_parser(sub)
+    sweep_args.add_parser(sub)
     return parser
 
 
@@ -187,7 +190,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"simulate": _simulate, "gradcheck": _gradcheck,
-                "view": _view}[args.command](args)
+                "view": _view, "sweep": sweep_args.run}[args.command](args)
     except TdphysError as exc:
         print(f"tdphys: {exc}", file=sys.stderr)
         return 2
