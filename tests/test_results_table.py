@@ -130,7 +130,7 @@ def test_unfinished_trials_are_counted_apart(tmp_path):
     out = tmp_path / "sweep"
     _trial(out / "seed_0", 0, 30, 20.0, 0.005)
     (out / "seed_1").mkdir()
-    (out / "seed_1" / "error.txt").write_text("Traceback ...\nTdphysError: boom\n")
+    (out / "seed_1" / "error.txt").write_text("TdphysError: boom\n\nTraceback ...\n")
     records = [summary.read_trial(out / f"seed_{s}", out) for s in range(2)]
     assert records[1] == {"seed": None, "dir": "seed_1", "status": "failed",
                           "error": "TdphysError: boom"}

@@ -9,10 +9,12 @@ import threading
 import time
 
 import pytest
+from conftest import ROOT
 
 from tdphys import cli
 from tdphys.sweep.args import grid, parse_seeds, parse_set
 
+EXPERIMENTS = ROOT / "experiments"
 TINY = """name: tiny_throw
 robot: {robot}
 precision: f64
@@ -115,6 +117,30 @@ def test_a_sweep_killed_midway_goes_on_without_redoing_finished_trials(tiny, tmp
     assert [s["resumed_from_evaluation"] > 0 for s in starts] == [False, True]
     assert _json(out / "seed_1" / "metrics.json")["evaluations"] == 3000
     assert _json(out / "sweep.json")["settings"][0]["n"] == 3
+
+
+@pytest.mark.slow
+def test_a_failed_trial_is_reported_with_its_error_and_the_others_go_on(tmp_path, local_ray,
+                                                                        capsys):
+    """CMA-ES refuses to train Simulation parameters with random reach targets, when the run
+    starts: each trial fails with that message (error.txt) and the sweep exits 1. The seeds
+    of the random-target arm are its controller's, CMA-ES's and its targets'."""
+    out = tmp_path / "sweep"
+    assert _sweep(EXPERIMENTS / "arm_reach_random.yaml", "--seeds", "0,2", "--out", out,
+                  "--set", "optimizer.type=cmaes", "--set", "trainable={shape_friction: {}}",
+                  "--workers", 1) == 1
+    err = capsys.readouterr().err
+    (folder,) = out.glob("optimizer.type=cmaes+trainable=*")
+    for seed in (0, 2):
+        run = folder / f"seed_{seed}"
+        assert (run / "error.txt").read_text().startswith(
+            "TdphysError: " + str(EXPERIMENTS / "arm_reach_random.yaml") + ": trainable: CMA-ES")
+        assert f"seed {seed}: failed (TdphysError: " in err
+        assert _json(run / "trial.json")["seed_values"] == {
+            "controller.seed": str(seed), "optimizer.seed": str(1 + seed),
+            "task.targets.seed": str(seed)}
+    (setting,) = _json(out / "sweep.json")["settings"]
+    assert (setting["n"], setting["failed"]) == (0, 2)
 
 
 def test_a_grid_of_set_values_is_the_product_over_keys():

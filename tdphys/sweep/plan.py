@@ -73,18 +73,21 @@ def plan(file: str, settings: list[dict[str, str]], seeds: list[int], out: Path,
          budget: int | None) -> list[Trial]:
     """Every trial of the sweep, setting by setting and seed by seed, each checked: its
     experiment loads with its values (a wrong key or value raises the loader's ModelError,
-    naming the key path) and fits its robot; a run folder that an earlier sweep left must
-    hold the same trial (TdphysError otherwise: it would mix two sweeps)."""
+    naming the key path), fits its robot and finds the run it starts from (init_from); a run
+    folder that an earlier sweep left must hold the same trial (TdphysError otherwise: it
+    would mix two sweeps)."""
     import tdphys
 
     from ..optim.experiment import check_against_robot, load_experiment
     from ..optim.tasks import TASK_CLASSES
+    from ..optim.warm_start import check_source
     file = str(Path(file).resolve())
     out = Path(out).resolve()
     trials, folders = [], {}
     for values in settings:
         exp = load_experiment(file, values)
         check_against_robot(exp, tdphys.load(exp.robot))
+        check_source(exp)
         folder = out / _folder_name(values) if values else out
         if folder in folders:
             raise TdphysError(f"--set: the settings '{folders[folder]}' and "

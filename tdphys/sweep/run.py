@@ -39,8 +39,8 @@ def main(args) -> int:
     name = load_experiment(args.experiment).name
     out = Path(args.out or Path("runs") / "sweeps" / name).resolve()
     trials = plan(args.experiment, settings, args.seeds, out, args.budget)
-    _make_folders(out, trials)
     pending = [t for t in trials if not t.finished]
+    _make_folders(out, pending)
     print(f"sweep {name}: {_count(len(settings), 'setting')} x {_count(len(args.seeds), 'seed')}"
           f" = {_count(len(trials), 'trial')}, {len(trials) - len(pending)} finished before; "
           f"results in {out}/", flush=True)
@@ -64,10 +64,10 @@ def main(args) -> int:
     print(f"wrote {', '.join(p.name for p in files.values())} to {out}/")
     left = [t for t in trials if not t.finished]
     for t in left:
-        error = t.dir / "error.txt"
+        record = summary.read_trial(t.dir, out)
         print(f"  {t.setting + ' ' if t.setting else ''}seed {t.seed}: "
-              + (f"failed, see {error}" if error.is_file() else "not finished"),
-              file=sys.stderr)
+              + (f"failed ({record['error']}), see {t.dir / 'error.txt'}"
+                 if record["status"] == "failed" else "not finished"), file=sys.stderr)
     if left:
         print(f"sweep: {len(left)} of {len(trials)} trials not finished; run the same command "
               "again to go on (finished trials are kept, stopped ones resume)", file=sys.stderr)
@@ -259,11 +259,11 @@ def _trial(config: dict) -> None:
     with open(run_dir / "log.txt", "a") as log, redirect_stdout(log), redirect_stderr(log):
         try:
             report = _run(spec, run_dir)
-        except Exception:  # noqa: BLE001 - any failure is the trial's, written down
-            text = traceback.format_exc()
+        except Exception as exc:  # noqa: BLE001 - any failure is the trial's, written down
+            text = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
             print(text, file=log)
             _write_text(run_dir / "error.txt", text)
-            report = {"failed": True, "error": text.strip().splitlines()[-1]}
+            report = {"failed": True, "error": text.splitlines()[0]}
     report["trial_s"] = time.perf_counter() - t0
     tune.report(report)
 

@@ -18,7 +18,8 @@ def read_trial(run_dir: Path, base: Path) -> dict:
     """One trial's record: seed, dir (relative to `base`, the sweep's folder), status ("met", "not met", "failed" or "not run"), and
     for a finished one evaluations, success_at_evaluation, wall_s (the run's wall time [s]),
     wall_s_to_success [s] (from history.json), metric (the headline metric of its best
-    parameters), stop_reason; error: the first line of a failed one's error.txt."""
+    parameters), stop_reason; error: the first line of a failed one's error.txt (the
+    exception and its message; its traceback follows there)."""
     trial = read_json(run_dir / "trial.json") or {}
     metrics = read_json(run_dir / "metrics.json")
     record = {"seed": trial.get("seed"), "dir": Path(run_dir).relative_to(base).as_posix(),
@@ -27,7 +28,7 @@ def read_trial(run_dir: Path, base: Path) -> dict:
         error = run_dir / "error.txt"
         if error.is_file():
             lines = error.read_text(errors="replace").strip().splitlines()
-            record.update(status="failed", error=lines[-1] if lines else "")
+            record.update(status="failed", error=lines[0] if lines else "")
         return record
     at = metrics.get("success_at_evaluation")
     met = bool(metrics.get("success"))
