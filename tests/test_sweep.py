@@ -5,6 +5,7 @@ rollouts only: cheap to compile and to run)."""
 import json
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -141,6 +142,25 @@ def test_a_failed_trial_is_reported_with_its_error_and_the_others_go_on(tmp_path
             "task.targets.seed": str(seed)}
     (setting,) = _json(out / "sweep.json")["settings"]
     assert (setting["n"], setting["failed"]) == (0, 2)
+
+
+def test_set_values_are_read_as_the_files_own(tiny):
+    """A key path reaches into mappings and list items; a missing key is added with the
+    mappings that lead to it; 1e-3 is a number, as in the file."""
+    from tdphys.optim import load_experiment
+    exp = load_experiment(tiny(), {"optimizer.lr": "1e-3", "trainable.init_vel.init[1]": "0.5",
+                                   "trainable.init_omega.scale": "2", "task.target": "[4, 1]"})
+    assert exp.optimizer.lr == 1e-3 and exp.task.target == (4.0, 1.0)
+    assert [(t.name, t.init, t.scale) for t in exp.trainable] == [
+        ("init_vel", (2.0, 0.5, 0.0), 1.0), ("init_omega", None, 2.0)]
+
+
+def test_without_ray_tune_the_sweep_says_how_to_install_it(tiny, tmp_path, capsys,
+                                                           monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)       # `import ray` raises ImportError
+    assert _sweep(tiny(), "--out", tmp_path / "sweep") == 2
+    assert "pip install 'ray[tune]'" in capsys.readouterr().err
+    assert not (tmp_path / "sweep").exists()
 
 
 def test_a_grid_of_set_values_is_the_product_over_keys():

@@ -40,6 +40,8 @@ def main(args) -> int:
     out = Path(args.out or Path("runs") / "sweeps" / name).resolve()
     trials = plan(args.experiment, settings, args.seeds, out, args.budget)
     pending = [t for t in trials if not t.finished]
+    if pending:
+        _import_ray()               # its absence said before any folder is made
     _make_folders(out, pending)
     print(f"sweep {name}: {_count(len(settings), 'setting')} x {_count(len(args.seeds), 'seed')}"
           f" = {_count(len(trials), 'trial')}, {len(trials) - len(pending)} finished before; "
