@@ -123,7 +123,7 @@ def test_each_optimiser_column_reads_the_files_recipe_not_a_tuned_setting(tmp_pa
     row = [r for r in results_table.table(tmp_path / "runs", tmp_path / "sweeps").splitlines()
            if r.startswith("| Arm reach, fixed target")][0]
     assert ("| best of 1: 9.2 mm (met) after 45 simulations, 202 s | 0 of 3 seeds met; "
-            "error_m best 50 mm, median 50 mm, median 91 s |") in row, row
+            "error_m best 50 mm, median 50 mm, median 91 s per run |") in row, row
 
 
 def test_unfinished_trials_are_counted_apart(tmp_path):

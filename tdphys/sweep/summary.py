@@ -109,7 +109,7 @@ def describe(setting: dict) -> str:
             text += (f"; {m.get('key')} best {format_value(fm['best'], m.get('unit', ''))}, "
                      f"median {format_value(fm['median'], m.get('unit', ''))}")
         if setting["wall_s"]:
-            text += f", median {setting['wall_s']['median']:.0f} s"
+            text += f", median {setting['wall_s']['median']:.0f} s per run"
     left = setting["failed"] + setting["not_run"]
     if left:
         text += f" ({left} more not finished)"
