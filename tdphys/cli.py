@@ -1,4 +1,5 @@
-"""The `tdphys` command line: simulate, gradcheck and view (see README for the contract)."""
+"""The `tdphys` command line: simulate, gradcheck, view and sweep (see README for the
+contract)."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TdphysError
+from .sweep import args as sweep_args
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -50,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output .npz")
     _gradcheck_parser(sub)
     _view_parser(sub)
+    sweep_args.add_parser(sub)
     return parser
 
 
@@ -243,7 +246,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"simulate": _simulate, "gradcheck": _gradcheck,
-                "view": _view}[args.command](args)
+                "view": _view, "sweep": sweep_args.run}[args.command](args)
     except TdphysError as exc:
         print(f"tdphys: {exc}", file=sys.stderr)
         return 2

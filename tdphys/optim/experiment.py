@@ -204,14 +204,39 @@ _INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": 
                "effector_to_target": {"scale"}, "effector_distance": {"scale"}}
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate the experiment YAML at `path`."""
+def load_experiment(path: str | Path, values: dict[str, str] | None = None) -> Experiment:
+    """Read and validate the experiment YAML at `path`; `values`: {key path: YAML text} set in
+    the file's mapping first (`tdphys sweep --set`, tdphys/optim/key_paths.py), validated as
+    if the file said so; an error then also names the values."""
     source = str(path)
     text = read_text_file(path, "experiment file")
     if not text.strip():
         raise ModelError(source, "", "the experiment file is empty",
                          "see docs/experiment-format.md for the keys", 1)
-    top = _Map(_compose(text, source), "the experiment").only(_TOP)
+    root = _compose(text, source)
+    if not values:
+        return _experiment(root, source)
+    from .key_paths import with_values
+    edited = _At(source, "", with_values(root.node, values, source))
+    try:
+        return _experiment(edited, source)
+    except ModelError as exc:
+        raise _naming_values(exc, values) from None
+
+
+def _naming_values(exc: ModelError, values: dict[str, str]) -> ModelError:
+    """`exc` with the set values named after the file; an error at (or around) a set key
+    loses its line number, which points into the file, not at the value."""
+    given = " ".join(f"{k}={v}" for k, v in values.items())
+    near = bool(exc.key) and any(exc.key == k or k.startswith((exc.key + ".", exc.key + "["))
+                                 or exc.key.startswith((k + ".", k + "[")) for k in values)
+    where = exc.file if near or exc.line is None else f"{exc.file}:{exc.line}"
+    return ModelError(f"{where} (with --set {given})", exc.key, exc.problem, exc.fix)
+
+
+def _experiment(root: _At, source: str) -> Experiment:
+    """The Experiment of the file `source` whose YAML node tree is `root`."""
+    top = _Map(root, "the experiment").only(_TOP)
     name = _string(top.get("name")) if "name" in top else Path(source).stem
     robot_at = top.require("robot", "add `robot: path/to/robot.yaml` (relative to this file)")
     robot = (Path(source).resolve().parent / _string(robot_at)).resolve()
@@ -508,12 +533,19 @@ def _optimizer(at: _At | None) -> Optimizer:
     values = {}
     if "type" in m:
         values["type"] = _choice(m.get("type"), OPTIMIZERS, "optimizer")
-    for key in ("budget", "popsize", "seed"):
+    for key in ("budget", "popsize"):
         if key in m:
             v = _integer(m.get(key))
             if v < (1 if key == "budget" else 0):
                 raise m.get(key).error(f"must be {'>= 1' if key == 'budget' else '>= 0'}, got {v}")
             values[key] = v
+    if "seed" in m:
+        v = _integer(m.get("seed"))
+        if v < 1:       # cma.CMAOptions: seed 0 (or None) means a seed from the clock
+            raise m.get("seed").error(f"must be >= 1, got {v}: the cma package reads 0 as "
+                                      "'seed from the clock', so the run would not repeat",
+                                      "e.g. 1")
+        values["seed"] = v
     for key in ("lr", "sigma"):
         if key in m:
             values[key] = _positive(m.get(key), "")

@@ -27,6 +27,7 @@ class BallThrow:
     """
 
     headline = ("error_m", "m")
+    better = "lower"    # the headline metric is better lower (gait: higher)
     random = None   # no random targets
 
     def __init__(self, task: Task, sim):
@@ -175,6 +176,7 @@ class Gait(_SummedLoss):
     """
 
     headline = ("speed_mps", "m/s")
+    better = "higher"
 
     def __init__(self, task: Task, sim):
         self.task, self.sim = task, sim
@@ -247,6 +249,7 @@ class Reach(_Effector):
     """
 
     headline = ("error_m", "m")
+    better = "lower"
 
     def __init__(self, task: Task, sim):
         self.task, self.sim = task, sim
@@ -361,6 +364,7 @@ class SwingUp(_Effector):
     """
 
     headline = ("height_error_m", "m")
+    better = "lower"
 
     def __init__(self, task: Task, sim):
         self.task, self.sim = task, sim
@@ -420,6 +424,7 @@ class SystemIdentification(_SummedLoss):
     """
 
     headline = ("param_error", "-")
+    better = "lower"
 
     def __init__(self, task: Task, sim, trainable=()):
         self.task, self.sim = task, sim
