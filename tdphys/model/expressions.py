@@ -62,7 +62,7 @@ def evaluate(text: str | ast.Expression, variables: dict[str, float],
 def _eval(node: ast.AST, variables: dict[str, float]):
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
             and not isinstance(node.value, bool):
-        return node.value
+        return float(node.value)      # floats: 9**9**9 overflows at once instead of hanging
     if isinstance(node, ast.Name):
         if node.id in variables:
             return variables[node.id]
