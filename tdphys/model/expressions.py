@@ -52,7 +52,9 @@ def evaluate(text: str | ast.Expression, variables: dict[str, float],
         value = float(_eval(tree.body, variables))
     except Refused:
         raise
-    except (ZeroDivisionError, OverflowError, TypeError, ValueError) as exc:
+    except OverflowError:
+        raise ValueError(f"'{shown}' cannot be evaluated (its value is too large)") from None
+    except (ZeroDivisionError, TypeError, ValueError) as exc:
         raise ValueError(f"'{shown}' cannot be evaluated ({exc})") from None
     if not math.isfinite(value):
         raise ValueError(f"'{shown}' is not finite ({value})")

@@ -63,7 +63,7 @@ def read_text_file(path: str | Path, what: str) -> str:
     try:
         return read_text(path)
     except FileError as exc:
-        raise ModelError(str(path), "", f"the {what} {exc}", f"check the path: give a {what} "
+        raise ModelError(str(path), "", f"the {what} {exc}", f"check the path: give the {what} "
                          "(YAML text)") from None
     except UnicodeDecodeError as exc:
         raise ModelError(str(path), "", f"the {what} is not UTF-8 text ({exc.reason} at byte "

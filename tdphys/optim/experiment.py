@@ -5,6 +5,7 @@ with a fix, exactly as robot files do (the YAML helpers are shared with the robo
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -409,9 +410,10 @@ def _random_targets(at: _At) -> RandomTargets:
     for key in ("batch", "held_out", "eval_every"):
         if key in m:
             counts[key] = _integer(m.get(key))
-            if not 1 <= counts[key] <= MAX_WORLDS:
-                raise m.get(key).error(f"must be from 1 to {MAX_WORLDS:,}, got {counts[key]:,}",
+            if counts[key] < 1:
+                raise m.get(key).error(f"must be at least 1, got {counts[key]}",
                                        "give a positive whole number")
+            _size(m.get(key), MAX_WORLDS)
     if "seed" in m:
         counts["seed"] = _seed(m.get("seed"))
     return RandomTargets(low=low, high=high, **counts)
@@ -422,10 +424,10 @@ def _random_starts(at: _At, key: str = "task.starts") -> RandomStarts:
     values = {}
     if "batch" in m:
         values["batch"] = _integer(m.get("batch"))
-        if not 2 <= values["batch"] <= MAX_WORLDS:
-            raise m.get("batch").error(f"must be from 2 to {MAX_WORLDS:,}, got "
-                                       f"{values['batch']:,}",
+        if values["batch"] < 2:
+            raise m.get("batch").error(f"must be at least 2, got {values['batch']}",
                                        "world 0 keeps the file's start: give 2 or more")
+        _size(m.get("batch"), MAX_WORLDS)
     if "seed" in m:
         values["seed"] = _seed(m.get("seed"))
     j = _Map(m.require("joints", "add `joints: {JOINT: {pos: [lo, hi], vel: [lo, hi]}}`"),
@@ -632,6 +634,9 @@ def _controller(at: _At):
             if len(items) > 64:
                 raise m.get("hidden").error(f"{len(items)} layers; at most 64",
                                             "e.g. [128, 128]")
+            hidden = tuple(_integer(a) for a in items)
+            if any(h < 1 for h in hidden):
+                raise m.get("hidden").error("layer widths must be >= 1", "e.g. [128, 128]")
             values["hidden"] = tuple(_size(a, MAX_WIDTH) for a in items)
         if "activation" in m:
             values["activation"] = _choice(m.get("activation"), ACTIVATIONS, "activation")
@@ -745,6 +750,12 @@ def check_against_robot(exp: Experiment, robot) -> None:
                              f"has no var '{d.name}'", _did_you_mean(d.name, declared)
                              if declared else "declare it under `vars:` in the robot file "
                              "and use it in the numbers it sets (docs/robot-format.md#vars)")
+        lo, hi = next(((lo, hi) for n, lo, hi in robot.var_ranges if n == d.name),
+                      (-math.inf, math.inf))
+        if d.init is not None and not lo <= d.init <= hi:
+            raise ModelError(exp.file, f"design.{d.name}.init", f"{d.init:g} is outside the "
+                             f"range [{lo:g}, {hi:g}] the robot file gives '{d.name}'",
+                             f"give an init from {lo:g} to {hi:g}")
         if d.log and d.init is None and dict(robot.vars)[d.name] <= 0:
             raise ModelError(exp.file, f"design.{d.name}.log", "log needs a positive value, "
                              f"and the robot file sets {dict(robot.vars)[d.name]:g}",
