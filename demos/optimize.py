@@ -191,7 +191,9 @@ def main(argv=None) -> int:
                                   f"above {done}")
             print(f"optimize: resuming {args.resume} after {done} of {budget} simulations "
                   f"(experiment {exp.name}, {kind}, arch {settings['arch']}; "
-                  f"{'--budget given' if args.budget else 'the run budget'})", file=sys.stderr)
+                  + ("budget from --budget)" if args.budget else
+                     "the run's budget and settings; give --budget N to change it)"),
+                  file=sys.stderr)
         out, note = _output_folder(args, exp, kind)
         if note:
             print(f"optimize: {note}", file=sys.stderr)
