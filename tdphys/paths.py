@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import FileError
 
-MAX_TEXT_BYTES = 1_000_000    # robot and experiment files (the largest shipped is 7 kB)
+MAX_TEXT_BYTES = 250_000      # robot and experiment files (the largest shipped is 7 kB)
 
 
 def path_problem(path: str | Path) -> str | None:
