@@ -91,11 +91,12 @@ class Stopping:
 
 
 def _holds_run(folder: Path) -> list[str]:
-    """The run files `folder` holds (none when it is missing)."""
+    """The run files `folder` holds (none when it is missing; run.json alone, from a run
+    stopped before its first checkpoint, is no run)."""
     from tdphys.optim.outputs import RUN_FILES
     if not folder.is_dir():
         return []
-    return [name for name in (*RUN_FILES, SETTINGS_FILE) if (folder / name).exists()]
+    return [name for name in RUN_FILES if (folder / name).exists()]
 
 
 def _next_free(folder: Path) -> Path:
@@ -165,9 +166,11 @@ def _output_folder(args, exp, kind: str) -> tuple[Path, str]:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    import tdphys
     from tdphys.datafiles import write_json
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment, run
+    from tdphys.optim.experiment import check_against_robot
     from tdphys.optim.outputs import (
         load_state,
         metrics,
@@ -194,6 +197,7 @@ def main(argv=None) -> int:
                   + ("budget from --budget)" if args.budget else
                      "the run's budget and settings; give --budget N to change it)"),
                   file=sys.stderr)
+        check_against_robot(exp, tdphys.load(exp.robot))   # no folder for a bad file
         out, note = _output_folder(args, exp, kind)
         if note:
             print(f"optimize: {note}", file=sys.stderr)
