@@ -143,6 +143,7 @@ def kernel_rows(cam, t: int, repeat: int, base: dict) -> list:
 
 
 def main():
+    from tdphys.argtypes import MAX_STEPS, whole
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--robot", default=str(ROOT / "robots" / "cart_pendulum.yaml"))
@@ -150,11 +151,11 @@ def main():
     p.add_argument("--rows", default="96x288x16,24x72x1,24x72x16",
                    help="HEIGHTxWIDTHxBATCH,... (pixels, pixels, worlds)")
     p.add_argument("--precision", default="f32,f64", help="f32, f64 or both (comma)")
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--steps", type=whole(1, MAX_STEPS), default=10)
+    p.add_argument("--threads", type=whole(1, 1024), default=None,
                    help="CPU threads for Taichi (default: all cores)")
     p.add_argument("--kernels", action="store_true", help="also time each kernel")
-    p.add_argument("--repeat", type=int, default=20, help="launches per kernel with --kernels")
+    p.add_argument("--repeat", type=whole(1, 10**6), default=20, help="launches per kernel with --kernels")
     p.add_argument("--json", action="store_true")
     p.add_argument("--one", help=argparse.SUPPRESS)   # internal: one row in this process
     args = p.parse_args()

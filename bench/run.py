@@ -42,9 +42,10 @@ def startup(robot: str, arch: str, precision: str, cache: str) -> tuple:
 
 
 def main():
+    from tdphys.argtypes import MAX_STEPS, whole
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--robot", default=str(ROOT / "robots" / "quadruped17.yaml"))
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=whole(1, MAX_STEPS), default=1000)
     p.add_argument("--batches", default="1,128")
     p.add_argument("--arch", default="cpu")
     p.add_argument("--precision", default="f32")

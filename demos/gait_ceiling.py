@@ -13,7 +13,6 @@ it writes ceiling.json and controls.npy (the best gait's (T, motors) command tab
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,27 +23,29 @@ if str(ROOT) not in sys.path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from tdphys.argtypes import MAX_SEED, real, whole
     ap.add_argument("experiment", nargs="?", default=str(ROOT / "experiments" /
                                                           "quadruped_gait.yaml"))
-    ap.add_argument("--max-force", type=float, default=None,
+    ap.add_argument("--max-force", type=real(0, 1e6, low_open=True), default=None,
                     help="[N m] every motor's max_force (default: the experiment's)")
-    ap.add_argument("--hz", type=float, default=None,
+    ap.add_argument("--hz", type=real(0, 1000, low_open=True), default=None,
                     help="[Hz] command frequency (default: the controller's clock)")
-    ap.add_argument("--harmonics", type=int, default=2)
-    ap.add_argument("--generations", type=int, default=300)
-    ap.add_argument("--popsize", type=int, default=64)
-    ap.add_argument("--sigma", type=float, default=0.3, help="[rad] CMA-ES initial step")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--harmonics", type=whole(1, 64), default=2)
+    ap.add_argument("--generations", type=whole(1, 10**6), default=300)
+    ap.add_argument("--popsize", type=whole(2, 100_000), default=64)
+    ap.add_argument("--sigma", type=real(0, 1000, low_open=True), default=0.3, help="[rad] CMA-ES initial step")
+    ap.add_argument("--seed", type=whole(0, MAX_SEED), default=1)
     ap.add_argument("--precision", default="f32", choices=["f32", "f64"])
     ap.add_argument("--out", default=None, help="folder for ceiling.json and controls.npy")
     args = ap.parse_args(argv)
-    import numpy as np
-
     import tdphys
+    from tdphys.datafiles import write_json, write_npy
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment
     from tdphys.optim.gait_ceiling import reachable_speed
+    from tdphys.paths import output_folder
     try:
+        out = output_folder(args.out, "--out") if args.out else None   # before the search
         exp = load_experiment(args.experiment)
         tdphys.init("cpu", args.precision)
 
@@ -62,15 +63,13 @@ def main(argv=None) -> int:
     target = exp.task.target_speed
     print(f"reachable speed >= {c.best_speed:.3f} m/s after {c.rollouts} rollouts "
           f"({c.wall_s:.0f} s); the experiment's target: {target} m/s")
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        np.save(out / "controls.npy", c.controls)
-        (out / "ceiling.json").write_text(json.dumps({
+    if out is not None:
+        write_npy(out / "controls.npy", c.controls)
+        write_json(out / "ceiling.json", {
             "experiment": exp.name, "best_speed_mps": c.best_speed, "rollouts": c.rollouts,
             "wall_s": round(c.wall_s, 1), "max_force": args.max_force, "hz": args.hz,
             "harmonics": args.harmonics, "popsize": args.popsize, "seed": args.seed,
-            "coefficients": c.coeffs.tolist(), "curve": c.curve}, indent=2) + "\n")
+            "coefficients": c.coeffs.tolist(), "curve": c.curve})
         print(f"wrote {out / 'ceiling.json'} and {out / 'controls.npy'}")
     return 0
 

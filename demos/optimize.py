@@ -5,11 +5,19 @@ gradients of whole rollouts, or with CMA-ES as the gradient-free baseline.
     python demos/optimize.py experiments/ball_throw.yaml --optimizer cmaes --budget 3000
 
 Writes metrics.json, params.json/.npz, history.json, curve.png, trajectory.npz, controls.npy,
-state.pkl and video.mp4 into --out (default runs/<experiment name>/, or runs/<name>_cmaes/ for
-CMA-ES); replay with `tdphys view RUN_DIR`. Ctrl-C (or SIGTERM) stops and keeps what was learned;
-`--resume RUN_DIR --budget N` goes on from there (also after a kill: state.pkl and
-history.json are saved every --checkpoint-min minutes). Exit status: 0 when the task's
-success criterion is met, 1 when not (or the gradient diverged), 2 on a bad experiment file.
+state.npz, run.json and video.mp4 into --out (default runs/<experiment name>/, or
+runs/<name>_cmaes/ for CMA-ES; when that folder holds an earlier run, the next free
+runs/<name>_2/, ... and it says so). An --out that holds a run is refused unless --overwrite
+(which first removes that run's files) or --resume names it. The folder is created and
+checked writable before anything compiles. Replay with `tdphys view RUN_DIR`.
+
+Ctrl-C (or SIGTERM) stops and keeps what was learned: it says so, saves the best parameters
+and renders the video; a second Ctrl-C skips the video. `--resume RUN_DIR` goes on from
+there with the run's experiment, optimiser, budget and settings (run.json) unless given
+again (also after a kill: state.npz and history.json are saved every --checkpoint-min
+minutes, each file replaced whole). Exit status: 0 when the task's success criterion is
+met, 1 when not (or the gradient diverged), 2 on a bad experiment file, argument or output
+folder, 130 when stopped before the first simulation.
 """
 from __future__ import annotations
 
@@ -23,59 +31,205 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:      # a checkout run without `pip install -e .`, as the other demos
     sys.path.insert(0, str(ROOT))
 DEFAULT = ROOT / "experiments" / "ball_throw.yaml"
+SETTINGS_FILE = "run.json"          # the settings a run was started with (for --resume)
+
+from tdphys.argtypes import MAX_BUDGET, real, whole  # after the sys.path line
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("experiment", nargs="?",
                    help="experiment YAML (default: the resumed run's, else the ball throw)")
-    p.add_argument("--budget", type=int, help="simulations at most (default: the file's)")
+    p.add_argument("--budget", type=whole(1, MAX_BUDGET),
+                   help="simulations at most, in all (default: the resumed run's, else the "
+                        "file's)")
     p.add_argument("--out", help="output folder (default runs/<experiment name>/)")
-    p.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
-    p.add_argument("--optimizer", choices=["adam", "cmaes"], help="default: the file's")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run an existing --out folder holds")
+    p.add_argument("--arch", choices=["cpu", "cuda", "vulkan", "auto"],
+                   help="default: the resumed run's, else cpu")
+    p.add_argument("--optimizer", choices=["adam", "cmaes"],
+                   help="default: the resumed run's, else the file's")
     p.add_argument("--no-video", action="store_true", help="skip rendering video.mp4")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="go on from a run folder (same experiment and optimiser) until "
                         "--budget simulations in all; writes back into it unless --out")
-    p.add_argument("--checkpoint-min", type=float, default=5.0, metavar="MIN",
-                   help="save state.pkl and history.json into the output folder every MIN "
-                        "minutes, so a killed run can --resume (0: only at the end)")
+    p.add_argument("--checkpoint-min", type=real(0, 1e6, what="minutes"), metavar="MIN",
+                   help="save state.npz and history.json into the output folder every MIN "
+                        "minutes, so a killed run can --resume (0: only at the end; "
+                        "default 5, or the resumed run's)")
     return p
 
 
-def _stop_cleanly_on_signals() -> None:
-    """SIGTERM (a scheduler's or `kill`'s stop) acts like Ctrl-C: the run stops and keeps what
-    it learned. SIGINT gets Python's Ctrl-C handler back even where the shell started us in
-    the background with SIGINT ignored."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+class Stopping:
+    """What Ctrl-C (SIGINT) and SIGTERM do in each phase of a run. "training": stop the
+    optimiser (a KeyboardInterrupt, which the runner catches, keeping the best parameters)
+    and say what happens next; "saving" (results being written): note that the video is to
+    be skipped, and go on; "video": stop the rendering (outputs.render removes the partial
+    file). SIGINT gets a handler even where the shell started us in the background with
+    SIGINT ignored."""
+
+    def __init__(self, video: bool):
+        self.phase, self.video, self.skip_video = "training", video, False
+        signal.signal(signal.SIGINT, self)
+        signal.signal(signal.SIGTERM, self)
+
+    def __call__(self, signum, frame):
+        if self.phase == "training":
+            self.phase = "saving"
+            then = ", rendering video; Ctrl-C again to skip the video" if self.video else ""
+            print(f"\noptimize: stopping: saving best parameters{then}", file=sys.stderr,
+                  flush=True)
+            raise KeyboardInterrupt
+        if self.phase == "video":
+            raise KeyboardInterrupt
+        if self.video and not self.skip_video:
+            self.skip_video = True
+            print("optimize: the video will be skipped; saving the results", file=sys.stderr,
+                  flush=True)
+
+
+def _holds_run(folder: Path) -> list[str]:
+    """The run files `folder` holds (none when it is missing; run.json alone, from a run
+    stopped before its first checkpoint, is no run)."""
+    from tdphys.optim.outputs import RUN_FILES
+    if not folder.is_dir():
+        return []
+    return [name for name in RUN_FILES if (folder / name).exists()]
+
+
+def _next_free(folder: Path) -> Path:
+    """folder_2, folder_3, ...: the first that holds no run."""
+    k = 2
+    while _holds_run(folder.with_name(f"{folder.name}_{k}")):
+        k += 1
+    return folder.with_name(f"{folder.name}_{k}")
+
+
+def _settings(args, resume: dict | None, saved: dict) -> dict:
+    """This run's settings: given on the command line, else the resumed run's, else the
+    defaults (the experiment file's budget and optimiser are read later)."""
+    given = {"experiment": args.experiment, "budget": args.budget,
+             "optimizer": args.optimizer, "arch": args.arch,
+             "checkpoint_min": args.checkpoint_min}
+    resumed = {"experiment": resume["file"], **saved, "budget": resume["budget"],
+               "optimizer": resume["optimizer"]} if resume else {}
+    defaults = {"experiment": str(DEFAULT), "arch": "cpu", "checkpoint_min": 5.0}
+    return {k: v if v is not None else resumed.get(k, defaults.get(k)) for k, v in given.items()}
+
+
+def _read_settings(folder: Path) -> dict:
+    """run.json of a resumed folder ({} when missing or not what a run writes)."""
+    path = folder / SETTINGS_FILE
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    kinds = {"experiment": str, "arch": str, "checkpoint_min": (int, float)}
+    return {k: data[k] for k, kind in kinds.items() if isinstance(data.get(k), kind)} \
+        if isinstance(data, dict) else {}
+
+
+def _output_folder(args, exp, kind: str) -> tuple[Path, str]:
+    """The folder to write into, checked (created, writable, not another run's unless
+    --overwrite or --resume), and a note for the user ('' when there is nothing to say)."""
+    from tdphys.errors import FileError
+    from tdphys.paths import output_folder
+    if args.out:
+        out = Path(args.out)
+    elif args.resume:
+        out = Path(args.resume)
+    else:
+        out = Path("runs") / (exp.name + ("" if kind == "adam" else f"_{kind}"))
+    note, replace = "", []
+    held = _holds_run(out)
+    same = args.resume and out.resolve() == Path(args.resume).resolve()
+    if held and not same:
+        if args.overwrite:
+            replace = held
+            note = f"replacing the run in {out} (--overwrite)"
+        elif args.out:
+            raise FileError(f"--out {out} holds a run ({', '.join(held[:4])}"
+                            f"{', ...' if len(held) > 4 else ''})\n  fix: --overwrite to "
+                            f"replace it, --resume {out} to go on with it, or another --out")
+        else:
+            taken = out
+            out = _next_free(out)
+            note = (f"{taken} holds an earlier run; writing to {out} (--out {taken} "
+                    "--overwrite replaces it, --resume continues it)")
+    out = output_folder(out, "--out" if args.out else "output folder")
+    for name in replace:
+        (out / name).unlink(missing_ok=True)
+    return out, note
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    _stop_cleanly_on_signals()
+    import tdphys
+    from tdphys.datafiles import write_json
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment, run
-    from tdphys.optim.outputs import load_state, metrics, write_checkpoint, write_run
+    from tdphys.optim.experiment import check_against_robot
+    from tdphys.optim.outputs import (
+        load_state,
+        metrics,
+        write_checkpoint,
+        write_run,
+        write_videos,
+    )
     try:
         resume = load_state(args.resume) if args.resume else None
-        path = args.experiment or (resume or {}).get("file") or str(DEFAULT)
+        settings = _settings(args, resume,
+                             _read_settings(Path(args.resume)) if args.resume else {})
+        path = settings["experiment"]
         exp = load_experiment(path)
-        kind = args.optimizer or exp.optimizer.type
-        out = Path(args.out or args.resume or
-                   Path("runs") / (exp.name + ("" if kind == "adam" else f"_{kind}")))
-        every = 60.0 * args.checkpoint_min
-        result = run(exp, optimizer=kind, budget=args.budget, arch=args.arch,
+        kind = settings["optimizer"] or exp.optimizer.type
+        budget = settings["budget"] or exp.optimizer.budget
+        if resume is not None:
+            done = resume["evaluations"]
+            if done >= budget:
+                raise TdphysError(f"cannot resume: {args.resume} already did {done} simulations"
+                                  f" of its budget of {budget}\n  fix: give --budget N with N "
+                                  f"above {done}")
+            print(f"optimize: resuming {args.resume} after {done} of {budget} simulations "
+                  f"(experiment {exp.name}, {kind}, arch {settings['arch']}; "
+                  + ("budget from --budget)" if args.budget else
+                     "the run's budget and settings; give --budget N to change it)"),
+                  file=sys.stderr)
+        check_against_robot(exp, tdphys.load(exp.robot))   # no folder for a bad file
+        out, note = _output_folder(args, exp, kind)
+        if note:
+            print(f"optimize: {note}", file=sys.stderr)
+        write_json(out / SETTINGS_FILE, {"experiment": str(Path(path).resolve()),
+                                         "optimizer": kind, "budget": budget,
+                                         "arch": settings["arch"],
+                                         "checkpoint_min": settings["checkpoint_min"]})
+        every = 60.0 * settings["checkpoint_min"]
+        stopping = Stopping(video=not args.no_video)
+        result = run(exp, optimizer=kind, budget=budget, arch=settings["arch"],
                      progress=not args.quiet, resume=resume,
                      checkpoint=(lambda r: write_checkpoint(r, out)) if every > 0 else None,
                      checkpoint_s=every)
+        stopping.phase = "saving"
     except TdphysError as exc:
         print(f"optimize: {exc}", file=sys.stderr)
         return 2
-    files = write_run(result, out, video=not args.no_video)
+    except KeyboardInterrupt:
+        print("optimize: stopped before the first simulation; nothing to save",
+              file=sys.stderr)
+        return 130
+    try:
+        files = write_run(result, out, video=False)
+        if not args.no_video and not stopping.skip_video:
+            stopping.phase = "video"
+            files.update(write_videos(result, out))
+    except (OSError, TdphysError) as exc:
+        print(f"optimize: cannot write the results into {out} ({exc})\n  fix: free space "
+              "there, then --resume it from its last checkpoint", file=sys.stderr)
+        return 2
+    finally:
+        stopping.phase = "saving"
     m = metrics(result)
     key = result.task.headline[0]
     print(json.dumps({k: m.get(k) for k in ("stop_reason", "evaluations", "iterations",

@@ -5,7 +5,7 @@
     tdphys view long.npz                                         # and watch it
 
 It rolls the experiment's robot out once from the robot file's start (no random starts or
-targets) with the parameters demos/optimize.py kept (state.pkl: the best ones), and prints the
+targets) with the parameters demos/optimize.py kept (state.npz: the best ones), and prints the
 task's metrics as JSON, e.g. a swing-up's worst_gap_m over the last `hold` seconds. A
 controller can meet its success criterion on the training horizon by a lucky pass (a pole
 swinging slowly over the top): a longer replay tells. So do other starts:
@@ -17,7 +17,7 @@ or m) and moving at up to +-0.05 (rad/s or m/s), prints each world's metrics and
 met the criterion, then how many did (a closed loop can be chaotic: a pass from the exact
 start alone is luck).
 
-A folder with trained parameters only (params.npz, no state.pkl) replays too, with the
+A folder with trained parameters only (params.npz, no state.npz) replays too, with the
 experiment file that trained it; the repo ships one, a pixels controller (README, issue #5):
 
     python demos/replay.py experiments/trained/pendulum_pixels \
@@ -38,37 +38,41 @@ if str(ROOT) not in sys.path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from tdphys.argtypes import MAX_BATCH, MAX_SEED, real, whole
     ap.add_argument("run_dir", help="a folder demos/optimize.py wrote, or one holding only "
                                     "a params.npz it wrote (then give --experiment)")
-    ap.add_argument("--duration", type=float, default=None,
+    ap.add_argument("--duration", type=real(0, 1e6, low_open=True), default=None,
                     help="simulated seconds (default: the experiment's)")
     ap.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
     ap.add_argument("--out", default=None, help="write the trajectory (.npz) for tdphys view")
     ap.add_argument("--experiment", default=None,
                     help="the experiment file (default: the one the run recorded; give it "
                          "when that file moved or was a temporary copy)")
-    ap.add_argument("--hold", type=float, default=None,
+    ap.add_argument("--hold", type=real(0, 1e6, low_open=True), default=None,
                     help="judge the criterion over the last S seconds (swing_up; default: "
                          "the experiment's hold)")
-    ap.add_argument("--nudge", type=float, default=None,
+    ap.add_argument("--nudge", type=real(0, 1e3), default=None,
                     help="also roll out from starts with every hinge and slider joint moved "
                          "and set moving by uniform draws in +-NUDGE (rad or m, per s)")
-    ap.add_argument("--worlds", type=int, default=8,
+    ap.add_argument("--worlds", type=whole(2, MAX_BATCH), default=8,
                     help="with --nudge: worlds in all, the file's start included (default 8)")
-    ap.add_argument("--seed", type=int, default=1, help="with --nudge: seed of the draws")
+    ap.add_argument("--seed", type=whole(0, MAX_SEED), default=1, help="with --nudge: seed of the draws")
     args = ap.parse_args(argv)
     if args.nudge is not None and (args.nudge < 0 or args.worlds < 2):
         ap.error("--nudge needs a size >= 0 and --worlds >= 2")
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment
-    from tdphys.optim.outputs import load_state
+    from tdphys.optim.outputs import STATE_FILE, load_state
     from tdphys.optim.runner import replay, replay_nudged
+    from tdphys.paths import output_file
     folder = Path(args.run_dir)
-    weights_only = (folder / "params.npz").is_file() and not (folder / "state.pkl").is_file()
+    weights_only = (folder / "params.npz").is_file() and not (folder / STATE_FILE).is_file()
     if weights_only and args.experiment is None:
         ap.error(f"{folder} holds trained parameters only (params.npz): give the experiment "
                  "file that trained them with --experiment")
     try:
+        if args.out:                    # checked before anything is simulated
+            output_file(args.out, "--out")
         if weights_only:    # x None: the parameters of exp.init_from's params.npz
             x = None
             exp = dataclasses.replace(load_experiment(args.experiment),

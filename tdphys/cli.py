@@ -10,14 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .argtypes import MAX_BATCH, MAX_STEPS, real, whole
 from .errors import TdphysError
 from .sweep import args as sweep_args
 
+STEPS = whole(1, MAX_STEPS)       # --steps and --batch of simulate and view
+WORLDS = whole(1, MAX_BATCH)
 
-def _common(p: argparse.ArgumentParser) -> None:
+
+def _common(p: argparse.ArgumentParser, steps=int, batch=int) -> None:
     p.add_argument("robot", help="robot YAML file")
-    p.add_argument("--steps", type=int, default=100, help="number of steps of solver.dt")
-    p.add_argument("--batch", type=int, default=1, help="number of worlds")
+    p.add_argument("--steps", type=steps, default=100, help="number of steps of solver.dt")
+    p.add_argument("--batch", type=batch, default=1, help="number of worlds")
     p.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="replace a value of the robot file's `vars:` (repeatable)")
@@ -46,10 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tdphys", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="roll a robot out and save the trajectory (.npz)")
-    _common(sim)
+    _common(sim, steps=STEPS, batch=WORLDS)
     sim.add_argument("--controls", help=".npy of motor commands, (T, M) or (T, B, M), SI units")
     sim.add_argument("--precision", default="f32", choices=["f32", "f64"])
-    sim.add_argument("--out", required=True, help="output .npz")
+    sim.add_argument("--out", required=True, help="output FILE.npz (checked writable before "
+                     "the rollout)")
     _gradcheck_parser(sub)
     _view_parser(sub)
     sweep_args.add_parser(sub)
@@ -95,10 +100,12 @@ def _view_parser(sub) -> None:
     v.add_argument("input", help="ROBOT.yaml, TRAJECTORY.npz or RUN_DIR")
     v.add_argument("--headless", action="store_true", help="render offscreen to --out")
     v.add_argument("--out", help="FILE.mp4, FILE.gif or DIR/ (PNG frames); with --headless")
-    v.add_argument("--fps", type=float, default=30.0, help="video frames per second")
+    v.add_argument("--fps", type=real(0, 1000, low_open=True), default=30.0,
+                   help="video frames per second")
     v.add_argument("--size", default=None, help="WIDTHxHEIGHT in pixels (window 960x720, "
                    "video 640x480)")
-    v.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    v.add_argument("--speed", type=real(0, 1e6, low_open=True), default=1.0,
+                   help="simulated seconds per second")
     v.add_argument("--world", default="0", help="world index to show, or 'all' side by side")
     v.add_argument("--follow", help="body name (or index) the camera follows")
     v.add_argument("--joints", action="store_true", help="draw joint anchors and axes")
@@ -110,32 +117,37 @@ def _view_parser(sub) -> None:
                    help="draw with ti.GUI instead of GGUI (what happens without Vulkan)")
     v.add_argument("--robot", help="robot YAML for an .npz that does not store its robot")
     v.add_argument("--controls", help="live robot: .npy of motor commands, (T, M) or (T, B, M)")
-    v.add_argument("--steps", type=int, help="live robot: steps to simulate (default: the "
+    v.add_argument("--steps", type=STEPS, help="live robot: steps to simulate (default: the "
                    "controls' length, else 1000)")
-    v.add_argument("--batch", type=int, default=1, help="live robot: number of worlds")
+    v.add_argument("--batch", type=WORLDS, default=1, help="live robot: number of worlds")
     v.add_argument("--precision", default="f32", choices=["f32", "f64"])
     v.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="live robot: replace a value of the robot file's `vars:` (repeatable)")
-    v.add_argument("--max-frames", type=int, help="stop after this many frames")
+    v.add_argument("--max-frames", type=whole(1, MAX_STEPS), help="stop after this many "
+                   "frames")
     v.add_argument("--camera", metavar="NAME", help="also show this camera of the robot "
                    "(its YAML's `cameras:`) in the top-right corner, window and video")
     v.add_argument("--camera-out", metavar="PATH", help="save that camera's images, one per "
                    "step: DIR/ (PNG each), FILE.mp4 or FILE.gif; opens no window (with "
                    "--headless --out the 3D video is written too)")
-    v.add_argument("--camera-scale", type=int, metavar="K", help="enlarge the saved camera "
+    v.add_argument("--camera-scale", type=whole(1, 64), metavar="K", help="enlarge the saved camera "
                    "images K times, nearest neighbour (default: longer side >= 256 px)")
 
 
 def _simulate(args) -> int:
     import tdphys
+
+    from .datafiles import read_array, write_npz
+    from .paths import output_file
+    if Path(args.out).suffix != ".npz":
+        raise TdphysError(f"--out {args.out}: the trajectory is an .npz file\n  fix: end the "
+                          f"name with .npz, e.g. --out {Path(args.out).with_suffix('.npz')}")
+    out = output_file(args.out, "--out")          # before anything slow
+    robot = _robot(args)
+    u = read_array(args.controls, "controls") if args.controls else None
     tdphys.init(args.arch, args.precision)
-    sim = tdphys.Simulation(_robot(args), batch=args.batch, steps=args.steps)
-    if args.controls:
-        try:
-            u = np.load(args.controls)
-        except (OSError, ValueError) as exc:
-            raise tdphys.ControlsError(f"{args.controls}: cannot read controls ({exc})\n"
-                                       "  fix: save them with numpy.save as a float array")
+    sim = tdphys.Simulation(robot, batch=args.batch, steps=args.steps)
+    if u is not None:
         try:
             sim.set_controls(u)
         except tdphys.ControlsError as exc:
@@ -144,9 +156,10 @@ def _simulate(args) -> int:
     # robot_path / robot_yaml / com_offset [m] (B, N, 3) (COM in the body frame) let
     # `tdphys view` replay the file without the robot file and place shapes exactly.
     extra = {"robot_vars": json.dumps(sim.robot_vars)} if sim.robot_vars else {}
-    np.savez(args.out, **sim.trajectory(), robot_path=str(Path(args.robot).resolve()),
-             robot_yaml=Path(args.robot).read_text(), com_offset=sim.com.to_numpy(), **extra)
-    print(f"wrote {args.out}: {args.steps} steps x {args.batch} worlds x {sim.n_bodies} bodies")
+    write_npz(out, {**sim.trajectory(), "robot_path": str(Path(args.robot).resolve()),
+                    "robot_yaml": Path(args.robot).read_text(),
+                    "com_offset": sim.com.to_numpy(), **extra})
+    print(f"wrote {out}: {args.steps} steps x {args.batch} worlds x {sim.n_bodies} bodies")
     return 0
 
 
@@ -186,6 +199,7 @@ def _gradcheck_options(args):
 
 def _gradcheck(args) -> int:
     import tdphys
+
     from . import gradcheck
     steps, per_param, tol, seed, groups = _gradcheck_options(args)
     robot = _robot(args)

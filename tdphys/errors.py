@@ -58,3 +58,14 @@ class ControlsError(TdphysError, ValueError):
 
 class ViewerError(TdphysError, RuntimeError):
     """The viewer cannot open its input, its output or a window (names the path and a fix)."""
+
+
+class FileError(TdphysError, ValueError):
+    """A file or folder given to read or write is unusable: missing, a folder or a device
+    where a file is expected, not writable, too large, or not data tdphys reads (names the
+    path and a fix)."""
+
+
+class OutOfMemory(TdphysError, MemoryError):
+    """A simulation would not fit in memory (gives the estimate, what is available and the
+    fix) - refused before anything is allocated."""

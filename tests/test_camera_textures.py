@@ -294,7 +294,7 @@ def test_image_gradients_through_textures_match_finite_differences(backend64, tm
 @pytest.mark.parametrize("file, words", [
     ("missing.png", "not found"),
     ("notes.png", "cannot use 'notes.png' as a texture"),
-    ("folder", "not found"),
+    ("folder", "is a folder, not a file"),      # says what it is (it was "not found")
 ])
 def test_bad_textures_are_refused_with_the_key_and_a_fix(tmp_path, where, key, file, words):
     (tmp_path / "notes.png").write_text("not a picture\n")

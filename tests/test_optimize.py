@@ -266,9 +266,55 @@ def test_home_reads_body_and_cost(tmp_path, robots_dir):
     assert (t.home_body, t.home_cost) == ("cart", 0.1)
 
 
+def test_a_cmaes_state_saved_as_data_continues_exactly(tmp_path):
+    """CMA-ES's state (mean, step size, covariance, paths, counters and numpy's random state)
+    goes through state.npz as data and the resumed strategy asks for exactly the candidates
+    the original would have, full and diagonal covariance, with and without fixed
+    coordinates (a pickle of the strategy used to be saved)."""
+    from tdphys.datafiles import read_tree, write_tree
+    from tdphys.optim import optimizers
+    from tdphys.optim.optimizers import cma_resume, cma_state, cmaes
+
+    def generations(es, n):
+        out = []
+        for _ in range(n):
+            X = es.ask()
+            es.tell(X, [float(np.sum((x - 1.5) ** 2) + np.sum(np.abs(x))) for x in X])
+            out.append(np.array(X))
+        return out
+    for fixed in (None, np.array([0, 1, 0, 0, 0, 0], bool)):
+        for full_max in (1000, 2):
+            optimizers.FULL_COVARIANCE_MAX, before = full_max, optimizers.FULL_COVARIANCE_MAX
+            try:
+                es = cmaes(np.zeros(6), 1.0, 6, 3, fixed=fixed)
+                generations(es, 5)
+                write_tree(tmp_path / "state.npz", {"cma": cma_state(es)})
+                going_on = generations(es, 20)
+                np.random.seed(12345)                    # whatever ran in between
+                saved = read_tree(tmp_path / "state.npz", "run state", "")["cma"]
+                resumed = generations(cma_resume(saved, 1.0, 6, 3, fixed=fixed), 20)
+                with pytest.raises(ValueError, match="'opts.x' is not part of a CMA-ES's state"):
+                    cma_resume({"opts.x": 1.0, **saved}, 1.0, 6, 3, fixed=fixed)
+            finally:
+                optimizers.FULL_COVARIANCE_MAX = before
+            for a, b in zip(going_on, resumed):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_resume_keeps_the_runs_budget(backend64, robots_dir, tmp_path):
+    """A resumed run goes on to the budget it was started with (it used to take the file's)
+    unless one is given."""
+    from tdphys.optim.outputs import load_state, write_run
+    exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
+    write_run(run(exp, budget=2, progress=False), tmp_path, video=False)
+    assert load_state(tmp_path)["budget"] == 2
+    assert run(exp, progress=False, resume=load_state(tmp_path)).evaluations == 2
+    assert run(exp, budget=3, progress=False, resume=load_state(tmp_path)).evaluations == 3
+
+
 def test_resume_continues_exactly(backend64, robots_dir, tmp_path):
     """3 Adam iterations, saved and resumed for 3 more, give the same losses as 6 in a row
-    (the optimiser's moments and the next parameters are in state.pkl)."""
+    (the optimiser's moments and the next parameters are in state.npz)."""
     from tdphys.optim.outputs import load_state, write_run
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
     straight = run(exp, budget=6, progress=False)

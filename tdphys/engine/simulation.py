@@ -21,7 +21,7 @@ import contextlib
 import numpy as np
 import taichi as ti
 
-from .. import backend, kernel_rules
+from .. import backend, kernel_rules, memory
 from ..errors import ControlsError, GradientDiverged, SimulationDiverged
 from ..model.schema import Robot
 from . import bodies, geometry, layout as L, rows, sensors, solver
@@ -103,6 +103,8 @@ class Simulation:
         if self.batch < 1 or self.steps < 1:
             raise ValueError("batch and steps must be at least 1")
         lay, sol = self.layout, robot.solver
+        memory.check_fits(lay, self.batch, self.steps, int(sol.iterations), self.backend.arch,
+                          8 if self.backend.precision == "f64" else 4, f"'{robot.name}'")
         self.real = self.backend.real
         self.world_stride = self.backend.world_stride
         # k_finish's stage loops (its adjoint runs every backward step) loop serially on the

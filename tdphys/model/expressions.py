@@ -52,7 +52,9 @@ def evaluate(text: str | ast.Expression, variables: dict[str, float],
         value = float(_eval(tree.body, variables))
     except Refused:
         raise
-    except (ZeroDivisionError, OverflowError, TypeError, ValueError) as exc:
+    except OverflowError:
+        raise ValueError(f"'{shown}' cannot be evaluated (its value is too large)") from None
+    except (ZeroDivisionError, TypeError, ValueError) as exc:
         raise ValueError(f"'{shown}' cannot be evaluated ({exc})") from None
     if not math.isfinite(value):
         raise ValueError(f"'{shown}' is not finite ({value})")
@@ -62,7 +64,7 @@ def evaluate(text: str | ast.Expression, variables: dict[str, float],
 def _eval(node: ast.AST, variables: dict[str, float]):
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
             and not isinstance(node.value, bool):
-        return node.value
+        return float(node.value)      # floats: 9**9**9 overflows at once instead of hanging
     if isinstance(node, ast.Name):
         if node.id in variables:
             return variables[node.id]

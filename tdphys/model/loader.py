@@ -27,8 +27,8 @@ from typing import Callable, Iterable
 import yaml
 from yaml.constructor import SafeConstructor
 
-from ..errors import ModelError
-from . import expressions
+from ..errors import FileError, ModelError
+from . import expressions, limits, placement
 from .schema import (JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS, SHAPE_KINDS,
                      SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint, Motor, Quat, Robot,
                      Sensor, Shape, Solver, Vec3, pair_key)
@@ -57,25 +57,54 @@ def load_robot(path: str | Path, vars: dict[str, float] | None = None) -> Robot:
 
 
 def read_text_file(path: str | Path, what: str) -> str:
-    """The UTF-8 text of `path`, or a ModelError naming it (`what`: "robot file", ...)."""
+    """The UTF-8 text of `path`, or a ModelError naming it (`what`: "robot file", ...) and
+    what it is when it is not a regular file of at most limits' size (a folder, a device)."""
+    from ..paths import read_text
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(str(path), "", f"cannot read the {what} ({exc})",
-                         "check the path and that the file is UTF-8 text") from exc
+        return read_text(path)
+    except FileError as exc:
+        raise ModelError(str(path), "", f"the {what} {exc}", f"check the path: give the {what} "
+                         "(YAML text)") from None
+    except UnicodeDecodeError as exc:
+        raise ModelError(str(path), "", f"the {what} is not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start})", f"give the path of a {what} (YAML text)") from None
+    except OSError as exc:
+        raise ModelError(str(path), "", f"cannot read the {what} ({exc.strerror or exc})",
+                         "check the path and that you may read the file") from None
 
 
 def parse_robot(text: str, source: str, vars: dict[str, float] | None = None) -> Robot:
     """Validate robot YAML `text`; `source` names it in errors and gives the default name;
     `vars` replaces values of its `vars:`."""
     top = _Map(_compose(text, source), "the robot file").only(_TOP_KEYS)
-    values = _vars(top.get("vars"), source, vars)
+    values, ranges = _vars(top.get("vars"), source, vars)
     token = _VARS.set(values)
     try:
         robot = _parse(top, source)
     finally:
         _VARS.reset(token)
-    return replace(robot, vars=tuple(values.items()))
+    robot = replace(robot, vars=tuple(values.items()),
+                    var_ranges=tuple((n, lo, hi) for n, (lo, hi) in ranges.items()))
+    if vars:
+        _check_not_sunk(robot, parse_robot(text, source), top, vars)
+    return robot
+
+
+def _check_not_sunk(robot: Robot, reference: Robot, top: _Map, given: dict) -> None:
+    """A ModelError when the `given` vars start a body below the ground that the file's own
+    values (`reference`) start above it."""
+    sunk = placement.sunk_shapes(robot, reference)
+    if not sunk:
+        return
+    i, j, z, z_ref = sunk[0]
+    body_at = _items(top.get("bodies"), "bodies")[i]
+    shape_at = _items(_Map(body_at, "a body").get("shapes"), "shapes")[j]
+    shown = ", ".join(f"{n}={float(v):g}" for n, v in given.items())
+    raise shape_at.error(
+        f"with {shown} body '{robot.bodies[i].name}' starts {-z:.3g} m below the ground "
+        f"(this shape's lowest point at z = {z:.3g} m; with the file's own vars at "
+        f"z = {z_ref:.3g} m)", "give the vars values that keep every body above the ground, "
+        "or declare their `min`/`max` under `vars:` (docs/robot-format.md#vars)")
 
 
 def _parse(top: _Map, source: str) -> Robot:
@@ -133,7 +162,8 @@ def _compose(text: str, source: str) -> _At:
     Cached: co-design reads the same robot file with other `vars` at every update, and the
     readers never modify the tree."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        limits.check_text(text, source, "file")
+        node = yaml.compose(text, Loader=limits.LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -165,43 +195,52 @@ class _Map:
         self.at, self.what = at, what
         self._keys: dict[str, yaml.Node] = {}
         self._values: dict[str, yaml.Node] = {}
-        for key_node, value_node in self._merged_pairs(at, ()):
-            self._keys[key_node.value] = key_node
-            self._values[key_node.value] = value_node
+        for name, (key_node, value_node) in self._pairs(at, (), {}).items():
+            self._keys[name] = key_node
+            self._values[name] = value_node
 
-    def _merged_pairs(self, at: _At, inside: tuple) -> list[tuple[yaml.Node, yaml.Node]]:
-        """(key, value) pairs of mapping `at`: merged ones first, then its own (later wins).
-        `inside`: the mappings whose merges led here, to refuse a mapping merging itself."""
+    def _pairs(self, at: _At, inside: tuple, done: dict) -> dict[str, tuple]:
+        """{key: (key node, value node)} of mapping `at`: merged ones first, then its own
+        (later wins). `inside`: the mappings whose merges led here, to refuse a mapping
+        merging itself; `done`: the pairs of mappings already read (by id), so a file that
+        merges one anchor many times over is read in linear time."""
         if any(at.node is node for node in inside):
             raise at.error("a mapping merges itself through `<<`", "remove the circular merge")
-        merged: list[tuple[yaml.Node, yaml.Node]] = []
-        own: list[tuple[yaml.Node, yaml.Node]] = []
+        if id(at.node) in done:
+            return done[id(at.node)]
+        merges: list[yaml.Node] = []
+        own: dict[str, tuple] = {}
         for key_node, value_node in at.node.value:
             if key_node.tag == _TAG + "merge":
-                merged = self._merge_sources(at.key("<<", value_node), (*inside, at.node)) \
-                    + merged
+                merges.append(value_node)
             else:
                 self._check_key(at, key_node, own)
-                own.append((key_node, value_node))
-        return merged + own
+                own[key_node.value] = (key_node, value_node)
+        pairs: dict[str, tuple] = {}
+        for value_node in reversed(merges):         # the first `<<` wins
+            pairs.update(self._merge_sources(at.key("<<", value_node), (*inside, at.node),
+                                             done))
+        pairs.update(own)
+        done[id(at.node)] = pairs
+        return pairs
 
-    def _merge_sources(self, at: _At, inside: tuple) -> list[tuple[yaml.Node, yaml.Node]]:
+    def _merge_sources(self, at: _At, inside: tuple, done: dict) -> dict[str, tuple]:
         """Pairs merged by ``<<``: a mapping, or a list of mappings (earlier ones win)."""
         sources = at.node.value if isinstance(at.node, yaml.SequenceNode) else [at.node]
-        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        pairs: dict[str, tuple] = {}
         for source in reversed(sources):
             if not isinstance(source, yaml.MappingNode):
                 raise at.error(f"`<<` must merge a mapping or a list of mappings, got "
                                f"{_describe(source)}", "write `<<: *name` where `&name` marks "
                                                        "a mapping")
-            pairs += self._merged_pairs(_At(at.file, at.path, source), inside)
+            pairs.update(self._pairs(_At(at.file, at.path, source), inside, done))
         return pairs
 
-    def _check_key(self, at: _At, key_node: yaml.Node, seen: list) -> None:
+    def _check_key(self, at: _At, key_node: yaml.Node, seen: dict) -> None:
         if not isinstance(key_node, yaml.ScalarNode):
             raise _At(at.file, at.path, key_node).error(
                 f"keys of {self.what} must be plain words", "write `key: value`")
-        if any(k.value == key_node.value for k, _ in seen):
+        if key_node.value in seen:
             raise at.key(key_node.value, key_node).error(
                 f"key '{key_node.value}' appears twice in {self.what}", "keep only one of them")
 
@@ -269,14 +308,24 @@ def _describe(node: yaml.Node) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def _number(at: _At) -> float:
-    """A finite real number. Unquoted forms PyYAML leaves as text (``1e-3``) are accepted."""
+    """A finite real number of at most limits.MAX_MAGNITUDE in size. Unquoted forms PyYAML
+    leaves as text (``1e-3``) are accepted; a quoted number is refused (it is text)."""
     node = at.node
     value = None
     if isinstance(node, yaml.ScalarNode):
         if node.tag in (_TAG + "int", _TAG + "float"):
-            value = float(_CONSTRUCTOR.construct_object(node))
-        elif node.tag == _TAG + "str" and node.style is None \
-                and _PLAIN_NUMBER.fullmatch(node.value):
+            try:
+                value = float(_CONSTRUCTOR.construct_object(node))
+            except (OverflowError, ValueError):    # more digits than a float holds
+                raise at.error(f"{node.value[:20]}... ({len(node.value)} characters) is too "
+                               f"large: numbers in a robot or experiment file are at most "
+                               f"{limits.MAX_MAGNITUDE:g} in size", "write a smaller number"
+                               ) from None
+        elif node.tag == _TAG + "str" and _PLAIN_NUMBER.fullmatch(node.value.strip()):
+            if node.style:
+                raise at.error(f"the number {node.value} is quoted, which makes it text",
+                               "remove the quotes: numbers are never quoted "
+                               "(docs/robot-format.md)")
             value = float(node.value.replace("_", ""))
     if value is None and isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "str":
         value = _expression(at)
@@ -285,6 +334,9 @@ def _number(at: _At) -> float:
                        "write a plain number such as 0.5 (no quotes, no units)")
     if not math.isfinite(value):
         raise at.error(f"expected a finite number, got {node.value}", "write a finite number")
+    problem = limits.magnitude_problem(value)
+    if problem:
+        raise at.error(problem, "write a smaller number (in SI units: m, kg, s, N)")
     return value
 
 
@@ -298,6 +350,10 @@ def _expression(at: _At) -> float | None:
     """A number field written as an arithmetic expression of the file's vars (None when the
     text does not look like one, so the caller reports "expected a number")."""
     text, variables = at.node.value, _VARS.get()
+    if len(text) > limits.MAX_EXPRESSION:
+        raise at.error(f"an expression of {len(text)} characters is longer than the "
+                       f"{limits.MAX_EXPRESSION} allowed", "write a shorter expression, or "
+                       "give its parts names under `vars:`")
     operators = any(c in text for c in "+-*/()")
     try:
         tree = expressions.parse(text)
@@ -311,7 +367,7 @@ def _expression(at: _At) -> float | None:
     if unknown:
         if not operators and not variables:
             return None            # plain text such as `fast`: "expected a number"
-        declared = ", ".join(variables) if variables else "none"
+        declared = _listing(variables)
         close = difflib.get_close_matches(unknown[0], variables, n=1, cutoff=0.6)
         raise at.error(f"'{unknown[0]}' in '{text}' is not a var of this file (declared: "
                        f"{declared})", (f"did you mean '{close[0]}'? or " if close else "")
@@ -325,9 +381,13 @@ def _expression(at: _At) -> float | None:
                        "(docs/robot-format.md#vars)") from None
 
 
-def _vars(at: _At | None, source: str, given: dict[str, float] | None) -> dict[str, float]:
-    """The file's `vars:` (name -> number), with `given` values replacing them."""
+def _vars(at: _At | None, source: str,
+          given: dict[str, float] | None) -> tuple[dict[str, float], dict[str, tuple]]:
+    """The file's `vars:` (name -> number), with `given` values replacing them, and the
+    declared ranges (name -> (min, max), -inf/inf where a bound is not given)."""
     values: dict[str, float] = {}
+    ranges: dict[str, tuple[float, float]] = {}
+    ats: dict[str, _At] = {}
     if at is not None:
         m = _Map(at, "vars")
         for name in list(m._values):
@@ -336,25 +396,68 @@ def _vars(at: _At | None, source: str, given: dict[str, float] | None) -> dict[s
                 raise m.key_at(name).error(f"'{name}' cannot name a var",
                                    "use letters, digits and _ (not starting with a digit), and "
                                    f"none of {', '.join(sorted(expressions.RESERVED))}")
-            values[name] = _number(key_at)
+            values[name], ranges[name] = _var(key_at)
+            ats[name] = key_at
     for name, value in (given or {}).items():
         if name not in values:
             raise ModelError(source, "vars", f"'{name}' is not a var of this robot file "
-                             f"(declared: {', '.join(values) or 'none'})",
+                             f"(declared: {_listing(values)})",
                              _did_you_mean(name, values) if values else
                              f"declare it under `vars:` in {source}")
-        v = float(value)
-        if not math.isfinite(v):
-            raise ModelError(source, f"vars.{name}", f"the value given is not finite ({v})",
-                             "give a finite number")
+        try:
+            v = float(value)
+        except (TypeError, ValueError, OverflowError):
+            v = math.nan
+        problem = limits.magnitude_problem(v)
+        if problem:
+            raise ModelError(source, f"vars.{name}", f"the value given is not finite or "
+                             f"too large ({problem})", "give a finite number")
+        lo, hi = ranges[name]
+        if not lo <= v <= hi:
+            raise ats[name].error(f"the value given, {v:g}, is outside the var's range "
+                                  f"[{lo:g}, {hi:g}]", f"give {name} a value from {lo:g} to "
+                                  f"{hi:g}")
         values[name] = v
-    return values
+    return values, {n: r for n, r in ranges.items() if r != (-math.inf, math.inf)}
 
 
-def _integer(at: _At) -> int:
-    """A whole number (YAML int; 2.0 is not accepted)."""
+def _var(at: _At) -> tuple[float, tuple[float, float]]:
+    """One var: a plain number, or {value, min, max} (both bounds optional)."""
+    if not isinstance(at.node, yaml.MappingNode):
+        return _number(at), (-math.inf, math.inf)
+    m = _Map(at, f"var '{at.path.rsplit('.', 1)[-1]}'").only(("value", "min", "max"))
+    value = _number(m.require("value", "give the var's value, e.g. `{value: 0.145, min: 0.05, "
+                                       "max: 0.3}`"))
+    lo = _number(m.get("min")) if "min" in m else -math.inf
+    hi = _number(m.get("max")) if "max" in m else math.inf
+    if lo >= hi:
+        raise m.get("max").error(f"min {lo:g} is not below max {hi:g}", "give min < max")
+    if not lo <= value <= hi:
+        raise m.get("value").error(f"{value:g} is outside the var's range [{lo:g}, {hi:g}]",
+                                   "give a value from min to max")
+    return value, (lo, hi)
+
+
+def _listing(names: Iterable[str], most: int = 20) -> str:
+    """Names joined by commas, at most `most` of them (then how many more), or 'none'."""
+    names = list(names)
+    if not names:
+        return "none"
+    shown = ", ".join(names[:most])
+    return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
+def _integer(at: _At, limit: int = limits.MAX_INTEGER) -> int:
+    """A whole number (YAML int; 2.0 is not accepted) of at most `limit` in size."""
     if isinstance(at.node, yaml.ScalarNode) and at.node.tag == _TAG + "int":
-        return int(_CONSTRUCTOR.construct_object(at.node))
+        try:
+            value = int(_CONSTRUCTOR.construct_object(at.node))
+        except ValueError:                   # more digits than Python converts
+            value = limit + 1
+        if abs(value) > limit:
+            raise at.error(f"{at.node.value[:20]} is too large: whole numbers here are at most "
+                           f"{limit:,}", "write a smaller number")
+        return value
     raise at.error(f"expected a whole number, got {_describe(at.node)}",
                    "write an integer such as 3 (no decimal point, no quotes)")
 
@@ -431,6 +534,29 @@ def _fraction(at: _At) -> float:
     return value
 
 
+def _ranged(read: Callable[[_At], float], span: tuple, what: str) -> Callable[[_At], float]:
+    """A reader: `read`'s value, refused outside limits' span (low, high, unit)."""
+    def checked(at: _At) -> float:
+        value = read(at)
+        problem = limits.in_range(value, span, what)
+        if problem:
+            raise at.error(problem, f"give a value from {span[0]:g} to {span[1]:g}"
+                                    f"{' ' + span[2] if span[2] else ''}")
+        return value
+    return checked
+
+
+def _gravity(at: _At) -> Vec3:
+    """[m/s^2] a 3-vector of length at most limits.GRAVITY's."""
+    g = _vec3(at)
+    norm = math.sqrt(sum(c * c for c in g))
+    if norm > limits.GRAVITY[1]:
+        raise at.error(f"gravity of {norm:g} m/s^2 is outside the sensible range "
+                       f"[0, {limits.GRAVITY[1]:g}] m/s^2", "give the acceleration in m/s^2, "
+                       "e.g. [0, 0, -9.81]")
+    return g
+
+
 def _positive_int(at: _At) -> int:
     value = _integer(at)
     if value <= 0:
@@ -459,13 +585,18 @@ def _texture(at: _At) -> str | None:
     if not (isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "str" and node.value):
         raise at.error(f"expected the path of an image file, got {_describe(node)}",
                        "write a path relative to the robot file, e.g. textures/crate.png")
+    from ..paths import path_problem
     from ..vision.textures import read_texture   # numpy + imageio only, no Taichi
     given = Path(node.value).expanduser()
     path = (given if given.is_absolute() else Path(at.file).parent / given).resolve()
-    if not path.is_file():
+    problem = path_problem(path)
+    if problem == "does not exist":
         raise at.error(f"texture file '{node.value}' not found (looked for {path})",
                        "give the path of an image file relative to the robot file's folder, "
                        "or an absolute path")
+    if problem:
+        raise at.error(f"texture '{node.value}' ({path}) {problem}",
+                       "give the path of an image file (PNG, JPEG, ...)")
     try:
         read_texture(path)
     except (OSError, ValueError) as exc:
@@ -555,10 +686,10 @@ _TOP_KEYS = ("name", "vars", "angle", "solver", "ground", "defaults", "bodies", 
              "contacts", "cameras")
 
 _SOLVER_FIELDS: dict[str, Callable[[_At], object]] = {
-    "dt": lambda a: _positive(a, "s"),
-    "iterations": _positive_int,
+    "dt": _ranged(lambda a: _positive(a, "s"), limits.DT, "a time step of"),
+    "iterations": _ranged(_positive_int, limits.ITERATIONS, "a sweep count of"),
     "warm_start": _fraction,
-    "gravity": _vec3,
+    "gravity": _gravity,
     "joint_hz": lambda a: _non_negative(a, "Hz"),
     "joint_damping": _non_negative,
     "contact_hz": lambda a: _non_negative(a, "Hz"),
@@ -653,7 +784,7 @@ def _defaults(at: _At | None) -> tuple[_ShapeDefaults, _MotorDefaults]:
     if at is None:
         return _ShapeDefaults(), _MotorDefaults()
     m = _Map(at, "defaults").only(("shape", "motor"))
-    shape_fields = {"density": lambda a: _positive(a, "kg/m^3"), **_SURFACE_FIELDS}
+    shape_fields = {"density": _density, **_SURFACE_FIELDS}
     shapes = _read_fields(m.get("shape"), "defaults.shape", _ShapeDefaults(), shape_fields)
     motors = _read_fields(m.get("motor"), "defaults.motor", _MotorDefaults(), _MOTOR_FIELDS)
     return shapes, motors
@@ -715,6 +846,11 @@ def _body(at: _At, defaults: _ShapeDefaults, ang: float) -> tuple[Body, list[_At
     mass_at = m.get("mass")
     masses = _resolve_masses(mass_at, drafts) if mass_at is not None else \
         [d.mass if d.mass is not None else d.density * d.volume for d in drafts]
+    problem = limits.in_range(sum(masses), limits.MASS, f"body '{name}' weighs")
+    if problem:
+        raise (mass_at or m.get("shapes")).error(
+            problem, "give its shapes sizes and densities (or a `mass`) in SI units: m, kg/m^3, "
+                     "kg")
     omega = _vec3(m.get("omega")) if "omega" in m else (0.0, 0.0, 0.0)
     body = Body(name=name,
                 shapes=tuple(replace(d.shape, mass=mass) for d, mass in zip(drafts, masses)),
@@ -728,7 +864,8 @@ def _body(at: _At, defaults: _ShapeDefaults, ang: float) -> tuple[Body, list[_At
 
 def _inertia(at: _At) -> Vec3:
     """Principal moments [kg m^2], each > 0 and obeying the triangle inequality."""
-    moments = tuple(_positive(a, "kg m^2") for a in _vector_items(at, 3, "[Ixx, Iyy, Izz]"))
+    moments = tuple(_ranged(lambda a: _positive(a, "kg m^2"), limits.INERTIA, "a moment of")(a)
+                    for a in _vector_items(at, 3, "[Ixx, Iyy, Izz]"))
     total = sum(moments)
     for value in moments:
         if value > total - value + 1e-9 * total:
@@ -826,15 +963,23 @@ def _own_mass(m: _Map, volume: float) -> float | None:
         raise m.key_at("density").error("both mass and density are given",
                                         "give either mass (kg) or density (kg/m^3)")
     if mass_at is not None:
-        return _positive(mass_at, "kg")
+        return _mass(mass_at)
     if density_at is not None:
-        return _positive(density_at, "kg/m^3") * volume
+        return _density(density_at) * volume
     return None
+
+
+def _mass(at: _At) -> float:
+    return _ranged(lambda a: _positive(a, "kg"), limits.MASS, "a mass of")(at)
+
+
+def _density(at: _At) -> float:
+    return _ranged(lambda a: _positive(a, "kg/m^3"), limits.DENSITY, "a density of")(at)
 
 
 def _resolve_masses(mass_at: _At, drafts: list[_ShapeDraft]) -> list[float]:
     """Share the body's total mass [kg] among the shapes that give no mass, by volume."""
-    total = _positive(mass_at, "kg")
+    total = _mass(mass_at)
     given = sum(d.mass for d in drafts if d.mass is not None)
     sharing = [d for d in drafts if d.mass is None]
     if not sharing:
@@ -874,14 +1019,24 @@ def _joints(at: _At | None, bodies: list[Body], motor_defaults: _MotorDefaults,
     by_name = {b.name: b for b in bodies}
     joints: list[Joint] = []
     joint_index: dict[str, int] = {}
+    parent_joint: dict[str, int] = {}       # child body -> the joint that attaches it
     motor_names: set[str] = set()
-    for i, entry in enumerate(_items(at, "joints")):
+    entries = _items(at, "joints")
+    for i, entry in enumerate(entries):
         joint = _joint(entry, i, by_name, motor_defaults, ang)
         m = _Map(entry, "a joint")
         if joint.name in joint_index:
             raise (m.get("name") or entry).error(
                 f"duplicate joint name '{joint.name}' (also joints[{joint_index[joint.name]}])",
                 "give every joint a unique name")
+        if joint.child in parent_joint:
+            k = parent_joint[joint.child]
+            raise m.get("child").error(
+                f"body '{joint.child}' already hangs from joints[{k}] '{joints[k].name}': a "
+                "body has one parent joint (bodies and joints form a tree)",
+                "remove one of the two joints, or make another body this joint's child; "
+                "kinematic loops are not supported")
+        parent_joint[joint.child] = i
         joint_index[joint.name] = i
         motor_ats = _items(m.get("motors"), "motors") if joint.motors else []
         for motor, motor_at in zip(joint.motors, motor_ats):
@@ -890,6 +1045,14 @@ def _joints(at: _At | None, bodies: list[Body], motor_defaults: _MotorDefaults,
                                      "give every motor a unique name")
             motor_names.add(motor.name)
         joints.append(joint)
+    loop = placement.parent_loop(joints)
+    if loop:
+        last = max(parent_joint[b] for b in loop[:-1])
+        raise _Map(entries[last], "a joint").get("parent").error(
+            f"the joints form a loop ({' -> '.join(loop)}: each body hangs from the next), so "
+            "no body of it is attached to the world", "remove one joint of the loop (kinematic "
+            "loops are not supported), or attach one of its bodies to `world` or a body "
+            "outside the loop")
     return joints
 
 
@@ -1117,23 +1280,33 @@ def _sensor_axis(at: _At | None, joint: Joint, joint_at: _At) -> int:
 def _contact_pairs(at: _At | None, bodies: list[Body], shape_ats: list[list[_At]],
                    joints: list[Joint]) -> tuple[ContactPair, ...]:
     """Shape pairs to test: explicit body pairs, plus equal nonzero groups on bodies that are
-    neither excluded nor joined by a joint. Sorted by (body_a, shape_a, body_b, shape_b)."""
+    neither excluded nor joined by a joint. In order of (body_a, body_b), then of the shapes.
+    Only body pairs listed or sharing a group are looked at, so a file of many bodies is read
+    in time proportional to the pairs it makes (not to the square of its bodies)."""
     index = {b.name: i for i, b in enumerate(bodies)}
     explicit, excluded = _contact_lists(at, index)
     joined = {frozenset((index[j.parent], index[j.child])) for j in joints if j.parent}
+    grouped: dict[int, set[int]] = {}         # collision group -> bodies with a shape in it
+    for i, body in enumerate(bodies):
+        for shape in body.shapes:
+            if shape.group != 0:
+                grouped.setdefault(shape.group, set()).add(i)
+    candidates = {tuple(sorted(key)) for key in explicit}
+    for members in grouped.values():
+        ordered = sorted(members)
+        candidates.update((a, b) for k, a in enumerate(ordered) for b in ordered[k + 1:])
     pairs: list[ContactPair] = []
-    for a in range(len(bodies)):
-        for b in range(a + 1, len(bodies)):
-            key = frozenset((a, b))
-            if key in explicit:
-                chosen = _all_shape_pairs(bodies, a, b)
-            elif key in excluded or key in joined:
-                continue
-            else:
-                chosen = _group_shape_pairs(bodies, a, b)
-            for sa, sb in chosen:
-                _check_supported(bodies, shape_ats, a, sa, b, sb, explicit.get(key))
-                pairs.append(ContactPair(a, sa, b, sb))
+    for a, b in sorted(candidates):
+        key = frozenset((a, b))
+        if key in explicit:
+            chosen = _all_shape_pairs(bodies, a, b)
+        elif key in excluded or key in joined:
+            continue
+        else:
+            chosen = _group_shape_pairs(bodies, a, b)
+        for sa, sb in chosen:
+            _check_supported(bodies, shape_ats, a, sa, b, sb, explicit.get(key))
+            pairs.append(ContactPair(a, sa, b, sb))
     return tuple(pairs)
 
 
@@ -1251,14 +1424,18 @@ def _camera(at: _At, index: int, bodies: set[str], ang: float) -> Camera:
             f"far ({far:g} m) must be beyond near ({near:g} m)", "make far larger than near")
     return Camera(
         name=name, body=body, pos=pos, quat=quat, fov=fov,
-        width=_positive_int(m.get("width")) if "width" in m else _CAMERA0.width,
-        height=_positive_int(m.get("height")) if "height" in m else _CAMERA0.height,
+        width=_pixels(m.get("width")) if "width" in m else _CAMERA0.width,
+        height=_pixels(m.get("height")) if "height" in m else _CAMERA0.height,
         background=_color(m.get("background")) if "background" in m else _CAMERA0.background,
         softness=_non_negative(m.get("softness"), "pixels") if "softness" in m
         else _CAMERA0.softness,
         light=light,
         ambient=_fraction(m.get("ambient")) if "ambient" in m else _CAMERA0.ambient,
         near=near, far=far)
+
+
+def _pixels(at: _At) -> int:
+    return int(_ranged(_positive_int, limits.CAMERA_PIXELS, "an image side of")(at))
 
 
 def _look_at(m: _Map, pos: Vec3) -> Quat:

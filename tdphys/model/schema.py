@@ -249,6 +249,8 @@ class Robot:
     contact_pairs: tuple[ContactPair, ...] = ()
     cameras: tuple[Camera, ...] = ()
     vars: tuple[tuple[str, float], ...] = ()   # the file's `vars:` values used, in file order
+    # (name, min, max) of the vars that declare a range (-inf / inf for a bound not given)
+    var_ranges: tuple[tuple[str, float, float], ...] = ()
 
     def body_index(self, name: str) -> int:
         for i, b in enumerate(self.bodies):

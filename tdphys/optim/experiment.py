@@ -5,10 +5,13 @@ with a fix, exactly as robot files do (the YAML helpers are shared with the robo
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..model import limits
+from ..paths import path_problem
 from ..model.loader import (_At, _boolean, _choice, _compose, _did_you_mean, _integer,
                             _items, _Map, _number, _string, read_text_file)
 
@@ -16,6 +19,9 @@ TASKS = ("ball_throw", "gait", "reach", "swing_up", "system_identification")
 OPTIMIZERS = ("adam", "cmaes")
 PRECISIONS = ("f32", "f64")
 GAPS = ("squared", "absolute")   # task.gap (swing_up): the loss per step is gap^2 or |gap|
+MAX_WORLDS = 100_000             # random targets or starts per update, held-out targets, popsize
+MAX_BUDGET = 10**9               # simulations of one run
+MAX_WIDTH = 16_384               # units of a layer, channels, memory cells
 
 
 @dataclass(frozen=True)
@@ -240,9 +246,11 @@ def _experiment(root: _At, source: str) -> Experiment:
     name = _string(top.get("name")) if "name" in top else Path(source).stem
     robot_at = top.require("robot", "add `robot: path/to/robot.yaml` (relative to this file)")
     robot = (Path(source).resolve().parent / _string(robot_at)).resolve()
-    if not robot.is_file():
-        raise robot_at.error(f"robot file '{robot}' does not exist",
-                             "give the path relative to the experiment file")
+    problem = path_problem(robot)
+    if problem:
+        raise robot_at.error(f"robot file '{robot}' {problem}",
+                             "give the path of a robot YAML file, relative to the experiment "
+                             "file")
     task = _task(top.require("task", "add `task: {type: ball_throw}`"))
     controller = _controller(top.get("controller")) if "controller" in top else None
     design = _design(top.get("design")) if "design" in top else ()
@@ -397,6 +405,24 @@ def _task(at: _At) -> Task:
     return Task(type=kind, **values)
 
 
+def _size(at: _At, high: int, low: int = 1) -> int:
+    """A whole number from `low` to `high` (a layer width, a count)."""
+    value = _integer(at)
+    if not low <= value <= high:
+        raise at.error(f"must be a whole number from {low} to {high:,}, got {value:,}",
+                       f"give a whole number from {low} to {high:,}")
+    return value
+
+
+def _seed(at: _At) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1 (what numpy takes)."""
+    value = _integer(at, limit=limits.MAX_SEED)
+    if value < 0:
+        raise at.error(f"a seed must be >= 0, got {value}",
+                       f"give a whole number from 0 to {limits.MAX_SEED:,}")
+    return value
+
+
 def _random_targets(at: _At) -> RandomTargets:
     m = _Map(at, "task.targets").only({"low", "high", "batch", "held_out", "seed",
                                        "eval_every"})
@@ -412,8 +438,9 @@ def _random_targets(at: _At) -> RandomTargets:
             if counts[key] < 1:
                 raise m.get(key).error(f"must be at least 1, got {counts[key]}",
                                        "give a positive whole number")
+            _size(m.get(key), MAX_WORLDS)
     if "seed" in m:
-        counts["seed"] = _integer(m.get("seed"))
+        counts["seed"] = _seed(m.get("seed"))
     return RandomTargets(low=low, high=high, **counts)
 
 
@@ -425,8 +452,9 @@ def _random_starts(at: _At, key: str = "task.starts") -> RandomStarts:
         if values["batch"] < 2:
             raise m.get("batch").error(f"must be at least 2, got {values['batch']}",
                                        "world 0 keeps the file's start: give 2 or more")
+        _size(m.get("batch"), MAX_WORLDS)
     if "seed" in m:
-        values["seed"] = _integer(m.get("seed"))
+        values["seed"] = _seed(m.get("seed"))
     j = _Map(m.require("joints", "add `joints: {JOINT: {pos: [lo, hi], vel: [lo, hi]}}`"),
              f"{key}.joints")
     joints = []
@@ -536,11 +564,13 @@ def _optimizer(at: _At | None) -> Optimizer:
     for key in ("budget", "popsize"):
         if key in m:
             v = _integer(m.get(key))
-            if v < (1 if key == "budget" else 0):
-                raise m.get(key).error(f"must be {'>= 1' if key == 'budget' else '>= 0'}, got {v}")
+            low, high = (1, MAX_BUDGET) if key == "budget" else (0, MAX_WORLDS)
+            if not low <= v <= high:
+                raise m.get(key).error(f"must be from {low} to {high:,}, got {v:,}",
+                                       f"give a whole number from {low} to {high:,}")
             values[key] = v
     if "seed" in m:
-        v = _integer(m.get("seed"))
+        v = _seed(m.get("seed"))
         if v < 1:       # cma.CMAOptions: seed 0 (or None) means a seed from the clock
             raise m.get("seed").error(f"must be >= 1, got {v}: the cma package reads 0 as "
                                       "'seed from the clock', so the run would not repeat",
@@ -630,10 +660,14 @@ def _controller(at: _At):
         values.update(_vision(m))
     if kind in ("mlp", "vision"):
         if "hidden" in m:
-            hidden = tuple(_integer(a) for a in _items(m.get("hidden"), "hidden"))
+            items = _items(m.get("hidden"), "hidden")
+            if len(items) > 64:
+                raise m.get("hidden").error(f"{len(items)} layers; at most 64",
+                                            "e.g. [128, 128]")
+            hidden = tuple(_integer(a) for a in items)
             if any(h < 1 for h in hidden):
                 raise m.get("hidden").error("layer widths must be >= 1", "e.g. [128, 128]")
-            values["hidden"] = hidden
+            values["hidden"] = tuple(_size(a, MAX_WIDTH) for a in items)
         if "activation" in m:
             values["activation"] = _choice(m.get("activation"), ACTIVATIONS, "activation")
         if "squash" in m:
@@ -653,7 +687,7 @@ def _controller(at: _At):
         if key in m:
             values[key] = _positive(m.get(key), "")
     if "seed" in m:
-        values["seed"] = _integer(m.get("seed"))
+        values["seed"] = _seed(m.get("seed"))
     for key in ("output_scale", "output_offset"):
         if key in m:
             at_k = m.get(key)
@@ -665,7 +699,7 @@ def _vision(m: _Map) -> dict:
     """The keys only a vision controller has: camera, conv, grayscale, frames, frame_step,
     standardize, spatial_softmax, motion, conv_lr_scale, softmax_gain, normalize,
     normalize_rate, memory, cell."""
-    from ..model.loader import _boolean, _non_negative_int, _positive_int
+    from ..model.loader import _boolean
     from .controllers import ConvLayer
     from .vision_controller import CELLS, POOL_TYPES
     values: dict = {}
@@ -673,11 +707,11 @@ def _vision(m: _Map) -> dict:
     layers = []
     for i, item in enumerate(_items(conv_at, "conv", allow_empty=False)):
         lm = _Map(item, f"controller.conv[{i}]").only(_CONV_KEYS)
-        args = {"channels": _positive_int(lm.require("channels", "add `channels: 8` (its "
-                                                                 "feature maps)"))}
+        args = {"channels": _size(lm.require("channels", "add `channels: 8` (its feature "
+                                                         "maps)"), MAX_WIDTH)}
         for key in ("kernel", "stride", "pool"):
             if key in lm:
-                args[key] = _positive_int(lm.get(key))
+                args[key] = _size(lm.get(key), limits.CAMERA_PIXELS[1])
         if "pool_type" in lm:
             args["pool_type"] = _choice(lm.get("pool_type"), POOL_TYPES, "pool type")
         layers.append(ConvLayer(**args))
@@ -687,9 +721,9 @@ def _vision(m: _Map) -> dict:
     if "grayscale" in m:
         values["grayscale"] = _boolean(m.get("grayscale"))
     if "frames" in m:
-        values["frames"] = _positive_int(m.get("frames"))
+        values["frames"] = _size(m.get("frames"), 64)
     if "frame_step" in m:
-        values["frame_step"] = _positive_int(m.get("frame_step"))
+        values["frame_step"] = _size(m.get("frame_step"), limits.MAX_STEPS)
     if "standardize" in m:
         values["standardize"] = _boolean(m.get("standardize"))
     if "spatial_softmax" in m:
@@ -715,7 +749,7 @@ def _vision(m: _Map) -> dict:
                            "the first rollout's")
         values["normalize_rate"] = rate
     if "memory" in m:
-        values["memory"] = _non_negative_int(m.get("memory"))
+        values["memory"] = _size(m.get("memory"), MAX_WIDTH, low=0)
     if "cell" in m:
         values["cell"] = _choice(m.get("cell"), CELLS, "memory cell")
     return values
@@ -733,6 +767,12 @@ def check_against_robot(exp: Experiment, robot) -> None:
         return ModelError(exp.file, key, f"the robot {Path(exp.robot).name} has no {what} "
                                          f"'{name}'", _did_you_mean(name, known))
 
+    for key, seconds in (("task.duration", exp.task.duration), ("task.confirm", exp.task.confirm)):
+        if seconds is not None and seconds / robot.solver.dt > limits.MAX_STEPS:
+            raise ModelError(exp.file, key, f"{seconds:g} s is {seconds / robot.solver.dt:.3g} "
+                             f"steps of the robot's solver.dt ({robot.solver.dt:g} s); a "
+                             f"rollout has at most {limits.MAX_STEPS:,}",
+                             f"give at most {limits.MAX_STEPS * robot.solver.dt:g} s")
     declared = [name for name, _ in getattr(robot, "vars", ())]
     for d in exp.design:
         if d.name not in declared:
@@ -740,6 +780,12 @@ def check_against_robot(exp: Experiment, robot) -> None:
                              f"has no var '{d.name}'", _did_you_mean(d.name, declared)
                              if declared else "declare it under `vars:` in the robot file "
                              "and use it in the numbers it sets (docs/robot-format.md#vars)")
+        lo, hi = next(((lo, hi) for n, lo, hi in robot.var_ranges if n == d.name),
+                      (-math.inf, math.inf))
+        if d.init is not None and not lo <= d.init <= hi:
+            raise ModelError(exp.file, f"design.{d.name}.init", f"{d.init:g} is outside the "
+                             f"range [{lo:g}, {hi:g}] the robot file gives '{d.name}'",
+                             f"give an init from {lo:g} to {hi:g}")
         if d.log and d.init is None and dict(robot.vars)[d.name] <= 0:
             raise ModelError(exp.file, f"design.{d.name}.log", "log needs a positive value, "
                              f"and the robot file sets {dict(robot.vars)[d.name]:g}",

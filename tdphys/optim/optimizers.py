@@ -87,3 +87,104 @@ def cmaes(x0: np.ndarray, sigma: float, popsize: int = 0, seed: int = 1, fixed=N
     if popsize:
         opts["popsize"] = popsize
     return cma.CMAEvolutionStrategy(np.asarray(x0, float), sigma, opts)
+
+
+# What of a cma.CMAEvolutionStrategy is not its state: options, caches of solutions, the
+# logger, timers and the functions it calls. The options come from the experiment file and
+# some are text that cma evaluates, so they are never read back from a run folder.
+_CMA_NOT_STATE = frozenset({
+    "opts", "inopts", "inputargs", "logger", "timer", "sent_solutions", "archive",
+    "_injected_solutions_archive", "boundary_handler", "_stopdict", "callbackstop",
+    "integer_centering", "_round_integer_variables", "sp", "sp0", "more_to_write", "gp",
+    "adapt_sigma._es_opts", "sm.randn", "sm.eigenmethod", "_tell2_args", "pop",
+    "pop_sorted", "ary"})
+_CMA_DEPTH = 3            # objects inside objects walked for numbers
+
+
+def cma_state(es) -> dict:
+    """Where a CMA-ES stands, as data: {dotted attribute path: number, None, list of numbers
+    or numeric array} of `es` and the cma objects inside it (mean, step size, covariance and
+    its eigendecomposition, evolution paths, counters, fitness history), plus numpy's global
+    random state (cma draws its samples from it) under `numpy_random`. cma_resume() continues
+    from it exactly as `es` would."""
+    out: dict = {}
+
+    def walk(obj, prefix: str, depth: int) -> None:
+        for name, value in vars(obj).items():
+            path = prefix + name
+            if path in _CMA_NOT_STATE:
+                continue
+            if isinstance(value, np.ndarray):
+                if value.dtype.kind in "fiub":
+                    out[path] = value.copy()
+            elif value is None or isinstance(value, (bool, int, float, np.bool_, np.number)):
+                out[path] = value.item() if isinstance(value, np.generic) else value
+            elif _numbers_list(value):
+                out[path] = [float(v) for v in value]
+            elif _is_cma_object(value) and depth < _CMA_DEPTH:
+                walk(value, path + ".", depth + 1)
+
+    walk(es, "", 0)
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    out["numpy_random"] = {"keys": np.asarray(keys), "pos": int(pos),
+                           "has_gauss": int(has_gauss), "cached": float(cached)}
+    return out
+
+
+def cma_resume(state: dict, sigma: float, popsize: int, seed: int, fixed=None):
+    """A CMA-ES at the point cma_state() saved: built from the experiment's options (as
+    cmaes(), started at the saved x0, so the same coordinates stay fixed), then every saved
+    number put back. ValueError when `state` does not fit (another experiment's, damaged)."""
+    state = dict(state)
+    rng = state.pop("numpy_random", None)
+    if not isinstance(state.get("x0"), np.ndarray):
+        raise ValueError("it has no starting point x0")  # noqa: TRY004 - damaged data
+    es = cmaes(state["x0"], sigma, popsize, seed, fixed=fixed)
+    X = es.ask()                       # creates what cma makes on the first generation
+    es.tell(X, [0.0] * len(X))
+    for path, value in state.items():
+        _put(es, path, value)
+    if not (isinstance(rng, dict) and isinstance(rng.get("keys"), np.ndarray)
+            and rng["keys"].shape == (624,)):
+        raise ValueError("it has no random state")
+    np.random.set_state(("MT19937", rng["keys"].astype(np.uint32), int(rng["pos"]),
+                         int(rng["has_gauss"]), float(rng["cached"])))
+    return es
+
+
+def _numbers_list(value) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+        for v in value)
+
+
+def _is_cma_object(value) -> bool:
+    return hasattr(value, "__dict__") and type(value).__module__.startswith("cma")
+
+
+def _put(es, path: str, value) -> None:
+    """Set attribute `path` (a.b.c) of `es` to the data `value`, after checking that the
+    path leads through cma's own objects and that the value is data of the kind there."""
+    *parents, name = path.split(".")
+    parts = path.split(".")
+    if any(".".join(parts[:k]) in _CMA_NOT_STATE for k in range(1, len(parts) + 1)):
+        raise ValueError(f"'{path}' is not part of a CMA-ES's state")
+    obj = es
+    for part in parents:
+        obj = getattr(obj, part, None) if part.isidentifier() else None
+        if not _is_cma_object(obj):
+            raise ValueError(f"'{path}' is not part of a CMA-ES")
+    if not name.isidentifier() or name.startswith("__"):
+        raise ValueError(f"'{path}' is not part of a CMA-ES")
+    current = getattr(obj, name, None)
+    if isinstance(value, np.ndarray):
+        ok = value.dtype.kind in "fiub" and (not isinstance(current, np.ndarray)
+                                             or current.shape == value.shape)
+    elif isinstance(value, list):
+        ok = _numbers_list(value)
+    else:
+        ok = value is None or isinstance(value, (bool, int, float))
+    if not ok or (value is not None and current is not None
+                  and isinstance(current, np.ndarray) != isinstance(value, np.ndarray)):
+        raise ValueError(f"'{path}' does not fit this experiment's CMA-ES")
+    setattr(obj, name, value)

@@ -10,10 +10,15 @@
                       vars the geometry was built with; co-design changes them) (replay:
                       `tdphys view RUN_DIR`)
     controls.npy      that rollout's motor commands (T, M) (robots with motors)
-    state.pkl         where the optimiser stands (`demos/optimize.py --resume RUN_DIR`)
-    video.mp4         rendered headless by the viewer (skipped with a note if it fails); for
-                      a vision controller with its camera's image in a corner
+    state.npz         where the optimiser stands and the run's budget, data only (arrays and
+                      JSON; `demos/optimize.py --resume RUN_DIR`)
+    video.mp4         rendered headless by the viewer (skipped with a note if it fails or on
+                      Ctrl-C); for a vision controller with its camera's image in a corner
     camera.mp4        (vision controllers) the camera's own images, what the network saw
+
+Every file is written to a temporary name and renamed into place, so a run killed at any
+moment leaves each file whole (the last checkpoint, or the finished result). Nothing in a
+run folder is read as code: state.npz and params.npz are read with allow_pickle=False.
 """
 from __future__ import annotations
 
@@ -22,6 +27,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from ..datafiles import (
+    read_tree,
+    write_atomic,
+    write_json,
+    write_npy,
+    write_npz,
+    write_tree,
+)
+
+STATE_FILE = "state.npz"
+OLD_STATE_FILE = "state.pkl"     # a pickle, written by earlier versions: never read
+# what write_run may write: a folder holding one of these holds a run
+RUN_FILES = ("metrics.json", "params.json", "params.npz", "history.json", "curve.png",
+             "trajectory.npz", "controls.npy", STATE_FILE, "video.mp4", "camera.mp4",
+             OLD_STATE_FILE)
+VIDEOS = ("video.mp4", "camera.mp4")
 
 _PER_WORLD = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata",
               "contact_pos", "contact_force")
@@ -49,59 +71,66 @@ def _warm_start_record(exp) -> dict:
 
 
 def write_run(result, out: str | Path, video: bool = True) -> dict:
-    """Write every output of `result` into folder `out`; returns {name: path}."""
+    """Write every output of `result` into folder `out`; returns {name: path}. The data
+    files come first, the videos last (write_videos; a Ctrl-C while they render skips
+    them). A video this call does not write is removed: it would show another run."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
-    files["metrics"] = _json(out / "metrics.json", metrics(result))
-    files["params"] = _json(out / "params.json", result.params)
+    files["metrics"] = write_json(out / "metrics.json", metrics(result))
+    files["params"] = write_json(out / "params.json", result.params)
     arrays = {k: np.asarray(v) for k, v in result.params.items()}
     if result.controller_theta is not None:
         arrays["controller_theta"] = np.asarray(result.controller_theta)
-    np.savez(out / "params.npz", **arrays)
-    files["history"] = _json(out / "history.json", result.history)
+    files["params_npz"] = write_npz(out / "params.npz", arrays)
+    files["history"] = write_json(out / "history.json", result.history)
     files["curve"] = curve(result.history, out / "curve.png", result.experiment.name,
                            result.task.headline)
     files["trajectory"] = trajectory(result, out / "trajectory.npz")
     if result.state:
         files["state"] = _state(result, out)
+    (out / OLD_STATE_FILE).unlink(missing_ok=True)
     if video:
-        ctl = result.experiment.controller
-        camera = ctl.camera if ctl is not None and ctl.type == "vision" else None
-        files["video"] = render(out / "trajectory.npz", out / "video.mp4", camera)
-        if camera:
-            files["camera"] = render(out / "trajectory.npz", out / "camera.mp4", camera,
-                                     camera_only=True)
+        files.update(write_videos(result, out))
+    else:
+        remove_videos(out)
     return {k: v for k, v in files.items() if v}
 
 
+def write_videos(result, out: str | Path) -> dict:
+    """video.mp4 (and camera.mp4 for a vision controller) of out/trajectory.npz; {name:
+    path} of those written. One that fails or is stopped by Ctrl-C is skipped with a note,
+    and no part of it is left."""
+    out = Path(out)
+    remove_videos(out)
+    ctl = result.experiment.controller
+    camera = ctl.camera if ctl is not None and ctl.type == "vision" else None
+    files = {"video": render(out / "trajectory.npz", out / "video.mp4", camera)}
+    if camera and files["video"]:
+        files["camera"] = render(out / "trajectory.npz", out / "camera.mp4", camera,
+                                 camera_only=True)
+    return {k: v for k, v in files.items() if v}
+
+
+def remove_videos(out: str | Path) -> None:
+    """Remove the videos of an earlier run from folder `out` (they would show it)."""
+    for name in VIDEOS:
+        (Path(out) / name).unlink(missing_ok=True)
+
+
 def write_checkpoint(result, out: str | Path) -> None:
-    """Mid-run: state.pkl (for --resume) and history.json so far, each replaced atomically, so
-    a run killed without warning goes on from its last checkpoint."""
+    """Mid-run: state.npz (for --resume) and history.json so far, each replaced atomically,
+    so a run killed without warning goes on from its last checkpoint."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if result.state:
         _state(result, out)
-    _json(out / "history.json", result.history)
+    write_json(out / "history.json", result.history)
 
 
 def _state(result, out: Path) -> Path:
-    import pickle
-
     from .runner import resume_state
-    return _atomic(out / "state.pkl", pickle.dumps(resume_state(result)))
-
-
-def _json(path: Path, data) -> Path:
-    return _atomic(path, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def _atomic(path: Path, data: bytes) -> Path:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
+    return write_tree(out / STATE_FILE, resume_state(result))
 
 
 def trajectory(result, path: Path) -> Path:
@@ -109,7 +138,8 @@ def trajectory(result, path: Path) -> Path:
     world_trajectory(result.sim, result.experiment.robot, path, result.task.target_point())
     # the commands of that rollout, (T, M): `tdphys view ROBOT.yaml --controls` replays them
     sim = result.sim
-    np.save(path.parent / "controls.npy", sim.ctrl.to_numpy()[:, 0, :sim.n_motors].astype(float))
+    write_npy(path.parent / "controls.npy",
+              sim.ctrl.to_numpy()[:, 0, :sim.n_motors].astype(float))
     return path
 
 
@@ -123,8 +153,9 @@ def world_trajectory(sim, robot_path: str, path: Path, target=None) -> Path:
     extra = {} if target is None else {"target": target}
     if sim.robot_vars:   # the file's vars this geometry was built with (co-design)
         extra["robot_vars"] = json.dumps(sim.robot_vars)
-    np.savez(path, **traj, robot_path=robot_path, robot_yaml=Path(robot_path).read_text(),
-             com_offset=sim.com.to_numpy()[:1], **extra)
+    write_npz(path, {**traj, "robot_path": robot_path,
+                     "robot_yaml": Path(robot_path).read_text(),
+                     "com_offset": sim.com.to_numpy()[:1], **extra})
     return Path(path)
 
 
@@ -164,8 +195,10 @@ def curve(history: list, path: Path, title: str,
         ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    try:
+        write_atomic(path, lambda f: fig.savefig(f, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -173,29 +206,91 @@ def render(npz: Path, path: Path, camera: str | None = None,
            camera_only: bool = False) -> Path | None:
     """Render the trajectory with the viewer (which falls back to ti.GUI without Vulkan),
     with robot camera `camera`'s image in a corner, or (camera_only) that camera's images
-    alone. A failure is reported on stderr and the run goes on without a video."""
+    alone, into a temporary file renamed to `path` when complete. A failure or a Ctrl-C is
+    reported on stderr, the partial file removed, and the run goes on without a video."""
+    import contextlib
+    import io
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    said = io.StringIO()           # the viewer's notes, shown with the final file's name
     try:
         from ..viewer import ViewOptions, render_video, save_camera_images
-        if camera_only:
-            save_camera_images(str(npz), ViewOptions(camera=camera, camera_out=str(path)))
-        else:
-            render_video(str(npz), ViewOptions(size=(640, 480), fps=30.0, headless=True,
-                                               out=str(path), path=True, camera=camera))
+        with contextlib.redirect_stdout(said):
+            if camera_only:
+                save_camera_images(str(npz), ViewOptions(camera=camera, camera_out=str(tmp)))
+            else:
+                render_video(str(npz), ViewOptions(size=(640, 480), fps=30.0, headless=True,
+                                                   out=str(tmp), path=True, camera=camera))
+        tmp.replace(path)
         return path
+    except KeyboardInterrupt:
+        print(f"optimize: {path.name} skipped (Ctrl-C); replay with `tdphys view "
+              f"{npz.parent}`", file=sys.stderr)
+        return None
     except Exception as exc:  # noqa: BLE001 - a video is a nice-to-have, never fatal
         print(f"optimize: no video ({type(exc).__name__}: {exc}); replay with "
               f"`tdphys view {npz.parent}`", file=sys.stderr)
         return None
+    finally:
+        tmp.unlink(missing_ok=True)
+        sys.stdout.write(said.getvalue().replace(str(tmp), str(path)))
 
 
 def load_state(run_dir: str | Path) -> dict:
-    """The state.pkl of a run folder, for `run(resume=...)`."""
-    import pickle
-
+    """The state.npz of a run folder, for `run(resume=...)`: read as data (arrays and JSON,
+    never a pickle) and checked; a folder holding only an older run's state.pkl is refused
+    with how to go on."""
     from ..errors import TdphysError
-    path = Path(run_dir) / "state.pkl"
-    if not path.is_file():
-        raise TdphysError(f"cannot resume: {path} does not exist\n  fix: give a folder that "
-                          "demos/optimize.py wrote (it saves state.pkl during and at the end "
-                          "of a run)")
-    return pickle.loads(path.read_bytes())
+    from ..paths import path_problem
+    folder = Path(run_dir)
+    path = folder / STATE_FILE
+    fix = ("start the run again with --out NEW_FOLDER (demos/optimize.py saves state.npz "
+           "during and at the end of a run)")
+    if path_problem(path) == "does not exist" and (folder / OLD_STATE_FILE).exists():
+        raise TdphysError(
+            f"cannot resume: {folder} holds {OLD_STATE_FILE}, the run state of an older "
+            "version, which is a Python pickle: reading it could run any code, so it is "
+            f"never read\n  fix: {fix}; to keep what it learned, start from its params.npz "
+            f"with `init_from: {folder}` in the experiment file")
+    if not folder.is_dir():
+        problem = "is a file, not a run folder" if folder.exists() else "does not exist"
+        raise TdphysError(f"cannot resume: {folder} {problem}\n  fix: give a folder that "
+                          "demos/optimize.py wrote")
+    problem = path_problem(path)
+    if problem:
+        raise TdphysError(f"cannot resume: {path} {problem}\n  fix: give a folder that "
+                          f"demos/optimize.py wrote, or {fix}")
+    state = read_tree(path, "run state", fix)
+    problem = _state_problem(state)
+    if problem:
+        raise TdphysError(f"cannot resume: {path} is damaged ({problem})\n  fix: {fix}")
+    return state
+
+
+def _state_problem(state: dict) -> str | None:
+    """What is wrong with a run state read from a folder, or None."""
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    checks = {"experiment": lambda v: isinstance(v, str),
+              "file": lambda v: isinstance(v, str),
+              "optimizer": lambda v: v in ("adam", "cmaes"),
+              "budget": lambda v: isinstance(v, int) and v >= 1,
+              "history": lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v),
+              "x_best": lambda v: isinstance(v, np.ndarray) and v.ndim == 1
+                                  and v.dtype.kind == "f",
+              "loss_best": number, "metrics_best": lambda v: isinstance(v, dict),
+              "iterations": lambda v: isinstance(v, int) and v >= 0,
+              "evaluations": lambda v: isinstance(v, int) and v >= 0,
+              "wall_s": number, "first_eval_s": number,
+              "success_at": lambda v: v is None or isinstance(v, int)}
+    for key, ok in checks.items():
+        if key not in state:
+            return f"'{key}' is missing"
+        if not ok(state[key]):
+            return f"'{key}' is not what a run writes"
+    if state["optimizer"] == "adam" and not (
+            isinstance(state.get("x"), np.ndarray) and isinstance(state.get("adam"), list)
+            and len(state["adam"]) in (3, 4)):
+        return "its Adam state is missing"
+    if state["optimizer"] == "cmaes" and not isinstance(state.get("cma"), dict):
+        return "its CMA-ES state is missing"
+    return None

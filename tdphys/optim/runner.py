@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ModelError
 from .experiment import Experiment, check_against_robot
-from .optimizers import Adam, cmaes
+from .optimizers import Adam, cma_resume, cma_state, cmaes
 from .warm_start import check_source, initial_x
 from .tasks import make_task
 
@@ -45,6 +46,7 @@ class RunResult:
     controller_theta: np.ndarray | None = None
     state: dict = field(default_factory=dict)   # where the optimiser stands (for --resume)
     resumed_from: dict = field(default_factory=dict)
+    budget: int = 0                             # simulations at most (saved for --resume)
 
 
 def _value(x: np.ndarray, scale: np.ndarray, log: bool) -> np.ndarray:
@@ -63,7 +65,6 @@ class _Params:
     step scales), then the Simulation parameters (value / scale)."""
 
     def __init__(self, exp: Experiment, sim, controller=None):
-        from ..errors import ModelError
         self.items = []   # (name, entries index, entry shape, scale, offset, size, log)
         self.controller = controller
         x0, offset = [], 0
@@ -114,13 +115,17 @@ class _Params:
                            for d in exp.design])
             self.d_scale = np.array([d.scale for d in exp.design])
             self.d_log = np.array([d.log for d in exp.design])
+            ranges = {n: (lo, hi) for n, lo, hi in sim.robot.var_ranges}
+            self.d_range = np.array([ranges.get(d.name, (-np.inf, np.inf))
+                                     for d in exp.design]).T      # (2, n): min, max
             x0.append(np.where(self.d_log, np.log(np.abs(d0)), d0) / self.d_scale)
         self.x0 = np.concatenate(x0)
 
     def design_values(self, X: np.ndarray) -> np.ndarray:
-        """The design vars' values from optimiser coordinates (rows of X or one x)."""
+        """The design vars' values from optimiser coordinates (rows of X or one x), kept
+        inside each var's min/max in the robot file (its gradient passes unchanged)."""
         z = X[..., self.n_before_design:] * self.d_scale
-        return np.where(self.d_log, np.exp(z), z)
+        return np.clip(np.where(self.d_log, np.exp(z), z), *self.d_range)
 
     def set(self, sim, X: np.ndarray) -> None:
         """X: (n,) for every world, or (B, n) one row per world."""
@@ -196,13 +201,14 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     """Optimise exp's trainable parameters; returns the result with the final rollout (the best
     parameters, world 0) left in result.sim. Ctrl-C stops cleanly with what was learned.
     `resume`: a previous run's result.state (outputs.load_state); the run goes on from there
-    (same experiment and optimiser) until `budget` simulations in all. `checkpoint(result)`,
+    (same experiment and optimiser) until `budget` simulations in all (default: the resumed
+    run's budget). `checkpoint(result)`,
     if given, is called after an optimiser step at most every `checkpoint_s` seconds (of wall
     time), to save what --resume needs (outputs.write_checkpoint)."""
     import tdphys
     from .. import backend
     kind = optimizer or exp.optimizer.type
-    budget = int(budget or exp.optimizer.budget)
+    budget = int(budget or (resume or {}).get("budget") or exp.optimizer.budget)
     tdphys.init(arch, exp.precision)
     if kind == "cmaes" and exp.task.targets is not None and exp.trainable:
         from ..errors import TdphysError
@@ -218,7 +224,7 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     if resume is None:
         check_source(exp)
     steps = int(round(exp.task.duration / robot.solver.dt))
-    result = RunResult(exp, kind)
+    result = RunResult(exp, kind, budget=budget)
     if resume is not None:
         _check_resume(exp, kind, resume)
         for key in _RESUMED:
@@ -233,7 +239,17 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
             _cma(exp, robot, steps, budget, result, bar, saver)
     finally:
         bar.close()
-    # the final behaviour: the best parameters, rolled out once more (not counted)
+    try:
+        _final_rollout(result)
+    except KeyboardInterrupt:        # Ctrl-C as the loop ended: the rollout is redone whole
+        result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
+        _final_rollout(result)
+    return result
+
+
+def _final_rollout(result: RunResult) -> None:
+    """The final behaviour: the best parameters, rolled out once more (not counted); sets
+    result.metrics_best, params and controller_theta."""
     sim, task, params = result.sim, result.task, result._params
     params.set(sim, result.x_best)
     if task.random is not None:
@@ -245,7 +261,6 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
         result.metrics_best = {**task.metrics()[0], **confirmed}   # x_best's confirmation
     result.params = params.named(result.x_best)
     result.controller_theta = params.controller_theta(result.x_best)
-    return result
 
 
 def replay(exp: Experiment, x: np.ndarray | None, duration: float | None = None,
@@ -369,15 +384,48 @@ def _check_resume(exp: Experiment, kind: str, state: dict) -> None:
                           "and --optimizer, or start a new --out folder")
 
 
+def _check_resumed_size(result: RunResult, params, keys: tuple) -> None:
+    """The resumed state's parameter vectors (`keys`) have as many numbers as this
+    experiment trains; TdphysError naming both counts otherwise."""
+    from ..errors import TdphysError
+    for key in keys:
+        x = np.asarray(result.resumed_from[key])
+        if x.shape != params.x0.shape:
+            raise TdphysError(
+                f"cannot resume: the run folder's '{key}' has {x.size} numbers, and "
+                f"{result.experiment.file} trains {params.x0.size} (another controller, "
+                "trainable parameters or design)\n  fix: resume with the experiment file that "
+                "started the run, or start a new --out folder (init_from warm-starts from a "
+                "run's params.npz where they fit)")
+
+
+def _damaged(exp: Experiment, what: str):
+    from ..errors import TdphysError
+    return TdphysError(f"cannot resume: the run folder's {what} does not fit "
+                       f"{exp.file}\n  fix: resume with the experiment file that started the "
+                       "run, or start a new --out folder")
+
+
+def _adam_state(saved, n: int) -> tuple:
+    """Adam's (m, v, t, norms) from a run folder, checked: m and v None or n numbers."""
+    m, v, t, *norms = saved
+    for moment in (m, v):
+        if moment is not None and np.shape(moment) != (n,):
+            raise ValueError(f"moments of {np.size(moment)} numbers for {n} parameters")
+    return (None if m is None else np.array(m, float), None if v is None else
+            np.array(v, float), int(t), *[list(map(float, x)) for x in norms])
+
+
 def _save_state(result: RunResult, **optimizer_state) -> None:
     """Keep where the optimiser stands: the next parameters to evaluate and its own state."""
     result.state = optimizer_state
 
 
 def resume_state(result: RunResult) -> dict:
-    """What `run(resume=...)` needs to go on from `result` (saved as state.pkl)."""
+    """What `run(resume=...)` needs to go on from `result` (data only: outputs saves it as
+    state.npz)."""
     return {"experiment": result.experiment.name, "file": result.experiment.file,
-            "optimizer": result.optimizer,
+            "optimizer": result.optimizer, "budget": result.budget,
             **{key: getattr(result, key) for key in _RESUMED}, **result.state}
 
 
@@ -429,7 +477,6 @@ def apply_overrides(exp: Experiment, sim) -> None:
         try:
             value = np.broadcast_to(value, shape)
         except ValueError:
-            from ..errors import ModelError
             raise ModelError(exp.file, f"overrides.{name}", f"{len(values)} numbers do not "
                              f"fit the parameter's shape {shape[1:]}",
                              "give one number, one per column, or all of the "
@@ -539,8 +586,12 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
     adam = Adam(o.lr, o.beta1, o.beta2, o.clip, o.lr_decay, clip_relative=o.clip_relative)
     t0 = time.perf_counter()
     if result.resumed_from:
-        x = result.resumed_from["x"].copy()
-        adam.restore(result.resumed_from["adam"])
+        _check_resumed_size(result, params, ("x", "x_best"))
+        x = np.array(result.resumed_from["x"], float)
+        try:
+            adam.restore(_adam_state(result.resumed_from["adam"], x.size))
+        except (TypeError, ValueError, IndexError) as exc:
+            raise _damaged(exp, f"its Adam state ({exc})") from None
         t0 -= result.wall_s
     else:
         x = initial_x(exp, params)
@@ -575,7 +626,8 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
                                   f"{'loss' if not math.isfinite(loss) else 'gradient'} became "
                                   f"NaN/inf{_where_diverged(sim)}; stopped, keeping the best "
                                   "parameters so far. fix: lower optimizer.lr, set "
-                                  "optimizer.clip, or use precision f64")
+                                  "optimizer.clip" + (", or use precision f64"
+                                                      if exp.precision == "f32" else ""))
                 return
             if o.stop_at_success and result.success_at is not None:
                 result.stop_reason = "success"
@@ -597,6 +649,18 @@ def _adam(exp, robot, steps, budget, result, bar, saver, verbose=False):
             saver(result)
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
+    except ModelError as exc:           # a design the robot file refuses (co-design)
+        _stopped_by_design(result, exc)
+
+
+def _stopped_by_design(result: RunResult, exc) -> None:
+    """The optimiser moved a design var to a value the robot file refuses (outside its
+    min/max, a body below the ground): stop, keeping the best parameters so far."""
+    result.stop_reason = "invalid_design"
+    result.message = (f"iteration {result.iterations}: the optimiser's next design does not "
+                      f"load ({exc}); stopped, keeping the best parameters so far. fix: "
+                      "declare the var's `min`/`max` in the robot file (the design is kept "
+                      "inside them), or lower optimizer.lr or the design var's scale")
 
 
 def _standardized_start(exp, sim, task, params, sampler, x, k: int, repeat: int, result):
@@ -663,8 +727,12 @@ def _cma(exp, robot, steps, budget, result, bar, saver):
     result.sim, result.task, result._params = sim, task, params
     t0 = time.perf_counter()
     if result.resumed_from:
-        import pickle
-        es = pickle.loads(result.resumed_from["cma"])
+        _check_resumed_size(result, params, ("x_best",))
+        try:
+            es = cma_resume(result.resumed_from["cma"], o.sigma, popsize, o.seed,
+                            fixed=params.statistics_mask())
+        except (TypeError, ValueError, KeyError) as exc:
+            raise _damaged(exp, f"its CMA-ES state ({exc})") from None
         t0 -= result.wall_s
     else:
         x0 = initial_x(exp, params)
@@ -696,14 +764,15 @@ def _cma(exp, robot, steps, budget, result, bar, saver):
             result.iterations += 1
             bar.update(result)
             es.tell(list(X), list(losses))
-            import pickle
-            _save_state(result, cma=pickle.dumps(es))
+            _save_state(result, cma=cma_state(es))
             saver(result)
             if o.stop_at_success and result.success_at is not None:
                 result.stop_reason = "success"
                 return
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
+    except ModelError as exc:           # a design the robot file refuses (co-design)
+        _stopped_by_design(result, exc)
 
 
 class _Checkpoint:

@@ -15,15 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from ..datafiles import read_npz
+from ..errors import FileError, ModelError
+from ..paths import path_problem
 
 
 def source_evaluations(folder: str) -> int | None:
     """The simulations the run in `folder` counted (its metrics.json), None if unknown."""
     path = Path(folder) / "metrics.json"
+    if path_problem(path):
+        return None
     try:
         return int(json.loads(path.read_text())["evaluations"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 
@@ -51,11 +55,21 @@ def initial_x(exp, params) -> np.ndarray:
         return x
     check_source(exp)
     folder = Path(exp.init_from)
-    with np.load(folder / "params.npz") as npz:
-        saved = {key: np.asarray(npz[key], float) for key in npz.files}
+    try:
+        arrays = read_npz(folder / "params.npz", "trained parameters",
+                          "give a run folder that demos/optimize.py wrote")
+    except FileError as exc:
+        raise ModelError(exp.file, "init_from", str(exc).split("\n")[0],
+                         "give a run folder that demos/optimize.py wrote") from None
 
     def mismatch(problem: str, fix: str) -> ModelError:
         return ModelError(exp.file, "init_from", f"{folder}: {problem}", fix)
+
+    for key, value in arrays.items():
+        if value.dtype.kind not in "fiu":
+            raise mismatch(f"its params.npz entry '{key}' holds {value.dtype}, not numbers",
+                           "give a run folder that demos/optimize.py wrote")
+    saved = {key: np.asarray(value, float) for key, value in arrays.items()}
 
     theta = saved.pop("controller_theta", None)
     if params.controller is not None:

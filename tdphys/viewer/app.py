@@ -24,6 +24,7 @@ from .playback import BINDINGS, MOUSE_HELP, Playback, ViewState, handle_key, hea
 from .scene import SceneBuilder
 from .sources import Trajectory, open_input, resolve_input
 
+MAX_SIDE = 8192           # [pixels] the largest --size side
 LIVE_BUDGET_S = 0.05      # [s] simulation time allowed per interactive frame
 
 
@@ -65,6 +66,9 @@ def check_options(opt: ViewOptions, source: str) -> None:
     w, h = opt.size
     if w < 16 or h < 16:
         raise ViewerError(f"--size {w}x{h} is too small\n  fix: use at least 16x16, e.g. 640x480")
+    if w > MAX_SIDE or h > MAX_SIDE:
+        raise ViewerError(f"--size {w}x{h} is too large\n  fix: use at most {MAX_SIDE}x{MAX_SIDE}, "
+                          "e.g. 1920x1080")
     if opt.fps <= 0 or opt.speed <= 0:
         raise ViewerError("--fps and --speed must be positive")
     if opt.camera_out is not None:
@@ -72,6 +76,7 @@ def check_options(opt: ViewOptions, source: str) -> None:
             raise ViewerError("--camera-out needs --camera NAME\n  fix: add --camera and one "
                               "of the robot's camera names (its YAML, `cameras:`)")
         video.output_kind(opt.camera_out)
+        _check_writable(opt.camera_out, "--camera-out")
     if opt.camera_scale is not None and opt.camera_scale < 1:
         raise ViewerError(f"--camera-scale {opt.camera_scale}: must be at least 1\n  fix: "
                           "e.g. --camera-scale 4, or leave it out to choose automatically")
@@ -84,6 +89,7 @@ def check_options(opt: ViewOptions, source: str) -> None:
             raise ViewerError("--headless needs --out\n  fix: add --out run.mp4, run.gif or "
                               "frames/")
         video.check_size(video.output_kind(opt.out), w, h)
+        _check_writable(opt.out, "--out")
     elif opt.out:
         raise ViewerError("--out only works with --headless\n  fix: add --headless")
     elif not _has_display():
@@ -92,6 +98,16 @@ def check_options(opt: ViewOptions, source: str) -> None:
         raise ViewerError("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are "
                           "unset)\n  fix: render a video instead: --headless --out run.mp4 "
                           f"(or .gif, or a folder/ of PNGs), or run under X11/Wayland{camera}")
+
+
+def _check_writable(out: str, what: str) -> None:
+    """The video file's folder, or the folder of PNG frames, is created and writable (before
+    anything is simulated or rendered)."""
+    from ..paths import output_file, output_folder
+    if video.output_kind(out) == "dir":
+        output_folder(out, what)
+    else:
+        output_file(out, what)
 
 
 def _has_display() -> bool:

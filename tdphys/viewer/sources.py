@@ -244,7 +244,7 @@ def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
     try:
         if robot_file is not None:
             return load_robot(robot_file)
-        given = json.loads(str(data["robot_vars"])) if "robot_vars" in data else None
+        given = _recorded_vars(path, data)
         if "robot_yaml" in data:
             source = str(data["robot_path"]) if "robot_path" in data else f"{path}:robot_yaml"
             return parse_robot(str(data["robot_yaml"]), source, given)
@@ -261,6 +261,21 @@ def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
                       "simulate again with this version of `tdphys simulate`")
 
 
+def _recorded_vars(path: Path, data: dict) -> dict | None:
+    """The recording's `robot_vars` ({name: number}), None when it has none."""
+    if "robot_vars" not in data:
+        return None
+    try:
+        given = json.loads(str(data["robot_vars"]))
+    except (ValueError, RecursionError):
+        given = None
+    if not (isinstance(given, dict) and all(isinstance(v, (int, float)) and
+                                            not isinstance(v, bool) for v in given.values())):
+        raise ViewerError(f"{path}: its robot_vars is not a mapping of var names to numbers\n"
+                          "  fix: simulate again with `tdphys simulate`")
+    return given
+
+
 def live(path: Path, controls=None, batch: int = 1, steps: int | None = None,
          precision: str = "f32", vars: dict | None = None) -> LiveTrajectory:
     """A LiveTrajectory of the robot file `path` (its `vars:` replaced by `vars`): zero
@@ -270,11 +285,8 @@ def live(path: Path, controls=None, batch: int = 1, steps: int | None = None,
     robot = tdphys.load(path, vars)
     u = None
     if controls is not None:
-        try:
-            u = np.load(controls)
-        except (OSError, ValueError) as exc:
-            raise ControlsError(f"{controls}: cannot read controls ({exc})\n  fix: save them "
-                                "with numpy.save as a float array") from None
+        from ..datafiles import read_array
+        u = read_array(controls, "controls")
         if u.ndim in (2, 3) and steps is None:
             steps = u.shape[0]
         if u.ndim == 3 and batch == 1:
