@@ -301,6 +301,15 @@ def run_validated(kernel, *args) -> None:
         primal.autodiff_mode = AutodiffMode.NONE
 
 
+def close_field_tree() -> None:
+    """Put the fields declared so far into an SNode tree of their own. Taichi groups the fields
+    declared between two launches into one tree, which may hold at most 1024 SNodes; in debug
+    mode each field with a gradient takes more of them, so a Simulation's fields are split
+    into a few trees (a process holds at most 512)."""
+    from taichi.lang import impl
+    impl.get_runtime().materialize_root_fb(False)
+
+
 def field(dtype, shape, grad: bool = True):
     """A scalar field of `dtype` (None = the backend's float) with an optional gradient."""
     dtype = current().real if dtype is None else dtype

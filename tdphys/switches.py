@@ -6,9 +6,10 @@ contact point's separation crossing zero or the speculative margin, its normal i
 reaching zero, its friction reaching the cone (stick/slide), a joint limit engaging or being
 crossed, a motor reaching its force or speed limit, a command clipped to its range. Each is
 read after the step from the simulation's scratch fields of that step (c_sep, active, vt,
-isc, lo, hi, mu), the impulses it keeps (warm[t + 1]) and the commands (ctrl); a state whose
-fields a simulation does not have is left out, so a changed engine names fewer causes rather
-than failing.
+isc, lo, hi, mu; one set per substep, a state counting as on when it is on in any substep),
+the impulses each substep ended with (lam) and the commands (ctrl); a state whose fields a
+simulation does not have is left out, so a changed engine names fewer causes rather than
+failing.
 """
 
 from dataclasses import dataclass
@@ -75,12 +76,29 @@ class Recorder:
 
     def _record(self, t: int):
         read = self._block.read() if self._block else {}
-        if self._lam:
-            read["lam"] = np.empty(self.sim.warm.shape[1:], np.float64)
-            _copy_step(self.sim.warm, t + 1, read["lam"])
+        substeps = getattr(self.sim, "n_substeps", None)
+        if substeps is None:       # one solve per step: its scratch is (B, ...)
+            if self._lam:
+                read["lam"] = np.empty(self.sim.warm.shape[1:], np.float64)
+                _copy_step(self.sim.warm, t + 1, read["lam"])
+            self._steps.append(self._states(read, t))
+            return
+        # substeps: scratch (substeps, B, ...); a state is on if it is on in any substep,
+        # each substep judged with its own final impulses
+        lam = self.sim.lam.to_numpy()[:, self.sim.n_sweeps] if self._lam else None
+        on = None
+        for u in range(substeps):
+            part = {name: value[u] for name, value in read.items()}
+            if lam is not None:
+                part["lam"] = lam[u]
+            states = self._states(part, t)
+            on = states if on is None else on | states
+        self._steps.append(on)
+
+    def _states(self, read, t):
         parts = [kind.states(read, t) for kind in self._kinds]
-        self._steps.append(np.concatenate(parts, axis=1) if parts else
-                           np.zeros((self.sim.batch, 0), bool))
+        return (np.concatenate(parts, axis=1) if parts else
+                np.zeros((self.sim.batch, 0), bool))
 
     def flags(self):
         """([Flag], states (T, B, F) bool) of the rollout just run."""

@@ -42,7 +42,8 @@ def rotation_matrices(quat):
 
 def impulses(sim):
     """Accumulated solver impulse of every row at every step, shape (T, B, R): entry [t] is
-    what step t applied (kept in sim.warm[t + 1] to warm-start the next step)."""
+    what the last substep (width sim.h) of step t applied (kept in sim.warm[t + 1] to
+    warm-start the next step)."""
     return sim.warm.to_numpy()[1:, :, :sim.n_rows]
 
 
@@ -202,13 +203,14 @@ def test_chain_joints_stay_together(gravity_world):
 
 # ------------------------------------------------------------------------------- 5. motor
 def arm_motor_torque(sim):
-    """Torque [N m] the arm's motor applied at each step, (T, B): its row impulse / dt."""
+    """Torque [N m] the arm's motor applied at the end of each step, (T, B): its row impulse
+    over the substep width."""
     row = int(np.nonzero(sim.layout.row_kind == L.ROW_MOTOR)[0][0])
-    return impulses(sim)[:, :, row] / sim.dt
+    return impulses(sim)[:, :, row] / sim.h
 
 
 def test_motor_never_exceeds_its_torque_limit(gravity_world):
-    """A servo is a torque-limited actuator: |motor impulse| / dt <= max_force at every step
+    """A servo is a torque-limited actuator: |motor impulse| / h <= max_force at every step
     (relative tolerance 1e-12), whether it can hold its load (world 0) or not (world 1)."""
     sim, _ = gravity_world
     torque = np.abs(arm_motor_torque(sim))
@@ -229,7 +231,7 @@ def test_motor_holds_arm_horizontal(gravity_world):
 
 def test_overloaded_motor_sags_at_its_limit(gravity_world):
     """With a torque limit tau = (m g L/2) / 2 the arm cannot be held: it falls while the
-    motor pushes at exactly its limit (impulse / dt = tau within 1e-9 at every step of the
+    motor pushes at exactly its limit (impulse / h = tau within 1e-9 at every step of the
     descent). Energy balance then fixes the lowest point: the motor's work tau |q| equals
     the potential energy lost, m g (L/2) sin |q|, so |q_min| solves tau q = m g (L/2) sin q;
     the measured lowest angle is within 1 % of that root."""
@@ -378,18 +380,19 @@ joints:
 def test_force_motor_applies_its_command_as_a_force(backend64):
     """A force motor applies its command [N] along the axis, clipped to +-max_force: a 2 kg
     cart on a level rail pushed with 3 N (world 0) accelerates at 1.5 m/s^2, one commanded
-    10 N (world 1) at the 4 N limit, 2 m/s^2. Semi-implicit Euler from rest gives
-    v_n = a dt n and x_n = a dt^2 n (n + 1) / 2 exactly (relative 1e-9); the motor row's
-    impulse is F dt at every step."""
-    steps, dt, mass = 50, 0.01, 2.0
+    10 N (world 1) at the 4 N limit, 2 m/s^2. Semi-implicit Euler from rest gives, after m
+    substeps of width h, v = a h m and x = a h^2 m (m + 1) / 2 exactly (relative 1e-9); the
+    motor row's impulse is F h in every substep."""
+    steps, mass = 50, 2.0
     u = np.zeros((steps, 2, 1))
     u[:, 0], u[:, 1] = 3.0, 10.0
     sim, tr = simulate(FORCE_CART, steps, batch=2, controls=u)
-    n = np.arange(steps + 1)
+    h = sim.h
+    m = np.arange(steps + 1) * sim.n_substeps
     for w, force in enumerate((3.0, 4.0)):
         a = force / mass
-        np.testing.assert_allclose(tr["vel"][:, w, 0, 0], a * dt * n, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(tr["pos"][:, w, 0, 0], a * dt * dt * n * (n + 1) / 2,
+        np.testing.assert_allclose(tr["vel"][:, w, 0, 0], a * h * m, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(tr["pos"][:, w, 0, 0], a * h * h * m * (m + 1) / 2,
                                    rtol=1e-9, atol=1e-12)
     row = int(np.nonzero(sim.layout.row_kind == L.ROW_MOTOR)[0][0])
-    np.testing.assert_allclose(impulses(sim)[:, :, row] / dt, [[3.0, 4.0]] * steps, rtol=1e-9)
+    np.testing.assert_allclose(impulses(sim)[:, :, row] / h, [[3.0, 4.0]] * steps, rtol=1e-9)

@@ -366,15 +366,17 @@ def test_the_memory_estimate_counts_the_simulations_fields(backend64):
 
     import tdphys
     from tdphys import memory
+    from tdphys.backend import _has_gradient
     robot = tdphys.load(ROOT / "robots" / "quadruped.yaml")
     sim = tdphys.Simulation(robot, batch=3, steps=7)
     total = 0
-    for f in vars(sim).values():
-        if isinstance(f, ti.Field):
-            entries = math.prod(f.shape) * (f.n * f.m if hasattr(f, "n") else 1)
-            size = 8 if f.dtype == ti.f64 else 4
-            total += entries * size * (2 if getattr(f, "grad", None) is not None else 1)
-    estimate = memory.simulation_bytes(sim.layout, 3, 7, sim.n_iterations, 8)
+    fields = [f for f in vars(sim).values() if isinstance(f, ti.Field)] + sim.sub.fields()
+    for f in fields:
+        entries = math.prod(f.shape) * (f.n * f.m if hasattr(f, "n") else 1)
+        size = 8 if f.dtype == ti.f64 else 4
+        total += entries * size * (2 if _has_gradient(f) else 1)
+    estimate = memory.simulation_bytes(sim.layout, 3, 7, sim.robot.solver.iterations, 8,
+                                       sim.n_substeps)
     assert estimate == pytest.approx(total, rel=0.05)
 
 

@@ -27,12 +27,18 @@ def run(robot, steps, batch=1):
     return sim.trajectory()
 
 
+def free_fall(z0, steps, dt=0.01):
+    """Height after n = 0..steps steps of symplectic Euler from rest: z0 - g h^2 m (m + 1) / 2
+    after m = n * substeps substeps of width h = dt / substeps."""
+    substeps = Solver().substeps
+    m = np.arange(steps + 1) * substeps
+    return z0 - 9.81 * (dt / substeps) ** 2 * m * (m + 1) / 2
+
+
 def test_free_fall_matches_semi_implicit_euler(backend64):
-    """Before touching the ground, z_n = z0 - g dt^2 n (n + 1) / 2 exactly (symplectic Euler)."""
+    """Before touching the ground the ball falls exactly as symplectic Euler does."""
     tr = run(ball(z=10.0), steps=100)
-    n = np.arange(101)
-    expected = 10.0 - 9.81 * 0.01 ** 2 * n * (n + 1) / 2
-    np.testing.assert_allclose(tr["pos"][:, 0, 0, 2], expected, atol=1e-9)
+    np.testing.assert_allclose(tr["pos"][:, 0, 0, 2], free_fall(10.0, 100), atol=1e-9)
 
 
 def test_projectile_keeps_horizontal_velocity(backend64):
@@ -45,9 +51,9 @@ def test_bounce_reaches_e_squared_height(backend64):
     """A ball dropped from h with restitution e rebounds to e^2 h (within 5 %)."""
     e, h = 0.5, 1.5
     tr = run(ball(restitution=e, z=0.5 + h, dt=0.002), steps=1500)
-    z = tr["pos"][:, 0, 0, 2]
-    first_contact = int(np.argmax(z < 0.5))
-    rebound = z[first_contact:].max() - 0.5
+    z, vz = tr["pos"][:, 0, 0, 2], tr["vel"][:, 0, 0, 2]
+    first_up = int(np.argmax(vz > 0))       # the step after the first impact
+    rebound = z[first_up:].max() - 0.5
     assert abs(rebound - e * e * h) / (e * e * h) < 0.05, rebound
 
 
@@ -70,13 +76,12 @@ def test_contact_margin_makes_landing_continuous_in_drop_height(backend64):
         sim.set_params({"init_pos": pos, "contact_margin": np.full(batch, margin)})
         sim.rollout()
         z = sim.trajectory()["pos"][:, :, 0, 2]
-        n = np.arange(steps + 1)[:, None]
-        free = heights[None, :] - 9.81 * 0.01 ** 2 * n * (n + 1) / 2
+        free = heights[None, :] + free_fall(0.0, steps)[:, None]
         first = (np.abs(z - free) > 1e-9).argmax(0)     # first step that is not free fall
         assert (free[first, np.arange(batch)] < 0.5).all()  # ... would end below the surface
         first_touch[margin] = first
         rough[margin] = roughness(z[45])                  # 0.2 s after landing
-    assert rough[0.0] > 100, rough                # a jump where the landing step moves
+    assert rough[0.0] > 20, rough                 # a jump where the landing substep moves
     assert rough[0.05] < 3, rough                 # smooth in the drop height
     assert (first_touch[0.05] <= first_touch[0.0]).all()
 
@@ -85,12 +90,14 @@ def test_limit_margin_makes_limit_stop_continuous_in_initial_speed(backend64):
     """A bar on a hinge falls from horizontal into its 0.5 rad limit, each world starting
     with an angular speed 0.004 rad/s higher. As with contacts, a limit row that switches on
     at the first violation makes the state after the stop jump between neighbouring worlds;
-    a margin wider than a step's rotation (0.1 rad > 4 rad/s x 10 ms) makes it smooth."""
+    a margin wider than a step's rotation (0.1 rad > 4 rad/s x 10 ms) makes it smooth. (The
+    limit is a Gauss-Seidel row beside the exact joint solve; the sweeps are raised so the
+    smoothness measured is the margin's, not a solve stopped early.)"""
     from tdphys.engine.simulation import Simulation
     from tdphys.model.schema import Joint
     bar = Shape("capsule", radius=0.05, half_length=0.25, pos=(0.25, 0, 0), quat=(H, 0, H, 0),
                 mass=1.0, ground=False)
-    robot = Robot(name="bar", source="<test>", solver=Solver(dt=0.01),
+    robot = Robot(name="bar", source="<test>", solver=Solver(dt=0.01, iterations=80),
                   bodies=(Body("bar", (bar,), pos=(0.0, 0.0, 1.0)),),
                   joints=(Joint("pivot", "hinge", None, "bar", (0, 0, 1.0), ((0, 1, 0),),
                                 ((-0.5, 0.5),)),))

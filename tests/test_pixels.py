@@ -224,8 +224,9 @@ def test_swing_up_success_means_holding_at_every_step_of_the_window(robots_dir):
 
 def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
     """task.confirm: a pole started 0.02 rad from upright, its cart held still, stays within
-    5 cm of the top for the 0.4 s training rollout (the criterion holds) and has fallen after
-    3 s (the confirmation fails), so the run has no success."""
+    5 cm of the top for the 0.4 s training rollout (the criterion holds) and is swinging
+    through the bottom at 1.5 s (the confirmation fails: a frictionless pole comes back up
+    near the top after about 3 s), so the run has no success."""
     import math
 
     import numpy as np
@@ -235,13 +236,13 @@ def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
     exp = dataclasses.replace(
         exp, overrides=exp.overrides + (("init_quat", upright),),
         controller=dataclasses.replace(exp.controller, zero_output=True),
-        task=dataclasses.replace(exp.task, duration=0.4, hold=0.2, confirm=3.0,
+        task=dataclasses.replace(exp.task, duration=0.4, hold=0.2, confirm=1.5,
                                  confirm_starts=None))   # world 0 only: its tilted start
     result = run(exp, budget=1, progress=False)
     first = result.history[0]
     assert first["worst_gap_m"] < 0.01                 # met over the training horizon
-    assert first["confirm_worst_gap_m"] > 0.5          # fallen after 3 s (10x the tolerance)
-    assert first["confirmed"] is False and first["confirm_s"] == 3.0
+    assert first["confirm_worst_gap_m"] > 0.5          # fallen (10x the tolerance)
+    assert first["confirmed"] is False and first["confirm_s"] == 1.5
     assert result.success_at is None
     from tdphys.optim.outputs import metrics
     m = metrics(result)

@@ -11,11 +11,12 @@ from .tmath import quat_mul, quat_rotate, quat_rotate_inv, safe_norm, unit
 
 
 @ti.func
-def shape_pose(s, t, w, shape):
-    """World centre [m] and orientation of `shape` in world w at step t."""
+def shape_pose(s, st: ti.template(), i, w, shape):
+    """World centre [m] and orientation of `shape` in world w, in the poses st at index i
+    (Simulation.state at a step, Simulation.sub at a substep)."""
     n = s.shape_body[shape]
-    q = s.quat[t, w, n]
-    c = s.pos[t, w, n] + quat_rotate(q, s.shape_pos[w, shape] - s.com[w, n])
+    q = st.quat[i, w, n]
+    c = st.pos[i, w, n] + quat_rotate(q, s.shape_pos[w, shape] - s.com[w, n])
     return c, quat_mul(q, s.shape_quat[w, shape])
 
 
@@ -97,11 +98,12 @@ def sphere_box(ca, ra, cb, qb, half):
 
 
 @ti.func
-def contact_point(s, t, w, i, geom: ti.template()):
+def contact_point(s, st: ti.template(), u, w, i, geom: ti.template()):
     """(n, pa, pb, sep) of contact point i (of geometry `geom`, a compile-time constant) of
-    world w at step t; see the module docstring."""
+    world w in the poses st at index u (Simulation.sub at a substep, Simulation.state at a
+    step); see the module docstring."""
     sa, sb, sub = s.point_shape_a[i], s.point_shape_b[i], s.point_sub[i]
-    ca, qa = shape_pose(s, t, w, sa)
+    ca, qa = shape_pose(s, st, u, w, sa)
     ra = s.shape_radius[w, sa]
     n = ti.Vector([0.0, 0.0, 1.0])
     pa, pb, sep = ca, ca, 0.0
@@ -117,7 +119,7 @@ def contact_point(s, t, w, i, geom: ti.template()):
                            1.0 if (sub & 4) else -1.0])
         n, pa, pb, sep = on_ground(ca + quat_rotate(qa, signs * h), 0.0)
     else:
-        cb, qb = shape_pose(s, t, w, sb)
+        cb, qb = shape_pose(s, st, u, w, sb)
         rb = s.shape_radius[w, sb]
         if ti.static(geom == L.G_SPHERE_SPHERE):
             n, pa, pb, sep = sphere_sphere(ca, ra, cb, rb)

@@ -9,10 +9,17 @@ Row order is the Gauss-Seidel order: joint rows, limits, motors, then per contac
 normal row, the friction pair (two rows solved together, the second marked SKIP) and the
 optional torsional row.
 
-Gauss-Seidel without overwriting. The solver stores the velocity of both bodies after every row
-update at its own index (iteration k, row r, side s). The velocity a row must start from is the
-one written by the previous row that touched the same body; `prev` tables give it, so no value
-is ever overwritten and Taichi's reverse mode stays exact.
+Joints solved exactly. The joints that form a tree (forest) over the bodies are solved exactly,
+in linear time, by the tree solve of engine/tree.py: its nodes are the bodies and these joints,
+each joint node linked to its (movable) parent and child body. A joint that would close a loop
+(its two bodies already linked through other joints, or through the world) is left to
+Gauss-Seidel like the other rows (row_tree 0).
+
+Gauss-Seidel without overwriting. In each sweep the solver stores the velocity of both bodies
+after every row update at its own index (sweep k, row r, side s). A row starts from the velocity
+written by the previous row of the same sweep that touched the same body (`prev_first`), or, for
+the body's first touch, from the velocity the sweep started with; so no value is overwritten and
+the reverse pass can read every intermediate velocity.
 """
 from __future__ import annotations
 
@@ -86,10 +93,18 @@ class Layout:
     Shapes (N bodies, S shapes, J joints, M motors, P contact points, R rows):
     shape_body (S,), shape_kind (S,); joint_kind/parent/child (J,); motor_joint/motor_axis/
     motor_mode (M,) (MOTOR_CODES); point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
-    row_kind/row_a/row_b/row_idx/row_sub/row_ref (R,); prev_first, prev (R, 2, 2) = (row,
-    side) to read the starting velocity from, -1 = the free velocity / previous iteration rule
-    (see `_gauss_seidel_tables`); final (N, 2) = (row, side) holding each body's final velocity.
-    point_row (P,): the point's normal row (its friction rows follow it).
+    row_kind/row_a/row_b/row_idx/row_sub/row_ref (R,); row_tree (R,) 1 for the rows of the
+    joints solved exactly (the tree solve), 0 for Gauss-Seidel rows; prev_first (R, 2, 2) =
+    (row, side) of the previous Gauss-Seidel row of the sweep touching the same body, -1 for
+    the body's first touch; final (N, 2) = (row, side) holding each body's velocity after a
+    sweep, -1 if no Gauss-Seidel row touches it. point_row (P,): the point's normal row (its
+    friction rows follow it).
+    Tree solve (engine/tree.py), nodes 0..N-1 the bodies and N + j joint j: node_parent
+    (N + J,) the parent node or -1 for a root; tree_order (n_tree,) the nodes of the forest,
+    every node before its parent; joint_row0 / joint_nrows (J,) the joint's first row and
+    number of rows (at most 6, consecutive); joint_in_tree (J,) 1 when solved exactly.
+    body_group (N,): which jointed body (bodies linked by joints, n_groups of them) each body
+    belongs to; body_alone (N,) 1 for a body no joint links to another.
     Sensors (K sensors, D values): sensor_kind/body/ref/joint/axis/adr/dim (K,); sensor k's
     reading occupies sensordata[adr : adr + dim] (as MuJoCo's sensordata).
     """
@@ -123,9 +138,17 @@ class Layout:
     row_idx: np.ndarray
     row_sub: np.ndarray
     row_ref: np.ndarray
+    row_tree: np.ndarray
     prev_first: np.ndarray
-    prev: np.ndarray
     final: np.ndarray
+    node_parent: np.ndarray
+    tree_order: np.ndarray
+    joint_row0: np.ndarray
+    joint_nrows: np.ndarray
+    joint_in_tree: np.ndarray
+    body_group: np.ndarray
+    n_groups: int
+    body_alone: np.ndarray
     point_row: np.ndarray
     sensor_names: list
     n_sensors: int
@@ -163,7 +186,16 @@ def build_layout(robot: Robot) -> Layout:
     kinds = np.array([r[0] for r in rows], np.int32).reshape(-1)
     ra = np.array([r[1] for r in rows], np.int32).reshape(-1)
     rb = np.array([r[2] for r in rows], np.int32).reshape(-1)
-    prev_first, prev, final = _gauss_seidel_tables(ra, rb, len(names))
+    in_tree = _tree_joints(parent, child, len(names))
+    row_joint = np.array([r[3] if r[0] <= ROW_UNIV_ANG else -1 for r in rows], np.int64)
+    row_tree = np.array([j >= 0 and in_tree[j] for j in row_joint], np.int32).reshape(-1)
+    joint_row0 = np.array([int(np.argmax(row_joint == j)) for j in range(len(joints))], np.int32)
+    joint_nrows = np.array([int((row_joint == j).sum()) for j in range(len(joints))], np.int32)
+    node_parent, tree_order = _tree_order(parent, child, in_tree, len(names))
+    groups = _groups_of(parent, child, len(names))
+    gs = row_tree == 0
+    prev_first, final = _gauss_seidel_tables(np.where(gs, ra, -1), np.where(gs, rb, -1),
+                                             len(names))
     i32 = lambda xs: np.array(xs, np.int32).reshape(-1)  # noqa: E731
     sensors = robot.sensors
     dims = [SENSOR_DIMS[x.kind] for x in sensors]
@@ -184,7 +216,11 @@ def build_layout(robot: Robot) -> Layout:
         point_shape_b=i32([p[4] for p in points]), point_sub=i32([p[5] for p in points]),
         row_kind=kinds, row_a=ra, row_b=rb, row_idx=i32([r[3] for r in rows]),
         row_sub=i32([r[4] for r in rows]), row_ref=i32([r[5] for r in rows]),
-        prev_first=prev_first, prev=prev, final=final,
+        row_tree=row_tree, prev_first=prev_first, final=final,
+        node_parent=node_parent, tree_order=tree_order, joint_row0=joint_row0,
+        joint_nrows=joint_nrows, joint_in_tree=in_tree.astype(np.int32),
+        body_group=groups, n_groups=int(groups.max(initial=-1)) + 1,
+        body_alone=(np.bincount(groups)[groups] == 1).astype(np.int32),
         point_row=i32([i for i, r in enumerate(rows) if r[0] == ROW_NORMAL]),
         sensor_names=[x.name for x in sensors], n_sensors=len(sensors),
         n_sensordata=int(sum(dims)),
@@ -260,11 +296,11 @@ def _rows(robot: Robot, parent, child, points) -> list:
 
 
 def _gauss_seidel_tables(ra: np.ndarray, rb: np.ndarray, n_bodies: int):
-    """Where each row reads its bodies' velocities from.
+    """Where each Gauss-Seidel row reads its bodies' velocities from, within one sweep.
 
-    prev[r, s] = (r', s') of the last row before r (cyclically) touching the same body: in the
-    same iteration if r' < r, else in the previous one. prev_first is the same table for the
-    first iteration, with -1 where no earlier row exists (read the start velocity instead).
+    ra / rb: the rows' bodies, -1 for the world and for rows outside Gauss-Seidel.
+    prev_first[r, s] = (r', s') of the last row before r touching the same body, -1 where r
+    is the body's first touch in the sweep (it reads the velocity the sweep starts from).
     final[n] = (r', s') of the last row touching body n, or -1 if none touches it.
     """
     n_rows = len(ra)
@@ -273,18 +309,86 @@ def _gauss_seidel_tables(ra: np.ndarray, rb: np.ndarray, n_bodies: int):
         for s, body in ((0, ra[r]), (1, rb[r])):
             if body >= 0:
                 touches[body].append((r, s))
-    prev = -np.ones((max(n_rows, 1), 2, 2), np.int32)
     prev_first = -np.ones((max(n_rows, 1), 2, 2), np.int32)
     final = -np.ones((max(n_bodies, 1), 2), np.int32)
     for body, seq in enumerate(touches):
         if not seq:
             continue
         final[body] = seq[-1]
-        for i, (r, s) in enumerate(seq):
-            prev[r, s] = seq[i - 1]  # i = 0 wraps to the last touch of the previous iteration
-            if i > 0:
-                prev_first[r, s] = seq[i - 1]
-    return prev_first, prev, final
+        for i in range(1, len(seq)):
+            prev_first[seq[i][0], seq[i][1]] = seq[i - 1]
+    return prev_first, final
+
+
+def _tree_joints(parent, child, n_bodies: int) -> np.ndarray:
+    """(J,) bool: the joints solved exactly, every joint in file order that does not close a
+    loop (union-find over the bodies and the world: a second path to the world closes one
+    too, so each tree hangs from the world by at most one joint)."""
+    root = list(range(n_bodies + 1))     # index n_bodies: the world
+
+    def find(i):
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    in_tree = np.zeros(len(child), bool)
+    for j, (p, c) in enumerate(zip(parent, child)):
+        a, b = find(p if p >= 0 else n_bodies), find(c)
+        if a != b:
+            root[a] = b
+            in_tree[j] = True
+    return in_tree
+
+
+def _groups_of(parent, child, n_bodies: int) -> np.ndarray:
+    """(N,) int32: the index of the jointed body each body belongs to (bodies linked by any
+    joint share one), numbered in order of first appearance."""
+    root = list(range(n_bodies))
+
+    def find(i):
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for p, c in zip(parent, child):
+        if p >= 0:
+            root[find(p)] = find(c)
+    labels = {}
+    return np.array([labels.setdefault(find(n), len(labels)) for n in range(n_bodies)],
+                    np.int32)
+
+
+def _tree_order(parent, child, in_tree, n_bodies: int):
+    """(node_parent, tree_order) of the tree solve, and an elimination order with every node
+    before its parent (so factorising creates no fill-in). Each tree is rooted at its joint to
+    the world if it has one, else at its first body: then every leaf is a body, whose block
+    is the (definite) mass matrix, and every joint node has a body below it."""
+    n_nodes = n_bodies + len(child)
+    links = [[] for _ in range(n_nodes)]
+    for j in np.nonzero(in_tree)[0]:
+        for body in (parent[j], child[j]):
+            if body >= 0:
+                links[n_bodies + j].append(body)
+                links[body].append(n_bodies + j)
+    node_parent = -np.ones(n_nodes, np.int32)
+    seen = np.zeros(n_nodes, bool)
+    order = []
+    world_joints = [n_bodies + j for j in np.nonzero(in_tree)[0] if parent[j] < 0]
+    for start in world_joints + list(range(n_bodies)):
+        if seen[start]:
+            continue
+        seen[start] = True
+        queue = [start]
+        for node in queue:           # breadth first: parents before children
+            for nxt in links[node]:
+                if not seen[nxt]:
+                    seen[nxt] = True
+                    node_parent[nxt] = node
+                    queue.append(nxt)
+        order += queue
+    return node_parent, np.array(order[::-1], np.int32)
 
 
 def default_params(robot: Robot, parent, child) -> dict:

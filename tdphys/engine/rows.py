@@ -15,6 +15,8 @@ r_p, r_c their lever arms from the centres of mass:
   slider   C = u_k . (c - p), u_k perpendicular to the parent's axis; J = (-u, -(r_p + d) x u | u, r_c x u)
   universal C = a_1 . a_2 (parent's first axis, child's second);  J = (0, a_1 x a_2 | 0, -(a_1 x a_2))
 Each solves J v = -bias_rate * C softly (tmath.soft_coefficients).
+Returned per row: ja, jb, target rate vt, softness (tmath.soft_coefficients; 0 rigid), impulse
+bounds lo, hi, friction coefficient mu and active (1 or 0).
 """
 import taichi as ti
 
@@ -41,30 +43,32 @@ def ang(v):
 
 
 @ti.func
-def body_frame(s, t, w, n):
-    """(COM position [m], orientation, local COM [m]) of body n; the world for n = -1."""
+def body_frame(s, st: ti.template(), i, w, n):
+    """(COM position [m], orientation, local COM [m]) of body n in the poses st at index i
+    (Simulation.state at a step, or Simulation.sub at a substep); the world for n = -1."""
     x = ti.Vector([0.0, 0.0, 0.0])
     q = ti.Vector([1.0, 0.0, 0.0, 0.0])
     com = ti.Vector([0.0, 0.0, 0.0])
     if n >= 0:
-        x, q, com = s.pos[t, w, n], s.quat[t, w, n], s.com[w, n]
+        x, q, com = st.pos[i, w, n], st.quat[i, w, n], s.com[w, n]
     return x, q, com
 
 
 @ti.func
-def body_velocity(s, t, w, n):
-    """Stacked (linear, angular) world velocity of body n at the start of step t (0 for -1)."""
+def body_velocity(s, st: ti.template(), i, w, n):
+    """Stacked (linear, angular) world velocity of body n in the poses st at index i (0 for
+    the world, n = -1)."""
     v = ti.Vector([0.0] * 6)
     if n >= 0:
-        v = six(s.vel[t, w, n], s.omega[t, w, n])
+        v = six(st.vel[i, w, n], st.omega[i, w, n])
     return v
 
 
 @ti.func
-def joint_frames(s, t, w, j):
+def joint_frames(s, st: ti.template(), i, w, j):
     """Parent and child frames of joint j and the lever arms of its anchor points."""
-    xp, qp, comp = body_frame(s, t, w, s.joint_parent[j])
-    xc, qc, comc = body_frame(s, t, w, s.joint_child[j])
+    xp, qp, comp = body_frame(s, st, i, w, s.joint_parent[j])
+    xc, qc, comc = body_frame(s, st, i, w, s.joint_child[j])
     rp = quat_rotate(qp, s.anchor_p[w, j] - comp)
     rc = quat_rotate(qc, s.anchor_c[w, j] - comc)
     return qp, qc, rp, rc, (xc + rc) - (xp + rp)
@@ -74,7 +78,8 @@ def joint_frames(s, t, w, j):
 def gap_target(gap, bias, dt, max_push):
     """Target rate of a one-sided row (contact normal, joint limit) at signed distance `gap`
     [m or rad] from its bound: a positive gap (inside the speculative margin) may close within
-    the step but no further; a violation is pushed out at `bias` [1/s], at most `max_push`.
+    the substep dt but no further; a violation is pushed out at `bias` [1/s], at most
+    `max_push`.
     Both are 0 at gap 0, so the impulse grows from zero as the bound is reached."""
     target = ti.min(-bias * gap, max_push)
     if gap > 0.0:
@@ -83,10 +88,10 @@ def gap_target(gap, bias, dt, max_push):
 
 
 @ti.func
-def joint_coordinate(s, t, w, j, axis):
+def joint_coordinate(s, st: ti.template(), i, w, j, axis):
     """Position q of joint j along motor/limit axis `axis` ([rad], or [m] for a slider; 0 at
-    the initial pose) and the Jacobian (ja, jb) of its rate."""
-    qp, qc, rp, rc, d = joint_frames(s, t, w, j)
+    the initial pose) in the poses st at index i, and the Jacobian (ja, jb) of its rate."""
+    qp, qc, rp, rc, d = joint_frames(s, st, i, w, j)
     kind = s.joint_kind[j]
     ax = quat_rotate(qp, s.axis_p[w, j, axis])
     if kind == L.J_UNIVERSAL and axis == 1:
@@ -108,24 +113,25 @@ def joint_coordinate(s, t, w, j, axis):
 
 
 @ti.func
-def joint_row(s, t, w, r, kind: ti.template()):
-    """(ja, jb, C) of a structural joint row (point, hinge, lock, slider, universal)."""
+def joint_row(s, u, w, r, kind: ti.template()):
+    """(ja, jb, C) of a structural joint row (point, hinge, lock, slider, universal) at
+    substep u."""
     j, k = s.row_idx[r], s.row_sub[r]
-    qp, qc, rp, rc, d = joint_frames(s, t, w, j)
+    qp, qc, rp, rc, d = joint_frames(s, s.sub, u, w, j)
     zero = ti.Vector([0.0, 0.0, 0.0])
     e = unit(k)
     ap = quat_rotate(qp, s.axis_p[w, j, 0])
     u0 = quat_rotate(qp, s.perp_p[w, j, 0])
-    u = u0 if k == 0 else ap.cross(u0)
+    perp = u0 if k == 0 else ap.cross(u0)
     ja, jb, c = six(-e, -rp.cross(e)), six(e, rc.cross(e)), e.dot(d)
     if ti.static(kind == L.ROW_ANG_LOCK):
         err = quat_mul(qc, quat_conj(quat_mul(qp, s.rel_quat[w, j])))
         ja, jb, c = six(zero, -e), six(zero, e), rotation_vector(err).dot(e)
     elif ti.static(kind == L.ROW_HINGE_ANG):
         ac = quat_rotate(qc, s.axis_c[w, j, 0])
-        ja, jb, c = six(zero, u.cross(ac)), six(zero, ac.cross(u)), ac.dot(u)
+        ja, jb, c = six(zero, perp.cross(ac)), six(zero, ac.cross(perp)), ac.dot(perp)
     elif ti.static(kind == L.ROW_SLIDER_LIN):
-        ja, jb, c = six(-u, -(rp + d).cross(u)), six(u, rc.cross(u)), u.dot(d)
+        ja, jb, c = six(-perp, -(rp + d).cross(perp)), six(perp, rc.cross(perp)), perp.dot(d)
     elif ti.static(kind == L.ROW_UNIV_ANG):
         a2 = quat_rotate(qc, s.axis_c[w, j, 1])
         n = ap.cross(a2)
@@ -134,11 +140,12 @@ def joint_row(s, t, w, r, kind: ti.template()):
 
 
 @ti.func
-def limit_row(s, t, w, r):
-    """(ja, jb, C, active) of a one-sided joint limit: the nearer of the two bounds, active
-    from C < limit_margin on (speculative while C > 0); C < 0 is the violation."""
+def limit_row(s, u, w, r):
+    """(ja, jb, C, active) of a one-sided joint limit at substep u: the nearer of the two
+    bounds, active from C < limit_margin on (speculative while C > 0); C < 0 is the
+    violation."""
     j, axis = s.row_idx[r], s.row_sub[r]
-    q, ja, jb = joint_coordinate(s, t, w, j, axis)
+    q, ja, jb = joint_coordinate(s, s.sub, u, w, j, axis)
     lo, hi = s.limit_lo[w, j, axis], s.limit_hi[w, j, axis]
     margin = s.limit_margin[w]
     c, sign, active = 0.0, 1.0, 0.0
@@ -151,13 +158,14 @@ def limit_row(s, t, w, r):
 
 
 @ti.func
-def motor_row(s, t, w, r):
-    """(ja, jb, target rate, impulse bounds lo, hi) of a motor; see schema.Motor. A servo
-    drives the rate to its target within +-max_force dt; a force motor's bounds are both its
-    command times dt, so the solver applies exactly that impulse (a row with lo == hi; the
-    solver's adjoint sends the gradient to hi, see solver.row_adjoint)."""
-    m, dt = s.row_idx[r], s.dt
-    q, ja, jb = joint_coordinate(s, t, w, s.motor_joint[m], s.motor_axis[m])
+def motor_row(s, t, u, w, r):
+    """(ja, jb, target rate, impulse bounds lo, hi) of a motor at substep u of step t (whose
+    command it reads); see schema.Motor. A servo drives the rate to its target within
+    +-max_force h (h the substep); a force motor's bounds are both its command times h, so the
+    solver applies exactly that impulse (a row with lo == hi; the solver's adjoint sends the
+    gradient to hi, see solver.row_adjoint)."""
+    m, dt = s.row_idx[r], s.h
+    q, ja, jb = joint_coordinate(s, s.sub, u, w, s.motor_joint[m], s.motor_axis[m])
     cmd = ti.math.clamp(s.ctrl[t, w, m], s.motor_ctrl_lo[w, m], s.motor_ctrl_hi[w, m])
     vmax, fmax = s.motor_max_velocity[w, m], s.motor_max_force[w, m]
     rate = cmd
@@ -185,56 +193,59 @@ def pair_material(s, w, i):
 
 
 @ti.func
-def contact_row(s, t, w, r, kind: ti.template()):
-    """Row of a contact point: normal, one friction direction, or torsion. Returns
-    (ja, jb, vt, ms, isc, lo, hi, mu, active). Geometry comes from the contact-point stage
-    (Simulation.point_scratch)."""
-    i, dt = s.row_idx[r], s.dt
-    n, pa, pb, sep = s.c_normal[w, i], s.c_point_a[w, i], s.c_point_b[w, i], s.c_sep[w, i]
-    xa, _qa, _ca = body_frame(s, t, w, s.point_body_a[i])
-    xb, _qb, _cb = body_frame(s, t, w, s.point_body_b[i])
+def contact_row(s, u, w, r, kind: ti.template()):
+    """Row of a contact point at substep u: normal, one friction direction, or torsion.
+    Returns (ja, jb, vt, softness, lo, hi, mu, active). Geometry comes from the contact-point
+    stage (Simulation.point_scratch)."""
+    i, dt = s.row_idx[r], s.h
+    n, pa, pb = s.c_normal[u, w, i], s.c_point_a[u, w, i], s.c_point_b[u, w, i]
+    sep = s.c_sep[u, w, i]
+    xa, _qa, _ca = body_frame(s, s.sub, u, w, s.point_body_a[i])
+    xb, _qb, _cb = body_frame(s, s.sub, u, w, s.point_body_b[i])
     ra, rb = pa - xa, pb - xb
     mu, rest, torsion = pair_material(s, w, i)
     active = 1.0 if sep < s.contact_margin[w] else 0.0
     zero = ti.Vector([0.0, 0.0, 0.0])
     ja, jb = six(n, ra.cross(n)), six(-n, -rb.cross(n))
-    vt, ms, isc, lo, hi, coef = 0.0, 1.0, 0.0, 0.0, BIG, 0.0
+    vt, softness, lo, hi, coef = 0.0, 0.0, 0.0, BIG, 0.0
     if ti.static(kind == L.ROW_NORMAL):
-        bias, ms_soft, is_soft = soft_coefficients(s.contact_hz, s.contact_damping, dt)
-        approach = ja.dot(body_velocity(s, t, w, s.point_body_a[i])) + jb.dot(
-            body_velocity(s, t, w, s.point_body_b[i]))
+        bias, soft = soft_coefficients(s.contact_hz, s.contact_damping, dt)
+        approach = ja.dot(body_velocity(s, s.sub, u, w, s.point_body_a[i])) + jb.dot(
+            body_velocity(s, s.sub, u, w, s.point_body_b[i]))
         push = gap_target(sep, bias, dt, s.max_push_velocity)
         if rest > 0.0 and approach < -s.restitution_velocity and sep + approach * dt < 0.0:
             vt = ti.max(-rest * approach, push)
         else:
-            vt, ms, isc = push, ms_soft, is_soft
+            vt, softness = push, soft
     elif ti.static(kind == L.ROW_TORSION):
         ja, jb, lo, hi, coef = six(zero, n), six(zero, -n), -BIG, BIG, torsion
     else:  # friction: ROW_FRICTION holds the first tangent, ROW_SKIP the second
         t1, t2 = tangent_basis(n)
         tan = t1 if ti.static(kind == L.ROW_FRICTION) else t2
         ja, jb, lo, hi, coef = six(tan, ra.cross(tan)), six(-tan, -rb.cross(tan)), -BIG, BIG, mu
-    return ja, jb, vt, ms, isc, lo * active, hi * active, coef * active, active
+    return ja, jb, vt, softness, lo * active, hi * active, coef * active, active
 
 
 @ti.func
-def row(s, t, w, r, kind: ti.template()):
-    """(ja, jb, vt, ms, isc, lo, hi, mu, active) of row r, of kind `kind` (compile-time), in
-    world w at step t."""
+def row(s, t, u, w, r, kind: ti.template()):
+    """(ja, jb, vt, softness, lo, hi, mu, active) of row r, of kind `kind` (compile-time), in
+    world w at substep u of step t."""
     zero6 = ti.Vector([0.0] * 6)
-    ja, jb, vt, ms, isc, lo, hi, mu, active = zero6, zero6, 0.0, 1.0, 0.0, -BIG, BIG, 0.0, 1.0
+    ja, jb, vt, softness, lo, hi, mu, active = zero6, zero6, 0.0, 0.0, -BIG, BIG, 0.0, 1.0
     if ti.static(kind >= L.ROW_NORMAL):
-        ja, jb, vt, ms, isc, lo, hi, mu, active = contact_row(s, t, w, r, kind)
+        ja, jb, vt, softness, lo, hi, mu, active = contact_row(s, u, w, r, kind)
     elif ti.static(kind == L.ROW_MOTOR):
-        ja, jb, vt, lo, hi = motor_row(s, t, w, r)
+        ja, jb, vt, lo, hi = motor_row(s, t, u, w, r)
     else:
-        bias, ms_, isc_ = soft_coefficients(s.joint_hz, s.joint_damping, s.dt)
-        ms, isc = ms_, isc_
+        bias, soft = soft_coefficients(s.joint_hz, s.joint_damping, s.h)
+        softness = soft
+        if s.joint_hz == 0.0 and s.row_tree[r] == 1:
+            bias = 1.0 / s.h   # the tree solve is exact: remove the whole error in a substep
         if ti.static(kind == L.ROW_LIMIT):
-            ja_, jb_, c, act = limit_row(s, t, w, r)
-            ja, jb, vt, active, lo, hi = ja_, jb_, gap_target(c, bias, s.dt, BIG), act, 0.0, \
+            ja_, jb_, c, act = limit_row(s, u, w, r)
+            ja, jb, vt, active, lo, hi = ja_, jb_, gap_target(c, bias, s.h, BIG), act, 0.0, \
                 BIG * act
         else:
-            ja_, jb_, c = joint_row(s, t, w, r, kind)
+            ja_, jb_, c = joint_row(s, u, w, r, kind)
             ja, jb, vt = ja_, jb_, -bias * c
-    return ja, jb, vt, ms, isc, lo, hi, mu, active
+    return ja, jb, vt, softness, lo, hi, mu, active

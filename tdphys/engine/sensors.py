@@ -62,11 +62,11 @@ def reading(s, t, w, k):
     out = ti.Vector([0.0, 0.0, 0.0, 0.0])
     if kind == _JPOS or kind == _JVEL:
         j = s.sensor_joint[k]
-        q, ja, jb = joint_coordinate(s, t, w, j, s.sensor_axis[k])
+        q, ja, jb = joint_coordinate(s, s.state, t, w, j, s.sensor_axis[k])
         out[0] = q
         if kind == _JVEL:
-            out[0] = ja.dot(body_velocity(s, t, w, s.joint_parent[j])) \
-                + jb.dot(body_velocity(s, t, w, s.joint_child[j]))
+            out[0] = ja.dot(body_velocity(s, s.state, t, w, s.joint_parent[j])) \
+                + jb.dot(body_velocity(s, s.state, t, w, s.joint_child[j]))
     elif kind != L.SENSOR_CONTACT_FORCE:
         out = body_reading(s, t, w, kind, s.sensor_body[k], s.sensor_ref[k])
     return out
@@ -82,13 +82,17 @@ def write(s, t, w, k):
 
 
 @ti.func
-def point_force(s, t, w, i):
-    """Force [N] on contact point i's side-a body during step t (world frame), from the
-    accumulated impulses kept in warm[t + 1] and the rows' Jacobians of step t."""
+def point_force(s, w, i):
+    """Force [N] on contact point i's side-a body during the step just solved (world frame),
+    averaged over its substeps: each substep's accumulated normal and friction impulses along
+    that substep's row directions, summed, over dt."""
     r = s.point_row[i]
-    impulse = lin(s.ja[w, r]) * s.warm[t + 1, w, r] \
-        + lin(s.ja[w, r + 1]) * s.warm[t + 1, w, r + 1] \
-        + lin(s.ja[w, r + 2]) * s.warm[t + 1, w, r + 2]
+    impulse = ti.Vector.zero(s.real, 3)
+    for u in ti.static(range(s.n_substeps)):
+        k = s.n_sweeps
+        impulse += lin(s.ja[u, w, r]) * s.lam[u, k, w, r] \
+            + lin(s.ja[u, w, r + 1]) * s.lam[u, k, w, r + 1] \
+            + lin(s.ja[u, w, r + 2]) * s.lam[u, k, w, r + 2]
     return impulse / s.dt
 
 

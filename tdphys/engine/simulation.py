@@ -2,18 +2,26 @@
 
 Data flow: Robot (validated model) -> Layout (numpy tables) -> Taichi fields -> step kernels.
 
-A step is five stages (forward: every step of every world in one launch, a thread per world;
-backward: four launches a step; docs/engine-notes.md):
-    bodies    inverse mass/inertia in world frame, free velocity (gravity, gyroscopic term)
-    rows      Jacobian, target velocity, softness and bounds of every constraint row
-    solve     warm start + Gauss-Seidel sweeps (engine/solver.py), one thread per world
-    integrate semi-implicit Euler into the state at t + 1
-    measure   motor axis positions and rates at t + 1 (for outputs and controllers)
+A step of width dt is `substeps` substeps of width h = dt / substeps, each five stages
+(docs/engine-notes.md):
+    bodies    mass blocks, inverse mass, free velocity (gravity)
+    points    contact geometry (normal, witness points, separation)
+    rows      Jacobian, target rate, softness and bounds of every constraint row; warm start
+    solve     tree joints exactly (engine/tree.py), the other rows by Gauss-Seidel sweeps
+              each followed by a projection onto the joints (engine/solver.py)
+    integrate semi-implicit Euler for positions, and each body's torque-free rotation from
+              its solved rate (implicit midpoint: keeps energy and |L|), into the next
+              substep's pose
+and at the end of the step the state at t + 1 (with the motors' coordinates and the contact
+forces) is stored. Forward: every step of every world in one launch, a thread per world.
 
-Gradients: per-step state is stored at its own time index. Under `ti.ad.Tape` each step is
-one `grad_replaced` call whose backward recomputes that step's scratch (rows, solver history)
-from the stored state and then runs the kernels' adjoints in reverse, so memory grows with the
-state only (O(T * B * N)), not with the solver's history.
+Gradients: per-step state is stored at its own time index; a step's substeps live in scratch.
+Under `ti.ad.Tape` each step is one `grad_replaced` call whose backward replays that step's
+substeps from the stored state at t (keeping every solver iterate), then runs the stages'
+adjoints in reverse, substep by substep: Taichi's generated adjoints for the stages, the
+hand-written one for the solve. Memory grows with the state only (O(T * B * N)). Every stage
+kernel loops over worlds in parallel and over a world's items serially, so each world's
+adjoint sums run in a fixed order on one thread (deterministic).
 """
 
 import contextlib
@@ -24,7 +32,7 @@ import taichi as ti
 from .. import backend, kernel_rules, memory
 from ..errors import ControlsError, GradientDiverged, SimulationDiverged
 from ..model.schema import Robot
-from . import bodies, geometry, layout as L, rows, sensors, solver
+from . import bodies, geometry, layout as L, rows, sensors, solver, tree
 
 # Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
 PARAM_DOCS = {
@@ -70,8 +78,9 @@ _TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_
            "joint_child", "motor_joint", "motor_axis", "motor_mode",
            "point_geom", "point_body_a", "point_shape_a", "point_body_b", "point_shape_b",
            "point_sub", "row_kind", "row_a", "row_b", "row_idx", "row_sub", "row_ref",
-           "prev_first", "prev", "final", "point_row", "sensor_kind", "sensor_body", "sensor_ref",
-           "sensor_joint", "sensor_axis", "sensor_adr", "sensor_dim")
+           "row_tree", "prev_first", "final", "point_row", "node_parent", "tree_order",
+           "joint_row0", "joint_nrows", "joint_in_tree", "body_group", "body_alone", "sensor_kind", "sensor_body",
+           "sensor_ref", "sensor_joint", "sensor_axis", "sensor_adr", "sensor_dim")
 # Recorded state, [t, world, ...] (Simulation.trajectory).
 _STATE = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata", "point_pos",
           "point_force")
@@ -81,14 +90,31 @@ _FIELD_NAME = {"shape_torsional_friction": "shape_torsional",
 
 
 @ti.data_oriented
+class Poses:
+    """Poses and velocities of every body, indexed [i, world, body]: pos [m] centre of mass,
+    quat [w, x, y, z] body to world, vel [m/s] centre-of-mass velocity, omega [rad/s] angular
+    velocity, all world frame. Simulation.state holds them per step (i = t, 0..T),
+    Simulation.sub per substep of the step being solved (i = u, 0..substeps)."""
+
+    def __init__(self, count: int, batch: int, bodies: int):
+        vec = backend.vector
+        self.pos, self.vel, self.omega = (vec(3, (count, batch, bodies)) for _ in range(3))
+        self.quat = vec(4, (count, batch, bodies))
+
+    def fields(self) -> list:
+        return [self.pos, self.quat, self.vel, self.omega]
+
+
+@ti.data_oriented
 class Simulation:
     """B worlds of one robot, T steps.
 
-    State fields, indexed [t, world, body] for t in 0..T: pos [m] COM world position, quat
-    [w,x,y,z] body to world, vel [m/s] COM world velocity, omega [rad/s] world angular velocity.
-    joint_pos / joint_vel [t, world, motor]: motor axis coordinate [rad or m] and its rate.
-    ctrl [t, world, motor] for t in 0..T-1: motor commands in SI units (radians).
-    Every field holding a real number has a gradient.
+    State fields, indexed [t, world, body] for t in 0..T (also as self.state): pos [m] COM
+    world position, quat [w,x,y,z] body to world, vel [m/s] COM world velocity, omega [rad/s]
+    world angular velocity. joint_pos / joint_vel [t, world, motor]: motor axis coordinate
+    [rad or m] and its rate. ctrl [t, world, motor] for t in 0..T-1: motor commands in SI
+    units (radians), held over the step's substeps. Every field holding a real number has a
+    gradient.
     """
 
     def __init__(self, robot: Robot, batch: int = 1, steps: int = 100):
@@ -104,19 +130,22 @@ class Simulation:
             raise ValueError("batch and steps must be at least 1")
         lay, sol = self.layout, robot.solver
         memory.check_fits(lay, self.batch, self.steps, int(sol.iterations), self.backend.arch,
-                          8 if self.backend.precision == "f64" else 4, f"'{robot.name}'")
+                          8 if self.backend.precision == "f64" else 4, f"'{robot.name}'",
+                          substeps=int(sol.substeps))
         self.real = self.backend.real
         self.world_stride = self.backend.world_stride
-        # k_finish's stage loops (its adjoint runs every backward step) loop serially on the
-        # launching thread for small batches on CPU (backend.serial_stage_batch); read when
-        # the kernels compile, so it may be changed before the first taped rollout (the
-        # gradient tests check both forms).
-        self.serial_stages = self.batch <= self.backend.serial_stage_batch
         self.n_bodies, self.n_shapes, self.n_rows = lay.n_bodies, lay.n_shapes, lay.n_rows
         self.n_joints, self.n_motors, self.n_points = lay.n_joints, lay.n_motors, lay.n_points
         self.n_sensors, self.n_sensordata = lay.n_sensors, lay.n_sensordata
-        self.n_iterations = int(sol.iterations)
+        self.n_tree, self.n_nodes = len(lay.tree_order), lay.n_bodies + lay.n_joints
+        self.has_tree = bool(lay.joint_in_tree.any())
+        self.n_substeps = int(sol.substeps)
+        # Gauss-Seidel sweeps per substep: `iterations` per step shared among the substeps;
+        # none when every row is solved by the tree
+        has_sweeps = bool((lay.row_tree == 0).any()) and lay.n_rows > 0
+        self.n_sweeps = -(-int(sol.iterations) // self.n_substeps) if has_sweeps else 0
         self.dt, self.warm_factor = float(sol.dt), float(sol.warm_start)
+        self.h = self.dt / self.n_substeps
         self.joint_hz, self.joint_damping = float(sol.joint_hz), float(sol.joint_damping)
         self.contact_hz, self.contact_damping = float(sol.contact_hz), float(sol.contact_damping)
         self.restitution_velocity = float(sol.restitution_velocity)
@@ -130,19 +159,21 @@ class Simulation:
         self._pose_block = backend.FieldBlock({n: getattr(self, n) for n in _STATE[:4]})
         self._param_block.write({name: self._padded(name, lay.params[name])
                                  for name in self.params})
-        # steps(t0, t1) advances every world from t0 to t1 in one launch; under ti.ad.Tape
-        # its backward recomputes each step's scratch and runs the stage kernels' adjoints.
         self._clear_gradients = backend.gradient_clearer(
-            [f for f in vars(self).values() if isinstance(f, ti.Field)])
+            [f for f in vars(self).values() if isinstance(f, ti.Field)]
+            + self.state.fields() + self.sub.fields())
         # Factor on the state adjoints per step backwards in time (1: the exact gradient; < 1
         # truncates the horizon, a biased gradient; Degrave et al. used 0.95 for gaits).
         self.grad_decay = 1.0
+        # steps(t0, t1) advances every world from t0 to t1 in one launch; under ti.ad.Tape
+        # its backward replays each step's substeps and runs the stage kernels' adjoints.
         self.steps_between = ti.ad.grad_replaced(self._steps_forward)
         ti.ad.grad_for(self.steps_between)(self._steps_backward)
 
     # ----------------------------------------------------------------------------- fields
     def _allocate(self):
-        B, T, K = self.batch, self.steps, self.n_iterations
+        B, T = self.batch, self.steps
+        U, K = self.n_substeps, self.n_sweeps
         N, S = self.n_bodies, max(self.n_shapes, 1)
         J, M, P, R = (max(self.n_joints, 1), max(self.n_motors, 1), max(self.n_points, 1),
                       max(self.n_rows, 1))
@@ -164,31 +195,47 @@ class Simulation:
         self.inertia = ti.Matrix.field(3, 3, self.real, (B, N), needs_grad=True)
         self.inertia_inv = ti.Matrix.field(3, 3, self.real, (B, N), needs_grad=True)
         # state, per step
-        self.pos, self.vel, self.omega = (vec(3, (T + 1, B, N)) for _ in range(3))
-        self.quat = vec(4, (T + 1, B, N))
+        self.state = Poses(T + 1, B, N)
+        self.pos, self.quat, self.vel, self.omega = self.state.fields()
         self.warm = sca(None, (T + 1, B, R))
         self.joint_pos, self.joint_vel = sca(None, (T + 1, B, M)), sca(None, (T + 1, B, M))
         self.ctrl = sca(None, (T, B, M))
         self.sensordata = sca(None, (T + 1, B, max(self.n_sensordata, 1)))
         self.point_force = vec(3, (T + 1, B, P))
         self.point_pos = vec(3, (T + 1, B, P), grad=False)   # [m] world, for viewing only
-        # scratch of one step
-        self.inv_mass = sca(None, (B, N))
-        self.c_normal, self.c_point_a, self.c_point_b = (vec(3, (B, P)) for _ in range(3))
-        self.c_sep = sca(None, (B, P))
-        self.vstart, self.vwarm = vec(6, (B, N)), vec(6, (B, N))
-        self.ja, self.jb, self.ma, self.mb = (vec(6, (B, R)) for _ in range(4))
-        self.meff, self.vt, self.ms, self.isc = (sca(None, (B, R)) for _ in range(4))
-        self.lo, self.hi, self.mu = (sca(None, (B, R)) for _ in range(3))
-        self.active = sca(None, (B, R), grad=False)
-        self.lam = sca(None, (K + 1, B, R))
-        # forward-only working copies of the in-place solver (k_steps)
-        self.lam_now = sca(None, (1, B, R), grad=False)
-        self.v_now = vec(6, (B, N), grad=False)
-        # adjoints of those working copies in the hand-written solver adjoint
+        backend.close_field_tree()
+        # scratch of one step: its substeps' poses and stages, [substep, world, ...]
+        self.sub = Poses(U + 1, B, N)
+        self.inv_mass, self.bmass = sca(None, (U, B, N)), sca(None, (U, B, N))
+        self.iw = ti.Matrix.field(3, 3, self.real, (U, B, N), needs_grad=True)
+        self.vstart, self.vwarm = vec(6, (U, B, N)), vec(6, (U, B, N))
+        self.c_normal, self.c_point_a, self.c_point_b = (vec(3, (U, B, P)) for _ in range(3))
+        self.c_sep = sca(None, (U, B, P))
+        self.ja, self.jb, self.ma, self.mb = (vec(6, (U, B, R)) for _ in range(4))
+        self.meff, self.vt, self.ms, self.isc = (sca(None, (U, B, R)) for _ in range(4))
+        self.lo, self.hi, self.mu, self.cm = (sca(None, (U, B, R)) for _ in range(4))
+        self.active = sca(None, (U, B, R), grad=False)
+        # [kg] per contact point: the mass its normal row holds up (k_soft_mass), which sets
+        # its softness; computed at the start pose of each rollout
+        self.soft_mass = sca(None, (B, P))
+        G = max(self.layout.n_groups, 1)   # jointed bodies, as one rigid body each
+        self.group_mass, self.group_moment = sca(None, (B, G)), vec(3, (B, G))
+        self.group_inertia = ti.Matrix.field(3, 3, self.real, (B, G), needs_grad=True)
+        backend.close_field_tree()
+        # the solver's history (engine/solver.py)
+        self.lam = sca(None, (U, K + 1, B, R))
+        self.hist = vec(6, (U, max(K, 1), B, R, 2), grad=False)
+        self.vproj = vec(6, (U, K + 1, B, N))
+        self.lamj = sca(None, (U, K + 1, B, R), grad=False)
+        # the tree solve's factors (engine/tree.py) and working vectors
+        NN = self.n_nodes
+        self.tree_dinv = ti.Matrix.field(6, 6, self.real, (U, B, NN))
+        self.tree_g = ti.Matrix.field(6, 6, self.real, (U, B, NN))
+        self.tree_d = ti.Matrix.field(6, 6, self.real, (B, NN))
+        self.tree_y, self.tree_z, self.tree_x = (vec(6, (B, NN), grad=False) for _ in range(3))
+        # working velocities and adjoints of one world (forward-only and hand-written code)
+        self.vin, self.vwork, self.vbar = (vec(6, (B, N), grad=False) for _ in range(3))
         self.lam_bar = sca(None, (B, R), grad=False)
-        self.v_bar = vec(6, (B, N), grad=False)
-        self.hist = vec(6, (K, B, R, 2))
         self.loss = sca(None, ())
         # backward-pass diagnostics: 1 + w * N + n of a body whose state adjoint at t is NaN/inf
         self.bad_adjoint = backend.int_field(T + 1)
@@ -317,92 +364,211 @@ class Simulation:
             self.pos[0, w, n], self.quat[0, w, n] = x, q
             self.vel[0, w, n], self.omega[0, w, n] = v, om
 
+    # ----------------------------------------------------------------- stages (written once)
+    # Each stage is a Taichi function of one item of one world, called by the forward
+    # kernel (k_steps: every world a thread, stages in sequence) and by the kernels whose
+    # adjoints the backward pass runs (one per stage group, parallel over worlds).
     @ti.func
-    def body_scratch(self, t, w, n):
-        self.inv_mass[w, n] = 1.0 / self.mass[w, n]
-        self.vstart[w, n] = bodies.free_velocity(self, t, w, n)
-
-    @ti.kernel
-    def k_prepare(self, t: ti.i32):
-        """The solver's inputs at step t, stage by stage, each stage one parallel loop: body
-        scratch, contact points (a loop per geometry pair kind), constraint rows (a loop per
-        row kind) and the warm start. Only its adjoint runs (the taped backward; the forward
-        computes the same in k_steps / k_recompute): one launch instead of one per stage.
-        vwarm is zeroed in k_recompute, not here: zeroing a field and adding to it in one
-        kernel gets a wrong adjoint in Taichi 1.7.4 (docs/engine-notes.md, pitfall 1);
-        k_recompute's backward prelude zeroes its adjoint instead."""
-        for w, n in self.mass:
-            self.body_scratch(t, w, n)
-        for geom, offset, count in ti.static(self.point_groups):
-            for w, k in ti.ndrange(self.batch, count):
-                self.point_scratch(t, w, self.points_sorted[offset + k], geom)
-        for kind, offset, count in ti.static(self.row_groups):
-            for w, k in ti.ndrange(self.batch, count):
-                self.row_scratch(t, w, self.rows_sorted[offset + k], kind)
-        for w in range(self.batch):
-            solver.warm_start(self, t, w, self.lam)
+    def load(self, t, w, n):
+        """The step's first substep starts from the stored state at t."""
+        self.sub.pos[0, w, n], self.sub.quat[0, w, n] = self.pos[t, w, n], self.quat[t, w, n]
+        self.sub.vel[0, w, n], self.sub.omega[0, w, n] = self.vel[t, w, n], self.omega[t, w, n]
 
     @ti.func
-    def inverse_mass_times(self, t, w, n, j):
+    def body_scratch(self, u, w, n):
+        """Mass block, inverse mass and free velocity of body n at substep u."""
+        self.inv_mass[u, w, n] = 1.0 / self.mass[w, n]
+        self.bmass[u, w, n] = self.mass[w, n]
+        self.iw[u, w, n] = bodies.world_inertia(self, self.sub.quat[u, w, n], w, n)
+        self.vstart[u, w, n] = bodies.free_velocity(self, u, w, n)
+
+    @ti.func
+    def point_scratch(self, u, w, i, geom: ti.template()):
+        n, pa, pb, sep = geometry.contact_point(self, self.sub, u, w, i, geom)
+        self.c_normal[u, w, i], self.c_point_a[u, w, i], self.c_point_b[u, w, i] = n, pa, pb
+        self.c_sep[u, w, i] = sep
+
+    @ti.func
+    def inverse_mass_times(self, u, w, n, j):
         """M^-1 j for a stacked (linear, angular) row half j of body n (zero for the world)."""
         out = j * 0.0
         if n >= 0:
-            out = rows.six(rows.lin(j) * self.inv_mass[w, n], bodies.apply_inverse_inertia(
-                self, w, n, self.quat[t, w, n], rows.ang(j)))
+            out = rows.six(rows.lin(j) * self.inv_mass[u, w, n], bodies.apply_inverse_inertia(
+                self, w, n, self.sub.quat[u, w, n], rows.ang(j)))
         return out
 
     @ti.func
-    def point_scratch(self, t, w, i, geom: ti.template()):
-        n, pa, pb, sep = geometry.contact_point(self, t, w, i, geom)
-        self.c_normal[w, i], self.c_point_a[w, i], self.c_point_b[w, i] = n, pa, pb
-        self.c_sep[w, i] = sep
-
-    @ti.func
-    def row_scratch(self, t, w, r, kind: ti.template()):
-        ja, jb, vt, ms, isc, lo, hi, mu, active = rows.row(self, t, w, r, kind)
+    def row_scratch(self, t, u, w, r, kind: ti.template()):
+        ja, jb, vt, softness, lo, hi, mu, active = rows.row(self, t, u, w, r, kind)
         a, b = self.row_a[r], self.row_b[r]
         if ti.static(kind == L.ROW_SKIP):  # second friction direction: the pair's bodies
             a, b = self.row_a[r - 1], self.row_b[r - 1]
-        ma = self.inverse_mass_times(t, w, a, ja)
-        mb = self.inverse_mass_times(t, w, b, jb)
-        self.ja[w, r], self.jb[w, r], self.ma[w, r], self.mb[w, r] = ja, jb, ma, mb
-        self.meff[w, r] = active / (ja.dot(ma) + jb.dot(mb) + 1e-12)
-        self.vt[w, r], self.ms[w, r], self.isc[w, r] = vt, ms, isc
-        self.lo[w, r], self.hi[w, r], self.mu[w, r] = lo, hi, mu
-        self.active[w, r] = active
-
-    @ti.kernel
-    def k_solve_adjoint(self, t: ti.i32):
-        """Adjoint of the solver sweeps of step t (see solver.solve_adjoint)."""
-        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
-            if i % self.world_stride == 0:
-                solver.solve_adjoint(self, i // self.world_stride)
-
-    @ti.kernel
-    def k_finish(self, t: ti.i32):
-        """What follows the solver in step t, stage by stage: the accumulated impulses kept to
-        warm-start step t + 1, contact point forces, integration to t + 1 and the motor
-        coordinates at t + 1. Only its adjoint runs (the forward is inside k_steps). (Not
-        fused with the solver: a loop after the solver's loop nest in one kernel gets a
-        wrong adjoint.)"""
-        ti.loop_config(serialize=self.serial_stages)
-        for w, r in ti.ndrange(*self.meff.shape):
-            self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
-        ti.loop_config(serialize=self.serial_stages)
-        for w, i in ti.ndrange(self.batch, self.n_points):
-            self.point_force[t + 1, w, i] = sensors.point_force(self, t, w, i)
-        ti.loop_config(serialize=self.serial_stages)
-        for w, n in ti.ndrange(*self.mass.shape):
-            self.integrate(t, w, n, solver.final_velocity(self, w, n))
-        ti.loop_config(serialize=self.serial_stages)
-        for w, m in ti.ndrange(self.batch, self.n_motors):
-            self.measure(t + 1, w, m)
+        ma = self.inverse_mass_times(u, w, a, ja)
+        mb = self.inverse_mass_times(u, w, b, jb)
+        meff = active / (ja.dot(ma) + jb.dot(mb) + 1e-12)
+        # softness acts on a reference mass: the row's own effective mass, or for a contact
+        # normal the mass the contact holds up (soft_mass), so a light foot under a heavy
+        # body sinks as little as a single heavy body would
+        reference = meff
+        if ti.static(kind == L.ROW_NORMAL):
+            reference = ti.max(meff, self.soft_mass[w, self.row_idx[r]])
+        reference = ti.max(reference, 1e-12)
+        x = softness * meff / reference
+        self.ja[u, w, r], self.jb[u, w, r], self.ma[u, w, r], self.mb[u, w, r] = ja, jb, ma, mb
+        self.meff[u, w, r], self.vt[u, w, r] = meff, vt
+        self.ms[u, w, r], self.isc[u, w, r] = 1.0 / (1.0 + x), x / (1.0 + x)
+        # compliance of a soft tree joint row (J v = vt - cm lambda), 0 when rigid
+        self.cm[u, w, r] = softness / reference
+        self.lo[u, w, r], self.hi[u, w, r], self.mu[u, w, r] = lo, hi, mu
+        self.active[u, w, r] = active
 
     @ti.func
-    def integrate(self, t, w, n, v6):
-        x, q, v, om = bodies.advance(self, t, w, n, v6)
-        self.pos[t + 1, w, n], self.quat[t + 1, w, n] = x, q
-        self.vel[t + 1, w, n], self.omega[t + 1, w, n] = v, om
+    def integrate(self, u, w, n):
+        """Pose at substep u + 1 from the solved velocity of substep u."""
+        x, q, v, om = bodies.advance(self, u, w, n, self.vproj[u, self.n_sweeps, w, n])
+        self.sub.pos[u + 1, w, n], self.sub.quat[u + 1, w, n] = x, q
+        self.sub.vel[u + 1, w, n], self.sub.omega[u + 1, w, n] = v, om
+
+    @ti.func
+    def store(self, t, w, n):
+        """The state at t + 1: the last substep's pose."""
+        U = self.n_substeps
+        self.pos[t + 1, w, n], self.quat[t + 1, w, n] = self.sub.pos[U, w, n], self.sub.quat[U, w, n]
+        self.vel[t + 1, w, n] = self.sub.vel[U, w, n]
+        self.omega[t + 1, w, n] = self.sub.omega[U, w, n]
+
+    @ti.func
+    def store_rows(self, t, w, r):
+        """Impulses of the last substep, kept to warm-start step t + 1."""
+        self.warm[t + 1, w, r] = self.lam[self.n_substeps - 1, self.n_sweeps, w, r]
+
+    @ti.func
+    def store_point(self, t, w, i):
+        self.point_force[t + 1, w, i] = sensors.point_force(self, w, i)
+
+    @ti.func
+    def measure(self, t, w, m):
+        j = self.motor_joint[m]
+        q, ja, jb = rows.joint_coordinate(self, self.state, t, w, j, self.motor_axis[m])
+        self.joint_pos[t, w, m] = q
+        self.joint_vel[t, w, m] = \
+            ja.dot(rows.body_velocity(self, self.state, t, w, self.joint_parent[j])) \
+            + jb.dot(rows.body_velocity(self, self.state, t, w, self.joint_child[j]))
+
+    @ti.func
+    def prepare_bodies(self, u, w):
+        for n in range(self.n_bodies):
+            self.body_scratch(u, w, n)
+
+    @ti.func
+    def prepare_points(self, u, w):
+        for geom, offset, count in ti.static(self.point_groups):
+            for k in range(count):
+                self.point_scratch(u, w, self.points_sorted[offset + k], geom)
+
+    @ti.func
+    def prepare_rows(self, t, u, w):
+        for kind, offset, count in ti.static(self.row_groups):
+            for k in range(count):
+                self.row_scratch(t, u, w, self.rows_sorted[offset + k], kind)
+
+    @ti.func
+    def world_step(self, t, w, keep: ti.template()):
+        """Step t of world w, forward: every substep's stages, the solve and the integration,
+        then the state at t + 1. With `keep`, the solver's history is stored for the
+        reverse pass."""
+        for n in range(self.n_bodies):
+            self.load(t, w, n)
+        for u in range(self.n_substeps):
+            for n in range(self.n_bodies):
+                self.vwarm[u, w, n] = ti.Vector.zero(self.real, 6)   # the warm start adds to it
+            self.prepare_bodies(u, w)
+            self.prepare_points(u, w)
+            self.prepare_rows(t, u, w)
+            solver.warm_start(self, t, u, w)
+            if ti.static(self.has_tree):
+                tree.factorize(self, u, w)
+            solver.solve(self, u, w, keep)
+            for n in range(self.n_bodies):
+                self.integrate(u, w, n)
+        for n in range(self.n_bodies):
+            self.store(t, w, n)
+        for r in range(self.n_rows):
+            self.store_rows(t, w, r)
+        for i in range(self.n_points):
+            self.store_point(t, w, i)
+            U = self.n_substeps - 1
+            self.point_pos[t + 1, w, i] = 0.5 * (self.c_point_a[U, w, i] + self.c_point_b[U, w, i])
+        for m in range(self.n_motors):
+            self.measure(t + 1, w, m)
+
+    # ---------------------------------------------------------------------------- kernels
+    @ti.kernel
+    def k_group_clear(self):
+        for w, g in self.group_mass:
+            self.group_mass[w, g] = 0.0
+            self.group_moment[w, g] = ti.Vector.zero(self.real, 3)
+            self.group_inertia[w, g] = ti.Matrix.zero(self.real, 3, 3)
+
+    @ti.kernel
+    def k_group_sum(self):
+        for w in range(self.batch):  # bodies summed in file order: deterministic
+            for n in range(self.n_bodies):
+                g, m = self.body_group[n], self.mass[w, n]
+                self.group_mass[w, g] += m
+                self.group_moment[w, g] += m * self.pos[0, w, n]
+
+    @ti.kernel
+    def k_group_inertia(self):
+        for w in range(self.batch):
+            for n in range(self.n_bodies):
+                g, m = self.body_group[n], self.mass[w, n]
+                d = self.pos[0, w, n] - self.group_moment[w, g] / self.group_mass[w, g]
+                self.group_inertia[w, g] += bodies.world_inertia(
+                    self, self.quat[0, w, n], w, n) + m * (
+                    d.dot(d) * ti.Matrix.identity(self.real, 3) - d.outer_product(d))
+
+    @ti.kernel
+    def k_soft_mass(self):
+        """soft_mass[w, i]: the effective mass of contact point i's normal direction at the
+        start pose, with every jointed body taken as one rigid body (its joints held, as a
+        standing robot's servos hold them): the mass the contact holds up. 0 (the row's own
+        effective mass is used) for a body without joints and where both sides belong to the
+        same jointed body."""
+        for geom, offset, count in ti.static(self.point_groups):
+            for w in range(self.batch):   # a world's points in order: deterministic adjoints
+                for k in range(count):
+                    p = self.points_sorted[offset + k]
+                    n, pa, pb, _ = geometry.contact_point(self, self.state, 0, w, p, geom)
+                    a, b = self.point_body_a[p], self.point_body_b[p]
+                    inverse = self.group_inverse_mass(w, a, pa, n)
+                    lone = self.body_alone[a]
+                    if b >= 0:
+                        inverse += self.group_inverse_mass(w, b, pb, n)
+                        lone *= self.body_alone[b]
+                        if self.body_group[b] == self.body_group[a]:
+                            inverse = 0.0
+                    mass = 0.0
+                    if inverse > 0.0:
+                        if lone == 0:
+                            mass = 1.0 / inverse
+                    self.soft_mass[w, p] = mass
+
+    def soft_masses(self):
+        """The contacts' soft masses for this rollout (from the state at t = 0)."""
+        self.k_group_clear()
+        self.k_group_sum()
+        self.k_group_inertia()
+        self.k_soft_mass()
+
+    @ti.func
+    def group_inverse_mass(self, w, n, point, direction):
+        """n^T M^-1 n of body n's jointed body, as one rigid body, for a unit impulse along
+        `direction` at `point` (world)."""
+        g = self.body_group[n]
+        lever = (point - self.group_moment[w, g] / self.group_mass[w, g]).cross(direction)
+        return 1.0 / self.group_mass[w, g] \
+            + lever.dot(self.group_inertia[w, g].inverse() @ lever)
 
     @ti.kernel
     def k_measure(self, t: ti.i32):
@@ -412,24 +578,95 @@ class Simulation:
     @ti.kernel
     def k_steps(self, t0: ti.i32, t1: ti.i32):
         """Steps t0 .. t1 - 1 of every world in one launch, one thread per world, forward
-        only: the same physics as the per-stage kernels, with the solver updating lam_now and
-        v_now in place (the taped backward recomputes each step with the history path)."""
+        only (the taped backward replays each step with the history kept)."""
         for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
             if i % self.world_stride == 0:
                 w = i // self.world_stride
                 for t in range(t0, t1):
-                    self.world_scratch(t, w)
-                    solver.solve_in_place(self, t, w)
-                    for r in range(self.n_rows):
-                        self.warm[t + 1, w, r] = self.lam_now[0, w, r]
-                    for p in range(self.n_points):
-                        self.point_force[t + 1, w, p] = sensors.point_force(self, t, w, p)
-                        self.point_pos[t + 1, w, p] = 0.5 * (self.c_point_a[w, p]
-                                                             + self.c_point_b[w, p])
-                    for n in range(self.n_bodies):
-                        self.integrate(t, w, n, self.v_now[w, n])
-                    for m in range(self.n_motors):
-                        self.measure(t + 1, w, m)
+                    self.world_step(t, w, False)
+
+    @ti.kernel
+    def k_recompute(self, t: ti.i32, decay: ti.f64):
+        """Everything the adjoint kernels of step t read, one thread per world, in one launch:
+        the step replayed from the stored state at t with every solver iterate kept. First the
+        backward prelude (backward_prelude: the state's adjoint at t + 1 checked and scaled by
+        `decay`, the scratch adjoints zeroed), here rather than in a kernel of its own: on CPU
+        each parallel loop of a launch is a hand-off to Taichi's thread pool (~0.1 ms)."""
+        f = ti.cast(decay, self.real)      # in f32 too, without a narrowing warning
+        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+            if i % self.world_stride == 0:
+                w = i // self.world_stride
+                self.backward_prelude(t + 1, w, f)
+                self.world_step(t, w, True)
+
+    # Kernels below run only as adjoints (kernel.grad) in the taped backward, in the order
+    # k_store_measure, k_store, then per substep u from the last: k_integrate,
+    # k_solve_adjoint, k_prepare; then k_load. A stage whose output a later stage of the same
+    # kernel reads is a top-level loop of its own: Taichi 1.7.4 differentiates such a
+    # dependency wrongly inside one loop nest (docs/engine-notes.md, pitfall 1).
+    @ti.kernel
+    def k_load(self, t: ti.i32):
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                w = i // self.world_stride
+                for n in range(self.n_bodies):
+                    self.load(t, w, n)
+
+    @ti.kernel
+    def k_prepare(self, t: ti.i32, u: ti.i32):
+        """The solver's inputs at substep u of step t (bodies, contact points, rows, warm
+        start). vwarm is zeroed in k_recompute, not here: zeroing a field and adding to it in
+        one kernel gets a wrong adjoint in Taichi 1.7.4 (docs/engine-notes.md, pitfall 1);
+        the backward prelude zeroes its adjoint instead."""
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                self.prepare_bodies(u, i // self.world_stride)
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                self.prepare_points(u, i // self.world_stride)
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                self.prepare_rows(t, u, i // self.world_stride)
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                solver.warm_start(self, t, u, i // self.world_stride)
+
+    @ti.kernel
+    def k_solve_adjoint(self, t: ti.i32, u: ti.i32):
+        """Adjoint of the solve of substep u of step t (see solver.solve_adjoint)."""
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                solver.solve_adjoint(self, u, i // self.world_stride)
+
+    @ti.kernel
+    def k_integrate(self, t: ti.i32, u: ti.i32):
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                w = i // self.world_stride
+                for n in range(self.n_bodies):
+                    self.integrate(u, w, n)
+
+    @ti.kernel
+    def k_store(self, t: ti.i32):
+        """What ends step t: the state, impulses and contact forces at t + 1 and the motor
+        coordinates there."""
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                w = i // self.world_stride
+                for n in range(self.n_bodies):
+                    self.store(t, w, n)
+                for r in range(self.n_rows):
+                    self.store_rows(t, w, r)
+                for p in range(self.n_points):
+                    self.store_point(t, w, p)
+
+    @ti.kernel
+    def k_store_measure(self, t: ti.i32):
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                w = i // self.world_stride
+                for m in range(self.n_motors):
+                    self.measure(t + 1, w, m)
 
     @ti.kernel
     def k_sense(self, t0: ti.i32, t1: ti.i32):
@@ -448,52 +685,6 @@ class Simulation:
             if self.n_points and L.SENSOR_CONTACT_FORCE in self.layout.sensor_kind:
                 self.k_sense_contacts(t0, t1)
 
-    @ti.kernel
-    def k_recompute(self, t: ti.i32, decay: ti.f64):
-        """Everything the adjoint kernels of step t read, one thread per world, in one launch:
-        bodies, contact points and rows (as the stage kernels compute them), then the warm
-        start and the solver with every iterate kept (lam, hist) and warm[t + 1]. First the
-        backward prelude (backward_prelude: the state's adjoint at t + 1 checked and scaled by
-        `decay`, the scratch adjoints zeroed), here rather than in a kernel of its own: on CPU
-        each parallel loop of a launch is a hand-off to Taichi's thread pool (~0.1 ms)."""
-        f = ti.cast(decay, self.real)      # in f32 too, without a narrowing warning
-        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
-            if i % self.world_stride == 0:
-                w = i // self.world_stride
-                self.backward_prelude(t + 1, w, f)
-                self.world_scratch(t, w)
-                solver.warm_start(self, t, w, self.lam)
-                for k in range(self.n_iterations):
-                    for r in range(self.n_rows):
-                        solver.solve_row(self, w, k, r)
-                for r in range(self.n_rows):
-                    self.warm[t + 1, w, r] = self.lam[self.n_iterations, w, r]
-
-    @ti.func
-    def world_scratch(self, t, w):
-        """Bodies, contact points and constraint rows of world w at step t, serially."""
-        for n in range(self.n_bodies):
-            self.body_scratch(t, w, n)
-            self.vwarm[w, n] = ti.Vector.zero(self.real, 6)   # the warm start adds to it
-        for i in range(self.n_points):
-            geom = self.point_geom[i]
-            for g in ti.static(self.geoms_present):
-                if geom == g:
-                    self.point_scratch(t, w, i, g)
-        for r in range(self.n_rows):
-            kind = self.row_kind[r]
-            for kd in ti.static(self.kinds_present):
-                if kind == kd:
-                    self.row_scratch(t, w, r, kd)
-
-    @ti.func
-    def measure(self, t, w, m):
-        j = self.motor_joint[m]
-        q, ja, jb = rows.joint_coordinate(self, t, w, j, self.motor_axis[m])
-        self.joint_pos[t, w, m] = q
-        self.joint_vel[t, w, m] = ja.dot(rows.body_velocity(self, t, w, self.joint_parent[j])) \
-            + jb.dot(rows.body_velocity(self, t, w, self.joint_child[j]))
-
     # ------------------------------------------------------------------------------ steps
     def _steps_forward(self, t0: int, t1: int):
         if t0 == 0:
@@ -501,8 +692,10 @@ class Simulation:
         chunk = t1 - t0
         budget = self.backend.max_loop_iterations  # software Vulkan ends longer shader loops
         if budget:
-            per_step = ((self.n_iterations + 4) * self.n_rows + self.n_iterations
-                        + 3 * (self.n_bodies + self.n_points + self.n_motors) + 16)
+            per_substep = ((self.n_sweeps + 4) * (self.n_rows + 2 * self.n_tree)
+                           + 3 * (self.n_bodies + self.n_points) + 16)
+            per_step = self.n_substeps * per_substep + 3 * (self.n_bodies + self.n_points
+                                                            + self.n_motors) + self.n_rows
             chunk = max(1, budget // (2 * per_step))
         for a in range(t0, t1, chunk):
             self.k_steps(a, min(a + chunk, t1))
@@ -513,19 +706,26 @@ class Simulation:
             self._step_backward(t)
 
     def _step_backward(self, t: int):
-        """Step t's adjoint in four launches (launches, not arithmetic, bound small robots)."""
+        """Step t's adjoint: replay, then the stages' adjoints in reverse, substep by substep
+        (launches, not arithmetic, bound small robots)."""
         self.k_recompute(t, self.grad_decay)  # this step's scratch, from the stored state at t
-        self.k_finish.grad(t)
-        self.k_solve_adjoint(t)
-        self.k_prepare.grad(t)
+        if self.n_motors:
+            self.k_store_measure.grad(t)
+        self.k_store.grad(t)
+        for u in reversed(range(self.n_substeps)):
+            self.k_integrate.grad(t, u)
+            self.k_solve_adjoint(t, u)
+            self.k_prepare.grad(t, u)
+        self.k_load.grad(t)
 
     @ti.func
     def backward_prelude(self, t, w, f):
         """World w's part before step t - 1's adjoint: flag a NaN/inf adjoint of the state at t
         (complete now; the adjoints after it consume it), multiply the state's adjoints at t
-        by f (grad_decay; 1 leaves them exact) and zero the per-step scratch adjoints."""
+        by f (grad_decay; 1 leaves them exact) and zero the step's scratch adjoints."""
         zero3, zero6 = ti.Vector.zero(self.real, 3), ti.Vector.zero(self.real, 6)
-        for n in range(self.mass.shape[1]):
+        zero33 = ti.Matrix.zero(self.real, 3, 3)
+        for n in range(self.n_bodies):
             total = self.pos.grad[t, w, n].sum() + self.vel.grad[t, w, n].sum() \
                 + self.omega.grad[t, w, n].sum() + self.quat.grad[t, w, n].sum()
             if ti.math.isnan(total) or ti.math.isinf(total):
@@ -534,27 +734,34 @@ class Simulation:
             self.vel.grad[t, w, n] *= f
             self.omega.grad[t, w, n] *= f
             self.quat.grad[t, w, n] *= f
-            self.inv_mass.grad[w, n] = 0.0
-            self.vstart.grad[w, n], self.vwarm.grad[w, n] = zero6, zero6
-            fr = self.final[n, 0]   # the solver adjoint reads hist.grad only at each body's
-            if fr >= 0:             # final entry
-                self.hist.grad[self.n_iterations - 1, w, fr, self.final[n, 1]] = zero6
+            for u in range(self.n_substeps + 1):
+                self.sub.pos.grad[u, w, n], self.sub.vel.grad[u, w, n] = zero3, zero3
+                self.sub.omega.grad[u, w, n] = zero3
+                self.sub.quat.grad[u, w, n] = ti.Vector.zero(self.real, 4)
+            for u in range(self.n_substeps):
+                self.inv_mass.grad[u, w, n], self.bmass.grad[u, w, n] = 0.0, 0.0
+                self.iw.grad[u, w, n] = zero33
+                self.vstart.grad[u, w, n], self.vwarm.grad[u, w, n] = zero6, zero6
+                for k in range(self.n_sweeps + 1):
+                    self.vproj.grad[u, k, w, n] = zero6
         for r in range(self.n_rows):
             self.warm.grad[t, w, r] *= f
         for m in range(self.n_motors):
             self.joint_pos.grad[t, w, m] *= f
             self.joint_vel.grad[t, w, m] *= f
-        for r in range(self.meff.shape[1]):
-            self.ja.grad[w, r], self.jb.grad[w, r] = zero6, zero6
-            self.ma.grad[w, r], self.mb.grad[w, r] = zero6, zero6
-            self.meff.grad[w, r], self.vt.grad[w, r], self.ms.grad[w, r] = 0.0, 0.0, 0.0
-            self.isc.grad[w, r], self.lo.grad[w, r], self.hi.grad[w, r] = 0.0, 0.0, 0.0
-            self.mu.grad[w, r] = 0.0
-            self.lam.grad[0, w, r] = 0.0   # the solver adjoint reads lam.grad[K] and adds
-            self.lam.grad[self.n_iterations, w, r] = 0.0   # to lam.grad[0]
-        for i in range(self.c_sep.shape[1]):
-            self.c_normal.grad[w, i], self.c_point_a.grad[w, i] = zero3, zero3
-            self.c_point_b.grad[w, i], self.c_sep.grad[w, i] = zero3, 0.0
+        for u in range(self.n_substeps):
+            for r in range(self.meff.shape[2]):
+                self.ja.grad[u, w, r], self.jb.grad[u, w, r] = zero6, zero6
+                self.ma.grad[u, w, r], self.mb.grad[u, w, r] = zero6, zero6
+                self.meff.grad[u, w, r], self.vt.grad[u, w, r] = 0.0, 0.0
+                self.ms.grad[u, w, r], self.isc.grad[u, w, r] = 0.0, 0.0
+                self.lo.grad[u, w, r], self.hi.grad[u, w, r] = 0.0, 0.0
+                self.mu.grad[u, w, r], self.cm.grad[u, w, r] = 0.0, 0.0
+                for k in range(self.n_sweeps + 1):
+                    self.lam.grad[u, k, w, r] = 0.0
+            for i in range(self.c_sep.shape[2]):
+                self.c_normal.grad[u, w, i], self.c_point_a.grad[u, w, i] = zero3, zero3
+                self.c_point_b.grad[u, w, i], self.c_sep.grad[u, w, i] = zero3, 0.0
 
     def validate_step(self, t: int):
         """Launch every kernel of step t whose adjoint Taichi generates once in Taichi's
@@ -562,16 +769,19 @@ class Simulation:
         (no field entry overwritten after it is read). Needs tdphys.init(debug=True); raises
         TaichiAssertionError on a violation. The hand-written solver adjoint is not Taichi's and
         is checked by the gradient tests instead. Values are recomputed (equal up to rounding)."""
-        launches = [(self.k_prepare, (t,)), (self.k_recompute, None), (self.k_finish, (t,))]
+        launches = [(self.k_recompute, None), (self.k_load, (t,))]
+        launches += [(self.k_prepare, (t, u)) for u in range(self.n_substeps)]
+        launches += [(self.k_integrate, (t, u)) for u in range(self.n_substeps)]
+        launches += [(self.k_store, (t,)), (self.k_store_measure, (t,))]
         if self.n_sensors:
             launches += [(self.k_sense, (t, t + 1))]
             if self.n_points:
                 launches += [(self.k_sense_contacts, (t, t + 1))]
-        backend.start_validation()
         for kernel, args in launches:
             if args is None:  # the solver's history: a plain forward kernel
                 kernel(t, 1.0)
-            else:
+            else:             # the rule holds within a kernel: each is checked on its own
+                backend.start_validation()
                 backend.run_validated(kernel, *args)
 
     def step(self, t: int):
@@ -583,6 +793,8 @@ class Simulation:
         self.k_mass()
         self.k_init()
         self.k_measure(0)
+        if self.n_points:
+            self.soft_masses()
 
     def rollout(self, policy=None, check: bool = True):
         """Simulate all T steps. `policy(t)`, if given, runs before step t (a Taichi kernel

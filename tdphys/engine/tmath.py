@@ -23,6 +23,14 @@ def quat_rotate_inv(q, v):
 
 
 @ti.func
+def cayley_rotate(a, v):
+    """(1 - skew(a))^-1 (1 + skew(a)) v: v turned by 2 atan|a| about a (the unit quaternion
+    along [1, a]), a rotation for any a."""
+    c = 1.0 / ti.sqrt(1.0 + a.dot(a))
+    return quat_rotate(ti.Vector([c, c * a[0], c * a[1], c * a[2]]), v)
+
+
+@ti.func
 def quat_mul(p, q):
     return ti.Vector([
         p[0] * q[0] - p[1] * q[1] - p[2] * q[2] - p[3] * q[3],
@@ -82,15 +90,17 @@ def tangent_basis(n):
 
 @ti.func
 def soft_coefficients(hertz, damping_ratio, dt):
-    """Catto's soft step: (bias rate [1/s], mass scale, impulse scale) for a constraint that
-    behaves like a spring of natural frequency `hertz` and damping ratio `damping_ratio`
-    whatever the masses. hertz = 0 means rigid: no softness and Baumgarte correction of 20 %
-    of the error per step."""
-    bias, mass_scale, impulse_scale = 0.2 / dt, 1.0, 0.0
+    """Catto's soft step for a constraint that behaves like a spring of natural frequency
+    `hertz` and damping ratio `damping_ratio` on a reference mass m_ref: (bias rate [1/s],
+    softness [-]). The row then solves J v = -bias C - softness / m_ref * lambda, its
+    compliance softness / m_ref [s/kg] (m_ref the row's own effective mass unless a load is
+    given, see Simulation.row_scratch). Limits: softness 1 / (dt omega (2 zeta + dt omega))
+    falls to 0 as hertz grows (rigid); hertz = 0 means rigid: softness 0 and a Baumgarte
+    correction of 20 % of the error per (sub)step, which Gauss-Seidel takes without
+    overshooting."""
+    bias, softness = 0.2 / dt, 0.0
     if hertz > 0:
         omega = 2.0 * math.pi * hertz
         a1 = 2.0 * damping_ratio + dt * omega
-        a2 = dt * omega * a1
-        a3 = 1.0 / (1.0 + a2)
-        bias, mass_scale, impulse_scale = omega / a1, a2 * a3, a3
-    return bias, mass_scale, impulse_scale
+        bias, softness = omega / a1, 1.0 / (dt * omega * a1)
+    return bias, softness

@@ -29,6 +29,7 @@ MAX_EXPRESSION = 256         # characters of one arithmetic expression of vars
 # physically sensible ranges: (low, high, unit) of robot-file quantities
 DT = (1e-6, 0.1, "s")
 ITERATIONS = (1, 1000, "")
+SUBSTEPS = (1, 64, "")
 GRAVITY = (0.0, 1000.0, "m/s^2")         # the vector's length
 MASS = (1e-6, 1e6, "kg")                 # a body's mass, and a shape's `mass`
 DENSITY = (1e-3, 1e6, "kg/m^3")

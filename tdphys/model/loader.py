@@ -687,6 +687,7 @@ _TOP_KEYS = ("name", "vars", "angle", "solver", "ground", "defaults", "bodies", 
 
 _SOLVER_FIELDS: dict[str, Callable[[_At], object]] = {
     "dt": _ranged(lambda a: _positive(a, "s"), limits.DT, "a time step of"),
+    "substeps": _ranged(_positive_int, limits.SUBSTEPS, "a substep count of"),
     "iterations": _ranged(_positive_int, limits.ITERATIONS, "a sweep count of"),
     "warm_start": _fraction,
     "gravity": _gravity,

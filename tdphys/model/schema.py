@@ -152,10 +152,12 @@ class Sensor:
 class Solver:
     """Time stepping and constraint settings.
 
-    dt: [s] step. iterations: Gauss-Seidel sweeps per step. warm_start: fraction [0, 1] of the
-    previous step's impulses to start from (0 = off). gravity: [m/s^2] world vector.
-    joint_hz / contact_hz: [Hz] constraint stiffness as a natural frequency (0 = rigid: no
-    softness, 20 % of the position error corrected per step); joint_damping /
+    dt: [s] step. substeps: velocity solves and position updates per step (each of width
+    dt / substeps). iterations: Gauss-Seidel sweeps per step over the rows the tree solve does
+    not take (limits, motors, contacts), shared among the substeps. warm_start: fraction
+    [0, 1] of the previous substep's impulses to start from (0 = off). gravity: [m/s^2] world
+    vector. joint_hz / contact_hz: [Hz] constraint stiffness as a natural frequency (0 =
+    rigid: no softness, the position error removed in one substep); joint_damping /
     contact_damping: damping ratio [-].
     restitution_velocity: [m/s] approach speed below which restitution is ignored.
     max_push_velocity: [m/s] cap on the speed at which penetration is resolved.
@@ -166,10 +168,11 @@ class Solver:
     """
 
     dt: float = 0.01
+    substeps: int = 4
     iterations: int = 20
     warm_start: float = 0.85
     gravity: Vec3 = (0.0, 0.0, -9.81)
-    joint_hz: float = 30.0
+    joint_hz: float = 0.0
     joint_damping: float = 2.0
     contact_hz: float = 25.0
     contact_damping: float = 5.0

@@ -314,7 +314,7 @@ class Renderer:
 
     @ti.func
     def shape_layer(self, t, b, k, o, d, t_star):
-        c, q = shape_pose(self.sim, t, b, k)
+        c, q = shape_pose(self.sim, self.sim.state, t, b, k)
         kind = self.sim.shape_kind[k]
         s, depth, normal = BIG, BIG, -d
         uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
@@ -378,7 +378,7 @@ class Renderer:
         for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_shapes):
             if self.sim.shape_kind[k] == L.S_BOX:
                 o, d = self.ray(t, b, y, x)
-                c, q = shape_pose(self.sim, t, b, k)
+                c, q = shape_pose(self.sim, self.sim.state, t, b, k)
                 half = self.sim.shape_half_extents[b, k]
                 ol, dl = quat_rotate_inv(q, o - c), quat_rotate_inv(q, d)
                 if self.box_entry_depth(ol, dl, half) < 0.0:
