@@ -331,12 +331,20 @@ class Simulation:
         k_recompute's backward prelude zeroes its adjoint instead."""
         for w, n in self.mass:
             self.body_scratch(t, w, n)
+        # points and rows read the state of two bodies each (a body serves several), so their
+        # adjoints add into the same body's entries: a thread per world, items in order
         for geom, offset, count in ti.static(self.point_groups):
-            for w, k in ti.ndrange(self.batch, count):
-                self.point_scratch(t, w, self.points_sorted[offset + k], geom)
+            for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+                if i % self.world_stride == 0:
+                    for k in range(count):
+                        self.point_scratch(t, i // self.world_stride,
+                                           self.points_sorted[offset + k], geom)
         for kind, offset, count in ti.static(self.row_groups):
-            for w, k in ti.ndrange(self.batch, count):
-                self.row_scratch(t, w, self.rows_sorted[offset + k], kind)
+            for i in range(self.batch * self.world_stride):
+                if i % self.world_stride == 0:
+                    for k in range(count):
+                        self.row_scratch(t, i // self.world_stride, self.rows_sorted[offset + k],
+                                         kind)
         for w in range(self.batch):
             solver.warm_start(self, t, w, self.lam)
 
@@ -393,8 +401,10 @@ class Simulation:
         for w, n in ti.ndrange(*self.mass.shape):
             self.integrate(t, w, n, solver.final_velocity(self, w, n))
         ti.loop_config(serialize=self.serial_stages)
-        for w, m in ti.ndrange(self.batch, self.n_motors):
-            self.measure(t + 1, w, m)
+        for i in range(self.batch * self.world_stride):  # a thread per world: motors share
+            if i % self.world_stride == 0:                # bodies (see k_measure)
+                for m in range(self.n_motors):
+                    self.measure(t + 1, i // self.world_stride, m)
 
     @ti.func
     def integrate(self, t, w, n, v6):
@@ -404,8 +414,12 @@ class Simulation:
 
     @ti.kernel
     def k_measure(self, t: ti.i32):
-        for w, m in ti.ndrange(self.batch, self.n_motors):
-            self.measure(t, w, m)
+        """Motor coordinates at step t. A thread per world, motors in order: motors share
+        bodies and joints, whose adjoints then sum in a fixed order (docs/determinism.md)."""
+        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+            if i % self.world_stride == 0:
+                for m in range(self.n_motors):
+                    self.measure(t, i // self.world_stride, m)
 
     @ti.kernel
     def k_steps(self, t0: ti.i32, t1: ti.i32):
@@ -429,15 +443,25 @@ class Simulation:
                     for m in range(self.n_motors):
                         self.measure(t + 1, w, m)
 
+    # The sensor kernels run a thread per world, steps and sensors in order: sensors share
+    # bodies, every step reads the world's centres of mass, and contact forces add up into
+    # one reading, so their sums (and their adjoints') get a fixed order (docs/determinism.md).
     @ti.kernel
     def k_sense(self, t0: ti.i32, t1: ti.i32):
-        for t, w, k in ti.ndrange((t0, t1), self.batch, self.n_sensors):
-            sensors.write(self, t, w, k)
+        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+            if i % self.world_stride == 0:
+                for t in range(t0, t1):
+                    for k in range(self.n_sensors):
+                        sensors.write(self, t, i // self.world_stride, k)
 
     @ti.kernel
     def k_sense_contacts(self, t0: ti.i32, t1: ti.i32):
-        for t, w, k, i in ti.ndrange((t0, t1), self.batch, self.n_sensors, self.n_points):
-            sensors.add_contact_force(self, t, w, k, i)
+        for j in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+            if j % self.world_stride == 0:
+                for t in range(t0, t1):
+                    for k in range(self.n_sensors):
+                        for i in range(self.n_points):
+                            sensors.add_contact_force(self, t, j // self.world_stride, k, i)
 
     def sense(self, t0: int, t1: int):
         """sensordata[t] for t0 <= t < t1 from the stored state (differentiable)."""
