@@ -24,9 +24,9 @@ engine's steps (Simulation.rollout(policy=...)).
 
 Kernels that Taichi differentiates keep one loop nest each and accumulate with atomic adds,
 never in a loop-carried local (docs/engine-notes.md, pitfalls 1 and 6; Taichi's reverse mode
-would need an AD stack per hidden unit). The dense layers (Weights.dense) have a hand-written
+would need an AD stack per hidden unit). The affine layers (Weights.linear) have a hand-written
 backward instead. Every sum has a fixed order, so a run repeats bit for bit whatever the thread
-count: one thread owns each sum of the dense layers, and the kernels whose adjoints add into
+count: one thread owns each sum of the affine layers, and the kernels whose adjoints add into
 entries that many iterations read (the features read the effector's state; the output reads
 the motors' scale and offset) are serial loops (docs/determinism.md).
 """
@@ -220,10 +220,10 @@ class CommandHold:
 class Weights:
     """What the MLP and vision controllers share: the trainable vector `theta` (P, n_params)
     (P = 1, or one parameter set per world), its activation (`act_code`, an ACTIVATIONS index),
-    the dense layer op (`dense`) and the optimiser's view of it."""
+    the affine layer op (`linear`) and the optimiser's view of it."""
 
-    def _init_dense(self) -> None:
-        """`self.dense(t0, t1, dst, src, shift, w0, b0, n_out, n_in)`: for t0 <= t < t1 and
+    def _init_linear(self) -> None:
+        """`self.linear(t0, t1, dst, src, shift, w0, b0, n_out, n_in)`: for t0 <= t < t1 and
         every world b,
 
             dst[t, b] = theta[b0:b0 + n_out] + W src[t + shift, b]      (b0 >= 0)
@@ -234,21 +234,21 @@ class Weights:
         every product into the input's and the weight's adjoints atomically from whichever
         thread runs it, so the sums took another order each run (docs/determinism.md). Here
         each output, input adjoint and weight adjoint is one thread's sum, in index order."""
-        self.dense = ti.ad.grad_replaced(self._dense_forward)
-        ti.ad.grad_for(self.dense)(self._dense_backward)
+        self.linear = ti.ad.grad_replaced(self._linear_forward)
+        ti.ad.grad_for(self.linear)(self._linear_backward)
 
-    def _dense_forward(self, t0, t1, dst, src, shift, w0, b0, n_out, n_in) -> None:
-        self.k_dense(t0, t1, dst, src, shift, w0, b0, n_out, n_in)
+    def _linear_forward(self, t0, t1, dst, src, shift, w0, b0, n_out, n_in) -> None:
+        self.k_linear(t0, t1, dst, src, shift, w0, b0, n_out, n_in)
 
-    def _dense_backward(self, t0, t1, dst, src, shift, w0, b0, n_out, n_in) -> None:
-        self.k_dense_input_adjoint(t0, t1, dst, src, shift, w0, n_out, n_in)
-        self.k_dense_weight_adjoint(t0, t1, dst, src, shift, w0, b0, n_out, n_in)
+    def _linear_backward(self, t0, t1, dst, src, shift, w0, b0, n_out, n_in) -> None:
+        self.k_linear_input_adjoint(t0, t1, dst, src, shift, w0, n_out, n_in)
+        self.k_linear_weight_adjoint(t0, t1, dst, src, shift, w0, b0, n_out, n_in)
 
     @ti.kernel
-    def k_dense(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
+    def k_linear(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
                 shift: ti.template(), w0: ti.template(), b0: ti.template(),
                 n_out: ti.template(), n_in: ti.template()):
-        """Forward only (the backward is _dense_backward): one thread per output."""
+        """Forward only (the backward is _linear_backward): one thread per output."""
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n_out):
             p = self._set_of(b)
             acc = dst[t, b, j]
@@ -259,7 +259,7 @@ class Weights:
             dst[t, b, j] = acc
 
     @ti.kernel
-    def k_dense_input_adjoint(self, t0: ti.i32, t1: ti.i32, dst: ti.template(),
+    def k_linear_input_adjoint(self, t0: ti.i32, t1: ti.i32, dst: ti.template(),
                               src: ti.template(), shift: ti.template(), w0: ti.template(),
                               n_out: ti.template(), n_in: ti.template()):
         """src.grad[t + shift, b, i] += sum_j W[j, i] dst.grad[t, b, j]: a thread per input."""
@@ -271,7 +271,7 @@ class Weights:
             src.grad[t + shift, b, i] += acc
 
     @ti.kernel
-    def k_dense_weight_adjoint(self, t0: ti.i32, t1: ti.i32, dst: ti.template(),
+    def k_linear_weight_adjoint(self, t0: ti.i32, t1: ti.i32, dst: ti.template(),
                                src: ti.template(), shift: ti.template(), w0: ti.template(),
                                b0: ti.template(), n_out: ti.template(), n_in: ti.template()):
         """theta.grad[p] += the sum over the steps, then over set p's worlds, of
@@ -348,7 +348,7 @@ class MLP(Weights):
         self.per_step = self.repeat > 1 or any(code[0] not in (_F_SIN, _F_COS, _F_TARGET)
                                                for code in table)
         self._hold = CommandHold(sim).hold
-        self._init_dense()
+        self._init_linear()
         sizes = (self.n_in,) + tuple(spec.hidden) + (M,)
         self.sizes = sizes
         # parameter layout in theta: per layer W (out x in, row-major) then b; then skip S
@@ -489,11 +489,11 @@ class MLP(Weights):
         self.k_features(t0, t1)
         n_layers = len(self.sizes) - 1
         for k, (w0, b0) in enumerate(self.offsets):
-            self.dense(t0, t1, self.pre[k], self.x[k], 0, w0, b0, self.sizes[k + 1],
+            self.linear(t0, t1, self.pre[k], self.x[k], 0, w0, b0, self.sizes[k + 1],
                        self.sizes[k])
             if k == n_layers - 1:
                 if self.spec.skip:
-                    self.dense(t0, t1, self.pre[k], self.x[0], 0, self.skip_offset, -1,
+                    self.linear(t0, t1, self.pre[k], self.x[0], 0, self.skip_offset, -1,
                                self.sizes[-1], self.n_in)
             else:
                 self.k_activate(t0, t1, k)
