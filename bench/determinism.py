@@ -4,9 +4,9 @@
     python bench/determinism.py experiments/arm_reach.yaml --duration 0.3 --kernels
 
 Default: runs the experiment's optimisation --runs times, each in a fresh process (Taichi's
-thread count from --threads, else its default), and compares their history.json and
-metrics.json as the run writes them, wall times left out; prints "identical" or the first
-entry that differs. Exit status 0 when identical, 1 when not.
+thread count from --threads, else its default; a list such as 1,2,3 gives one run per count),
+and compares their history.json and metrics.json as the run writes them, wall times left out;
+prints "identical" or the first entry that differs. Exit status 0 when identical, 1 when not.
 
 --kernels: in one process, one taped update (forward and backward) from the same random
 parameters, --runs times, hashing every field of the simulation, the controller, the task and
@@ -263,20 +263,25 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=int, default=4, help="simulations per run")
     p.add_argument("--optimizer", choices=["adam", "cmaes"])
     p.add_argument("--runs", type=int, default=2)
-    p.add_argument("--threads", type=int, help="Taichi CPU threads (default: Taichi's)")
+    p.add_argument("--threads", help="Taichi CPU threads (default: Taichi's), or a list "
+                   "(1,2,3: one run per count)")
     p.add_argument("--kernels", action="store_true",
                    help="hash every field after each kernel launch of one taped update")
     p.add_argument("--time", type=int, metavar="N",
                    help="seconds per taped update: the median of N (after a compiling one)")
     args = p.parse_args(argv)
-    if args.threads:
-        os.environ["TI_CPU_MAX_NUM_THREADS"] = str(args.threads)
+    threads = [int(n) for n in args.threads.split(",")] if args.threads else [None]
+    if args.time or args.kernels:
+        if len(threads) > 1:
+            p.error("--time and --kernels take one thread count")
+        if threads[0]:
+            os.environ["TI_CPU_MAX_NUM_THREADS"] = str(threads[0])
     if args.time:
         from tdphys.optim import load_experiment
         exp = shortened(load_experiment(args.experiment), args.duration)
         first, median, cpu = update_seconds(exp, args.time)
         print(json.dumps({"experiment": exp.name, "duration_s": exp.task.duration,
-                          "threads": args.threads, "first_update_s": round(first, 2),
+                          "threads": threads[0], "first_update_s": round(first, 2),
                           "update_s": round(median, 4), "update_cpu_s": round(cpu, 4)}))
         return 0
     if args.kernels:
@@ -287,12 +292,15 @@ def main(argv=None) -> int:
         lines = report_kernels(logs)
         print("\n".join(lines) if lines else "identical")
         return 1 if lines else 0
+    if len(threads) > 1:
+        args.runs = len(threads)
     with tempfile.TemporaryDirectory() as tmp:
         runs = [run_in_process(args.experiment, args.duration, args.optimizer, args.budget,
-                               args.threads, Path(tmp) / f"run{k}.json")
+                               threads[k % len(threads)], Path(tmp) / f"run{k}.json")
                 for k in range(args.runs)]
     diff = first_difference(runs)
-    print(diff or f"identical ({args.runs} runs, {len(runs[0]['history'])} history entries)")
+    print(diff or f"identical ({args.runs} runs, threads {args.threads or 'default'}, "
+                  f"{len(runs[0]['history'])} history entries)")
     return 1 if diff else 0
 
 
