@@ -76,6 +76,17 @@ class Backend:
         return 512 if self.arch == "cpu" else 1
 
     @property
+    def ordered_sums(self) -> bool:
+        """Whether kernels give every sum a fixed order, so that a run repeats bit for bit
+        whatever the thread count (docs/determinism.md): on CPU, a loop whose iterations add
+        into shared entries (or whose adjoint does) runs a thread per world (world_stride)
+        with the rest serial, or is serial outright. GPUs keep a thread per item: a thread
+        per world would idle most of the device (the renderer alone ran 8 threads for
+        pixels training), and their float atomics (Taichi's adjoints) add in varying order
+        anyway."""
+        return self.arch == "cpu"
+
+    @property
     def serial_stage_batch(self) -> int:
         """Largest batch whose k_finish stage loops (an adjoint run every backward step) are
         serial loops on the launching thread rather than parallel loops.

@@ -332,19 +332,28 @@ class Simulation:
         for w, n in self.mass:
             self.body_scratch(t, w, n)
         # points and rows read the state of two bodies each (a body serves several), so their
-        # adjoints add into the same body's entries: a thread per world, items in order
+        # adjoints add into the same body's entries: on CPU a thread per world, items in order
+        # (backend.ordered_sums); GPUs a thread per item
         for geom, offset, count in ti.static(self.point_groups):
-            for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
-                if i % self.world_stride == 0:
-                    for k in range(count):
-                        self.point_scratch(t, i // self.world_stride,
-                                           self.points_sorted[offset + k], geom)
+            if ti.static(self.backend.ordered_sums):
+                for i in range(self.batch * self.world_stride):  # a thread per world
+                    if i % self.world_stride == 0:
+                        for k in range(count):
+                            self.point_scratch(t, i // self.world_stride,
+                                               self.points_sorted[offset + k], geom)
+            else:
+                for w, k in ti.ndrange(self.batch, count):
+                    self.point_scratch(t, w, self.points_sorted[offset + k], geom)
         for kind, offset, count in ti.static(self.row_groups):
-            for i in range(self.batch * self.world_stride):
-                if i % self.world_stride == 0:
-                    for k in range(count):
-                        self.row_scratch(t, i // self.world_stride, self.rows_sorted[offset + k],
-                                         kind)
+            if ti.static(self.backend.ordered_sums):
+                for i in range(self.batch * self.world_stride):
+                    if i % self.world_stride == 0:
+                        for k in range(count):
+                            self.row_scratch(t, i // self.world_stride,
+                                             self.rows_sorted[offset + k], kind)
+            else:
+                for w, k in ti.ndrange(self.batch, count):
+                    self.row_scratch(t, w, self.rows_sorted[offset + k], kind)
         for w in range(self.batch):
             solver.warm_start(self, t, w, self.lam)
 
@@ -400,11 +409,16 @@ class Simulation:
         ti.loop_config(serialize=self.serial_stages)
         for w, n in ti.ndrange(*self.mass.shape):
             self.integrate(t, w, n, solver.final_velocity(self, w, n))
-        ti.loop_config(serialize=self.serial_stages)
-        for i in range(self.batch * self.world_stride):  # a thread per world: motors share
-            if i % self.world_stride == 0:                # bodies (see k_measure)
-                for m in range(self.n_motors):
-                    self.measure(t + 1, i // self.world_stride, m)
+        if ti.static(self.backend.ordered_sums):   # motors share bodies (see k_measure)
+            ti.loop_config(serialize=self.serial_stages)
+            for i in range(self.batch * self.world_stride):  # a thread per world
+                if i % self.world_stride == 0:
+                    for m in range(self.n_motors):
+                        self.measure(t + 1, i // self.world_stride, m)
+        else:
+            ti.loop_config(serialize=self.serial_stages)
+            for w, m in ti.ndrange(self.batch, self.n_motors):
+                self.measure(t + 1, w, m)
 
     @ti.func
     def integrate(self, t, w, n, v6):
@@ -414,12 +428,17 @@ class Simulation:
 
     @ti.kernel
     def k_measure(self, t: ti.i32):
-        """Motor coordinates at step t. A thread per world, motors in order: motors share
-        bodies and joints, whose adjoints then sum in a fixed order (docs/determinism.md)."""
-        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
-            if i % self.world_stride == 0:
-                for m in range(self.n_motors):
-                    self.measure(t, i // self.world_stride, m)
+        """Motor coordinates at step t. On CPU a thread per world, motors in order: motors
+        share bodies and joints, whose adjoints then sum in a fixed order
+        (backend.ordered_sums, docs/determinism.md); GPUs a thread per motor."""
+        if ti.static(self.backend.ordered_sums):
+            for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+                if i % self.world_stride == 0:
+                    for m in range(self.n_motors):
+                        self.measure(t, i // self.world_stride, m)
+        else:
+            for w, m in ti.ndrange(self.batch, self.n_motors):
+                self.measure(t, w, m)
 
     @ti.kernel
     def k_steps(self, t0: ti.i32, t1: ti.i32):
@@ -443,25 +462,35 @@ class Simulation:
                     for m in range(self.n_motors):
                         self.measure(t + 1, w, m)
 
-    # The sensor kernels run a thread per world, steps and sensors in order: sensors share
-    # bodies, every step reads the world's centres of mass, and contact forces add up into
-    # one reading, so their sums (and their adjoints') get a fixed order (docs/determinism.md).
+    # On CPU the sensor kernels run a thread per world, steps and sensors in order: sensors
+    # share bodies, every step reads the world's centres of mass, and contact forces add up
+    # into one reading, so their sums (and their adjoints') get a fixed order
+    # (backend.ordered_sums, docs/determinism.md). GPUs run a thread per reading.
     @ti.kernel
     def k_sense(self, t0: ti.i32, t1: ti.i32):
-        for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
-            if i % self.world_stride == 0:
-                for t in range(t0, t1):
-                    for k in range(self.n_sensors):
-                        sensors.write(self, t, i // self.world_stride, k)
+        if ti.static(self.backend.ordered_sums):
+            for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+                if i % self.world_stride == 0:
+                    for t in range(t0, t1):
+                        for k in range(self.n_sensors):
+                            sensors.write(self, t, i // self.world_stride, k)
+        else:
+            for t, w, k in ti.ndrange((t0, t1), self.batch, self.n_sensors):
+                sensors.write(self, t, w, k)
 
     @ti.kernel
     def k_sense_contacts(self, t0: ti.i32, t1: ti.i32):
-        for j in range(self.batch * self.world_stride):  # a thread per world (backend.py)
-            if j % self.world_stride == 0:
-                for t in range(t0, t1):
-                    for k in range(self.n_sensors):
-                        for i in range(self.n_points):
-                            sensors.add_contact_force(self, t, j // self.world_stride, k, i)
+        if ti.static(self.backend.ordered_sums):
+            for j in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+                if j % self.world_stride == 0:
+                    for t in range(t0, t1):
+                        for k in range(self.n_sensors):
+                            for i in range(self.n_points):
+                                sensors.add_contact_force(self, t, j // self.world_stride, k,
+                                                          i)
+        else:
+            for t, w, k, i in ti.ndrange((t0, t1), self.batch, self.n_sensors, self.n_points):
+                sensors.add_contact_force(self, t, w, k, i)
 
     def sense(self, t0: int, t1: int):
         """sensordata[t] for t0 <= t < t1 from the stored state (differentiable)."""
