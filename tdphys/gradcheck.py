@@ -74,17 +74,17 @@ class FinalStateLoss:
 
     @ti.kernel
     def kernel(self):
-        # serial loops: the sums into loss take a fixed order (docs/determinism.md)
-        ti.loop_config(serialize=True)
+        # on CPU serial loops: the sums into loss take a fixed order (docs/determinism.md)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)
         for w, n in ti.ndrange(self.sim.batch, self.sim.n_bodies):
             s, T = self.sim, self.sim.steps
             om = s.omega[T, w, n]
             s.loss[None] += (self.a[n].dot(s.pos[T, w, n]) + self.b[n].dot(s.vel[T, w, n])
                              + 0.05 * om.dot(om))
-        ti.loop_config(serialize=True)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)
         for w, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
             self.sim.loss[None] += self.c[m] * self.sim.joint_pos[self.sim.steps, w, m]
-        ti.loop_config(serialize=True)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)
         for w, i in ti.ndrange(self.sim.batch, self.sim.n_sensordata):
             self.sim.loss[None] += self.d[i] * self.sim.sensordata[self.sim.steps, w, i]
 

@@ -25,10 +25,11 @@ engine's steps (Simulation.rollout(policy=...)).
 Kernels that Taichi differentiates keep one loop nest each and accumulate with atomic adds,
 never in a loop-carried local (docs/engine-notes.md, pitfalls 1 and 6; Taichi's reverse mode
 would need an AD stack per hidden unit). The affine layers (Weights.linear) have a hand-written
-backward instead. Every sum has a fixed order, so a run repeats bit for bit whatever the thread
-count: one thread owns each sum of the affine layers, and the kernels whose adjoints add into
-entries that many iterations read (the features read the effector's state; the output reads
-the motors' scale and offset) are serial loops (docs/determinism.md).
+backward instead. On CPU every sum has a fixed order, so a run repeats bit for bit whatever the
+thread count (backend.ordered_sums, docs/determinism.md): one thread owns each sum of the
+affine layers, and the kernels whose adjoints add into entries that many iterations read (the
+features read the effector's state; the output reads the motors' scale and offset) are serial
+loops.
 """
 # (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
 
@@ -438,7 +439,7 @@ class MLP(Weights):
 
     @ti.kernel
     def k_features(self, t0: ti.i32, t1: ti.i32):
-        ti.loop_config(serialize=True)   # a fixed order for its adjoint's sums (module doc)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for t, b, i in ti.ndrange((t0, t1), self.sim.batch, self.n_in):
             kind, arg = self.feat_kind[i], self.feat_arg[i]
             phase = 2.0 * math.pi * self.freq[i] * t * self.sim.dt
@@ -477,7 +478,7 @@ class MLP(Weights):
     @ti.kernel
     def k_output(self, t0: ti.i32, t1: ti.i32):
         last = ti.static(len(self.pre) - 1)
-        ti.loop_config(serialize=True)   # a fixed order for its adjoint's sums (module doc)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for t, b, m in ti.ndrange((t0, t1), self.sim.batch, self.sim.n_motors):
             y = self.pre[last][t, b, m]
             if ti.static(self.squash_tanh):

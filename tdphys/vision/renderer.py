@@ -405,18 +405,23 @@ class Renderer:
                         f2 = self.box_sdf(ol + x2 * dl, half)
                 self.t_star[b, y, x, k] = 0.5 * (lo + hi)
 
-    # The differentiated kernels (k_layers, k_transmit, k_composite) run a thread per world,
-    # its pixels and layers in order: every pixel reads the world's body poses and shapes, and
-    # a pixel's layers read each other's, so their adjoints add into shared entries; in one
-    # thread those sums keep one order, whatever the thread count (docs/determinism.md).
+    # The differentiated kernels (k_layers, k_transmit, k_composite) run, on CPU, a thread per
+    # world over its pixels and layers in order: every pixel reads the world's body poses and
+    # shapes, and a pixel's layers read each other's, so their adjoints add into shared
+    # entries; in one thread those sums keep one order, whatever the thread count
+    # (backend.ordered_sums, docs/determinism.md). GPUs run a thread per layer of a pixel.
     @ti.kernel
     def k_layers(self, t: ti.i32):
         """Coverage logit, depth and colour of every layer of every pixel (differentiated)."""
-        stride = ti.static(self.backend.world_stride)
-        for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
-            if i % stride == 0:
-                for y, x, k in ti.ndrange(self.height, self.width, self.n_layers):
-                    self.layer(t, i // stride, y, x, k)
+        if ti.static(self.backend.ordered_sums):
+            stride = ti.static(self.backend.world_stride)
+            for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
+                if i % stride == 0:
+                    for y, x, k in ti.ndrange(self.height, self.width, self.n_layers):
+                        self.layer(t, i // stride, y, x, k)
+        else:
+            for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers):
+                self.layer(t, b, y, x, k)
 
     @ti.func
     def layer(self, t, b, y, x, k):
@@ -492,17 +497,26 @@ class Renderer:
     @ti.kernel
     def k_transmit(self):
         """log T_k = sum over layers j in front of k of log(1 - cov_j) (differentiated), added
-        into log_t (zeroed before). The loop over j is unrolled at compile time and adds into
-        the field, not into a local: a local changed in a run-time loop (here the pixels)
-        would need an AD stack entry per layer."""
-        stride = ti.static(self.backend.world_stride)
-        for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
-            if i % stride == 0:
-                b = i // stride
-                for y, x, k in ti.ndrange(self.height, self.width, self.n_layers + 1):
-                    for j in ti.static(range(self.n_layers)):
-                        if j != k and self.in_front(b, y, x, j, k):
-                            self.log_t[b, y, x, k] -= self.opaque[b, y, x, j]
+        into log_t (zeroed before)."""
+        if ti.static(self.backend.ordered_sums):
+            stride = ti.static(self.backend.world_stride)
+            for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
+                if i % stride == 0:
+                    for y, x, k in ti.ndrange(self.height, self.width, self.n_layers + 1):
+                        self.transmit(i // stride, y, x, k)
+        else:
+            for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width,
+                                         self.n_layers + 1):
+                self.transmit(b, y, x, k)
+
+    @ti.func
+    def transmit(self, b, y, x, k):
+        """log_t[b, y, x, k] -= each front layer's opacity. The loop over the layers is
+        unrolled at compile time and adds into the field, not into a local: a local changed
+        inside a run-time loop (the pixels, on CPU) needs an AD stack entry per change."""
+        for j in ti.static(range(self.n_layers)):
+            if j != k and self.in_front(b, y, x, j, k):
+                self.log_t[b, y, x, k] -= self.opaque[b, y, x, j]
 
     @ti.kernel
     def k_clear_image(self, t: ti.i32):
@@ -512,21 +526,29 @@ class Renderer:
     @ti.kernel
     def k_composite(self, t: ti.i32):
         """image[t] = sum_k cov_k T_k colour_k + T_bg background (differentiated)."""
-        Ly = ti.static(self.n_layers)
-        stride = ti.static(self.backend.world_stride)
-        for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
-            if i % stride == 0:
-                b = i // stride
-                for y, x, k in ti.ndrange(self.height, self.width, Ly + 1):
-                    transmitted = ti.exp(self.log_t[b, y, x, k])   # for the three channels
-                    if k < Ly:
-                        weight = transmitted * (1.0 / (1.0 + ti.exp(-self.logit[b, y, x, k])))
-                        for c in ti.static(range(3)):
-                            self.image[t, b, y, x, c] += weight * self.colour[b, y, x, k, c]
-                    else:
-                        for c in ti.static(range(3)):
-                            self.image[t, b, y, x, c] += transmitted \
-                                * self.background_world[b, c]
+        if ti.static(self.backend.ordered_sums):
+            stride = ti.static(self.backend.world_stride)
+            for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
+                if i % stride == 0:
+                    for y, x, k in ti.ndrange(self.height, self.width, self.n_layers + 1):
+                        self.composite(t, i // stride, y, x, k)
+        else:
+            for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width,
+                                         self.n_layers + 1):
+                self.composite(t, b, y, x, k)
+
+    @ti.func
+    def composite(self, t, b, y, x, k):
+        """image[t, b, y, x] += layer k's colour (the background at k = n_layers) times its
+        coverage and transmittance."""
+        transmitted = ti.exp(self.log_t[b, y, x, k])   # one factor for the three channels
+        if k < self.n_layers:
+            weight = transmitted * (1.0 / (1.0 + ti.exp(-self.logit[b, y, x, k])))
+            for c in ti.static(range(3)):
+                self.image[t, b, y, x, c] += weight * self.colour[b, y, x, k, c]
+        else:
+            for c in ti.static(range(3)):
+                self.image[t, b, y, x, c] += transmitted * self.background_world[b, c]
 
     @ti.kernel
     def k_depth(self, t: ti.i32):
