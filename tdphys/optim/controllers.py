@@ -286,8 +286,8 @@ class Weights:
                     b = p * per_set + k
                     acc += dst.grad[t, b, j] * src[t + shift, b, i]
             self.theta.grad[p, w0 + j * n_in + i] += acc
-        for p, j in ti.ndrange(self.P, n_out):
-            if ti.static(b0 >= 0):
+        if ti.static(b0 >= 0):
+            for p, j in ti.ndrange(self.P, n_out):
                 acc = ti.cast(0.0, self.sim.real)
                 for t in range(t0, t1):
                     for k in range(per_set):

@@ -61,9 +61,9 @@ per sum; the kernels whose entries are shared by many iterations (the conv and i
 spatial_softmax, motion, normalize) run a thread per world over that world's steps and units
 in order (GPUs: a thread per unit), reading the world's own copy of the weights
 (`theta_world`, one row per world when the worlds share a parameter set), whose adjoints
-k_share_weights then sums over the worlds in order. Max pooling
-finds each window's winner in a forward-only kernel (outside the tape) and gathers it in a
-differentiated one (the gradient goes to the winner, as in every max pool).
+k_share_weights then sums over the worlds in order. Max pooling finds each window's winner in
+a forward-only kernel (outside the tape) and gathers it in a differentiated one (the gradient
+goes to the winner, as in every max pool).
 """
 # (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
 
