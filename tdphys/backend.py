@@ -6,6 +6,7 @@ gradients, so moving to another Taichi (or a fork) touches this file only.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,17 @@ class Backend:
         i // world_stride: on CPU each world is then a task of its own. Elsewhere 1 (a GPU
         thread per world, as written)."""
         return 512 if self.arch == "cpu" else 1
+
+    @property
+    def ordered_sums(self) -> bool:
+        """Whether kernels give every sum a fixed order, so that a run repeats bit for bit
+        whatever the thread count (docs/determinism.md): on CPU, a loop whose iterations add
+        into shared entries (or whose adjoint does) runs a thread per world (world_stride)
+        with the rest serial, or is serial outright. GPUs keep a thread per item: a thread
+        per world would idle most of the device (the renderer alone ran 8 threads for
+        pixels training), and their float atomics (Taichi's adjoints) add in varying order
+        anyway."""
+        return self.arch == "cpu"
 
     @property
     def serial_stage_batch(self) -> int:
@@ -252,6 +264,22 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
 
 
 _epoch = 0
+
+
+def unrolled_sum(terms):
+    """0 + terms[0] + terms[1] + ..., left to right, as one expression: call it in a kernel on
+    a list built at compile time (`backend.unrolled_sum([... for k in ti.static(...)])`).
+
+    Unlike `acc += term` in a ti.static loop, it changes no local: inside a run-time loop a
+    changed local costs Taichi's reverse mode an AD stack entry per change, and past
+    ad_stack_size (32) the launch crashes (a 7 x 7 conv window, measured). Taichi warns when
+    a kernel calls a Python function; this one only adds its expressions, so that warning
+    is filtered below."""
+    return sum(terms, 0.0)
+
+
+warnings.filterwarnings("ignore", message='.*Calling non-taichi function "backend.unrolled_sum"',
+                        category=SyntaxWarning)
 
 
 def epoch() -> int:

@@ -106,10 +106,14 @@ class FinalStateLoss:
 
     @ti.kernel
     def kernel(self):
+        # on CPU serial loops: the sums into loss take a fixed order (docs/determinism.md)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)
         for w, n in ti.ndrange(self.sim.batch, self.sim.n_bodies):
             self.sim.loss[None] += self.body_term(w, n)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)
         for w, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
             self.sim.loss[None] += self.motor_term(w, m)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)
         for w, i in ti.ndrange(self.sim.batch, self.sim.n_sensordata):
             self.sim.loss[None] += self.sensor_term(w, i)
 

@@ -572,8 +572,17 @@ class Simulation:
 
     @ti.kernel
     def k_measure(self, t: ti.i32):
-        for w, m in ti.ndrange(self.batch, self.n_motors):
-            self.measure(t, w, m)
+        """Motor coordinates at step t. On CPU a thread per world, motors in order: motors
+        share bodies and joints, whose adjoints then sum in a fixed order
+        (backend.ordered_sums, docs/determinism.md); GPUs a thread per motor."""
+        if ti.static(self.backend.ordered_sums):
+            for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+                if i % self.world_stride == 0:
+                    for m in range(self.n_motors):
+                        self.measure(t, i // self.world_stride, m)
+        else:
+            for w, m in ti.ndrange(self.batch, self.n_motors):
+                self.measure(t, w, m)
 
     @ti.kernel
     def k_steps(self, t0: ti.i32, t1: ti.i32):
@@ -668,15 +677,35 @@ class Simulation:
                 for m in range(self.n_motors):
                     self.measure(t + 1, w, m)
 
+    # On CPU the sensor kernels run a thread per world, steps and sensors in order: sensors
+    # share bodies, every step reads the world's centres of mass, and contact forces add up
+    # into one reading, so their sums (and their adjoints') get a fixed order
+    # (backend.ordered_sums, docs/determinism.md). GPUs run a thread per reading.
     @ti.kernel
     def k_sense(self, t0: ti.i32, t1: ti.i32):
-        for t, w, k in ti.ndrange((t0, t1), self.batch, self.n_sensors):
-            sensors.write(self, t, w, k)
+        if ti.static(self.backend.ordered_sums):
+            for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+                if i % self.world_stride == 0:
+                    for t in range(t0, t1):
+                        for k in range(self.n_sensors):
+                            sensors.write(self, t, i // self.world_stride, k)
+        else:
+            for t, w, k in ti.ndrange((t0, t1), self.batch, self.n_sensors):
+                sensors.write(self, t, w, k)
 
     @ti.kernel
     def k_sense_contacts(self, t0: ti.i32, t1: ti.i32):
-        for t, w, k, i in ti.ndrange((t0, t1), self.batch, self.n_sensors, self.n_points):
-            sensors.add_contact_force(self, t, w, k, i)
+        if ti.static(self.backend.ordered_sums):
+            for j in range(self.batch * self.world_stride):  # a thread per world (backend.py)
+                if j % self.world_stride == 0:
+                    for t in range(t0, t1):
+                        for k in range(self.n_sensors):
+                            for i in range(self.n_points):
+                                sensors.add_contact_force(self, t, j // self.world_stride, k,
+                                                          i)
+        else:
+            for t, w, k, i in ti.ndrange((t0, t1), self.batch, self.n_sensors, self.n_points):
+                sensors.add_contact_force(self, t, w, k, i)
 
     def sense(self, t0: int, t1: int):
         """sensordata[t] for t0 <= t < t1 from the stored state (differentiable)."""

@@ -22,9 +22,14 @@ B / P consecutive worlds). Features that depend only on time are computed for al
 rollout; any feature that reads the state makes the controller run once per step, between the
 engine's steps (Simulation.rollout(policy=...)).
 
-Kernels keep one loop nest each and accumulate with atomic adds, never in a loop-carried local
-(docs/engine-notes.md, pitfalls 1 and 6; Taichi's reverse mode would need an AD stack per
-hidden unit).
+Kernels that Taichi differentiates keep one loop nest each and accumulate with atomic adds,
+never in a loop-carried local (docs/engine-notes.md, pitfalls 1 and 6; Taichi's reverse mode
+would need an AD stack per hidden unit). The affine layers (Weights.linear) have a hand-written
+backward instead. On CPU every sum has a fixed order, so a run repeats bit for bit whatever the
+thread count (backend.ordered_sums, docs/determinism.md): one thread owns each sum of the
+affine layers, and the kernels whose adjoints add into entries that many iterations read (the
+features read the effector's state; the output reads the motors' scale and offset) are serial
+loops.
 """
 # (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
 
@@ -215,8 +220,79 @@ class CommandHold:
 
 class Weights:
     """What the MLP and vision controllers share: the trainable vector `theta` (P, n_params)
-    (P = 1, or one parameter set per world), its activation (`act_code`, an ACTIVATIONS index)
-    and the optimiser's view of it."""
+    (P = 1, or one parameter set per world), its activation (`act_code`, an ACTIVATIONS index),
+    the affine layer op (`linear`) and the optimiser's view of it."""
+
+    def _init_linear(self) -> None:
+        """`self.linear(t0, t1, dst, src, shift, w0, b0, n_out, n_in)`: for t0 <= t < t1 and
+        every world b,
+
+            dst[t, b] = theta[b0:b0 + n_out] + W src[t + shift, b]      (b0 >= 0)
+            dst[t, b] += W src[t + shift, b]                           (b0 < 0)
+
+        with W (n_out, n_in) row-major at theta[w0:] of b's parameter set; differentiable
+        under ti.ad.Tape. Its backward is written here rather than Taichi's: Taichi's adds
+        every product into the input's and the weight's adjoints atomically from whichever
+        thread runs it, so the sums took another order each run (docs/determinism.md). Here
+        each output, input adjoint and weight adjoint is one thread's sum, in index order."""
+        self.linear = ti.ad.grad_replaced(self._linear_forward)
+        ti.ad.grad_for(self.linear)(self._linear_backward)
+
+    def _linear_forward(self, t0, t1, dst, src, shift, w0, b0, n_out, n_in) -> None:
+        self.k_linear(t0, t1, dst, src, shift, w0, b0, n_out, n_in)
+
+    def _linear_backward(self, t0, t1, dst, src, shift, w0, b0, n_out, n_in) -> None:
+        self.k_linear_input_adjoint(t0, t1, dst, src, shift, w0, n_out, n_in)
+        self.k_linear_weight_adjoint(t0, t1, dst, src, shift, w0, b0, n_out, n_in)
+
+    @ti.kernel
+    def k_linear(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
+                shift: ti.template(), w0: ti.template(), b0: ti.template(),
+                n_out: ti.template(), n_in: ti.template()):
+        """Forward only (the backward is _linear_backward): one thread per output."""
+        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n_out):
+            p = self._set_of(b)
+            acc = dst[t, b, j]
+            if ti.static(b0 >= 0):
+                acc = self.theta[p, b0 + j]
+            for i in range(n_in):
+                acc += self.theta[p, w0 + j * n_in + i] * src[t + shift, b, i]
+            dst[t, b, j] = acc
+
+    @ti.kernel
+    def k_linear_input_adjoint(self, t0: ti.i32, t1: ti.i32, dst: ti.template(),
+                              src: ti.template(), shift: ti.template(), w0: ti.template(),
+                              n_out: ti.template(), n_in: ti.template()):
+        """src.grad[t + shift, b, i] += sum_j W[j, i] dst.grad[t, b, j]: a thread per input."""
+        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, n_in):
+            p = self._set_of(b)
+            acc = ti.cast(0.0, self.sim.real)
+            for j in range(n_out):
+                acc += self.theta[p, w0 + j * n_in + i] * dst.grad[t, b, j]
+            src.grad[t + shift, b, i] += acc
+
+    @ti.kernel
+    def k_linear_weight_adjoint(self, t0: ti.i32, t1: ti.i32, dst: ti.template(),
+                               src: ti.template(), shift: ti.template(), w0: ti.template(),
+                               b0: ti.template(), n_out: ti.template(), n_in: ti.template()):
+        """theta.grad[p] += the sum over the steps, then over set p's worlds, of
+        dst.grad[t, b, j] src[t + shift, b, i] (W[j, i]) and dst.grad[t, b, j] (bias j):
+        a thread per weight."""
+        per_set = ti.static(self.sim.batch // self.P)
+        for p, j, i in ti.ndrange(self.P, n_out, n_in):
+            acc = ti.cast(0.0, self.sim.real)
+            for t in range(t0, t1):
+                for k in range(per_set):
+                    b = p * per_set + k
+                    acc += dst.grad[t, b, j] * src[t + shift, b, i]
+            self.theta.grad[p, w0 + j * n_in + i] += acc
+        if ti.static(b0 >= 0):
+            for p, j in ti.ndrange(self.P, n_out):
+                acc = ti.cast(0.0, self.sim.real)
+                for t in range(t0, t1):
+                    for k in range(per_set):
+                        acc += dst.grad[t, p * per_set + k, j]
+                self.theta.grad[p, b0 + j] += acc
 
     def set(self, X: np.ndarray) -> None:
         """X: (n,) for every parameter set, or (P, n)."""
@@ -273,6 +349,7 @@ class MLP(Weights):
         self.per_step = self.repeat > 1 or any(code[0] not in (_F_SIN, _F_COS, _F_TARGET)
                                                for code in table)
         self._hold = CommandHold(sim).hold
+        self._init_linear()
         sizes = (self.n_in,) + tuple(spec.hidden) + (M,)
         self.sizes = sizes
         # parameter layout in theta: per layer W (out x in, row-major) then b; then skip S
@@ -362,6 +439,7 @@ class MLP(Weights):
 
     @ti.kernel
     def k_features(self, t0: ti.i32, t1: ti.i32):
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for t, b, i in ti.ndrange((t0, t1), self.sim.batch, self.n_in):
             kind, arg = self.feat_kind[i], self.feat_arg[i]
             phase = 2.0 * math.pi * self.freq[i] * t * self.sim.dt
@@ -393,28 +471,6 @@ class MLP(Weights):
         return v
 
     @ti.kernel
-    def k_bias(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
-        w0, b0 = ti.static(self.offsets[layer])
-        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, self.sizes[layer + 1]):
-            self.pre[layer][t, b, j] = self.theta[self._set_of(b), b0 + j]
-
-    @ti.kernel
-    def k_matmul(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
-        w0, b0 = ti.static(self.offsets[layer])
-        n_in = ti.static(self.sizes[layer])
-        for t, b, j, i in ti.ndrange((t0, t1), self.sim.batch, self.sizes[layer + 1], n_in):
-            self.pre[layer][t, b, j] += \
-                self.theta[self._set_of(b), w0 + j * n_in + i] * self.x[layer][t, b, i]
-
-    @ti.kernel
-    def k_skip(self, t0: ti.i32, t1: ti.i32):
-        s0 = ti.static(self.skip_offset)
-        last = ti.static(len(self.pre) - 1)
-        for t, b, j, i in ti.ndrange((t0, t1), self.sim.batch, self.sizes[-1], self.n_in):
-            self.pre[last][t, b, j] += \
-                self.theta[self._set_of(b), s0 + j * self.n_in + i] * self.x[0][t, b, i]
-
-    @ti.kernel
     def k_activate(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, self.sizes[layer + 1]):
             self.x[layer + 1][t, b, j] = self._act(self.pre[layer][t, b, j])
@@ -422,6 +478,7 @@ class MLP(Weights):
     @ti.kernel
     def k_output(self, t0: ti.i32, t1: ti.i32):
         last = ti.static(len(self.pre) - 1)
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for t, b, m in ti.ndrange((t0, t1), self.sim.batch, self.sim.n_motors):
             y = self.pre[last][t, b, m]
             if ti.static(self.squash_tanh):
@@ -432,12 +489,13 @@ class MLP(Weights):
         """ctrl[t] for t0 <= t < t1 from the features at those steps."""
         self.k_features(t0, t1)
         n_layers = len(self.sizes) - 1
-        for k in range(n_layers):
-            self.k_bias(t0, t1, k)
-            self.k_matmul(t0, t1, k)
+        for k, (w0, b0) in enumerate(self.offsets):
+            self.linear(t0, t1, self.pre[k], self.x[k], 0, w0, b0, self.sizes[k + 1],
+                       self.sizes[k])
             if k == n_layers - 1:
                 if self.spec.skip:
-                    self.k_skip(t0, t1)
+                    self.linear(t0, t1, self.pre[k], self.x[0], 0, self.skip_offset, -1,
+                               self.sizes[-1], self.n_in)
             else:
                 self.k_activate(t0, t1, k)
         self.k_output(t0, t1)

@@ -1,6 +1,10 @@
 """Tasks: what a rollout is scored on. Each task builds its loss as a Taichi kernel that adds
 into sim.loss[None] (so ti.ad.Tape differentiates it) and keeps each world's loss in a
 gradient-free field for population methods, and reports task metrics in physical units.
+
+On CPU every loss kernel is one serial loop (backend.ordered_sums): its sums into sim.loss and
+world_loss, and its adjoint's into the state, take one order whatever the thread count
+(docs/determinism.md).
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ class BallThrow:
 
     @ti.kernel
     def loss_kernel(self):
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for b in range(self.sim.batch):  # every statement inside the loop (engine-notes 6)
             T = self.sim.steps
             p, v, om = self.sim.pos[T, b, 0], self.sim.vel[T, b, 0], self.sim.omega[T, b, 0]
@@ -137,6 +142,7 @@ class _SummedLoss:
     def _home_cost_kernel(self):
         """task.home: c (1/T) sum_{t=1..T} |p_xy(t) - home_xy|^2 added to each world's loss
         (keeps a cart off its rail's ends: a 5 s swing-up loss never sees them)."""
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             n, hx, hy, c = ti.static(self.home)
             p = self.sim.pos[t + 1, b, n]
@@ -154,6 +160,7 @@ class _SummedLoss:
 
     @ti.kernel
     def _control_cost_kernel(self):
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for b, t, m in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_motors):
             u = self.sim.ctrl[t, b, m]
             lw = self._control_weight[None] * u * u / self.sim.steps
@@ -188,6 +195,7 @@ class Gait(_SummedLoss):
 
     @ti.kernel
     def loss_kernel(self):
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             v = self.sim.vel[t + 1, b, self.body]
             lw = -(v[0] * self.dx + v[1] * self.dy) / self.sim.steps
@@ -299,6 +307,7 @@ class Reach(_Effector):
 
     @ti.kernel
     def loss_kernel(self):
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             d = self.effector_at(t + 1, b) - self.target_field[b]
             lw = ti.sqrt(d.dot(d) + 1e-12) / self.sim.steps
@@ -377,6 +386,7 @@ class SwingUp(_Effector):
 
     @ti.kernel
     def loss_kernel(self):
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             gap = (self.goal - self.effector_at(t + 1, b)[2]) / self.span
             cost = gap * gap
@@ -457,6 +467,7 @@ class SystemIdentification(_SummedLoss):
 
     @ti.kernel
     def loss_kernel(self):
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for b, t, n in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_bodies):
             d = self.sim.pos[t + 1, b, n] - self.recorded[t + 1, b, n]
             lw = d.dot(d) / self.sim.steps

@@ -54,11 +54,16 @@ about 8,800 reals per step per world, 0.17 GB in f64 for T = 300 and B = 4, grad
 (the image itself, (T + 1, B, 32, 96, 3), is the renderer's).
 
 Kernels keep one loop nest each and accumulate with atomic adds into per-step fields, never
-in a loop-carried local (docs/engine-notes.md, pitfalls 1, 2 and 6), and loop over whole
-output x input index spaces (the conv over world, out channel, row, column, in channel and
-kernel offsets) so that they parallelise. Max pooling finds each window's winner in a forward-
-only kernel (outside the tape) and gathers it in a differentiated one (the gradient goes to the
-winner, as in every max pool).
+in a loop-carried local (docs/engine-notes.md, pitfalls 1, 2 and 6). Every sum has a fixed
+order on CPU, so a run repeats bit for bit whatever the thread count (backend.ordered_sums,
+docs/determinism.md): the affine layers (dense, memory, output) are Weights.linear, one thread
+per sum; the kernels whose entries are shared by many iterations (the conv and its pooling,
+spatial_softmax, motion, normalize) run a thread per world over that world's steps and units
+in order (GPUs: a thread per unit), reading the world's own copy of the weights
+(`theta_world`, one row per world when the worlds share a parameter set), whose adjoints
+k_share_weights then sums over the worlds in order. Max pooling finds each window's winner in
+a forward-only kernel (outside the tape) and gathers it in a differentiated one (the gradient
+goes to the winner, as in every max pool).
 """
 # (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
 
@@ -155,6 +160,8 @@ class ConvRecurrent(Weights):
                                  f"(use one of {POOL_TYPES})")
         self.P = param_sets
         self.per_step = True     # it reads the image of the current state
+        # the loop form of the kernels whose entries many iterations share (module docstring)
+        self.ordered, self.stride = sim.backend.ordered_sums, sim.world_stride
         self.act_code = ACTIVATIONS.index(spec.activation)
         self.squash_tanh = spec.squash == "tanh"
         self.grey = bool(spec.grayscale)
@@ -206,6 +213,10 @@ class ConvRecurrent(Weights):
         # fields (declared together: one SNode tree)
         real = sim.real
         self.theta = backend.field(real, (self.P, self.n_params))
+        # each world's weights for the kernels that Taichi differentiates (module docstring);
+        # theta itself when every world has its own parameter set
+        self.theta_world = backend.field(real, (B, self.n_params)) if self.P < B else None
+        self.world_weights = self.theta if self.theta_world is None else self.theta_world
         self.out_scale = backend.field(real, M)
         self.out_offset = backend.field(real, M)
         self.conv_pre = [backend.field(real, (T, B, g.co * g.ho * g.wo)) for g in self.convs]
@@ -234,7 +245,8 @@ class ConvRecurrent(Weights):
                                                    (M,)).astype(np_real))
         self.theta0 = self.initial_theta()
         self._clear_own = backend.gradient_clearer(
-            [self.theta, self.out_scale, self.out_offset, self.gx, self.gh, self.h, self.y]
+            [self.theta, self.world_weights, self.out_scale, self.out_offset, self.gx, self.gh,
+             self.h, self.y]
             + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out + spatial
             + ([self.motion_in] if self.motion else [])
             + ([self.norm_in] if self.normalize else []))
@@ -249,6 +261,7 @@ class ConvRecurrent(Weights):
         # action_repeat: the steps between two network evaluations hold the command and
         # the memory
         self._hold_command = CommandHold(sim).hold
+        self._init_linear()
         self._hold_memory = ti.ad.grad_replaced(self._hold_memory_forward)
         ti.ad.grad_for(self._hold_memory)(self._hold_memory_backward)
 
@@ -346,6 +359,23 @@ class ConvRecurrent(Weights):
         return g
 
     # ------------------------------------------------------------------------ parameters
+    def set(self, X: np.ndarray) -> None:
+        """X: (n,) for every parameter set, or (P, n); each world's copy follows."""
+        super().set(X)
+        self._share_weights()
+
+    def _share_weights(self) -> None:
+        if self.theta_world is not None:
+            self.k_share_weights()
+
+    @ti.kernel
+    def k_share_weights(self):
+        """theta_world[b] = theta[b's parameter set]: a thread per weight, worlds in order (its
+        adjoint sums the worlds' adjoints in that order)."""
+        for k in range(self.n_params):
+            for b in range(self.sim.batch):
+                self.theta_world[b, k] = self.theta[self._set_of(b), k]
+
     def clear_gradients(self) -> None:
         """Zero the gradients of this controller's fields and of the image source."""
         self._clear_own()
@@ -369,39 +399,78 @@ class ConvRecurrent(Weights):
                 v = img[ts, b, y, x, c % C]
         return v
 
+    # On CPU the kernels below run a thread per world over its steps and units in order
+    # (module docstring): range(batch * world_stride), working on every world_stride-th
+    # index. GPUs run a thread per step, world and unit (backend.ordered_sums).
     @ti.kernel
     def k_conv_bias(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
         g = ti.static(self.convs[layer])
-        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, g.co * g.ho * g.wo):
-            self.conv_pre[layer][t, b, j] = self.theta[self._set_of(b), g.b0 + j // (g.ho * g.wo)]
+        if ti.static(self.ordered):
+            for i in range(self.sim.batch * self.stride):
+                if i % self.stride == 0:
+                    for t, j in ti.ndrange((t0, t1), g.co * g.ho * g.wo):
+                        self._conv_bias(layer, t, i // self.stride, j)
+        else:
+            for t, b, j in ti.ndrange((t0, t1), self.sim.batch, g.co * g.ho * g.wo):
+                self._conv_bias(layer, t, b, j)
+
+    @ti.func
+    def _conv_bias(self, layer: ti.template(), t, b, j):
+        g = ti.static(self.convs[layer])
+        self.conv_pre[layer][t, b, j] = self.world_weights[b, g.b0 + j // (g.ho * g.wo)]
 
     @ti.kernel
     def k_conv(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
-        """conv_pre += W * x: one thread per output and input channel; its K x K window is
-        unrolled at compile time, so that sum is a chain of plain additions (no loop-carried
-        local for reverse mode), and one atomic add per channel goes to the output (50x
-        faster than an atomic add per product, measured). Taichi's reverse of it adds every
-        product's weight adjoint atomically; a hand-written backward (one thread per weight)
+        """conv_pre += W * x, one add per output and input channel. Taichi's reverse of it
+        adds every product's weight adjoint; a hand-written backward (one thread per weight)
         ran the update 18 % faster but took 380 s to compile on the first tape (2-core CPU,
         2026-12-02), so it is not used."""
         g = ti.static(self.convs[layer])
-        for t, b, co, yo, xo, ci in ti.ndrange((t0, t1), self.sim.batch, g.co, g.ho, g.wo,
-                                               g.ci):
-            acc = ti.cast(0.0, self.sim.real)
-            for ky, kx in ti.static(ti.ndrange(g.k, g.k)):
-                w = self.theta[self._set_of(b), g.w0 + ((co * g.ci + ci) * g.k + ky) * g.k + kx]
-                acc += w * self._conv_input(layer, t, b, ci, yo * g.s + ky, xo * g.s + kx)
-            self.conv_pre[layer][t, b, (co * g.ho + yo) * g.wo + xo] += acc
+        if ti.static(self.ordered):
+            for i in range(self.sim.batch * self.stride):
+                if i % self.stride == 0:
+                    for t, co, yo, xo, ci in ti.ndrange((t0, t1), g.co, g.ho, g.wo, g.ci):
+                        self._conv(layer, t, i // self.stride, co, yo, xo, ci)
+        else:
+            for t, b, co, yo, xo, ci in ti.ndrange((t0, t1), self.sim.batch, g.co, g.ho, g.wo,
+                                                   g.ci):
+                self._conv(layer, t, b, co, yo, xo, ci)
+
+    @ti.func
+    def _conv(self, layer: ti.template(), t, b, co, yo, xo, ci):
+        """Output (co, yo, xo) += input channel ci's K x K window times its weights, unrolled
+        at compile time into one expression (backend.unrolled_sum: inside the run-time loops
+        of the CPU form a changed local would need an AD stack entry per product), and one
+        add per input channel into the output (50x faster than one per product in the
+        parallel form, measured)."""
+        g = ti.static(self.convs[layer])
+        w0 = g.w0 + (co * g.ci + ci) * g.k * g.k
+        self.conv_pre[layer][t, b, (co * g.ho + yo) * g.wo + xo] += backend.unrolled_sum([
+            self.world_weights[b, w0 + ky * g.k + kx]
+            * self._conv_input(layer, t, b, ci, yo * g.s + ky, xo * g.s + kx)
+            for ky, kx in ti.static(ti.ndrange(g.k, g.k))])
 
     @ti.kernel
     def k_avg_pool(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
         """conv_out += act(conv_pre) / p^2 over each window (conv_out zeroed before)."""
         g = ti.static(self.convs[layer])
-        for t, b, c, yp, xp, dy, dx in ti.ndrange((t0, t1), self.sim.batch, g.co, g.hp, g.wp,
-                                                  g.p, g.p):
-            z = self.conv_pre[layer][t, b, (c * g.ho + yp * g.p + dy) * g.wo + xp * g.p + dx]
-            self.conv_out[layer][t, b, (c * g.hp + yp) * g.wp + xp] += \
-                self._act(z) * (1.0 / (g.p * g.p))
+        if ti.static(self.ordered):
+            for i in range(self.sim.batch * self.stride):
+                if i % self.stride == 0:
+                    for t, c, yp, xp, dy, dx in ti.ndrange((t0, t1), g.co, g.hp, g.wp, g.p,
+                                                           g.p):
+                        self._avg_pool(layer, t, i // self.stride, c, yp, xp, dy, dx)
+        else:
+            for t, b, c, yp, xp, dy, dx in ti.ndrange((t0, t1), self.sim.batch, g.co, g.hp,
+                                                      g.wp, g.p, g.p):
+                self._avg_pool(layer, t, b, c, yp, xp, dy, dx)
+
+    @ti.func
+    def _avg_pool(self, layer: ti.template(), t, b, c, yp, xp, dy, dx):
+        g = ti.static(self.convs[layer])
+        z = self.conv_pre[layer][t, b, (c * g.ho + yp * g.p + dy) * g.wo + xp * g.p + dx]
+        self.conv_out[layer][t, b, (c * g.hp + yp) * g.wp + xp] += \
+            self._act(z) * (1.0 / (g.p * g.p))
 
     @ti.kernel
     def k_winners(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
@@ -459,8 +528,15 @@ class ConvRecurrent(Weights):
         """ss_z += exp over each channel's pixels (ss_z zeroed before)."""
         g = ti.static(self.convs[-1])
         n = ti.static(g.ho * g.wo)
-        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, g.co * n):
-            self.ss_z[t, b, i // n] += self.ss_e[t, b, i]
+        if ti.static(self.ordered):
+            for k in range(self.sim.batch * self.stride):
+                if k % self.stride == 0:
+                    for t, i in ti.ndrange((t0, t1), g.co * n):
+                        b = k // self.stride
+                        self.ss_z[t, b, i // n] += self.ss_e[t, b, i]
+        else:
+            for t, b, i in ti.ndrange((t0, t1), self.sim.batch, g.co * n):
+                self.ss_z[t, b, i // n] += self.ss_e[t, b, i]
 
     @ti.kernel
     def k_feature_points(self, t0: ti.i32, t1: ti.i32):
@@ -470,12 +546,23 @@ class ConvRecurrent(Weights):
         n = ti.static(g.ho * g.wo)
         su = ti.static(2.0 / (g.wo - 1) if g.wo > 1 else 0.0)   # [1/px]
         sv = ti.static(2.0 / (g.ho - 1) if g.ho > 1 else 0.0)
-        points = ti.static(self.conv_out[-1])
-        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, g.co * n):
-            c, j = i // n, i % n
-            p = self.ss_e[t, b, i] / self.ss_z[t, b, c]
-            points[t, b, 2 * c] += p * ((j % g.wo - ti.static((g.wo - 1) / 2)) * su)
-            points[t, b, 2 * c + 1] += p * ((j // g.wo - ti.static((g.ho - 1) / 2)) * sv)
+        if ti.static(self.ordered):
+            for k in range(self.sim.batch * self.stride):
+                if k % self.stride == 0:
+                    for t, i in ti.ndrange((t0, t1), g.co * n):
+                        self._feature_point(t, k // self.stride, i, su, sv)
+        else:
+            for t, b, i in ti.ndrange((t0, t1), self.sim.batch, g.co * n):
+                self._feature_point(t, b, i, su, sv)
+
+    @ti.func
+    def _feature_point(self, t, b, i, su: ti.template(), sv: ti.template()):
+        g = ti.static(self.convs[-1])
+        n, points = ti.static(g.ho * g.wo, self.conv_out[-1])
+        c, j = i // n, i % n
+        p = self.ss_e[t, b, i] / self.ss_z[t, b, c]
+        points[t, b, 2 * c] += p * ((j % g.wo - ti.static((g.wo - 1) / 2)) * su)
+        points[t, b, 2 * c + 1] += p * ((j // g.wo - ti.static((g.ho - 1) / 2)) * sv)
 
     def _spatial_softmax(self, t0: int, t1: int) -> None:
         co = self.convs[-1].co
@@ -490,39 +577,43 @@ class ConvRecurrent(Weights):
     def k_motion(self, t0: ti.i32, t1: ti.i32):
         """motion_in[t] = (x_last[t], x_last[t] - x_last[t - q]), q = frame_step steps (the
         network's previous evaluation with frame_step 1; x_last[0] before the start)."""
-        x = ti.static(self.conv_out[-1])
-        n = ti.static(self.n_conv)
-        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, n):
-            self.motion_in[t, b, i] = x[t, b, i]
-            self.motion_in[t, b, n + i] = x[t, b, i] - x[ti.max(t - self.frame_step, 0), b, i]
+        if ti.static(self.ordered):
+            for k in range(self.sim.batch * self.stride):
+                if k % self.stride == 0:
+                    for t, i in ti.ndrange((t0, t1), self.n_conv):
+                        self._motion(t, k // self.stride, i)
+        else:
+            for t, b, i in ti.ndrange((t0, t1), self.sim.batch, self.n_conv):
+                self._motion(t, b, i)
+
+    @ti.func
+    def _motion(self, t, b, i):
+        x, n = ti.static(self.conv_out[-1], self.n_conv)
+        self.motion_in[t, b, i] = x[t, b, i]
+        self.motion_in[t, b, n + i] = x[t, b, i] - x[ti.max(t - self.frame_step, 0), b, i]
 
     @ti.kernel
     def k_normalize(self, t0: ti.i32, t1: ti.i32, src: ti.template()):
         """norm_in[t] = (src[t] - m) / s per input, m and s from the world's parameter set."""
+        if ti.static(self.ordered):
+            for k in range(self.sim.batch * self.stride):
+                if k % self.stride == 0:
+                    for t, i in ti.ndrange((t0, t1), self.n_in):
+                        self._normalize(t, k // self.stride, i, src)
+        else:
+            for t, b, i in ti.ndrange((t0, t1), self.sim.batch, self.n_in):
+                self._normalize(t, b, i, src)
+
+    @ti.func
+    def _normalize(self, t, b, i, src: ti.template()):
         m0, n = ti.static(self.stats0, self.n_in)
-        for t, b, i in ti.ndrange((t0, t1), self.sim.batch, n):
-            p = self._set_of(b)
-            mean, dev = self.theta[p, m0 + i], self.theta[p, m0 + n + i]
-            self.norm_in[t, b, i] = (src[t, b, i] - mean) / dev
+        mean, dev = self.world_weights[b, m0 + i], self.world_weights[b, m0 + n + i]
+        self.norm_in[t, b, i] = (src[t, b, i] - mean) / dev
 
     @ti.kernel
     def k_zero(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), n: ti.template()):
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n):
             dst[t, b, j] = 0.0
-
-    @ti.kernel
-    def k_bias(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), b0: ti.template(),
-               n: ti.template()):
-        for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n):
-            dst[t, b, j] = self.theta[self._set_of(b), b0 + j]
-
-    @ti.kernel
-    def k_matmul(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
-                 shift: ti.template(), w0: ti.template(), n_out: ti.template(),
-                 n_in: ti.template()):
-        """dst[t] += W src[t + shift], W (n_out, n_in) at theta[w0:]."""
-        for t, b, j, i in ti.ndrange((t0, t1), self.sim.batch, n_out, n_in):
-            dst[t, b, j] += self.theta[self._set_of(b), w0 + j * n_in + i] * src[t + shift, b, i]
 
     @ti.kernel
     def k_activate(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
@@ -546,6 +637,7 @@ class ConvRecurrent(Weights):
 
     @ti.kernel
     def k_output(self, t0: ti.i32, t1: ti.i32):
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
         for t, b, m in ti.ndrange((t0, t1), self.sim.batch, self.sim.n_motors):
             y = self.y[t, b, m]
             if ti.static(self.squash_tanh):
@@ -647,29 +739,25 @@ class ConvRecurrent(Weights):
             self.k_normalize(t0, t1, src)
             src = self.norm_in
         for (n_in, n_out, w0, b0), pre, out in zip(self.dense, self.dense_pre, self.dense_out):
-            self.k_bias(t0, t1, pre, b0, n_out)
-            self.k_matmul(t0, t1, pre, src, 0, w0, n_out, n_in)
+            self.linear(t0, t1, pre, src, 0, w0, b0, n_out, n_in)
             self.k_activate(t0, t1, out, pre, n_out)
             src, n = out, n_out
         shift = 0
         if self.mem is not None:
             wx0, bx0, wh0, bh0 = self.mem
             GN = self.G * self.N
-            self.k_bias(t0, t1, self.gx, bx0, GN)
-            self.k_matmul(t0, t1, self.gx, src, 0, wx0, GN, n)
+            self.linear(t0, t1, self.gx, src, 0, wx0, bx0, GN, n)
             for t in range(t0, t1):
                 self._memory_decay(t)
                 if self.G == 3:
-                    self.k_bias(t, t + 1, self.gh, bh0, GN)
-                    self.k_matmul(t, t + 1, self.gh, self.h, 0, wh0, GN, self.N)
+                    self.linear(t, t + 1, self.gh, self.h, 0, wh0, bh0, GN, self.N)
                     self.k_gru(t, t + 1)
                 else:
-                    self.k_matmul(t, t + 1, self.gx, self.h, 0, wh0, GN, self.N)
+                    self.linear(t, t + 1, self.gx, self.h, 0, wh0, -1, GN, self.N)
                     self.k_rnn(t, t + 1)
             src, n, shift = self.h, self.N, 1      # h[t + 1]: the state after image t
         M = self.sim.n_motors
-        self.k_bias(t0, t1, self.y, self.out_b0, M)
-        self.k_matmul(t0, t1, self.y, src, shift, self.out_w0, M, n)
+        self.linear(t0, t1, self.y, src, shift, self.out_w0, self.out_b0, M, n)
         self.k_output(t0, t1)
 
     def rollout(self, check: bool = False) -> None:
@@ -688,4 +776,5 @@ class ConvRecurrent(Weights):
                 return
             self.source.render(t)
             self.compute(t, t + 1)
+        self._share_weights()    # on the tape: the worlds' weight adjoints reach theta
         self.sim.rollout(policy=policy, check=check)

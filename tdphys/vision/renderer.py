@@ -98,7 +98,11 @@ class Renderer:
         self.t_star = backend.field(real, (B, H, W, Ly), grad=False)  # a constant (envelope)
         self.albedo = backend.field(real, (max(self.n_shapes, 1), 3))
         self.background = backend.field(real, 3)
-        self.softness = backend.field(real, ())
+        # each world's copy of the colours, which the differentiated kernels read (their
+        # adjoints then add up per world, in that world's thread: k_colour_adjoints)
+        self.albedo_world = backend.field(real, (B, max(self.n_shapes, 1), 3))
+        self.background_world = backend.field(real, (B, 3))
+        self.softness = backend.field(real, (), grad=False)   # no gradient (docs/camera.md)
         np_real = np.float64 if real == ti.f64 else np.float32
         shapes = [s for body in sim.robot.bodies for s in body.shapes]
         self._setup_textures(shapes, np_real)   # declares its fields before the first launch
@@ -107,7 +111,8 @@ class Renderer:
         self.albedo.from_numpy(colours.astype(np_real))
         self.background.from_numpy(np.array(cam.background, np_real))
         self.set_softness(cam.softness)
-        self._scratch = [self.logit, self.colour, self.log_t, self.opaque]
+        self._scratch = [self.logit, self.colour, self.log_t, self.opaque, self.albedo_world,
+                         self.background_world]
         self.clear_gradients = backend.gradient_clearer([self.image, self.albedo,
                                                          self.background] + self._scratch)
         self.render = ti.ad.grad_replaced(self._render_forward)
@@ -400,45 +405,63 @@ class Renderer:
                         f2 = self.box_sdf(ol + x2 * dl, half)
                 self.t_star[b, y, x, k] = 0.5 * (lo + hi)
 
+    # The differentiated kernels (k_layers, k_transmit, k_composite) run, on CPU, a thread per
+    # world over its pixels and layers in order: every pixel reads the world's body poses and
+    # shapes, and a pixel's layers read each other's, so their adjoints add into shared
+    # entries; in one thread those sums keep one order, whatever the thread count
+    # (backend.ordered_sums, docs/determinism.md). GPUs run a thread per layer of a pixel.
     @ti.kernel
     def k_layers(self, t: ti.i32):
         """Coverage logit, depth and colour of every layer of every pixel (differentiated)."""
+        if ti.static(self.backend.ordered_sums):
+            stride = ti.static(self.backend.world_stride)
+            for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
+                if i % stride == 0:
+                    for y, x, k in ti.ndrange(self.height, self.width, self.n_layers):
+                        self.layer(t, i // stride, y, x, k)
+        else:
+            for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers):
+                self.layer(t, b, y, x, k)
+
+    @ti.func
+    def layer(self, t, b, y, x, k):
+        """Layer k (a shape; the ground at k = n_shapes) of pixel (y, x) in world b."""
         S = ti.static(self.n_shapes)
-        for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers):
-            o, d = self.ray(t, b, y, x)
-            logit = -LOGIT_CLAMP
-            depth = ti.cast(BIG, self.sim.real)
-            colour = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
-            if k < S:
-                s, dk, order, normal, uv = self.shape_layer(t, b, k, o, d,
-                                                            self.t_star[b, y, x, k])
-                depth = order
-                if self.cam.near < dk < self.cam.far:
-                    softness = self.softness[None]
-                    if softness > 0.0:
-                        logit = ti.math.clamp(-s * self.focal / (dk * softness),
-                                              -LOGIT_CLAMP, LOGIT_CLAMP)
-                    else:
-                        logit = ti.select(s < 0.0, LOGIT_CLAMP, -LOGIT_CLAMP)
-                albedo = ti.Vector([self.albedo[k, 0], self.albedo[k, 1], self.albedo[k, 2]])
-                if ti.static(self.textured):
-                    i = self.shape_texture[k]
-                    if i >= 0:   # boxes: clamped to the face; spheres, capsules: around
-                        box = self.sim.shape_kind[k] == L.S_BOX
-                        albedo *= self.texture(i, uv[0], uv[1], box, True)
-                colour = self.shade(albedo, normal)
-            elif ti.static(self.ground_on):
-                if d[2] < -1e-9 and o[2] > 0.0:
-                    tg = -o[2] / d[2]
-                    if self.cam.near < tg < self.cam.far:
-                        depth = tg
-                        logit = LOGIT_CLAMP
-                        colour = self.shade(self.ground_colour(o + tg * d),
-                                            ti.Vector([0.0, 0.0, 1.0], dt=self.sim.real))
-            self.logit[b, y, x, k] = logit
-            self.dist[b, y, x, k] = depth
-            for c in ti.static(range(3)):
-                self.colour[b, y, x, k, c] = colour[c]
+        o, d = self.ray(t, b, y, x)
+        logit = -LOGIT_CLAMP
+        depth = ti.cast(BIG, self.sim.real)
+        colour = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
+        if k < S:
+            s, dk, order, normal, uv = self.shape_layer(t, b, k, o, d,
+                                                        self.t_star[b, y, x, k])
+            depth = order
+            if self.cam.near < dk < self.cam.far:
+                softness = self.softness[None]
+                if softness > 0.0:
+                    logit = ti.math.clamp(-s * self.focal / (dk * softness),
+                                          -LOGIT_CLAMP, LOGIT_CLAMP)
+                else:
+                    logit = ti.select(s < 0.0, LOGIT_CLAMP, -LOGIT_CLAMP)
+            albedo = ti.Vector([self.albedo_world[b, k, 0], self.albedo_world[b, k, 1],
+                                self.albedo_world[b, k, 2]])
+            if ti.static(self.textured):
+                i = self.shape_texture[k]
+                if i >= 0:   # boxes: clamped to the face; spheres, capsules: around
+                    box = self.sim.shape_kind[k] == L.S_BOX
+                    albedo *= self.texture(i, uv[0], uv[1], box, True)
+            colour = self.shade(albedo, normal)
+        elif ti.static(self.ground_on):
+            if d[2] < -1e-9 and o[2] > 0.0:
+                tg = -o[2] / d[2]
+                if self.cam.near < tg < self.cam.far:
+                    depth = tg
+                    logit = LOGIT_CLAMP
+                    colour = self.shade(self.ground_colour(o + tg * d),
+                                        ti.Vector([0.0, 0.0, 1.0], dt=self.sim.real))
+        self.logit[b, y, x, k] = logit
+        self.dist[b, y, x, k] = depth
+        for c in ti.static(range(3)):
+            self.colour[b, y, x, k, c] = colour[c]
 
     @ti.func
     def ground_colour(self, p):
@@ -473,14 +496,27 @@ class Renderer:
 
     @ti.kernel
     def k_transmit(self):
-        """log T_k = sum over layers j in front of k of log(1 - cov_j) (differentiated). The
-        sum over j is unrolled at compile time (straight-line code: no AD stack, no atomics)."""
-        for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_layers + 1):
-            total = ti.cast(0.0, self.sim.real)
-            for j in ti.static(range(self.n_layers)):
-                if j != k and self.in_front(b, y, x, j, k):
-                    total += self.opaque[b, y, x, j]
-            self.log_t[b, y, x, k] = -total
+        """log T_k = sum over layers j in front of k of log(1 - cov_j) (differentiated), added
+        into log_t (zeroed before)."""
+        if ti.static(self.backend.ordered_sums):
+            stride = ti.static(self.backend.world_stride)
+            for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
+                if i % stride == 0:
+                    for y, x, k in ti.ndrange(self.height, self.width, self.n_layers + 1):
+                        self.transmit(i // stride, y, x, k)
+        else:
+            for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width,
+                                         self.n_layers + 1):
+                self.transmit(b, y, x, k)
+
+    @ti.func
+    def transmit(self, b, y, x, k):
+        """log_t[b, y, x, k] -= each front layer's opacity. The loop over the layers is
+        unrolled at compile time and adds into the field, not into a local: a local changed
+        inside a run-time loop (the pixels, on CPU) needs an AD stack entry per change."""
+        for j in ti.static(range(self.n_layers)):
+            if j != k and self.in_front(b, y, x, j, k):
+                self.log_t[b, y, x, k] -= self.opaque[b, y, x, j]
 
     @ti.kernel
     def k_clear_image(self, t: ti.i32):
@@ -490,16 +526,29 @@ class Renderer:
     @ti.kernel
     def k_composite(self, t: ti.i32):
         """image[t] = sum_k cov_k T_k colour_k + T_bg background (differentiated)."""
-        Ly = ti.static(self.n_layers)
-        for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, Ly + 1):
-            weight = ti.exp(self.log_t[b, y, x, k])   # one weight for the three channels
-            if k < Ly:
-                weight *= 1.0 / (1.0 + ti.exp(-self.logit[b, y, x, k]))
-                for c in ti.static(range(3)):
-                    self.image[t, b, y, x, c] += weight * self.colour[b, y, x, k, c]
-            else:
-                for c in ti.static(range(3)):
-                    self.image[t, b, y, x, c] += weight * self.background[c]
+        if ti.static(self.backend.ordered_sums):
+            stride = ti.static(self.backend.world_stride)
+            for i in range(self.sim.batch * stride):  # a thread per world (backend.py)
+                if i % stride == 0:
+                    for y, x, k in ti.ndrange(self.height, self.width, self.n_layers + 1):
+                        self.composite(t, i // stride, y, x, k)
+        else:
+            for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width,
+                                         self.n_layers + 1):
+                self.composite(t, b, y, x, k)
+
+    @ti.func
+    def composite(self, t, b, y, x, k):
+        """image[t, b, y, x] += layer k's colour (the background at k = n_layers) times its
+        coverage and transmittance."""
+        transmitted = ti.exp(self.log_t[b, y, x, k])   # one factor for the three channels
+        if k < self.n_layers:
+            weight = transmitted * (1.0 / (1.0 + ti.exp(-self.logit[b, y, x, k])))
+            for c in ti.static(range(3)):
+                self.image[t, b, y, x, c] += weight * self.colour[b, y, x, k, c]
+        else:
+            for c in ti.static(range(3)):
+                self.image[t, b, y, x, c] += transmitted * self.background_world[b, c]
 
     @ti.kernel
     def k_depth(self, t: ti.i32):
@@ -511,8 +560,30 @@ class Renderer:
                     best = ti.min(best, self.dist[b, y, x, k])
             self.depth[t, b, y, x] = best
 
+    @ti.kernel
+    def k_share_colours(self):
+        """Forward only: every world's copy of albedo and background."""
+        ti.loop_config(serialize=True)   # a few numbers: no hand-off to the thread pool
+        for b in range(self.sim.batch):
+            for k, c in ti.ndrange(self.albedo.shape[0], 3):
+                self.albedo_world[b, k, c] = self.albedo[k, c]
+            for c in range(3):
+                self.background_world[b, c] = self.background[c]
+
+    @ti.kernel
+    def k_colour_adjoints(self):
+        """Forward only, after a step's backward: albedo.grad and background.grad += the
+        adjoints of the worlds' copies, worlds in order."""
+        ti.loop_config(serialize=True)
+        for b in range(self.sim.batch):
+            for k, c in ti.ndrange(self.albedo.shape[0], 3):
+                self.albedo.grad[k, c] += self.albedo_world.grad[b, k, c]
+            for c in range(3):
+                self.background.grad[c] += self.background_world.grad[b, c]
+
     # ------------------------------------------------------------------------- launches
     def _layers(self, t: int):
+        self.k_share_colours()
         self.log_t.fill(0.0)
         if L.S_BOX in self.sim.layout.shape_kind:
             self.k_search(t)
@@ -535,6 +606,7 @@ class Renderer:
         self.k_transmit.grad()
         self.k_opacity.grad()
         self.k_layers.grad(t)
+        self.k_colour_adjoints()
 
     def set_softness(self, pixels: float) -> None:
         """Width of the soft silhouette edges [pixels] from now on (0: hard edges, no
