@@ -37,11 +37,12 @@ def simulation_bytes(layout, batch: int, steps: int, iterations: int, real_bytes
     params = 16 * S + 16 * N + 5 + 52 * J + 5 * M   # PARAM_DOCS
     scratch = (34 * N + 13 * (U + 1) * N            # mass properties, substep poses
                + U * (23 * N + 10 * P + 32 * R)     # bodies, contacts, rows per substep
+               + U * (19 * N + R)                   # drifted poses, their projection
                + U * (K + 1) * (R + 6 * N))         # impulses, velocities after projections
     with_grad = B * ((T + 1) * per_step + T * M + params + scratch)
     # floats without a gradient: contact points for viewing, solver history, tree factors,
     # working vectors, contact softness
-    without = B * ((T + 1) * 3 * P + U * (12 * max(K, 1) * R + (K + 2) * R + 72 * NN)
+    without = B * ((T + 1) * 3 * P + U * (12 * max(K, 1) * R + (K + 3) * R + 72 * NN)
                    + 54 * NN + 18 * N + R + P + 13 * G)
     return (2 * with_grad + without) * int(real_bytes) + 4 * (T + 1)
 

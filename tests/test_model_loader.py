@@ -127,7 +127,7 @@ def test_valid_file_keeps_order_names_and_solver(demo):
     assert [j.name for j in demo.joints] == ["joint0", "elbow", "joint2"]
     assert [m.name for _, m in demo.motors] == ["joint0.m0", "pitch", "elbow.m1", "joint2.m0"]
     assert demo.solver.dt == 0.005 and demo.solver.iterations == 30
-    assert demo.solver.warm_start == 0.85  # schema default kept
+    assert demo.solver.warm_start == 0.95  # schema default kept
     assert demo.ground.friction == 0.9 and demo.ground.enabled
 
 

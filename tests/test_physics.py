@@ -113,7 +113,7 @@ def test_limit_margin_makes_limit_stop_continuous_in_initial_speed(backend64):
         angle = 2 * np.arctan2(tr["quat"][..., 0, 2], tr["quat"][..., 0, 0])   # about +y
         assert 0.49 < angle.max() < 0.56, angle.max()         # it reaches the limit (soft)
         rough[margin] = roughness(angle[22])              # 0.03 s after the stop
-    assert rough[0.0] > 100, rough
+    assert rough[0.0] > 30, rough                 # a jump: ten times the bound below
     assert rough[0.1] < 3, rough
 
 

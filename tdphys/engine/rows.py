@@ -113,11 +113,11 @@ def joint_coordinate(s, st: ti.template(), i, w, j, axis):
 
 
 @ti.func
-def joint_row(s, u, w, r, kind: ti.template()):
-    """(ja, jb, C) of a structural joint row (point, hinge, lock, slider, universal) at
-    substep u."""
+def joint_row(s, st: ti.template(), i, w, r, kind: ti.template()):
+    """(ja, jb, C) of a structural joint row (point, hinge, lock, slider, universal) in the
+    poses st at index i (Simulation.sub at a substep, or Simulation.drift)."""
     j, k = s.row_idx[r], s.row_sub[r]
-    qp, qc, rp, rc, d = joint_frames(s, s.sub, u, w, j)
+    qp, qc, rp, rc, d = joint_frames(s, st, i, w, j)
     zero = ti.Vector([0.0, 0.0, 0.0])
     e = unit(k)
     ap = quat_rotate(qp, s.axis_p[w, j, 0])
@@ -246,6 +246,6 @@ def row(s, t, u, w, r, kind: ti.template()):
             ja, jb, vt, active, lo, hi = ja_, jb_, gap_target(c, bias, s.h, BIG), act, 0.0, \
                 BIG * act
         else:
-            ja_, jb_, c = joint_row(s, u, w, r, kind)
+            ja_, jb_, c = joint_row(s, s.sub, u, w, r, kind)
             ja, jb, vt = ja_, jb_, -bias * c
     return ja, jb, vt, softness, lo, hi, mu, active

@@ -32,7 +32,7 @@ import taichi as ti
 from .. import backend, kernel_rules, memory
 from ..errors import ControlsError, GradientDiverged, SimulationDiverged
 from ..model.schema import Robot
-from . import bodies, geometry, layout as L, rows, sensors, solver, tree
+from . import bodies, geometry, layout as L, rows, sensors, solver, stabilize, tree
 
 # Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
 PARAM_DOCS = {
@@ -151,6 +151,8 @@ class Simulation:
         self.restitution_velocity = float(sol.restitution_velocity)
         self.max_push_velocity = float(sol.max_push_velocity)
         self.gravity = tuple(float(g) for g in sol.gravity)
+        # rigid tree joints: the drifted pose of each substep is projected back onto them
+        self.stabilized = self.has_tree and self.joint_hz == 0.0
         self._allocate()
         self._upload_tables()
         # parameters and the recorded state travel to and from numpy one block at a time
@@ -161,7 +163,7 @@ class Simulation:
                                  for name in self.params})
         self._clear_gradients = backend.gradient_clearer(
             [f for f in vars(self).values() if isinstance(f, ti.Field)]
-            + self.state.fields() + self.sub.fields())
+            + self.state.fields() + self.sub.fields() + self.drift.fields())
         # Factor on the state adjoints per step backwards in time (1: the exact gradient; < 1
         # truncates the horizon, a biased gradient; Degrave et al. used 0.95 for gaits).
         self.grad_decay = 1.0
@@ -206,6 +208,10 @@ class Simulation:
         backend.close_field_tree()
         # scratch of one step: its substeps' poses and stages, [substep, world, ...]
         self.sub = Poses(U + 1, B, N)
+        # each substep's pose before the position projection (engine/stabilize.py), the
+        # projection's row errors [m or rad] and displacements (linear [m], rotation [rad])
+        self.drift = Poses(U, B, N)
+        self.gap, self.dx = sca(None, (U, B, R)), vec(6, (U, B, N))
         self.inv_mass, self.bmass = sca(None, (U, B, N)), sca(None, (U, B, N))
         self.iw = ti.Matrix.field(3, 3, self.real, (U, B, N), needs_grad=True)
         self.vstart, self.vwarm = vec(6, (U, B, N)), vec(6, (U, B, N))
@@ -227,6 +233,7 @@ class Simulation:
         self.hist = vec(6, (U, max(K, 1), B, R, 2), grad=False)
         self.vproj = vec(6, (U, K + 1, B, N))
         self.lamj = sca(None, (U, K + 1, B, R), grad=False)
+        self.stab_mu = sca(None, (U, B, R), grad=False)
         # the tree solve's factors (engine/tree.py) and working vectors
         NN = self.n_nodes
         self.tree_dinv = ti.Matrix.field(6, 6, self.real, (U, B, NN))
@@ -424,8 +431,29 @@ class Simulation:
 
     @ti.func
     def integrate(self, u, w, n):
-        """Pose at substep u + 1 from the solved velocity of substep u."""
+        """Pose at substep u + 1 from the solved velocity of substep u (with rigid tree
+        joints, the drifted pose that stabilize then projects onto them)."""
         x, q, v, om = bodies.advance(self, u, w, n, self.vproj[u, self.n_sweeps, w, n])
+        if ti.static(self.stabilized):
+            self.drift.pos[u, w, n], self.drift.quat[u, w, n] = x, q
+            self.drift.vel[u, w, n], self.drift.omega[u, w, n] = v, om
+        else:
+            self.sub.pos[u + 1, w, n], self.sub.quat[u + 1, w, n] = x, q
+            self.sub.vel[u + 1, w, n], self.sub.omega[u + 1, w, n] = v, om
+
+    @ti.func
+    def gap_rows(self, u, w):
+        """Position error of every tree row at the drifted pose of substep u."""
+        for kind, offset, count in ti.static(self.row_groups):
+            if ti.static(kind <= L.ROW_UNIV_ANG):
+                for k in range(count):
+                    r = self.rows_sorted[offset + k]
+                    if self.row_tree[r] == 1:
+                        self.gap[u, w, r] = rows.joint_row(self, self.drift, u, w, r, kind)[2]
+
+    @ti.func
+    def displace(self, u, w, n):
+        x, q, v, om = stabilize.displaced(self, u, w, n)
         self.sub.pos[u + 1, w, n], self.sub.quat[u + 1, w, n] = x, q
         self.sub.vel[u + 1, w, n], self.sub.omega[u + 1, w, n] = v, om
 
@@ -491,6 +519,11 @@ class Simulation:
             solver.solve(self, u, w, keep)
             for n in range(self.n_bodies):
                 self.integrate(u, w, n)
+            if ti.static(self.stabilized):
+                self.gap_rows(u, w)
+                stabilize.solve(self, u, w)
+                for n in range(self.n_bodies):
+                    self.displace(u, w, n)
         for n in range(self.n_bodies):
             self.store(t, w, n)
         for r in range(self.n_rows):
@@ -609,8 +642,9 @@ class Simulation:
                 self.world_step(t, w, True)
 
     # Kernels below run only as adjoints (kernel.grad) in the taped backward, in the order
-    # k_store_measure, k_store, then per substep u from the last: k_integrate,
-    # k_solve_adjoint, k_prepare; then k_load. A stage whose output a later stage of the same
+    # k_store_measure, k_store, then per substep u from the last: k_displace,
+    # k_stabilize_adjoint, k_gap (rigid tree joints), k_integrate, k_solve_adjoint,
+    # k_prepare; then k_load. A stage whose output a later stage of the same
     # kernel reads is a top-level loop of its own: Taichi 1.7.4 differentiates such a
     # dependency wrongly inside one loop nest (docs/engine-notes.md, pitfall 1).
     @ti.kernel
@@ -654,6 +688,27 @@ class Simulation:
                 w = i // self.world_stride
                 for n in range(self.n_bodies):
                     self.integrate(u, w, n)
+
+    @ti.kernel
+    def k_gap(self, t: ti.i32, u: ti.i32):
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                self.gap_rows(u, i // self.world_stride)
+
+    @ti.kernel
+    def k_stabilize_adjoint(self, t: ti.i32, u: ti.i32):
+        """Adjoint of the position projection of substep u (see stabilize.solve_adjoint)."""
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                stabilize.solve_adjoint(self, u, i // self.world_stride)
+
+    @ti.kernel
+    def k_displace(self, t: ti.i32, u: ti.i32):
+        for i in range(self.batch * self.world_stride):
+            if i % self.world_stride == 0:
+                w = i // self.world_stride
+                for n in range(self.n_bodies):
+                    self.displace(u, w, n)
 
     @ti.kernel
     def k_store(self, t: ti.i32):
@@ -721,8 +776,8 @@ class Simulation:
         chunk = t1 - t0
         budget = self.backend.max_loop_iterations  # software Vulkan ends longer shader loops
         if budget:
-            per_substep = ((self.n_sweeps + 4) * (self.n_rows + 2 * self.n_tree)
-                           + 3 * (self.n_bodies + self.n_points) + 16)
+            per_substep = ((self.n_sweeps + 5) * (self.n_rows + 2 * self.n_tree)
+                           + 4 * (self.n_bodies + self.n_points) + 16)
             per_step = self.n_substeps * per_substep + 3 * (self.n_bodies + self.n_points
                                                             + self.n_motors) + self.n_rows
             chunk = max(1, budget // (2 * per_step))
@@ -742,6 +797,10 @@ class Simulation:
             self.k_store_measure.grad(t)
         self.k_store.grad(t)
         for u in reversed(range(self.n_substeps)):
+            if self.stabilized:
+                self.k_displace.grad(t, u)
+                self.k_stabilize_adjoint(t, u)
+                self.k_gap.grad(t, u)
             self.k_integrate.grad(t, u)
             self.k_solve_adjoint(t, u)
             self.k_prepare.grad(t, u)
@@ -768,6 +827,10 @@ class Simulation:
                 self.sub.omega.grad[u, w, n] = zero3
                 self.sub.quat.grad[u, w, n] = ti.Vector.zero(self.real, 4)
             for u in range(self.n_substeps):
+                self.drift.pos.grad[u, w, n] = zero3
+                self.drift.quat.grad[u, w, n] = ti.Vector.zero(self.real, 4)
+                self.drift.vel.grad[u, w, n], self.drift.omega.grad[u, w, n] = zero3, zero3
+                self.dx.grad[u, w, n] = zero6
                 self.inv_mass.grad[u, w, n], self.bmass.grad[u, w, n] = 0.0, 0.0
                 self.iw.grad[u, w, n] = zero33
                 self.vstart.grad[u, w, n], self.vwarm.grad[u, w, n] = zero6, zero6
@@ -786,6 +849,7 @@ class Simulation:
                 self.ms.grad[u, w, r], self.isc.grad[u, w, r] = 0.0, 0.0
                 self.lo.grad[u, w, r], self.hi.grad[u, w, r] = 0.0, 0.0
                 self.mu.grad[u, w, r], self.cm.grad[u, w, r] = 0.0, 0.0
+                self.gap.grad[u, w, r] = 0.0
                 for k in range(self.n_sweeps + 1):
                     self.lam.grad[u, k, w, r] = 0.0
             for i in range(self.c_sep.shape[2]):
@@ -801,6 +865,9 @@ class Simulation:
         launches = [(self.k_recompute, None), (self.k_load, (t,))]
         launches += [(self.k_prepare, (t, u)) for u in range(self.n_substeps)]
         launches += [(self.k_integrate, (t, u)) for u in range(self.n_substeps)]
+        if self.stabilized:
+            launches += [(k, (t, u)) for u in range(self.n_substeps)
+                         for k in (self.k_gap, self.k_displace)]
         launches += [(self.k_store, (t,)), (self.k_store_measure, (t,))]
         if self.n_sensors:
             launches += [(self.k_sense, (t, t + 1))]

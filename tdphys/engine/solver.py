@@ -53,8 +53,10 @@ def after_sweep(s, u, k, w, n):
 
 @ti.func
 def warm_start(s, t, u, w):
-    """Start every active Gauss-Seidel row of substep u from a fraction of its impulse in the
-    substep before (warm[t] for the first substep of step t), into lam[u, 0]; vwarm collects
+    """Start every active Gauss-Seidel row of substep u from its impulse in the substep before
+    (warm[t] for the first substep of step t), into lam[u, 0]: contact rows from all of it,
+    limits, motors and loop joints from the fraction warm_start (all of it makes weak servos
+    ring); vwarm collects
     the velocity change it causes. vwarm is zeroed with the bodies' scratch
     (Simulation.world_scratch), outside the differentiated kernel: in Taichi 1.7.4, zeroing a
     field and accumulating into it in one kernel gives a wrong adjoint, and so does reading a
@@ -64,7 +66,10 @@ def warm_start(s, t, u, w):
             before = s.warm[t, w, r]
             if u > 0:
                 before = s.lam[u - 1, s.n_sweeps, w, r]
-            lam0 = s.warm_factor * before * s.active[u, w, r]
+            factor = s.warm_factor
+            if s.row_kind[r] >= L.ROW_NORMAL:   # a resting contact's impulse is its steady state
+                factor = 1.0
+            lam0 = factor * before * s.active[u, w, r]
             s.lam[u, 0, w, r] = lam0
             a, b = s.row_a[r], s.row_b[r]
             if s.row_kind[r] == L.ROW_SKIP:  # second friction direction: the pair's bodies

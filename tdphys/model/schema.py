@@ -155,7 +155,8 @@ class Solver:
     dt: [s] step. substeps: velocity solves and position updates per step (each of width
     dt / substeps). iterations: Gauss-Seidel sweeps per step over the rows the tree solve does
     not take (limits, motors, contacts), shared among the substeps. warm_start: fraction
-    [0, 1] of the previous substep's impulses to start from (0 = off). gravity: [m/s^2] world
+    [0, 1] of the previous substep's impulses that limit, motor and loop-joint rows start
+    from (0 = off); contact rows start from all of theirs. gravity: [m/s^2] world
     vector. joint_hz / contact_hz: [Hz] constraint stiffness as a natural frequency (0 =
     rigid: no softness, the position error removed in one substep); joint_damping /
     contact_damping: damping ratio [-].
@@ -170,7 +171,7 @@ class Solver:
     dt: float = 0.01
     substeps: int = 4
     iterations: int = 20
-    warm_start: float = 0.85
+    warm_start: float = 0.95
     gravity: Vec3 = (0.0, 0.0, -9.81)
     joint_hz: float = 0.0
     joint_damping: float = 2.0
