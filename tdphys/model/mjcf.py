@@ -408,7 +408,7 @@ class _Importer:
         torsion = float(m.geom_friction[g, 1]) if m.geom_condim[g] >= 4 else 0.0
         shape = Shape(pos=tuple(float(c) for c in centre), quat=_matrix_quat(grot),
                       friction=friction, torsional_friction=torsion,
-                      color=tuple(float(min(max(c, 0.0), 1.0)) for c in m.geom_rgba[g, :3]),
+                      color=_rgb(m.geom_rgba[g]),
                       ground=self._touches_floor(g), mass=1.0, **geometry)
         part.shapes.append((shape, g))
 
@@ -506,7 +506,7 @@ class _Importer:
         return Ground(enabled=True, friction=float(m.geom_friction[g, 0]),
                       torsional_friction=float(m.geom_friction[g, 1])
                       if m.geom_condim[g] >= 4 else 0.0,
-                      color=tuple(float(c) for c in m.geom_rgba[g, :3]))
+                      color=_rgb(m.geom_rgba[g]))
 
     def _contact_pairs(self, order, bodies) -> tuple[ContactPair, ...]:
         """tdphys body pairs whose every shape pair MuJoCo collides; a body pair only some of
@@ -680,6 +680,11 @@ class _Importer:
         margins = [float(m.geom_margin[g]) for g in geoms]
         return Solver(dt=float(m.opt.timestep), gravity=tuple(float(c) for c in m.opt.gravity),
                       contact_margin=max(margins, default=0.0), **kw)
+
+
+def _rgb(rgba) -> tuple[float, float, float]:
+    """The colour of a geom (MuJoCo keeps it in float32: 0.8 reads back as 0.8)."""
+    return tuple(min(max(float(str(np.float32(c))), 0.0), 1.0) for c in rgba[:3])
 
 
 def _volume(shape: Shape) -> float:
