@@ -62,7 +62,11 @@ class _Problems:
     def raise_if_any(self) -> None:
         if not self.items:
             return
-        lines = [f"  {where}: {what}\n      fix: {fix}" for where, what, fix in self.items]
+        def line(item):   # in file order; model-wide problems first
+            words = item[0].split()
+            return int(words[1]) if words[0] == "line" and words[1].isdigit() else 0
+        lines = [f"  {where}: {what}\n      fix: {fix}"
+                 for where, what, fix in sorted(self.items, key=line)]
         raise ModelError(self.path, "", f"{len(self.items)} thing(s) in this file tdphys cannot "
                          "represent (docs/mjcf.md lists what maps and what is refused):\n"
                          + "\n".join(lines),
@@ -123,7 +127,7 @@ class _Importer:
         self.mj, self.spec, self.m, self.d = mujoco, spec, model, data
         self.path, self.approximate, self.report = path, approximate, report
         self.problems = _Problems(path)
-        self.names = {}
+        self.refused: set[str] = set()   # joints of refused bodies (not reported again)
 
     # helpers --------------------------------------------------------------------------
     def name(self, kind, i: int) -> str:
@@ -148,8 +152,7 @@ class _Importer:
         order: list[_Part] = []
         joints: list[tuple[int, Joint]] = []   # (sort key, joint)
         for b in range(1, m.nbody):
-            if weld[b] == 0:
-                self._world_body(b)
+            if weld[b] == 0:   # fixed to the world: it never moves; its geoms: _ground
                 continue
             if weld[b] != b:
                 if weld[b] in parts:      # else its body was refused
@@ -167,11 +170,9 @@ class _Importer:
                 links[p.link_of] = links.get(p.link_of, 0) + 1
         bodies = [self._body(p, links.get(p.frame_body, 0) if p.link_of < 0 else 0)
                   for p in order]
-        self.problems.raise_if_any()
         joints = [j for _, j in sorted(joints, key=lambda kj: kj[0])]
         joints = self._motors(joints)
         sensors = self._sensors(joints)
-        self.problems.raise_if_any()
         pairs = self._contact_pairs(order, bodies)
         self.problems.raise_if_any()
         name = self.spec.modelname or Path(self.path).stem
@@ -214,11 +215,6 @@ class _Importer:
                                   "remove gravcomp")
 
     # bodies ---------------------------------------------------------------------------
-    def _world_body(self, b: int) -> None:
-        """A body welded to the world: only its geoms matter (see _shape's world geoms)."""
-        if self.m.body_mass[b] > 0 and self.m.body_geomnum[b] == 0:
-            self.problems.add(self.spec.bodies[b], "a massive body fixed to the world with no "
-                              "geometry", "remove it")
 
     def _jointed_body(self, b, parts, order, joints) -> _Part | None:
         """The tdphys bodies and joints of MuJoCo body b, which has joints: one body (free,
@@ -230,9 +226,11 @@ class _Importer:
         kinds = [int(m.jnt_type[j]) for j in ids]
         name = self.body_name(b)
         parent = self._parent_part(b, parts)
+        self.refused.update(self.joint_name(j) for j in ids)   # until the body is made
         if kinds == [_FREE]:
             part = _Part(name, b, [b])
             order.append(part)
+            self.refused.difference_update(self.joint_name(j) for j in ids)
             return part
         if _FREE in kinds:
             self.problems.add(self.spec.bodies[b], "a free joint together with other joints "
@@ -240,6 +238,7 @@ class _Importer:
             return None
         if parent is None and m.body_weldid[m.body_parentid[b]] != 0:
             return None   # its parent was refused
+        self.refused.difference_update(self.joint_name(j) for j in ids)
         if len(ids) == 2 and self._universal(ids):
             part = _Part(name, b, [b])
             order.append(part)
@@ -247,6 +246,7 @@ class _Importer:
             return part
         if len(ids) > 1 and any(k != _SLIDE for k in kinds[:-1]):
             names = ", ".join(self.joint_name(j) for j in ids)
+            self.refused.update(self.joint_name(j) for j in ids)
             self.problems.add(self.spec.bodies[b], f"{len(ids)} joints in one body ({names}) "
                               "that are not sliders followed by one joint, nor two "
                               "perpendicular hinges at one point",
@@ -556,6 +556,8 @@ class _Importer:
             if not self._plain_motor(a, element):
                 continue
             jname = self.joint_name(m.actuator_trnid[a, 0])
+            if jname in self.refused:
+                continue
             if jname not in by_joint:
                 self.problems.add(element, f"an actuator on joint '{jname}', which tdphys "
                                   "represents without motors (a free joint)", "remove it")
@@ -634,6 +636,8 @@ class _Importer:
             target = m.sensor_objid[s]
             if kind in (mj.mjtSensor.mjSENS_JOINTPOS, mj.mjtSensor.mjSENS_JOINTVEL):
                 jname = self.joint_name(target)
+                if jname in self.refused:
+                    continue
                 if jname not in by_joint:
                     self.problems.add(element, f"joint '{jname}' has no tdphys joint (a free "
                                       "joint)", "remove the sensor")
