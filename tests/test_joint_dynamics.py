@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-
 from test_gradients import _check
+
 from tdphys.model.schema import Body, Ground, Joint, Motor, Robot, Sensor, Shape, Solver
 
 BOB = 1.0          # [kg] a point-like bob 0.5 m from a vertical hinge, no gravity

@@ -111,8 +111,8 @@ def test_everything_unsupported_is_listed_at_once_with_its_line(tmp_path):
         load(path)
     text = str(err.value)
     for expected in ("line 7 <geom> (unnamed): cylinder geoms are not supported",
-                     "line 8 <geom> (unnamed): mesh geoms are not supported (pass "
-                     "--approximate", "line 15 <equality> (unnamed): equality constraints",
+                     ("line 8 <geom> (unnamed): mesh geoms are not supported (pass "
+                      "--approximate"), "line 15 <equality> (unnamed): equality constraints",
                      'line 16 <actuator name="servo">: only `motor` actuators',
                      "line 17 <sensor> (unnamed): framepos sensors are not supported"):
         assert expected in text, text

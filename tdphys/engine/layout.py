@@ -5,7 +5,8 @@ by `default_params` and broadcast to the batch by the simulation.
 
 Rows. Every scalar constraint the solver handles is one row with a kind (below), two body
 indices a and b (-1 = the world) and an index into its own table (joint, motor, contact point).
-Row order is the Gauss-Seidel order: joint rows, limits, motors, then per contact point the
+Row order is the Gauss-Seidel order: joint rows (each joint's passive rows right after its
+structural ones), limits, motors, friction loss, then per contact point the
 normal row, the friction pair (two rows solved together, the second marked SKIP) and the
 optional torsional row.
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from .loader import _matrix_quat
+from .loader import _volume as shape_volume
 from .schema import (
     Body,
     ContactPair,
@@ -693,28 +695,4 @@ def _rgb(rgba) -> tuple[float, float, float]:
 
 def _volume(shape: Shape) -> float:
     """[m^3] of a sphere, capsule or box (the share of its body's mass it carries)."""
-    if shape.kind == "sphere":
-        return 4.0 / 3.0 * math.pi * shape.radius ** 3
-    if shape.kind == "box":
-        return 8.0 * math.prod(shape.half_extents)
-    return math.pi * shape.radius ** 2 * (2 * shape.half_length + 4.0 / 3.0 * shape.radius)
-
-
-def _matrix_quat(r) -> tuple[float, float, float, float]:
-    """[w, x, y, z] of a rotation matrix, w >= 0 (Shepperd's method)."""
-    trace = r[0, 0] + r[1, 1] + r[2, 2]
-    if trace > 0:
-        k = 2.0 * math.sqrt(1.0 + trace)
-        q = [0.25 * k, (r[2, 1] - r[1, 2]) / k, (r[0, 2] - r[2, 0]) / k, (r[1, 0] - r[0, 1]) / k]
-    else:
-        i = int(np.argmax(np.diag(r)))
-        j, k_ = (i + 1) % 3, (i + 2) % 3
-        k = 2.0 * math.sqrt(1.0 + r[i, i] - r[j, j] - r[k_, k_])
-        q = [0.0] * 4
-        q[0] = (r[k_, j] - r[j, k_]) / k
-        q[1 + i] = 0.25 * k
-        q[1 + j] = (r[j, i] + r[i, j]) / k
-        q[1 + k_] = (r[k_, i] + r[i, k_]) / k
-    norm = math.sqrt(sum(c * c for c in q))
-    sign = 1.0 if q[0] >= 0 else -1.0
-    return tuple(float(sign * c / norm) + 0.0 for c in q)  # type: ignore[return-value]
+    return shape_volume(shape.kind, shape.radius, shape.half_extents, shape.half_length)

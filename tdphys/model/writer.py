@@ -12,7 +12,7 @@ import math
 
 from .schema import Body, Camera, Ground, Joint, Motor, Robot, Sensor, Shape, Solver
 
-__all__ = ["robot_yaml", "WriteError"]
+__all__ = ["WriteError", "robot_yaml"]
 
 _SHAPE0, _MOTOR0, _SOLVER0, _GROUND0 = Shape("sphere"), Motor(""), Solver(), Ground()
 _CAMERA0 = Camera("")
