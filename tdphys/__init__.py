@@ -17,9 +17,23 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
     return _init(arch, precision, debug, cpu_threads)
 
 
-def load(path, vars=None):
-    """Load and validate a robot YAML file (see docs/robot-format.md); `vars` ({name: value})
-    replaces values of the file's `vars:`."""
+def load(path, vars=None, approximate=False, report=None):
+    """Load and validate a robot: a YAML file (docs/robot-format.md), whose `vars:` values
+    `vars` ({name: value}) replaces, or an MJCF / URDF file (.xml, .urdf, .mjcf) through
+    MuJoCo's compiler (docs/mjcf.md; needs the `mujoco` package), where `approximate` lets mesh
+    geoms become fitted boxes or capsules, each one told to `report` (default: print)."""
+    from pathlib import Path
+
+    from .model.mjcf import MJCF_SUFFIXES, load_mjcf
+    if Path(path).suffix.lower() in MJCF_SUFFIXES:
+        if vars:
+            raise ModelError(str(path), "vars", "an MJCF or URDF file has no `vars:` to replace",
+                             "convert it to YAML (tdphys convert), declare `vars:` there and "
+                             "give the values to that file")
+        return load_mjcf(path, approximate, report)
+    if approximate:
+        raise ModelError(str(path), "", "--approximate applies to MJCF and URDF files (their "
+                         "mesh geoms); a YAML robot has none", "leave --approximate out")
     from .model.loader import load_robot
     return load_robot(path, vars)
 

@@ -18,8 +18,14 @@ STEPS = whole(1, MAX_STEPS)       # --steps and --batch of simulate and view
 WORLDS = whole(1, MAX_BATCH)
 
 
+ROBOT_HELP = "robot file: YAML, or MJCF / URDF (.xml, .urdf: docs/mjcf.md)"
+APPROXIMATE_HELP = ("MJCF / URDF: map mesh geoms to the box or capsule fitted to their "
+                    "vertices (each one is printed) instead of refusing them")
+
+
 def _common(p: argparse.ArgumentParser, steps=int, batch=int) -> None:
-    p.add_argument("robot", help="robot YAML file")
+    p.add_argument("robot", help=ROBOT_HELP)
+    p.add_argument("--approximate", action="store_true", help=APPROXIMATE_HELP)
     p.add_argument("--steps", type=steps, default=100, help="number of steps of solver.dt")
     p.add_argument("--batch", type=batch, default=1, help="number of worlds")
     p.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
@@ -30,13 +36,13 @@ def _common(p: argparse.ArgumentParser, steps=int, batch=int) -> None:
 def _robot(args):
     """The robot file with --var values."""
     import tdphys
-    return tdphys.load(args.robot, _vars(args))
+    return tdphys.load(args.robot, _vars(args), getattr(args, "approximate", False))
 
 
 def _vars(args) -> dict:
     """--var NAME=VALUE options as {name: value}."""
     given = {}
-    for item in args.var:
+    for item in getattr(args, "var", ()):
         name, _, value = item.partition("=")
         try:
             given[name.strip()] = float(value)
@@ -57,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                      "the rollout)")
     _gradcheck_parser(sub)
     _view_parser(sub)
+    _convert_parser(sub)
     sweep_args.add_parser(sub)
     return parser
 
@@ -73,7 +80,8 @@ def _gradcheck_parser(sub) -> None:
         "entry: match, non-smooth here (a contact, limit or clamp switches within the step; "
         "named where it can be) or mismatch (a wrong gradient). Exit status 1 only on a "
         "mismatch, 2 on bad input. See docs/gradcheck.md.")
-    gc.add_argument("robot", help="robot YAML file")
+    gc.add_argument("robot", help=ROBOT_HELP)
+    gc.add_argument("--approximate", action="store_true", help=APPROXIMATE_HELP)
     gc.add_argument("--steps", default="30", help=f"rollout length in solver.dt steps, 1 .. "
                     f"{MAX_GRADCHECK_STEPS} (default 30)")
     gc.add_argument("--wrt", default="controls,initial,params",
@@ -89,6 +97,53 @@ def _gradcheck_parser(sub) -> None:
     gc.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
     gc.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                     help="replace a value of the robot file's `vars:` (repeatable)")
+
+
+def _convert_parser(sub) -> None:
+    c = sub.add_parser(
+        "convert", help="write an MJCF or URDF robot as robot YAML (commented, editable)",
+        description="Read an MJCF or URDF robot through MuJoCo's compiler (docs/mjcf.md) and "
+        "write it as robot YAML (docs/robot-format.md) that loads back to the same model "
+        "(checked before the file is written).")
+    c.add_argument("robot", help="MJCF or URDF file (.xml, .urdf)")
+    c.add_argument("--out", required=True, help="output FILE.yaml")
+    c.add_argument("--approximate", action="store_true", help=APPROXIMATE_HELP)
+
+
+def _convert(args) -> int:
+    from .model.mjcf import MJCF_SUFFIXES
+    from .paths import output_file
+    if Path(args.robot).suffix.lower() not in MJCF_SUFFIXES:
+        raise TdphysError(f"{args.robot}: convert reads MJCF or URDF files ("
+                          f"{', '.join(MJCF_SUFFIXES)})\n  fix: give the .xml or .urdf file")
+    if Path(args.out).suffix not in (".yaml", ".yml"):
+        raise TdphysError(f"--out {args.out}: the robot is written as YAML\n  fix: end the "
+                          f"name with .yaml, e.g. --out {Path(args.out).with_suffix('.yaml')}")
+    out = output_file(args.out, "--out")
+    robot = _robot(args)
+    text = _robot_text(robot, args.robot)
+    out.write_text(text)
+    print(f"wrote {out}: {len(robot.bodies)} bodies, {len(robot.joints)} joints, "
+          f"{len(robot.motors)} motors")
+    return 0
+
+
+def _robot_text(robot, path) -> str:
+    """The robot file's YAML: the file itself, or for MJCF / URDF the converted YAML, checked
+    to load back to the same model."""
+    from .model.loader import parse_robot
+    from .model.mjcf import MJCF_SUFFIXES
+    from .model.writer import WriteError, robot_yaml, same_model
+    if Path(path).suffix.lower() not in MJCF_SUFFIXES:
+        return Path(path).read_text()
+    try:
+        text = robot_yaml(robot, f"Converted by `tdphys convert` from {Path(path).name}.")
+    except WriteError as exc:
+        raise TdphysError(f"{path}: cannot write it as YAML: {exc}") from None
+    if not same_model(robot, parse_robot(text, str(path))):
+        raise TdphysError(f"{path}: its YAML does not load back to the same model (a bug in "
+                          "tdphys/model/writer.py)\n  fix: report it with the file")
+    return text
 
 
 def _view_parser(sub) -> None:
@@ -157,7 +212,7 @@ def _simulate(args) -> int:
     # `tdphys view` replay the file without the robot file and place shapes exactly.
     extra = {"robot_vars": json.dumps(sim.robot_vars)} if sim.robot_vars else {}
     write_npz(out, {**sim.trajectory(), "robot_path": str(Path(args.robot).resolve()),
-                    "robot_yaml": Path(args.robot).read_text(),
+                    "robot_yaml": _robot_text(robot, args.robot),
                     "com_offset": sim.com.to_numpy(), **extra})
     print(f"wrote {out}: {args.steps} steps x {args.batch} worlds x {sim.n_bodies} bodies")
     return 0
@@ -259,8 +314,8 @@ def _view(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"simulate": _simulate, "gradcheck": _gradcheck,
-                "view": _view, "sweep": sweep_args.run}[args.command](args)
+        return {"simulate": _simulate, "gradcheck": _gradcheck, "view": _view,
+                "convert": _convert, "sweep": sweep_args.run}[args.command](args)
     except TdphysError as exc:
         print(f"tdphys: {exc}", file=sys.stderr)
         return 2

@@ -41,7 +41,9 @@ GROUPS = {
     "params": ["shape_mass", "shape_radius", "shape_half_extents", "shape_half_length",
                "shape_pos", "shape_friction", "shape_restitution", "shape_torsional_friction",
                "ground_friction", "anchor_p", "anchor_c", "motor_gain", "motor_max_force",
-               "motor_max_velocity"],
+               "motor_max_velocity", "motor_gear", "body_com", "body_inertia",
+               "body_inertia_products", "passive_damping", "passive_armature",
+               "passive_stiffness", "passive_spring_ref", "passive_friction_loss"],
 }
 LOSS_FORMULA = """\
     L = sum_n [ a_n . pos[T, n] + b_n . vel[T, n] + 0.05 |omega[T, n]|^2 ]
@@ -167,7 +169,26 @@ def valid_entries(layout, name: str, steps: int) -> np.ndarray:
     if name in _SIZE_USERS:  # sizes only where the shape kind uses them
         kinds = np.isin(layout.shape_kind, _SIZE_USERS[name])
         valid &= kinds.reshape((-1,) + (1,) * (valid.ndim - 1))
+    users = _users(layout, name)
+    if users is not None:   # given mass properties, gears, passive joints: where they act
+        valid &= np.asarray(users, bool).reshape((-1,) + (1,) * (valid.ndim - 1))
     return valid
+
+
+def _users(layout, name: str):
+    """Per entry of the leading axis, whether parameter `name` acts (None: everywhere)."""
+    robot = layout.robot
+    if name == "body_com":
+        return layout.body_has_com
+    if name in ("body_inertia", "body_inertia_products"):
+        return layout.body_has_inertia
+    if name == "motor_gear":
+        return layout.motor_mode == L.M_FORCE
+    if name == "passive_friction_loss":
+        return [j.friction_loss > 0 for j in robot.joints]
+    if name.startswith("passive_"):
+        return [j.passive for j in robot.joints]
+    return None
 
 
 def choose(layout, steps: int, groups, per_param: int, seed: int = 0) -> list[Target]:

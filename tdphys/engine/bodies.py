@@ -57,14 +57,18 @@ def shape_inertia_about_origin(s, w, k):
 @ti.func
 def about_centre_of_mass(s, w, n):
     """(mass [kg], COM in the body frame [m], inertia about the COM [kg m^2], body axes) from
-    the sums of k_mass_sum; a body's given `inertia` replaces the computed one."""
+    the sums of k_mass_sum; a body's given `inertia` (moments and products) replaces the
+    computed one, and its given `com` the shapes' (whose inertia about their own centre of
+    mass is kept)."""
     m = s.mass[w, n]
     com = s.moment[w, n] / m
     inertia = s.inertia_origin[w, n] - m * (com.dot(com) * ti.Matrix.identity(s.real, 3)
                                             - com.outer_product(com))
+    if s.body_has_com[n]:
+        com = s.body_com[w, n]
     if s.body_has_inertia[n]:
-        given = s.body_inertia[w, n]
-        inertia = ti.Matrix([[given[0], 0.0, 0.0], [0.0, given[1], 0.0], [0.0, 0.0, given[2]]])
+        d, p = s.body_inertia[w, n], s.body_inertia_products[w, n]
+        inertia = ti.Matrix([[d[0], p[0], p[1]], [p[0], d[1], p[2]], [p[1], p[2], d[2]]])
     return m, com, inertia
 
 

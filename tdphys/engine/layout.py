@@ -5,7 +5,8 @@ by `default_params` and broadcast to the batch by the simulation.
 
 Rows. Every scalar constraint the solver handles is one row with a kind (below), two body
 indices a and b (-1 = the world) and an index into its own table (joint, motor, contact point).
-Row order is the Gauss-Seidel order: joint rows, limits, motors, then per contact point the
+Row order is the Gauss-Seidel order: joint rows (each joint's passive rows right after its
+structural ones), limits, motors, friction loss, then per contact point the
 normal row, the friction pair (two rows solved together, the second marked SKIP) and the
 optional torsional row.
 
@@ -33,10 +34,14 @@ from ..model.schema import SENSOR_KINDS, Robot
 ROW_POINT, ROW_ANG_LOCK, ROW_HINGE_ANG, ROW_SLIDER_LIN, ROW_UNIV_ANG = 0, 1, 2, 3, 4
 ROW_LIMIT, ROW_MOTOR = 5, 6
 ROW_NORMAL, ROW_FRICTION, ROW_SKIP, ROW_TORSION = 7, 8, 9, 10
+# Rows of the joints' passive dynamics (engine/joint_passive.py): damping, armature and spring
+# right after the joint's structural rows (one block with them, at most 6 rows), friction loss
+# after the motors.
+ROW_PASSIVE, ROW_FRICTION_LOSS = 11, 12
 # Sensor kinds (schema.SENSOR_KINDS order) and the number of values each one reads.
 SENSOR_CODES = {kind: i for i, kind in enumerate(SENSOR_KINDS)}
 SENSOR_DIMS = {"body_pos": 3, "body_vel": 3, "body_quat": 4, "body_omega": 3, "joint_pos": 1,
-               "joint_vel": 1, "contact_force": 3}
+               "joint_vel": 1, "contact_force": 3, "actuator_force": 1}
 SENSOR_CONTACT_FORCE = SENSOR_CODES["contact_force"]
 
 # Joint kinds (ints in kernels).
@@ -105,8 +110,10 @@ class Layout:
     number of rows (at most 6, consecutive); joint_in_tree (J,) 1 when solved exactly.
     body_group (N,): which jointed body (bodies linked by joints, n_groups of them) each body
     belongs to; body_alone (N,) 1 for a body no joint links to another.
-    Sensors (K sensors, D values): sensor_kind/body/ref/joint/axis/adr/dim (K,); sensor k's
-    reading occupies sensordata[adr : adr + dim] (as MuJoCo's sensordata).
+    Sensors (K sensors, D values): sensor_kind/body/ref/joint/axis/motor/adr/dim (K,); sensor
+    k's reading occupies sensordata[adr : adr + dim] (as MuJoCo's sensordata).
+    body_has_com (N,): 1 for a body whose file gives its centre of mass. motor_row (M,): each
+    motor's row.
     """
 
     robot: Robot
@@ -160,6 +167,9 @@ class Layout:
     sensor_axis: np.ndarray
     sensor_adr: np.ndarray
     sensor_dim: np.ndarray
+    sensor_motor: np.ndarray
+    body_has_com: np.ndarray
+    motor_row: np.ndarray
     params: dict
 
     @property
@@ -187,7 +197,8 @@ def build_layout(robot: Robot) -> Layout:
     ra = np.array([r[1] for r in rows], np.int32).reshape(-1)
     rb = np.array([r[2] for r in rows], np.int32).reshape(-1)
     in_tree = _tree_joints(parent, child, len(names))
-    row_joint = np.array([r[3] if r[0] <= ROW_UNIV_ANG else -1 for r in rows], np.int64)
+    row_joint = np.array([r[3] if r[0] <= ROW_UNIV_ANG or r[0] == ROW_PASSIVE else -1
+                          for r in rows], np.int64)
     row_tree = np.array([j >= 0 and in_tree[j] for j in row_joint], np.int32).reshape(-1)
     joint_row0 = np.array([int(np.argmax(row_joint == j)) for j in range(len(joints))], np.int32)
     joint_nrows = np.array([int((row_joint == j).sum()) for j in range(len(joints))], np.int32)
@@ -231,6 +242,10 @@ def build_layout(robot: Robot) -> Layout:
                           for x in sensors]),
         sensor_axis=i32([x.axis for x in sensors]),
         sensor_adr=i32(np.cumsum([0] + dims)[:-1]), sensor_dim=i32(dims),
+        sensor_motor=i32([[m.name for _, m in motors].index(x.motor)
+                          if x.motor is not None else -1 for x in sensors]),
+        body_has_com=i32([b.com is not None for b in robot.bodies]),
+        motor_row=i32([i for i, r in enumerate(rows) if r[0] == ROW_MOTOR]),
         params=default_params(robot, parent, child))
 
 
@@ -277,6 +292,8 @@ def _rows(robot: Robot, parent, child, points) -> list:
             rows += [(ROW_SLIDER_LIN, p, c, j, k, -1) for k in range(2)]
         if joint.kind == "universal":
             rows.append((ROW_UNIV_ANG, p, c, j, 0, -1))
+        if joint.passive:  # soft rows of the joint's own block: solved with it, exactly
+            rows += [(ROW_PASSIVE, p, c, j, axis, -1) for axis in range(len(joint.axes))]
     for j, joint in enumerate(robot.joints):
         for axis, limit in enumerate(joint.limits):
             if limit is not None:
@@ -284,6 +301,10 @@ def _rows(robot: Robot, parent, child, points) -> list:
     for m, (joint, motor) in enumerate(robot.motors):
         j = robot.joints.index(joint)
         rows.append((ROW_MOTOR, parent[j], child[j], m, motor.axis, -1))
+    for j, joint in enumerate(robot.joints):
+        if joint.friction_loss > 0:
+            rows += [(ROW_FRICTION_LOSS, parent[j], child[j], j, axis, -1)
+                     for axis in range(len(joint.axes))]
     for i, point in enumerate(points):
         _, ba, _, bb, _, _ = point
         normal = len(rows)
@@ -410,6 +431,8 @@ def default_params(robot: Robot, parent, child) -> dict:
         "shape_restitution": [s.restitution for s in shapes],
         "shape_torsional_friction": [s.torsional_friction for s in shapes],
         "body_inertia": [b.inertia if b.inertia is not None else (0.0, 0.0, 0.0) for b in bodies],
+        "body_inertia_products": [b.inertia_products for b in bodies],
+        "body_com": [b.com if b.com is not None else (0.0, 0.0, 0.0) for b in bodies],
         "init_pos": [b.pos for b in bodies],
         "init_quat": [b.quat for b in bodies],
         "init_vel": [b.vel for b in bodies],
@@ -427,6 +450,9 @@ def default_params(robot: Robot, parent, child) -> dict:
     p["motor_max_velocity"] = [m.max_velocity for _, m in motors]
     p["motor_ctrl_lo"] = [m.ctrl_range[0] for _, m in motors]
     p["motor_ctrl_hi"] = [m.ctrl_range[1] for _, m in motors]
+    p["motor_gear"] = [m.gear for _, m in motors]
+    for key in ("damping", "armature", "stiffness", "spring_ref", "friction_loss"):
+        p["passive_" + key] = [getattr(j, key) for j in robot.joints]
     return {k: np.asarray(v, float)[None] for k, v in p.items()}
 
 

@@ -174,7 +174,7 @@ def motor_row(s, t, u, w, r):
     lo, hi = -fmax * dt, fmax * dt
     if s.motor_mode[m] == L.M_FORCE:
         rate = 0.0
-        lo = ti.math.clamp(cmd, -fmax, fmax) * dt
+        lo = ti.math.clamp(s.motor_gear[w, m] * cmd, -fmax, fmax) * dt
         hi = lo
     return ja, jb, ti.math.clamp(rate, -vmax, vmax), lo, hi
 
@@ -189,6 +189,8 @@ def pair_material(s, w, i):
         mu_b, e_b, tor_b = (s.shape_friction[w, sb], s.shape_restitution[w, sb],
                             s.shape_torsional[w, sb])
     mu = ti.sqrt(s.shape_friction[w, sa] * mu_b + TINY)
+    if ti.static(s.friction_max):  # Robot.friction_combine "max" (MuJoCo's rule)
+        mu = ti.max(s.shape_friction[w, sa], mu_b)
     return mu, ti.max(s.shape_restitution[w, sa], e_b), ti.max(s.shape_torsional[w, sa], tor_b)
 
 

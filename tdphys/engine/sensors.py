@@ -13,6 +13,8 @@ Sensor k writes sensordata[t, w, adr : adr + dim] (layout.sensor_adr / sensor_di
     joint_vel      (1)         its rate
     contact_force  (3) [N]     total contact force (normal and friction) on the body, world
                                frame, averaged over the step that ended at t (0 at t = 0)
+    actuator_force (1) [N m|N] the motor's torque or force along its axis, averaged over the
+                               step that ended at t (0 at t = 0; engine/actuators.py)
 
 Contact forces come from the solver's accumulated impulses: point_force[t + 1, w, i] is the
 force on point i's first body (side a) during step t; side b feels the opposite.
@@ -25,6 +27,7 @@ from .tmath import quat_conj, quat_mul, quat_rotate
 
 _POS, _VEL, _QUAT, _OMEGA, _JPOS, _JVEL = (L.SENSOR_CODES[k] for k in (
     "body_pos", "body_vel", "body_quat", "body_omega", "joint_pos", "joint_vel"))
+_ACTUATOR = L.SENSOR_CODES["actuator_force"]
 
 
 @ti.func
@@ -60,7 +63,9 @@ def reading(s, t, w, k):
     """Sensor k's values at step t (contact forces excluded: see add_contact_force)."""
     kind = s.sensor_kind[k]
     out = ti.Vector([0.0, 0.0, 0.0, 0.0])
-    if kind == _JPOS or kind == _JVEL:
+    if kind == _ACTUATOR:
+        out[0] = s.motor_force[t, w, s.sensor_motor[k]]
+    elif kind == _JPOS or kind == _JVEL:
         j = s.sensor_joint[k]
         q, ja, jb = joint_coordinate(s, s.state, t, w, j, s.sensor_axis[k])
         out[0] = q

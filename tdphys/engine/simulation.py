@@ -32,7 +32,8 @@ import taichi as ti
 from .. import backend, kernel_rules, memory
 from ..errors import ControlsError, GradientDiverged, SimulationDiverged
 from ..model.schema import Robot
-from . import bodies, geometry, layout as L, rows, sensors, solver, stabilize, tree
+from . import (actuators, bodies, geometry, joint_passive, layout as L, rows, sensors, solver,
+               stabilize, tree)
 
 # Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
 PARAM_DOCS = {
@@ -45,7 +46,9 @@ PARAM_DOCS = {
     "shape_friction": ("S", "[-] Coulomb friction coefficient"),
     "shape_restitution": ("S", "[-] restitution coefficient"),
     "shape_torsional_friction": ("S", "[m] torsional friction"),
-    "body_inertia": ("N3", "[kg m^2] given principal inertia (bodies that set `inertia`)"),
+    "body_inertia": ("N3", "[kg m^2] given moments Ixx, Iyy, Izz (bodies that set `inertia`)"),
+    "body_inertia_products": ("N3", "[kg m^2] given products Ixy, Ixz, Iyz (with `inertia`)"),
+    "body_com": ("N3", "[m] given centre of mass in the body frame (bodies that set `com`)"),
     "init_pos": ("N3", "[m] initial world position of the body frame origin"),
     "init_quat": ("N4", "initial orientation [w,x,y,z]"),
     "init_vel": ("N3", "[m/s] initial COM velocity, world"),
@@ -69,6 +72,12 @@ PARAM_DOCS = {
     "motor_max_velocity": ("M", "[rad/s or m/s] motor speed limit"),
     "motor_ctrl_lo": ("M", "command range, low"),
     "motor_ctrl_hi": ("M", "command range, high"),
+    "motor_gear": ("M", "[-] force motors: torque or force per unit command"),
+    "passive_damping": ("J", "[N m s/rad or N s/m] joint damping, every axis"),
+    "passive_armature": ("J", "[kg m^2 or kg] rotor inertia along every axis"),
+    "passive_stiffness": ("J", "[N m/rad or N/m] joint spring, every axis"),
+    "passive_spring_ref": ("J", "[rad or m] the joint spring's rest position"),
+    "passive_friction_loss": ("J", "[N m or N] dry friction bound, every axis"),
 }
 # Solver settings held per world among the parameters (so experiments can override them); the
 # rollout does not depend on them smoothly, so they are not trainable.
@@ -80,7 +89,8 @@ _TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_
            "point_sub", "row_kind", "row_a", "row_b", "row_idx", "row_sub", "row_ref",
            "row_tree", "prev_first", "final", "point_row", "node_parent", "tree_order",
            "joint_row0", "joint_nrows", "joint_in_tree", "body_group", "body_alone", "sensor_kind", "sensor_body",
-           "sensor_ref", "sensor_joint", "sensor_axis", "sensor_adr", "sensor_dim")
+           "sensor_ref", "sensor_joint", "sensor_axis", "sensor_adr", "sensor_dim",
+           "sensor_motor", "body_has_com", "motor_row")
 # Recorded state, [t, world, ...] (Simulation.trajectory).
 _STATE = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata", "point_pos",
           "point_force")
@@ -153,6 +163,7 @@ class Simulation:
         self.gravity = tuple(float(g) for g in sol.gravity)
         # rigid tree joints: the drifted pose of each substep is projected back onto them
         self.stabilized = self.has_tree and self.joint_hz == 0.0
+        self.friction_max = robot.friction_combine == "max"   # rows.pair_material
         self._allocate()
         self._upload_tables()
         # parameters and the recorded state travel to and from numpy one block at a time
@@ -184,7 +195,7 @@ class Simulation:
         # parameters, per world: key -> (index shape after the batch axis, vector size or 0)
         dims = {"S": ((S,), 0), "S3": ((S,), 3), "S4": ((S,), 4), "N3": ((N,), 3),
                 "N4": ((N,), 4), "": ((), 0), "J3": ((J,), 3), "Jx3": ((J, 3), 0),
-                "J33": ((J, 3), 3), "J4": ((J,), 4), "M": ((M,), 0)}
+                "J33": ((J, 3), 3), "J4": ((J,), 4), "M": ((M,), 0), "J": ((J,), 0)}
         self.params = {}
         for name, (key, _) in PARAM_DOCS.items():
             index, n = dims[key]
@@ -204,6 +215,7 @@ class Simulation:
         self.ctrl = sca(None, (T, B, M))
         self.sensordata = sca(None, (T + 1, B, max(self.n_sensordata, 1)))
         self.point_force = vec(3, (T + 1, B, P))
+        self.motor_force = sca(None, (T + 1, B, M))   # engine/actuators.py
         self.point_pos = vec(3, (T + 1, B, P), grad=False)   # [m] world, for viewing only
         backend.close_field_tree()
         # scratch of one step: its substeps' poses and stages, [substep, world, ...]
@@ -405,8 +417,17 @@ class Simulation:
         return out
 
     @ti.func
+    def row_values(self, t, u, w, r, kind: ti.template()):
+        """(ja, jb, vt, softness, lo, hi, mu, active) of row r: engine/joint_passive.py for
+        the joints' passive rows, engine/rows.py for the others."""
+        if ti.static(kind in joint_passive.ROW_KINDS):
+            return joint_passive.row(self, t, u, w, r, kind)
+        else:
+            return rows.row(self, t, u, w, r, kind)
+
+    @ti.func
     def row_scratch(self, t, u, w, r, kind: ti.template()):
-        ja, jb, vt, softness, lo, hi, mu, active = rows.row(self, t, u, w, r, kind)
+        ja, jb, vt, softness, lo, hi, mu, active = self.row_values(t, u, w, r, kind)
         a, b = self.row_a[r], self.row_b[r]
         if ti.static(kind == L.ROW_SKIP):  # second friction direction: the pair's bodies
             a, b = self.row_a[r - 1], self.row_b[r - 1]
@@ -528,6 +549,8 @@ class Simulation:
             self.store(t, w, n)
         for r in range(self.n_rows):
             self.store_rows(t, w, r)
+        for m in range(self.n_motors):
+            actuators.store_force(self, t, w, m)
         for i in range(self.n_points):
             self.store_point(t, w, i)
             U = self.n_substeps - 1
@@ -721,6 +744,8 @@ class Simulation:
                     self.store(t, w, n)
                 for r in range(self.n_rows):
                     self.store_rows(t, w, r)
+                for m in range(self.n_motors):
+                    actuators.store_force(self, t, w, m)
                 for p in range(self.n_points):
                     self.store_point(t, w, p)
 

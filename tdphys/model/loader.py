@@ -29,8 +29,8 @@ from yaml.constructor import SafeConstructor
 
 from ..errors import FileError, ModelError
 from . import expressions, limits, placement
-from .schema import (JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS, SHAPE_KINDS,
-                     SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint, Motor, Quat, Robot,
+from .schema import (FRICTION_COMBINE, JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS,
+                     SHAPE_KINDS, SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint, Motor, Quat, Robot,
                      Sensor, Shape, Solver, Vec3, pair_key)
 
 __all__ = ["load_robot", "parse_robot"]
@@ -115,13 +115,13 @@ def _parse(top: _Map, source: str) -> Robot:
     bodies, shape_ats = _bodies(top, shape_defaults, ang)
     joints = _joints(top.get("joints"), bodies, motor_defaults, ang)
     sensors = _sensors(top.get("sensors"), bodies, joints)
-    pairs = _contact_pairs(top.get("contacts"), bodies, shape_ats, joints)
+    pairs, friction = _contact_pairs(top.get("contacts"), bodies, shape_ats, joints)
     cameras = _cameras(top.get("cameras"), bodies, ang)
     name_at = top.get("name")
     name = _string(name_at) if name_at is not None else Path(source).stem
     return Robot(name=name, source=source, bodies=tuple(bodies), joints=tuple(joints),
                  sensors=tuple(sensors), solver=solver, ground=ground, contact_pairs=pairs,
-                 cameras=tuple(cameras))
+                 cameras=tuple(cameras), friction_combine=friction)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -795,7 +795,8 @@ def _defaults(at: _At | None) -> tuple[_ShapeDefaults, _MotorDefaults]:
 # Bodies and shapes
 # ---------------------------------------------------------------------------------------------
 
-_BODY_KEYS = ("name", "pos", "quat", "euler", "vel", "omega", "mass", "inertia", "shapes")
+_BODY_KEYS = ("name", "pos", "quat", "euler", "vel", "omega", "mass", "inertia", "com",
+              "shapes")
 _SHAPE_COMMON = ("type", "pos", "quat", "euler", "density", "mass", *_SURFACE_FIELDS)
 _SHAPE_GEOMETRY = {"sphere": ("radius",), "box": ("size",),
                    "capsule": ("radius", "half_length", "fromto")}
@@ -853,27 +854,58 @@ def _body(at: _At, defaults: _ShapeDefaults, ang: float) -> tuple[Body, list[_At
             problem, "give its shapes sizes and densities (or a `mass`) in SI units: m, kg/m^3, "
                      "kg")
     omega = _vec3(m.get("omega")) if "omega" in m else (0.0, 0.0, 0.0)
+    moments, products = _inertia(m.get("inertia")) if "inertia" in m else (None, (0.0,) * 3)
     body = Body(name=name,
                 shapes=tuple(replace(d.shape, mass=mass) for d, mass in zip(drafts, masses)),
                 pos=_vec3(m.get("pos")) if "pos" in m else (0.0, 0.0, 0.0),
                 quat=_orientation(m, ang),
                 vel=_vec3(m.get("vel")) if "vel" in m else (0.0, 0.0, 0.0),
                 omega=tuple(w * ang for w in omega),  # type: ignore[arg-type]
-                inertia=_inertia(m.get("inertia")) if "inertia" in m else None)
+                inertia=moments, inertia_products=products,
+                com=_vec3(m.get("com")) if "com" in m else None)
     return body, [d.at for d in drafts]
 
 
-def _inertia(at: _At) -> Vec3:
-    """Principal moments [kg m^2], each > 0 and obeying the triangle inequality."""
-    moments = tuple(_ranged(lambda a: _positive(a, "kg m^2"), limits.INERTIA, "a moment of")(a)
-                    for a in _vector_items(at, 3, "[Ixx, Iyy, Izz]"))
-    total = sum(moments)
-    for value in moments:
+_INERTIA_FORMS = "[Ixx, Iyy, Izz] or [Ixx, Iyy, Izz, Ixy, Ixz, Iyz]"
+
+
+def _inertia(at: _At) -> tuple[Vec3, Vec3]:
+    """(moments Ixx, Iyy, Izz, products Ixy, Ixz, Iyz) [kg m^2] of a body's inertia about its
+    centre of mass in body axes: three moments (principal axes along the body axes) or the six
+    entries of the tensor, whose principal moments must each lie in limits.INERTIA and obey
+    the triangle inequality."""
+    n = len(at.node.value) if isinstance(at.node, yaml.SequenceNode) else 0
+    items = _vector_items(at, 6 if n == 6 else 3, _INERTIA_FORMS)
+    values = [_number(a) for a in items]
+    moments, products = tuple(values[:3]), tuple(values[3:]) or (0.0, 0.0, 0.0)
+    if n != 6:
+        for a in items:
+            _ranged(lambda x: _positive(x, "kg m^2"), limits.INERTIA, "a moment of")(a)
+    principal = _principal_moments(moments, products)
+    low, high, _ = limits.INERTIA
+    if n == 6 and not all(low <= p <= high for p in principal):
+        raise at.error(f"the principal moments of this tensor are "
+                       f"{', '.join(f'{p:.6g}' for p in principal)} kg m^2, outside "
+                       f"[{low:g}, {high:g}]", "give a positive definite tensor in kg m^2 "
+                       "(the moments about the centre of mass, in body axes)")
+    total = sum(principal)
+    for value in principal:
         if value > total - value + 1e-9 * total:
             raise at.error(f"principal moment {value:g} exceeds the sum of the other two; "
                            "no rigid body has such an inertia",
                            "check the values (each moment must be <= the sum of the others)")
-    return moments  # type: ignore[return-value]
+    return moments, products  # type: ignore[return-value]
+
+
+def _principal_moments(moments, products) -> tuple[float, float, float]:
+    """Eigenvalues of the symmetric tensor [[Ixx, Ixy, Ixz], [Ixy, Iyy, Iyz], [Ixz, Iyz, Izz]]
+    (the moments themselves when the products are zero), smallest first."""
+    if not any(products):
+        return tuple(sorted(moments))  # type: ignore[return-value]
+    import numpy as np
+    (xx, yy, zz), (xy, xz, yz) = moments, products
+    return tuple(float(v) for v in np.linalg.eigvalsh(np.array(
+        [[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])))  # type: ignore[return-value]
 
 
 def _shape(at: _At, defaults: _ShapeDefaults, ang: float) -> _ShapeDraft:
@@ -1005,11 +1037,14 @@ def _resolve_masses(mass_at: _At, drafts: list[_ShapeDraft]) -> list[float]:
 # ---------------------------------------------------------------------------------------------
 
 _JOINT_COMMON = ("name", "type", "parent", "child", "anchor")
-_JOINT_SPECIFIC = {"hinge": ("axis", "limit", "motors"), "slider": ("axis", "limit", "motors"),
-                   "universal": ("axes", "limits", "motors"),
-                   "ball": ("axes", "limits", "motors"), "fixed": ()}
+# passive dynamics of every axis of a moving joint (schema.Joint, engine/joint_passive.py)
+_PASSIVE = ("damping", "armature", "stiffness", "spring_ref", "friction_loss")
+_JOINT_SPECIFIC = {"hinge": ("axis", "limit", "motors", *_PASSIVE),
+                   "slider": ("axis", "limit", "motors", *_PASSIVE),
+                   "universal": ("axes", "limits", "motors", *_PASSIVE),
+                   "ball": ("axes", "limits", "motors", *_PASSIVE), "fixed": ()}
 _ANGULAR = ("hinge", "universal", "ball")
-_MOTOR_KEYS = ("name", "axis", *_MOTOR_FIELDS)
+_MOTOR_KEYS = ("name", "axis", "gear", *_MOTOR_FIELDS)
 
 
 def _joints(at: _At | None, bodies: list[Body], motor_defaults: _MotorDefaults,
@@ -1075,8 +1110,12 @@ def _joint(at: _At, index: int, bodies: dict[str, Body], motor_defaults: _MotorD
     scale = ang if kind in _ANGULAR else 1.0
     limits = _joint_limits(m, kind, len(axes), scale)
     motors = _motors(m, kind, name, motor_defaults, scale)
+    passive = {key: _non_negative(m.get(key)) for key in _PASSIVE
+               if key in m and key != "spring_ref"}
+    if "spring_ref" in m:
+        passive["spring_ref"] = _number(m.get("spring_ref")) * scale
     return Joint(name=name, kind=kind, parent=parent, child=child, anchor=anchor, axes=axes,
-                 limits=limits, motors=motors)
+                 limits=limits, motors=motors, **passive)
 
 
 def _body_ref(at: _At, bodies: dict[str, Body], allow_world: bool) -> str | None:
@@ -1193,9 +1232,19 @@ def _motor(at: _At, kind: str, default_name: str, defaults: _MotorDefaults,
     ctrl_range = _MOTOR0.ctrl_range if props.range is None \
         else (props.range[0] * unit, props.range[1] * unit)
     name = _string(m.get("name")) if "name" in m else default_name
+    gear = 1.0
+    if "gear" in m:
+        if props.mode != "force":
+            raise m.key_at("gear").error(f"`gear` applies to force motors; this motor is a "
+                                         f"{props.mode} servo", "remove `gear`, or write "
+                                         "`mode: force`")
+        gear = _number(m.get("gear"))
+        if gear == 0.0:
+            raise m.get("gear").error("gear 0 makes the motor do nothing",
+                                      "give a nonzero gear (negative reverses the motor)")
     return Motor(name=name, axis=axis, mode=props.mode, gain=props.gain,
                  max_force=props.max_force, max_velocity=max_velocity,
-                 ctrl_range=ctrl_range), axis_at
+                 ctrl_range=ctrl_range, gear=gear), axis_at
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1203,14 +1252,17 @@ def _motor(at: _At, kind: str, default_name: str, defaults: _MotorDefaults,
 # ---------------------------------------------------------------------------------------------
 
 _SENSOR_SUBJECT = {kind: ("joint", "axis") if kind.startswith("joint_")
-                   else ("body", "reference") if kind.startswith("body_") else ("body",)
+                   else ("body", "reference") if kind.startswith("body_")
+                   else ("motor",) if kind == "actuator_force" else ("body",)
                    for kind in SENSOR_KINDS}
 
 
 def _sensors(at: _At | None, bodies: list[Body], joints: list[Joint]) -> list[Sensor]:
     """All sensors in file order; names must be unique."""
     names, joint_map = {b.name for b in bodies}, {j.name: j for j in joints}
-    return _named_list(at, "sensor", lambda entry, i: _sensor(entry, i, names, joint_map))
+    motors = [m.name for j in joints for m in j.motors]
+    return _named_list(at, "sensor", lambda entry, i: _sensor(entry, i, names, joint_map,
+                                                                motors))
 
 
 def _named_list(at: _At | None, noun: str, read: Callable[[_At, int], object]) -> list:
@@ -1231,12 +1283,19 @@ def _named_list(at: _At | None, noun: str, read: Callable[[_At, int], object]) -
     return items
 
 
-def _sensor(at: _At, index: int, bodies: set[str], joints: dict[str, Joint]) -> Sensor:
-    """One sensor: its kind, and the body or joint (with axis) it reads."""
+def _sensor(at: _At, index: int, bodies: set[str], joints: dict[str, Joint],
+            motors: list[str]) -> Sensor:
+    """One sensor: its kind, and the body, joint (with axis) or motor it reads."""
     kind = _kind(at, "a sensor", SENSOR_KINDS, "sensor type")
     m = _Map(at, f"a {kind} sensor").only(("name", "type", *_SENSOR_SUBJECT[kind]),
                                           _elsewhere(_SENSOR_SUBJECT, kind, "sensors"))
     name = _string(m.get("name")) if "name" in m else f"sensor{index}"
+    if kind == "actuator_force":
+        motor_at = m.require("motor", "name the motor to read with `motor:`")
+        motor = _string(motor_at)
+        if motor not in motors:
+            raise motor_at.error(f"no motor named '{motor}'", _did_you_mean(motor, motors))
+        return Sensor(name=name, kind=kind, motor=motor)
     if "joint" in _SENSOR_SUBJECT[kind]:
         joint_at = m.require("joint", "name the joint to read with `joint:`")
         joint = _joint_ref(joint_at, joints)
@@ -1279,13 +1338,13 @@ def _sensor_axis(at: _At | None, joint: Joint, joint_at: _At) -> int:
 # ---------------------------------------------------------------------------------------------
 
 def _contact_pairs(at: _At | None, bodies: list[Body], shape_ats: list[list[_At]],
-                   joints: list[Joint]) -> tuple[ContactPair, ...]:
+                   joints: list[Joint]) -> tuple[tuple[ContactPair, ...], str]:
     """Shape pairs to test: explicit body pairs, plus equal nonzero groups on bodies that are
     neither excluded nor joined by a joint. In order of (body_a, body_b), then of the shapes.
     Only body pairs listed or sharing a group are looked at, so a file of many bodies is read
     in time proportional to the pairs it makes (not to the square of its bodies)."""
     index = {b.name: i for i, b in enumerate(bodies)}
-    explicit, excluded = _contact_lists(at, index)
+    explicit, excluded, friction = _contact_lists(at, index)
     joined = {frozenset((index[j.parent], index[j.child])) for j in joints if j.parent}
     grouped: dict[int, set[int]] = {}         # collision group -> bodies with a shape in it
     for i, body in enumerate(bodies):
@@ -1308,15 +1367,17 @@ def _contact_pairs(at: _At | None, bodies: list[Body], shape_ats: list[list[_At]
         for sa, sb in chosen:
             _check_supported(bodies, shape_ats, a, sa, b, sb, explicit.get(key))
             pairs.append(ContactPair(a, sa, b, sb))
-    return tuple(pairs)
+    return tuple(pairs), friction
 
 
-def _contact_lists(at: _At | None, index: dict[str, int]) -> tuple[dict[frozenset, _At],
-                                                                    dict[frozenset, _At]]:
-    """`contacts.pairs` and `contacts.exclude` as {frozenset(body indices): node}."""
+def _contact_lists(at: _At | None, index: dict[str, int]) -> tuple[dict, dict, str]:
+    """`contacts.pairs` and `contacts.exclude` as {frozenset(body indices): node}, and
+    `contacts.friction` (how a contact combines its two friction coefficients)."""
     if at is None:
-        return {}, {}
-    m = _Map(at, "contacts").only(("pairs", "exclude"))
+        return {}, {}, FRICTION_COMBINE[0]
+    m = _Map(at, "contacts").only(("pairs", "exclude", "friction"))
+    friction = _choice(m.get("friction"), FRICTION_COMBINE, "friction combination") \
+        if "friction" in m else FRICTION_COMBINE[0]
     lists = {}
     for key in ("pairs", "exclude"):
         lists[key] = {}
@@ -1326,7 +1387,7 @@ def _contact_lists(at: _At | None, index: dict[str, int]) -> tuple[dict[frozense
         if key in lists["pairs"]:
             raise entry.error("this body pair is listed in both contacts.pairs and "
                               "contacts.exclude", "keep it in only one of the two lists")
-    return lists["pairs"], lists["exclude"]
+    return lists["pairs"], lists["exclude"], friction
 
 
 def _body_pair(at: _At, index: dict[str, int]) -> frozenset:

@@ -18,7 +18,10 @@ SHAPE_KINDS = ("sphere", "box", "capsule")
 JOINT_KINDS = ("ball", "hinge", "fixed", "slider", "universal")
 MOTOR_MODES = ("position", "velocity", "force")
 SENSOR_KINDS = ("body_pos", "body_vel", "body_quat", "body_omega", "joint_pos", "joint_vel",
-                "contact_force")
+                "contact_force", "actuator_force")
+# How a contact combines the friction coefficients of its two sides (Robot.friction_combine):
+# the geometric mean sqrt(mu_a mu_b), or the larger of the two (as MuJoCo does).
+FRICTION_COMBINE = ("geometric", "max")
 # Body-body shape pairs the contact generator handles (unordered).
 SUPPORTED_PAIRS = frozenset({("sphere", "sphere"), ("capsule", "sphere"), ("capsule", "capsule"),
                              ("box", "sphere")})
@@ -77,8 +80,12 @@ class Body:
     quat: [w, x, y, z] body-to-world rotation at t = 0.
     vel: [m/s] world linear velocity of the centre of mass at t = 0.
     omega: [rad/s] world angular velocity at t = 0.
-    inertia: [kg m^2] principal moments about the centre of mass along the body axes, when
-        the file gives them; None means computed from the shapes.
+    inertia: [kg m^2] moments Ixx, Iyy, Izz about the centre of mass along the body axes, when
+        the file gives them; None means computed from the shapes (with the products of inertia).
+    inertia_products: [kg m^2] Ixy, Ixz, Iyz of the given inertia (zeros: principal axes
+        along the body axes); only with `inertia`.
+    com: [m] centre of mass in the body frame, when the file gives it; None means the
+        mass-weighted mean of the shapes' centres.
     """
 
     name: str
@@ -88,6 +95,8 @@ class Body:
     vel: Vec3 = (0.0, 0.0, 0.0)
     omega: Vec3 = (0.0, 0.0, 0.0)
     inertia: Vec3 | None = None
+    inertia_products: Vec3 = (0.0, 0.0, 0.0)
+    com: Vec3 | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,8 @@ class Motor:
         (a force motor's command is clipped to +-max_force).
     max_velocity: [rad/s] or [m/s] (servos only).
     ctrl_range: commands are clipped into [lo, hi] (same units as the command).
+    gear: [-] force motors: the torque or force is gear * command (after clipping into
+        ctrl_range), then clipped to +-max_force. 1 for servos.
     """
 
     name: str
@@ -112,6 +123,7 @@ class Motor:
     max_force: float = 10.0
     max_velocity: float = 3.0
     ctrl_range: tuple[float, float] = (-1e9, 1e9)
+    gear: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,12 @@ class Joint:
         the parent, the second in the child; they must be perpendicular), ball 3 (motor axes,
         fixed in the parent), fixed none.
     limits: per axis (lo, hi) in [rad] or [m], or None for no limit; same length as axes.
+    Passive dynamics, on every axis (engine/joint_passive.py), each 0 for none:
+    damping: [N m s/rad or N s/m] torque -damping * rate, integrated implicitly.
+    armature: [kg m^2 or kg] rotor inertia added along the axis.
+    stiffness: [N m/rad or N/m] spring torque -stiffness * (q - spring_ref).
+    spring_ref: [rad or m] the spring's rest position (q is 0 at the initial pose).
+    friction_loss: [N m or N] dry friction: the axis's torque resisting motion is bounded by it.
     """
 
     name: str
@@ -133,12 +151,22 @@ class Joint:
     axes: tuple[Vec3, ...] = ()
     limits: tuple[tuple[float, float] | None, ...] = ()
     motors: tuple[Motor, ...] = ()
+    damping: float = 0.0
+    armature: float = 0.0
+    stiffness: float = 0.0
+    spring_ref: float = 0.0
+    friction_loss: float = 0.0
+
+    @property
+    def passive(self) -> bool:
+        """Whether the joint has damping, armature or a spring (engine/joint_passive.py)."""
+        return self.damping > 0 or self.armature > 0 or self.stiffness > 0
 
 
 @dataclass(frozen=True)
 class Sensor:
-    """A named reading. `body`/`joint` name its subject; `reference` a body whose frame the
-    body readings are expressed in (None = world)."""
+    """A named reading. `body`/`joint`/`motor` name its subject; `reference` a body whose frame
+    the body readings are expressed in (None = world)."""
 
     name: str
     kind: str
@@ -146,6 +174,7 @@ class Sensor:
     joint: str | None = None
     axis: int = 0
     reference: str | None = None
+    motor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +281,7 @@ class Robot:
     ground: Ground = field(default_factory=Ground)
     contact_pairs: tuple[ContactPair, ...] = ()
     cameras: tuple[Camera, ...] = ()
+    friction_combine: str = "geometric"         # FRICTION_COMBINE
     vars: tuple[tuple[str, float], ...] = ()   # the file's `vars:` values used, in file order
     # (name, min, max) of the vars that declare a range (-inf / inf for a bound not given)
     var_ranges: tuple[tuple[str, float, float], ...] = ()

@@ -22,7 +22,7 @@ from ..model import Robot, load_robot, parse_robot
 from .meshes import quat_to_matrix
 
 RUN_FILE = "trajectory.npz"       # what the viewer reads inside a run folder
-ROBOT_SUFFIXES = (".yaml", ".yml")
+ROBOT_SUFFIXES = (".yaml", ".yml", ".xml", ".urdf", ".mjcf")   # YAML, or MJCF / URDF
 REQUIRED_KEYS = ("t", "body_names", "pos", "quat")
 
 
@@ -243,7 +243,8 @@ def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
     file it names; the latter two with the file's vars as recorded (`robot_vars`, co-design)."""
     try:
         if robot_file is not None:
-            return load_robot(robot_file)
+            import tdphys
+            return tdphys.load(robot_file)
         given = _recorded_vars(path, data)
         if "robot_yaml" in data:
             source = str(data["robot_path"]) if "robot_path" in data else f"{path}:robot_yaml"

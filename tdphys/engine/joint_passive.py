@@ -1,0 +1,51 @@
+"""The joints' passive dynamics, one Gauss-Seidel row per moving axis (layout.ROW_PASSIVE,
+ROW_FRICTION_LOSS), both between the joint's parent and child along the axis the motors use
+(rows.joint_coordinate: q [rad or m], 0 at the initial pose, and its rate J v).
+
+Damping c, armature a and spring stiffness k (with rest position q_ref) over a substep of
+width h are one implicit row: the impulse lambda [N m s or N s] solves
+
+    lambda = a (rate0 - J v) - c h J v - k h (q - q_ref + h J v)
+
+with J v the rate at the end of the substep and rate0 the one at its start: a rotor of
+inertia a keeps its rate unless pushed, the damper acts on the new rate (backward Euler, so
+any c is stable at any h), the spring on the new position. That is a soft row
+lambda = m_row (vt - J v) with
+
+    m_row = a + c h + k h^2,    vt = (a rate0 - k h (q - q_ref)) / m_row,
+
+which the Gauss-Seidel update (solver.row_update) reaches as its fixed point when the row's
+softness is meff / m_row (meff the row's effective mass; Simulation.row_scratch turns softness
+into the update's mixing factors).
+
+Friction loss f [N m or N] is a row driving the rate to zero with an impulse within +-f h, as a
+velocity servo with target 0 and max_force f.
+"""
+import taichi as ti
+
+from . import layout as L
+from .rows import BIG, body_velocity, joint_coordinate
+
+ROW_KINDS = (L.ROW_PASSIVE, L.ROW_FRICTION_LOSS)
+
+
+@ti.func
+def row(s, t, u, w, r, kind: ti.template()):
+    """(ja, jb, vt, softness, lo, hi, mu, active) of passive row r (of kind `kind`, compile
+    time) in world w at substep u of step t; see the module docstring."""
+    j, axis, h = s.row_idx[r], s.row_sub[r], s.h
+    q, ja, jb = joint_coordinate(s, s.sub, u, w, j, axis)
+    vt, softness, lo, hi = 0.0, 0.0, -BIG, BIG
+    if ti.static(kind == L.ROW_PASSIVE):
+        a, b = s.joint_parent[j], s.joint_child[j]
+        rate0 = ja.dot(body_velocity(s, s.sub, u, w, a)) + jb.dot(body_velocity(s, s.sub, u, w, b))
+        armature, stiffness = s.passive_armature[w, j], s.passive_stiffness[w, j]
+        m_row = armature + s.passive_damping[w, j] * h + stiffness * h * h
+        vt = (armature * rate0 - stiffness * h * (q - s.passive_spring_ref[w, j])) / m_row
+        inverse = ja.dot(s.inverse_mass_times(u, w, a, ja)) \
+            + jb.dot(s.inverse_mass_times(u, w, b, jb))
+        softness = 1.0 / (inverse * m_row + 1e-30)
+    else:
+        hi = s.passive_friction_loss[w, j] * h
+        lo = -hi
+    return ja, jb, vt, softness, lo, hi, 0.0, 1.0

@@ -1,0 +1,177 @@
+"""MJCF and URDF robots through MuJoCo's compiler (docs/mjcf.md): gymnasium's models load
+(read from the installed gymnasium package, not copied), what tdphys cannot represent is
+refused by name and line, all at once, `--approximate` fits meshes, `tdphys convert` writes
+YAML that loads back to the same model, and a URDF the project writes loads and simulates."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from tdphys.errors import ModelError
+
+mujoco = pytest.importorskip("mujoco")
+gymnasium = pytest.importorskip("gymnasium")
+
+ASSETS = os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets")
+URDF = os.path.join(os.path.dirname(__file__), "data", "two_link.urdf")
+MODELS = ("hopper", "walker2d_v5", "half_cheetah", "ant")
+
+
+def gym(name: str) -> str:
+    return os.path.join(ASSETS, name + ".xml")
+
+
+def load(path, **kw):
+    import tdphys
+    return tdphys.load(path, **kw)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gymnasium_models_load_with_mujocos_masses_joints_and_controls(name):
+    """Total mass, every moving joint's anchor and axis at qpos0, and the controls in MuJoCo's
+    actuator order (motor = actuator, same gear and ctrlrange)."""
+    robot = load(gym(name))
+    model = mujoco.MjModel.from_xml_path(gym(name))
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    mass = sum(s.mass for b in robot.bodies for s in b.shapes)
+    assert mass == pytest.approx(model.body_subtreemass[0], rel=1e-12)
+    joints = {j.name: j for j in robot.joints}
+    for j in range(model.njnt):
+        name_j = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
+        if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
+            assert name_j not in joints          # a free body: no tdphys joint
+            continue
+        assert np.allclose(joints[name_j].anchor, data.xanchor[j], atol=1e-12)
+        assert np.allclose(joints[name_j].axes[0], data.xaxis[j], atol=1e-12)
+    motors = [m for _, m in robot.motors]
+    assert len(motors) == model.nu
+    for a, motor in enumerate(motors):
+        joint = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, model.actuator_trnid[a, 0])
+        assert motor.mode == "force" and motor.gear == model.actuator_gear[a, 0]
+        assert motor.ctrl_range == tuple(model.actuator_ctrlrange[a])
+        assert any(m is motor for m in joints[joint].motors)
+    assert robot.friction_combine == "max" and robot.solver.dt == model.opt.timestep
+
+
+def test_a_planar_root_becomes_links_that_keep_the_total_mass():
+    """hopper's torso has rootx, rootz (sliders) and rooty: two link bodies carry 1e-4 of the
+    torso's mass each (taken from it) and the torso hangs from the last one by the hinge."""
+    robot = load(gym("hopper"))
+    names = [b.name for b in robot.bodies]
+    assert names[:3] == ["torso.rootx", "torso.rootz", "torso"]
+    link, torso = robot.bodies[0], robot.bodies[2]
+    link_mass = sum(s.mass for s in link.shapes)
+    torso_mass = sum(s.mass for s in torso.shapes)
+    assert link_mass == pytest.approx(1e-4 * (torso_mass + 2 * link_mass), rel=1e-9)
+    kinds = {j.name: (j.kind, j.parent, j.child) for j in robot.joints}
+    assert kinds["rootx"] == ("slider", None, "torso.rootx")
+    assert kinds["rootz"] == ("slider", "torso.rootx", "torso.rootz")
+    assert kinds["rooty"] == ("hinge", "torso.rootz", "torso")
+
+
+def test_humanoid_is_refused_naming_what_tdphys_lacks():
+    """Three hinges in one body (the hips), and two-hinge joints whose hinges differ in
+    stiffness or armature, are not representable yet: every one is named with its line."""
+    with pytest.raises(ModelError) as err:
+        load(gym("humanoid"))
+    text = str(err.value)
+    assert "5 thing(s)" in text
+    assert 'line 40 <body name="right_thigh">: 3 joints in one body' in text
+    assert 'line 53 <body name="left_thigh">' in text
+    assert '<joint name="abdomen_z">' in text and "differ in damping, armature" in text
+
+
+BAD = """<mujoco model="bad">
+  <asset><mesh name="m" vertex="0 0 0  1 0 0  0 1 0  0 0 1"/></asset>
+  <worldbody>
+    <geom type="plane" size="5 5 .1"/>
+    <body name="a" pos="0 0 1">
+      <freejoint/>
+      <geom type="cylinder" size=".1 .2"/>
+      <geom type="mesh" mesh="m"/>
+    </body>
+    <body name="b" pos="1 0 1">
+      <joint name="j" type="hinge"/>
+      <geom type="sphere" size=".1"/>
+    </body>
+  </worldbody>
+  <equality><weld body1="a" body2="b"/></equality>
+  <actuator><position name="servo" joint="j" kp="10"/></actuator>
+  <sensor><framepos objtype="body" objname="a"/></sensor>
+</mujoco>
+"""
+
+
+def test_everything_unsupported_is_listed_at_once_with_its_line(tmp_path):
+    path = tmp_path / "bad.xml"
+    path.write_text(BAD)
+    with pytest.raises(ModelError) as err:
+        load(path)
+    text = str(err.value)
+    for expected in ("line 7 <geom> (unnamed): cylinder geoms are not supported",
+                     ("line 8 <geom> (unnamed): mesh geoms are not supported (pass "
+                      "--approximate"), "line 15 <equality> (unnamed): equality constraints",
+                     'line 16 <actuator name="servo">: only `motor` actuators',
+                     "line 17 <sensor> (unnamed): framepos sensors are not supported"):
+        assert expected in text, text
+
+
+def test_approximate_fits_meshes_and_says_so(tmp_path):
+    path = tmp_path / "mesh.xml"
+    path.write_text(BAD.replace('<geom type="cylinder" size=".1 .2"/>', "")
+                    .split("<equality>")[0] + "</mujoco>\n")
+    told = []
+    robot = load(path, approximate=True, report=told.append)
+    (shape,) = robot.bodies[0].shapes
+    assert shape.kind in ("box", "capsule")
+    assert len(told) == 1 and "mesh approximated by the" in told[0] and "line 8" in told[0]
+
+
+def test_missing_mujoco_gives_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mujoco", None)
+    with pytest.raises(ModelError) as err:
+        load(gym("ant"))
+    assert "needs the `mujoco` package" in str(err.value)
+    assert "pip install 'tdphys[mjcf]'" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ("hopper", "ant"))
+def test_convert_writes_yaml_that_loads_back_to_the_same_model(tmp_path, name, capsys):
+    """The same Robot, and so the same compiled tables and parameters, from the YAML."""
+    from tdphys.cli import main
+    from tdphys.engine.layout import build_layout
+    out = tmp_path / "robots" / f"{name}.yaml"
+    assert main(["convert", gym(name), "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    text = out.read_text()
+    assert text.startswith(f"# Converted by `tdphys convert` from {name}.xml.")
+    original, again = build_layout(load(gym(name))), build_layout(load(out))
+    for key, value in vars(original).items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, getattr(again, key)), key
+    for key, value in original.params.items():
+        assert np.allclose(value, again.params[key], rtol=1e-15, atol=0), key
+
+
+def test_convert_refuses_a_yaml_robot(tmp_path, capsys):
+    from tdphys.cli import main
+    assert main(["convert", "robots/arm.yaml", "--out", str(tmp_path / "x.yaml")]) == 2
+    assert "convert reads MJCF or URDF files" in capsys.readouterr().err
+
+
+def test_a_urdf_robot_loads_and_swings_under_gravity(backend64):
+    """The project's two-link URDF: revolute joints with limits and damping become hinges;
+    released horizontal... here from upright with a nudge, the elbow stays in its limits."""
+    import tdphys
+    robot = load(URDF)
+    assert [b.name for b in robot.bodies] == ["upper", "lower"]
+    shoulder, elbow = robot.joints
+    assert (shoulder.kind, shoulder.limits, shoulder.damping) == ("hinge", ((-1.5, 1.5),), 0.1)
+    assert (elbow.parent, elbow.anchor) == ("upper", (0.0, 0.0, 0.5))
+    sim = tdphys.Simulation(robot, steps=50)
+    sim.set_param("init_omega", np.array([[[0, 1.0, 0], [0, 1.0, 0]]]))
+    sim.rollout()
+    lower = sim.trajectory()["pos"][:, 0, 1]
+    assert np.all(np.isfinite(lower)) and lower[-1, 0] > lower[0, 0]
