@@ -33,7 +33,7 @@ def simulation_bytes(layout, batch: int, steps: int, iterations: int, real_bytes
     NN = N + layout.n_joints                        # nodes of the tree solve
     G = max(int(getattr(layout, "n_groups", 1)), 1)
     # floats with a gradient (twice), per world
-    per_step = 13 * N + R + 2 * M + D + 3 * P      # pos vel omega quat, warm, joints, ...
+    per_step = 13 * N + R + 3 * M + D + 3 * P      # pos vel omega quat, warm, motors, ...
     params = 16 * S + 16 * N + 5 + 52 * J + 5 * M   # PARAM_DOCS
     scratch = (34 * N + 13 * (U + 1) * N            # mass properties, substep poses
                + U * (23 * N + 10 * P + 32 * R)     # bodies, contacts, rows per substep
