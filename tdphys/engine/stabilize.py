@@ -67,12 +67,8 @@ def solve_adjoint(s, u, w):
             y = s.dx.grad[u, w, i]
         s.tree_y[w, i] = y
     tree.solve(s, u, w)                   # tree_x = ybar = H^-1 xbar
-    for n in range(nb):                   # mass blocks: Hbar = -ybar x^T
-        x, yb = s.dx[u, w, n], s.tree_x[w, n]
-        s.bmass.grad[u, w, n] -= yb[0] * x[0] + yb[1] * x[1] + yb[2] * x[2]
-        ya = ti.Vector([yb[3], yb[4], yb[5]])
-        xa = ti.Vector([x[3], x[4], x[5]])
-        s.iw.grad[u, w, n] -= ya.outer_product(xa)
+    for n in range(nb):
+        tree.mass_block_adjoint(s, u, w, n, s.dx[u, w, n], s.tree_x[w, n])
     for j in range(s.n_joints):
         if s.joint_in_tree[j]:
             a, b = s.joint_parent[j], s.joint_child[j]

@@ -230,6 +230,16 @@ def project(s, u, p, w):
 
 
 @ti.func
+def mass_block_adjoint(s, u, w, n, x, ybar):
+    """Accumulate Hbar = -ybar x^T on body n's mass block (bmass, iw of substep u) for a
+    solution x = H^-1 y whose body part is x and adjoint solve ybar = H^-1 xbar."""
+    s.bmass.grad[u, w, n] -= ybar[0] * x[0] + ybar[1] * x[1] + ybar[2] * x[2]
+    ya = ti.Vector([ybar[3], ybar[4], ybar[5]])
+    xa = ti.Vector([x[3], x[4], x[5]])
+    s.iw.grad[u, w, n] -= ya.outer_product(xa)
+
+
+@ti.func
 def project_adjoint(s, u, p, w):
     """Reverse of projection p of substep u. In: vin[w] (its input velocities, recomputed by the
     caller), vbar[w] and lam_bar[w] the adjoints of its outputs (vproj, lamj). Out: vbar and
@@ -249,13 +259,8 @@ def project_adjoint(s, u, p, w):
                     y[kk] = -s.lam_bar[w, r0 + kk]
             s.tree_y[w, i] = y
     solve(s, u, w)                        # tree_x = ybar = H^-1 xbar
-    for n in range(nb):                   # mass blocks: Hbar = -ybar x^T, x = dv
-        dv = s.vproj[u, p, w, n] - s.vin[w, n]
-        yb = s.tree_x[w, n]
-        s.bmass.grad[u, w, n] -= yb[0] * dv[0] + yb[1] * dv[1] + yb[2] * dv[2]
-        ya = ti.Vector([yb[3], yb[4], yb[5]])
-        xa = ti.Vector([dv[3], dv[4], dv[5]])
-        s.iw.grad[u, w, n] -= ya.outer_product(xa)
+    for n in range(nb):                   # x = dv
+        mass_block_adjoint(s, u, w, n, s.vproj[u, p, w, n] - s.vin[w, n], s.tree_x[w, n])
     for j in range(s.n_joints):
         if s.joint_in_tree[j]:
             a, b = s.joint_parent[j], s.joint_child[j]
