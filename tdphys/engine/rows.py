@@ -245,7 +245,7 @@ def row(s, t, u, w, r, kind: ti.template()):
             bias = 1.0 / s.h   # the tree solve is exact: remove the whole error in a substep
         if ti.static(kind == L.ROW_LIMIT):
             ja_, jb_, c, act = limit_row(s, u, w, r)
-            ja, jb, vt, active, lo, hi = ja_, jb_, gap_target(c, bias, s.h, BIG), act, 0.0, \
+            ja, jb, vt, active, lo, hi = ja_, jb_, gap_target(c, bias, s.h, s.max_push_velocity), act, 0.0, \
                 BIG * act
         else:
             ja_, jb_, c = joint_row(s, s.sub, u, w, r, kind)

@@ -190,7 +190,8 @@ class Solver:
     rigid: no softness, the position error removed in one substep); joint_damping /
     contact_damping: damping ratio [-].
     restitution_velocity: [m/s] approach speed below which restitution is ignored.
-    max_push_velocity: [m/s] cap on the speed at which penetration is resolved.
+    max_push_velocity: [m/s, or rad/s for a hinge limit] cap on the speed at which a
+    penetration or a joint limit's violation is resolved.
     contact_margin: [m] speculative contact distance: a contact point's rows take part from
     this separation on and let the gap close within the step but not beyond, so the impulse
     grows continuously from zero as shapes meet (0: rows only while the shapes overlap).
