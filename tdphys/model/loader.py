@@ -28,6 +28,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from ..errors import FileError, ModelError
+from ..rotations import as_tuple, euler_quat, matrix_quat, quat_z_to
 from . import expressions, limits, placement
 from .schema import (JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS, SHAPE_KINDS,
                      SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint, Motor, Quat, Robot,
@@ -628,32 +629,6 @@ def _unit_vector(at: _At) -> Vec3:
 # Rotations (quaternions [w, x, y, z])
 # ---------------------------------------------------------------------------------------------
 
-def _qmul(a: Quat, b: Quat) -> Quat:
-    """Hamilton product a * b (rotation b first, then a)."""
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
-    return (aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw)
-
-
-def _euler_quat(rx: float, ry: float, rz: float) -> Quat:
-    """Quaternion of R = Rx(rx) Ry(ry) Rz(rz) (intrinsic x-y-z); angles in [rad]."""
-    qx = (math.cos(rx / 2), math.sin(rx / 2), 0.0, 0.0)
-    qy = (math.cos(ry / 2), 0.0, math.sin(ry / 2), 0.0)
-    qz = (math.cos(rz / 2), 0.0, 0.0, math.sin(rz / 2))
-    return _qmul(_qmul(qx, qy), qz)
-
-
-def _quat_z_to(d: Vec3) -> Quat:
-    """The shortest rotation taking +z onto the unit vector d: q ~ (1 + z.d, z x d)."""
-    x, y, z = d
-    if z < -1.0 + 1e-12:
-        return (0.0, 1.0, 0.0, 0.0)  # half turn about x
-    q = (1.0 + z, -y, x, 0.0)
-    norm = math.sqrt(sum(c * c for c in q))
-    return tuple(c / norm + 0.0 for c in q)  # type: ignore[return-value]  (+0.0: no -0.0)
-
-
 def _quaternion(at: _At) -> Quat:
     """[w, x, y, z], normalised; zero norm is an error."""
     q = _vector(at, 4, "[w, x, y, z]")
@@ -674,7 +649,7 @@ def _orientation(m: _Map, ang: float) -> Quat:
         return _quaternion(quat_at)
     if euler_at is not None:
         rx, ry, rz = _vector(euler_at, 3, "[rx, ry, rz]")
-        return _euler_quat(rx * ang, ry * ang, rz * ang)
+        return as_tuple(euler_quat(rx * ang, ry * ang, rz * ang))
     return (1.0, 0.0, 0.0, 0.0)
 
 
@@ -945,7 +920,7 @@ def _capsule_segment(m: _Map) -> dict:
         raise at.error("fromto has zero length (both end points coincide)",
                        "give two different end points, or use a sphere")
     return {"half_length": length / 2, "pos": ((x1 + x2) / 2, (y1 + y2) / 2, (z1 + z2) / 2),
-            "quat": _quat_z_to(tuple(c / length for c in d))}
+            "quat": as_tuple(quat_z_to([c / length for c in d]))}
 
 
 def _volume(kind: str, radius: float, half_extents: Vec3, half_length: float) -> float:
@@ -1459,25 +1434,4 @@ def _look_at(m: _Map, pos: Vec3) -> Quat:
     x = [c / rn for c in right]
     y = [x[1] * f[2] - x[2] * f[1], x[2] * f[0] - x[0] * f[2], x[0] * f[1] - x[1] * f[0]]
     z = [-c for c in f]
-    return _matrix_quat(((x[0], y[0], z[0]), (x[1], y[1], z[1]), (x[2], y[2], z[2])))
-
-
-def _matrix_quat(r) -> Quat:
-    """[w, x, y, z] of a rotation matrix (rows), Shepperd's method."""
-    trace = r[0][0] + r[1][1] + r[2][2]
-    if trace > 0:
-        k = 2.0 * math.sqrt(1.0 + trace)
-        q = (0.25 * k, (r[2][1] - r[1][2]) / k, (r[0][2] - r[2][0]) / k, (r[1][0] - r[0][1]) / k)
-    else:
-        i = max(range(3), key=lambda a: r[a][a])
-        j, k_ = (i + 1) % 3, (i + 2) % 3
-        k = 2.0 * math.sqrt(1.0 + r[i][i] - r[j][j] - r[k_][k_])
-        q = [0.0] * 4
-        q[0] = (r[k_][j] - r[j][k_]) / k
-        q[1 + i] = 0.25 * k
-        q[1 + j] = (r[j][i] + r[i][j]) / k
-        q[1 + k_] = (r[k_][i] + r[i][k_]) / k
-        q = tuple(q)
-    norm = math.sqrt(sum(c * c for c in q))
-    sign = 1.0 if q[0] >= 0 else -1.0
-    return tuple(sign * c / norm + 0.0 for c in q)  # type: ignore[return-value]
+    return as_tuple(matrix_quat(((x[0], y[0], z[0]), (x[1], y[1], z[1]), (x[2], y[2], z[2]))))

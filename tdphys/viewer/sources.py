@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ControlsError, ModelError, ViewerError
 from ..model import Robot, load_robot, parse_robot
-from .meshes import quat_to_matrix
+from ..rotations import quat_to_matrix
 
 RUN_FILE = "trajectory.npz"       # what the viewer reads inside a run folder
 ROBOT_SUFFIXES = (".yaml", ".yml")
