@@ -12,8 +12,18 @@ from pathlib import Path
 from ..errors import ModelError
 from ..model import limits
 from ..paths import path_problem
-from ..model.loader import (_At, _boolean, _choice, _compose, _did_you_mean, _integer,
-                            _items, _Map, _number, _string, read_text_file)
+from ..model.yamlread import At as _At
+from ..model.yamlread import Map as _Map
+from ..model.yamlread import boolean as _boolean
+from ..model.yamlread import choice as _choice
+from ..model.yamlread import compose as _compose
+from ..model.yamlread import did_you_mean as _did_you_mean
+from ..model.yamlread import integer as _integer
+from ..model.yamlread import items as _items
+from ..model.yamlread import number as _number
+from ..model.yamlread import positive_int as _positive_int
+from ..model.yamlread import read_text_file
+from ..model.yamlread import string as _string
 
 TASKS = ("ball_throw", "gait", "reach", "swing_up", "system_identification")
 OPTIMIZERS = ("adam", "cmaes")
@@ -607,7 +617,6 @@ def _optimizer(at: _At | None) -> Optimizer:
                                             "e.g. 0.95, or 1 for the exact gradient")
         values["grad_decay"] = v
     if "stop_at_success" in m:
-        from ..model.loader import _boolean
         values["stop_at_success"] = _boolean(m.get("stop_at_success"))
     return Optimizer(**values)
 
@@ -673,13 +682,11 @@ def _controller(at: _At):
         if "squash" in m:
             values["squash"] = _choice(m.get("squash"), SQUASHES, "squash")
         if "action_repeat" in m:
-            from ..model.loader import _positive_int
             values["action_repeat"] = _positive_int(m.get("action_repeat"))
     elif "action_repeat" in m:
         raise m.key_at("action_repeat").error(
             "an open_loop controller has one trainable command per step",
             "remove `action_repeat` (or use an mlp or vision controller)")
-    from ..model.loader import _boolean
     for key in ("skip", "zero_output"):
         if key in m:
             values[key] = _boolean(m.get(key))
@@ -699,7 +706,6 @@ def _vision(m: _Map) -> dict:
     """The keys only a vision controller has: camera, conv, grayscale, frames, frame_step,
     standardize, spatial_softmax, motion, conv_lr_scale, softmax_gain, normalize,
     normalize_rate, memory, cell."""
-    from ..model.loader import _boolean
     from .controllers import ConvLayer
     from .vision_controller import CELLS, POOL_TYPES
     values: dict = {}
