@@ -29,6 +29,7 @@ from . import expressions, limits, placement
 from .schema import (JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS, SHAPE_KINDS,
                      SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint, Motor, Quat, Robot,
                      Sensor, Shape, Solver, Vec3, pair_key)
+from .textures import read_texture
 from .yamlread import (TAG, VARS, At, Map, boolean, choice, compose, describe, did_you_mean,
                        integer, is_null, items, listing, non_negative_int, number,
                        positive_int, read_text_file, string, vector, vector_items)
@@ -241,7 +242,6 @@ def _texture(at: At) -> str | None:
         raise at.error(f"expected the path of an image file, got {describe(node)}",
                        "write a path relative to the robot file, e.g. textures/crate.png")
     from ..paths import path_problem
-    from ..vision.textures import read_texture   # numpy + imageio only, no Taichi
     given = Path(node.value).expanduser()
     path = (given if given.is_absolute() else Path(at.file).parent / given).resolve()
     problem = path_problem(path)
