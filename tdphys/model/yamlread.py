@@ -18,9 +18,9 @@ import difflib
 import functools
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -259,14 +259,14 @@ def number(at: At) -> float:
 
 # the vars of the file being read (number fields may be arithmetic expressions of them;
 # the robot loader sets them, docs/robot-format.md#vars)
-VARS: contextvars.ContextVar[dict[str, float]] = contextvars.ContextVar("tdphys_robot_vars",
-                                                                        default={})
+VARS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
+    "tdphys_robot_vars", default=None)
 
 
 def expression(at: At) -> float | None:
     """A number field written as an arithmetic expression of the file's vars (None when the
     text does not look like one, so the caller reports "expected a number")."""
-    text, variables = at.node.value, VARS.get()
+    text, variables = at.node.value, VARS.get() or {}
     if len(text) > limits.MAX_EXPRESSION:
         raise at.error(f"an expression of {len(text)} characters is longer than the "
                        f"{limits.MAX_EXPRESSION} allowed", "write a shorter expression, or "
@@ -409,7 +409,8 @@ def numbers(at: At, n: int | None = None) -> tuple[float, ...]:
     """A list of numbers (exactly n of them when n is given)."""
     values = tuple(number(item) for item in items(at, at.path.rsplit(".", 1)[-1]))
     if n is not None and len(values) != n:
-        raise at.error(f"expected {n} numbers, got {len(values)}", f"write [{', '.join(['0'] * n)}]")
+        raise at.error(f"expected {n} numbers, got {len(values)}",
+                       f"write [{', '.join(['0'] * n)}]")
     return values
 
 
