@@ -25,7 +25,7 @@ Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top 
           network must learn to form
     with `normalize`: d_0 <- (d_0 - m) / s per input, m and s (theta's statistics entries,
           not trained) the inputs' mean and deviation over the steps the network ran and every
-          world of the rollouts before (an exponential moving average, Runner's refresh)
+          world of the rollouts before (an exponential moving average, ParameterMap.refreshed)
     d_j = act(V_j d_{j-1} + e_j)                                  dense layers `hidden`
     memory N > 0:  h[t+1] = cell(d_last, h[t]),  h[0] = 0
         rnn:  h' = tanh(Wx d + bx + Wh h)
@@ -426,12 +426,11 @@ class ConvRecurrent(Weights, Controller):
         s_u over the steps the network ran and every world; its row becomes V_u / s_u and its
         bias (e_u - m_u) / s_u, so that over those same inputs it has mean 0 and deviation 1
         (data-dependent initialisation, as LSUV, Mishkin and Matas 2016). A camera image
-        changes little between states (a thin pole moves a few of its pixels), so at the
-        random initial weights the first dense layer varies about 50 times less across states
-        than it is large, and the commands hardly depend on the image (cart-pendulum: 0.012
-        m/s across 64 random states at a mean of 0.10); standardising brings that variation
-        to order 1. Deviations under 1e-3 are taken as 1e-3 (a unit that no state moves is
-        not blown up)."""
+        changes little between states (a thin pole moves a few of its pixels), so at random
+        initial weights the first dense layer varies far less across states than it is large
+        and the commands hardly depend on the image; standardising brings that variation to
+        order 1. Deviations under 1e-3 are taken as 1e-3 (a unit that no state moves is not
+        blown up)."""
         n_in, n_out, w0, b0 = self.dense[layer]
         ran = np.arange(0, self.sim.steps, self.repeat)
         pre = self.dense_pre[layer].to_numpy()[ran].reshape(-1, n_out).astype(float)

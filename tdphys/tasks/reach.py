@@ -81,10 +81,9 @@ class Reach(EffectorPoint, ControlCost, Task):
     better = "lower"
 
     def __init__(self, config: ReachConfig, sim):
-        self.config, self.sim = config, sim
+        super().__init__(config, sim)
         self._set_effector()
         self.target_field = ti.Vector.field(3, sim.real, shape=sim.batch, needs_grad=True)
-        super().__init__(config, sim)
         self._init_control_cost()
         self.random = config.targets
         if self.random is None:

@@ -102,9 +102,8 @@ class SwingUp(EffectorPoint, ControlCost, Task):
     better = "lower"
 
     def __init__(self, config: SwingUpConfig, sim):
-        self.config, self.sim = config, sim
-        self._set_effector()
         super().__init__(config, sim)
+        self._set_effector()
         self.goal = float(config.target_height)
         sim.start()   # the initial pose gives the height to gain (and task.home its place)
         self.span = max(abs(self.goal - float(self.effector_path()[0, 0, 2])), 1e-3)
