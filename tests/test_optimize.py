@@ -203,6 +203,12 @@ controller:
     ("  inputs: [{clock: {hz: 1}}, {sensor: {name: hand_pos}}]\n  hidden: [8]",
      "  type: open_loop\n  action_repeat: 2", "controller.action_repeat",
      ["one trainable command per step", "remove `action_repeat`"]),
+    ("  inputs: [{clock: {hz: 1}}, {sensor: {name: hand_pos}}]\n",
+     "  type: open_loop\n", "controller.hidden",
+     ["open_loop controller has one trainable command per step and no network",
+      "remove `hidden`"]),
+    ("hidden: [8]", "hidden: [8]\n  camera: front", "controller.camera",
+     ["only a `type: vision` controller has it (this one is mlp)"]),
 ])
 def test_bad_controller_names_the_key(tmp_path, robots_dir, old, new, key, words):
     """Mistakes in a controller block (or in names it takes from the robot) are reported
