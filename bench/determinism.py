@@ -158,12 +158,13 @@ def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
     from taichi.lang import impl, kernel_impl
 
     import tdphys
-    from tdphys.optim import runner
+    from tdphys.optim.builds import build
+    from tdphys.optim.rollouts import next_batch, start_sampler, taped, update_batch
     from tdphys.optim.warm_start import initial_x
     tdphys.init("cpu", exp.precision)
     robot = tdphys.load(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
-    sim, task, params = runner._build(exp, robot, steps, batch=runner._update_batch(exp))
+    sim, task, params = build(exp, robot, steps, batch=update_batch(exp))
     fields = {**_fields_of(sim, "sim"), **_fields_of(task, "task")}
     ctl = params.controller
     if ctl is not None:
@@ -174,7 +175,7 @@ def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
     snapshot = _Snapshot(fields)
     x0 = initial_x(exp, params)
     x = x0 + 0.1 * np.random.default_rng(seed).normal(size=x0.shape)   # every weight in play
-    sampler = runner._starts(exp, robot, sim)
+    sampler = start_sampler(exp, robot, sim)
     if exp.task.targets is not None:
         task.rng = np.random.default_rng(seed)
     runtime = impl.get_runtime()
@@ -198,7 +199,7 @@ def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
     recording = [False]
     out = []
     params.set(sim, x)
-    runner._next_batch(exp, sim, task, sampler, sim.batch)
+    next_batch(exp, sim, task, sampler, sim.batch)
     start = snapshot.arrays()   # every run starts from the same values and gradients
     kernel_impl.Kernel.launch_kernel = launch
     try:
@@ -206,7 +207,7 @@ def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
             snapshot.restore(start)
             log.clear()
             recording[0] = True
-            runner._taped(sim, task, params)
+            taped(sim, task, params)
             recording[0] = False
             out.append(list(log))
     finally:
@@ -235,21 +236,22 @@ def update_seconds(exp, repeats: int) -> tuple:
     import time
 
     import tdphys
-    from tdphys.optim import runner
+    from tdphys.optim.builds import build
+    from tdphys.optim.rollouts import next_batch, start_sampler, taped, update_batch
     from tdphys.optim.warm_start import initial_x
     tdphys.init("cpu", exp.precision)
     robot = tdphys.load(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
-    sim, task, params = runner._build(exp, robot, steps, batch=runner._update_batch(exp))
-    sampler = runner._starts(exp, robot, sim)
+    sim, task, params = build(exp, robot, steps, batch=update_batch(exp))
+    sampler = start_sampler(exp, robot, sim)
     x0 = initial_x(exp, params)
     x = x0 + 0.1 * np.random.default_rng(0).normal(size=x0.shape)
     times, cpu = [], []
     for _ in range(repeats + 1):
         t, c = time.perf_counter(), time.process_time()
         params.set(sim, x)
-        runner._next_batch(exp, sim, task, sampler, sim.batch)
-        runner._taped(sim, task, params)
+        next_batch(exp, sim, task, sampler, sim.batch)
+        taped(sim, task, params)
         params.grad(sim)
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)

@@ -5,7 +5,7 @@
     python demos/gait_ceiling.py --generations 400 --out runs/gait_ceiling
 
 CMA-ES searches periodic open-loop commands at the controller's clock frequency (a constant
-and `--harmonics` sine/cosine pairs per motor; tdphys/optim/gait_ceiling.py), one batched
+and `--harmonics` sine/cosine pairs per motor; tdphys/studies/gait_ceiling.py), one batched
 forward rollout per generation, and prints the best forward speed so far. The result is a lower
 bound on the robot's reachable speed, to set beside the experiment's target_speed. With --out
 it writes ceiling.json and controls.npy (the best gait's (T, motors) command table).
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     from tdphys.datafiles import write_json, write_npy
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment
-    from tdphys.optim.gait_ceiling import reachable_speed
+    from tdphys.studies.gait_ceiling import reachable_speed
     from tdphys.paths import output_folder
     try:
         out = output_folder(args.out, "--out") if args.out else None   # before the search

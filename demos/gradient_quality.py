@@ -6,7 +6,7 @@
 
 It prints, for the experiment's grad_decay and for the exact gradient, the secant slopes of the
 loss along -g/|g| for steps 1e-6 .. 0.1 (optimiser units) next to the exact directional
-derivative (tdphys/optim/gradient_quality.py, docs/gradient-quality.md). Through many contact
+derivative (tdphys/studies/gradient_quality.py, docs/gradient-quality.md). Through many contact
 events the loss can be rough enough that a step of the optimiser's size goes uphill.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ def main(argv=None) -> int:
     import tdphys
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment
-    from tdphys.optim.gradient_quality import probe, report
-    from tdphys.optim.outputs import load_state
+    from tdphys.optim.checkpoints import load_state
+    from tdphys.studies.gradient_quality import probe, report
     try:
         x = None
         if Path(args.source).is_dir():

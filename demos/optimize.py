@@ -171,13 +171,8 @@ def main(argv=None) -> int:
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment, run
     from tdphys.optim.experiment import check_against_robot
-    from tdphys.optim.outputs import (
-        load_state,
-        metrics,
-        write_checkpoint,
-        write_run,
-        write_videos,
-    )
+    from tdphys.optim.checkpoints import load_state, write_checkpoint
+    from tdphys.optim.outputs import metrics, write_run, write_videos
     try:
         resume = load_state(args.resume) if args.resume else None
         settings = _settings(args, resume,

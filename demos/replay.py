@@ -36,7 +36,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def main(argv=None) -> int:
+def main(argv=None, builds=None) -> int:
+    """The command; `builds` (tdphys.optim.builds.Builds): simulations to reuse across calls."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     from tdphys.argtypes import MAX_BATCH, MAX_SEED, real, whole
     ap.add_argument("run_dir", help="a folder demos/optimize.py wrote, or one holding only "
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         ap.error("--nudge needs a size >= 0 and --worlds >= 2")
     from tdphys.errors import TdphysError
     from tdphys.optim import load_experiment
-    from tdphys.optim.outputs import STATE_FILE, load_state
+    from tdphys.optim.checkpoints import STATE_FILE, load_state
     from tdphys.optim.runner import replay, replay_nudged
     from tdphys.paths import output_file
     folder = Path(args.run_dir)
@@ -82,12 +83,15 @@ def main(argv=None) -> int:
             x = state["x_best"]
             exp = load_experiment(args.experiment or state["file"])
         if args.hold is not None:
+            if exp.task.type != "swing_up":
+                raise TdphysError(f"--hold sets a swing_up task's final window; {exp.name} is "
+                                  f"a {exp.task.type} task\n  fix: drop --hold")
             exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, hold=args.hold))
         if args.nudge is None:
-            metrics, sim = replay(exp, x, args.duration, args.arch)
+            metrics, sim = replay(exp, x, args.duration, args.arch, builds=builds)
         else:
-            worlds, sim = replay_nudged(exp, x, args.nudge, args.worlds,
-                                        args.duration, args.seed, args.arch)
+            worlds, sim = replay_nudged(exp, x, args.nudge, args.worlds, args.duration,
+                                        args.seed, args.arch, builds=builds)
     except (TdphysError, FileNotFoundError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,15 @@ def backend64():
     return backend.init(backend.env_arch("cpu"), "f64")   # a no-op when already running
 
 
+@pytest.fixture(scope="module")
+def builds():
+    """The simulations the module's runs build (tdphys.optim.builds.Builds), shared so that
+    tests of one experiment (a run, its resume, its gradient check) compile it once per
+    Taichi session."""
+    from tdphys.optim.builds import Builds
+    return Builds()
+
+
 @pytest.fixture(autouse=True)
 def fresh_taichi_per_test(request):
     """Restart Taichi before each test (0.14 s), except in modules marked

@@ -50,24 +50,25 @@ def initial_theta_for(ctl, spec):
         ctl.spec = saved
 
 
-def check_run_gradient(exp, picks, eps=1e-6, rel=1e-5):
+def check_run_gradient(exp, picks, eps=1e-6, rel=1e-5, builds=None):
     """The taped gradient the optimiser gets for experiment `exp` (its Simulation, task and
-    controller as runner._build made them; reused when a test ran `exp` before) against
-    central differences of the loss, at the optimiser coordinates in `picks`."""
+    controller as a run builds them; reused from `builds` when a test built `exp` before)
+    against central differences of the loss, at the optimiser coordinates in `picks`."""
     import tdphys
-    from tdphys.optim import runner
+    from tdphys.optim.builds import Builds
+    from tdphys.optim.rollouts import next_starts, start_sampler
     assert exp.precision == "f64", "finite differences need f64"
     tdphys.init("cpu", "f64")     # as run() would (a no-op when already running)
     robot = tdphys.load(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
     t = exp.task
     batch = t.targets.batch if t.targets else t.starts.batch if t.starts else 1
-    sim, task, params = runner._build(exp, robot, steps, batch)
+    sim, task, params = (builds or Builds()).get(exp, robot, steps, batch)
     x = params.x0 + np.random.default_rng(0).normal(0.0, 0.05, params.x0.size)
     if t.targets:
         task.next_batch()
     if t.starts:
-        runner._next_starts(sim, runner._starts(exp, robot, sim), batch)
+        next_starts(sim, start_sampler(exp, robot, sim), batch)
     check_params_gradient(sim, task, params, x, picks, eps, rel)
 
 
@@ -75,17 +76,14 @@ def check_params_gradient(sim, task, params, x, picks, eps=1e-6, rel=1e-5):
     """params.grad (the optimiser's gradient at coordinates x, from one taped rollout)
     against central differences of the loss at the coordinates in `picks`, to a relative
     `rel` of max(|fd|, 1e-3 of the largest gradient entry). Returns the gradient."""
-    from tdphys.optim import runner
+    from tdphys.optim.rollouts import forward, taped
     params.set(sim, x)
-    task.reset()
-    others = () if params.controller is None else (params.controller,)
-    with sim.tape(*others):
-        runner._evaluate(sim, task, params)
+    taped(sim, task, params)
     grad = params.grad(sim)
 
     def loss(xi):
         params.set(sim, xi)
-        runner._forward(sim, task, params)
+        forward(sim, task, params)
         return float(sim.loss[None])
 
     for i in picks:
@@ -98,20 +96,17 @@ def check_params_gradient(sim, task, params, x, picks, eps=1e-6, rel=1e-5):
 
 
 def check_grad_decay(sim, rollout, param, g, steps, others=()):
-    """A final-state loss (gradcheck.FinalStateLoss) after `rollout()` under sim.tape(*others):
-    with sim.grad_decay = g its gradient w.r.t. `param` must be exactly g^steps times the
-    exact one (grad_decay 1)."""
+    """A final-state loss (gradcheck.FinalStateLoss) after `rollout(grad_decay)` under
+    sim.tape(*others): with the backward's decay g its gradient w.r.t. `param` must be
+    exactly g^steps times the exact one (grad_decay 1)."""
     from tdphys.gradcheck import FinalStateLoss
+    from tdphys.optim.rollouts import backward_decay
     loss = FinalStateLoss(sim)
     grads = {}
-    try:
-        for decay in (1.0, g):
-            sim.grad_decay = decay
-            with sim.tape(*others):
-                rollout()
-                loss.kernel()
-            grads[decay] = sim.param_grad(param).copy()
-    finally:
-        sim.grad_decay = 1.0
+    for decay in (1.0, g):
+        with backward_decay(sim, decay), sim.tape(*others):
+            rollout(decay)
+            loss.kernel()
+        grads[decay] = sim.param_grad(param).copy()
     assert np.abs(grads[1.0]).max() > 0
     np.testing.assert_allclose(grads[g], g ** steps * grads[1.0], rtol=1e-9, atol=1e-14)

@@ -306,7 +306,7 @@ def test_a_crafted_pickle_in_a_run_folder_never_runs(tmp_path, capsys):
     """--resume used to unpickle state.pkl: a crafted one ran its payload. An old-format
     folder is refused with how to go on, and a pickle hidden in state.npz is refused too;
     the payload's marker file never appears."""
-    from tdphys.optim.outputs import load_state
+    from tdphys.optim.checkpoints import load_state
     marker = tmp_path / "payload-ran"
     old = tmp_path / "old"
     old.mkdir()
@@ -331,7 +331,7 @@ def test_a_crafted_pickle_in_a_run_folder_never_runs(tmp_path, capsys):
     (None, "'budget' is missing")])
 def test_a_damaged_run_state_is_refused_with_how_to_restart(tmp_path, content, message):
     from tdphys.datafiles import write_tree
-    from tdphys.optim.outputs import load_state
+    from tdphys.optim.checkpoints import load_state
     if content is None:
         write_tree(tmp_path / "state.npz", {"experiment": "x", "file": "x.yaml",
                                             "optimizer": "adam"})

@@ -1,4 +1,4 @@
-"""Image textures on shapes and on the ground (tdphys/vision/textures.py, docs/camera.md#textures):
+"""Image textures on shapes and on the ground (tdphys/model/textures.py, docs/camera.md#textures):
 a 2 x 2 image on a box face shows its four colours in the face's four quadrants; textured
 spheres, capsules and boxes match a numpy ray caster with the documented (u, v) mappings and
 bilinear lookup; the ground texture repeats every texture_size metres; the image gradient
@@ -13,7 +13,7 @@ from camera_checks import check_param_gradients, image_loss_kernel
 
 from tdphys.errors import ModelError
 from tdphys.model import parse_robot
-from tdphys.vision.textures import bilinear, pack_textures, read_texture, to_rgb
+from tdphys.model.textures import bilinear, pack_textures, read_texture, to_rgb
 
 QUADRANTS = np.array([[[255, 0, 0], [0, 255, 0]],       # top row: red, green
                       [[0, 0, 255], [255, 255, 255]]],  # bottom row: blue, white

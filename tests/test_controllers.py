@@ -1,4 +1,4 @@
-"""Differentiable controllers (tdphys/optim/controllers.py): the MLP's weights get exact
+"""Differentiable controllers (tdphys/control/mlp.py): the MLP's weights get exact
 gradients through the physics, its start is a standstill, and the per-step and whole-horizon
 evaluations agree. The arm (4 motors) reaching a point is the test bed."""
 import dataclasses
@@ -19,16 +19,15 @@ STEPS = 8
 def _setup(inputs, hidden=(5,), zero_output=False, skip=True, activation="tanh",
            squash="none", batch=1, param_sets=1, steps=STEPS, action_repeat=1):
     import tdphys
-    from tdphys.optim.controllers import MLP, ControllerInput, ControllerSpec
-    from tdphys.optim.experiment import Task
-    from tdphys.optim.tasks import Reach
+    from tdphys.control.mlp import MLP, ControllerInput, MLPSpec
+    from tdphys.tasks.reach import Reach, ReachConfig
     sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "arm.yaml"), batch=batch, steps=steps)
-    task = Reach(Task(type="reach", target=(0.5, 0.5, 0.5), effector_body="forearm",
-                      effector_point=(0.5, 0.0, 0.0)), sim)
-    spec = ControllerSpec(inputs=tuple(ControllerInput(*i) for i in inputs), hidden=hidden,
-                          activation=activation, skip=skip, zero_output=zero_output,
-                          output_scale=0.8, output_offset=0.1, squash=squash, seed=3,
-                          init_gain=1.5, action_repeat=action_repeat)
+    task = Reach(ReachConfig(target=(0.5, 0.5, 0.5), effector_body="forearm",
+                             effector_point=(0.5, 0.0, 0.0)), sim)
+    spec = MLPSpec(inputs=tuple(ControllerInput(*i) for i in inputs), hidden=hidden,
+                   activation=activation, skip=skip, zero_output=zero_output,
+                   output_scale=0.8, output_offset=0.1, squash=squash, seed=3,
+                   init_gain=1.5, action_repeat=action_repeat)
     return sim, task, MLP(spec, sim, task, param_sets)
 
 
@@ -98,7 +97,7 @@ def test_grad_decay_scales_the_adjoint_per_step(arm):
     respect to the initial state (each of the T steps back multiplies the adjoint by g)."""
     sim, _, _ = arm
     # the commands of the last controller rollout, replayed
-    check_grad_decay(sim, lambda: sim.rollout(check=False), "init_omega", 0.9, STEPS)
+    check_grad_decay(sim, lambda decay: sim.rollout(check=False), "init_omega", 0.9, STEPS)
 
 
 @pytest.fixture(scope="module")
@@ -132,4 +131,5 @@ def test_action_repeat_decays_the_held_command_per_step(held_arm):
     with respect to the initial state: a held command's adjoint is scaled once per step."""
     sim, task, ctl = held_arm
     ctl.set(ctl.theta0 + np.random.default_rng(3).normal(0.0, 0.3, (2, ctl.n_params)))
-    check_grad_decay(sim, ctl.rollout, "init_omega", 0.9, STEPS, others=(ctl,))
+    check_grad_decay(sim, lambda decay: ctl.rollout(grad_decay=decay), "init_omega", 0.9,
+                     STEPS, others=(ctl,))

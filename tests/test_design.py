@@ -10,8 +10,10 @@ import pytest
 
 import tdphys
 from tdphys.errors import ModelError
-from tdphys.optim import runner
-from tdphys.optim.experiment import load_experiment
+from tdphys.optim.builds import build
+from tdphys.optim.experiment import check_against_robot, load_experiment
+from tdphys.optim.params import ParameterMap
+from tdphys.optim.rollouts import forward, taped
 
 ROBOT = """
 name: lever
@@ -60,9 +62,9 @@ class Lever:
 
     def __init__(self, exp, batch=3):
         robot = tdphys.load(exp.robot)
-        runner.check_against_robot(exp, robot)
+        check_against_robot(exp, robot)
         steps = int(round(exp.task.duration / robot.solver.dt))
-        self.sim, self.task, self.params = runner._build_new(exp, robot, steps, batch)
+        self.sim, self.task, self.params = build(exp, robot, steps, batch)
         omega = np.zeros((batch, 1, 3))
         omega[:, 0, 1] = np.linspace(-2.0, 3.0, batch)     # [rad/s] about the hinge
         self.sim.set_param("init_omega", omega)
@@ -70,13 +72,13 @@ class Lever:
     def loss(self, x, params=None):
         params = params or self.params
         params.set(self.sim, x)
-        runner._forward(self.sim, self.task, params)
+        forward(self.sim, self.task, params)
         return float(self.sim.loss[None])
 
     def loss_grad(self, x, params=None):
         params = params or self.params
         params.set(self.sim, x)
-        runner._taped(self.sim, self.task, params)
+        taped(self.sim, self.task, params)
         return float(self.sim.loss[None]), params.grad(self.sim)
 
 
@@ -111,7 +113,7 @@ def test_design_gradient_matches_finite_differences(lever, tmp_path, log):
     loss (float64), plain and in log space (scale 0.5)."""
     exp = _experiment(tmp_path, EXTRA.replace("init: 0.9", f"init: 0.9, scale: 0.5, "
                                                            f"log: {str(log).lower()}"))
-    params = runner._Params(exp, lever.sim)
+    params = ParameterMap(exp, lever.sim)
     x = params.x0.copy()
     value, g = lever.loss_grad(x, params)
     assert value == pytest.approx(lever.loss(x, params), rel=1e-12)
@@ -143,7 +145,7 @@ def test_bad_design_entries_name_the_key(tmp_path):
     nothing are refused, naming the key."""
     exp = _experiment(tmp_path, "design: {Lx: {}}")
     with pytest.raises(ModelError) as err:
-        runner.check_against_robot(exp, tdphys.load(exp.robot))
+        check_against_robot(exp, tdphys.load(exp.robot))
     assert "design.Lx" in str(err.value) and "'L'" in str(err.value)
     with pytest.raises(ModelError, match="design.L.init"):
         _experiment(tmp_path, "design: {L: {init: 0, log: true}}")

@@ -87,15 +87,14 @@ def shared_mlp(backend64):
     every world reads the same weights) on a clock and the target, evaluated for all 100
     steps in one launch."""
     import tdphys
-    from tdphys.optim.controllers import MLP, ControllerInput, ControllerSpec
-    from tdphys.optim.experiment import Task
-    from tdphys.optim.tasks import Reach
+    from tdphys.control.mlp import MLP, ControllerInput, MLPSpec
+    from tdphys.tasks.reach import Reach, ReachConfig
     sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "arm.yaml"), batch=8, steps=100)
-    task = Reach(Task(type="reach", target=(0.5, 0.5, 0.5), effector_body="forearm",
-                      effector_point=(0.5, 0.0, 0.0)), sim)
+    task = Reach(ReachConfig(target=(0.5, 0.5, 0.5), effector_body="forearm",
+                             effector_point=(0.5, 0.0, 0.0)), sim)
     task.set_targets(np.random.default_rng(0).uniform(-0.6, 0.6, (8, 3)) + [0, 0, 0.6])
-    spec = ControllerSpec(inputs=(ControllerInput("target"), ControllerInput("clock", 1.0)),
-                          hidden=(32, 32), skip=True, zero_output=False, seed=2)
+    spec = MLPSpec(inputs=(ControllerInput("target"), ControllerInput("clock", 1.0)),
+                   hidden=(32, 32), skip=True, zero_output=False, seed=2)
     return sim, task, MLP(spec, sim, task, param_sets=1)
 
 

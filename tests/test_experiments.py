@@ -1,4 +1,4 @@
-"""Every experiment file (experiments/*.yaml) loads, and the issue #3 ones lower their loss
+"""Every experiment file (experiments/*.yaml) loads, and the optimisation ones lower their loss
 with a tiny budget on 1 s rollouts (CI's share of each experiment; the full runs and their
 numbers: README). The swing-up files are in test_pixels.py, the ball throw and system
 identification in test_optimize.py."""
@@ -22,11 +22,11 @@ def test_every_experiment_file_loads(robots_dir):
         assert exp.name == f.stem
 
 
-def test_gait_tiny_budget_gains_speed(backend64, robots_dir):
+def test_gait_tiny_budget_gains_speed(backend64, robots_dir, builds):
     """Adam from standstill (zero output weights): the first rollout stands still, and a few
     updates of the clock MLP move the torso forward (1 s rollouts here)."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "quadruped_gait.yaml"), 1.0)
-    result = run(exp, budget=3, progress=False)
+    result = run(exp, budget=3, progress=False, builds=builds)
     first = result.history[0]
     assert abs(first["speed_mps"]) < 5e-3 and first["min_height_m"] > 0.29   # settles, stands
     assert result.loss_best < first["loss"] - 1e-3
@@ -34,14 +34,14 @@ def test_gait_tiny_budget_gains_speed(backend64, robots_dir):
     assert theta is not None and theta.size == 17944  # the paper counts 17,952
 
 
-def test_arm_reach_tiny_budget_gets_closer(backend64, robots_dir):
+def test_arm_reach_tiny_budget_gets_closer(backend64, robots_dir, builds):
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach.yaml"), 1.0)
-    result = run(exp, budget=3, progress=False)
+    result = run(exp, budget=3, progress=False, builds=builds)
     assert result.loss_best < result.history[0]["loss"]
     assert result.history[0]["error_m"] == pytest.approx(np.sqrt(0.5), abs=0.02)  # held pose
 
 
-def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir):
+def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir, builds):
     """Random targets: every update rolls out a batch of worlds with fresh targets (counted as
     that many simulations); the held-out error is measured on the fixed set."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
@@ -49,7 +49,7 @@ def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir):
     r = exp.task.targets
     exp = dataclasses.replace(exp, task=dataclasses.replace(
         exp.task, targets=dataclasses.replace(r, batch=3, held_out=4, eval_every=1)))
-    result = run(exp, budget=9, progress=False)
+    result = run(exp, budget=9, progress=False, builds=builds)
     assert result.evaluations == 9 and result.iterations == 3
     h = result.history
     assert {"error_m", "train_error_m", "mean_error_m"} <= set(h[0])
@@ -58,7 +58,7 @@ def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir):
 
 
 @pytest.mark.taichi_keep   # reuses the simulation the test above built
-def test_random_targets_loss_gradient_matches_finite_differences(robots_dir):
+def test_random_targets_loss_gradient_matches_finite_differences(robots_dir, builds):
     """The batch-averaged reach loss (1/B per world) on the tape, f64, against central
     differences (the simulation of the test above is reused)."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
@@ -66,10 +66,10 @@ def test_random_targets_loss_gradient_matches_finite_differences(robots_dir):
     r = exp.task.targets
     exp = dataclasses.replace(exp, task=dataclasses.replace(
         exp.task, targets=dataclasses.replace(r, batch=3, held_out=4, eval_every=1)))
-    check_run_gradient(exp, picks=[0, 300, 5000, -1])
+    check_run_gradient(exp, picks=[0, 300, 5000, -1], builds=builds)
 
 
-def test_random_targets_with_cmaes(backend64, robots_dir):
+def test_random_targets_with_cmaes(backend64, robots_dir, builds):
     """CMA-ES on random targets: each candidate drives a block of `batch` worlds that all
     candidates share the targets of; a candidate counts as `batch` simulations."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
@@ -79,7 +79,7 @@ def test_random_targets_with_cmaes(backend64, robots_dir):
         exp, task=dataclasses.replace(exp.task, targets=dataclasses.replace(
             r, batch=2, held_out=3, eval_every=1)),
         optimizer=dataclasses.replace(exp.optimizer, popsize=3))
-    result = run(exp, optimizer="cmaes", budget=12, progress=False)
+    result = run(exp, optimizer="cmaes", budget=12, progress=False, builds=builds)
     assert result.evaluations == 12 and result.iterations == 2
     assert result.sim.batch == 6
     assert all(0.0 < h["error_m"] < 1.0 for h in result.history)
@@ -100,13 +100,13 @@ def test_random_targets_need_a_controller_that_sees_them(tmp_path, robots_dir):
         check_against_robot(exp, tdphys.load(exp.robot))
 
 
-def test_codesign_tiny_budget_moves_controller_masses_and_legs(backend64, robots_dir):
+def test_codesign_tiny_budget_moves_controller_masses_and_legs(backend64, robots_dir, builds):
     """Co-design: the gait controller, the legs' masses and the leg lengths (the robot file's
     vars `thigh` and `shin`, log space) share one tape; a few updates change all three, keep
     masses and lengths positive and gain speed (1 s rollouts here)."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "quadruped_codesign.yaml"),
                 1.0)
-    result = run(exp, budget=3, progress=False)
+    result = run(exp, budget=3, progress=False, builds=builds)
     assert result.loss_best < result.history[0]["loss"] - 1e-3
     masses = np.array(result.params["shape_mass"])
     assert masses.shape == (12,) and np.all(masses > 0)

@@ -1,4 +1,4 @@
-"""Optimisation through physics (issue #3): experiment files, the ball throw with Adam, a
+"""Optimisation through physics: experiment files, the ball throw with Adam, a
 CMA-ES baseline and the run folder."""
 import dataclasses
 import json
@@ -114,12 +114,12 @@ def test_missing_robot_file(tmp_path):
         load_experiment(p)
 
 
-def test_ball_throw_converges_with_adam(backend64, robots_dir, tmp_path):
+def test_ball_throw_converges_with_adam(backend64, robots_dir, tmp_path, builds):
     """The paper's criterion: rest at (10, 0) m after 5 s within 1 cm and 1 cm/s (measured:
     55 iterations from the file's guess), and the run folder holds the final behaviour."""
     from tdphys.optim.outputs import write_run
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
-    result = run(exp, budget=100, progress=False)
+    result = run(exp, budget=100, progress=False, builds=builds)
     m = result.metrics_best
     assert result.stop_reason == "success", (result.stop_reason, result.evaluations, m)
     assert m["error_m"] <= 0.01 and m["speed_mps"] <= 0.01
@@ -136,14 +136,15 @@ def test_ball_throw_converges_with_adam(backend64, robots_dir, tmp_path):
     assert files["curve"].stat().st_size > 1000
 
 
-def test_gradient_probe_agrees_with_the_exact_gradient_on_a_smooth_loss(backend64, robots_dir):
-    """demos/gradient_quality.py's probe (tdphys/optim/gradient_quality.py) on the ball throw
+def test_gradient_probe_agrees_with_the_exact_gradient_on_a_smooth_loss(backend64, robots_dir,
+                                                                        builds):
+    """demos/gradient_quality.py's probe (tdphys/studies/gradient_quality.py) on the ball throw
     (the previous test's build): along minus the exact gradient the secant slope over short
     steps equals the exact directional derivative -|g|; a grad_decay < 1 direction is probed
     beside it."""
-    from tdphys.optim.gradient_quality import probe, report
+    from tdphys.studies.gradient_quality import probe, report
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
-    decayed, exact = probe(exp, steps=(1e-6, 1e-4), decays=(0.9, 1.0))
+    decayed, exact = probe(exp, steps=(1e-6, 1e-4), decays=(0.9, 1.0), builds=builds)
     assert (decayed.decay, exact.decay) == (0.9, 1.0)
     assert exact.predicted == pytest.approx(-exact.norm, rel=1e-12)     # d = -g/|g|
     for slope in exact.slopes.values():
@@ -154,21 +155,21 @@ def test_gradient_probe_agrees_with_the_exact_gradient_on_a_smooth_loss(backend6
     assert "grad_decay 0.9" in text and "exact" in text and "descends" in text
 
 
-def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir):
+def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir, builds):
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
     exp = dataclasses.replace(exp, optimizer=dataclasses.replace(exp.optimizer, popsize=8))
-    result = run(exp, optimizer="cmaes", budget=48, progress=False)
+    result = run(exp, optimizer="cmaes", budget=48, progress=False, builds=builds)
     assert result.evaluations == 48
     first = result.history[0]["loss"]            # the initial guess's neighbourhood
     assert result.loss_best < 0.5 * first
 
 
-def test_system_identification_tiny_budget_moves_towards_the_truth(backend64, robots_dir):
+def test_system_identification_tiny_budget_moves_towards_the_truth(backend64, robots_dir, builds):
     """A few Adam steps on a 1 s recording lower the loss and every parameter error (the
     full file recovers all three within 1 %: README)."""
     exp = short(load_experiment(robots_dir.parent / "experiments" /
                                 "system_identification.yaml"), 1.0)
-    result = run(exp, budget=4, progress=False)
+    result = run(exp, budget=4, progress=False, builds=builds)
     h = result.history
     assert h[-1]["loss"] < h[0]["loss"] and h[-1]["param_error"] < h[0]["param_error"]
     assert h[0]["param_error"] == pytest.approx(1.0)      # init 0.3 / 0.8 / 1.0 vs the truth
@@ -202,6 +203,12 @@ controller:
     ("  inputs: [{clock: {hz: 1}}, {sensor: {name: hand_pos}}]\n  hidden: [8]",
      "  type: open_loop\n  action_repeat: 2", "controller.action_repeat",
      ["one trainable command per step", "remove `action_repeat`"]),
+    ("  inputs: [{clock: {hz: 1}}, {sensor: {name: hand_pos}}]\n",
+     "  type: open_loop\n", "controller.hidden",
+     ["open_loop controller has one trainable command per step and no network",
+      "remove `hidden`"]),
+    ("hidden: [8]", "hidden: [8]\n  camera: front", "controller.camera",
+     ["only a `type: vision` controller has it (this one is mlp)"]),
 ])
 def test_bad_controller_names_the_key(tmp_path, robots_dir, old, new, key, words):
     """Mistakes in a controller block (or in names it takes from the robot) are reported
@@ -301,69 +308,76 @@ def test_a_cmaes_state_saved_as_data_continues_exactly(tmp_path):
                 np.testing.assert_array_equal(a, b)
 
 
-def test_resume_keeps_the_runs_budget(backend64, robots_dir, tmp_path):
+def test_resume_keeps_the_runs_budget(backend64, robots_dir, tmp_path, builds):
     """A resumed run goes on to the budget it was started with (it used to take the file's)
     unless one is given."""
-    from tdphys.optim.outputs import load_state, write_run
+    from tdphys.optim.checkpoints import load_state
+    from tdphys.optim.outputs import write_run
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
-    write_run(run(exp, budget=2, progress=False), tmp_path, video=False)
+    write_run(run(exp, budget=2, progress=False, builds=builds), tmp_path, video=False)
     assert load_state(tmp_path)["budget"] == 2
-    assert run(exp, progress=False, resume=load_state(tmp_path)).evaluations == 2
-    assert run(exp, budget=3, progress=False, resume=load_state(tmp_path)).evaluations == 3
+    resumed = run(exp, progress=False, resume=load_state(tmp_path), builds=builds)
+    assert resumed.evaluations == 2
+    resumed = run(exp, budget=3, progress=False, resume=load_state(tmp_path), builds=builds)
+    assert resumed.evaluations == 3
 
 
-def test_resume_continues_exactly(backend64, robots_dir, tmp_path):
+def test_resume_continues_exactly(backend64, robots_dir, tmp_path, builds):
     """3 Adam iterations, saved and resumed for 3 more, give the same losses as 6 in a row
     (the optimiser's moments and the next parameters are in state.npz)."""
-    from tdphys.optim.outputs import load_state, write_run
+    from tdphys.optim.checkpoints import load_state
+    from tdphys.optim.outputs import write_run
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
-    straight = run(exp, budget=6, progress=False)
-    first = run(exp, budget=3, progress=False)
+    straight = run(exp, budget=6, progress=False, builds=builds)
+    first = run(exp, budget=3, progress=False, builds=builds)
     write_run(first, tmp_path, video=False)
-    resumed = run(exp, budget=6, progress=False, resume=load_state(tmp_path))
+    resumed = run(exp, budget=6, progress=False, resume=load_state(tmp_path), builds=builds)
     assert resumed.evaluations == 6 and len(resumed.history) == 6
     assert [h["loss"] for h in resumed.history] == \
         pytest.approx([h["loss"] for h in straight.history], rel=1e-12)
     with pytest.raises(Exception, match="cannot resume"):
-        run(exp, optimizer="cmaes", budget=6, progress=False, resume=load_state(tmp_path))
+        run(exp, optimizer="cmaes", budget=6, progress=False, resume=load_state(tmp_path),
+            builds=builds)
 
 
-def test_a_killed_run_resumes_from_its_checkpoint(backend64, robots_dir, tmp_path):
+def test_a_killed_run_resumes_from_its_checkpoint(backend64, robots_dir, tmp_path, builds):
     """The checkpoint saved after the 3rd of 6 Adam iterations (as demos/optimize.py does every
     --checkpoint-min minutes) resumes to the same losses as a run that was never stopped."""
     import json
 
-    from tdphys.optim.outputs import load_state, write_checkpoint
+    from tdphys.optim.checkpoints import load_state, write_checkpoint
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
-    straight = run(exp, budget=6, progress=False)
+    straight = run(exp, budget=6, progress=False, builds=builds)
 
     def save_at_three(result):       # every step is offered (checkpoint_s=0); keep the 3rd
         if result.evaluations == 3:
             write_checkpoint(result, tmp_path)
-    run(exp, budget=6, progress=False, checkpoint=save_at_three, checkpoint_s=0)
+    run(exp, budget=6, progress=False, checkpoint=save_at_three, checkpoint_s=0,
+        builds=builds)
     assert len(json.loads((tmp_path / "history.json").read_text())) == 3
     assert not list(tmp_path.glob("*.tmp"))
-    resumed = run(exp, budget=6, progress=False, resume=load_state(tmp_path))
+    resumed = run(exp, budget=6, progress=False, resume=load_state(tmp_path), builds=builds)
     assert [h["loss"] for h in resumed.history] == \
         pytest.approx([h["loss"] for h in straight.history], rel=1e-12)
 
 
 def test_a_warm_start_goes_on_from_the_earlier_runs_best_parameters(backend64, robots_dir,
-                                                                    tmp_path):
+                                                                    tmp_path, builds):
     """`init_from: RUN_DIR` starts from the parameters that folder's params.npz holds (its
     best, in the Simulation's units): the first rollout of the new run has the earlier run's
     best loss, another trainable scale reads the same values, and metrics.json says where the
     run began and what that cost."""
-    from tdphys.optim import runner
     import shutil
 
-    from tdphys.optim.outputs import load_state, metrics, write_run
+    from tdphys.optim.checkpoints import load_state
+    from tdphys.optim.outputs import metrics, write_run
+    from tdphys.optim.params import ParameterMap
     from tdphys.optim.warm_start import initial_x
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
-    first = run(exp, budget=3, progress=False)
+    first = run(exp, budget=3, progress=False, builds=builds)
     write_run(first, tmp_path / "first", video=False)
     warm = dataclasses.replace(exp, init_from=str(tmp_path / "first"))
-    second = run(warm, budget=1, progress=False)
+    second = run(warm, budget=1, progress=False, builds=builds)
     assert second.history[0]["loss"] == pytest.approx(first.loss_best, rel=1e-12)
     assert metrics(second)["init_from_evaluations"] == 3
     # the folder is read when a run starts, not when the file is (a curriculum's next stage)
@@ -371,10 +385,10 @@ def test_a_warm_start_goes_on_from_the_earlier_runs_best_parameters(backend64, r
                robots_dir)
     with pytest.raises(ModelError, match=r"init_from: run folder .*no_such_run' does not "
                                          r"exist\n  fix: run the experiment it names first"):
-        run(load_experiment(p), budget=1, progress=False)
+        run(load_experiment(p), budget=1, progress=False, builds=builds)
     rescaled = dataclasses.replace(warm, trainable=tuple(
         dataclasses.replace(t, scale=7.0) for t in warm.trainable))
-    params = runner._Params(rescaled, second.sim)
+    params = ParameterMap(rescaled, second.sim)
     named = params.named(initial_x(rescaled, params))
     assert named.keys() == first.params.keys()
     for key, value in first.params.items():
@@ -382,30 +396,30 @@ def test_a_warm_start_goes_on_from_the_earlier_runs_best_parameters(backend64, r
     write_run(second, tmp_path / "second", video=False)      # a resume needs only its own
     shutil.rmtree(tmp_path / "first")                        # folder, not init_from's
     assert run(warm, budget=2, progress=False,
-               resume=load_state(tmp_path / "second")).evaluations == 2
+               resume=load_state(tmp_path / "second"), builds=builds).evaluations == 2
 
 
 def test_a_warm_started_controller_keeps_its_weights_and_refuses_another_shape(
-        backend64, robots_dir, tmp_path):
+        backend64, robots_dir, tmp_path, builds):
     """A controller's weights come from the folder's controller_theta whatever the new
     experiment's lr_scale; a controller of another size, or a folder without one, is an
     error naming init_from. (Reuses the stall test's 10-step cart-pendulum build.)"""
     import tdphys
-    from tdphys.optim import runner
-    from tdphys.optim.controllers import make_controller
+    from tdphys.control import make_controller
+    from tdphys.optim.params import ParameterMap
     from tdphys.optim.warm_start import initial_x
     exp = _clipping_experiment(robots_dir)
-    sim, task, params = runner._build(exp, tdphys.load(exp.robot), 10, 1)
+    sim, task, params = builds.get(exp, tdphys.load(exp.robot), 10, 1)
     theta = np.random.default_rng(1).normal(size=params.n_ctrl)
     np.savez(tmp_path / "params.npz", controller_theta=theta)
     warm = dataclasses.replace(exp, init_from=str(tmp_path),
                                controller=dataclasses.replace(exp.controller, lr_scale=0.1))
-    params = runner._Params(warm, sim, make_controller(warm.controller, sim, task))
+    params = ParameterMap(warm, sim, make_controller(warm.controller, sim, task))
     np.testing.assert_allclose(params.controller_theta(initial_x(warm, params)), theta,
                                rtol=1e-12)
     other = dataclasses.replace(warm, controller=dataclasses.replace(warm.controller,
                                                                      hidden=(8,)))
-    params = runner._Params(other, sim, make_controller(other.controller, sim, task))
+    params = ParameterMap(other, sim, make_controller(other.controller, sim, task))
     with pytest.raises(ModelError, match=r"init_from: .*weights, this experiment's has"):
         initial_x(other, params)
     np.savez(tmp_path / "params.npz", shape_mass=np.ones(3))
@@ -413,19 +427,19 @@ def test_a_warm_started_controller_keeps_its_weights_and_refuses_another_shape(
         initial_x(warm, params)
 
 
-def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_dir):
+def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_dir, builds):
     """`log: true`: the optimiser moves ln(value) / scale; the gradient it gets is the
     parameter's gradient times value * scale (central differences agree), and any step keeps
     the value positive. (Reuses the simulation the system identification test built.)"""
     import tdphys
-    from tdphys.optim import runner
+    from tdphys.optim.params import ParameterMap
     exp = short(load_experiment(robots_dir.parent / "experiments" /
                                 "system_identification.yaml"), 1.0)
     robot = tdphys.load(exp.robot)
-    sim, task, _ = runner._build(exp, robot, round(1.0 / robot.solver.dt), 1)
+    sim, task, _ = builds.get(exp, robot, round(1.0 / robot.solver.dt), 1)
     logged = dataclasses.replace(exp, trainable=tuple(dataclasses.replace(t, log=True)
                                                       for t in exp.trainable))
-    params = runner._Params(logged, sim)
+    params = ParameterMap(logged, sim)
     x = params.x0.copy()
     initial = {"shape_restitution": [0.3], "shape_friction": [0.8], "shape_mass": [1.0]}
     named = params.named(x)
@@ -447,25 +461,25 @@ def _clipping_experiment(robots_dir):
         controller=dataclasses.replace(exp.controller, output_scale=1e4))
 
 
-def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, robots_dir):
+def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, robots_dir,
+                                                                  builds):
     """task.control_cost c adds c (1/T) sum_t sum_m u_m(t)^2 of the raw commands to the loss,
     and its gradient 2 c u / T reaches every command, also one beyond the motor's range that
     the servo clips (where the physics passes no gradient)."""
     import tdphys
-    from tdphys.optim import runner
-    from tdphys.optim.experiment import Task
-    from tdphys.optim.tasks import make_task
+    from tdphys.tasks import make_task
+    from tdphys.tasks.swing_up import SwingUpConfig
     T, c = 10, 0.3
     exp = _clipping_experiment(robots_dir)     # its 10-step cart-pendulum (one compile shared
-    sim, _, _ = runner._build(exp, tdphys.load(exp.robot), T, 1)   # with the stall test)
+    sim, _, _ = builds.get(exp, tdphys.load(exp.robot), T, 1)   # with the stall test)
     u = np.random.default_rng(0).uniform(-2, 2, (T, 1, 1))
     u[3] = 9.0                                   # the cart servo's range is [-4, 4]
     sim.set_controls(u)
     losses, grads = [], []
     for cost in (0.0, c):
-        task = make_task(Task(type="swing_up", duration=T * sim.dt, target_height=1.8,
-                              effector_body="pole", effector_point=(0, 0, -0.8),
-                              control_cost=cost), sim)
+        task = make_task(SwingUpConfig(duration=T * sim.dt, target_height=1.8,
+                                       effector_body="pole", effector_point=(0, 0, -0.8),
+                                       control_cost=cost), sim)
         task.reset()
         with sim.tape():
             sim.rollout(check=False)
@@ -500,12 +514,12 @@ def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, rob
     assert grads[0][3, 0, 0] == 0.0             # clipped: no gradient from the physics
 
 
-def test_adam_stops_when_the_gradient_stays_exactly_zero(backend64, robots_dir):
+def test_adam_stops_when_the_gradient_stays_exactly_zero(backend64, robots_dir, builds):
     """Commands scaled so far out that the servo clips them (a first update may still find a
     step whose command crosses zero): once the gradient is exactly 0 for STALL_UPDATES updates
     in a row, the run stops, saying why and what to change."""
-    from tdphys.optim.runner import STALL_UPDATES
-    result = run(_clipping_experiment(robots_dir), budget=50, progress=False)
+    from tdphys.optim.adam_loop import STALL_UPDATES
+    result = run(_clipping_experiment(robots_dir), budget=50, progress=False, builds=builds)
     assert result.stop_reason == "stalled" and result.iterations < 2 * STALL_UPDATES
     last = result.history[-STALL_UPDATES:]
     assert all(h["grad_norm"] == 0.0 and h["clipped_share"] > 0.8 for h in last)
@@ -517,7 +531,7 @@ def test_gait_ceiling_search_reports_a_monotone_best_speed_of_its_own_commands(b
     """demos/gait_ceiling.py's search (0.3 s of the quadruped gait, 2 generations of 4): the
     best speed never falls, and its command table is the Fourier series of its
     coefficients at the clock frequency."""
-    from tdphys.optim.gait_ceiling import basis, clock_hz, reachable_speed
+    from tdphys.studies.gait_ceiling import basis, clock_hz, reachable_speed
     exp = short(load_experiment(robots_dir.parent / "experiments" / "quadruped_gait.yaml"), 0.3)
     seen = []
     c = reachable_speed(exp, harmonics=1, generations=2, popsize=4,

@@ -1,4 +1,4 @@
-"""Learning to swing up a cart-pendulum (issue #5): from the state with an MLP, and from the
+"""Learning to swing up a cart-pendulum: from the state with an MLP, and from the
 camera's pixels only with the vision controller, on one tape through physics, renderer and
 network. CI runs each experiment file with a tiny budget on 1 s rollouts and asks that the
 loss goes down (the full runs and their numbers: README). The experiments' random
@@ -18,8 +18,8 @@ def _one_start(robots_dir, name, duration=1.0):
 
 
 def _task_only():
-    from tdphys.optim.experiment import Task
-    return Task(type="swing_up", target_height=1.8, effector_body="pole")
+    from tdphys.tasks.swing_up import SwingUpConfig
+    return SwingUpConfig(target_height=1.8, effector_body="pole")
 
 
 def _state_experiment(robots_dir, gap="squared"):
@@ -30,29 +30,29 @@ def _state_experiment(robots_dir, gap="squared"):
                                                              home_cost=0.05, gap=gap))
 
 
-def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
+def test_swing_up_from_the_state_lowers_the_loss(robots_dir, builds):
     exp = _state_experiment(robots_dir)
-    result = run(exp, budget=3, progress=False)
+    result = run(exp, budget=3, progress=False, builds=builds)
     first = result.history[0]
     assert first["max_height_m"] < 0.5                # it starts hanging
     assert result.loss_best < first["loss"]
 
 
 @pytest.mark.taichi_keep   # reuses the simulation the test above built
-def test_swing_up_loss_is_height_gap_plus_control_and_home_costs(robots_dir):
+def test_swing_up_loss_is_height_gap_plus_control_and_home_costs(robots_dir, builds):
     """Per world: (1/T) sum_t (h - z_tip(t))^2 / L^2 + c_u (1/T) sum_t u(t)^2 + c_home (1/T)
     sum_t |p_xy(t) - p_xy(0)|^2 with p the cart's centre of mass, recomputed from the
     rollout's trajectory; max_drift_m is the largest of those distances."""
     import numpy as np
     import tdphys
-    from tdphys.optim import runner
+    from tdphys.optim.rollouts import forward
     exp = _state_experiment(robots_dir)
     tdphys.init("cpu", "f64")     # as run() would (a no-op when already running)
     robot = tdphys.load(exp.robot)
-    sim, task, params = runner._build(exp, robot, 50, 1)
+    sim, task, params = builds.get(exp, robot, 50, 1)
     x = params.x0 + np.random.default_rng(1).normal(0.0, 0.3, params.x0.size)
     params.set(sim, x)
-    runner._forward(sim, task, params)
+    forward(sim, task, params)
     tip = task.effector_path()[1:, 0, 2]
     cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)      # body 0: the cart
     drift = np.hypot(cart[:, 0], cart[:, 1])                   # home: (0, 0), the file's
@@ -73,10 +73,10 @@ def test_up_share_counts_the_steps_held_after_the_first_swing_up():
     steps from then on that are (a pole dropped for 2 of 8 steps after reaching the top:
     0.75)."""
     import numpy as np
-    from tdphys.optim.tasks import SwingUp
+    from tdphys.tasks.swing_up import SwingUp
     task = SwingUp.__new__(SwingUp)
     z = np.array([0.2, 1.0, 1.79, 1.8, 1.6, 1.7, 1.78, 1.8, 1.81, 1.8])[:, None]
-    task.task = dataclasses.replace(_task_only(), tolerance=0.05, hold=0.04)
+    task.config = dataclasses.replace(_task_only(), tolerance=0.05, hold=0.04)
     task.goal, task.home = 1.8, None
     task.sim = type("S", (), {"dt": 0.02, "batch": 1})()
     task.effector_path = lambda: np.stack([0 * z, 0 * z, z], axis=2)
@@ -86,31 +86,30 @@ def test_up_share_counts_the_steps_held_after_the_first_swing_up():
 
 
 @pytest.mark.taichi_keep   # reuses the simulation the test above built
-def test_swing_up_loss_gradient_matches_finite_differences(robots_dir):
+def test_swing_up_loss_gradient_matches_finite_differences(robots_dir, builds):
     """The swing_up loss on the tape (f64, the state experiment's controller weights; the
     simulation of the test above is reused). Step 1e-5: weight 100's entry is 2.6e-5, where
-    1e-6 leaves the loss's round-off at 1e-5 of it (measured: 1.3e-5 at 1e-6, 1.5e-7 at
-    1e-5, 6e-8 at 1e-4)."""
+    1e-6 leaves the loss's round-off at 1e-5 of it."""
     exp = _state_experiment(robots_dir)
-    check_run_gradient(exp, picks=[0, 100, 1000, 4500, -1], eps=1e-5)
+    check_run_gradient(exp, picks=[0, 100, 1000, 4500, -1], eps=1e-5, builds=builds)
 
 
 def _absolute_gap(robots_dir):
     return _state_experiment(robots_dir, gap="absolute")
 
 
-def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir):
+def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir, builds):
     """task.gap absolute: (1/T) sum_t (h - z_tip(t)) / L (the tip never rises above h, the
     most it can reach) + the control and home costs, recomputed from the trajectory; a
     quadratic bowl about upright where the squared gap is flat as the lean^4."""
     import numpy as np
     import tdphys
-    from tdphys.optim import runner
+    from tdphys.optim.rollouts import forward
     exp = _absolute_gap(robots_dir)
     tdphys.init("cpu", "f64")
-    sim, task, params = runner._build(exp, tdphys.load(exp.robot), 50, 1)
+    sim, task, params = builds.get(exp, tdphys.load(exp.robot), 50, 1)
     params.set(sim, params.x0 + np.random.default_rng(1).normal(0.0, 0.3, params.x0.size))
-    runner._forward(sim, task, params)
+    forward(sim, task, params)
     tip = task.effector_path()[1:, 0, 2]
     cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)
     u = sim.ctrl.to_numpy()[:50, 0, 0]
@@ -120,8 +119,9 @@ def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir):
 
 
 @pytest.mark.taichi_keep   # reuses the simulation the test above built
-def test_absolute_gap_gradient_matches_finite_differences(robots_dir):
-    check_run_gradient(_absolute_gap(robots_dir), picks=[0, 100, 1000, 4500, -1], eps=1e-5)
+def test_absolute_gap_gradient_matches_finite_differences(robots_dir, builds):
+    check_run_gradient(_absolute_gap(robots_dir), picks=[0, 100, 1000, 4500, -1], eps=1e-5,
+                       builds=builds)
 
 
 def _refused(tmp_path, robots_dir, old, new, match):
@@ -162,9 +162,9 @@ def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_
     more), moves them by normalize_rate towards each update's rollout, and neither Adam nor
     CMA-ES changes them otherwise (0.2 s rollouts, feature points + motion)."""
     import numpy as np
-    from tdphys.optim.controllers import ConvLayer
+    from tdphys.control import ConvLayer
+    from tdphys.optim.checkpoints import resume_state
     from tdphys.optim.optimizers import cmaes
-    from tdphys.optim.runner import resume_state
     exp = _one_start(robots_dir, "pendulum_pixels.yaml", 0.2)
 
     def trained(rate, budget):
@@ -173,7 +173,7 @@ def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_
                                   frames=1, memory=0, hidden=(8,), normalize=True,
                                   normalize_rate=rate)
         result = run(dataclasses.replace(exp, controller=ctl), budget=budget, progress=False)
-        mask = result._params.statistics_mask()
+        mask = result.parameter_map.statistics_mask()
         return result, mask, resume_state(result)["x"]
 
     result, mask, x = trained(0.0, 3)
@@ -213,10 +213,10 @@ def test_swing_up_needs_a_target_height(tmp_path, robots_dir):
 def test_swing_up_success_means_holding_at_every_step_of_the_window(robots_dir):
     """Success is the largest gap over the last `hold` seconds, not the mean: a pole passing
     slowly over the top can have a small mean gap there and still fall."""
-    from tdphys.optim.tasks import SwingUp
+    from tdphys.tasks.swing_up import SwingUp
     exp = _state_experiment(robots_dir)
     task = SwingUp.__new__(SwingUp)       # success() reads only the task's tolerance
-    task.task = exp.task
+    task.config = exp.task
     assert exp.task.tolerance == 0.05
     assert task.success({"height_error_m": 0.01, "worst_gap_m": 0.049})
     assert not task.success({"height_error_m": 0.01, "worst_gap_m": 0.06})
@@ -250,7 +250,7 @@ def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
                                                 first["confirm_worst_gap_m"])
 
 
-def test_confirm_starts_refuse_a_pass_that_only_the_exact_start_gives(robots_dir):
+def test_confirm_starts_refuse_a_pass_that_only_the_exact_start_gives(robots_dir, builds):
     """task.confirm_starts: the confirmation also rolls out worlds from nudges of the file's
     start, and every world must meet the criterion. Here the point 0.8 m up the pole's line
     beyond the hinge (1.8 m high while the pole hangs still; the cart held: zero output) must
@@ -258,9 +258,10 @@ def test_confirm_starts_refuse_a_pass_that_only_the_exact_start_gives(robots_dir
     lower. With a 5 cm tolerance they fail (not confirmed, 1 of 3 passed); with 20 cm all
     pass."""
     import tdphys
-    from tdphys.optim import runner
-    from tdphys.optim.experiment import JointStart, RandomStarts
-    from tdphys.optim.tasks import SwingUp
+    from tdphys.optim.confirm import Confirm
+    from tdphys.optim.rollouts import rollouts
+    from tdphys.tasks import JointStart, RandomStarts
+    from tdphys.tasks.swing_up import SwingUp
     exp = _state_experiment(robots_dir)
     tdphys.init("cpu", "f64")
     nudges = RandomStarts(joints=(JointStart("hinge", pos=(0.5, 0.6)),), batch=3, seed=0)
@@ -270,18 +271,17 @@ def test_confirm_starts_refuse_a_pass_that_only_the_exact_start_gives(robots_dir
                                  effector_point=(0.0, 0.0, 0.8), confirm=0.4,
                                  confirm_starts=nudges, home_body="", home_cost=0.0))
     robot = tdphys.load(exp.robot)
-    x = runner._build(dataclasses.replace(exp, task=dataclasses.replace(exp.task,
-                                                                        starts=nudges)),
-                      robot, 20, 3)[2].x0
-    worlds, _, _ = runner._rollouts(exp, robot, x, 0.4, nudges)
+    x = builds.get(dataclasses.replace(exp, task=dataclasses.replace(exp.task, starts=nudges)),
+                   robot, 20, 3)[2].x0
+    worlds, _, _ = rollouts(exp, robot, x, 0.4, nudges, builds)
     gaps = [m["worst_gap_m"] for m in worlds]
     assert abs(gaps[0]) < 1e-3 and all(0.09 < g < 0.14 for g in gaps[1:]), gaps
 
     def judged_by(tolerance):
         task = SwingUp.__new__(SwingUp)           # success() reads only the tolerance
-        task.task = dataclasses.replace(exp.task, tolerance=tolerance)
+        task.config = dataclasses.replace(exp.task, tolerance=tolerance)
         metrics = {"worst_gap_m": 0.0}            # a training pass
-        return runner._Confirm(exp, robot)(task, metrics, x), metrics
+        return Confirm(exp, robot, builds)(task, metrics, x), metrics
     ok, metrics = judged_by(0.05)
     assert not ok and metrics["confirmed"] is False
     assert (metrics["confirm_passed"], metrics["confirm_worlds"]) == (1, 3)
@@ -331,8 +331,8 @@ def test_confirm_is_refused_with_random_targets(tmp_path, robots_dir):
 
 def test_the_shipped_pixels_controller_swings_up_and_balances_for_30_s(robots_dir):
     """experiments/trained/pendulum_pixels holds the weights a run of
-    experiments/pendulum_pixels.yaml (seed 4) trained until it met the file's criterion
-    (README, issue #5). Replayed in f32 on the CPU for 30 s, six times the training horizon,
+    experiments/pendulum_pixels.yaml (seed 4) trained until it met the file's criterion.
+    Replayed in f32 on the CPU for 30 s, six times the training horizon,
     from hanging still and from 3 starts with every joint moved and set moving by up to 0.05
     (rad or m, per s), the camera-only controller swings the pole up and keeps its tip within
     5 cm of the top over the last 5 s in every world. A change to the physics, the renderer or

@@ -46,8 +46,7 @@ OFFSETS = np.array([[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],          # the file's 
 
 def _chain_at_offsets(tmp_path):
     import tdphys
-    from tdphys.optim.experiment import JointStart, RandomStarts
-    from tdphys.optim.starts import Starts
+    from tdphys.tasks.sampling import JointStart, RandomStarts, Starts
     p = tmp_path / "chain.yaml"
     p.write_text(CHAIN)
     robot = tdphys.load(p)
@@ -109,11 +108,12 @@ def _swing_up(robots_dir, batch=3):
         exp.task, starts=dataclasses.replace(exp.task.starts, batch=batch)))
 
 
-def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, robots_dir):
+def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, robots_dir,
+                                                                     builds):
     """Every update is `batch` simulations; world 0 starts as the robot file says (the metrics
     are its), the others from fresh draws that change from update to update."""
     exp = _swing_up(robots_dir)
-    result = run(exp, budget=6, progress=False)
+    result = run(exp, budget=6, progress=False, builds=builds)
     assert result.evaluations == 6 and result.iterations == 2
     sim = result.sim
     quat = sim.get_param("init_quat")
@@ -126,18 +126,18 @@ def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, 
 
 
 @pytest.mark.taichi_keep   # reuses the simulation the test above built
-def test_random_starts_loss_gradient_matches_finite_differences(robots_dir):
+def test_random_starts_loss_gradient_matches_finite_differences(robots_dir, builds):
     """The batch-averaged swing-up loss (1/B per world) over random starts, f64, on the tape
     against central differences."""
-    check_run_gradient(_swing_up(robots_dir), picks=[0, 100, 2000, -1])
+    check_run_gradient(_swing_up(robots_dir), picks=[0, 100, 2000, -1], builds=builds)
 
 
-def test_random_starts_with_cmaes(backend64, robots_dir):
+def test_random_starts_with_cmaes(backend64, robots_dir, builds):
     """CMA-ES: each candidate drives a block of `batch` worlds from the same starts (its first
     world from the file's start), counted as `batch` simulations."""
     exp = _swing_up(robots_dir, batch=2)
     exp = dataclasses.replace(exp, optimizer=dataclasses.replace(exp.optimizer, popsize=3))
-    result = run(exp, optimizer="cmaes", budget=12, progress=False)
+    result = run(exp, optimizer="cmaes", budget=12, progress=False, builds=builds)
     assert result.evaluations == 12 and result.iterations == 2 and result.sim.batch == 6
     angle = result.sim.sensor("pole_angle")[0, :, 0]
     np.testing.assert_allclose(angle[[0, 2, 4]], 0.0, atol=1e-12)
@@ -198,7 +198,8 @@ def _json_line(out: str) -> dict:
     return json.loads(next(line for line in out.splitlines() if line.startswith("{")))
 
 
-def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp_path, capsys):
+def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp_path, capsys,
+                                                      builds):
     """demos/replay.py rolls a run folder's best parameters out from the file's start: over
     the training horizon it gives the run's own final metrics, and it runs longer on request
     (how a lucky pass is told from balancing)."""
@@ -206,37 +207,39 @@ def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp
     from tdphys.optim.outputs import write_run
     sys.path.insert(0, str(robots_dir.parent / "demos"))
     import replay
-    result = run(_swing_up(robots_dir), budget=6, progress=False)
+    result = run(_swing_up(robots_dir), budget=6, progress=False, builds=builds)
     write_run(result, tmp_path / "run", video=False)
     # the folder names the experiment file (5 s); this run was 0.3 s
-    assert replay.main([str(tmp_path / "run"), "--duration", "0.3"]) == 0
+    assert replay.main([str(tmp_path / "run"), "--duration", "0.3"], builds=builds) == 0
     again = _json_line(capsys.readouterr().out)
     for key in ("height_error_m", "worst_gap_m", "max_height_m", "up_share"):
         assert again[key] == pytest.approx(result.metrics_best[key], abs=1e-12)
     # --experiment: another file than the one the run recorded (which moved, or was a copy)
-    assert replay.main([str(tmp_path / "run"), "--experiment", str(tmp_path / "gone.yaml")]) == 2
+    assert replay.main([str(tmp_path / "run"), "--experiment", str(tmp_path / "gone.yaml")],
+                       builds=builds) == 2
     assert "gone.yaml" in capsys.readouterr().err
     out = tmp_path / "long.npz"
-    assert replay.main([str(tmp_path / "run"), "--duration", "0.6", "--out", str(out)]) == 0
+    assert replay.main([str(tmp_path / "run"), "--duration", "0.6", "--out", str(out)],
+                       builds=builds) == 0
     longer = _json_line(capsys.readouterr().out)
     assert longer["duration_s"] == pytest.approx(0.6)
     assert np.load(out)["pos"].shape[0] == 31
     # a folder with the trained parameters only (params.npz) and the file that trained them
     import shutil
-    from tdphys.optim.outputs import load_state
+    from tdphys.optim.checkpoints import load_state
     (tmp_path / "weights").mkdir()
     shutil.copy(tmp_path / "run" / "params.npz", tmp_path / "weights")
     file = load_state(tmp_path / "run")["file"]
     assert replay.main([str(tmp_path / "weights"), "--experiment", file,
-                        "--duration", "0.3"]) == 0
+                        "--duration", "0.3"], builds=builds) == 0
     assert _json_line(capsys.readouterr().out) == again
     with pytest.raises(SystemExit):                   # which experiment trained them?
-        replay.main([str(tmp_path / "weights")])
+        replay.main([str(tmp_path / "weights")], builds=builds)
     assert "--experiment" in capsys.readouterr().err
 
 
 def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_dir, tmp_path,
-                                                              capsys):
+                                                              capsys, builds):
     """demos/replay.py --nudge D: world 0 from the file's start, the others from every hinge
     and slider moved and set moving by draws in +-D; each world's metrics with its verdict,
     then the count. --nudge 0 gives the file's start in every world."""
@@ -245,12 +248,12 @@ def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_d
     from tdphys.optim.outputs import write_run
     sys.path.insert(0, str(robots_dir.parent / "demos"))
     import replay
-    result = run(_swing_up(robots_dir), budget=2, progress=False)
+    result = run(_swing_up(robots_dir), budget=2, progress=False, builds=builds)
     write_run(result, tmp_path / "run", video=False)
 
     def lines(*extra):
         assert replay.main([str(tmp_path / "run"), "--duration", "0.3", "--worlds", "3",
-                            *extra]) == 0
+                            *extra], builds=builds) == 0
         return [json.loads(s) for s in capsys.readouterr().out.splitlines() if s.startswith("{")]
 
     same = lines("--nudge", "0")
@@ -264,4 +267,4 @@ def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_d
                or abs(w["worst_gap_m"] - moved[0]["worst_gap_m"]) > 1e-9 for w in moved[1:3])
     assert moved[3]["passed"] == sum(w["success"] for w in moved[:3])
     with pytest.raises(SystemExit):                   # one world is no comparison
-        replay.main([str(tmp_path / "run"), "--nudge", "0.1", "--worlds", "1"])
+        replay.main([str(tmp_path / "run"), "--nudge", "0.1", "--worlds", "1"], builds=builds)

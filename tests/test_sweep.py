@@ -13,7 +13,8 @@ import pytest
 from conftest import ROOT
 
 from tdphys import cli
-from tdphys.sweep.args import grid, parse_seeds, parse_set
+from tdphys.sweep.args import parse_seeds, parse_set
+from tdphys.sweep.plan import grid
 
 EXPERIMENTS = ROOT / "experiments"
 TINY = """name: tiny_throw

@@ -22,7 +22,8 @@ from tdphys.viewer import meshes
 from tdphys.viewer.camera import OrbitCamera
 from tdphys.viewer.playback import Playback, ViewState, handle_key, headless_times
 from tdphys.viewer.scene import SceneBuilder
-from tdphys.viewer.sources import Trajectory, com_offsets, load_recording
+from tdphys.model.mass import com_offsets
+from tdphys.viewer.sources import Trajectory, load_recording
 
 RED_BALL = """name: redball
 bodies:

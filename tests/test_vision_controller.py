@@ -1,4 +1,4 @@
-"""The vision controller (tdphys/optim/vision_controller.py, issue #5): exact weight gradients
+"""The vision controller (tdphys/control/vision.py): exact weight gradients
 through physics, image, conv, pooling, dense layers and memory; a standstill start; a memory
 that remembers; experiment-file errors that name the key. The arm (4 motors) reaching a point
 is the test bed, seen by a small stub camera (a smooth blob that follows the forearm)."""
@@ -49,10 +49,10 @@ class BlobCamera:
 
 
 def _controller(sim, task, camera, param_sets=1, **changes):
-    from tdphys.optim.controllers import ConvLayer, ControllerSpec, make_controller
-    spec = ControllerSpec(type="vision", conv=(ConvLayer(3, 3, 1, 2, "avg"), ConvLayer(2, 2, 1)),
-                          hidden=(5,), memory=3, cell="gru", zero_output=False, seed=3,
-                          init_gain=1.5, output_scale=0.01, output_offset=0.005, squash="tanh")
+    from tdphys.control import ConvLayer, VisionSpec, make_controller
+    spec = VisionSpec(conv=(ConvLayer(3, 3, 1, 2, "avg"), ConvLayer(2, 2, 1)),
+                      hidden=(5,), memory=3, cell="gru", zero_output=False, seed=3,
+                      init_gain=1.5, output_scale=0.01, output_offset=0.005, squash="tanh")
     spec = dataclasses.replace(spec, **changes)
     return make_controller(spec, sim, task, param_sets, image_source=camera)
 
@@ -70,13 +70,12 @@ def arm(backend64):
     first layer with stride 2; and the same with a sharper softmax (softmax_gain), motion and
     its dense input standardised by statistics in theta (normalize)."""
     import tdphys
-    from tdphys.optim.experiment import Task
-    from tdphys.optim.tasks import Reach
+    from tdphys.tasks.reach import Reach, ReachConfig
     sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "arm.yaml"), batch=2, steps=STEPS)
-    task = Reach(Task(type="reach", target=(0.5, 0.5, 0.5), effector_body="forearm",
-                      effector_point=(0.5, 0.0, 0.0)), sim)
+    task = Reach(ReachConfig(target=(0.5, 0.5, 0.5), effector_body="forearm",
+                             effector_point=(0.5, 0.0, 0.0)), sim)
     camera = BlobCamera(sim, sim.robot.body_index("forearm"))
-    from tdphys.optim.controllers import ConvLayer
+    from tdphys.control import ConvLayer
     ctls = {"gru": _controller(sim, task, camera, 2),
             "rnn": _controller(sim, task, camera, 2, cell="rnn", grayscale=True, activation="elu",
                                frames=2, frame_step=2,
@@ -120,7 +119,8 @@ def test_grad_decay_also_scales_the_memory_per_step(arm, cell):
     sim, task, _, ctls = arm
     ctl = ctls[cell]
     ctl.set(ctl.theta0 + np.random.default_rng(1).normal(0.0, 0.3, (2, ctl.n_params)))
-    check_grad_decay(sim, ctl.rollout, "init_vel", 0.8, STEPS, others=(ctl,))
+    check_grad_decay(sim, lambda decay: ctl.rollout(grad_decay=decay), "init_vel", 0.8, STEPS,
+                     others=(ctl,))
 
 
 ACT = {"tanh": np.tanh, "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))}
@@ -277,7 +277,7 @@ def test_conv_lr_scale_scales_only_the_conv_layers_steps(arm):
     chain rule, so one optimiser step of the same size in every coordinate moves the conv
     layers conv_lr_scale times as far."""
     from types import SimpleNamespace
-    from tdphys.optim.runner import _Params as Params
+    from tdphys.optim.params import ParameterMap as Params
     sim, _, _, ctls = arm
     ctl = ctls["gru"]
     spec = ctl.spec
@@ -359,7 +359,7 @@ def _experiment(tmp_path, text):
 
 def test_vision_controller_file_loads(tmp_path):
     from tdphys.optim import load_experiment
-    from tdphys.optim.controllers import ConvLayer
+    from tdphys.control import ConvLayer
     c = load_experiment(_experiment(tmp_path, "  cell: rnn\n  grayscale: true\n")).controller
     assert c.type == "vision" and c.camera == "side" and c.memory == 8 and c.cell == "rnn"
     assert c.conv == (ConvLayer(4, 5, 2, 2, "avg"), ConvLayer(8, 3, 1, 1, "avg"))

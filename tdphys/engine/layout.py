@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.schema import SENSOR_KINDS, Robot
+from ..rotations import quat_conj, quat_mul, quat_to_matrix
 
 # Row kinds.
 ROW_POINT, ROW_ANG_LOCK, ROW_HINGE_ANG, ROW_SLIDER_LIN, ROW_UNIV_ANG = 0, 1, 2, 3, 4
@@ -61,26 +62,6 @@ _GROUND_POINTS = {"sphere": (G_SPHERE_GROUND, 1), "capsule": (G_CAPSULE_GROUND, 
                   "box": (G_BOX_GROUND, 8)}
 _PAIR_GEOMETRY = {("sphere", "sphere"): G_SPHERE_SPHERE, ("sphere", "capsule"): G_SPHERE_CAPSULE,
                   ("capsule", "capsule"): G_CAPSULE_CAPSULE, ("sphere", "box"): G_SPHERE_BOX}
-
-
-def quat_to_matrix(q) -> np.ndarray:
-    """3x3 rotation of a unit quaternion [w, x, y, z] (body to world)."""
-    w, x, y, z = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-
-
-def quat_mul(p, q) -> np.ndarray:
-    pw, px, py, pz = p
-    qw, qx, qy, qz = q
-    return np.array([pw * qw - px * qx - py * qy - pz * qz, pw * qx + px * qw + py * qz - pz * qy,
-                     pw * qy - px * qz + py * qw + pz * qx, pw * qz + px * qy - py * qx + pz * qw])
-
-
-def quat_conj(q) -> np.ndarray:
-    return np.array([q[0], -q[1], -q[2], -q[3]])
 
 
 def perpendicular(axis) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .loader import _matrix_quat
+from ..rotations import matrix_quat as _matrix_quat
 from .loader import _volume as shape_volume
 from .schema import (
     Body,

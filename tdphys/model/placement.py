@@ -1,4 +1,4 @@
-"""Where a robot's bodies start, and how its joints connect them (pure Python, no Taichi).
+"""Where a robot's bodies start, and how its joints connect them (numpy, no Taichi).
 
     lowest_point(body, shape)        # [m] world z of the shape's lowest point at t = 0
     sunk_shapes(robot, reference)    # shapes that `robot` starts below the ground and
@@ -7,36 +7,24 @@
 """
 from __future__ import annotations
 
-from .schema import Body, Joint, Quat, Robot, Shape, Vec3
+from ..rotations import quat_mul, rotate
+from .schema import Body, Joint, Robot, Shape
 
 SUNK_TOLERANCE = 1e-3    # [m] how far below z = 0 a shape's lowest point may start
-
-
-def rotate(q: Quat, v: Vec3) -> Vec3:
-    """v rotated by the unit quaternion q = [w, x, y, z]."""
-    w, x, y, z = q
-    tx, ty, tz = 2 * (y * v[2] - z * v[1]), 2 * (z * v[0] - x * v[2]), 2 * (x * v[1] - y * v[0])
-    return (v[0] + w * tx + y * tz - z * ty, v[1] + w * ty + z * tx - x * tz,
-            v[2] + w * tz + x * ty - y * tx)
-
-
-def _multiply(a: Quat, b: Quat) -> Quat:
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
-    return (aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw)
 
 
 def lowest_point(body: Body, shape: Shape) -> float:
     """[m] the world z of the lowest point of `shape` on `body` in the robot file's pose."""
     centre = [p + d for p, d in zip(body.pos, rotate(body.quat, shape.pos))]
-    q = _multiply(body.quat, shape.quat)
+    q = quat_mul(body.quat, shape.quat)
     if shape.kind == "sphere":
-        return centre[2] - shape.radius
+        return float(centre[2] - shape.radius)
     if shape.kind == "capsule":
-        return centre[2] - shape.half_length * abs(rotate(q, (0.0, 0.0, 1.0))[2]) - shape.radius
+        return float(centre[2] - shape.half_length * abs(rotate(q, (0.0, 0.0, 1.0))[2])
+                     - shape.radius)
     axes = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
-    return centre[2] - sum(h * abs(rotate(q, e)[2]) for h, e in zip(shape.half_extents, axes))
+    return float(centre[2] - sum(h * abs(rotate(q, e)[2])
+                                 for h, e in zip(shape.half_extents, axes)))
 
 
 def sunk_shapes(robot: Robot, reference: Robot) -> list[tuple[int, int, float, float]]:

@@ -3,7 +3,7 @@
 A design variable d is a var of the robot file, e.g. a shin length that sets a capsule's end,
 the foot's position on the shin and the standing height. Every Simulation parameter p that
 the robot's numbers feed (shape sizes and positions, masses, joint anchors, initial poses...)
-is a function p(d) computed in numpy by re-reading the file with d (tdphys.load(path, vars)
+is a function p(d) computed in numpy by re-reading the file with d (load_robot(path, vars)
 and engine/layout.py). Setting d sets every such parameter; the gradient is the chain rule
 
     dL/dd_k = sum over parameters and entries of dL/dp * dp/dd_k
@@ -56,9 +56,9 @@ class DesignMap:
         """The robot's Simulation parameters (one world's shape) with vars = d."""
         key = tuple(float(v) for v in d)
         if key not in self._cache:
-            import tdphys
             from ..engine.layout import build_layout
-            robot = tdphys.load(self.exp.robot, dict(zip(self.vars, key)))
+            from ..model.loader import load_robot
+            robot = load_robot(self.exp.robot, dict(zip(self.vars, key)))
             if len(self._cache) > 64:
                 self._cache.clear()
             self._cache[key] = {n: v[0] for n, v in build_layout(robot).params.items()}

@@ -1,9 +1,105 @@
-"""Optimisers working on a flat parameter vector x (optimiser units, see Trainable.scale)."""
+"""Optimisers working on a flat parameter vector x (optimiser units, see Trainable.scale):
+the `optimizer:` section of an experiment file, Adam's update and the CMA-ES wrapper with its
+state as data (for resumed runs)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+from ..model.yamlread import At, Map, boolean, choice, integer, non_negative, number, positive
+from ..model.yamlread import seed as read_seed
+from ..tasks.sampling import MAX_WORLDS
+
+OPTIMIZERS = ("adam", "cmaes")
+MAX_BUDGET = 10**9               # simulations of one run
+_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "clip_relative",
+         "sigma", "popsize", "seed", "stop_at_success", "grad_decay"}
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The `optimizer:` section. type: adam | cmaes; budget: simulations at most; lr: Adam
+    step [optimiser units]; lr_decay: factor on lr per iteration; beta1, beta2: Adam moment
+    decays; clip: gradient norm clip (0: none); clip_relative: clip also to this many times
+    the median of recent gradient norms (0: off); sigma: CMA-ES initial step [optimiser
+    units]; popsize: CMA-ES population (0: cma's default); seed: CMA-ES seed;
+    stop_at_success: stop as soon as the task's success criterion holds; grad_decay: factor
+    on the state adjoint per step backwards in time (1: the exact gradient; < 1 truncates the
+    horizon, a biased gradient, as in Degrave et al.)."""
+
+    type: str = "adam"
+    budget: int = 300
+    lr: float = 1.0
+    lr_decay: float = 1.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    clip: float = 0.0
+    clip_relative: float = 0.0
+    sigma: float = 5.0
+    popsize: int = 0
+    seed: int = 1
+    stop_at_success: bool = True
+    grad_decay: float = 1.0
+
+
+def parse_optimizer(at: At | None) -> OptimizerConfig:
+    """The `optimizer:` section (None: every default); ModelError naming the key."""
+    if at is None:
+        return OptimizerConfig()
+    m = Map(at, "optimizer").only(_KEYS)
+    values = {}
+    if "type" in m:
+        values["type"] = choice(m.get("type"), OPTIMIZERS, "optimizer")
+    for key in ("budget", "popsize"):
+        if key in m:
+            v = integer(m.get(key))
+            low, high = (1, MAX_BUDGET) if key == "budget" else (0, MAX_WORLDS)
+            if not low <= v <= high:
+                raise m.get(key).error(f"must be from {low} to {high:,}, got {v:,}",
+                                       f"give a whole number from {low} to {high:,}")
+            values[key] = v
+    if "seed" in m:
+        v = read_seed(m.get("seed"))
+        if v < 1:       # cma.CMAOptions: seed 0 (or None) means a seed from the clock
+            raise m.get("seed").error(f"must be >= 1, got {v}: the cma package reads 0 as "
+                                      "'seed from the clock', so the run would not repeat",
+                                      "e.g. 1")
+        values["seed"] = v
+    for key in ("lr", "sigma"):
+        if key in m:
+            values[key] = positive(m.get(key), "")
+    for key in ("beta1", "beta2"):
+        if key in m:
+            v = number(m.get(key))
+            if not 0 <= v < 1:
+                raise m.get(key).error(f"must be in [0, 1), got {v}", "e.g. 0.9 or 0.999")
+            values[key] = v
+    if "lr_decay" in m:
+        v = number(m.get("lr_decay"))
+        if not 0 < v <= 1:
+            raise m.get("lr_decay").error(f"must be in (0, 1], got {v}", "e.g. 0.97, or 1 for none")
+        values["lr_decay"] = v
+    if "clip" in m:
+        values["clip"] = non_negative(m.get("clip"))
+    if "clip_relative" in m:
+        v = number(m.get("clip_relative"))
+        if v != 0 and v < 1:
+            raise m.get("clip_relative").error(
+                f"must be 0 (off) or at least 1, got {v}: it clips to that many times the "
+                "median recent gradient norm, so below 1 it would shrink typical gradients too",
+                "e.g. 3")
+        values["clip_relative"] = v
+    if "grad_decay" in m:
+        v = number(m.get("grad_decay"))
+        if not 0 < v <= 1:
+            raise m.get("grad_decay").error(f"must be in (0, 1], got {v}",
+                                            "e.g. 0.95, or 1 for the exact gradient")
+        values["grad_decay"] = v
+    if "stop_at_success" in m:
+        values["stop_at_success"] = boolean(m.get("stop_at_success"))
+    return OptimizerConfig(**values)
 
 
 class Adam:

@@ -11,7 +11,7 @@
                       `tdphys view RUN_DIR`)
     controls.npy      that rollout's motor commands (T, M) (robots with motors)
     state.npz         where the optimiser stands and the run's budget, data only (arrays and
-                      JSON; `demos/optimize.py --resume RUN_DIR`)
+                      JSON; `demos/optimize.py --resume RUN_DIR`; checkpoints.py)
     video.mp4         rendered headless by the viewer (skipped with a note if it fails or on
                       Ctrl-C); for a vision controller with its camera's image in a corner
     camera.mp4        (vision controllers) the camera's own images, what the network saw
@@ -28,17 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datafiles import (
-    read_tree,
-    write_atomic,
-    write_json,
-    write_npy,
-    write_npz,
-    write_tree,
-)
+from ..datafiles import write_atomic, write_json, write_npy, write_npz
+from .checkpoints import OLD_STATE_FILE, STATE_FILE, write_state
+from .warm_start import source_evaluations
 
-STATE_FILE = "state.npz"
-OLD_STATE_FILE = "state.pkl"     # a pickle, written by earlier versions: never read
 # what write_run may write: a folder holding one of these holds a run
 RUN_FILES = ("metrics.json", "params.json", "params.npz", "history.json", "curve.png",
              "trajectory.npz", "controls.npy", STATE_FILE, "video.mp4", "camera.mp4",
@@ -66,7 +59,6 @@ def _warm_start_record(exp) -> dict:
     (they are not in this run's `evaluations`)."""
     if exp.init_from is None:
         return {}
-    from .warm_start import source_evaluations
     return {"init_from": exp.init_from, "init_from_evaluations": source_evaluations(exp.init_from)}
 
 
@@ -88,7 +80,7 @@ def write_run(result, out: str | Path, video: bool = True) -> dict:
                            result.task.headline)
     files["trajectory"] = trajectory(result, out / "trajectory.npz")
     if result.state:
-        files["state"] = _state(result, out)
+        files["state"] = write_state(result, out)
     (out / OLD_STATE_FILE).unlink(missing_ok=True)
     if video:
         files.update(write_videos(result, out))
@@ -116,21 +108,6 @@ def remove_videos(out: str | Path) -> None:
     """Remove the videos of an earlier run from folder `out` (they would show it)."""
     for name in VIDEOS:
         (Path(out) / name).unlink(missing_ok=True)
-
-
-def write_checkpoint(result, out: str | Path) -> None:
-    """Mid-run: state.npz (for --resume) and history.json so far, each replaced atomically,
-    so a run killed without warning goes on from its last checkpoint."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if result.state:
-        _state(result, out)
-    write_json(out / "history.json", result.history)
-
-
-def _state(result, out: Path) -> Path:
-    from .runner import resume_state
-    return write_tree(out / STATE_FILE, resume_state(result))
 
 
 def trajectory(result, path: Path) -> Path:
@@ -233,64 +210,3 @@ def render(npz: Path, path: Path, camera: str | None = None,
     finally:
         tmp.unlink(missing_ok=True)
         sys.stdout.write(said.getvalue().replace(str(tmp), str(path)))
-
-
-def load_state(run_dir: str | Path) -> dict:
-    """The state.npz of a run folder, for `run(resume=...)`: read as data (arrays and JSON,
-    never a pickle) and checked; a folder holding only an older run's state.pkl is refused
-    with how to go on."""
-    from ..errors import TdphysError
-    from ..paths import path_problem
-    folder = Path(run_dir)
-    path = folder / STATE_FILE
-    fix = ("start the run again with --out NEW_FOLDER (demos/optimize.py saves state.npz "
-           "during and at the end of a run)")
-    if path_problem(path) == "does not exist" and (folder / OLD_STATE_FILE).exists():
-        raise TdphysError(
-            f"cannot resume: {folder} holds {OLD_STATE_FILE}, the run state of an older "
-            "version, which is a Python pickle: reading it could run any code, so it is "
-            f"never read\n  fix: {fix}; to keep what it learned, start from its params.npz "
-            f"with `init_from: {folder}` in the experiment file")
-    if not folder.is_dir():
-        problem = "is a file, not a run folder" if folder.exists() else "does not exist"
-        raise TdphysError(f"cannot resume: {folder} {problem}\n  fix: give a folder that "
-                          "demos/optimize.py wrote")
-    problem = path_problem(path)
-    if problem:
-        raise TdphysError(f"cannot resume: {path} {problem}\n  fix: give a folder that "
-                          f"demos/optimize.py wrote, or {fix}")
-    state = read_tree(path, "run state", fix)
-    problem = _state_problem(state)
-    if problem:
-        raise TdphysError(f"cannot resume: {path} is damaged ({problem})\n  fix: {fix}")
-    return state
-
-
-def _state_problem(state: dict) -> str | None:
-    """What is wrong with a run state read from a folder, or None."""
-    def number(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-    checks = {"experiment": lambda v: isinstance(v, str),
-              "file": lambda v: isinstance(v, str),
-              "optimizer": lambda v: v in ("adam", "cmaes"),
-              "budget": lambda v: isinstance(v, int) and v >= 1,
-              "history": lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v),
-              "x_best": lambda v: isinstance(v, np.ndarray) and v.ndim == 1
-                                  and v.dtype.kind == "f",
-              "loss_best": number, "metrics_best": lambda v: isinstance(v, dict),
-              "iterations": lambda v: isinstance(v, int) and v >= 0,
-              "evaluations": lambda v: isinstance(v, int) and v >= 0,
-              "wall_s": number, "first_eval_s": number,
-              "success_at": lambda v: v is None or isinstance(v, int)}
-    for key, ok in checks.items():
-        if key not in state:
-            return f"'{key}' is missing"
-        if not ok(state[key]):
-            return f"'{key}' is not what a run writes"
-    if state["optimizer"] == "adam" and not (
-            isinstance(state.get("x"), np.ndarray) and isinstance(state.get("adam"), list)
-            and len(state["adam"]) in (3, 4)):
-        return "its Adam state is missing"
-    if state["optimizer"] == "cmaes" and not isinstance(state.get("cma"), dict):
-        return "its CMA-ES state is missing"
-    return None

@@ -18,6 +18,7 @@ import numpy as np
 from ..datafiles import read_npz
 from ..errors import FileError, ModelError
 from ..paths import path_problem
+from .params import coordinates
 
 
 def source_evaluations(folder: str) -> int | None:
@@ -49,7 +50,6 @@ def initial_x(exp, params) -> np.ndarray:
     initialisation and the trainables' `init`) with every entry the folder `exp.init_from`
     holds put in its place. The controller must have the same number of weights; a trainable
     parameter or design var the folder lacks keeps its initial value."""
-    from .runner import coordinates
     x = params.x0.copy()
     if exp.init_from is None:
         return x

@@ -3,7 +3,6 @@ Taichi nor Ray: the other commands build this parser too."""
 from __future__ import annotations
 
 import argparse
-import itertools
 import re
 from collections import Counter
 
@@ -131,15 +130,3 @@ def _split_top_level(text: str) -> list[str]:
             start = i + 1
     parts.append(text[start:])
     return parts
-
-
-def grid(sets: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
-    """The settings of a sweep: the cartesian product of each --set key's values, in the
-    order given ([{}] without --set). ValueError for a key given twice."""
-    keys = [k for k, _ in sets]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:
-        raise ValueError(f"--set {twice[0]} is given twice; give one --set per key, with its "
-                         f"values joined by commas ({twice[0]}=A,B)")
-    return [dict(zip(keys, combo)) for combo in itertools.product(*[v for _, v in sets])]
-

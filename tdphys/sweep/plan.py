@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -76,17 +77,16 @@ def plan(file: str, settings: list[dict[str, str]], seeds: list[int], out: Path,
     naming the key path), fits its robot and finds the run it starts from (init_from); a run
     folder that an earlier sweep left must hold the same trial (TdphysError otherwise: it
     would mix two sweeps)."""
-    import tdphys
-
+    from ..model.loader import load_robot
     from ..optim.experiment import check_against_robot, load_experiment
-    from ..optim.tasks import TASK_CLASSES
     from ..optim.warm_start import check_source
+    from ..tasks import TASK_CLASSES
     file = str(Path(file).resolve())
     out = Path(out).resolve()
     trials, folders = [], {}
     for values in settings:
         exp = load_experiment(file, values)
-        check_against_robot(exp, tdphys.load(exp.robot))
+        check_against_robot(exp, load_robot(exp.robot))
         check_source(exp)
         folder = out / _folder_name(values) if values else out
         if folder in folders:
@@ -145,3 +145,14 @@ def _check_folder(trial: Trial) -> None:
                       if k != "digest")
         raise TdphysError(f"{trial.dir} holds a trial of another sweep ({what})\n  fix: give "
                           "another --out, or delete that folder to run the trial again")
+
+
+def grid(sets: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
+    """The settings of a sweep: the cartesian product of each --set key's values, in the
+    order given ([{}] without --set). ValueError for a key given twice."""
+    keys = [k for k, _ in sets]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"--set {twice[0]} is given twice; give one --set per key, with its "
+                         f"values joined by commas ({twice[0]}=A,B)")
+    return [dict(zip(keys, combo)) for combo in itertools.product(*[v for _, v in sets])]

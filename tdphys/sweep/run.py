@@ -3,9 +3,9 @@
 existing cluster (`--address`); a progress line while they run; sweep.json, sweep.md and
 sweep.png at the end (tdphys/sweep/summary.py).
 
-A trial resumes from its run folder's checkpoint when it has one (outputs.write_checkpoint /
-load_state, every --checkpoint-min minutes) and is skipped when its metrics.json exists, so
-running the same command again after a kill goes on where the sweep stood.
+A trial resumes from its run folder's checkpoint when it has one (optim/checkpoints.py, every
+--checkpoint-min minutes) and is skipped when its metrics.json exists, so running the same
+command again after a kill goes on where the sweep stood.
 """
 from __future__ import annotations
 
@@ -30,8 +30,7 @@ def main(args) -> int:
     some failed or were stopped (run the same command again to go on)."""
     from ..optim.experiment import load_experiment
     from . import summary
-    from .args import grid
-    from .plan import plan, setting_name
+    from .plan import grid, plan, setting_name
     try:
         settings = grid(args.sets)
     except ValueError as exc:
@@ -276,7 +275,8 @@ def _run(spec: dict, run_dir: Path) -> dict:
     {success, evaluations, wall_s}."""
     from .. import backend
     from ..optim import load_experiment, run
-    from ..optim.outputs import metrics, write_checkpoint, write_run
+    from ..optim.checkpoints import write_checkpoint
+    from ..optim.outputs import metrics, write_run
     exp = load_experiment(spec["file"], spec["values"])
     (run_dir / "error.txt").unlink(missing_ok=True)
     resume = _checkpoint(run_dir)
@@ -299,8 +299,8 @@ def _run(spec: dict, run_dir: Path) -> dict:
 
 
 def _checkpoint(run_dir: Path) -> dict | None:
-    """The run folder's checkpoint (outputs.load_state), None when it has none yet."""
-    from ..optim.outputs import load_state
+    """The run folder's checkpoint (checkpoints.load_state), None when it has none yet."""
+    from ..optim.checkpoints import load_state
     try:
         return load_state(run_dir)
     except TdphysError:

@@ -11,10 +11,11 @@ Modules, one job each (numpy unless noted):
     camera_feed      a robot camera's images (tdphys.vision) in a corner: --camera (Taichi)
     render_ggui      drawing with GGUI (Vulkan; Taichi)
     render_fallback  drawing with ti.GUI when no Vulkan device exists (Taichi)
-    video            mp4 / gif / PNG-folder writers through imageio
-    app              the interactive loop and the headless loop
+    app              the interactive loop and the headless loop (frames written by
+                     tdphys/video.py: mp4, gif or a folder of PNGs)
 
-Nothing here calls ti.init except through tdphys.init, and importing it starts nothing.
+Nothing here calls ti.init except through tdphys.backend.init, and importing it starts
+nothing.
 """
 from .app import ViewOptions, render_video, run_window, save_camera_images
 

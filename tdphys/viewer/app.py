@@ -2,9 +2,10 @@
 
 Both turn a Trajectory (sources.py) into frames (scene.py) drawn by GGUI (render_ggui.py) or,
 without a Vulkan device, by ti.GUI (render_fallback.py); the headless loop hands the frames
-to video.py, the interactive one reads keys and mouse drags (playback.py, camera.py). With
---camera NAME both draw the robot's camera image in a corner (camera_feed.py); --camera-out
-saves that camera's own images, one per step (save_camera_images).
+to tdphys/video.py, the interactive one reads keys and mouse drags (playback.py,
+camera.py). With --camera NAME both draw the robot's camera image in a corner
+(camera_feed.py); --camera-out saves that camera's own images, one per step
+(save_camera_images).
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import video
 from ..errors import ViewerError
-from . import video
 from .camera import OrbitCamera
 from .camera_feed import CameraFeed, check_camera
 from .playback import BINDINGS, MOUSE_HELP, Playback, ViewState, handle_key, headless_times
@@ -172,12 +173,12 @@ def _body_index(traj: Trajectory, follow: str | None) -> int | None:
 
 def _open(opt: ViewOptions, source: str):
     """(trajectory, camera feed or None) for `source`, its --world and --camera checked."""
-    import tdphys
+    from .. import backend
     traj = open_input(source, opt.robot, opt.controls, opt.batch, opt.steps, opt.precision,
                       opt.vars)
     if opt.camera:
         check_camera(traj, opt.camera)         # before Taichi starts for a recording
-    tdphys.init("cpu", opt.precision)          # no-op when a live simulation already did
+    backend.init("cpu", opt.precision)         # no-op when a live simulation already did
     if opt.world is not None and not 0 <= opt.world < traj.batch:
         raise ViewerError(f"--world {opt.world}: the input has {traj.batch} world(s)\n  fix: "
                           f"use 0..{traj.batch - 1}, or --world all")

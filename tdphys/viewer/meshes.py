@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.schema import Robot, Shape
+from ..rotations import quat_to_matrix
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,6 @@ class Mesh:
     @property
     def n_verts(self) -> int:
         return len(self.verts)
-
-
-def quat_to_matrix(q) -> np.ndarray:
-    """Rotation matrices of unit quaternions [w, x, y, z]: (..., 4) -> (..., 3, 3)."""
-    q = np.asarray(q, float)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    rows = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
-    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
 
 
 def _rings(radius: float, z_top: float, z_bottom: float, n_lat: int, n_lon: int):

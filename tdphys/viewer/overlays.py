@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.schema import Robot
-from .meshes import quat_to_matrix
+from ..rotations import quat_to_matrix
 
 AXIS_COLORS = np.array([[0.9, 0.15, 0.15], [0.15, 0.7, 0.15], [0.15, 0.3, 0.95]])
 CONTACT_TOLERANCE = 0.005   # [m] a shape point this close to the ground is drawn as a contact

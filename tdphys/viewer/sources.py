@@ -19,27 +19,12 @@ import numpy as np
 
 from ..errors import ControlsError, ModelError, ViewerError
 from ..model import Robot, load_robot, parse_robot
-from .meshes import quat_to_matrix
+from ..model.mass import body_masses, com_offsets
+from ..rotations import quat_to_matrix
 
 RUN_FILE = "trajectory.npz"       # what the viewer reads inside a run folder
 ROBOT_SUFFIXES = (".yaml", ".yml", ".xml", ".urdf", ".mjcf")   # YAML, or MJCF / URDF
 REQUIRED_KEYS = ("t", "body_names", "pos", "quat")
-
-
-def com_offsets(robot: Robot) -> np.ndarray:
-    """[m] (N, 3) each body's centre of mass in its own frame: the shape centres weighted by
-    the shapes' resolved masses (as the engine computes it)."""
-    out = []
-    for body in robot.bodies:
-        m = np.array([s.mass for s in body.shapes])
-        p = np.array([s.pos for s in body.shapes], float)
-        out.append((m[:, None] * p).sum(0) / m.sum())
-    return np.array(out)
-
-
-def body_masses(robot: Robot) -> np.ndarray:
-    """[kg] (N,) total mass of each body."""
-    return np.array([sum(s.mass for s in b.shapes) for b in robot.bodies])
 
 
 class Trajectory:
@@ -282,8 +267,7 @@ def live(path: Path, controls=None, batch: int = 1, steps: int | None = None,
     """A LiveTrajectory of the robot file `path` (its `vars:` replaced by `vars`): zero
     controls, or the .npy `controls` ((T, M) or (T, B, M), SI units) whose length sets the
     number of steps when `steps` is None; otherwise `steps` (default 1000)."""
-    import tdphys
-    robot = tdphys.load(path, vars)
+    robot = load_robot(path, vars)
     u = None
     if controls is not None:
         from ..datafiles import read_array
@@ -292,8 +276,10 @@ def live(path: Path, controls=None, batch: int = 1, steps: int | None = None,
             steps = u.shape[0]
         if u.ndim == 3 and batch == 1:
             batch = u.shape[1]
-    tdphys.init("cpu", precision)
-    sim = tdphys.Simulation(robot, batch=batch, steps=steps or 1000)
+    from .. import backend
+    from ..engine.simulation import Simulation
+    backend.init("cpu", precision)
+    sim = Simulation(robot, batch=batch, steps=steps or 1000)
     if u is not None:
         try:
             sim.set_controls(u)

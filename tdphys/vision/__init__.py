@@ -7,11 +7,9 @@
 """
 import importlib
 
-# Imported on first use, so that tdphys.vision.textures (numpy and imageio only) can be used by
-# the model loader without importing Taichi.
+# Imported on first use: `import tdphys.vision` starts no Taichi.
 _WHERE = {"CameraSpec": "camera", "camera_spec": "camera", "project": "camera",
-          "frames_from_trajectory": "images", "save_images": "images", "Renderer": "renderer",
-          "read_texture": "textures"}
+          "frames_from_trajectory": "images", "save_images": "images", "Renderer": "renderer"}
 
 __all__ = sorted(_WHERE)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.layout import quat_to_matrix
 from ..model.schema import Camera, Robot
+from ..rotations import quat_to_matrix
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import taichi as ti
 
+from ..model.mass import com_offsets
+
 AUTO_SIDE = 256          # [px] scale=None enlarges until the longer side is at least this
 MAX_AUTO_SCALE = 16
 SUFFIXES = (".mp4", ".gif")
@@ -72,7 +74,7 @@ def save_images(frames, path, fps: float = 30.0, scale: int | None = None) -> in
     second. Each frame is enlarged `scale` times (None: see auto_scale). An mp4 needs an even
     width and height: an odd one gets one more column or row, a copy of the last. Missing
     parent folders are created. Returns the number of frames written."""
-    from ..viewer.video import FrameWriter
+    from ..video import FrameWriter
     kind = output_kind(path)
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -130,7 +132,7 @@ class PoseRenderer:
         self.height, self.width = self.spec.height, self.spec.width
         self.n_bodies = self.state.n_bodies
         self._com = None
-        self.set_com_offset(_com_offsets(robot) if com_offset is None else com_offset)
+        self.set_com_offset(com_offsets(robot) if com_offset is None else com_offset)
 
     @property
     def capacity(self) -> int:
@@ -210,20 +212,13 @@ class _PoseState:
             getattr(self, name).from_numpy(full.astype(self.np_real))
 
 
-def _com_offsets(robot) -> np.ndarray:
-    """[m] (N, 3) each body's centre of mass in its own frame (as the engine's k_mass)."""
-    from ..viewer.sources import com_offsets
-    return com_offsets(robot)
-
-
 def _robot(robot):
     """A Robot from a Robot or a YAML path."""
-    import tdphys
-    from ..model import Robot
+    from ..model import Robot, load_robot
     if isinstance(robot, Robot):
         return robot
     if isinstance(robot, (str, os.PathLike)):
-        return tdphys.load(robot)
+        return load_robot(robot)
     raise TypeError(f"robot must be a tdphys Robot or a YAML path, got {type(robot).__name__}")
 
 

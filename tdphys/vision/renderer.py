@@ -49,7 +49,7 @@ from ..engine.geometry import capsule_segment, closest_between_segments, closest
     shape_pose
 from ..engine.tmath import TINY, quat_mul, quat_rotate, quat_rotate_inv, safe_norm
 from .camera import camera_spec
-from .textures import pack_textures, read_texture
+from ..model.textures import pack_textures, read_texture
 
 LOGIT_CLAMP = 40.0       # soft-coverage logits are clamped to +-40 (sigmoid(40) = 1 - 4e-18)
 SEARCH_ITERATIONS = 32   # golden-section steps for a box: the bracket shrinks 0.618^32 = 2e-7

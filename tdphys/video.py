@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ViewerError
+from .errors import ViewerError
 
 KINDS = ("mp4", "gif", "dir")
 

@@ -41,37 +41,36 @@ class Direction:
         return ok
 
 
-def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None) -> list[Direction]:
+def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None,
+          builds=None) -> list[Direction]:
     """Directions -g/|g| for the experiment's grad_decay and for the exact gradient (one if
     they are the same; `decays` chooses others), probed at x (default: the starting
-    parameters, `init_from`'s where the file has one)."""
-    import tdphys
-    from .experiment import check_against_robot
-    from .runner import _build, _forward, _next_starts, _starts, _taped, _update_batch
-    from .warm_start import initial_x
-    robot = tdphys.load(exp.robot)
+    parameters, `init_from`'s where the file has one). Needs tdphys.backend.init() first;
+    `builds`: where the simulation is built (optim.builds.Builds; default a new one)."""
+    from ..model.loader import load_robot
+    from ..optim.builds import Builds
+    from ..optim.experiment import check_against_robot
+    from ..optim.rollouts import forward, next_starts, start_sampler, taped, update_batch
+    from ..optim.warm_start import initial_x
+    robot = load_robot(exp.robot)
     check_against_robot(exp, robot)
     n_steps = int(round(exp.task.duration / robot.solver.dt))
-    sim, task, params = _build(exp, robot, n_steps, _update_batch(exp))
+    sim, task, params = (builds or Builds()).get(exp, robot, n_steps, update_batch(exp))
     x = initial_x(exp, params) if x is None else np.asarray(x, float)
     if exp.task.targets:
         task.next_batch()
-    sampler = _starts(exp, robot, sim)
+    sampler = start_sampler(exp, robot, sim)
     if sampler is not None:      # the file's starts.seed: the same batch every time
-        _next_starts(sim, sampler, sim.batch)
+        next_starts(sim, sampler, sim.batch)
 
     def loss(z):
         params.set(sim, z)
-        _forward(sim, task, params)
+        forward(sim, task, params)
         return float(sim.loss[None])
 
     def gradient(z, decay):
         params.set(sim, z)
-        sim.grad_decay = decay
-        try:
-            _taped(sim, task, params)
-        finally:
-            sim.grad_decay = 1.0
+        taped(sim, task, params, decay)
         return params.grad(sim)
 
     base = loss(x)

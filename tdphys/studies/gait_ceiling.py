@@ -37,7 +37,9 @@ class Ceiling:
 
 def clock_hz(exp) -> float:
     """The frequency of the experiment controller's clock input [Hz]."""
-    for inp in getattr(exp.controller, "inputs", ()) or ():
+    from ..control import MLPSpec
+    inputs = exp.controller.inputs if isinstance(exp.controller, MLPSpec) else ()
+    for inp in inputs:
         if inp.kind == "clock":
             return float(inp.hz)
     raise ValueError(f"{exp.file}: the controller has no clock input; give --hz")
@@ -57,19 +59,20 @@ def reachable_speed(exp, hz: float | None = None, harmonics: int = 2, generation
                     max_force: float | None = None, report=None) -> Ceiling:
     """CMA-ES over periodic commands for the gait experiment `exp` (its robot, overrides,
     duration, body and direction; `max_force` [N m] replaces every motor's max_force). Needs
-    tdphys.init() first. report(generation, Ceiling so far) is called after each generation."""
+    tdphys.backend.init() first. report(generation, Ceiling so far) is called after each
+    generation."""
     import cma
 
-    import tdphys
-
-    from .runner import apply_overrides
-    from .tasks import make_task
+    from ..engine.simulation import Simulation
+    from ..model.loader import load_robot
+    from ..optim.params import apply_overrides
+    from ..tasks import make_task
     if exp.task.type != "gait":
         raise ValueError(f"{exp.file}: task.type is {exp.task.type}; the ceiling is for gait")
     hz = clock_hz(exp) if hz is None else float(hz)
-    robot = tdphys.load(exp.robot)
+    robot = load_robot(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
-    sim = tdphys.Simulation(robot, batch=popsize, steps=steps)
+    sim = Simulation(robot, batch=popsize, steps=steps)
     apply_overrides(exp, sim)
     if max_force is not None:
         sim.set_param("motor_max_force", np.full(sim.get_param("motor_max_force").shape,

@@ -1,5 +1,5 @@
-"""Random initial states (an experiment's `task.starts`): worlds that start with some hinge and
-slider joints moved away from the robot file's pose and already moving.
+"""Random worlds of an update: random initial states (`task.starts`, `task.confirm_starts`)
+and random reach targets (`task.targets`), their file sections and the start sampler.
 
 A joint's displacement moves the whole subtree below it as a rigid piece: a hinge turns its
 child and every descendant by the angle q about the joint axis through the anchor, a slider
@@ -15,19 +15,122 @@ chain, on top of the file's own initial velocities.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.layout import quat_mul, quat_to_matrix
-from .experiment import RandomStarts
+from ..errors import ModelError
+from ..model.yamlread import At, Map, integer, numbers, robot_lacks, seed, size
+from ..rotations import axis_angle_quat, quat_mul, quat_to_matrix
 
+MAX_WORLDS = 100_000     # random targets or starts per update, held-out targets, popsize
 STATE_PARAMS = ("init_pos", "init_quat", "init_vel", "init_omega")
 
 
-def _axis_angle_quat(axis: np.ndarray, angle: float) -> np.ndarray:
-    half = 0.5 * angle
-    return np.concatenate([[math.cos(half)], math.sin(half) * axis])
+@dataclass(frozen=True)
+class JointStart:
+    """How far one joint's starting state is spread: its coordinate is moved from the robot
+    file's pose by a uniform draw in `pos` [rad, or m for a slider] and its rate set to one in
+    `vel` [rad/s or m/s]."""
+
+    joint: str
+    pos: tuple[float, float] = (0.0, 0.0)
+    vel: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class RandomStarts:
+    """Random initial states: every update simulates `batch` worlds; world 0 starts from the
+    robot file's state (the one the task's metrics and success are measured on), the others
+    from fresh random displacements of `joints` (JointStart each), drawn from `seed`."""
+
+    joints: tuple[JointStart, ...]
+    batch: int = 16
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RandomTargets:
+    """Reach targets drawn uniformly in the box [low, high] [m] (world): `batch` fresh ones
+    per update (one world each), and a fixed held-out set of `held_out` targets (from `seed`)
+    on which the final distance is measured every `eval_every` updates."""
+
+    low: tuple[float, float, float]
+    high: tuple[float, float, float]
+    batch: int = 16
+    held_out: int = 32
+    seed: int = 0
+    eval_every: int = 10
+
+
+def parse_starts(at: At, key: str = "task.starts") -> RandomStarts:
+    """The section `key` (task.starts or task.confirm_starts)."""
+    m = Map(at, key).only({"joints", "batch", "seed"})
+    values = {}
+    if "batch" in m:
+        values["batch"] = integer(m.get("batch"))
+        if values["batch"] < 2:
+            raise m.get("batch").error(f"must be at least 2, got {values['batch']}",
+                                       "world 0 keeps the file's start: give 2 or more")
+        size(m.get("batch"), MAX_WORLDS)
+    if "seed" in m:
+        values["seed"] = seed(m.get("seed"))
+    j = Map(m.require("joints", "add `joints: {JOINT: {pos: [lo, hi], vel: [lo, hi]}}`"),
+            f"{key}.joints")
+    joints = []
+    for name in j.names():
+        e = Map(j.get(name), f"{key}.joints.{name}").only({"pos", "vel"})
+        spread = {}
+        for what, unit in (("pos", "[rad or m]"), ("vel", "[rad/s or m/s]")):
+            if what in e:
+                lo, hi = numbers(e.get(what), 2)
+                if hi < lo:
+                    raise e.get(what).error(f"[lo, hi] with hi < lo: {[lo, hi]}",
+                                            f"give lo <= hi {unit}")
+                spread[what] = (lo, hi)
+        if not spread:
+            raise j.get(name).error("neither `pos` nor `vel` is given",
+                                    "add `pos: [lo, hi]` [rad or m] and/or `vel: [lo, hi]`")
+        joints.append(JointStart(joint=name, **spread))
+    if not joints:
+        raise m.get("joints").error("no joint is named", "add at least one joint")
+    return RandomStarts(joints=tuple(joints), **values)
+
+
+def parse_targets(at: At) -> RandomTargets:
+    """The section task.targets."""
+    m = Map(at, "task.targets").only({"low", "high", "batch", "held_out", "seed",
+                                      "eval_every"})
+    low = numbers(m.require("low", "add `low: [x, y, z]` [m], the box's lower corner"), 3)
+    high = numbers(m.require("high", "add `high: [x, y, z]` [m], the box's upper corner"), 3)
+    if any(h < lo for lo, h in zip(low, high)):
+        raise m.get("high").error("high is below low on some axis",
+                                  "give the box's corners as low <= high on every axis")
+    counts = {}
+    for key in ("batch", "held_out", "eval_every"):
+        if key in m:
+            counts[key] = integer(m.get(key))
+            if counts[key] < 1:
+                raise m.get(key).error(f"must be at least 1, got {counts[key]}",
+                                       "give a positive whole number")
+            size(m.get(key), MAX_WORLDS)
+    if "seed" in m:
+        counts["seed"] = seed(m.get("seed"))
+    return RandomTargets(low=low, high=high, **counts)
+
+
+def check_starts(starts: RandomStarts, robot, file: str, robot_path: str, key: str) -> None:
+    """The joints random starts (`key`: task.starts or task.confirm_starts) move are hinge
+    or slider joints of the robot; ModelError naming the key otherwise."""
+    joints = {j.name: j for j in robot.joints}
+    for js in starts.joints:
+        where = f"{key}.joints.{js.joint}"
+        if js.joint not in joints:
+            raise robot_lacks(file, where, robot_path, "joint", js.joint, list(joints))
+        if joints[js.joint].kind not in ("hinge", "slider"):
+            raise ModelError(file, where, f"joint '{js.joint}' is a "
+                             f"{joints[js.joint].kind} joint; random starts move hinge and "
+                             "slider joints only", "name a hinge or slider joint")
 
 
 class Starts:
@@ -102,7 +205,7 @@ class Starts:
                     c, a = r @ c + shift[p], r @ a
                 anchors[k], axes[k] = c, a
                 q = offsets[w, k, 0]
-                move = _axis_angle_quat(a, q if j.kind == "hinge" else 0.0)
+                move = axis_angle_quat(a, q if j.kind == "hinge" else 0.0)
                 r = quat_to_matrix(move)
                 move_shift = c - r @ c if j.kind == "hinge" else q * a
                 for b in self.subtree[k]:
@@ -124,4 +227,3 @@ class Starts:
             out["init_pos"][w], out["init_quat"][w] = pos, quat
             out["init_vel"][w], out["init_omega"][w] = vel, omega
         return out
-

@@ -1,4 +1,4 @@
-"""The vision controller (`type: vision`, issue #5): a small convolutional network and a
+"""The vision controller (`controller: {type: vision}`): a small convolutional network and a
 recurrent memory that read the camera image of every step and write the motor commands
 `sim.ctrl[t]`, on the same `ti.ad.Tape` as the physics and the renderer
 (docs/experiment-format.md, "controller").
@@ -25,7 +25,7 @@ Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top 
           network must learn to form
     with `normalize`: d_0 <- (d_0 - m) / s per input, m and s (theta's statistics entries,
           not trained) the inputs' mean and deviation over the steps the network ran and every
-          world of the rollouts before (an exponential moving average, Runner's refresh)
+          world of the rollouts before (an exponential moving average, ParameterMap.refreshed)
     d_j = act(V_j d_{j-1} + e_j)                                  dense layers `hidden`
     memory N > 0:  h[t+1] = cell(d_last, h[t]),  h[0] = 0
         rnn:  h' = tanh(Wx d + bx + Wh h)
@@ -68,16 +68,167 @@ goes to the winner, as in every max pool).
 # (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 import taichi as ti
 
 from .. import backend
-from .controllers import ACTIVATIONS, CommandHold, Weights
+from ..errors import ModelError
+from ..model import limits
+from ..model.yamlread import (
+    Map,
+    boolean,
+    choice,
+    items,
+    number,
+    positive,
+    robot_lacks,
+    size,
+    string,
+)
+from .base import (
+    ACTIVATIONS,
+    COMMON_KEYS,
+    MAX_WIDTH,
+    NETWORK_KEYS,
+    CommandHold,
+    Controller,
+    NetworkSpec,
+    read_shared,
+)
+from .weights import Weights
 
 CELLS = ("gru", "rnn")
 POOL_TYPES = ("avg", "max")
+VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step", "standardize",
+               "spatial_softmax", "motion", "conv_lr_scale", "memory", "cell", "softmax_gain",
+               "normalize", "normalize_rate"}
+KEYS = COMMON_KEYS | NETWORK_KEYS | VISION_KEYS
+_CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One conv layer of a vision controller: channels (output feature maps); kernel [px]
+    (square, valid padding); stride [px]; pool: p x p pooling after the activation (1: none);
+    pool_type: avg | max."""
+
+    channels: int
+    kernel: int = 3
+    stride: int = 1
+    pool: int = 1
+    pool_type: str = "avg"
+
+
+@dataclass(frozen=True)
+class VisionSpec(NetworkSpec):
+    """The network's layers and output as NetworkSpec, and: conv: the conv layers
+    (ConvLayer), at least one; grayscale: the network sees the mean of the colour channels;
+    frames: how many of the latest images it sees at once (stacked as channels); frame_step:
+    the evaluations between two stacked images; standardize: rescale the dense layers from
+    forward rollouts before training; spatial_softmax: the last conv layer's maps (pool 1)
+    become each channel's expected image coordinates under a softmax over its pixels (feature
+    points) instead of a flat map; motion: the dense layers also see the change of the conv
+    features since the image frame_step evaluations before; conv_lr_scale: the conv layers'
+    weights and biases take steps conv_lr_scale times the other weights' (the optimiser sees
+    them divided by lr_scale x conv_lr_scale); softmax_gain: spatial_softmax's last conv layer
+    starts with weights this many times larger (a sharper softmax: points that follow the
+    image's strongest responses); normalize: the dense layers see their input standardised
+    by running statistics (normalize_rate: the weight of each update's rollout in them, 0
+    keeps those of the first rollout); memory: recurrent state size (0: none); cell: gru |
+    rnn; camera: name of the robot file's camera it sees ("": the robot's first camera)."""
+
+    type = "vision"
+    conv: tuple[ConvLayer, ...] = ()
+    grayscale: bool = False
+    frames: int = 1
+    frame_step: int = 1
+    standardize: bool = False
+    spatial_softmax: bool = False
+    motion: bool = False
+    conv_lr_scale: float = 1.0
+    softmax_gain: float = 1.0
+    normalize: bool = False
+    normalize_rate: float = 0.1
+    memory: int = 0
+    cell: str = "gru"
+    camera: str = ""
+
+    def check_camera(self, robot, file: str, robot_path: str) -> None:
+        """The camera exists in the robot and the conv layers fit its image."""
+        cameras = robot.cameras
+        names = [cam.name for cam in cameras]
+        if not names:
+            from pathlib import Path
+            raise ModelError(file, "controller", f"the robot {Path(robot_path).name} has no "
+                             "camera for a vision controller", "add one under `cameras:` in "
+                                                               "the robot file "
+                                                               "(docs/robot-format.md)")
+        if self.camera and self.camera not in names:
+            raise robot_lacks(file, "controller.camera", robot_path, "camera", self.camera,
+                              names)
+        cam = cameras[names.index(self.camera) if self.camera else 0]
+        try:
+            conv_geometry(self.conv, self.frames * (1 if self.grayscale else 3), cam.height,
+                          cam.width, self.spatial_softmax)
+        except ConvDoesNotFit as exc:
+            raise ModelError(file, f"controller.conv[{exc.layer}]",
+                             f"{exc.message} (camera '{cam.name}' is {cam.height} x "
+                             f"{cam.width})", exc.fix) from None
+
+
+def parse(m: Map, elsewhere: dict[str, str]) -> VisionSpec:
+    """`elsewhere`: the fixes for keys of other kinds of controller."""
+    m.only(KEYS, elsewhere)
+    values: dict = {}
+    conv_at = m.require("conv", "add `conv: [{channels: 8, kernel: 5, stride: 2, pool: 2}]`")
+    layers = []
+    for i, item in enumerate(items(conv_at, "conv", allow_empty=False)):
+        lm = Map(item, f"controller.conv[{i}]").only(_CONV_KEYS)
+        args = {"channels": size(lm.require("channels", "add `channels: 8` (its feature "
+                                                        "maps)"), MAX_WIDTH)}
+        for key in ("kernel", "stride", "pool"):
+            if key in lm:
+                args[key] = size(lm.get(key), limits.CAMERA_PIXELS[1])
+        if "pool_type" in lm:
+            args["pool_type"] = choice(lm.get("pool_type"), POOL_TYPES, "pool type")
+        layers.append(ConvLayer(**args))
+    values["conv"] = tuple(layers)
+    if "camera" in m:
+        values["camera"] = string(m.get("camera"))
+    for key in ("grayscale", "standardize", "spatial_softmax", "motion"):
+        if key in m:
+            values[key] = boolean(m.get(key))
+    if "frames" in m:
+        values["frames"] = size(m.get("frames"), 64)
+    if "frame_step" in m:
+        values["frame_step"] = size(m.get("frame_step"), limits.MAX_STEPS)
+    if "conv_lr_scale" in m:
+        values["conv_lr_scale"] = positive(m.get("conv_lr_scale"), "")
+    if "softmax_gain" in m:
+        at = m.get("softmax_gain")
+        values["softmax_gain"] = positive(at, "")
+        if not values.get("spatial_softmax"):
+            raise at.error("softmax_gain scales the last conv layer of spatial_softmax, "
+                           "which is off", "add `spatial_softmax: true`, or drop softmax_gain")
+    if "normalize" in m:
+        values["normalize"] = boolean(m.get("normalize"))
+    if "normalize_rate" in m:
+        at = m.get("normalize_rate")
+        rate = number(at)
+        if not 0.0 <= rate <= 1.0:
+            raise at.error(f"must be between 0 and 1, got {rate:g}", "use e.g. 0.1 (each "
+                           "update's rollout weighs 10 % in the statistics), or 0 to keep "
+                           "the first rollout's")
+        values["normalize_rate"] = rate
+    if "memory" in m:
+        values["memory"] = size(m.get("memory"), MAX_WIDTH, low=0)
+    if "cell" in m:
+        values["cell"] = choice(m.get("cell"), CELLS, "memory cell")
+    read_shared(m, values)
+    return VisionSpec(**values)
 
 
 class _ConvGeometry(NamedTuple):
@@ -138,13 +289,13 @@ def conv_geometry(layers, channels: int, height: int, width: int,
 
 
 @ti.data_oriented
-class ConvRecurrent(Weights):
-    """The vision controller (see the module docstring). `source` renders the images:
-    `source.image` (T + 1, B, H, W, 3), `source.render(t)` fills image[t] from the state at
-    step t (differentiably), `source.clear_gradients()`."""
+class ConvRecurrent(Weights, Controller):
+    """The vision controller (see the module docstring) for `sim`. `source` renders the
+    images: `source.image` (T + 1, B, H, W, 3), `source.render(t)` fills image[t] from the
+    state at step t (differentiably), `source.clear_gradients()`."""
 
-    def __init__(self, spec, sim, task, source, param_sets: int = 1):
-        self.spec, self.sim, self.task, self.source = spec, sim, task, source
+    def __init__(self, spec: VisionSpec, sim, source, param_sets: int = 1):
+        self.spec, self.sim, self.source = spec, sim, source
         B, T, M = sim.batch, sim.steps, sim.n_motors
         if M == 0:
             raise ValueError("a vision controller needs a robot with motors")
@@ -196,6 +347,9 @@ class ConvRecurrent(Weights):
             off += n * int(width) + int(width)
             n = int(width)
         self.n_feat = n                                   # input of the memory
+        # the optimiser's view (Controller): input statistics and standardised layers
+        self.normalize_rate = float(spec.normalize_rate) if self.normalize else 0.0
+        self.standardized_layers = len(self.dense) if spec.standardize else 0
         N = self.N = int(spec.memory)
         G = self.G = 3 if spec.cell == "gru" else 1
         self.mem = None                                   # (Wx0, bx0, Wh0, bh0 or None)
@@ -272,12 +426,11 @@ class ConvRecurrent(Weights):
         s_u over the steps the network ran and every world; its row becomes V_u / s_u and its
         bias (e_u - m_u) / s_u, so that over those same inputs it has mean 0 and deviation 1
         (data-dependent initialisation, as LSUV, Mishkin and Matas 2016). A camera image
-        changes little between states (a thin pole moves a few of its pixels), so at the
-        random initial weights the first dense layer varies about 50 times less across states
-        than it is large, and the commands hardly depend on the image (cart-pendulum: 0.012
-        m/s across 64 random states at a mean of 0.10); standardising brings that variation
-        to order 1. Deviations under 1e-3 are taken as 1e-3 (a unit that no state moves is
-        not blown up)."""
+        changes little between states (a thin pole moves a few of its pixels), so at random
+        initial weights the first dense layer varies far less across states than it is large
+        and the commands hardly depend on the image; standardising brings that variation to
+        order 1. Deviations under 1e-3 are taken as 1e-3 (a unit that no state moves is not
+        blown up)."""
         n_in, n_out, w0, b0 = self.dense[layer]
         ran = np.arange(0, self.sim.steps, self.repeat)
         pre = self.dense_pre[layer].to_numpy()[ran].reshape(-1, n_out).astype(float)
@@ -422,9 +575,8 @@ class ConvRecurrent(Weights):
     @ti.kernel
     def k_conv(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
         """conv_pre += W * x, one add per output and input channel. Taichi's reverse of it
-        adds every product's weight adjoint; a hand-written backward (one thread per weight)
-        ran the update 18 % faster but took 380 s to compile on the first tape (2-core CPU,
-        2026-12-02), so it is not used."""
+        adds every product's weight adjoint (a hand-written backward compiles far slower for
+        little gain)."""
         g = ti.static(self.convs[layer])
         if ti.static(self.ordered):
             for i in range(self.sim.batch * self.stride):
@@ -441,8 +593,8 @@ class ConvRecurrent(Weights):
         """Output (co, yo, xo) += input channel ci's K x K window times its weights, unrolled
         at compile time into one expression (backend.unrolled_sum: inside the run-time loops
         of the CPU form a changed local would need an AD stack entry per product), and one
-        add per input channel into the output (50x faster than one per product in the
-        parallel form, measured)."""
+        add per input channel into the output (far fewer atomic adds than one per
+        product)."""
         g = ti.static(self.convs[layer])
         w0 = g.w0 + (co * g.ci + ci) * g.k * g.k
         self.conv_pre[layer][t, b, (co * g.ho + yo) * g.wo + xo] += backend.unrolled_sum([
@@ -645,22 +797,22 @@ class ConvRecurrent(Weights):
             self.sim.ctrl[t, b, m] = self.out_offset[m] + self.out_scale[m] * y
 
     # ------------------------------------------------------------------------ grad_decay
-    def _memory_decay_forward(self, t: int) -> None:
+    def _memory_decay_forward(self, t: int, grad_decay: float) -> None:
         pass   # nothing forward: the step only marks where the memory crosses step t
 
-    def _memory_decay_backward(self, t: int) -> None:
+    def _memory_decay_backward(self, t: int, grad_decay: float) -> None:
         """Backward, between the memory steps t and t - 1: h[t]'s adjoint (what the memory
-        carries back from step t on) times sim.grad_decay, as the physics state's adjoint is
+        carries back from step t on) times grad_decay, as the physics state's adjoint is
         scaled each step back, so a loss term s steps later weighs grad_decay^s along every
         path, through the memory too (without it a recurrent memory carries the whole
         horizon's gradient, which can explode where the physics' is truncated)."""
-        if t > 0 and self.sim.grad_decay != 1.0:
-            self.k_scale_memory_adjoint(t, self.sim.grad_decay)
+        if t > 0 and grad_decay != 1.0:
+            self.k_scale_memory_adjoint(t, grad_decay)
 
-    def _frame_decay_forward(self, t: int) -> None:
+    def _frame_decay_forward(self, t: int, grad_decay: float) -> None:
         pass   # nothing forward: marks where step t's network starts reading its images
 
-    def _frame_decay_backward(self, t: int) -> None:
+    def _frame_decay_backward(self, t: int, grad_decay: float) -> None:
         """Backward, after the network of step t: the adjoints it gave the older stacked
         images t - f (f = 1 .. (frames - 1) frame_step), and with `motion` the older
         x_last (f = 1 .. frame_step), times grad_decay. Such a path from
@@ -668,11 +820,11 @@ class ConvRecurrent(Weights):
         would weigh grad_decay^(s - f), not grad_decay^s; an image's adjoint from a network f
         steps later is scaled here f times, once per step back. Only the steps' own networks
         have added to these adjoints yet (the backward runs step by step, from the last)."""
-        if t > 0 and self.sim.grad_decay != 1.0:
+        if t > 0 and grad_decay != 1.0:
             if self.frame_reach > 0:
-                self.k_scale_frame_adjoints(t, self.sim.grad_decay)
+                self.k_scale_frame_adjoints(t, grad_decay)
             if self.motion:
-                self.k_scale_motion_adjoints(t, self.sim.grad_decay)
+                self.k_scale_motion_adjoints(t, grad_decay)
 
     @ti.kernel
     def k_scale_frame_adjoints(self, t: ti.i32, factor: ti.f64):
@@ -713,13 +865,14 @@ class ConvRecurrent(Weights):
             self.h.grad[t, b, j] += self.h.grad[t + 1, b, j]
 
     # ------------------------------------------------------------------------ evaluation
-    def compute(self, t0: int, t1: int) -> None:
+    def compute(self, t0: int, t1: int, grad_decay: float = 1.0) -> None:
         """ctrl[t] for t0 <= t < t1 from image[t] (rendered before) and the memory h[t]; the
         feed-forward layers run for all those steps in one launch each, the memory step by
-        step. (grad_decay reaches the stacked older frames of `frames` only when the steps
-        are computed one at a time, as rollouts do.)"""
+        step. Under the tape the memory's adjoint is scaled by grad_decay per step back, and
+        the stacked older frames' too when the steps are computed one at a time, as rollouts
+        do."""
         if self.reach > 0 and t1 == t0 + 1:
-            self._frame_decay(t0)
+            self._frame_decay(t0, grad_decay)
         for k, g in enumerate(self.convs):
             self.k_conv_bias(t0, t1, k)
             self.k_conv(t0, t1, k)
@@ -748,7 +901,7 @@ class ConvRecurrent(Weights):
             GN = self.G * self.N
             self.linear(t0, t1, self.gx, src, 0, wx0, bx0, GN, n)
             for t in range(t0, t1):
-                self._memory_decay(t)
+                self._memory_decay(t, grad_decay)
                 if self.G == 3:
                     self.linear(t, t + 1, self.gh, self.h, 0, wh0, bh0, GN, self.N)
                     self.k_gru(t, t + 1)
@@ -760,21 +913,22 @@ class ConvRecurrent(Weights):
         self.linear(t0, t1, self.y, src, shift, self.out_w0, self.out_b0, M, n)
         self.k_output(t0, t1)
 
-    def rollout(self, check: bool = False) -> None:
+    def rollout(self, check: bool = False, grad_decay: float = 1.0) -> None:
         """One rollout of sim driven by this controller: before each step t the source renders
         image[t] and the network writes ctrl[t] (differentiable under ti.ad.Tape); with
         action_repeat k only at the steps t = 0, k, 2k, ..., the steps between holding the
-        command (and the memory)."""
+        command (and the memory). grad_decay: the backward's factor per step back (the
+        controller's part: memory, held command, older images)."""
         def policy(t):
             if t % self.repeat:        # between two evaluations: the command is held
                 if self.reach > 0:
-                    self._frame_decay(t)
+                    self._frame_decay(t, grad_decay)
                 if self.mem is not None:
-                    self._memory_decay(t)
+                    self._memory_decay(t, grad_decay)
                     self._hold_memory(t)
-                self._hold_command(t)
+                self._hold_command(t, grad_decay)
                 return
             self.source.render(t)
-            self.compute(t, t + 1)
+            self.compute(t, t + 1, grad_decay)
         self._share_weights()    # on the tape: the worlds' weight adjoints reach theta
         self.sim.rollout(policy=policy, check=check)
