@@ -18,24 +18,10 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
 
 
 def load(path, vars=None, approximate=False, report=None):
-    """Load and validate a robot: a YAML file (docs/robot-format.md), whose `vars:` values
-    `vars` ({name: value}) replaces, or an MJCF / URDF file (.xml, .urdf, .mjcf) through
-    MuJoCo's compiler (docs/mjcf.md; needs the `mujoco` package), where `approximate` lets mesh
-    geoms become fitted boxes or capsules, each one told to `report` (default: print)."""
-    from pathlib import Path
-
-    from .model.mjcf import MJCF_SUFFIXES, load_mjcf
-    if Path(path).suffix.lower() in MJCF_SUFFIXES:
-        if vars:
-            raise ModelError(str(path), "vars", "an MJCF or URDF file has no `vars:` to replace",
-                             "convert it to YAML (tdphys convert), declare `vars:` there and "
-                             "give the values to that file")
-        return load_mjcf(path, approximate, report)
-    if approximate:
-        raise ModelError(str(path), "", "--approximate applies to MJCF and URDF files (their "
-                         "mesh geoms); a YAML robot has none", "leave --approximate out")
-    from .model.loader import load_robot
-    return load_robot(path, vars)
+    """Load and validate a robot file: YAML, or MJCF / URDF through MuJoCo's compiler (see
+    tdphys.model.robot_file.load_robot_file)."""
+    from .model.robot_file import load_robot_file
+    return load_robot_file(path, vars, approximate, report)
 
 
 def __getattr__(name):

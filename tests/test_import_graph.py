@@ -141,6 +141,6 @@ def test_the_checks_see_the_imports_they_judge():
     loader = {t for _, t in graph["tdphys.model.loader"]}
     assert {"tdphys.model.yamlread", "tdphys.errors", "tdphys.rotations"} <= loader
     runner = {t for _, t in graph["tdphys.optim.runner"]}
-    assert {"tdphys.backend", "tdphys.optim.adam_loop", "tdphys.model.loader"} <= runner
+    assert {"tdphys.backend", "tdphys.optim.adam_loop", "tdphys.model.robot_file"} <= runner
     outputs = {t for _, t in graph["tdphys.optim.outputs"]}
     assert "tdphys.viewer" in outputs                  # imported inside render()

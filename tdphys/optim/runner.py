@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import TdphysError
-from ..model.loader import load_robot
+from ..model.robot_file import load_robot_file as load_robot
 from ..tasks.sampling import JointStart, RandomStarts
 from .adam_loop import train_adam
 from .builds import Builds

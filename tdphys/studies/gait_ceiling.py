@@ -64,7 +64,7 @@ def reachable_speed(exp, hz: float | None = None, harmonics: int = 2, generation
     import cma
 
     from ..engine.simulation import Simulation
-    from ..model.loader import load_robot
+    from ..model.robot_file import load_robot_file as load_robot
     from ..optim.params import apply_overrides
     from ..tasks import make_task
     if exp.task.type != "gait":

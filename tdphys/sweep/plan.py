@@ -77,7 +77,7 @@ def plan(file: str, settings: list[dict[str, str]], seeds: list[int], out: Path,
     naming the key path), fits its robot and finds the run it starts from (init_from); a run
     folder that an earlier sweep left must hold the same trial (TdphysError otherwise: it
     would mix two sweeps)."""
-    from ..model.loader import load_robot
+    from ..model.robot_file import load_robot_file as load_robot
     from ..optim.experiment import check_against_robot, load_experiment
     from ..optim.warm_start import check_source
     from ..tasks import TASK_CLASSES

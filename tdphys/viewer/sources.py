@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ControlsError, ModelError, ViewerError
 from ..model import Robot, load_robot, parse_robot
 from ..model.mass import body_masses, com_offsets
+from ..model.robot_file import load_robot_file
 from ..rotations import quat_to_matrix
 
 RUN_FILE = "trajectory.npz"       # what the viewer reads inside a run folder
@@ -228,8 +229,7 @@ def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
     file it names; the latter two with the file's vars as recorded (`robot_vars`, co-design)."""
     try:
         if robot_file is not None:
-            import tdphys
-            return tdphys.load(robot_file)
+            return load_robot_file(robot_file)
         given = _recorded_vars(path, data)
         if "robot_yaml" in data:
             source = str(data["robot_path"]) if "robot_path" in data else f"{path}:robot_yaml"
