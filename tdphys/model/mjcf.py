@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from ..rotations import matrix_quat as _matrix_quat
+from ..rotations import as_tuple, matrix_quat
 from .loader import _volume as shape_volume
 from .schema import (
     Body,
@@ -357,7 +357,7 @@ class _Importer:
         return Body(name=part.name,
                     shapes=tuple(replace(s, mass=mass * v / sum(volumes))
                                  for s, v in zip(shapes, volumes)),
-                    pos=tuple(float(c) for c in pos), quat=_matrix_quat(rot),
+                    pos=tuple(float(c) for c in pos), quat=as_tuple(matrix_quat(rot)),
                     inertia=(float(inertia[0, 0]), float(inertia[1, 1]), float(inertia[2, 2])),
                     inertia_products=(float(inertia[0, 1]), float(inertia[0, 2]),
                                       float(inertia[1, 2])),
@@ -408,7 +408,7 @@ class _Importer:
         self._contact_params(g, element)
         friction = float(m.geom_friction[g, 0])
         torsion = float(m.geom_friction[g, 1]) if m.geom_condim[g] >= 4 else 0.0
-        shape = Shape(pos=tuple(float(c) for c in centre), quat=_matrix_quat(grot),
+        shape = Shape(pos=tuple(float(c) for c in centre), quat=as_tuple(matrix_quat(grot)),
                       friction=friction, torsional_friction=torsion,
                       color=_rgb(m.geom_rgba[g]),
                       ground=self._touches_floor(g), mass=1.0, **geometry)
