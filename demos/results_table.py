@@ -17,10 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:      # a checkout run without `pip install -e .`, as the other demos
-    sys.path.insert(0, str(ROOT))
 from tdphys.sweep import summary  # reads JSON only: no Taichi, no Ray
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
