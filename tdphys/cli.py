@@ -61,8 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                                                                formatter_class=HelpFormatter))
     sim = sub.add_parser("simulate", help="roll a robot out and save the trajectory (.npz)",
                          description="Roll a robot out (the file's start, the given controls "
-                         "or none) and save the trajectory as an .npz (keys: README, "
-                         "\"Command line\").", epilog=exit_codes((0, "written"), BAD_INPUT))
+                         "or none) and save the trajectory as an .npz (its keys: "
+                         "docs/commands.md).", epilog=exit_codes((0, "written"), BAD_INPUT))
     _common(sim, steps=STEPS, batch=WORLDS)
     sim.add_argument("--controls", help=".npy of motor commands, (T, M) or (T, B, M), SI units")
     sim.add_argument("--precision", default="f32", choices=["f32", "f64"],

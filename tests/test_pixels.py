@@ -1,7 +1,7 @@
-"""Learning to swing up a cart-pendulum (issue #5): from the state with an MLP, and from the
+"""Learning to swing up a cart-pendulum: from the state with an MLP, and from the
 camera's pixels only with the vision controller, on one tape through physics, renderer and
 network. CI runs each experiment file with a tiny budget on 1 s rollouts and asks that the
-loss goes down (the full runs and their numbers: README). The experiments' random
+loss goes down (full runs: RESULTS.md, docs/studies/swing-up.md). The experiments' random
 starts are left out here (tests/test_starts.py covers them): one start shows the descent."""
 import dataclasses
 
@@ -332,7 +332,7 @@ def test_confirm_is_refused_with_random_targets(tmp_path, robots_dir):
 def test_the_shipped_pixels_controller_swings_up_and_balances_for_30_s(robots_dir):
     """experiments/trained/pendulum_pixels holds the weights a run of
     experiments/pendulum_pixels.yaml (seed 4) trained until it met the file's criterion
-    (README, issue #5). Replayed in f32 on the CPU for 30 s, six times the training horizon,
+    (docs/studies/swing-up.md). Replayed in f32 on the CPU for 30 s, six times the training horizon,
     from hanging still and from 3 starts with every joint moved and set moving by up to 0.05
     (rad or m, per s), the camera-only controller swings the pole up and keeps its tip within
     5 cm of the top over the last 5 s in every world. A change to the physics, the renderer or

@@ -1,4 +1,4 @@
-"""The vision controller (tdphys/optim/vision_controller.py, issue #5): exact weight gradients
+"""The vision controller (tdphys/optim/vision_controller.py): exact weight gradients
 through physics, image, conv, pooling, dense layers and memory; a standstill start; a memory
 that remembers; experiment-file errors that name the key. The arm (4 motors) reaching a point
 is the test bed, seen by a small stub camera (a smooth blob that follows the forearm)."""
