@@ -56,10 +56,9 @@ def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir):
     assert 0.0 < h[0]["error_m"] < 1.0
 
 
-@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_random_targets_loss_gradient_matches_finite_differences(robots_dir):
     """The batch-averaged reach loss (1/B per world) on the tape, f64, against central
-    differences (the simulation of the test above is reused)."""
+    differences."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
                 0.5)
     r = exp.task.targets

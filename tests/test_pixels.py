@@ -38,7 +38,6 @@ def test_swing_up_from_the_state_lowers_the_loss(robots_dir):
     assert result.loss_best < first["loss"]
 
 
-@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_swing_up_loss_is_height_gap_plus_control_and_home_costs(robots_dir):
     """Per world: (1/T) sum_t (h - z_tip(t))^2 / L^2 + c_u (1/T) sum_t u(t)^2 + c_home (1/T)
     sum_t |p_xy(t) - p_xy(0)|^2 with p the cart's centre of mass, recomputed from the
@@ -85,10 +84,9 @@ def test_up_share_counts_the_steps_held_after_the_first_swing_up():
     assert m["worst_gap_m"] == pytest.approx(0.0) and m["max_height_m"] == 1.81
 
 
-@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_swing_up_loss_gradient_matches_finite_differences(robots_dir):
-    """The swing_up loss on the tape (f64, the state experiment's controller weights; the
-    simulation of the test above is reused). Step 1e-5: weight 100's entry is 2.6e-5, where
+    """The swing_up loss on the tape (f64, the state experiment's controller weights, from the
+    file's start). Step 1e-5: weight 100's entry is 2.6e-5, where
     1e-6 leaves the loss's round-off at 1e-5 of it (measured: 1.3e-5 at 1e-6, 1.5e-7 at
     1e-5, 6e-8 at 1e-4)."""
     exp = _state_experiment(robots_dir)
@@ -119,7 +117,6 @@ def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir):
     assert float(sim.loss[None]) == pytest.approx(expected, rel=1e-9)
 
 
-@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_absolute_gap_gradient_matches_finite_differences(robots_dir):
     check_run_gradient(_absolute_gap(robots_dir), picks=[0, 100, 1000, 4500, -1], eps=1e-5)
 

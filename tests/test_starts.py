@@ -125,7 +125,6 @@ def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, 
     assert hanging == pytest.approx(0.0, abs=1e-12) and abs(angle[1]) > 0
 
 
-@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_random_starts_loss_gradient_matches_finite_differences(robots_dir):
     """The batch-averaged swing-up loss (1/B per world) over random starts, f64, on the tape
     against central differences."""
