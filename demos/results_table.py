@@ -98,6 +98,8 @@ def best_of(runs: list[dict], row: Row) -> str:
 
 def _verdict(m: dict) -> str:
     ok = "met" if m.get("success") else "not met"
+    if m.get("stop_reason") == "interrupted":     # stopped by hand before its budget
+        ok += ", stopped"
     if "confirmed" in m:      # task.confirm: the criterion rechecked on a longer rollout
         ok += (f"; {'' if m['confirmed'] else 'not '}confirmed on a "
                f"{m.get('confirm_s', 0):g} s rollout")

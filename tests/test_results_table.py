@@ -47,6 +47,13 @@ def test_several_run_folders_show_as_the_best_of_n_and_how_many_met(tmp_path):
         "not run |"
 
 
+def test_a_run_stopped_by_hand_says_so(tmp_path):
+    _metrics(tmp_path / "ball_throw", error_m=0.05, success=False, evaluations=40,
+             wall_s=30.0, stop_reason="interrupted")
+    assert "| best of 1: 50 mm (not met, stopped) after 40 simulations, 30 s |" in \
+        results_table.table(tmp_path).splitlines()[2]
+
+
 def test_the_short_table_gives_a_sweep_as_its_rate(tmp_path):
     _sweep(tmp_path / "sweeps" / "ball_throw", "ball_throw",
            [({}, "adam", [(44, 50.0, 0.004), (None, 300.0, 0.2)])])
