@@ -32,8 +32,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # what changes from run to run by design: timings
 TIMINGS = ("wall_s", "first_eval_s")
@@ -124,6 +122,7 @@ class _Snapshot:
 
     def __init__(self, fields: dict):
         import taichi as ti
+
         from tdphys import backend
         real = backend.current().real
         blockable = {n: f for n, f in fields.items() if f.dtype == real and

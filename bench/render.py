@@ -155,7 +155,8 @@ def main():
     p.add_argument("--threads", type=whole(1, 1024), default=None,
                    help="CPU threads for Taichi (default: all cores)")
     p.add_argument("--kernels", action="store_true", help="also time each kernel")
-    p.add_argument("--repeat", type=whole(1, 10**6), default=20, help="launches per kernel with --kernels")
+    p.add_argument("--repeat", type=whole(1, 10**6), default=20,
+                   help="launches per kernel with --kernels")
     p.add_argument("--json", action="store_true")
     p.add_argument("--one", help=argparse.SUPPRESS)   # internal: one row in this process
     args = p.parse_args()

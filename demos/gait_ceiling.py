@@ -17,8 +17,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None) -> int:
@@ -33,7 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--harmonics", type=whole(1, 64), default=2)
     ap.add_argument("--generations", type=whole(1, 10**6), default=300)
     ap.add_argument("--popsize", type=whole(2, 100_000), default=64)
-    ap.add_argument("--sigma", type=real(0, 1000, low_open=True), default=0.3, help="[rad] CMA-ES initial step")
+    ap.add_argument("--sigma", type=real(0, 1000, low_open=True), default=0.3,
+                    help="[rad] CMA-ES initial step")
     ap.add_argument("--seed", type=whole(0, MAX_SEED), default=1)
     ap.add_argument("--precision", default="f32", choices=["f32", "f64"])
     ap.add_argument("--out", default=None, help="folder for ceiling.json and controls.npy")

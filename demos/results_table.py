@@ -1,73 +1,112 @@
-"""The README's results table, regenerated from sweeps and run folders:
+"""The results tables, generated from sweeps and run folders:
 
-    python demos/results_table.py                  # print the table
-    python demos/results_table.py --write README.md
+    python demos/results_table.py                                  # print the full table
+    python demos/results_table.py --write RESULTS.md --readme README.md
 
 Each row is one experiment: ours with Adam, ours with CMA-ES, and the paper's figures. A cell
 comes from a sweep (`tdphys sweep`, docs/sweep.md) when --sweeps holds one of that experiment
-and optimiser: "9 of 10 seeds met, median 52 simulations (IQR 45-60), median 61 s". Without
-one it shows the single run folder runs/<name>/ (Adam) or runs/<name>_cmaes/ (CMA-ES) as
-"best of 1: ...", and "not run" without that either. --write replaces the text between the
-`<!-- results:begin -->` and `<!-- results:end -->` lines of the file.
+and optimiser with the file's recipe: "9 of 10 seeds met, median 52 simulations (IQR 45-60),
+median 61 s". Without one it comes from the single run folders under --runs that ran that
+experiment with that optimiser (each folder's metrics.json names both), as "best of n: ..."
+(the best of n runs by the task's metric, and how many of the n met the criterion); "not run"
+when there is neither. --write replaces the text between the `<!-- results:begin -->` and
+`<!-- results:end -->` lines of a file with the full table, --readme with the short one.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:      # a checkout run without `pip install -e .`, as the other demos
-    sys.path.insert(0, str(ROOT))
 from tdphys.sweep import summary  # reads JSON only: no Taichi, no Ray
 
+ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+RECIPE_KEYS = {"optimizer.type", "optimizer.budget"}
 
-# experiment name -> (task in words, the headline metric key and unit, Degrave et al.'s
-# figures: gradient descent, CMA-ES)
+
+class Row:
+    """One experiment's row: the task in words, its headline metric (key, unit, whether
+    higher is better) and Degrave et al.'s figures (gradient descent, CMA-ES)."""
+
+    def __init__(self, words, key, unit, paper_gd, paper_cma, higher=False):
+        self.words, self.key, self.unit, self.higher = words, key, unit, higher
+        self.paper_gd, self.paper_cma = paper_gd, paper_cma
+
+
 ROWS = {
-    "ball_throw": ("Ball throw to (10, 0) m", "error_m", "m",
-                   "88 iterations (16.3 s)", "2422 simulations (59.9 s)"),
-    "arm_reach": ("Arm reach, fixed target", "error_m", "m",
-                  "< 1 cm after 150 simulations", "no convergence in 60,000"),
-    "arm_reach_random": ("Arm reach, random targets (held-out)", "error_m", "m",
-                         "< 5 cm after 2563 updates of batch 128", "not reported"),
-    "quadruped_gait": ("Quadruped gait from standstill", "speed_mps", "m/s",
-                       "1.17 m/s after 500 simulations (~1 CPU hour)", "not reported"),
-    "quadruped_codesign": ("Co-design: gait + leg lengths and masses", "speed_mps", "m/s",
-                           "not reported (proposed)", "not reported"),
-    "system_identification": ("System identification (e, mu, m)", "param_error", "relative",
-                              "not in the paper", "not in the paper"),
-    "cart_swing_up": ("Cart-pendulum swing-up, from the state", "worst_gap_m", "m",
-                      "not in the paper", "not in the paper"),
-    "pendulum_pixels": ("Cart-pendulum swing-up, from pixels only", "worst_gap_m", "m",
-                        "about 2420 updates", "not reported"),
+    "ball_throw": Row("Ball throw to (10, 0) m", "error_m", "m",
+                      "88 iterations (16.3 s)", "2422 simulations (59.9 s)"),
+    "arm_reach": Row("Arm reach, fixed target", "error_m", "m",
+                     "< 1 cm after 150 simulations", "no convergence in 60,000"),
+    "arm_reach_random": Row("Arm reach, random targets (held-out)", "error_m", "m",
+                            "< 5 cm after 2563 updates of batch 128", "not reported"),
+    "quadruped_gait": Row("Quadruped gait from standstill", "speed_mps", "m/s",
+                          "1.17 m/s after 500 simulations (~1 CPU hour)", "not reported",
+                          higher=True),
+    "quadruped_codesign": Row("Co-design: gait + leg lengths and masses", "speed_mps", "m/s",
+                              "not reported (proposed)", "not reported", higher=True),
+    "system_identification": Row("System identification (e, mu, m)", "param_error",
+                                 "relative", "not in the paper", "not in the paper"),
+    "cart_swing_up": Row("Cart-pendulum swing-up, from the state", "worst_gap_m", "m",
+                         "not in the paper", "not in the paper"),
+    "pendulum_pixels": Row("Cart-pendulum swing-up, from pixels only", "worst_gap_m", "m",
+                           "about 2420 updates", "not reported"),
 }
-
-
-def _cell(metrics: dict | None, key: str, unit: str) -> str:
-    """A single run folder's metrics.json: one run is no rate, so it shows as 'best of 1'."""
-    if metrics is None:
-        return "not run"
-    value = metrics.get(key)
-    shown = "n/a" if value is None else summary.format_value(value, unit)
-    ok = "met" if metrics.get("success") else "not met"
-    if "confirmed" in metrics:      # task.confirm: the criterion rechecked on a longer rollout
-        ok += (f"; {'' if metrics['confirmed'] else 'not '}confirmed on a "
-               f"{metrics.get('confirm_s', 0):g} s rollout")
-        if "confirm_worlds" in metrics:    # task.confirm_starts: from nudged starts too
-            ok += (f" from {metrics['confirm_worlds']} starts" if metrics["confirmed"] else
-                   f" ({metrics['confirm_passed']} of {metrics['confirm_worlds']} starts)")
-    return (f"best of 1: {shown} ({ok}) after {metrics['evaluations']} simulations, "
-            f"{metrics['wall_s']:.0f} s")
 
 
 def _read(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def run_folders(runs: Path) -> dict:
+    """{(experiment, optimiser): [metrics.json of each run folder directly under `runs`]}.
+    A metrics.json without those keys is placed by its folder's name: runs/<name>/ (Adam),
+    runs/<name>_cmaes/, each with an optional _2, _3, ... as `tdphys optimize` numbers them."""
+    found: dict = {}
+    for path in sorted(Path(runs).glob("*/metrics.json")):
+        m = _read(path)
+        if m is None:
+            continue
+        name = re.sub(r"_\d+$", "", path.parent.name)
+        kind = "cmaes" if name.endswith("_cmaes") else "adam"
+        key = (m.get("experiment") or name.removesuffix("_cmaes"), m.get("optimizer") or kind)
+        found.setdefault(key, []).append(m)
+    return found
+
+
+def best_of(runs: list[dict], row: Row) -> str:
+    """'best of n: VALUE (met) after S simulations, W s', the best of n runs by the row's
+    metric (runs without it last); with n > 1 also how many met the criterion."""
+    def rank(m):
+        v = m.get(row.key)
+        return (v is None, -v if row.higher and v is not None else v)
+    best = min(runs, key=rank)
+    n, met = len(runs), sum(bool(m.get("success")) for m in runs)
+    head = f"best of {n}" + (f" ({met} met)" if n > 1 else "")
+    value = best.get(row.key)
+    shown = "n/a" if value is None else summary.format_value(value, row.unit)
+    return (f"{head}: {shown} ({_verdict(best)}) after {best.get('evaluations', '?')} "
+            f"simulations, {best.get('wall_s', 0):.0f} s")
+
+
+def _verdict(m: dict) -> str:
+    ok = "met" if m.get("success") else "not met"
+    if m.get("stop_reason") == "interrupted":     # stopped by hand before its budget
+        ok += ", stopped"
+    if "confirmed" in m:      # task.confirm: the criterion rechecked on a longer rollout
+        ok += (f"; {'' if m['confirmed'] else 'not '}confirmed on a "
+               f"{m.get('confirm_s', 0):g} s rollout")
+        if "confirm_worlds" in m:      # task.confirm_starts: from nudged starts too
+            ok += (f" from {m['confirm_worlds']} starts" if m["confirmed"] else
+                   f" ({m['confirm_passed']} of {m['confirm_worlds']} starts)")
+    return ok
 
 
 def sweep_settings(sweeps: Path) -> dict:
@@ -87,20 +126,42 @@ def sweep_settings(sweeps: Path) -> dict:
     return found
 
 
-RECIPE_KEYS = {"optimizer.type", "optimizer.budget"}
+def _sources(runs: Path, sweeps: Path | None) -> tuple[dict, dict]:
+    swept = sweep_settings(sweeps) if sweeps is not None and Path(sweeps).is_dir() else {}
+    return swept, run_folders(runs) if Path(runs).is_dir() else {}
 
 
 def table(runs: Path, sweeps: Path | None = None) -> str:
-    swept = sweep_settings(sweeps) if sweeps is not None and Path(sweeps).is_dir() else {}
+    """The full table: every cell's rate or best run in words, and the paper's figures."""
+    swept, folders = _sources(runs, sweeps)
     lines = ["| task | ours, Adam | ours, CMA-ES | paper, gradient | paper, CMA-ES |",
              "|---|---|---|---|---|"]
-    for name, (words, key, unit, paper_gd, paper_cma) in ROWS.items():
+    for name, row in ROWS.items():
         cells = []
-        for kind, folder in (("adam", name), ("cmaes", f"{name}_cmaes")):
-            s = swept.get((name, kind))
-            cells.append(summary.describe(s) if s else
-                         _cell(_read(runs / folder / "metrics.json"), key, unit))
-        lines.append(f"| {words} | {cells[0]} | {cells[1]} | {paper_gd} | {paper_cma} |")
+        for kind in ("adam", "cmaes"):
+            s, ran = swept.get((name, kind)), folders.get((name, kind))
+            cells.append(summary.describe(s) if s else best_of(ran, row) if ran else "not run")
+        lines.append(f"| {row.words} | {cells[0]} | {cells[1]} | {row.paper_gd} | "
+                     f"{row.paper_cma} |")
+    return "\n".join(lines)
+
+
+def short_table(runs: Path, sweeps: Path | None = None) -> str:
+    """The README's table: per optimiser "k of n seeds met" from a sweep, "best of n: met" or
+    "best of n: not met" from run folders, or "not run"."""
+    swept, folders = _sources(runs, sweeps)
+    lines = ["| task | Adam | CMA-ES |", "|---|---|---|"]
+    for name, row in ROWS.items():
+        cells = []
+        for kind in ("adam", "cmaes"):
+            s, ran = swept.get((name, kind)), folders.get((name, kind))
+            if s:
+                cells.append(f"{s['met']} of {s['n']} seeds met")
+            elif ran:
+                cells.append(best_of(ran, row).split(" after ")[0])
+            else:
+                cells.append("not run")
+        lines.append(f"| {row.words} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
@@ -118,11 +179,14 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default=str(ROOT / "runs"), help="folder of run folders")
     p.add_argument("--sweeps", default=str(ROOT / "runs" / "sweeps"),
                    help="folder searched for sweep.json files (`tdphys sweep --out`)")
-    p.add_argument("--write", help="a Markdown file with the results markers to update")
+    p.add_argument("--write", help="a Markdown file whose results markers get the full table")
+    p.add_argument("--readme", help="a Markdown file whose results markers get the short table")
     args = p.parse_args(argv)
     text = table(Path(args.runs), Path(args.sweeps))
     if args.write:
         write(Path(args.write), text)
+    if args.readme:
+        write(Path(args.readme), short_table(Path(args.runs), Path(args.sweeps)))
     print(text)
     return 0
 

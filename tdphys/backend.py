@@ -67,7 +67,7 @@ class Backend:
 
         Taichi 1.7.4's CPU code generator gives each task of a parallel range-for at least
         512 iterations (its adaptive block size; neither ti.loop_config(block_dim=...,
-        block_dim_adaptive=False) nor ti.init(cpu_block_dim_adaptive=False) reaches it, measured),
+        block_dim_adaptive=False) nor ti.init(cpu_block_dim_adaptive=False) reaches it),
         so a loop over fewer than 1024 worlds ran on one core however many there are. Kernels
         with a thread per world (the forward steps, the recompute, the solver adjoint) loop i
         over range(batch * world_stride) and work only where i % world_stride == 0, on world
@@ -92,13 +92,9 @@ class Backend:
         serial loops on the launching thread rather than parallel loops.
 
         On CPU every parallel loop of a launch is handed to Taichi's thread pool and waited
-        for (a condition-variable round trip: about 0.1 ms measured on the 2-core CI-like
-        machine); with few worlds that hand-off costs more than the loop's arithmetic.
-        Measured (quadruped17, f32, 200 taped steps, with the prelude already inside
-        k_recompute): batch 1 0.43 -> 0.30 s. Serialising k_prepare's eleven loops as well
-        gave 0.24 s but one serial task that takes LLVM 25 % longer to compile (contact zoo,
-        first taped run 23.6 -> 29.1 s), so it stays parallel. At batch 16 parallel loops win.
-        GPUs: 0 (always parallel)."""
+        for (a condition-variable round trip); with few worlds that hand-off costs more than
+        the loop's arithmetic. k_prepare's loops stay parallel: as one serial task LLVM
+        compiles them much more slowly. GPUs: 0 (always parallel)."""
         return 8 if self.arch == "cpu" else 0
 
     def require_gradients(self, what: str = "gradients") -> None:
@@ -167,8 +163,7 @@ def _cheap_source_positions() -> None:
     Taichi 1.7.4's front end attaches a position to every statement and expression it
     translates, and builds each one eagerly with a TextWrapper-drawn caret line under the
     source, whether or not an error ever shows it: on our statically unrolled kernels that
-    formatting is about a quarter of a warm (offline-cached) compile (measured: the tiny
-    system-identification run 22 s -> 16 s). The replacement keeps what an error message
+    formatting is a good part of a warm (offline-cached) compile. The replacement keeps what an error message
     needs (file, line, function, and the source line) and drops only the caret drawing;
     the same trade Taichi's successor made (Genesis-Embodied-AI/quadrants#857). Applied only
     to the pinned version, whose private method it replaces.
@@ -191,8 +186,8 @@ def _cached_function_sources() -> None:
     """Read each Taichi function's source once per process (compile time, not behaviour).
 
     Taichi 1.7.4 inlines a `ti.func` at every call site and, for each one, asks `inspect` for
-    the function's file and lines, which re-tokenises the whole enclosing source: 931 calls
-    (0.6 s measured) for one warm start of the 17-body quadruped. Function objects and their
+    the function's file and lines, which re-tokenises the whole enclosing source, hundreds of
+    times for one start of the 17-body quadruped. Function objects and their
     source do not change while the process runs, so the answer is kept per code object.
     Applied only to the pinned version, whose module-level names it replaces.
     """
@@ -272,7 +267,7 @@ def unrolled_sum(terms):
 
     Unlike `acc += term` in a ti.static loop, it changes no local: inside a run-time loop a
     changed local costs Taichi's reverse mode an AD stack entry per change, and past
-    ad_stack_size (32) the launch crashes (a 7 x 7 conv window, measured). Taichi warns when
+    ad_stack_size (32) the launch crashes (a 7 x 7 conv window does). Taichi warns when
     a kernel calls a Python function; this one only adds its expressions, so that warning
     is filtered below."""
     return sum(terms, 0.0)
@@ -365,8 +360,8 @@ def gradient_clearer(fields):
     one kernel per FIELDS_PER_KERNEL fields and one loop per index shape.
 
     ti.ad.Tape(clear_gradients=True) instead zeroes every gradient in the process with one
-    compiled kernel per field: with a dozen simulations alive its first use compiled for
-    about 100 s (measured), and every later tape relaunches all of them."""
+    compiled kernel per field: with a dozen simulations alive its first use compiles for
+    minutes, and every later tape relaunches all of them."""
     grads = [f for f in fields if _has_gradient(f)]
     kernels = [_clear_kernel(grads[i:i + FIELDS_PER_KERNEL])
                for i in range(0, len(grads), FIELDS_PER_KERNEL)]
@@ -379,8 +374,8 @@ def gradient_clearer(fields):
 
 
 def _clear_kernel(grads):
-    # one loop per index shape: every loop is a task that LLVM compiles on its own (about
-    # 30 ms each on CPU, measured), and same-shaped gradients share it
+    # one loop per index shape: every loop is a task that LLVM compiles on its own, and
+    # same-shaped gradients share it
     groups = _same_shape_groups(grads, lambda f: tuple(f.shape))
 
     @ti.kernel
@@ -410,10 +405,9 @@ class FieldBlock:
     """Named fields of one dtype moved to and from numpy with one kernel launch per
     FIELDS_PER_KERNEL fields.
 
-    Taichi's `field.from_numpy` / `to_numpy` compile a kernel for every field (about 0.1 s
-    each without the offline cache, 20 ms each with it); a Simulation has ~100 fields that
-    it fills or reads (tables, parameters, their gradients, the trajectory), so per-field
-    copies were a fifth of a cold build and most of a warm one. Here each kernel's fields
+    Taichi's `field.from_numpy` / `to_numpy` compile a kernel for every field; a Simulation
+    has ~100 fields that it fills or reads (tables, parameters, their gradients, the
+    trajectory), so per-field copies would be a large part of every build. Here each kernel's fields
     travel through one flat numpy buffer of their own (on Vulkan a launch copies its whole
     buffer back when the device syncs, so two launches sharing one buffer overwrite each
     other's results); `grad=True` reads or writes the fields' gradients. Arrays have each
@@ -468,8 +462,7 @@ class FieldBlock:
 
     def _copy_kernel(self, offsets, grad, write):
         # Fields with the same index shape share one parallel loop (each loop is a task that
-        # LLVM compiles on its own: 24 loops compiled in 0.89 s, one loop over 24 fields in
-        # 0.31 s, measured). Per member: the field or its gradient, its flat offset in the
+        # LLVM compiles on its own). Per member: the field or its gradient, its flat offset in the
         # buffer, the row-major strides of its index, its entries per cell.
         plan = []
         for n, offset in offsets.items():

@@ -1,8 +1,10 @@
-"""The `tdphys` command line: simulate, gradcheck, view and sweep (see README for the
-contract)."""
+"""The `tdphys` command line: simulate, gradcheck, view, optimize, replay, sweep and bench.
+`tdphys COMMAND --help` gives each command's options, defaults and exit status (0 done or
+met, 1 not met, 2 bad input)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -11,6 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .argtypes import MAX_BATCH, MAX_STEPS, real, whole
+from .commands import ARCHS, BAD_INPUT, HelpFormatter, exit_codes
+from .commands import bench as bench_command
+from .commands import optimize as optimize_command
+from .commands import replay as replay_command
 from .errors import TdphysError
 from .sweep import args as sweep_args
 
@@ -28,7 +34,8 @@ def _common(p: argparse.ArgumentParser, steps=int, batch=int) -> None:
     p.add_argument("--approximate", action="store_true", help=APPROXIMATE_HELP)
     p.add_argument("--steps", type=steps, default=100, help="number of steps of solver.dt")
     p.add_argument("--batch", type=batch, default=1, help="number of worlds")
-    p.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
+    p.add_argument("--arch", default="cpu", choices=ARCHS,
+                   help="where the kernels run (auto: a GPU if there is one)")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="replace a value of the robot file's `vars:` (repeatable)")
 
@@ -53,18 +60,36 @@ def _vars(args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tdphys", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sim = sub.add_parser("simulate", help="roll a robot out and save the trajectory (.npz)")
+    parser = argparse.ArgumentParser(prog="tdphys", description=__doc__,
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=functools.partial(argparse.ArgumentParser,
+                                                               formatter_class=HelpFormatter))
+    sim = sub.add_parser("simulate", help="roll a robot out and save the trajectory (.npz)",
+                         description="Roll a robot out (the file's start, the given controls "
+                         "or none) and save the trajectory as an .npz (its keys: "
+                         "docs/commands.md).", epilog=exit_codes((0, "written"), BAD_INPUT))
     _common(sim, steps=STEPS, batch=WORLDS)
     sim.add_argument("--controls", help=".npy of motor commands, (T, M) or (T, B, M), SI units")
-    sim.add_argument("--precision", default="f32", choices=["f32", "f64"])
+    sim.add_argument("--precision", default="f32", choices=["f32", "f64"],
+                   help="floating-point width of the simulation")
     sim.add_argument("--out", required=True, help="output FILE.npz (checked writable before "
                      "the rollout)")
     _gradcheck_parser(sub)
     _view_parser(sub)
     _convert_parser(sub)
+    for name, command, summary in (
+            ("optimize", optimize_command, "train an experiment (Adam or CMA-ES) into a run "
+             "folder: video, plot, metrics, parameters"),
+            ("replay", replay_command, "roll a run's best parameters out again, longer or "
+             "from nudged starts, and judge them"),
+            ("bench", bench_command, "time forward and backward rollouts and start-up")):
+        command.add_arguments(sub.add_parser(name, help=summary, description=command.__doc__,
+                                             epilog=command.EXIT_CODES))
     sweep_args.add_parser(sub)
+    sub.choices["sweep"].epilog = exit_codes(
+        (0, "every trial finished (whatever its success)"),
+        (1, "some trials failed or were stopped (the same command goes on)"), BAD_INPUT)
     return parser
 
 
@@ -79,7 +104,10 @@ def _gradcheck_parser(sub) -> None:
         "differences at several step sizes, central and one-sided, and classify each checked "
         "entry: match, non-smooth here (a contact, limit or clamp switches within the step; "
         "named where it can be) or mismatch (a wrong gradient). Exit status 1 only on a "
-        "mismatch, 2 on bad input. See docs/gradcheck.md.")
+        "mismatch, 2 on bad input. See docs/gradcheck.md.",
+        epilog=exit_codes((0, "every checked entry a match or non-smooth"),
+                          (1, "a mismatch: the tape disagrees with converged finite "
+                              "differences"), BAD_INPUT))
     gc.add_argument("robot", help=ROBOT_HELP)
     gc.add_argument("--approximate", action="store_true", help=APPROXIMATE_HELP)
     gc.add_argument("--steps", default="30", help=f"rollout length in solver.dt steps, 1 .. "
@@ -94,7 +122,8 @@ def _gradcheck_parser(sub) -> None:
                     "chosen and the random controls (default 0)")
     gc.add_argument("--verbose", action="store_true",
                     help="print every entry's differences at every step size")
-    gc.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
+    gc.add_argument("--arch", default="cpu", choices=ARCHS,
+                   help="where the kernels run (auto: a GPU if there is one)")
     gc.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                     help="replace a value of the robot file's `vars:` (repeatable)")
 
@@ -151,7 +180,9 @@ def _view_parser(sub) -> None:
         "view", help="watch a robot live, replay a trajectory, or render it to a video",
         description="Open a 3D window (Taichi GGUI) on a robot YAML (simulated live), an .npz "
         "from `tdphys simulate`, or a run folder (reads RUN_DIR/trajectory.npz); or render it "
-        "offscreen with --headless --out. Keys and mouse: see docs/viewer.md or the panel.")
+        "offscreen with --headless --out. Keys and mouse: see docs/viewer.md or the panel.",
+        epilog=exit_codes((0, "the window closed, or the video or images written"),
+                          BAD_INPUT))
     v.add_argument("input", help="ROBOT.yaml, TRAJECTORY.npz or RUN_DIR")
     v.add_argument("--headless", action="store_true", help="render offscreen to --out")
     v.add_argument("--out", help="FILE.mp4, FILE.gif or DIR/ (PNG frames); with --headless")
@@ -175,7 +206,8 @@ def _view_parser(sub) -> None:
     v.add_argument("--steps", type=STEPS, help="live robot: steps to simulate (default: the "
                    "controls' length, else 1000)")
     v.add_argument("--batch", type=WORLDS, default=1, help="live robot: number of worlds")
-    v.add_argument("--precision", default="f32", choices=["f32", "f64"])
+    v.add_argument("--precision", default="f32", choices=["f32", "f64"],
+                   help="floating-point width of the simulation")
     v.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="live robot: replace a value of the robot file's `vars:` (repeatable)")
     v.add_argument("--max-frames", type=whole(1, MAX_STEPS), help="stop after this many "
@@ -185,8 +217,8 @@ def _view_parser(sub) -> None:
     v.add_argument("--camera-out", metavar="PATH", help="save that camera's images, one per "
                    "step: DIR/ (PNG each), FILE.mp4 or FILE.gif; opens no window (with "
                    "--headless --out the 3D video is written too)")
-    v.add_argument("--camera-scale", type=whole(1, 64), metavar="K", help="enlarge the saved camera "
-                   "images K times, nearest neighbour (default: longer side >= 256 px)")
+    v.add_argument("--camera-scale", type=whole(1, 64), metavar="K", help="enlarge the saved "
+                   "camera images K times, nearest neighbour (default: longer side >= 256 px)")
 
 
 def _simulate(args) -> int:
@@ -289,7 +321,8 @@ def _view(args) -> int:
     try:
         width, height = (int(x) for x in size.lower().split("x"))
     except ValueError:
-        raise ViewerError(f"--size {size}: expected WIDTHxHEIGHT\n  fix: e.g. --size 640x480")
+        raise ViewerError(f"--size {size}: expected WIDTHxHEIGHT\n  fix: e.g. --size 640x480"
+                          ) from None
     world = args.world.strip().lower()
     if world != "all" and not world.isdigit():
         raise ViewerError(f"--world {args.world}: expected an index or 'all'")
@@ -315,7 +348,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"simulate": _simulate, "gradcheck": _gradcheck, "view": _view,
-                "convert": _convert, "sweep": sweep_args.run}[args.command](args)
+                "convert": _convert, "optimize": optimize_command.run, "replay": replay_command.run,
+                "bench": bench_command.run, "sweep": sweep_args.run}[args.command](args)
     except TdphysError as exc:
         print(f"tdphys: {exc}", file=sys.stderr)
         return 2

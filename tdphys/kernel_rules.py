@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from .errors import TdphysError
 
 COMPONENT_ATTRS = ("x", "y", "z", "w")
-_OWN = __name__.split(".")[0] + "."    # "tdphys.": not read at run time (0.3-0.6 s a process)
+_OWN = __name__.split(".")[0] + "."    # "tdphys.": not read at run time (it costs every process)
 
 
 @dataclass(frozen=True)

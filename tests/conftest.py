@@ -29,19 +29,15 @@ def builds():
 
 @pytest.fixture(autouse=True)
 def fresh_taichi_per_test(request):
-    """Restart Taichi before each test (0.14 s), except in modules marked
-    `pytestmark = pytest.mark.taichi_per_module` (their module-scoped fixtures hold fields,
-    or their tests reuse each other's simulations) and before tests marked `taichi_keep`
-    (they reuse the simulation of the test before them; run alone they build their own).
-    A fresh Taichi gives a test's fields the same SNode ids as an earlier test that built
-    the same robot the same way, so its kernels hit the offline cache that test filled, even
-    on a cold CI machine (measured on tests/test_experiments.py, cold cache: the co-design
-    test 58 -> 19 s after the gait test, the file 226 -> 197 s); several simulations alive
-    would also slow every compile (see fresh_taichi_per_module)."""
+    """Restart Taichi before each test, except in modules marked
+    `pytestmark = pytest.mark.taichi_per_module` (their module-scoped fixtures hold fields).
+    Every test thus builds what it needs, whatever ran before it; and a fresh Taichi gives a
+    test's fields the same SNode ids as an earlier test that built the same robot the same
+    way, so its kernels load from the offline cache that test filled, even on a cold CI
+    machine; several simulations alive would also slow every compile (see
+    fresh_taichi_per_module)."""
     from tdphys import backend
-    keep = request.node.get_closest_marker("taichi_per_module") or \
-        request.node.get_closest_marker("taichi_keep")
-    if not keep and backend.running():
+    if not request.node.get_closest_marker("taichi_per_module") and backend.running():
         backend.reset()
         if "backend64" in request.fixturenames:    # module-scoped: initialise it again
             backend.init(backend.env_arch("cpu"), "f64")
@@ -52,7 +48,7 @@ def fresh_taichi_per_test(request):
 def fresh_taichi_per_module():
     """Reset Taichi after each test module: a kernel compiles against every SNode tree alive
     in the process (one per Simulation), so without it compiles slow down through the
-    session (measured: the same test 45 s alone, 126 s late in the suite)."""
+    session."""
     yield
     from tdphys import backend
     backend.reset()
@@ -60,21 +56,14 @@ def fresh_taichi_per_module():
 
 # ------------------------------------------------------------------ file order for xdist
 # `-n 2 --dist loadfile` hands each worker whole files in collection order as it frees up, so
-# the suite ends when the last long file does. Longest first (seconds per file, cold kernel
-# cache, 2-core machine, 2026-12-01), the rest in their usual order after them: the two
-# workers then finish within a short file of each other. test_backends.py goes first because
-# its tests wait on two subprocesses (Vulkan and the CPU f64 reference) that then overlap the
-# other worker's files; test_adjoint_access_rule.py last, its subprocess started with the
-# session (below) is done by then.
-LONGEST_FIRST = ("test_backends.py",       # 209 s (subprocess compiles)
-                 "test_optimize.py",       # 357 s
-                 "test_experiments.py",    # 223 s
-                 "test_pixels.py",         # 221 s
-                 "test_starts.py",         # 143 s
-                 "test_gradients.py",      # 122 s
-                 "test_physics.py",        # 109 s
-                 "test_camera.py",         # 102 s
-                 "test_vision_controller.py")  # 94 s
+# the suite ends when the last long file does. The longest files first, the rest in their
+# usual order after them: the two workers then finish within a short file of each other.
+# test_backends.py goes first because its tests wait on two subprocesses (Vulkan and the CPU
+# f64 reference) that then overlap the other worker's files; test_adjoint_access_rule.py
+# last, its subprocess started with the session (below) is done by then.
+LONGEST_FIRST = ("test_backends.py", "test_optimize.py", "test_experiments.py",
+                 "test_pixels.py", "test_starts.py", "test_gradients.py", "test_physics.py",
+                 "test_camera.py", "test_vision_controller.py")
 LAST = ("test_adjoint_access_rule.py",)
 
 
@@ -93,7 +82,7 @@ def robots_dir():
 
 
 # ------------------------------------------------------------------ early background worker
-# tests/test_adjoint_access_rule.py needs a 3-minute subprocess (Taichi's debug mode is
+# tests/test_adjoint_access_rule.py needs a subprocess of minutes (Taichi's debug mode is
 # process-wide). Started when the session begins (in the xdist controller, whose environment
 # the workers inherit) it overlaps the other tests instead of running alone at the end.
 _ACCESS_TEST = "test_adjoint_access_rule.py"

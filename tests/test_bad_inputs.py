@@ -92,8 +92,8 @@ def _vars_file(path: Path, n: int) -> Path:
 
 
 def test_a_file_above_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
-    """A 5 MB file is refused from its size, before YAML sees it (a 50 MB file of vars did
-    not load in 120 s)."""
+    """A 5 MB file is refused from its size, before YAML sees it (YAML takes minutes on a file
+    that large)."""
     import yaml
 
     import tdphys
@@ -123,7 +123,7 @@ def test_a_file_of_many_vars_below_the_limit_loads(tmp_path):
 
 def test_a_file_of_many_bodies_loads_with_the_pairs_its_groups_make(tmp_path):
     """Contact pairs are looked for among bodies that share a collision group, not among
-    every pair of bodies (3,500 bodies took 14 s): 2,500 bodies, two of them in group 1."""
+    every pair of bodies (quadratic in the bodies): 2,500 bodies, two of them in group 1."""
     import tdphys
     body = "  - name: b{i}\n    pos: [{i}, 0, 1]\n    shapes: [{{type: sphere, radius: 0.1{g}}}]\n"
     path = tmp_path / "many.yaml"
@@ -215,16 +215,8 @@ def test_view_numbers_out_of_range_exit_2_with_the_range(args, message, capsys):
 
 
 def _optimize(args: list, capsys) -> tuple[int, str]:
-    sys.path.insert(0, str(ROOT / "demos"))
-    try:
-        import optimize
-    finally:
-        sys.path.remove(str(ROOT / "demos"))
-    try:
-        code = optimize.main(args)
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
+    """`tdphys optimize ARGS`: (exit status, stderr)."""
+    return _cli(["optimize", *args], capsys)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -276,15 +268,13 @@ def test_optimize_checks_its_output_folder_before_compiling(tmp_path, capsys):
 def test_optimize_numbers_a_new_default_folder_and_says_so(tmp_path, monkeypatch):
     """Without --out, a folder that holds a run is kept and the next free runs/<name>_2 is
     used (the run says which)."""
-    sys.path.insert(0, str(ROOT / "demos"))
-    import optimize
-    sys.path.remove(str(ROOT / "demos"))
+    from tdphys.commands import optimize
     from tdphys.optim import load_experiment
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs" / "ball_throw").mkdir(parents=True)
     (tmp_path / "runs" / "ball_throw" / "state.npz").write_bytes(b"")
     args = optimize.parser().parse_args([])
-    out, note = optimize._output_folder(args, load_experiment(ROOT / "experiments" /
+    out, note = optimize.output_folder(args, load_experiment(ROOT / "experiments" /
                                                               "ball_throw.yaml"), "adam")
     assert out == Path("runs/ball_throw_2") and out.is_dir()
     assert "runs/ball_throw holds an earlier run; writing to runs/ball_throw_2" in note
@@ -439,9 +429,8 @@ def test_ctrl_c_says_what_it_does_and_a_second_one_skips_the_video(capsys):
     runner catches) and says what comes next; while results are saved a second one marks
     the video to be skipped; while the video renders it stops the rendering."""
     import signal
-    sys.path.insert(0, str(ROOT / "demos"))
-    import optimize
-    sys.path.remove(str(ROOT / "demos"))
+
+    from tdphys.commands import optimize
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
         stopping = optimize.Stopping(video=True)
@@ -462,15 +451,13 @@ def test_ctrl_c_says_what_it_does_and_a_second_one_skips_the_video(capsys):
 def test_resume_keeps_the_runs_settings_unless_given_again():
     """--resume takes the experiment, optimiser, budget, arch and checkpoint interval the run
     was started with (run.json and the state); what the command line gives wins."""
-    sys.path.insert(0, str(ROOT / "demos"))
-    import optimize
-    sys.path.remove(str(ROOT / "demos"))
+    from tdphys.commands import optimize
     state = {"file": "exp.yaml", "budget": 800, "optimizer": "cmaes"}
     saved = {"arch": "cuda", "checkpoint_min": 1.0, "experiment": "/abs/exp.yaml"}
-    kept = optimize._settings(optimize.parser().parse_args(["--resume", "r"]), state, saved)
+    kept = optimize.settings(optimize.parser().parse_args(["--resume", "r"]), state, saved)
     assert kept == {"experiment": "/abs/exp.yaml", "budget": 800, "optimizer": "cmaes",
                     "arch": "cuda", "checkpoint_min": 1.0}
-    given = optimize._settings(optimize.parser().parse_args(
+    given = optimize.settings(optimize.parser().parse_args(
         ["--resume", "r", "--budget", "900", "--arch", "cpu", "--checkpoint-min", "0"]),
         state, saved)
     assert (given["budget"], given["arch"], given["checkpoint_min"]) == (900, "cpu", 0.0)

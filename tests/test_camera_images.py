@@ -1,4 +1,4 @@
-"""Saving camera images and showing them in the viewer (issue #5): PNG per step, mp4 and gif
+"""Saving camera images and showing them in the viewer: PNG per step, mp4 and gif
 from tdphys.vision.images.save_images; frames_from_trajectory re-renders a recording exactly
 as the Renderer rendered the rollout; `tdphys view --camera NAME` draws the camera's image in
 the top-right corner of the 3D view (ti.GUI fallback everywhere, GGUI where a Vulkan device

@@ -53,9 +53,10 @@ optimizer: {{type: adam, budget: 16, lr: 0.003, clip: 1.0, grad_decay: 0.9}}
 
 
 def _optimize(experiment: Path, out: Path, threads: int) -> dict:
-    """`python demos/optimize.py` in a fresh process with `threads` Taichi threads: its
-    history.json and metrics.json without the wall times."""
-    env = dict(os.environ, TI_CPU_MAX_NUM_THREADS=str(threads))
+    """`python demos/optimize.py` (this checkout's tdphys) in a fresh process with `threads`
+    Taichi threads: its history.json and metrics.json without the wall times."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, TI_CPU_MAX_NUM_THREADS=str(threads), PYTHONPATH=path)
     done = subprocess.run([sys.executable, str(ROOT / "demos" / "optimize.py"), str(experiment),
                            "--out", str(out), "--no-video", "--quiet", "--checkpoint-min", "0"],
                           env=env, capture_output=True, text=True)

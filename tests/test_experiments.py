@@ -1,6 +1,5 @@
-"""Every experiment file (experiments/*.yaml) loads, and the optimisation ones lower their loss
-with a tiny budget on 1 s rollouts (CI's share of each experiment; the full runs and their
-numbers: README). The swing-up files are in test_pixels.py, the ball throw and system
+"""Every experiment file (experiments/*.yaml) loads, and the paper's tasks lower their loss
+with a tiny budget on 1 s rollouts (CI's share of each experiment; full runs: RESULTS.md). The swing-up files are in test_pixels.py, the ball throw and system
 identification in test_optimize.py."""
 import dataclasses
 
@@ -57,10 +56,9 @@ def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir, builds):
     assert 0.0 < h[0]["error_m"] < 1.0
 
 
-@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_random_targets_loss_gradient_matches_finite_differences(robots_dir, builds):
     """The batch-averaged reach loss (1/B per world) on the tape, f64, against central
-    differences (the simulation of the test above is reused)."""
+    differences."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
                 0.5)
     r = exp.task.targets

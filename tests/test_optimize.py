@@ -115,8 +115,8 @@ def test_missing_robot_file(tmp_path):
 
 
 def test_ball_throw_converges_with_adam(backend64, robots_dir, tmp_path, builds):
-    """The paper's criterion: rest at (10, 0) m after 5 s within 1 cm and 1 cm/s (measured:
-    55 iterations from the file's guess), and the run folder holds the final behaviour."""
+    """The paper's criterion: rest at (10, 0) m after 5 s within 1 cm and 1 cm/s within 100
+    simulations from the file's guess, and the run folder holds the final behaviour."""
     from tdphys.optim.outputs import write_run
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
     result = run(exp, budget=100, progress=False, builds=builds)
@@ -166,7 +166,7 @@ def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir, builds):
 
 def test_system_identification_tiny_budget_moves_towards_the_truth(backend64, robots_dir, builds):
     """A few Adam steps on a 1 s recording lower the loss and every parameter error (the
-    full file recovers all three within 1 %: README)."""
+    full file recovers all three within 1 %: docs/studies/paper-tasks.md)."""
     exp = short(load_experiment(robots_dir.parent / "experiments" /
                                 "system_identification.yaml"), 1.0)
     result = run(exp, budget=4, progress=False, builds=builds)

@@ -1,6 +1,6 @@
-"""demos/results_table.py: the README's results table, read from sweeps (sweep.json: success
-rates over seeds) and, where an experiment has none, from single run folders' metrics.json
-(shown as "best of 1")."""
+"""demos/results_table.py: the results tables (RESULTS.md in full, README.md short), read from
+sweeps (sweep.json: success rates over seeds) and, where an experiment has none, from single
+run folders' metrics.json (shown as "best of n")."""
 import json
 import sys
 from pathlib import Path
@@ -28,6 +28,38 @@ def test_cells_show_metric_success_and_counts(tmp_path):
         rows["Ball throw to (10, 0) m"]
     assert "| not run | best of 1: 0.5 m/s (not met) after 500 simulations, 1000 s |" in \
         rows["Quadruped gait from standstill"]
+
+
+def test_several_run_folders_show_as_the_best_of_n_and_how_many_met(tmp_path):
+    """Run folders are grouped by the experiment and optimiser their metrics.json names
+    (whatever the folder is called); the cell shows the best by the task's metric (speed:
+    higher is better) and the count that met the criterion."""
+    for folder, speed, ok in (("quadruped_gait", 1.1, False), ("quadruped_gait_2", 1.2, True),
+                              ("walk", 0.9, False)):
+        _metrics(tmp_path / folder, experiment="quadruped_gait", optimizer="adam",
+                 speed_mps=speed, success=ok, evaluations=500, wall_s=300.0)
+    row = [r for r in results_table.table(tmp_path).splitlines()
+           if r.startswith("| Quadruped gait")][0]
+    assert "| best of 3 (1 met): 1.2 m/s (met) after 500 simulations, 300 s | not run |" in row
+    short = [r for r in results_table.short_table(tmp_path).splitlines()
+             if r.startswith("| Quadruped gait")][0]
+    assert short == "| Quadruped gait from standstill | best of 3 (1 met): 1.2 m/s (met) | " \
+        "not run |"
+
+
+def test_a_run_stopped_by_hand_says_so(tmp_path):
+    _metrics(tmp_path / "ball_throw", error_m=0.05, success=False, evaluations=40,
+             wall_s=30.0, stop_reason="interrupted")
+    assert "| best of 1: 50 mm (not met, stopped) after 40 simulations, 30 s |" in \
+        results_table.table(tmp_path).splitlines()[2]
+
+
+def test_the_short_table_gives_a_sweep_as_its_rate(tmp_path):
+    _sweep(tmp_path / "sweeps" / "ball_throw", "ball_throw",
+           [({}, "adam", [(44, 50.0, 0.004), (None, 300.0, 0.2)])])
+    rows = results_table.short_table(tmp_path / "runs", tmp_path / "sweeps").splitlines()
+    assert rows[2] == "| Ball throw to (10, 0) m | 1 of 2 seeds met | not run |"
+    assert all(r.endswith("| not run | not run |") for r in rows[3:])
 
 
 def test_a_confirmed_success_names_its_rollout(tmp_path):

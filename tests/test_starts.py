@@ -125,7 +125,6 @@ def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, 
     assert hanging == pytest.approx(0.0, abs=1e-12) and abs(angle[1]) > 0
 
 
-@pytest.mark.taichi_keep   # reuses the simulation the test above built
 def test_random_starts_loss_gradient_matches_finite_differences(robots_dir, builds):
     """The batch-averaged swing-up loss (1/B per world) over random starts, f64, on the tape
     against central differences."""
@@ -192,69 +191,72 @@ def test_starts_move_hinges_and_sliders_only(tmp_path, robots_dir):
                         check_robot=True)
 
 
-def _json_line(out: str) -> dict:
-    """The JSON line replay prints (Taichi may print its start-up banner first)."""
+def _replay(args: list, capsys) -> tuple[int, list, str]:
+    """`tdphys replay ARGS`: (exit status, the JSON lines it printed, stderr). Taichi may print
+    its start-up banner before them."""
     import json
-    return json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+
+    from tdphys.cli import main
+    try:
+        code = main(["replay", *args])
+    except SystemExit as exc:                  # argparse's own exit
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, [json.loads(s) for s in out.splitlines() if s.startswith("{")], err
 
 
 def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp_path, capsys,
                                                       builds):
-    """demos/replay.py rolls a run folder's best parameters out from the file's start: over
+    """`tdphys replay` rolls a run folder's best parameters out from the file's start: over
     the training horizon it gives the run's own final metrics, and it runs longer on request
-    (how a lucky pass is told from balancing)."""
-    import sys
+    (how a lucky pass is told from balancing). Its exit status is the verdict: a pole 0.3 s
+    from hanging is not up, so 1 (not met); bad input 2."""
     from tdphys.optim.outputs import write_run
-    sys.path.insert(0, str(robots_dir.parent / "demos"))
-    import replay
     result = run(_swing_up(robots_dir), budget=6, progress=False, builds=builds)
     write_run(result, tmp_path / "run", video=False)
     # the folder names the experiment file (5 s); this run was 0.3 s
-    assert replay.main([str(tmp_path / "run"), "--duration", "0.3"], builds=builds) == 0
-    again = _json_line(capsys.readouterr().out)
+    code, (again,), _ = _replay([str(tmp_path / "run"), "--duration", "0.3"], capsys)
+    assert code == 1 and again["success"] is False
     for key in ("height_error_m", "worst_gap_m", "max_height_m", "up_share"):
         assert again[key] == pytest.approx(result.metrics_best[key], abs=1e-12)
     # --experiment: another file than the one the run recorded (which moved, or was a copy)
-    assert replay.main([str(tmp_path / "run"), "--experiment", str(tmp_path / "gone.yaml")],
-                       builds=builds) == 2
-    assert "gone.yaml" in capsys.readouterr().err
+    code, _, err = _replay([str(tmp_path / "run"), "--experiment", str(tmp_path / "gone.yaml")],
+                           capsys)
+    assert code == 2 and "gone.yaml" in err
     out = tmp_path / "long.npz"
-    assert replay.main([str(tmp_path / "run"), "--duration", "0.6", "--out", str(out)],
-                       builds=builds) == 0
-    longer = _json_line(capsys.readouterr().out)
-    assert longer["duration_s"] == pytest.approx(0.6)
+    code, (longer,), _ = _replay([str(tmp_path / "run"), "--duration", "0.6", "--out",
+                                  str(out)], capsys)
+    assert code == 1 and longer["duration_s"] == pytest.approx(0.6)
     assert np.load(out)["pos"].shape[0] == 31
     # a folder with the trained parameters only (params.npz) and the file that trained them
     import shutil
+
     from tdphys.optim.checkpoints import load_state
     (tmp_path / "weights").mkdir()
     shutil.copy(tmp_path / "run" / "params.npz", tmp_path / "weights")
     file = load_state(tmp_path / "run")["file"]
-    assert replay.main([str(tmp_path / "weights"), "--experiment", file,
-                        "--duration", "0.3"], builds=builds) == 0
-    assert _json_line(capsys.readouterr().out) == again
-    with pytest.raises(SystemExit):                   # which experiment trained them?
-        replay.main([str(tmp_path / "weights")], builds=builds)
-    assert "--experiment" in capsys.readouterr().err
+    code, lines, _ = _replay([str(tmp_path / "weights"), "--experiment", file,
+                              "--duration", "0.3"], capsys)
+    assert code == 1 and lines == [again]
+    code, _, err = _replay([str(tmp_path / "weights")], capsys)   # which file trained them?
+    assert code == 2 and "give the experiment file that trained them with --experiment" in err
 
 
 def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_dir, tmp_path,
                                                               capsys, builds):
-    """demos/replay.py --nudge D: world 0 from the file's start, the others from every hinge
+    """`tdphys replay --nudge D`: world 0 from the file's start, the others from every hinge
     and slider moved and set moving by draws in +-D; each world's metrics with its verdict,
-    then the count. --nudge 0 gives the file's start in every world."""
-    import json
-    import sys
+    then the count; exit status 0 only when every world met the criterion. --nudge 0 gives
+    the file's start in every world."""
     from tdphys.optim.outputs import write_run
-    sys.path.insert(0, str(robots_dir.parent / "demos"))
-    import replay
     result = run(_swing_up(robots_dir), budget=2, progress=False, builds=builds)
     write_run(result, tmp_path / "run", video=False)
 
     def lines(*extra):
-        assert replay.main([str(tmp_path / "run"), "--duration", "0.3", "--worlds", "3",
-                            *extra], builds=builds) == 0
-        return [json.loads(s) for s in capsys.readouterr().out.splitlines() if s.startswith("{")]
+        code, printed, _ = _replay([str(tmp_path / "run"), "--duration", "0.3", "--worlds",
+                                    "3", *extra], capsys)
+        assert code == (0 if printed[-1]["passed"] == 3 else 1)
+        return printed
 
     same = lines("--nudge", "0")
     assert [w["world"] for w in same[:3]] == [0, 1, 2] and same[3]["worlds"] == 3
@@ -266,5 +268,5 @@ def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_d
     assert all(abs(w["max_height_m"] - same[0]["max_height_m"]) > 1e-9      # started elsewhere
                or abs(w["worst_gap_m"] - moved[0]["worst_gap_m"]) > 1e-9 for w in moved[1:3])
     assert moved[3]["passed"] == sum(w["success"] for w in moved[:3])
-    with pytest.raises(SystemExit):                   # one world is no comparison
-        replay.main([str(tmp_path / "run"), "--nudge", "0.1", "--worlds", "1"], builds=builds)
+    code, _, err = _replay([str(tmp_path / "run"), "--nudge", "0.1", "--worlds", "1"], capsys)
+    assert code == 2 and "argument --worlds: 1 is out of range" in err   # no comparison

@@ -37,7 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="sweep folder (default runs/sweeps/<experiment name>/)")
     p.add_argument("--budget", type=_checked(_positive_int), metavar="N",
                    help="simulations per run (default: the file's optimizer.budget)")
-    p.add_argument("--arch", default="cpu", choices=ARCHS)
+    p.add_argument("--arch", default="cpu", choices=ARCHS,
+                   help="where the kernels run (auto: a GPU if there is one)")
     p.add_argument("--checkpoint-min", type=_checked(_non_negative), default=1.0,
                    metavar="MIN", help="save each run's checkpoint every MIN minutes "
                    "(default 1; 0: only at the end), which a killed trial resumes from")

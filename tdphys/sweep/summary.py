@@ -1,6 +1,6 @@
 """A sweep's results, per setting, from its trials' run folders (docs/sweep.md, "Outputs"):
 sweep.json (the numbers), sweep.md (a table) and sweep.png (every seed's curve, the median
-and a band); `describe` words one setting as the README's results table shows it.
+and a band); `describe` words one setting as the results tables show it.
 
 Reads only JSON files (a trial's trial.json, metrics.json and history.json): no Taichi, no
 Ray, so demos/results_table.py can use it anywhere.
