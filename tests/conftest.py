@@ -18,11 +18,12 @@ def backend64():
     return backend.init(backend.env_arch("cpu"), "f64")   # a no-op when already running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def builds():
-    """The simulations the module's runs build (tdphys.optim.builds.Builds), shared so that
-    tests of one experiment (a run, its resume, its gradient check) compile it once per
-    Taichi session."""
+    """The simulations a test's runs build (tdphys.optim.builds.Builds), shared among the runs
+    of one test (a run and its resume, a run and its replay). Per test, since Taichi restarts
+    before each one (fresh_taichi_per_test) and takes the fields of every simulation with it;
+    a rebuilt one loads its kernels from the offline cache."""
     from tdphys.optim.builds import Builds
     return Builds()
 
