@@ -163,10 +163,10 @@ def _cheap_source_positions() -> None:
     Taichi 1.7.4's front end attaches a position to every statement and expression it
     translates, and builds each one eagerly with a TextWrapper-drawn caret line under the
     source, whether or not an error ever shows it: on our statically unrolled kernels that
-    formatting is a good part of a warm (offline-cached) compile. The replacement keeps what an error message
-    needs (file, line, function, and the source line) and drops only the caret drawing;
-    the same trade Taichi's successor made (Genesis-Embodied-AI/quadrants#857). Applied only
-    to the pinned version, whose private method it replaces.
+    formatting is a good part of a warm (offline-cached) compile. The replacement keeps what an
+    error message needs (file, line, function, and the source line) and drops only the caret
+    drawing; the same trade Taichi's successor made (Genesis-Embodied-AI/quadrants#857). Applied
+    only to the pinned version, whose private method it replaces.
     """
     from taichi.lang.ast import ast_transformer_utils as utils
     context = getattr(utils, "ASTTransformerContext", None)
@@ -246,7 +246,8 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
     try:
         ti.init(**kwargs)
     except Exception as exc:  # pragma: no cover - depends on the machine
-        raise BackendError(f"could not start Taichi on arch={name}: {exc}\n  fix: try --arch cpu")
+        raise BackendError(
+            f"could not start Taichi on arch={name}: {exc}\n  fix: try --arch cpu") from exc
     actual = ti.lang.impl.current_cfg().arch
     if actual != _arch_object(name):
         ti.reset()

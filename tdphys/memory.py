@@ -4,12 +4,13 @@
                real_bytes=4)
     # OutOfMemory: ... needs about 1.6e+03 GB ... this machine has 22 GB available ...
 
-A rollout keeps every step's state for the backward pass (engine/simulation.py), so memory
-grows as batch x steps x (bodies, motors, constraint rows, contact points); one step's
-substeps and the solver's history add batch x (substeps + iterations) x (rows, bodies). `simulation_bytes` counts the fields
-Simulation._allocate declares (and their gradients); tests/test_memory.py checks it against a
-real Simulation. The limit is the memory the machine has free now (CPU) or the GPU's total
-(CUDA; read from the driver); on Vulkan the GPU's size is unknown and nothing is refused.
+A rollout keeps every step's state for the backward pass (engine/simulation.py), so memory grows
+as batch x steps x (bodies, motors, constraint rows, contact points); one step's substeps and
+the solver's history add batch x (substeps + iterations) x (rows, bodies). `simulation_bytes`
+counts the fields Simulation._allocate declares (and their gradients); tests/test_bad_inputs.py
+checks it against a real Simulation. The limit is the memory the machine has free now (CPU) or
+the GPU's total (CUDA; read from the driver); on Vulkan the GPU's size is unknown and nothing is
+refused.
 """
 from __future__ import annotations
 

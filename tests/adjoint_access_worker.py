@@ -20,7 +20,7 @@ x = ti.field(ti.f64, 2, needs_grad=True)
 
 @ti.kernel
 def overwrite_after_read():
-    for i in range(1):
+    for _ in range(1):
         y = x[0] * 2.0
         x[0] = y
 

@@ -1,6 +1,7 @@
 """Every experiment file (experiments/*.yaml) loads, and the paper's tasks lower their loss
-with a tiny budget on 1 s rollouts (CI's share of each experiment; full runs: RESULTS.md). The swing-up files are in test_pixels.py, the ball throw and system
-identification in test_optimize.py."""
+with a tiny budget on 1 s rollouts (CI's share of each experiment; full runs: RESULTS.md).
+The swing-up files are in test_pixels.py, the ball throw and system identification in
+test_optimize.py."""
 import dataclasses
 
 import numpy as np

@@ -142,8 +142,9 @@ def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
         np.testing.assert_allclose(sim.vel.grad.to_numpy()[:T, 0, 0], expected[:T],
                                    rtol=1e-12, atol=1e-15)
     if backend64.arch != "cpu":
-        # On CUDA the unsafe spelling's adjoint does not merely give a wrong number, it faults (CUDA_ERROR_MISALIGNED_ADDRESS) and leaves the
-        # process's CUDA context unusable, failing every later test in the worker.
+        # On CUDA the unsafe spelling's adjoint does not merely give a wrong number, it faults
+        # (CUDA_ERROR_MISALIGNED_ADDRESS) and leaves the process's CUDA context unusable,
+        # failing every later test in the worker.
         pytest.skip(f"the checks above passed on {backend64.arch}; the raw-tape bypass runs on "
                     "cpu only: on cuda the unsafe adjoint faults the device")
     sim.vel.grad.fill(0.0)

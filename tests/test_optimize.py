@@ -88,7 +88,8 @@ def test_clip_relative_keeps_a_rare_huge_gradient_to_a_few_typical_norms():
             x = adam.step(x, g)
         before = adam.m.copy()
         adam.step(x, burst)
-        return np.linalg.norm(adam.m - 0.9 * before) / 0.1, adam   # the burst's share, / (1 - beta1)
+        # the burst's share of the first moment, / (1 - beta1)
+        return np.linalg.norm(adam.m - 0.9 * before) / 0.1, adam
 
     assert first_moment_after_burst()[0] == pytest.approx(1000.0)
     assert first_moment_after_burst(clip=100.0)[0] == pytest.approx(100.0)

@@ -64,7 +64,7 @@ def test_bad_expressions_name_the_key(old, new, key, words):
     with pytest.raises(ModelError) as err:
         parse_robot(ROBOT.replace(old, new), "r.yaml")
     msg = str(err.value)
-    assert f"r.yaml:" in msg and key in msg, msg
+    assert "r.yaml:" in msg and key in msg, msg
     for w in words:
         assert w in msg, msg
 

@@ -186,7 +186,8 @@ def test_starts_move_hinges_and_sliders_only(tmp_path, robots_dir):
     text = (robots_dir.parent / "experiments" / "arm_reach.yaml").read_text()
     p = tmp_path / "exp.yaml"
     p.write_text(text.replace("../robots/", str(robots_dir) + "/").replace(
-        "  tolerance: 0.01", "  starts: {joints: {shoulder: {pos: [-0.1, 0.1]}}}\n  tolerance: 0.01"))
+        "  tolerance: 0.01",
+        "  starts: {joints: {shoulder: {pos: [-0.1, 0.1]}}}\n  tolerance: 0.01"))
     _expect_model_error(p, "task.starts.joints.shoulder", ["universal joint", "hinge or slider"],
                         check_robot=True)
 

@@ -12,8 +12,10 @@ r_p, r_c their lever arms from the centres of mass:
   point    C = e_k . (c - p) for world axes e_k;   J = (-e, -r_p x e | e, r_c x e)
   hinge    C = a_c . u_k, u_k perpendicular to the parent's axis;   J = (0, u x a_c | 0, a_c x u)
   ang lock C = e_k . theta, theta the rotation vector of the child's orientation error
-  slider   C = u_k . (c - p), u_k perpendicular to the parent's axis; J = (-u, -(r_p + d) x u | u, r_c x u)
-  universal C = a_1 . a_2 (parent's first axis, child's second);  J = (0, a_1 x a_2 | 0, -(a_1 x a_2))
+  slider   C = u_k . (c - p), u_k perpendicular to the parent's axis;
+           J = (-u, -(r_p + d) x u | u, r_c x u)
+  universal C = a_1 . a_2 (parent's first axis, child's second);
+           J = (0, a_1 x a_2 | 0, -(a_1 x a_2))
 Each solves J v = -bias_rate * C softly (tmath.soft_coefficients).
 Returned per row: ja, jb, target rate vt, softness (tmath.soft_coefficients; 0 rigid), impulse
 bounds lo, hi, friction coefficient mu and active (1 or 0).
@@ -245,8 +247,8 @@ def row(s, t, u, w, r, kind: ti.template()):
             bias = 1.0 / s.h   # the tree solve is exact: remove the whole error in a substep
         if ti.static(kind == L.ROW_LIMIT):
             ja_, jb_, c, act = limit_row(s, u, w, r)
-            ja, jb, vt, active, lo, hi = ja_, jb_, gap_target(c, bias, s.h, s.max_push_velocity), act, 0.0, \
-                BIG * act
+            vt = gap_target(c, bias, s.h, s.max_push_velocity)
+            ja, jb, active, lo, hi = ja_, jb_, act, 0.0, BIG * act
         else:
             ja_, jb_, c = joint_row(s, s.sub, u, w, r, kind)
             ja, jb, vt = ja_, jb_, -bias * c

@@ -88,7 +88,8 @@ _TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_
            "point_geom", "point_body_a", "point_shape_a", "point_body_b", "point_shape_b",
            "point_sub", "row_kind", "row_a", "row_b", "row_idx", "row_sub", "row_ref",
            "row_tree", "prev_first", "final", "point_row", "node_parent", "tree_order",
-           "joint_row0", "joint_nrows", "joint_in_tree", "body_group", "body_alone", "sensor_kind", "sensor_body",
+           "joint_row0", "joint_nrows", "joint_in_tree", "body_group", "body_alone", "sensor_kind",
+           "sensor_body",
            "sensor_ref", "sensor_joint", "sensor_axis", "sensor_adr", "sensor_dim",
            "sensor_motor", "body_has_com", "motor_row")
 # Recorded state, [t, world, ...] (Simulation.trajectory).
@@ -482,7 +483,8 @@ class Simulation:
     def store(self, t, w, n):
         """The state at t + 1: the last substep's pose."""
         U = self.n_substeps
-        self.pos[t + 1, w, n], self.quat[t + 1, w, n] = self.sub.pos[U, w, n], self.sub.quat[U, w, n]
+        self.pos[t + 1, w, n] = self.sub.pos[U, w, n]
+        self.quat[t + 1, w, n] = self.sub.quat[U, w, n]
         self.vel[t + 1, w, n] = self.sub.vel[U, w, n]
         self.omega[t + 1, w, n] = self.sub.omega[U, w, n]
 

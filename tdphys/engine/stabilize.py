@@ -14,8 +14,8 @@ first order, with the substep's factorisation of H (engine/tree.py):
 
 The velocity change makes the substep's velocity the displacement it made, as in SHAKE
 (Ryckaert et al. 1977): the next substep's velocity projection then removes almost nothing,
-where leaving the velocity unchanged would lose kinetic energy at every substep. Used when joints are rigid (solver.joint_hz 0);
-soft joints keep their error on purpose.
+where leaving the velocity unchanged would lose kinetic energy at every substep. Used when
+joints are rigid (solver.joint_hz 0); soft joints keep their error on purpose.
 
 Gradients: gap rows and the displacement are stages Taichi differentiates; the solve between
 them is differentiated by hand like tree.project_adjoint: for x = H^-1 y, ybar = H^-1 xbar and

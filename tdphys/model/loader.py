@@ -19,7 +19,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import yaml
 
@@ -27,8 +27,8 @@ from ..errors import ModelError
 from ..rotations import as_tuple, euler_quat, matrix_quat, quat_z_to
 from . import expressions, limits, placement
 from .schema import (FRICTION_COMBINE, JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS,
-                     SHAPE_KINDS, SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint, Motor, Quat, Robot,
-                     Sensor, Shape, Solver, Vec3, pair_key)
+                     SHAPE_KINDS, SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint,
+                     Motor, Quat, Robot, Sensor, Shape, Solver, Vec3, pair_key)
 from .textures import read_texture
 from .yamlread import (TAG, VARS, At, Map, boolean, choice, compose, describe, did_you_mean,
                        integer, is_null, items, listing, non_negative_int, number,

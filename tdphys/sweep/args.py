@@ -32,9 +32,11 @@ def add_parser(sub) -> None:
                    "as many as the cluster's CPUs fit)")
     p.add_argument("--threads", type=_checked(_positive_int), default=1, metavar="N",
                    help="Taichi CPU threads per trial (default 1)")
-    p.add_argument("--address", metavar="ADDR", help="an existing Ray cluster, e.g. 10.0.0.5:6379 or auto "
+    p.add_argument("--address", metavar="ADDR",
+                   help="an existing Ray cluster, e.g. 10.0.0.5:6379 or auto "
                    "(default: start a local Ray for the sweep)")
-    p.add_argument("--out", metavar="DIR", help="sweep folder (default runs/sweeps/<experiment name>/)")
+    p.add_argument("--out", metavar="DIR",
+                   help="sweep folder (default runs/sweeps/<experiment name>/)")
     p.add_argument("--budget", type=_checked(_positive_int), metavar="N",
                    help="simulations per run (default: the file's optimizer.budget)")
     p.add_argument("--arch", default="cpu", choices=ARCHS,

@@ -137,7 +137,8 @@ def run_trials(trials, out: Path, done_before: int, total: int, workers: int | N
     resources = {"cpu": threads}
     if arch == "cuda":
         resources["gpu"] = 1.0 / (workers or 1)   # the trials at once share one GPU
-    specs = [{"dir": str(t.dir), "out": str(out), "file": t.file, "values": t.run_values, "budget": t.budget,
+    specs = [{"dir": str(t.dir), "out": str(out), "file": t.file, "values": t.run_values,
+              "budget": t.budget,
               "arch": arch, "threads": threads, "checkpoint_s": checkpoint_s, "video": video,
               "name": f"{t.setting + ' ' if t.setting else ''}seed {t.seed}"} for t in trials]
     storage = out / ".tune"          # Tune's own records; the sweep does not read them

@@ -15,7 +15,8 @@ import numpy as np
 
 
 def read_trial(run_dir: Path, base: Path) -> dict:
-    """One trial's record: seed, dir (relative to `base`, the sweep's folder), status ("met", "not met", "failed" or "not run"), and
+    """One trial's record: seed, dir (relative to `base`, the sweep's folder), status ("met",
+    "not met", "failed" or "not run"), and
     for a finished one evaluations, success_at_evaluation, wall_s (the run's wall time [s]),
     wall_s_to_success [s] (from history.json), metric (the headline metric of its best
     parameters), stop_reason; error: the first line of a failed one's error.txt (the

@@ -91,6 +91,6 @@ class OrbitCamera:
         px = np.stack([(x_ndc + 1.0) * 0.5 * width, (1.0 - y_ndc) * 0.5 * height], axis=-1)
         return px, depth
 
-    def copy(self) -> "OrbitCamera":
+    def copy(self) -> OrbitCamera:
         return OrbitCamera(np.asarray(self.target, float).copy(), self.distance, self.yaw,
                            self.pitch, self.fov)

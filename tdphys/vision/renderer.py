@@ -23,8 +23,8 @@ which is what gives gradients there. The ground is always hard (it does not move
 
 Gradients. `render(t)` is one `ti.ad.grad_replaced` call: under `ti.ad.Tape` its backward
 recomputes the layers of step t from the stored state and runs the adjoints of the four
-differentiated kernels (layers, opacity, transmittance, composite), so memory holds one image per step
-and the layers of one step only. The box's closest approach along the ray is found by a
+differentiated kernels (layers, opacity, transmittance, composite), so memory holds one image
+per step and the layers of one step only. The box's closest approach along the ray is found by a
 forward-only golden-section search (the box SDF is convex along a ray); its gradient needs no
 derivative of the search because at the minimum d s / d t = 0 (envelope theorem).
 
