@@ -141,18 +141,29 @@ def test_missing_mujoco_gives_the_install_command(monkeypatch):
 def test_convert_writes_yaml_that_loads_back_to_the_same_model(tmp_path, name, capsys):
     """The same Robot, and so the same compiled tables and parameters, from the YAML."""
     from tdphys.cli import main
-    from tdphys.engine.layout import build_layout
     out = tmp_path / "robots" / f"{name}.yaml"
     assert main(["convert", gym(name), "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     text = out.read_text()
     assert text.startswith(f"# Converted by `tdphys convert` from {name}.xml.")
-    original, again = build_layout(load(gym(name))), build_layout(load(out))
+    assert_same_model(load(gym(name)), load(out))
+
+
+def assert_same_model(robot, other):
+    """The same compiled tables and parameters (to the last bit but one)."""
+    from tdphys.engine.layout import build_layout
+    original, again = build_layout(robot), build_layout(other)
     for key, value in vars(original).items():
         if isinstance(value, np.ndarray):
             assert np.array_equal(value, getattr(again, key)), key
     for key, value in original.params.items():
         assert np.allclose(value, again.params[key], rtol=1e-15, atol=0), key
+
+
+def test_the_shipped_ant_is_gymnasiums_ant():
+    """robots/ant.yaml (for experiments/ant_gait.yaml) is what gymnasium's ant.xml loads to."""
+    shipped = os.path.join(os.path.dirname(__file__), "..", "robots", "ant.yaml")
+    assert_same_model(load(gym("ant")), load(shipped))
 
 
 def test_convert_refuses_a_yaml_robot(tmp_path, capsys):
