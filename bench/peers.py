@@ -1,4 +1,5 @@
-"""tdphys and MuJoCo on the same work: the same MJCF file, controls and loss (docs/studies/peers.md).
+"""tdphys and MuJoCo on the same work: the same MJCF file, controls and loss
+(docs/studies/peers.md).
 
     python bench/peers.py                                   # ant and half_cheetah
     python bench/peers.py --models ant --batch 256 --horizons 100,1000 --markdown peers.md
@@ -24,7 +25,8 @@ memory are its own:
                   (--eps, forward): "FD rollouts" perturbs each control in turn and rolls out
                   from the nominal state at its step (1 + T nu rollouts on the thread pool);
                   "FD Jacobians + sweep" takes every step's transition Jacobians
-                  (mjd_transitionFD: 1 + 2 nv + nu steps each, counted as whole steps) and sweeps the adjoint back
+                  (mjd_transitionFD: 1 + 2 nv + nu steps each, counted as whole steps) and
+                  sweeps the adjoint back
   finite          whether every entry of the gradient is finite
   agreement       cos of the angle between tdphys's gradient and MuJoCo's (the two differ
                   where their contact models do: docs/mjcf.md), and between MuJoCo's two
