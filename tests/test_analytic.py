@@ -151,6 +151,7 @@ def pendulum_period_analytic():
     return t0 * (1 + PEND_A0 ** 2 / 16 + 11 * PEND_A0 ** 4 / 3072)
 
 
+@pytest.mark.slow
 def test_pendulum_period(gravity_world):
     """Small-angle physical pendulum (a0 = 0.05 rad, rigid hinge, dt = 1 ms): the period
     measured between successive zero crossings of the swing angle, linearly interpolated,
@@ -330,6 +331,7 @@ def body_frame_omega(tr):
     return np.einsum("tbji,tbj->tbi", rotation_matrices(tr["quat"][:, :, 0]), tr["omega"][:, :, 0])
 
 
+@pytest.mark.slow
 def test_torque_free_body_conserves_world_angular_momentum(torque_free):
     """No external torque: the world angular momentum L = R I R^T omega (I the principal
     inertia about the COM) stays within 1 % of its initial value, |L(t) - L(0)| <=
@@ -377,6 +379,7 @@ joints:
 """
 
 
+@pytest.mark.slow
 def test_force_motor_applies_its_command_as_a_force(backend64):
     """A force motor applies its command [N] along the axis, clipped to +-max_force: a 2 kg
     cart on a level rail pushed with 3 N (world 0) accelerates at 1.5 m/s^2, one commanded

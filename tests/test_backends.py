@@ -181,6 +181,7 @@ def _report(errors: dict, tol: float) -> str:
                      for k, (e, why) in errors.items())
 
 
+@pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 @pytest.mark.parametrize("case", ROBOTS)
 def test_forward_matches_cpu(runs, arch, case):
@@ -209,6 +210,7 @@ def _policy_matches(errors: dict, tol: float, policy: str, arch: str, what: str,
         f"[{arch!r}] is False: allow them\n{table}")
 
 
+@pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 @pytest.mark.parametrize("case", ROBOTS + ("zoo",))
 def test_gradient_parity_decides_policy(runs, arch, case):
@@ -245,6 +247,7 @@ def test_require_gradients_follows_the_policy(monkeypatch):
         backend.Backend("metal", "f32", False).require_gradients()
 
 
+@pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 def test_camera_images_match_cpu(runs, arch):
     """The camera renders on every backend: tests/camera_checks.py's SCENE (a sphere partly
@@ -259,6 +262,7 @@ def test_camera_images_match_cpu(runs, arch):
     assert (diff > 0.01).mean() < 1e-3, (diff > 0.01).mean()
 
 
+@pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 def test_camera_gradient_parity_decides_policy(runs, arch):
     """Taped gradients of an image loss through a camera (tests/camera_checks.py's SCENE:

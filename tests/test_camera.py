@@ -48,6 +48,7 @@ def hard(backend64):
     return _render(_flat_scene(0.0))
 
 
+@pytest.mark.slow
 def test_a_sphere_covers_its_projected_disc(hard):
     """On the optical axis at distance d a sphere of radius r is a disc of radius
     f r / sqrt(d^2 - r^2) pixels, centred where the camera projects its centre."""
@@ -100,6 +101,7 @@ def test_the_soft_image_tends_to_the_hard_image(hard):
     assert diffs[2] < 1e-3
 
 
+@pytest.mark.slow
 def test_ground_depth_and_checkerboard(backend64):
     """Looking straight down from 4 m: every ground pixel's depth is 4 m / cos(angle off the
     axis), and the 1 m checker squares alternate in colour across x = 0 and y = 0."""
@@ -128,6 +130,7 @@ cameras:
 """, "ground.yaml")
 
 
+@pytest.mark.slow
 def test_a_camera_on_a_body_moves_with_it(backend64):
     """A camera mounted on a tumbling body sees the body's own sphere at a fixed place in
     every frame, while the fixed world sphere moves across the image."""
@@ -161,6 +164,7 @@ cameras:
     assert len(cols) == 21 and cols[-1] - cols[0] > 2   # turning left: it moves right
 
 
+@pytest.mark.slow
 def test_image_gradients_match_finite_differences(backend64):
     """d loss / d (initial poses, velocities, sizes) where the loss weighs every pixel of
     the last frame of a drifting, spinning three-shape scene (a sphere partly hiding a box):
@@ -206,6 +210,7 @@ cameras:
 @pytest.mark.parametrize("shape", ["{type: sphere, radius: 0.5, color: [1, 0, 0]}",
                                    "{type: capsule, radius: 0.5, half_length: 0.5, "
                                    "color: [1, 0, 0]}"])
+@pytest.mark.slow
 def test_a_grazing_ray_has_a_bounded_gradient(backend64, shape):
     """Where a ray grazes a round surface its entry point moves infinitely fast with the pose
     (the normal turns by 90 degrees within no distance), so d shading / d pose is unbounded;
@@ -239,6 +244,7 @@ def test_a_grazing_ray_has_a_bounded_gradient(backend64, shape):
     assert np.abs(grads).max() < 10 * reference, grads / reference
 
 
+@pytest.mark.slow
 def test_a_capsule_is_shaded_continuously_across_its_seams(backend64):
     """The capsule's shading point comes from the ray's closest approach to the whole axis
     segment, so it is continuous where the side meets an end sphere and bounded at the
@@ -284,6 +290,7 @@ cameras:
 """
 
 
+@pytest.mark.slow
 def test_a_ball_on_a_capsule_end_stays_in_front_of_it_where_the_ray_misses_both(backend64):
     """A pendulum's tip: a ball centred on the end of its capsule pole. A ray that misses both
     has the same closest approach to each, so ordering misses by that depth alone let

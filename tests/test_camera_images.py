@@ -100,6 +100,7 @@ def rollout(backend64, robots_dir, tmp_path_factory):
     return robot, sim, images, npz
 
 
+@pytest.mark.slow
 def test_frames_from_trajectory_equal_the_rollouts_images(rollout):
     """Writing the recorded poses back and rendering gives the very same images, for a
     camera fixed in the world and one riding on the cart, in either world."""

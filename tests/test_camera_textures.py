@@ -248,6 +248,7 @@ cameras:
 
 
 # ------------------------------------------------------------------------------ gradients
+@pytest.mark.slow
 def test_image_gradients_through_textures_match_finite_differences(backend64, tmp_path):
     """d loss / d (initial position and orientation) of a textured sphere, box and capsule,
     soft edges (softness 1 pixel), loss weighing every pixel: through the bilinear texture

@@ -1,10 +1,12 @@
 """The `tdphys` command line contract: simulate writes the documented arrays; bad controls
 and bad arguments give one clear message and a non-zero exit; gradcheck passes on a robot."""
 import numpy as np
+import pytest
 
 from tdphys.cli import main
 
 
+@pytest.mark.slow
 def test_simulate_writes_documented_arrays(tmp_path, robots_dir, backend64):
     out = tmp_path / "traj.npz"
     assert main(["simulate", str(robots_dir / "ball.yaml"), "--steps", "20", "--batch", "3",
@@ -32,6 +34,7 @@ def test_simulate_rejects_controls_of_wrong_shape(tmp_path, robots_dir, capsys, 
     assert "u.npy" in err and "(7, 99)" in err and "expected (10," in err
 
 
+@pytest.mark.slow
 def test_gradcheck_passes_on_the_pendulum(robots_dir, capsys, backend64):
     code = main(["gradcheck", str(robots_dir / "pendulum.yaml"), "--steps", "10",
                  "--per-param", "1", "--wrt", "initial,params"])
@@ -40,6 +43,7 @@ def test_gradcheck_passes_on_the_pendulum(robots_dir, capsys, backend64):
     assert "initial" in out and "max relative error" in out
 
 
+@pytest.mark.slow
 def test_simulate_takes_robot_vars_and_records_them(tmp_path, capsys, backend64):
     """--var NAME=VALUE replaces a value of the file's `vars:`; the trajectory records the
     values (`robot_vars`, JSON) so `tdphys view` draws that geometry. A malformed --var or an

@@ -44,6 +44,7 @@ def arm(backend64):
     return sim, task, ctl
 
 
+@pytest.mark.slow
 def test_weight_gradients_match_finite_differences(arm):
     """d loss / d theta from the tape equals central differences (f64) for hidden weights,
     biases, output weights and skip weights, through every feature kind."""
@@ -55,6 +56,7 @@ def test_weight_gradients_match_finite_differences(arm):
     check_weight_gradient(sim, task, ctl, both, picks)
 
 
+@pytest.mark.slow
 def test_zero_output_starts_from_standstill(arm):
     """With zero output weights (zero_output's start) every command equals output_offset,
     whatever the inputs; the hidden layers start random."""
@@ -68,6 +70,7 @@ def test_zero_output_starts_from_standstill(arm):
     assert not np.any(initial_theta_for(ctl, spec)[ctl.offsets[-1][0]:])
 
 
+@pytest.mark.slow
 def test_per_step_and_one_launch_agree(arm):
     """Evaluated step by step between the engine's steps or for all steps at once from the
     recorded states, the controller writes the same commands, to the last few bits: the
@@ -92,6 +95,7 @@ def test_each_world_runs_its_own_weights(arm):
     assert task.losses() == pytest.approx(both[::-1], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_grad_decay_scales_the_adjoint_per_step(arm):
     """With grad_decay g, a loss on the final state gives g^T times the exact gradient with
     respect to the initial state (each of the T steps back multiplies the adjoint by g)."""
@@ -107,6 +111,7 @@ def held_arm(backend64):
     return _setup(FEATURES, hidden=(5,), batch=2, param_sets=2, action_repeat=3)
 
 
+@pytest.mark.slow
 def test_action_repeat_holds_each_command_until_the_next_evaluation(held_arm):
     """With action_repeat 3 the commands of steps 1, 2 repeat step 0's, those of 4, 5 step
     3's, ...; the network evaluated at step 3 sees the state the held command led to."""
@@ -118,6 +123,7 @@ def test_action_repeat_holds_each_command_until_the_next_evaluation(held_arm):
     assert np.abs(ctrl[3] - ctrl[0]).max() > 1e-6     # the state moved between evaluations
 
 
+@pytest.mark.slow
 def test_action_repeat_weight_gradients_match_finite_differences(held_arm):
     """Through the held commands too: d loss / d theta equals central differences (f64)."""
     sim, task, ctl = held_arm
@@ -126,6 +132,7 @@ def test_action_repeat_weight_gradients_match_finite_differences(held_arm):
     check_weight_gradient(sim, task, ctl, both, picks)
 
 
+@pytest.mark.slow
 def test_action_repeat_decays_the_held_command_per_step(held_arm):
     """With grad_decay g a loss on the final state still gives g^T times the exact gradient
     with respect to the initial state: a held command's adjoint is scaled once per step."""

@@ -106,6 +106,7 @@ def test_the_robot_follows_the_design_var(lever):
     assert params.named(x)["design.L"] == pytest.approx(1.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("log", [False, True])
 def test_design_gradient_matches_finite_differences(lever, tmp_path, log):
     """dLoss/dL through the capsule's length, the bob's position and size, the hinge height
@@ -125,6 +126,7 @@ def test_design_gradient_matches_finite_differences(lever, tmp_path, log):
     assert g[-1] == pytest.approx(fd, rel=1e-5), (g, fd)
 
 
+@pytest.mark.slow
 def test_parameters_shared_by_worlds_get_the_sum_of_their_gradients(lever):
     """A trained mass is shared by the 3 worlds: its gradient is that of the mean loss, the
     sum over the worlds, not world 0's part (central differences, float64)."""

@@ -99,6 +99,7 @@ def shared_mlp(backend64):
     return sim, task, MLP(spec, sim, task, param_sets=1)
 
 
+@pytest.mark.slow
 def test_shared_weights_get_the_same_gradient_every_rollout(shared_mlp):
     """Three taped rollouts from the same weights give the same loss, weight gradient and
     every world's parameter gradients, bit for bit: the adjoints of weights read by every

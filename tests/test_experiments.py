@@ -22,6 +22,7 @@ def test_every_experiment_file_loads(robots_dir):
         assert exp.name == f.stem
 
 
+@pytest.mark.slow
 def test_gait_tiny_budget_gains_speed(backend64, robots_dir, builds):
     """Adam from standstill (zero output weights): the first rollout stands still, and a few
     updates of the clock MLP move the torso forward (1 s rollouts here)."""
@@ -34,6 +35,7 @@ def test_gait_tiny_budget_gains_speed(backend64, robots_dir, builds):
     assert theta is not None and theta.size == 17944  # the paper counts 17,952
 
 
+@pytest.mark.slow
 def test_arm_reach_tiny_budget_gets_closer(backend64, robots_dir, builds):
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach.yaml"), 1.0)
     result = run(exp, budget=3, progress=False, builds=builds)
@@ -41,6 +43,7 @@ def test_arm_reach_tiny_budget_gets_closer(backend64, robots_dir, builds):
     assert result.history[0]["error_m"] == pytest.approx(np.sqrt(0.5), abs=0.02)  # held pose
 
 
+@pytest.mark.slow
 def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir, builds):
     """Random targets: every update rolls out a batch of worlds with fresh targets (counted as
     that many simulations); the held-out error is measured on the fixed set."""
@@ -57,6 +60,7 @@ def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir, builds):
     assert 0.0 < h[0]["error_m"] < 1.0
 
 
+@pytest.mark.slow
 def test_random_targets_loss_gradient_matches_finite_differences(robots_dir, builds):
     """The batch-averaged reach loss (1/B per world) on the tape, f64, against central
     differences."""
@@ -68,6 +72,7 @@ def test_random_targets_loss_gradient_matches_finite_differences(robots_dir, bui
     check_run_gradient(exp, picks=[0, 300, 5000, -1], builds=builds)
 
 
+@pytest.mark.slow
 def test_random_targets_with_cmaes(backend64, robots_dir, builds):
     """CMA-ES on random targets: each candidate drives a block of `batch` worlds that all
     candidates share the targets of; a candidate counts as `batch` simulations."""
@@ -99,6 +104,7 @@ def test_random_targets_need_a_controller_that_sees_them(tmp_path, robots_dir):
         check_against_robot(exp, tdphys.load(exp.robot))
 
 
+@pytest.mark.slow
 def test_codesign_tiny_budget_moves_controller_masses_and_legs(backend64, robots_dir, builds):
     """Co-design: the gait controller, the legs' masses and the leg lengths (the robot file's
     vars `thigh` and `shin`, log space) share one tape; a few updates change all three, keep

@@ -129,6 +129,7 @@ def test_the_ball_radius_is_non_smooth_and_the_contact_is_named(ball, capsys, ba
     assert all(line.split()[3] == "0" for line in summary[2:])     # no mismatch
 
 
+@pytest.mark.slow
 def test_a_planted_wrong_gradient_is_a_mismatch_and_exits_1(ball, capsys, backend64,
                                                             monkeypatch):
     """The same check with the tape's gradient of every initial-state entry replaced by
@@ -149,6 +150,7 @@ def test_a_planted_wrong_gradient_is_a_mismatch_and_exits_1(ball, capsys, backen
     assert "mismatch(es)" in out and "init_" in out.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_classify_checks_world_0_and_restores_the_other_worlds(ball, backend64):
     """From Python: the point checked is world 0's; worlds that differ from it (here in
     initial velocity and in contact margin, which is not checked but would smooth the ball's

@@ -149,6 +149,7 @@ def build_layout(robot):
     return build(robot)
 
 
+@pytest.mark.slow
 def test_joint_zoo_gradients_match_finite_differences(backend64):
     rng = np.random.default_rng(3)
 
@@ -160,10 +161,12 @@ def test_joint_zoo_gradients_match_finite_differences(backend64):
     assert {v.group for v in verdicts} == {"controls", "initial", "params"}
 
 
+@pytest.mark.slow
 def test_contact_zoo_gradients_match_finite_differences(backend64):
     _check(contact_zoo(), steps=15, tol=1e-3)
 
 
+@pytest.mark.slow
 def test_spin_zoo_gradients_match_finite_differences(backend64):
     """The torque-free rotation (implicit midpoint, Newton steps, Cayley turn) differentiates
     exactly, free and held by a joint."""

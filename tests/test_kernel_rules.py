@@ -114,6 +114,7 @@ def _expected_grad(sim):
     return g
 
 
+@pytest.mark.slow
 def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
     """Through Simulation.tape(), the unsafe kernel raises UnsafeKernelError naming the file,
     the line and the local-copy fix, before any backward pass; the same loss spelled with a

@@ -115,6 +115,7 @@ def test_missing_robot_file(tmp_path):
         load_experiment(p)
 
 
+@pytest.mark.slow
 def test_ball_throw_converges_with_adam(backend64, robots_dir, tmp_path, builds):
     """The paper's criterion: rest at (10, 0) m after 5 s within 1 cm and 1 cm/s within 100
     simulations from the file's guess, and the run folder holds the final behaviour."""
@@ -137,6 +138,7 @@ def test_ball_throw_converges_with_adam(backend64, robots_dir, tmp_path, builds)
     assert files["curve"].stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_gradient_probe_agrees_with_the_exact_gradient_on_a_smooth_loss(backend64, robots_dir,
                                                                         builds):
     """demos/gradient_quality.py's probe (tdphys/studies/gradient_quality.py) on the ball throw
@@ -156,6 +158,7 @@ def test_gradient_probe_agrees_with_the_exact_gradient_on_a_smooth_loss(backend6
     assert "grad_decay 0.9" in text and "exact" in text and "descends" in text
 
 
+@pytest.mark.slow
 def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir, builds):
     exp = load_experiment(robots_dir.parent / "experiments" / "ball_throw.yaml")
     exp = dataclasses.replace(exp, optimizer=dataclasses.replace(exp.optimizer, popsize=8))
@@ -165,6 +168,7 @@ def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir, builds):
     assert result.loss_best < 0.5 * first
 
 
+@pytest.mark.slow
 def test_system_identification_tiny_budget_moves_towards_the_truth(backend64, robots_dir, builds):
     """A few Adam steps on a 1 s recording lower the loss and every parameter error (the
     full file recovers all three within 1 %: docs/studies/paper-tasks.md)."""
@@ -309,6 +313,7 @@ def test_a_cmaes_state_saved_as_data_continues_exactly(tmp_path):
                 np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_runs_budget(backend64, robots_dir, tmp_path, builds):
     """A resumed run goes on to the budget it was started with (it used to take the file's)
     unless one is given."""
@@ -323,6 +328,7 @@ def test_resume_keeps_the_runs_budget(backend64, robots_dir, tmp_path, builds):
     assert resumed.evaluations == 3
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(backend64, robots_dir, tmp_path, builds):
     """3 Adam iterations, saved and resumed for 3 more, give the same losses as 6 in a row
     (the optimiser's moments and the next parameters are in state.npz)."""
@@ -341,6 +347,7 @@ def test_resume_continues_exactly(backend64, robots_dir, tmp_path, builds):
             builds=builds)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_checkpoint(backend64, robots_dir, tmp_path, builds):
     """The checkpoint saved after the 3rd of 6 Adam iterations (as demos/optimize.py does every
     --checkpoint-min minutes) resumes to the same losses as a run that was never stopped."""
@@ -362,6 +369,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(backend64, robots_dir, tmp_pat
         pytest.approx([h["loss"] for h in straight.history], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_a_warm_start_goes_on_from_the_earlier_runs_best_parameters(backend64, robots_dir,
                                                                     tmp_path, builds):
     """`init_from: RUN_DIR` starts from the parameters that folder's params.npz holds (its
@@ -428,6 +436,7 @@ def test_a_warm_started_controller_keeps_its_weights_and_refuses_another_shape(
         initial_x(warm, params)
 
 
+@pytest.mark.slow
 def test_log_trainables_stay_positive_and_chain_the_gradient(backend64, robots_dir, builds):
     """`log: true`: the optimiser moves ln(value) / scale; the gradient it gets is the
     parameter's gradient times value * scale (central differences agree), and any step keeps
@@ -462,6 +471,7 @@ def _clipping_experiment(robots_dir):
         controller=dataclasses.replace(exp.controller, output_scale=1e4))
 
 
+@pytest.mark.slow
 def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, robots_dir,
                                                                   builds):
     """task.control_cost c adds c (1/T) sum_t sum_m u_m(t)^2 of the raw commands to the loss,
@@ -515,6 +525,7 @@ def test_control_cost_adds_c_mean_u2_and_reaches_clipped_commands(backend64, rob
     assert grads[0][3, 0, 0] == 0.0             # clipped: no gradient from the physics
 
 
+@pytest.mark.slow
 def test_adam_stops_when_the_gradient_stays_exactly_zero(backend64, robots_dir, builds):
     """Commands scaled so far out that the servo clips them (a first update may still find a
     step whose command crosses zero): once the gradient is exactly 0 for STALL_UPDATES updates
@@ -527,6 +538,7 @@ def test_adam_stops_when_the_gradient_stays_exactly_zero(backend64, robots_dir, 
     assert "exactly 0" in result.message and "task.control_cost" in result.message
 
 
+@pytest.mark.slow
 def test_gait_ceiling_search_reports_a_monotone_best_speed_of_its_own_commands(backend64,
                                                                               robots_dir):
     """demos/gait_ceiling.py's search (0.3 s of the quadruped gait, 2 generations of 4): the

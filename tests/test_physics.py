@@ -35,18 +35,21 @@ def free_fall(z0, steps, dt=0.01):
     return z0 - 9.81 * (dt / substeps) ** 2 * m * (m + 1) / 2
 
 
+@pytest.mark.slow
 def test_free_fall_matches_semi_implicit_euler(backend64):
     """Before touching the ground the ball falls exactly as symplectic Euler does."""
     tr = run(ball(z=10.0), steps=100)
     np.testing.assert_allclose(tr["pos"][:, 0, 0, 2], free_fall(10.0, 100), atol=1e-9)
 
 
+@pytest.mark.slow
 def test_projectile_keeps_horizontal_velocity(backend64):
     tr = run(ball(z=50.0, vel=(3.0, -1.0, 5.0)), steps=200)
     np.testing.assert_allclose(tr["vel"][:, 0, 0, 0], 3.0, atol=1e-12)
     np.testing.assert_allclose(tr["pos"][-1, 0, 0, :2], [6.0, -2.0], atol=1e-9)
 
 
+@pytest.mark.slow
 def test_bounce_reaches_e_squared_height(backend64):
     """A ball dropped from h with restitution e rebounds to e^2 h (within 5 %)."""
     e, h = 0.5, 1.5
@@ -57,6 +60,7 @@ def test_bounce_reaches_e_squared_height(backend64):
     assert abs(rebound - e * e * h) / (e * e * h) < 0.05, rebound
 
 
+@pytest.mark.slow
 def test_contact_margin_makes_landing_continuous_in_drop_height(backend64):
     """Worlds dropping a ball from heights 0.1 mm apart. Without a margin the contact row
     switches on at first overlap, so the impulse jumps between neighbouring heights (the
@@ -86,6 +90,7 @@ def test_contact_margin_makes_landing_continuous_in_drop_height(backend64):
     assert (first_touch[0.05] <= first_touch[0.0]).all()
 
 
+@pytest.mark.slow
 def test_limit_margin_makes_limit_stop_continuous_in_initial_speed(backend64):
     """A bar on a hinge falls from horizontal into its 0.5 rad limit, each world starting
     with an angular speed 0.004 rad/s higher. As with contacts, a limit row that switches on
@@ -150,6 +155,7 @@ def test_resting_ball_drifts_less_than_a_millimetre(backend64):
     assert drift < 1e-3, drift
 
 
+@pytest.mark.slow
 def test_batch_worlds_are_independent(backend64):
     """Two worlds with different initial heights evolve like two separate simulations."""
     from tdphys.engine.simulation import Simulation
@@ -161,6 +167,7 @@ def test_batch_worlds_are_independent(backend64):
     np.testing.assert_array_equal(z[:, 1], single)
 
 
+@pytest.mark.slow
 def test_determinism_bit_identical(backend64):
     robot = ball(z=1.0, vel=(1.0, 0.5, 0.0))
     a = run(robot, steps=200)
@@ -181,6 +188,7 @@ def test_nan_state_is_reported_with_step_and_body(backend64):
     assert err.value.body == "ball"
 
 
+@pytest.mark.slow
 def test_nan_gradient_is_reported_with_step_and_body(backend64):
     """A loss that is not differentiable where the state sits (|v_x| of a ball falling straight
     down, at step 12) gives a NaN adjoint there; check_gradients names that step and body

@@ -30,6 +30,7 @@ def _state_experiment(robots_dir, gap="squared"):
                                                              home_cost=0.05, gap=gap))
 
 
+@pytest.mark.slow
 def test_swing_up_from_the_state_lowers_the_loss(robots_dir, builds):
     exp = _state_experiment(robots_dir)
     result = run(exp, budget=3, progress=False, builds=builds)
@@ -38,6 +39,7 @@ def test_swing_up_from_the_state_lowers_the_loss(robots_dir, builds):
     assert result.loss_best < first["loss"]
 
 
+@pytest.mark.slow
 def test_swing_up_loss_is_height_gap_plus_control_and_home_costs(robots_dir, builds):
     """Per world: (1/T) sum_t (h - z_tip(t))^2 / L^2 + c_u (1/T) sum_t u(t)^2 + c_home (1/T)
     sum_t |p_xy(t) - p_xy(0)|^2 with p the cart's centre of mass, recomputed from the
@@ -84,6 +86,7 @@ def test_up_share_counts_the_steps_held_after_the_first_swing_up():
     assert m["worst_gap_m"] == pytest.approx(0.0) and m["max_height_m"] == 1.81
 
 
+@pytest.mark.slow
 def test_swing_up_loss_gradient_matches_finite_differences(robots_dir, builds):
     """The swing_up loss on the tape (f64, the state experiment's controller weights, from the
     file's start). Step 1e-5: weight 100's entry is 2.6e-5, where
@@ -97,6 +100,7 @@ def _absolute_gap(robots_dir):
     return _state_experiment(robots_dir, gap="absolute")
 
 
+@pytest.mark.slow
 def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir, builds):
     """task.gap absolute: (1/T) sum_t (h - z_tip(t)) / L (the tip never rises above h, the
     most it can reach) + the control and home costs, recomputed from the trajectory; a
@@ -117,6 +121,7 @@ def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir, builds):
     assert float(sim.loss[None]) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_absolute_gap_gradient_matches_finite_differences(robots_dir, builds):
     check_run_gradient(_absolute_gap(robots_dir), picks=[0, 100, 1000, 4500, -1], eps=1e-5,
                        builds=builds)
@@ -138,6 +143,7 @@ def test_gap_form_must_be_known(tmp_path, robots_dir):
              "(?s)task.gap.*unknown height gap form 'cubed'")
 
 
+@pytest.mark.slow
 def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
     """The network sees only the 72 x 24 camera image (f32, as in the file: conv, feature
     points and their motion, standardised, a 64-64 head); 0.5 s rollouts (the vision
@@ -154,6 +160,7 @@ def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
     assert all(h["grad_norm"] > 0 for h in result.history)
 
 
+@pytest.mark.slow
 def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_dir):
     """controller.normalize keeps the dense input's mean and deviation in the weights vector:
     the runner sets them from a forward rollout before the first update (a simulation
@@ -187,6 +194,7 @@ def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_
     assert np.all(X[:, mask] == x[mask]) and np.all(X[:, ~mask] != x[~mask])
 
 
+@pytest.mark.slow
 def test_pixels_gradient_matches_finite_differences(robots_dir):
     """The whole pixels pipeline on one tape in f64: physics, the camera's soft renderer
     (the ground in view), both conv layers, the spatial softmax, the feature points' motion,
@@ -220,6 +228,7 @@ def test_swing_up_success_means_holding_at_every_step_of_the_window(robots_dir):
     assert not task.success({"height_error_m": 0.01, "worst_gap_m": 0.06})
 
 
+@pytest.mark.slow
 def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
     """task.confirm: a pole started 0.02 rad from upright, its cart held still, stays within
     5 cm of the top for the 0.4 s training rollout (the criterion holds) and is swinging
@@ -248,6 +257,7 @@ def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
                                                 first["confirm_worst_gap_m"])
 
 
+@pytest.mark.slow
 def test_confirm_starts_refuse_a_pass_that_only_the_exact_start_gives(robots_dir, builds):
     """task.confirm_starts: the confirmation also rolls out worlds from nudges of the file's
     start, and every world must meet the criterion. Here the point 0.8 m up the pole's line
@@ -327,6 +337,7 @@ def test_confirm_is_refused_with_random_targets(tmp_path, robots_dir):
     _expect_model_error(p, "task.confirm", ["held-out targets", "drop `confirm`"])
 
 
+@pytest.mark.slow
 def test_the_shipped_pixels_controller_swings_up_and_balances_for_30_s(robots_dir):
     """experiments/trained/pendulum_pixels holds the weights a run of
     experiments/pendulum_pixels.yaml (seed 4) trained until it met the file's criterion

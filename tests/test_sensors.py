@@ -68,6 +68,7 @@ def blocks(backend64):
     return sim
 
 
+@pytest.mark.slow
 def test_world_frame_readings_equal_the_trajectory(pendulum):
     traj = pendulum.trajectory()
     assert np.array_equal(pendulum.sensor("lower_pos"), traj["pos"][:, :, 1])
@@ -115,6 +116,7 @@ def _rotate(q, v):
     return v + 2 * np.cross(u, np.cross(u, v) + w * v)
 
 
+@pytest.mark.slow
 def test_contact_force_balances_weight_at_rest(blocks):
     """A box and a ball resting on the ground are pushed up by m g, with no sideways force."""
     for name, mass in (("resting_force", 2.0), ("ball_force", 1.5)):
@@ -134,6 +136,7 @@ def test_contact_force_of_a_sliding_box_is_coulomb_friction(blocks):
     assert np.allclose(f[sliding, 0], -0.5 * 3.0 * G, rtol=0.02)
 
 
+@pytest.mark.slow
 def test_policy_reads_the_sensors_of_its_step(backend64):
     """A controller sees sensordata[t] before choosing ctrl[t]: a rollout with a policy gives
     the same sensor readings as one without."""

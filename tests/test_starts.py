@@ -108,6 +108,7 @@ def _swing_up(robots_dir, batch=3):
         exp.task, starts=dataclasses.replace(exp.task.starts, batch=batch)))
 
 
+@pytest.mark.slow
 def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, robots_dir,
                                                                      builds):
     """Every update is `batch` simulations; world 0 starts as the robot file says (the metrics
@@ -125,12 +126,14 @@ def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, 
     assert hanging == pytest.approx(0.0, abs=1e-12) and abs(angle[1]) > 0
 
 
+@pytest.mark.slow
 def test_random_starts_loss_gradient_matches_finite_differences(robots_dir, builds):
     """The batch-averaged swing-up loss (1/B per world) over random starts, f64, on the tape
     against central differences."""
     check_run_gradient(_swing_up(robots_dir), picks=[0, 100, 2000, -1], builds=builds)
 
 
+@pytest.mark.slow
 def test_random_starts_with_cmaes(backend64, robots_dir, builds):
     """CMA-ES: each candidate drives a block of `batch` worlds from the same starts (its first
     world from the file's start), counted as `batch` simulations."""
@@ -206,6 +209,7 @@ def _replay(args: list, capsys) -> tuple[int, list, str]:
     return code, [json.loads(s) for s in out.splitlines() if s.startswith("{")], err
 
 
+@pytest.mark.slow
 def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp_path, capsys,
                                                       builds):
     """`tdphys replay` rolls a run folder's best parameters out from the file's start: over
@@ -243,6 +247,7 @@ def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp
     assert code == 2 and "give the experiment file that trained them with --experiment" in err
 
 
+@pytest.mark.slow
 def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_dir, tmp_path,
                                                               capsys, builds):
     """`tdphys replay --nudge D`: world 0 from the file's start, the others from every hinge

@@ -51,6 +51,7 @@ def _drift_and_gap(robot, seconds):
     return drift, np.nanmax(invariants.joint_gaps(sim, traj), axis=(0, 2))
 
 
+@pytest.mark.slow
 def test_chain_keeps_its_energy_and_joints_with_8_substeps(robots_dir):
     """Five 0.3 m rods hinged end to end, released horizontal (dt 0.01 s, 4 s, 8 substeps):
     energy within 1 % and every joint within 1 mm, from every start."""
@@ -59,6 +60,7 @@ def test_chain_keeps_its_energy_and_joints_with_8_substeps(robots_dir):
     assert gap.max() < 1e-3, gap
 
 
+@pytest.mark.slow
 def test_chain_at_default_settings(robots_dir):
     """The same chain at the default 4 substeps: every joint within 1 mm from every start; the
     median start keeps its energy within 1 % and none drifts by more than 1.5 %."""
@@ -67,6 +69,7 @@ def test_chain_at_default_settings(robots_dir):
     assert gap.max() < 1e-3, gap
 
 
+@pytest.mark.slow
 def test_double_pendulum_keeps_its_energy(robots_dir):
     """Two 1 m rods released horizontal (default settings, 3 s): energy within 0.3 % and both
     joints within 0.5 mm, from every start."""
@@ -75,6 +78,7 @@ def test_double_pendulum_keeps_its_energy(robots_dir):
     assert gap.max() < 5e-4, gap
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("amplitude", [0.05, 1.5])
 def test_compound_pendulum_period(robots_dir, amplitude):
     """A 1 m rod hinged at one end swings from `amplitude` [rad] off the vertical with the
@@ -100,6 +104,8 @@ def test_compound_pendulum_period(robots_dir, amplitude):
     assert abs(period - expected) / expected < 0.002, (period, expected)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("warm_start, times", [(0.85, 6), (1.0, 3)])
 def test_standing_quadruped_feet_sink(robots_dir):
     """The 17-body quadruped (light 0.2 kg feet under a 28 kg robot) standing with zero
     commands at default settings: once settled (0.5-2 s) its feet sink at most twice what the
@@ -119,6 +125,7 @@ def test_standing_quadruped_feet_sink(robots_dir):
     assert (radius - z).max() < times * predicted, ((radius - z).max(), predicted)
 
 
+@pytest.mark.slow
 def test_resting_ball_sinks_as_the_softness_predicts(robots_dir):
     """A ball resting on the ground settles g / (2 pi contact_hz)^2 deep, within 5 %."""
     from tdphys.engine.simulation import Simulation

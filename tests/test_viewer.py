@@ -258,6 +258,7 @@ def test_forced_fallback_renders_a_run_folder_to_gif(tmp_path):
     assert len(frames) == len(headless_times(STEPS * DT, 5)) and frames[0].shape[:2] == (72, 96)
 
 
+@pytest.mark.slow
 @needs_vulkan
 def test_live_robot_simulates_and_renders(tmp_path, robots_dir):
     out = tmp_path / "frames"
@@ -270,6 +271,7 @@ def test_live_robot_simulates_and_renders(tmp_path, robots_dir):
     assert np.abs(first - last).sum(axis=-1).max() > 100          # the pendulum swung
 
 
+@pytest.mark.slow
 def test_contact_overlay_draws_the_engine_forces(backend64, robots_dir):
     """A resting ball: the recording carries the engine's contact point (under the ball, on
     the ground) and force (m g up, on the ball), and the contact overlay draws one dot there

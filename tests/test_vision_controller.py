@@ -89,6 +89,7 @@ def arm(backend64):
     return sim, task, camera, ctls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial", "normalized"])
 def test_weight_gradients_match_finite_differences(arm, cell):
     """d loss / d theta from the tape equals central differences (f64) through physics, the
@@ -111,6 +112,7 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     assert np.abs(grad[:g0.b0]).max() > 0      # the first conv layer does get a gradient
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["gru", "rnn", "held", "spatial", "normalized"])
 def test_grad_decay_also_scales_the_memory_per_step(arm, cell):
     """With grad_decay g, a loss on the final state gives exactly g^T times the exact gradient
@@ -203,6 +205,7 @@ def test_commands_match_a_numpy_reference(arm, cell):
     np.testing.assert_allclose(sim.ctrl.to_numpy(), stepped, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_normalize_statistics_follow_the_rollouts_and_are_not_trained(arm):
     """normalize: theta holds the mean m and deviation s of every input of the dense layer;
     refreshed(theta, 1) sets them to the last rollout's (over the steps the network ran and
