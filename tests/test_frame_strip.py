@@ -1,5 +1,6 @@
 """demos/frame_strip.py: frames a headless `tdphys view` rendered, side by side, one row per
 folder."""
+
 import sys
 from pathlib import Path
 
@@ -21,10 +22,23 @@ def test_rows_are_folders_and_columns_the_frames_taken(tmp_path):
     _frames(tmp_path / "a", [0, 10, 20, 30])
     _frames(tmp_path / "b", [100, 110, 120, 130])
     out = tmp_path / "strip.png"
-    assert frame_strip.main([str(tmp_path / "a"), str(tmp_path / "b"), "--take", "1,3",
-                             "--scale", "2", "--out", str(out)]) == 0
+    assert (
+        frame_strip.main(
+            [
+                str(tmp_path / "a"),
+                str(tmp_path / "b"),
+                "--take",
+                "1,3",
+                "--scale",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     picture = iio.imread(out)
-    assert picture.shape == (2 * 2, 2 * 3, 3)          # 4 x 6 frames halved, 2 x 2 of them
+    assert picture.shape == (2 * 2, 2 * 3, 3)  # 4 x 6 frames halved, 2 x 2 of them
     assert picture[0, 0, 0] == 10 and picture[0, 3, 0] == 30
     assert picture[2, 0, 0] == 110 and picture[2, 3, 0] == 130
 
@@ -32,5 +46,4 @@ def test_rows_are_folders_and_columns_the_frames_taken(tmp_path):
 def test_a_frame_past_the_end_is_named(tmp_path):
     _frames(tmp_path / "a", [0, 10])
     with pytest.raises(SystemExit, match="no frame 5 \\(it holds 2\\)"):
-        frame_strip.main([str(tmp_path / "a"), "--take", "0,5", "--out",
-                          str(tmp_path / "s.png")])
+        frame_strip.main([str(tmp_path / "a"), "--take", "0,5", "--out", str(tmp_path / "s.png")])
