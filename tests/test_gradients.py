@@ -10,6 +10,7 @@ without contact, <= 1e-3 with contact (states chosen away from contact switches)
 import math
 
 import numpy as np
+import pytest
 
 from tdphys.model.schema import (Body, ContactPair, Ground, Joint, Motor, Robot, Sensor, Shape,
                                   Solver)

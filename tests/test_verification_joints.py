@@ -105,7 +105,6 @@ def test_compound_pendulum_period(robots_dir, amplitude):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("warm_start, times", [(0.85, 6), (1.0, 3)])
 def test_standing_quadruped_feet_sink(robots_dir):
     """The 17-body quadruped (light 0.2 kg feet under a 28 kg robot) standing with zero
     commands at default settings: once settled (0.5-2 s) its feet sink at most twice what the
