@@ -5,6 +5,7 @@ gradients, so moving to another Taichi (or a fork) touches this file only.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -125,6 +126,9 @@ def _arch_object(name: str):
     return {"cpu": ti.cpu, "cuda": ti.cuda, "vulkan": ti.vulkan}[name]
 
 
+OFFLINE_CACHE_BYTES = 1 << 30   # Taichi's compiled-kernel cache on disk, at most (int32)
+
+
 def _ad_stack_size(arch: str, debug: bool) -> int:
     """Capacity of the stacks Taichi's reverse mode keeps for local variables that are
     assigned more than once (Taichi's own `v.sum()`, `a.dot(b)`, ... do that); 0 lets Taichi
@@ -214,6 +218,24 @@ def _cached_function_sources() -> None:
     kernel_impl._tdphys_cached_sources = True
 
 
+@contextlib.contextmanager
+def _spirv_optimiser_off(off: bool):
+    """Start Taichi without its SPIR-V optimiser (spirv-opt) when `off`, unless the user set
+    TI_EXTERNAL_OPTIMIZATION_LEVEL: on a whole-step kernel it takes minutes, ten times the
+    rest of the compile, and every Vulkan driver optimises the shader again. ti.init takes
+    this setting only from the environment; it is restored after, so a later CPU start keeps
+    LLVM's."""
+    name = "TI_EXTERNAL_OPTIMIZATION_LEVEL"
+    if not off or name in os.environ:
+        yield
+        return
+    os.environ[name] = "0"
+    try:
+        yield
+    finally:
+        del os.environ[name]
+
+
 def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
          cpu_threads: int | None = None) -> Backend:
     """Initialise Taichi once per process (again only if the settings change).
@@ -235,6 +257,9 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
         return _current
     kwargs = dict(arch=_arch_object(name), default_fp=wanted.real, debug=debug,
                   random_seed=0, log_level=ti.WARN, offline_cache=True,
+                  # a few robots' kernels outgrow Taichi's 100 MB default, whose eviction
+                  # then recompiles them at every start
+                  offline_cache_max_size_of_files=OFFLINE_CACHE_BYTES,
                   # Taichi's IR optimiser makes reverse-mode compiles 3-5x slower for our
                   # kernels while LLVM still optimises the machine code.
                   advanced_optimization=False,
@@ -244,7 +269,8 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
     _cheap_source_positions()
     _cached_function_sources()
     try:
-        ti.init(**kwargs)
+        with _spirv_optimiser_off(name == "vulkan"):
+            ti.init(**kwargs)
     except Exception as exc:  # pragma: no cover - depends on the machine
         raise BackendError(
             f"could not start Taichi on arch={name}: {exc}\n  fix: try --arch cpu") from exc

@@ -8,8 +8,12 @@ in-process, so every run here is a subprocess of tests/_backend_worker.py, start
     cpu    f64  taped rollout: the reference of both (the one tests/test_gradients.py
                 checks against finite differences)
 
-The rollout (see the worker): robots/ball.yaml (thrown, bounces), pendulum.yaml, arm.yaml
-(controls) and quadruped.yaml (ground contact, controls), batch 2, 40 steps, in one world.
+The rollouts (see the worker): robots/ball.yaml (thrown, spinning, bounces and slides) and
+pendulum.yaml (a rigid tree joint), batch 2, 40 steps, each in a Simulation of its own.
+TDPHYS_PARITY_ROBOTS=ball,pendulum,arm,quadruped adds the arm (servos under controls) and
+the quadruped (standing on the ground under controls): software Vulkan (lavapipe) takes over
+10 minutes to compile each, so CI leaves them out (hardware drivers compile differently: not
+measured here).
 
 Tolerances (errors are max |other - reference| over a quantity, divided by its scale):
   forward   scale = max(max |reference|, 1) in SI units (m, m/s, rad, rad/s, quaternion); tol
@@ -31,6 +35,7 @@ installs it. TDPHYS_ARCH=cuda adds CUDA to the archs compared.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -45,9 +50,10 @@ from tdphys.errors import BackendError
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "_backend_worker.py"
-TIMEOUT = 1200  # seconds per worker; a cold software-Vulkan compile takes ~2 minutes
+TIMEOUT = 1200  # seconds per worker; a cold software-Vulkan compile takes 2-4 minutes
 
-ROBOTS = ("ball", "pendulum", "arm", "quadruped")  # as in the worker
+# the robots compared (tests/_backend_worker.py, ROBOTS: why not all four by default)
+ROBOTS = tuple(os.environ.get("TDPHYS_PARITY_ROBOTS", "ball,pendulum").split(","))
 FORWARD_TOL, GRADIENT_TOL = 5e-3, 1e-2
 CAMERA_GRADIENT_TOL = 3e-3   # CPU f32, whose camera gradients train the pixels experiment,
                              # differs from f64 by up to 6.4e-4 here (measured); a wrong
@@ -88,7 +94,7 @@ class Runs:
         out = self.tmp / f"{key}.npz"
         log = open(self.tmp / f"{key}.log", "w")
         cmd = [sys.executable, str(WORKER), "--arch", arch, "--precision", precision,
-               "--out", str(out)] + (["--taped"] if taped else [])
+               "--robots", ",".join(ROBOTS), "--out", str(out)] + (["--taped"] if taped else [])
         self.procs[key] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
                            out, log, time.perf_counter())
 
@@ -212,10 +218,10 @@ def _policy_matches(errors: dict, tol: float, policy: str, arch: str, what: str,
 
 @pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
-@pytest.mark.parametrize("case", ROBOTS + ("zoo",))
+@pytest.mark.parametrize("case", ROBOTS)
 def test_gradient_parity_decides_policy(runs, arch, case):
-    """Taped gradients on `arch` (controls, initial state, every parameter; "zoo": the loss
-    and the ground's parameters, which the robots share) against CPU f64.
+    """Taped gradients on `arch` (controls, initial state, every parameter, the ground's
+    included, and the loss) against CPU f64.
     backend.GRADIENTS_ALLOWED[arch] must say what this finds: allowed if and only if they
     agree, so a backend never returns gradients that this test has seen wrong."""
     other = runs.get(arch)

@@ -161,7 +161,7 @@ def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
 
 
 @pytest.mark.slow
-def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_dir):
+def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_dir, builds):
     """controller.normalize keeps the dense input's mean and deviation in the weights vector:
     the runner sets them from a forward rollout before the first update (a simulation
     more), moves them by normalize_rate towards each update's rollout, and neither Adam nor
@@ -177,7 +177,8 @@ def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_
                                   spatial_softmax=True, softmax_gain=10.0, motion=True,
                                   frames=1, memory=0, hidden=(8,), normalize=True,
                                   normalize_rate=rate)
-        result = run(dataclasses.replace(exp, controller=ctl), budget=budget, progress=False)
+        result = run(dataclasses.replace(exp, controller=ctl), budget=budget, progress=False,
+                     builds=builds)
         mask = result.parameter_map.statistics_mask()
         return result, mask, resume_state(result)["x"]
 
