@@ -100,11 +100,10 @@ def check_grad_decay(sim, rollout, param, g, steps, others=()):
     sim.tape(*others): with the backward's decay g its gradient w.r.t. `param` must be
     exactly g^steps times the exact one (grad_decay 1)."""
     from tdphys.gradcheck import FinalStateLoss
-    from tdphys.optim.rollouts import backward_decay
     loss = FinalStateLoss(sim)
     grads = {}
     for decay in (1.0, g):
-        with backward_decay(sim, decay), sim.tape(*others):
+        with sim.tape(*others, grad_decay=decay):
             rollout(decay)
             loss.kernel()
         grads[decay] = sim.param_grad(param).copy()

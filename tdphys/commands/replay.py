@@ -31,7 +31,6 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 from ..argtypes import MAX_BATCH, MAX_SEED, real, whole
 from . import ARCHS, BAD_INPUT, exit_codes
@@ -89,14 +88,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _met(exp, metrics: dict) -> bool:
-    """The task's success criterion on one world's metrics: its task class's rule, which
-    reads the task's settings only (runner.replay returns no verdict)."""
-    from ..tasks import TASK_CLASSES
-
-    return bool(TASK_CLASSES[exp.task.type].success(SimpleNamespace(config=exp.task), metrics))
-
-
 def run(args) -> int:
     """Carry out a parsed replay command; returns the exit status. Bad input raises
     TdphysError (the caller prints it and exits 2)."""
@@ -144,7 +135,7 @@ def run(args) -> int:
         exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, hold=args.hold))
     if args.nudge is None:
         metrics, sim = replay(exp, x, args.duration, args.arch)
-        worlds = [(metrics, _met(exp, metrics))]
+        worlds = [(metrics, metrics.pop("success"))]
     else:
         worlds, sim = replay_nudged(
             exp, x, args.nudge, args.worlds, args.duration, args.seed, args.arch

@@ -176,9 +176,10 @@ class Simulation:
         self._clear_gradients = backend.gradient_clearer(
             [f for f in vars(self).values() if isinstance(f, ti.Field)]
             + self.state.fields() + self.sub.fields() + self.drift.fields())
-        # Factor on the state adjoints per step backwards in time (1: the exact gradient; < 1
-        # truncates the horizon, a biased gradient; Degrave et al. used 0.95 for gaits).
-        self.grad_decay = 1.0
+        # Factor on the state adjoints per step backwards in time, set by tape(grad_decay=)
+        # for its backward pass (1: the exact gradient; < 1 truncates the horizon, a biased
+        # gradient; Degrave et al. used 0.95 for gaits).
+        self._grad_decay = 1.0
         # steps(t0, t1) advances every world from t0 to t1 in one launch; under ti.ad.Tape
         # its backward replays each step's substeps and runs the stage kernels' adjoints.
         self.steps_between = ti.ad.grad_replaced(self._steps_forward)
@@ -819,7 +820,7 @@ class Simulation:
     def _step_backward(self, t: int):
         """Step t's adjoint: replay, then the stages' adjoints in reverse, substep by substep
         (launches, not arithmetic, bound small robots)."""
-        self.k_recompute(t, self.grad_decay)  # this step's scratch, from the stored state at t
+        self.k_recompute(t, self._grad_decay)  # this step's scratch, from the stored state at t
         if self.n_motors:
             self.k_store_measure.grad(t)
         self.k_store.grad(t)
@@ -937,13 +938,16 @@ class Simulation:
             self.check_finite()
 
     @contextlib.contextmanager
-    def tape(self, *others):
+    def tape(self, *others, grad_decay: float = 1.0):
         """`ti.ad.Tape` on self.loss that zeroes only this simulation's gradients and those of
         `others` (objects with a clear_gradients() method: controllers, tasks):
 
             with sim.tape(controller):
                 controller.rollout()
                 task.loss_kernel()
+
+        grad_decay: the backward pass multiplies the state's adjoints by it once per step
+        back in time (1, the default: the exact gradient).
 
         Use it rather than `ti.ad.Tape(sim.loss)`, which zeroes (and first compiles a kernel
         for) every gradient field in the process. Before the backward pass it reads the
@@ -952,13 +956,17 @@ class Simulation:
         self._clear_gradients()
         for other in others:
             other.clear_gradients()
-        with ti.ad.Tape(self.loss, clear_gradients=False) as tape:
-            yield tape
-            try:
-                kernel_rules.check_tape(tape)
-            except kernel_rules.UnsafeKernelError:
-                tape.eval_on_exit = False   # Tape.__exit__ would run the wrong backward
-                raise
+        self._grad_decay = grad_decay
+        try:
+            with ti.ad.Tape(self.loss, clear_gradients=False) as tape:
+                yield tape
+                try:
+                    kernel_rules.check_tape(tape)
+                except kernel_rules.UnsafeKernelError:
+                    tape.eval_on_exit = False   # Tape.__exit__ would run the wrong backward
+                    raise
+        finally:
+            self._grad_decay = 1.0
 
     # ---------------------------------------------------------------------------- results
     def check_finite(self):

@@ -7,7 +7,6 @@ as one, as in Degrave et al.).
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 import numpy as np
@@ -40,19 +39,8 @@ def taped(sim, task, params, grad_decay: float = 1.0) -> None:
     exact gradient)."""
     task.reset()
     others = () if params.controller is None else (params.controller,)
-    with backward_decay(sim, grad_decay), sim.tape(*others):
+    with sim.tape(*others, grad_decay=grad_decay):
         evaluate(sim, task, params, grad_decay)      # NaN is checked outside the tape
-
-
-@contextlib.contextmanager
-def backward_decay(sim, grad_decay: float):
-    """The engine's backward scales the state's adjoints by grad_decay per step for the
-    taped rollouts inside (it reads the factor from sim.grad_decay); 1 again after."""
-    sim.grad_decay = grad_decay
-    try:
-        yield
-    finally:
-        sim.grad_decay = 1.0
 
 
 def update_batch(exp) -> int:

@@ -96,12 +96,13 @@ def replay(exp: Experiment, x: np.ndarray | None, duration: float | None = None,
     """Roll out optimiser coordinates `x` (a run's x_best) once from the robot file's start
     (no random starts or targets are drawn; a reach with random targets aims at the first
     held-out target), for `duration` [s] (default: the task's); returns (metrics of world 0,
-    the Simulation). No training and nothing counted: for checking a learnt controller
+    the Simulation); the metrics hold the task's verdict under "success", as a run's
+    metrics.json does. No training and nothing counted: for checking a learnt controller
     beyond the horizon it was trained on. `x` None: the trained parameters of the folder
     `exp.init_from` names (its params.npz alone, e.g. a controller shipped in the repo)."""
-    worlds, sim, _ = rollouts(exp, _replay_robot(exp, arch), x, duration, None,
-                              Builds() if builds is None else builds)
-    return worlds[0], sim
+    worlds, sim, task = rollouts(exp, _replay_robot(exp, arch), x, duration, None,
+                                 Builds() if builds is None else builds)
+    return {**worlds[0], "success": bool(task.success(worlds[0]))}, sim
 
 
 def replay_nudged(exp: Experiment, x: np.ndarray | None, nudge: float, worlds: int = 8,
