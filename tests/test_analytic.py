@@ -254,15 +254,17 @@ def test_overloaded_motor_sags_at_its_limit(gravity_world):
 def test_sliding_box_stops_after_v2_over_2_mu_g(gravity_world):
     """Coulomb friction decelerates a sliding box at mu g: from speed v it slides
     v^2 / (2 mu g) before stopping, after v / (mu g); both within 2 % (the time to the
-    first step whose velocity is <= 0). Semi-implicit Euler shortens the distance by
-    about v dt / 2 (0.16 % here)."""
+    first step whose velocity is below 0.1 % of the start's: at rest it is rounding
+    noise). Semi-implicit Euler shortens the distance by about v dt / 2 (0.16 % here)."""
     sim, tr = gravity_world
     crate = body(sim, "crate")
     x, vx = tr["pos"][:, 0, crate, 0], tr["vel"][:, 0, crate, 0]
     assert abs(vx[-1]) < 0.01 * CRATE_V0, "the crate must have stopped by the end"
     distance, expected = x[-1] - x[0], CRATE_V0 ** 2 / (2 * MU * G)
     assert abs(distance - expected) / expected < 0.02, (distance, expected)
-    stop_time, expected_time = tr["t"][int(np.argmax(vx <= 0.0))], CRATE_V0 / (MU * G)
+    stopped = vx <= 1e-3 * CRATE_V0
+    assert stopped.any()
+    stop_time, expected_time = tr["t"][int(np.argmax(stopped))], CRATE_V0 / (MU * G)
     assert abs(stop_time - expected_time) / expected_time < 0.02, (stop_time, expected_time)
 
 

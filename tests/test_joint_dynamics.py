@@ -46,7 +46,8 @@ def test_damping_armature_and_spring_follow_the_oscillator_equation(backend64):
     got = _angles(pendulum(damping=c, armature=a, stiffness=k), 200)
     assert np.max(np.abs(got - exact)) < 0.02 * np.max(np.abs(exact))
     stopped = _angles(pendulum(damping=1000.0), 50)
-    assert np.all(np.abs(stopped) < 1e-3) and np.all(np.diff(stopped) >= 0)
+    # creeping down without overshoot; once still, the angle changes by rounding only
+    assert np.all(np.abs(stopped) < 1e-3) and np.all(np.diff(stopped) >= -1e-12)
 
 
 def feature_zoo() -> Robot:

@@ -63,9 +63,11 @@ def test_chain_keeps_its_energy_and_joints_with_8_substeps(robots_dir):
 @pytest.mark.slow
 def test_chain_at_default_settings(robots_dir):
     """The same chain at the default 4 substeps: every joint within 1 mm from every start; the
-    median start keeps its energy within 1 % and none drifts by more than 1.5 %."""
+    median start keeps its energy within 1 % and none drifts by more than 2 % (the worst start
+    whips the last rod round fastest; its drift, 1.2 % here, follows a chaotic path that
+    another CPU's rounding moves)."""
     drift, gap = _drift_and_gap(_load(robots_dir, "chain.yaml"), 4.0)
-    assert np.median(drift) < 0.01 and drift.max() < 0.015, drift
+    assert np.median(drift) < 0.01 and drift.max() < 0.02, drift
     assert gap.max() < 1e-3, gap
 
 
