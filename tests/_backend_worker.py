@@ -250,9 +250,12 @@ def main(argv=None) -> int:
     p.add_argument("--taped", action="store_true", help="also take the tape's gradients")
     p.add_argument("--steps", type=int, default=STEPS)
     p.add_argument("--robots", default=",".join(ROBOTS),
-                   help="comma-separated robots/<name>.yaml (ball, pendulum, arm, quadruped)")
+                   help=f"comma-separated robots/<name>.yaml among {', '.join(ALL_ROBOTS)}")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    unknown = set(args.robots.split(",")) - set(ALL_ROBOTS)
+    if unknown:
+        p.error(f"--robots: no parity setup for {', '.join(sorted(unknown))}")
     import tdphys
     from tdphys.errors import BackendError
     t0 = time.perf_counter()
@@ -265,12 +268,18 @@ def main(argv=None) -> int:
     ti.set_logging_level(ti.ERROR)  # f64 -> f32 upload warnings would bury a real error
     out = {"arch": np.array(be.arch), "precision": np.array(be.precision),
            "seconds/init": np.array(time.perf_counter() - t0)}
-    for name in args.robots.split(","):
-        # one Simulation per robot, Taichi restarted between them: software Vulkan's compile
-        # time grows faster than the kernel it compiles, so the robots' kernels compiled
-        # apart cost less than one kernel holding them all
+
+    def restart():
+        """Taichi afresh for the next Simulation: software Vulkan's compile time grows faster
+        than the kernel it compiles, so each robot's kernels compiled apart cost less than
+        one kernel holding them all, or kernels compiled beside another's fields."""
         tdphys.backend.reset()
         tdphys.init(args.arch, args.precision)
+        ti.set_logging_level(ti.ERROR)
+
+    for k, name in enumerate(args.robots.split(",")):
+        if k:
+            restart()
         t0 = time.perf_counter()
         sim, owners = build(args.steps, [name])
         out[f"seconds/{name}/build"] = np.array(time.perf_counter() - t0)
@@ -286,8 +295,7 @@ def main(argv=None) -> int:
         del sim
     use = resource.getrusage(resource.RUSAGE_SELF)
     out["seconds/cpu"] = np.array(use.ru_utime + use.ru_stime)  # all threads of the process
-    tdphys.backend.reset()
-    tdphys.init(args.arch, args.precision)
+    restart()
     t0 = time.perf_counter()
     if args.taped:
         out.update(camera_gradients())
