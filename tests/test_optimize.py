@@ -13,10 +13,6 @@ from experiment_checks import short
 from tdphys.errors import ModelError
 from tdphys.optim import load_experiment, run
 
-# the ball throw's tests share one build, as do system identification and log trainables,
-# and control cost and the stall
-pytestmark = pytest.mark.taichi_per_module
-
 GOOD = """name: t
 robot: {robot}
 task: {{type: ball_throw, duration: 5.0, target: [10, 0]}}
