@@ -37,16 +37,19 @@ def test_gait_tiny_budget_gains_speed(backend64, robots_dir, builds):
 
 @pytest.mark.slow
 def test_arm_reach_tiny_budget_gets_closer(backend64, robots_dir, builds):
+    """Two Adam updates from the held pose bring the hand at least a fifth of the way closer
+    (1 s rollouts, no contacts: a margin no CPU's rounding reaches)."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach.yaml"), 1.0)
     result = run(exp, budget=3, progress=False, builds=builds)
-    assert result.loss_best < result.history[0]["loss"]
     assert result.history[0]["error_m"] == pytest.approx(np.sqrt(0.5), abs=0.02)  # held pose
+    assert result.loss_best < 0.8 * result.history[0]["loss"]
 
 
 @pytest.mark.slow
 def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir, builds):
     """Random targets: every update rolls out a batch of worlds with fresh targets (counted as
-    that many simulations); the held-out error is measured on the fixed set."""
+    that many simulations); the held-out error is measured on the fixed set. Two updates
+    lower the batch's loss by at least a fifth."""
     exp = short(load_experiment(robots_dir.parent / "experiments" / "arm_reach_random.yaml"),
                 0.5)
     r = exp.task.targets
@@ -56,7 +59,7 @@ def test_arm_reach_random_targets_tiny_budget(backend64, robots_dir, builds):
     assert result.evaluations == 9 and result.iterations == 3
     h = result.history
     assert {"error_m", "train_error_m", "mean_error_m"} <= set(h[0])
-    assert h[-1]["loss"] < h[0]["loss"] or h[-1]["error_m"] < h[0]["error_m"]
+    assert h[-1]["loss"] < 0.8 * h[0]["loss"]
     assert 0.0 < h[0]["error_m"] < 1.0
 
 

@@ -166,13 +166,14 @@ def test_cmaes_tiny_budget_lowers_the_loss(backend64, robots_dir, builds):
 
 @pytest.mark.slow
 def test_system_identification_tiny_budget_moves_towards_the_truth(backend64, robots_dir, builds):
-    """A few Adam steps on a 1 s recording lower the loss and every parameter error (the
-    full file recovers all three within 1 %: docs/studies/paper-tasks.md)."""
+    """Three Adam steps on a 1 s recording lower the loss by at least a third and the
+    parameters' error by at least a tenth (the full file recovers all three within 1 %:
+    docs/studies/paper-tasks.md)."""
     exp = short(load_experiment(robots_dir.parent / "experiments" /
                                 "system_identification.yaml"), 1.0)
     result = run(exp, budget=4, progress=False, builds=builds)
     h = result.history
-    assert h[-1]["loss"] < h[0]["loss"] and h[-1]["param_error"] < h[0]["param_error"]
+    assert h[-1]["loss"] < 2 / 3 * h[0]["loss"] and h[-1]["param_error"] < 0.9
     assert h[0]["param_error"] == pytest.approx(1.0)      # init 0.3 / 0.8 / 1.0 vs the truth
 
 

@@ -32,11 +32,14 @@ def _state_experiment(robots_dir, gap="squared"):
 
 @pytest.mark.slow
 def test_swing_up_from_the_state_lowers_the_loss(robots_dir, builds):
+    """Two Adam updates on a 1 s rollout from the hanging pole lower the loss by at least
+    0.002 (of about 1): far more than any CPU's rounding can move, over a rollout without
+    contacts."""
     exp = _state_experiment(robots_dir)
     result = run(exp, budget=3, progress=False, builds=builds)
     first = result.history[0]
     assert first["max_height_m"] < 0.5                # it starts hanging
-    assert result.loss_best < first["loss"]
+    assert result.loss_best < first["loss"] - 2e-3
 
 
 @pytest.mark.slow
@@ -149,14 +152,15 @@ def test_swing_up_from_pixels_lowers_the_loss(robots_dir):
     points and their motion, standardised, a 64-64 head); 0.5 s rollouts (the vision
     network's per-step backward makes this the suite's slowest rollout). `normalize` sets the
     input statistics from one forward rollout first, which counts as a simulation before the
-    first update's."""
+    first update's. Two updates lower the loss (about 1, f32) by at least 0.001, which no
+    CPU's rounding in f32 comes near."""
     exp = _one_start(robots_dir, "pendulum_pixels.yaml", 0.5)
     ctl = exp.controller
     assert ctl.type == "vision" and exp.precision == "f32"
     assert ctl.spatial_softmax and ctl.motion and ctl.normalize and ctl.memory == 0
     result = run(exp, budget=4, progress=False)
     assert result.history[0]["evaluation"] == 2 and len(result.history) == 3
-    assert result.loss_best < result.history[0]["loss"]
+    assert result.loss_best < result.history[0]["loss"] - 1e-3
     assert all(h["grad_norm"] > 0 for h in result.history)
 
 
