@@ -54,8 +54,9 @@ def total_energy(sim, traj: dict) -> np.ndarray:
 
 def joint_gaps(sim, traj: dict) -> np.ndarray:
     """Distance [m] between each joint's anchor on its parent and on its child, (T+1, B, J):
-    0 for a joint that holds. Sliders are left out (their anchors move apart by design: NaN)."""
-    from .engine.layout import J_SLIDER
+    0 for a joint that holds. Kinds that let their anchors move apart by design (a slider)
+    are left out: NaN."""
+    from .engine import joints
     lay = sim.layout
     params = {k: sim.get_param(k) for k in ("anchor_p", "anchor_c")}
     _, _, com = mass_properties(sim)
@@ -63,7 +64,7 @@ def joint_gaps(sim, traj: dict) -> np.ndarray:
     steps, batch = traj["pos"].shape[:2]
     gaps = np.full((steps, batch, lay.n_joints), np.nan)
     for j in range(lay.n_joints):
-        if lay.joint_kind[j] == J_SLIDER:
+        if not joints.pins_anchor(lay.joint_kind[j]):
             continue
         ends = []
         for body, anchor in ((lay.joint_parent[j], params["anchor_p"][:, j]),

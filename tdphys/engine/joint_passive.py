@@ -1,6 +1,6 @@
 """The joints' passive dynamics, one Gauss-Seidel row per moving axis (layout.ROW_PASSIVE,
 ROW_FRICTION_LOSS), both between the joint's parent and child along the axis the motors use
-(rows.joint_coordinate: q [rad or m], 0 at the initial pose, and its rate J v).
+(joints.coordinate: q [rad or m], 0 at the initial pose, and its rate J v).
 
 Damping c, armature a and spring stiffness k (with rest position q_ref) over a substep of
 width h are one implicit row: the impulse lambda [N m s or N s] solves
@@ -23,8 +23,10 @@ velocity servo with target 0 and max_force f.
 """
 import taichi as ti
 
+from . import joints
 from . import layout as L
-from .rows import BIG, body_velocity, joint_coordinate
+from .frames import body_velocity
+from .rows import BIG
 
 ROW_KINDS = (L.ROW_PASSIVE, L.ROW_FRICTION_LOSS)
 
@@ -34,7 +36,7 @@ def row(s, t, u, w, r, kind: ti.template()):
     """(ja, jb, vt, softness, lo, hi, mu, active) of passive row r (of kind `kind`, compile
     time) in world w at substep u of step t; see the module docstring."""
     j, axis, h = s.row_idx[r], s.row_sub[r], s.h
-    q, ja, jb = joint_coordinate(s, s.sub, u, w, j, axis)
+    q, ja, jb = joints.coordinate(s, s.sub, u, w, j, axis)
     vt, softness, lo, hi = 0.0, 0.0, -BIG, BIG
     if ti.static(kind == L.ROW_PASSIVE):
         a, b = s.joint_parent[j], s.joint_child[j]

@@ -30,24 +30,23 @@ import numpy as np
 
 from ..model.schema import SENSOR_KINDS, Robot
 from ..rotations import quat_conj, quat_mul, quat_to_matrix
+from . import joints as joint_kinds
 
-# Row kinds.
-ROW_POINT, ROW_ANG_LOCK, ROW_HINGE_ANG, ROW_SLIDER_LIN, ROW_UNIV_ANG = 0, 1, 2, 3, 4
-ROW_LIMIT, ROW_MOTOR = 5, 6
-ROW_NORMAL, ROW_FRICTION, ROW_SKIP, ROW_TORSION = 7, 8, 9, 10
+# Row kinds: the joints' structural rows 0 .. joint_kinds.N_ROW_KINDS - 1 (engine/joints/),
+# then the others in this order.
+_N = joint_kinds.N_ROW_KINDS
+ROW_LIMIT, ROW_MOTOR = _N, _N + 1
+ROW_NORMAL, ROW_FRICTION, ROW_SKIP, ROW_TORSION = _N + 2, _N + 3, _N + 4, _N + 5
 # Rows of the joints' passive dynamics (engine/joint_passive.py): damping, armature and spring
 # right after the joint's structural rows (one block with them, at most 6 rows), friction loss
 # after the motors.
-ROW_PASSIVE, ROW_FRICTION_LOSS = 11, 12
+ROW_PASSIVE, ROW_FRICTION_LOSS = _N + 6, _N + 7
 # Sensor kinds (schema.SENSOR_KINDS order) and the number of values each one reads.
 SENSOR_CODES = {kind: i for i, kind in enumerate(SENSOR_KINDS)}
 SENSOR_DIMS = {"body_pos": 3, "body_vel": 3, "body_quat": 4, "body_omega": 3, "joint_pos": 1,
                "joint_vel": 1, "contact_force": 3, "actuator_force": 1}
 SENSOR_CONTACT_FORCE = SENSOR_CODES["contact_force"]
 
-# Joint kinds (ints in kernels).
-JOINT_CODES = {"ball": 0, "hinge": 1, "fixed": 2, "slider": 3, "universal": 4}
-J_BALL, J_HINGE, J_FIXED, J_SLIDER, J_UNIVERSAL = 0, 1, 2, 3, 4
 MOTOR_CODES = {"position": 0, "velocity": 1, "force": 2}
 M_POSITION, M_VELOCITY, M_FORCE = 0, 1, 2
 
@@ -64,21 +63,14 @@ _PAIR_GEOMETRY = {("sphere", "sphere"): G_SPHERE_SPHERE, ("sphere", "capsule"): 
                   ("capsule", "capsule"): G_CAPSULE_CAPSULE, ("sphere", "box"): G_SPHERE_BOX}
 
 
-def perpendicular(axis) -> np.ndarray:
-    """A unit vector perpendicular to `axis`, chosen deterministically."""
-    axis = np.asarray(axis, float)
-    helper = np.eye(3)[int(np.argmin(np.abs(axis)))]
-    p = np.cross(axis, helper)
-    return p / np.linalg.norm(p)
-
-
 @dataclass
 class Layout:
     """Static integer tables plus the model's default parameter values.
 
     Shapes (N bodies, S shapes, J joints, M motors, P contact points, R rows):
-    shape_body (S,), shape_kind (S,); joint_kind/parent/child (J,); motor_joint/motor_axis/
-    motor_mode (M,) (MOTOR_CODES); point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
+    shape_body (S,), shape_kind (S,); joint_kind (J,) (engine/joints/ CODES), joint_parent/
+    joint_child (J,); motor_joint/motor_axis/motor_mode (M,) (MOTOR_CODES);
+    point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
     row_kind/row_a/row_b/row_idx/row_sub/row_ref (R,); row_tree (R,) 1 for the rows of the
     joints solved exactly (the tree solve), 0 for Gauss-Seidel rows; prev_first (R, 2, 2) =
     (row, side) of the previous Gauss-Seidel row of the sweep touching the same body, -1 for
@@ -178,7 +170,7 @@ def build_layout(robot: Robot) -> Layout:
     ra = np.array([r[1] for r in rows], np.int32).reshape(-1)
     rb = np.array([r[2] for r in rows], np.int32).reshape(-1)
     in_tree = _tree_joints(parent, child, len(names))
-    row_joint = np.array([r[3] if r[0] <= ROW_UNIV_ANG or r[0] == ROW_PASSIVE else -1
+    row_joint = np.array([r[3] if r[0] < _N or r[0] == ROW_PASSIVE else -1
                           for r in rows], np.int64)
     row_tree = np.array([j >= 0 and in_tree[j] for j in row_joint], np.int32).reshape(-1)
     joint_row0 = np.array([int(np.argmax(row_joint == j)) for j in range(len(joints))], np.int32)
@@ -198,7 +190,7 @@ def build_layout(robot: Robot) -> Layout:
         n_joints=len(joints), n_motors=len(motors), n_points=len(points), n_rows=len(rows),
         shape_body=i32(shape_body), shape_kind=i32(shape_kind),
         body_has_inertia=i32([b.inertia is not None for b in robot.bodies]),
-        joint_kind=i32([JOINT_CODES[j.kind] for j in joints]), joint_parent=i32(parent),
+        joint_kind=i32([joint_kinds.CODES[j.kind] for j in joints]), joint_parent=i32(parent),
         joint_child=i32(child),
         motor_joint=i32([joints.index(j) for j, _ in motors]),
         motor_axis=i32([m.axis for _, m in motors]),
@@ -263,16 +255,8 @@ def _rows(robot: Robot, parent, child, points) -> list:
     rows = []
     for j, joint in enumerate(robot.joints):
         p, c = parent[j], child[j]
-        if joint.kind != "slider":
-            rows += [(ROW_POINT, p, c, j, k, -1) for k in range(3)]
-        if joint.kind in ("fixed", "slider"):
-            rows += [(ROW_ANG_LOCK, p, c, j, k, -1) for k in range(3)]
-        if joint.kind == "hinge":
-            rows += [(ROW_HINGE_ANG, p, c, j, k, -1) for k in range(2)]
-        if joint.kind == "slider":
-            rows += [(ROW_SLIDER_LIN, p, c, j, k, -1) for k in range(2)]
-        if joint.kind == "universal":
-            rows.append((ROW_UNIV_ANG, p, c, j, 0, -1))
+        for kind, count in joint_kinds.structural_rows(joint.kind):
+            rows += [(kind, p, c, j, k, -1) for k in range(count)]
         if joint.passive:  # soft rows of the joint's own block: solved with it, exactly
             rows += [(ROW_PASSIVE, p, c, j, axis, -1) for axis in range(len(joint.axes))]
     for j, joint in enumerate(robot.joints):
@@ -440,10 +424,11 @@ def default_params(robot: Robot, parent, child) -> dict:
 def _joint_frames(robot: Robot, parent, child, rot) -> dict:
     """Anchors, axes and reference vectors of each joint in its parent's and child's frames.
 
-    axis_p[j, i] / axis_c[j, i]: joint axis i in the parent / child frame. perp_p / perp_c: a
-    unit vector perpendicular to axis i, equal in both frames at the initial pose (angles are
-    measured between them, zero at the initial pose). rel_quat: child orientation relative to
-    the parent at the initial pose. Limits are per axis, +-inf where absent.
+    axis_p[j, i] / axis_c[j, i]: joint axis i in the parent / child frame. perp_p / perp_c:
+    the reference vector of axis i (its kind's `references`, engine/joints/), equal in both
+    frames at the initial pose (angles are measured between them, zero at the initial pose).
+    rel_quat: child orientation relative to the parent at the initial pose. Limits are per
+    axis, +-inf where absent.
     """
     bodies = robot.bodies
     out = {k: [] for k in ("anchor_p", "anchor_c", "axis_p", "axis_c", "perp_p", "perp_c",
@@ -458,11 +443,7 @@ def _joint_frames(robot: Robot, parent, child, rot) -> dict:
         out["anchor_p"].append(rp.T @ (anchor - op))
         out["anchor_c"].append(rc.T @ (anchor - oc))
         axes = [np.asarray(a, float) for a in joint.axes]
-        if joint.kind == "universal":
-            # axis 0 turns about the parent's axis; measure it on axis 1 (carried by the child).
-            refs = [axes[1], axes[0]]
-        else:
-            refs = [perpendicular(a) for a in axes]
+        refs = joint_kinds.references(joint.kind, axes)
         axes += [np.array([1.0, 0, 0])] * (3 - len(axes))
         refs += [np.array([0.0, 1, 0])] * (3 - len(refs))
         out["axis_p"].append([rp.T @ a for a in axes])

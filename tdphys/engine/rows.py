@@ -7,73 +7,20 @@ velocity vt [m/s or rad/s], soft mass scale ms and impulse scale isc (Catto), im
 lo, hi [N s or N m s], friction coefficient mu (friction/torsion rows; their bounds follow the
 normal impulse) and active (1 or 0).
 
-Joint rows (a = parent, b = child), with p, c the world anchor points on each body and
-r_p, r_c their lever arms from the centres of mass:
-  point    C = e_k . (c - p) for world axes e_k;   J = (-e, -r_p x e | e, r_c x e)
-  hinge    C = a_c . u_k, u_k perpendicular to the parent's axis;   J = (0, u x a_c | 0, a_c x u)
-  ang lock C = e_k . theta, theta the rotation vector of the child's orientation error
-  slider   C = u_k . (c - p), u_k perpendicular to the parent's axis;
-           J = (-u, -(r_p + d) x u | u, r_c x u)
-  universal C = a_1 . a_2 (parent's first axis, child's second);
-           J = (0, a_1 x a_2 | 0, -(a_1 x a_2))
-Each solves J v = -bias_rate * C softly (tmath.soft_coefficients).
+Joint rows (a = parent, b = child): each joint kind's structural rows (J and position error
+C) and its coordinate along an axis live in its own module of engine/joints/; each row solves
+J v = -bias_rate * C softly (tmath.soft_coefficients).
 Returned per row: ja, jb, target rate vt, softness (tmath.soft_coefficients; 0 rigid), impulse
 bounds lo, hi, friction coefficient mu and active (1 or 0).
 """
 import taichi as ti
 
+from . import joints
 from . import layout as L
-from .tmath import (quat_conj, quat_mul, quat_rotate, rotation_vector,
-                    soft_coefficients, tangent_basis, unit, TINY)
+from .frames import body_frame, body_velocity, six
+from .tmath import soft_coefficients, tangent_basis, TINY
 
 BIG = 1e30  # "unbounded" impulse
-
-
-@ti.func
-def six(lin, ang):
-    return ti.Vector([lin[0], lin[1], lin[2], ang[0], ang[1], ang[2]])
-
-
-@ti.func
-def lin(v):
-    return ti.Vector([v[0], v[1], v[2]])
-
-
-@ti.func
-def ang(v):
-    return ti.Vector([v[3], v[4], v[5]])
-
-
-@ti.func
-def body_frame(s, st: ti.template(), i, w, n):
-    """(COM position [m], orientation, local COM [m]) of body n in the poses st at index i
-    (Simulation.state at a step, or Simulation.sub at a substep); the world for n = -1."""
-    x = ti.Vector([0.0, 0.0, 0.0])
-    q = ti.Vector([1.0, 0.0, 0.0, 0.0])
-    com = ti.Vector([0.0, 0.0, 0.0])
-    if n >= 0:
-        x, q, com = st.pos[i, w, n], st.quat[i, w, n], s.com[w, n]
-    return x, q, com
-
-
-@ti.func
-def body_velocity(s, st: ti.template(), i, w, n):
-    """Stacked (linear, angular) world velocity of body n in the poses st at index i (0 for
-    the world, n = -1)."""
-    v = ti.Vector([0.0] * 6)
-    if n >= 0:
-        v = six(st.vel[i, w, n], st.omega[i, w, n])
-    return v
-
-
-@ti.func
-def joint_frames(s, st: ti.template(), i, w, j):
-    """Parent and child frames of joint j and the lever arms of its anchor points."""
-    xp, qp, comp = body_frame(s, st, i, w, s.joint_parent[j])
-    xc, qc, comc = body_frame(s, st, i, w, s.joint_child[j])
-    rp = quat_rotate(qp, s.anchor_p[w, j] - comp)
-    rc = quat_rotate(qc, s.anchor_c[w, j] - comc)
-    return qp, qc, rp, rc, (xc + rc) - (xp + rp)
 
 
 @ti.func
@@ -90,64 +37,12 @@ def gap_target(gap, bias, dt, max_push):
 
 
 @ti.func
-def joint_coordinate(s, st: ti.template(), i, w, j, axis):
-    """Position q of joint j along motor/limit axis `axis` ([rad], or [m] for a slider; 0 at
-    the initial pose) in the poses st at index i, and the Jacobian (ja, jb) of its rate."""
-    qp, qc, rp, rc, d = joint_frames(s, st, i, w, j)
-    kind = s.joint_kind[j]
-    ax = quat_rotate(qp, s.axis_p[w, j, axis])
-    if kind == L.J_UNIVERSAL and axis == 1:
-        ax = quat_rotate(qc, s.axis_c[w, j, axis])
-    zero = ti.Vector([0.0, 0.0, 0.0])
-    ja, jb = six(zero, -ax), six(zero, ax)
-    q = 0.0
-    if kind == L.J_SLIDER:
-        q = ax.dot(d)
-        ja, jb = six(-ax, -(rp + d).cross(ax)), six(ax, rc.cross(ax))
-    elif kind == L.J_BALL:
-        rel = quat_mul(quat_mul(quat_conj(qp), qc), quat_conj(s.rel_quat[w, j]))
-        q = rotation_vector(rel).dot(s.axis_p[w, j, axis])
-    else:  # hinge, universal: angle between reference vectors, measured about the axis
-        pp = quat_rotate(qp, s.perp_p[w, j, axis])
-        pc = quat_rotate(qc, s.perp_c[w, j, axis])
-        q = ti.atan2(pp.cross(pc).dot(ax), pp.dot(pc))
-    return q, ja, jb
-
-
-@ti.func
-def joint_row(s, st: ti.template(), i, w, r, kind: ti.template()):
-    """(ja, jb, C) of a structural joint row (point, hinge, lock, slider, universal) in the
-    poses st at index i (Simulation.sub at a substep, or Simulation.drift)."""
-    j, k = s.row_idx[r], s.row_sub[r]
-    qp, qc, rp, rc, d = joint_frames(s, st, i, w, j)
-    zero = ti.Vector([0.0, 0.0, 0.0])
-    e = unit(k)
-    ap = quat_rotate(qp, s.axis_p[w, j, 0])
-    u0 = quat_rotate(qp, s.perp_p[w, j, 0])
-    perp = u0 if k == 0 else ap.cross(u0)
-    ja, jb, c = six(-e, -rp.cross(e)), six(e, rc.cross(e)), e.dot(d)
-    if ti.static(kind == L.ROW_ANG_LOCK):
-        err = quat_mul(qc, quat_conj(quat_mul(qp, s.rel_quat[w, j])))
-        ja, jb, c = six(zero, -e), six(zero, e), rotation_vector(err).dot(e)
-    elif ti.static(kind == L.ROW_HINGE_ANG):
-        ac = quat_rotate(qc, s.axis_c[w, j, 0])
-        ja, jb, c = six(zero, perp.cross(ac)), six(zero, ac.cross(perp)), ac.dot(perp)
-    elif ti.static(kind == L.ROW_SLIDER_LIN):
-        ja, jb, c = six(-perp, -(rp + d).cross(perp)), six(perp, rc.cross(perp)), perp.dot(d)
-    elif ti.static(kind == L.ROW_UNIV_ANG):
-        a2 = quat_rotate(qc, s.axis_c[w, j, 1])
-        n = ap.cross(a2)
-        ja, jb, c = six(zero, n), six(zero, -n), ap.dot(a2)
-    return ja, jb, c
-
-
-@ti.func
 def limit_row(s, u, w, r):
     """(ja, jb, C, active) of a one-sided joint limit at substep u: the nearer of the two
     bounds, active from C < limit_margin on (speculative while C > 0); C < 0 is the
     violation."""
     j, axis = s.row_idx[r], s.row_sub[r]
-    q, ja, jb = joint_coordinate(s, s.sub, u, w, j, axis)
+    q, ja, jb = joints.coordinate(s, s.sub, u, w, j, axis)
     lo, hi = s.limit_lo[w, j, axis], s.limit_hi[w, j, axis]
     margin = s.limit_margin[w]
     c, sign, active = 0.0, 1.0, 0.0
@@ -167,7 +62,7 @@ def motor_row(s, t, u, w, r):
     solver applies exactly that impulse (a row with lo == hi; the solver's adjoint sends the
     gradient to hi, see solver.row_adjoint)."""
     m, dt = s.row_idx[r], s.h
-    q, ja, jb = joint_coordinate(s, s.sub, u, w, s.motor_joint[m], s.motor_axis[m])
+    q, ja, jb = joints.coordinate(s, s.sub, u, w, s.motor_joint[m], s.motor_axis[m])
     cmd = ti.math.clamp(s.ctrl[t, w, m], s.motor_ctrl_lo[w, m], s.motor_ctrl_hi[w, m])
     vmax, fmax = s.motor_max_velocity[w, m], s.motor_max_force[w, m]
     rate = cmd
@@ -250,6 +145,6 @@ def row(s, t, u, w, r, kind: ti.template()):
             vt = gap_target(c, bias, s.h, s.max_push_velocity)
             ja, jb, active, lo, hi = ja_, jb_, act, 0.0, BIG * act
         else:
-            ja_, jb_, c = joint_row(s, s.sub, u, w, r, kind)
+            ja_, jb_, c = joints.row(s, s.sub, u, w, r, kind)
             ja, jb, vt = ja_, jb_, -bias * c
     return ja, jb, vt, softness, lo, hi, mu, active

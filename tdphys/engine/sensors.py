@@ -22,7 +22,8 @@ force on point i's first body (side a) during step t; side b feels the opposite.
 import taichi as ti
 
 from . import layout as L
-from .rows import body_velocity, joint_coordinate, lin
+from . import joints
+from .frames import body_velocity, lin
 from .tmath import quat_conj, quat_mul, quat_rotate
 
 _POS, _VEL, _QUAT, _OMEGA, _JPOS, _JVEL = (L.SENSOR_CODES[k] for k in (
@@ -67,7 +68,7 @@ def reading(s, t, w, k):
         out[0] = s.motor_force[t, w, s.sensor_motor[k]]
     elif kind == _JPOS or kind == _JVEL:
         j = s.sensor_joint[k]
-        q, ja, jb = joint_coordinate(s, s.state, t, w, j, s.sensor_axis[k])
+        q, ja, jb = joints.coordinate(s, s.state, t, w, j, s.sensor_axis[k])
         out[0] = q
         if kind == _JVEL:
             out[0] = ja.dot(body_velocity(s, s.state, t, w, s.joint_parent[j])) \

@@ -32,8 +32,8 @@ import taichi as ti
 from .. import backend, kernel_rules, memory
 from ..errors import ControlsError, GradientDiverged, SimulationDiverged
 from ..model.schema import Robot
-from . import (actuators, bodies, geometry, joint_passive, layout as L, rows, sensors, solver,
-               stabilize, tree)
+from . import (actuators, bodies, frames, geometry, joint_passive, joints, layout as L, rows,
+               sensors, solver, stabilize, tree)
 
 # Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
 PARAM_DOCS = {
@@ -414,8 +414,9 @@ class Simulation:
         """M^-1 j for a stacked (linear, angular) row half j of body n (zero for the world)."""
         out = j * 0.0
         if n >= 0:
-            out = rows.six(rows.lin(j) * self.inv_mass[u, w, n], bodies.apply_inverse_inertia(
-                self, w, n, self.sub.quat[u, w, n], rows.ang(j)))
+            out = frames.six(frames.lin(j) * self.inv_mass[u, w, n],
+                             bodies.apply_inverse_inertia(self, w, n, self.sub.quat[u, w, n],
+                                                          frames.ang(j)))
         return out
 
     @ti.func
@@ -468,11 +469,11 @@ class Simulation:
     def gap_rows(self, u, w):
         """Position error of every tree row at the drifted pose of substep u."""
         for kind, offset, count in ti.static(self.row_groups):
-            if ti.static(kind <= L.ROW_UNIV_ANG):
+            if ti.static(kind < joints.N_ROW_KINDS):
                 for k in range(count):
                     r = self.rows_sorted[offset + k]
                     if self.row_tree[r] == 1:
-                        self.gap[u, w, r] = rows.joint_row(self, self.drift, u, w, r, kind)[2]
+                        self.gap[u, w, r] = joints.row(self, self.drift, u, w, r, kind)[2]
 
     @ti.func
     def displace(self, u, w, n):
@@ -501,11 +502,11 @@ class Simulation:
     @ti.func
     def measure(self, t, w, m):
         j = self.motor_joint[m]
-        q, ja, jb = rows.joint_coordinate(self, self.state, t, w, j, self.motor_axis[m])
+        q, ja, jb = joints.coordinate(self, self.state, t, w, j, self.motor_axis[m])
         self.joint_pos[t, w, m] = q
         self.joint_vel[t, w, m] = \
-            ja.dot(rows.body_velocity(self, self.state, t, w, self.joint_parent[j])) \
-            + jb.dot(rows.body_velocity(self, self.state, t, w, self.joint_child[j]))
+            ja.dot(frames.body_velocity(self, self.state, t, w, self.joint_parent[j])) \
+            + jb.dot(frames.body_velocity(self, self.state, t, w, self.joint_child[j]))
 
     @ti.func
     def prepare_bodies(self, u, w):

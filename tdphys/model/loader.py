@@ -26,9 +26,9 @@ import yaml
 from ..errors import ModelError
 from ..rotations import as_tuple, euler_quat, matrix_quat, quat_z_to
 from . import expressions, limits, placement
-from .schema import (FRICTION_COMBINE, JOINT_AXES, JOINT_KINDS, MOTOR_MODES, SENSOR_KINDS,
-                     SHAPE_KINDS, SUPPORTED_PAIRS, Body, Camera, ContactPair, Ground, Joint,
-                     Motor, Quat, Robot, Sensor, Shape, Solver, Vec3, pair_key)
+from .schema import (FRICTION_COMBINE, JOINT_AXES, JOINT_KINDS, LINEAR_JOINTS, MOTOR_MODES,
+                     SENSOR_KINDS, SHAPE_KINDS, SUPPORTED_PAIRS, Body, Camera, ContactPair,
+                     Ground, Joint, Motor, Quat, Robot, Sensor, Shape, Solver, Vec3, pair_key)
 from .textures import read_texture
 from .yamlread import (TAG, VARS, At, Map, boolean, choice, compose, describe, did_you_mean,
                        integer, is_null, items, listing, non_negative_int, number,
@@ -668,11 +668,11 @@ def _resolve_masses(mass_at: At, drafts: list[_ShapeDraft]) -> list[float]:
 _JOINT_COMMON = ("name", "type", "parent", "child", "anchor")
 # passive dynamics of every axis of a moving joint (schema.Joint, engine/joint_passive.py)
 _PASSIVE = ("damping", "armature", "stiffness", "spring_ref", "friction_loss")
-_JOINT_SPECIFIC = {"hinge": ("axis", "limit", "motors", *_PASSIVE),
-                   "slider": ("axis", "limit", "motors", *_PASSIVE),
-                   "universal": ("axes", "limits", "motors", *_PASSIVE),
-                   "ball": ("axes", "limits", "motors", *_PASSIVE), "fixed": ()}
-_ANGULAR = ("hinge", "universal", "ball")
+# the keys of a kind by its number of axes: none, one (`axis`, `limit`) or several
+_JOINT_SPECIFIC = {kind: () if n == 0 else
+                   ("axis", "limit", "motors", *_PASSIVE) if n == 1 else
+                   ("axes", "limits", "motors", *_PASSIVE)
+                   for kind, n in JOINT_AXES.items()}
 _MOTOR_KEYS = ("name", "axis", "gear", *_MOTOR_FIELDS)
 
 
@@ -736,7 +736,7 @@ def _joint(at: At, index: int, bodies: dict[str, Body], motor_defaults: _MotorDe
                                    "connect two different bodies (or the world and a body)")
     anchor = _vec3(m.get("anchor")) if "anchor" in m else bodies[child].pos
     axes = _joint_axes(m, kind)
-    scale = ang if kind in _ANGULAR else 1.0
+    scale = 1.0 if kind in LINEAR_JOINTS else ang
     limits = _joint_limits(m, kind, len(axes), scale)
     motors = _motors(m, kind, name, motor_defaults, scale)
     passive = {key: _non_negative(m.get(key)) for key in _PASSIVE
@@ -762,7 +762,7 @@ def _body_ref(at: At, bodies: dict[str, Body], allow_world: bool) -> str | None:
 
 def _joint_axes(m: Map, kind: str) -> tuple[Vec3, ...]:
     """Unit world axes at t = 0: hinge/slider 1, universal 2 (perpendicular), ball 3."""
-    if kind in ("hinge", "slider"):
+    if JOINT_AXES[kind] == 1:
         return (_unit_vector(m.require("axis", "give the joint `axis: [x, y, z]` (world)")),)
     if kind == "universal":
         at = m.require("axes", "give the universal joint `axes: [[x, y, z], [x, y, z]]`")
@@ -804,7 +804,7 @@ def _det3(a: Vec3, b: Vec3, c: Vec3) -> float:
 def _joint_limits(m: Map, kind: str, n_axes: int,
                   scale: float) -> tuple[tuple[float, float] | None, ...]:
     """Per-axis (lo, hi) in [rad] or [m] (None = free); `scale` converts the file's unit."""
-    if kind in ("hinge", "slider"):
+    if JOINT_AXES[kind] == 1:
         at = m.get("limit")
         return (_interval(at, scale) if at is not None else None,)
     at = m.get("limits")

@@ -26,8 +26,14 @@ FRICTION_COMBINE = ("geometric", "max")
 SUPPORTED_PAIRS = frozenset({("sphere", "sphere"), ("capsule", "sphere"), ("capsule", "capsule"),
                              ("box", "sphere")})
 
-# Number of motor/limit axes each joint kind exposes.
+# Each joint kind's behaviour (rows, frames, coordinate) is its module in tdphys/engine/joints/,
+# whose registry checks it agrees with these. Number of motor/limit axes of each kind: a file
+# gives one as `axis`/`limit`, several as `axes`/`limits`.
 JOINT_AXES = {"ball": 3, "hinge": 1, "fixed": 0, "slider": 1, "universal": 2}
+# Kinds whose coordinates are lengths [m] (the others' are angles [rad]).
+LINEAR_JOINTS = ("slider",)
+# Axes carried by the child, per kind (every other axis is fixed in the parent).
+JOINT_CHILD_AXES = {"universal": (1,)}
 
 
 def pair_key(kind_a: str, kind_b: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .schema import Body, Camera, Ground, Joint, Motor, Robot, Sensor, Shape, Solver
+from .schema import JOINT_AXES, Body, Camera, Ground, Joint, Motor, Robot, Sensor, Shape, Solver
 
 __all__ = ["WriteError", "robot_yaml"]
 
@@ -200,11 +200,11 @@ def _joint(joint: Joint) -> list[str]:
     if joint.parent is not None:
         out.append(f"    parent: {_name(joint.parent)}")
     out += [f"    child: {_name(joint.child)}", f"    anchor: {_vec(joint.anchor)}"]
-    if joint.kind in ("hinge", "slider"):
+    if JOINT_AXES[joint.kind] == 1:
         out.append(f"    axis: {_vec(joint.axes[0])}")
         if joint.limits[0] is not None:
             out.append(f"    limit: {_vec(joint.limits[0])}")
-    elif joint.kind in ("universal", "ball"):
+    elif JOINT_AXES[joint.kind] > 1:
         out.append("    axes: [" + ", ".join(_vec(a) for a in joint.axes) + "]")
         if any(lim is not None for lim in joint.limits):
             out.append("    limits: [" + ", ".join("null" if lim is None else _vec(lim)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.schema import Robot
+from ..model.schema import JOINT_CHILD_AXES, Robot
 from ..rotations import quat_to_matrix
 
 AXIS_COLORS = np.array([[0.9, 0.15, 0.15], [0.15, 0.7, 0.15], [0.15, 0.3, 0.95]])
@@ -34,8 +34,8 @@ class JointMarks:
 
 def joint_marks(robot: Robot) -> JointMarks:
     """Anchors and axes of every joint at the initial pose, moved into the frames that carry
-    them (docs/conventions.md: a universal joint's second axis turns with the child; every
-    other axis is fixed in the parent)."""
+    them (schema.JOINT_CHILD_AXES: the axes that turn with the child, e.g. a universal
+    joint's second; every other axis is fixed in the parent)."""
     index = {b.name: i for i, b in enumerate(robot.bodies)}
     rot0 = [quat_to_matrix(b.quat) for b in robot.bodies]
     anchor_body, anchor_local, axis_body, axis_local, axis_joint, axis_slot = [], [], [], [], [], []
@@ -46,7 +46,7 @@ def joint_marks(robot: Robot) -> JointMarks:
         anchor_local.append(rot0[c].T @ (np.asarray(joint.anchor) - np.asarray(
             robot.bodies[c].pos)))
         for k, axis in enumerate(joint.axes):
-            owner = c if (joint.kind == "universal" and k == 1) else p
+            owner = c if k in JOINT_CHILD_AXES.get(joint.kind, ()) else p
             r = rot0[owner] if owner >= 0 else np.eye(3)
             axis_body.append(owner)
             axis_local.append(r.T @ np.asarray(axis, float))

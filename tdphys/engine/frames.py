@@ -1,0 +1,40 @@
+"""A body's frame and velocity as the constraint rows read them, and the stacked 6-vectors
+the rows use: (linear, angular), each 3 components, world frame."""
+import taichi as ti
+
+
+@ti.func
+def six(lin, ang):
+    return ti.Vector([lin[0], lin[1], lin[2], ang[0], ang[1], ang[2]])
+
+
+@ti.func
+def lin(v):
+    return ti.Vector([v[0], v[1], v[2]])
+
+
+@ti.func
+def ang(v):
+    return ti.Vector([v[3], v[4], v[5]])
+
+
+@ti.func
+def body_frame(s, st: ti.template(), i, w, n):
+    """(COM position [m], orientation, local COM [m]) of body n in the poses st at index i
+    (Simulation.state at a step, or Simulation.sub at a substep); the world for n = -1."""
+    x = ti.Vector([0.0, 0.0, 0.0])
+    q = ti.Vector([1.0, 0.0, 0.0, 0.0])
+    com = ti.Vector([0.0, 0.0, 0.0])
+    if n >= 0:
+        x, q, com = st.pos[i, w, n], st.quat[i, w, n], s.com[w, n]
+    return x, q, com
+
+
+@ti.func
+def body_velocity(s, st: ti.template(), i, w, n):
+    """Stacked (linear, angular) world velocity of body n in the poses st at index i (0 for
+    the world, n = -1)."""
+    v = ti.Vector([0.0] * 6)
+    if n >= 0:
+        v = six(st.vel[i, w, n], st.omega[i, w, n])
+    return v
