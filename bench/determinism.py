@@ -17,6 +17,7 @@ fields it changed, then the next few launches that change further fields.
 --time N: seconds per taped update (forward and backward, the optimiser's own work left out)
 of the experiment, the median of N after one that compiles, in this process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,17 +69,30 @@ json.dump({"history": result.history, "metrics": metrics(result)}, open(sys.argv
 """
 
 
-def run_in_process(experiment: str, duration, optimizer, budget: int, threads, out: Path,
-                   root: Path = ROOT) -> dict:
+def run_in_process(
+    experiment: str, duration, optimizer, budget: int, threads, out: Path, root: Path = ROOT
+) -> dict:
     """One optimisation in a fresh Python process: {"history": [...], "metrics": {...}} as
     history.json and metrics.json would hold them. threads: Taichi's CPU thread count (None:
     its default)."""
     env = dict(os.environ)
     if threads:
         env["TI_CPU_MAX_NUM_THREADS"] = str(threads)
-    subprocess.run([sys.executable, "-c", _RUN, str(root), experiment,
-                    "-" if duration is None else str(duration), optimizer or "-", str(budget),
-                    str(out)], env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            str(root),
+            experiment,
+            "-" if duration is None else str(duration),
+            optimizer or "-",
+            str(budget),
+            str(out),
+        ],
+        env=env,
+        check=True,
+    )
     return json.loads(out.read_text())
 
 
@@ -90,15 +104,19 @@ def first_difference(runs: list) -> str | None:
         a, b = without_timings(ref["history"]), without_timings(other["history"])
         for i, (ea, eb) in enumerate(zip(a, b)):
             if ea != eb:
-                keys = {key: (ea.get(key), eb.get(key)) for key in sorted(set(ea) | set(eb))
-                        if ea.get(key) != eb.get(key)}
+                keys = {
+                    key: (ea.get(key), eb.get(key))
+                    for key in sorted(set(ea) | set(eb))
+                    if ea.get(key) != eb.get(key)
+                }
                 return f"run {k}: history entry {i} differs: {keys}"
         if len(a) != len(b):
             return f"run {k}: {len(b)} history entries, run 0 has {len(a)}"
         ma, mb = without_timings(ref["metrics"]), without_timings(other["metrics"])
         if ma != mb:
             return f"run {k}: metrics differ: " + str(
-                {key: (ma.get(key), mb.get(key)) for key in ma if ma.get(key) != mb.get(key)})
+                {key: (ma.get(key), mb.get(key)) for key in ma if ma.get(key) != mb.get(key)}
+            )
     return None
 
 
@@ -106,13 +124,19 @@ def first_difference(runs: list) -> str | None:
 def _fields_of(obj, prefix: str) -> dict:
     """{name: field} of every Taichi field held by obj (attributes and lists of them)."""
     import taichi as ti
+
     out = {}
     for name, value in vars(obj).items():
         if isinstance(value, ti.Field):
             out[f"{prefix}.{name}"] = value
         elif isinstance(value, (list, tuple)):
-            out.update({f"{prefix}.{name}[{i}]": item for i, item in enumerate(value)
-                        if isinstance(item, ti.Field)})
+            out.update(
+                {
+                    f"{prefix}.{name}[{i}]": item
+                    for i, item in enumerate(value)
+                    if isinstance(item, ti.Field)
+                }
+            )
     return out
 
 
@@ -124,19 +148,26 @@ class _Snapshot:
         import taichi as ti
 
         from tdphys import backend
+
         real = backend.current().real
-        blockable = {n: f for n, f in fields.items() if f.dtype == real and
-                     (not isinstance(f, ti.MatrixField) or f.ndim == 1)}
+        blockable = {
+            n: f
+            for n, f in fields.items()
+            if f.dtype == real and (not isinstance(f, ti.MatrixField) or f.ndim == 1)
+        }
         self.values = backend.FieldBlock(blockable)
-        self.grads = backend.FieldBlock({n: f for n, f in blockable.items()
-                                         if backend._has_gradient(f)})
+        self.grads = backend.FieldBlock(
+            {n: f for n, f in blockable.items() if backend._has_gradient(f)}
+        )
         self.others = {n: f for n, f in fields.items() if n not in blockable}
 
     def arrays(self) -> dict:
         """{name: array} of every field's values and gradients (name + ".grad")."""
-        return {**self.values.read(), **{n + ".grad": a for n, a in
-                                         self.grads.read(grad=True).items()},
-                **{n: f.to_numpy() for n, f in self.others.items()}}
+        return {
+            **self.values.read(),
+            **{n + ".grad": a for n, a in self.grads.read(grad=True).items()},
+            **{n: f.to_numpy() for n, f in self.others.items()},
+        }
 
     def restore(self, arrays: dict) -> None:
         """Set every field's values and gradients to `arrays` (from arrays())."""
@@ -146,8 +177,10 @@ class _Snapshot:
             f.from_numpy(arrays[n])
 
     def __call__(self) -> dict:
-        return {n: hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=8).digest()
-                for n, a in self.arrays().items()}
+        return {
+            n: hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=8).digest()
+            for n, a in self.arrays().items()
+        }
 
 
 def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
@@ -160,6 +193,7 @@ def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
     from tdphys.optim.builds import build
     from tdphys.optim.rollouts import next_batch, start_sampler, taped, update_batch
     from tdphys.optim.warm_start import initial_x
+
     tdphys.init("cpu", exp.precision)
     robot = tdphys.load(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
@@ -173,7 +207,7 @@ def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
             fields.update(_fields_of(source, "camera"))
     snapshot = _Snapshot(fields)
     x0 = initial_x(exp, params)
-    x = x0 + 0.1 * np.random.default_rng(seed).normal(size=x0.shape)   # every weight in play
+    x = x0 + 0.1 * np.random.default_rng(seed).normal(size=x0.shape)  # every weight in play
     sampler = start_sampler(exp, robot, sim)
     if exp.task.targets is not None:
         task.rng = np.random.default_rng(seed)
@@ -185,11 +219,14 @@ def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
         result = original(self, t_kernel, *args)
         if not busy[0] and recording[0]:
             busy[0] = True
-            tape, runtime.target_tape = runtime.target_tape, None   # not on the tape
+            tape, runtime.target_tape = runtime.target_tape, None  # not on the tape
             try:
                 ti.sync()
-                mode = "" if self.autodiff_mode.name == "NONE" else "." + \
-                    self.autodiff_mode.name.lower()
+                mode = (
+                    ""
+                    if self.autodiff_mode.name == "NONE"
+                    else "." + self.autodiff_mode.name.lower()
+                )
                 log.append((self.func.__qualname__ + mode, snapshot()))
             finally:
                 busy[0], runtime.target_tape = False, tape
@@ -199,7 +236,7 @@ def kernel_hashes(exp, seed: int = 0, runs: int = 2) -> list:
     out = []
     params.set(sim, x)
     next_batch(exp, sim, task, sampler, sim.batch)
-    start = snapshot.arrays()   # every run starts from the same values and gradients
+    start = snapshot.arrays()  # every run starts from the same values and gradients
     kernel_impl.Kernel.launch_kernel = launch
     try:
         for _ in range(runs):
@@ -238,6 +275,7 @@ def update_seconds(exp, repeats: int) -> tuple:
     from tdphys.optim.builds import build
     from tdphys.optim.rollouts import next_batch, start_sampler, taped, update_batch
     from tdphys.optim.warm_start import initial_x
+
     tdphys.init("cpu", exp.precision)
     robot = tdphys.load(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
@@ -264,12 +302,21 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=int, default=4, help="simulations per run")
     p.add_argument("--optimizer", choices=["adam", "cmaes"])
     p.add_argument("--runs", type=int, default=2)
-    p.add_argument("--threads", help="Taichi CPU threads (default: Taichi's), or a list "
-                   "(1,2,3: one run per count)")
-    p.add_argument("--kernels", action="store_true",
-                   help="hash every field after each kernel launch of one taped update")
-    p.add_argument("--time", type=int, metavar="N",
-                   help="seconds per taped update: the median of N (after a compiling one)")
+    p.add_argument(
+        "--threads",
+        help="Taichi CPU threads (default: Taichi's), or a list (1,2,3: one run per count)",
+    )
+    p.add_argument(
+        "--kernels",
+        action="store_true",
+        help="hash every field after each kernel launch of one taped update",
+    )
+    p.add_argument(
+        "--time",
+        type=int,
+        metavar="N",
+        help="seconds per taped update: the median of N (after a compiling one)",
+    )
     args = p.parse_args(argv)
     threads = [int(n) for n in args.threads.split(",")] if args.threads else [None]
     if args.time or args.kernels:
@@ -279,14 +326,25 @@ def main(argv=None) -> int:
             os.environ["TI_CPU_MAX_NUM_THREADS"] = str(threads[0])
     if args.time:
         from tdphys.optim import load_experiment
+
         exp = shortened(load_experiment(args.experiment), args.duration)
         first, median, cpu = update_seconds(exp, args.time)
-        print(json.dumps({"experiment": exp.name, "duration_s": exp.task.duration,
-                          "threads": threads[0], "first_update_s": round(first, 2),
-                          "update_s": round(median, 4), "update_cpu_s": round(cpu, 4)}))
+        print(
+            json.dumps(
+                {
+                    "experiment": exp.name,
+                    "duration_s": exp.task.duration,
+                    "threads": threads[0],
+                    "first_update_s": round(first, 2),
+                    "update_s": round(median, 4),
+                    "update_cpu_s": round(cpu, 4),
+                }
+            )
+        )
         return 0
     if args.kernels:
         from tdphys.optim import load_experiment
+
         exp = shortened(load_experiment(args.experiment), args.duration)
         logs = kernel_hashes(exp, runs=args.runs)
         print(f"{len(logs[0])} launches per update")
@@ -296,12 +354,23 @@ def main(argv=None) -> int:
     if len(threads) > 1:
         args.runs = len(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [run_in_process(args.experiment, args.duration, args.optimizer, args.budget,
-                               threads[k % len(threads)], Path(tmp) / f"run{k}.json")
-                for k in range(args.runs)]
+        runs = [
+            run_in_process(
+                args.experiment,
+                args.duration,
+                args.optimizer,
+                args.budget,
+                threads[k % len(threads)],
+                Path(tmp) / f"run{k}.json",
+            )
+            for k in range(args.runs)
+        ]
     diff = first_difference(runs)
-    print(diff or f"identical ({args.runs} runs, threads {args.threads or 'default'}, "
-                  f"{len(runs[0]['history'])} history entries)")
+    print(
+        diff
+        or f"identical ({args.runs} runs, threads {args.threads or 'default'}, "
+        f"{len(runs[0]['history'])} history entries)"
+    )
     return 1 if diff else 0
 
 

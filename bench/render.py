@@ -24,6 +24,7 @@ launches at t = T).
 `--json` prints one JSON object per row, else a table. Timings are for information only; no
 test asserts them.
 """
+
 import argparse
 import json
 import os
@@ -35,9 +36,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ("precision", "height", "width", "batch", "steps", "threads", "first_render_s",
-           "forward_ms_per_step", "first_backward_s", "fwd_bwd_ms_per_step",
-           "backward_ms_per_step", "forward_wall_ms", "fwd_bwd_wall_ms", "peak_rss_mb")
+COLUMNS = (
+    "precision",
+    "height",
+    "width",
+    "batch",
+    "steps",
+    "threads",
+    "first_render_s",
+    "forward_ms_per_step",
+    "first_backward_s",
+    "fwd_bwd_ms_per_step",
+    "backward_ms_per_step",
+    "forward_wall_ms",
+    "fwd_bwd_wall_ms",
+    "peak_rss_mb",
+)
 
 
 def measure(args) -> list:
@@ -49,11 +63,14 @@ def measure(args) -> list:
 
     import tdphys
     from tdphys.vision import Renderer
+
     height, width, batch = (int(v) for v in args.one.split("x"))
     tdphys.init("cpu", args.precision, cpu_threads=args.threads)
     robot = tdphys.load(args.robot)
-    cameras = tuple(dataclasses.replace(c, height=height, width=width) if c.name == args.camera
-                    else c for c in robot.cameras)
+    cameras = tuple(
+        dataclasses.replace(c, height=height, width=width) if c.name == args.camera else c
+        for c in robot.cameras
+    )
     robot = dataclasses.replace(robot, cameras=cameras)
     T = args.steps
     sim = tdphys.Simulation(robot, batch=batch, steps=T)
@@ -86,22 +103,28 @@ def measure(args) -> list:
         end = np.array([time.perf_counter(), time.process_time()])
         backward.append(end - inside)
         taped.append(end - start)
-    pos_grad = sim.pos.grad.to_numpy()   # d loss / d body positions, all steps
+    pos_grad = sim.pos.grad.to_numpy()  # d loss / d body positions, all steps
     assert np.isfinite(pos_grad).all() and np.abs(pos_grad).max() > 0
     fwd = np.mean(forward[1:], axis=0)
     ms = 1e3 / (T + 1)
-    row = {"precision": args.precision, "height": height, "width": width, "batch": batch,
-           "steps": T, "threads": args.threads or os.cpu_count(),
-           "first_render_s": round(forward[0][0], 2),
-           "forward_ms_per_step": round(1e3 * fwd[1], 1),
-           "first_backward_s": round(backward[0][0], 2),
-           "fwd_bwd_ms_per_step": round(ms * taped[1][1], 1),
-           "backward_ms_per_step": round(ms * backward[1][1], 1),
-           "forward_wall_ms": round(1e3 * fwd[0], 1),
-           "fwd_bwd_wall_ms": round(ms * taped[1][0], 1),
-           "backward_wall_ms": round(ms * backward[1][0], 1),
-           "first_render_cpu_s": round(forward[0][1], 2),
-           "first_backward_cpu_s": round(backward[0][1], 2)}
+    row = {
+        "precision": args.precision,
+        "height": height,
+        "width": width,
+        "batch": batch,
+        "steps": T,
+        "threads": args.threads or os.cpu_count(),
+        "first_render_s": round(forward[0][0], 2),
+        "forward_ms_per_step": round(1e3 * fwd[1], 1),
+        "first_backward_s": round(backward[0][0], 2),
+        "fwd_bwd_ms_per_step": round(ms * taped[1][1], 1),
+        "backward_ms_per_step": round(ms * backward[1][1], 1),
+        "forward_wall_ms": round(1e3 * fwd[0], 1),
+        "fwd_bwd_wall_ms": round(ms * taped[1][0], 1),
+        "backward_wall_ms": round(ms * backward[1][0], 1),
+        "first_render_cpu_s": round(forward[0][1], 2),
+        "first_backward_cpu_s": round(backward[0][1], 2),
+    }
     rows = [row]
     if args.kernels:
         rows += kernel_rows(cam, T, args.repeat, row)
@@ -114,18 +137,21 @@ def measure(args) -> list:
 def kernel_rows(cam, t: int, repeat: int, base: dict) -> list:
     """Warm milliseconds per launch of each of the renderer's kernels at step t."""
     import taichi as ti
-    cam._layers(t)   # layers and transmittance of step t, as the backward pass sees them
-    launches = [("k_search (forward only)", lambda: cam.k_search(t)),
-                ("k_layers", lambda: cam.k_layers(t)),
-                ("k_opacity", lambda: cam.k_opacity()),
-                ("k_transmit", lambda: (cam.log_t.fill(0.0), cam.k_transmit())),
-                ("k_clear_image", lambda: cam.k_clear_image(t)),
-                ("k_composite", lambda: cam.k_composite(t)),
-                ("k_depth (forward only)", lambda: cam.k_depth(t)),
-                ("k_composite.grad", lambda: cam.k_composite.grad(t)),
-                ("k_transmit.grad", lambda: cam.k_transmit.grad()),
-                ("k_opacity.grad", lambda: cam.k_opacity.grad()),
-                ("k_layers.grad", lambda: cam.k_layers.grad(t))]
+
+    cam._layers(t)  # layers and transmittance of step t, as the backward pass sees them
+    launches = [
+        ("k_search (forward only)", lambda: cam.k_search(t)),
+        ("k_layers", lambda: cam.k_layers(t)),
+        ("k_opacity", lambda: cam.k_opacity()),
+        ("k_transmit", lambda: (cam.log_t.fill(0.0), cam.k_transmit())),
+        ("k_clear_image", lambda: cam.k_clear_image(t)),
+        ("k_composite", lambda: cam.k_composite(t)),
+        ("k_depth (forward only)", lambda: cam.k_depth(t)),
+        ("k_composite.grad", lambda: cam.k_composite.grad(t)),
+        ("k_transmit.grad", lambda: cam.k_transmit.grad()),
+        ("k_opacity.grad", lambda: cam.k_opacity.grad()),
+        ("k_layers.grad", lambda: cam.k_layers.grad(t)),
+    ]
     rows = []
     for name, fn in launches:
         fn()
@@ -134,31 +160,44 @@ def kernel_rows(cam, t: int, repeat: int, base: dict) -> list:
         for _ in range(repeat):
             fn()
         ti.sync()
-        rows.append({k: base[k] for k in ("precision", "height", "width", "batch", "threads")}
-                    | {"kernel": name,
-                       "ms_per_launch": round(1e3 * (time.process_time() - cpu) / repeat, 2),
-                       "wall_ms_per_launch": round(1e3 * (time.perf_counter() - wall) / repeat,
-                                                   2)})
+        rows.append(
+            {k: base[k] for k in ("precision", "height", "width", "batch", "threads")}
+            | {
+                "kernel": name,
+                "ms_per_launch": round(1e3 * (time.process_time() - cpu) / repeat, 2),
+                "wall_ms_per_launch": round(1e3 * (time.perf_counter() - wall) / repeat, 2),
+            }
+        )
     return rows
 
 
 def main():
     from tdphys.argtypes import MAX_STEPS, whole
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--robot", default=str(ROOT / "robots" / "cart_pendulum.yaml"))
     p.add_argument("--camera", default="front")
-    p.add_argument("--rows", default="96x288x16,24x72x1,24x72x16",
-                   help="HEIGHTxWIDTHxBATCH,... (pixels, pixels, worlds)")
+    p.add_argument(
+        "--rows",
+        default="96x288x16,24x72x1,24x72x16",
+        help="HEIGHTxWIDTHxBATCH,... (pixels, pixels, worlds)",
+    )
     p.add_argument("--precision", default="f32,f64", help="f32, f64 or both (comma)")
     p.add_argument("--steps", type=whole(1, MAX_STEPS), default=10)
-    p.add_argument("--threads", type=whole(1, 1024), default=None,
-                   help="CPU threads for Taichi (default: all cores)")
+    p.add_argument(
+        "--threads",
+        type=whole(1, 1024),
+        default=None,
+        help="CPU threads for Taichi (default: all cores)",
+    )
     p.add_argument("--kernels", action="store_true", help="also time each kernel")
-    p.add_argument("--repeat", type=whole(1, 10**6), default=20,
-                   help="launches per kernel with --kernels")
+    p.add_argument(
+        "--repeat", type=whole(1, 10**6), default=20, help="launches per kernel with --kernels"
+    )
     p.add_argument("--json", action="store_true")
-    p.add_argument("--one", help=argparse.SUPPRESS)   # internal: one row in this process
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: one row in this process
     args = p.parse_args()
     if args.one:
         for row in measure(args):
@@ -167,11 +206,27 @@ def main():
     rows = []
     for precision in args.precision.split(","):
         for spec in args.rows.split(","):
-            cmd = [sys.executable, __file__, "--one", spec, "--precision", precision,
-                   "--robot", args.robot, "--camera", args.camera, "--steps", str(args.steps),
-                   "--repeat", str(args.repeat)] + (["--kernels"] if args.kernels else []) \
+            cmd = (
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    spec,
+                    "--precision",
+                    precision,
+                    "--robot",
+                    args.robot,
+                    "--camera",
+                    args.camera,
+                    "--steps",
+                    str(args.steps),
+                    "--repeat",
+                    str(args.repeat),
+                ]
+                + (["--kernels"] if args.kernels else [])
                 + (["--threads", str(args.threads)] if args.threads else [])
-            with tempfile.TemporaryDirectory() as cache:   # cold: an empty kernel cache
+            )
+            with tempfile.TemporaryDirectory() as cache:  # cold: an empty kernel cache
                 env = dict(os.environ, TI_OFFLINE_CACHE_FILE_PATH=cache)
                 out = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if out.returncode:
@@ -187,8 +242,19 @@ def main():
         kernels = [r for r in rows if "kernel" in r]
         if kernels:
             print()
-            _table(kernels, ("precision", "height", "width", "batch", "threads", "kernel",
-                             "ms_per_launch", "wall_ms_per_launch"))
+            _table(
+                kernels,
+                (
+                    "precision",
+                    "height",
+                    "width",
+                    "batch",
+                    "threads",
+                    "kernel",
+                    "ms_per_launch",
+                    "wall_ms_per_launch",
+                ),
+            )
 
 
 def _table(rows: list, columns: tuple):

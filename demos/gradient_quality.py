@@ -9,6 +9,7 @@ loss along -g/|g| for steps 1e-6 .. 0.1 (optimiser units) next to the exact dire
 derivative (tdphys/studies/gradient_quality.py, docs/gradient-quality.md). Through many contact
 events the loss can be rough enough that a step of the optimiser's size goes uphill.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("source", help="an experiment YAML, or a run folder demos/optimize.py wrote")
-    ap.add_argument("--at", choices=["start", "best", "current"], default=None,
-                    help="which parameters of a run folder (default: best; a YAML: start)")
+    ap.add_argument(
+        "--at",
+        choices=["start", "best", "current"],
+        default=None,
+        help="which parameters of a run folder (default: best; a YAML: start)",
+    )
     ap.add_argument("--arch", default="cpu", choices=["cpu", "cuda", "vulkan", "auto"])
     args = ap.parse_args(argv)
     import tdphys
@@ -30,6 +35,7 @@ def main(argv=None) -> int:
     from tdphys.optim import load_experiment
     from tdphys.optim.checkpoints import load_state
     from tdphys.studies.gradient_quality import probe, report
+
     try:
         x = None
         if Path(args.source).is_dir():

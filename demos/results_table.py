@@ -12,6 +12,7 @@ experiment with that optimiser (each folder's metrics.json names both), as "best
 when there is neither. --write replaces the text between the `<!-- results:begin -->` and
 `<!-- results:end -->` lines of a file with the full table, --readme with the short one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,23 +38,64 @@ class Row:
 
 
 ROWS = {
-    "ball_throw": Row("Ball throw to (10, 0) m", "error_m", "m",
-                      "88 iterations (16.3 s)", "2422 simulations (59.9 s)"),
-    "arm_reach": Row("Arm reach, fixed target", "error_m", "m",
-                     "< 1 cm after 150 simulations", "no convergence in 60,000"),
-    "arm_reach_random": Row("Arm reach, random targets (held-out)", "error_m", "m",
-                            "< 5 cm after 2563 updates of batch 128", "not reported"),
-    "quadruped_gait": Row("Quadruped gait from standstill", "speed_mps", "m/s",
-                          "1.17 m/s after 500 simulations (~1 CPU hour)", "not reported",
-                          higher=True),
-    "quadruped_codesign": Row("Co-design: gait + leg lengths and masses", "speed_mps", "m/s",
-                              "not reported (proposed)", "not reported", higher=True),
-    "system_identification": Row("System identification (e, mu, m)", "param_error",
-                                 "relative", "not in the paper", "not in the paper"),
-    "cart_swing_up": Row("Cart-pendulum swing-up, from the state", "worst_gap_m", "m",
-                         "not in the paper", "not in the paper"),
-    "pendulum_pixels": Row("Cart-pendulum swing-up, from pixels only", "worst_gap_m", "m",
-                           "about 2420 updates", "not reported"),
+    "ball_throw": Row(
+        "Ball throw to (10, 0) m",
+        "error_m",
+        "m",
+        "88 iterations (16.3 s)",
+        "2422 simulations (59.9 s)",
+    ),
+    "arm_reach": Row(
+        "Arm reach, fixed target",
+        "error_m",
+        "m",
+        "< 1 cm after 150 simulations",
+        "no convergence in 60,000",
+    ),
+    "arm_reach_random": Row(
+        "Arm reach, random targets (held-out)",
+        "error_m",
+        "m",
+        "< 5 cm after 2563 updates of batch 128",
+        "not reported",
+    ),
+    "quadruped_gait": Row(
+        "Quadruped gait from standstill",
+        "speed_mps",
+        "m/s",
+        "1.17 m/s after 500 simulations (~1 CPU hour)",
+        "not reported",
+        higher=True,
+    ),
+    "quadruped_codesign": Row(
+        "Co-design: gait + leg lengths and masses",
+        "speed_mps",
+        "m/s",
+        "not reported (proposed)",
+        "not reported",
+        higher=True,
+    ),
+    "system_identification": Row(
+        "System identification (e, mu, m)",
+        "param_error",
+        "relative",
+        "not in the paper",
+        "not in the paper",
+    ),
+    "cart_swing_up": Row(
+        "Cart-pendulum swing-up, from the state",
+        "worst_gap_m",
+        "m",
+        "not in the paper",
+        "not in the paper",
+    ),
+    "pendulum_pixels": Row(
+        "Cart-pendulum swing-up, from pixels only",
+        "worst_gap_m",
+        "m",
+        "about 2420 updates",
+        "not reported",
+    ),
 }
 
 
@@ -84,28 +126,37 @@ def run_folders(runs: Path) -> dict:
 def best_of(runs: list[dict], row: Row) -> str:
     """'best of n: VALUE (met) after S simulations, W s', the best of n runs by the row's
     metric (runs without it last); with n > 1 also how many met the criterion."""
+
     def rank(m):
         v = m.get(row.key)
         return (v is None, -v if row.higher and v is not None else v)
+
     best = min(runs, key=rank)
     n, met = len(runs), sum(bool(m.get("success")) for m in runs)
     head = f"best of {n}" + (f" ({met} met)" if n > 1 else "")
     value = best.get(row.key)
     shown = "n/a" if value is None else summary.format_value(value, row.unit)
-    return (f"{head}: {shown} ({_verdict(best)}) after {best.get('evaluations', '?')} "
-            f"simulations, {best.get('wall_s', 0):.0f} s")
+    return (
+        f"{head}: {shown} ({_verdict(best)}) after {best.get('evaluations', '?')} "
+        f"simulations, {best.get('wall_s', 0):.0f} s"
+    )
 
 
 def _verdict(m: dict) -> str:
     ok = "met" if m.get("success") else "not met"
-    if m.get("stop_reason") == "interrupted":     # stopped by hand before its budget
+    if m.get("stop_reason") == "interrupted":  # stopped by hand before its budget
         ok += ", stopped"
-    if "confirmed" in m:      # task.confirm: the criterion rechecked on a longer rollout
-        ok += (f"; {'' if m['confirmed'] else 'not '}confirmed on a "
-               f"{m.get('confirm_s', 0):g} s rollout")
-        if "confirm_worlds" in m:      # task.confirm_starts: from nudged starts too
-            ok += (f" from {m['confirm_worlds']} starts" if m["confirmed"] else
-                   f" ({m['confirm_passed']} of {m['confirm_worlds']} starts)")
+    if "confirmed" in m:  # task.confirm: the criterion rechecked on a longer rollout
+        ok += (
+            f"; {'' if m['confirmed'] else 'not '}confirmed on a "
+            f"{m.get('confirm_s', 0):g} s rollout"
+        )
+        if "confirm_worlds" in m:  # task.confirm_starts: from nudged starts too
+            ok += (
+                f" from {m['confirm_worlds']} starts"
+                if m["confirmed"]
+                else f" ({m['confirm_passed']} of {m['confirm_worlds']} starts)"
+            )
     return ok
 
 
@@ -134,15 +185,18 @@ def _sources(runs: Path, sweeps: Path | None) -> tuple[dict, dict]:
 def table(runs: Path, sweeps: Path | None = None) -> str:
     """The full table: every cell's rate or best run in words, and the paper's figures."""
     swept, folders = _sources(runs, sweeps)
-    lines = ["| task | ours, Adam | ours, CMA-ES | paper, gradient | paper, CMA-ES |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| task | ours, Adam | ours, CMA-ES | paper, gradient | paper, CMA-ES |",
+        "|---|---|---|---|---|",
+    ]
     for name, row in ROWS.items():
         cells = []
         for kind in ("adam", "cmaes"):
             s, ran = swept.get((name, kind)), folders.get((name, kind))
             cells.append(summary.describe(s) if s else best_of(ran, row) if ran else "not run")
-        lines.append(f"| {row.words} | {cells[0]} | {cells[1]} | {row.paper_gd} | "
-                     f"{row.paper_cma} |")
+        lines.append(
+            f"| {row.words} | {cells[0]} | {cells[1]} | {row.paper_gd} | {row.paper_cma} |"
+        )
     return "\n".join(lines)
 
 
@@ -177,8 +231,11 @@ def write(path: Path, text: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default=str(ROOT / "runs"), help="folder of run folders")
-    p.add_argument("--sweeps", default=str(ROOT / "runs" / "sweeps"),
-                   help="folder searched for sweep.json files (`tdphys sweep --out`)")
+    p.add_argument(
+        "--sweeps",
+        default=str(ROOT / "runs" / "sweeps"),
+        help="folder searched for sweep.json files (`tdphys sweep --out`)",
+    )
     p.add_argument("--write", help="a Markdown file whose results markers get the full table")
     p.add_argument("--readme", help="a Markdown file whose results markers get the short table")
     args = p.parse_args(argv)

@@ -4,15 +4,16 @@ with the allowed range, before anything is loaded or compiled.
     p.add_argument("--steps", type=whole(1, MAX_STEPS), default=100)
     p.add_argument("--fps", type=real(0, 1000, low_open=True), default=30.0)
 """
+
 from __future__ import annotations
 
 import argparse
 import math
 
-MAX_STEPS = 10_000_000        # steps of one rollout (the memory estimate has the last word)
-MAX_BATCH = 1_000_000         # worlds of one simulation
-MAX_BUDGET = 1_000_000_000    # simulations of one optimisation
-MAX_SEED = 2**32 - 1          # numpy's seeds are 32-bit
+MAX_STEPS = 10_000_000  # steps of one rollout (the memory estimate has the last word)
+MAX_BATCH = 1_000_000  # worlds of one simulation
+MAX_BUDGET = 1_000_000_000  # simulations of one optimisation
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 
 
 def whole(low: int, high: int, what: str = "a whole number"):
@@ -28,14 +29,16 @@ def whole(low: int, high: int, what: str = "a whole number"):
                 number = math.nan
             if not (math.isfinite(number) and number == int(number)):
                 raise argparse.ArgumentTypeError(
-                    f"'{text}' is not {what}; give one from {low:,} to {high:,}") from None
+                    f"'{text}' is not {what}; give one from {low:,} to {high:,}"
+                ) from None
             value = int(number)
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value:,} is out of range; give {what} from "
-                                             f"{low:,} to {high:,}")
+            raise argparse.ArgumentTypeError(
+                f"{value:,} is out of range; give {what} from {low:,} to {high:,}"
+            )
         return value
 
-    parse.__name__ = "whole number"     # argparse's "invalid <name> value" wording
+    parse.__name__ = "whole number"  # argparse's "invalid <name> value" wording
     return parse
 
 

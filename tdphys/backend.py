@@ -3,6 +3,7 @@
 Everything else in tdphys asks this module for the float type and for permission to take
 gradients, so moving to another Taichi (or a fork) touches this file only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -105,8 +106,8 @@ class Backend:
                 f"{what} are not available on arch={self.arch}: Taichi 1.7.4's reverse mode gives "
                 "wrong numbers on this backend for our kernels (see docs/backends.md).\n"
                 "  fix: run the optimisation with --arch cpu or --arch cuda; forward simulation "
-                f"works on {self.arch}")
-
+                f"works on {self.arch}"
+            )
 
     def require_camera_gradients(self) -> None:
         """Raise a clear error where gradients through a camera are not verified."""
@@ -116,7 +117,8 @@ class Backend:
                 f"gradients through a camera are not available on arch={self.arch}: no test "
                 "checks the renderer's adjoints on this backend yet (docs/camera.md).\n"
                 "  fix: train vision controllers with --arch cpu or --arch cuda; rendering "
-                f"images (forward) works on {self.arch}")
+                f"images (forward) works on {self.arch}"
+            )
 
 
 _current: Backend | None = None
@@ -126,7 +128,7 @@ def _arch_object(name: str):
     return {"cpu": ti.cpu, "cuda": ti.cuda, "vulkan": ti.vulkan}[name]
 
 
-OFFLINE_CACHE_BYTES = 1 << 30   # Taichi's compiled-kernel cache on disk, at most (int32)
+OFFLINE_CACHE_BYTES = 1 << 30  # Taichi's compiled-kernel cache on disk, at most (int32)
 
 
 def _ad_stack_size(arch: str, debug: bool) -> int:
@@ -154,6 +156,7 @@ def _resolve_auto() -> str:
     """cuda if a CUDA device works, else cpu (Vulkan is only used when asked for)."""
     try:
         from taichi._lib import core as _ti_core
+
         if _ti_core.with_cuda():
             return "cuda"
     except Exception:  # pragma: no cover - depends on the machine
@@ -173,6 +176,7 @@ def _cheap_source_positions() -> None:
     only to the pinned version, whose private method it replaces.
     """
     from taichi.lang.ast import ast_transformer_utils as utils
+
     context = getattr(utils, "ASTTransformerContext", None)
     if ti.__version__ != (1, 7, 4) or context is None or getattr(context, "_tdphys_cheap", 0):
         return
@@ -196,6 +200,7 @@ def _cached_function_sources() -> None:
     Applied only to the pinned version, whose module-level names it replaces.
     """
     from taichi.lang import kernel_impl
+
     if ti.__version__ != (1, 7, 4) or getattr(kernel_impl, "_tdphys_cached_sources", False):
         return
     sourcefile, sourcelines = kernel_impl.getsourcefile, kernel_impl.getsourcelines
@@ -236,8 +241,9 @@ def _spirv_optimiser_off(off: bool):
         del os.environ[name]
 
 
-def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
-         cpu_threads: int | None = None) -> Backend:
+def init(
+    arch: str = "cpu", precision: str = "f32", debug: bool = False, cpu_threads: int | None = None
+) -> Backend:
     """Initialise Taichi once per process (again only if the settings change).
 
     arch: "cpu" | "cuda" | "vulkan" | "auto"; precision: "f32" | "f64"; debug turns on Taichi's
@@ -250,20 +256,27 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
         raise BackendError(f"unknown precision '{precision}'\n  fix: use f32 or f64")
     name = _resolve_auto() if arch == "auto" else arch
     if name == "vulkan" and precision == "f64":
-        raise BackendError("f64 is not supported on vulkan\n  fix: use --precision f32 or "
-                           "--arch cpu")
+        raise BackendError(
+            "f64 is not supported on vulkan\n  fix: use --precision f32 or --arch cpu"
+        )
     wanted = Backend(name, precision, debug)
     if _current == wanted:
         return _current
-    kwargs = dict(arch=_arch_object(name), default_fp=wanted.real, debug=debug,
-                  random_seed=0, log_level=ti.WARN, offline_cache=True,
-                  # a few robots' kernels outgrow Taichi's 100 MB default, whose eviction
-                  # then recompiles them at every start
-                  offline_cache_max_size_of_files=OFFLINE_CACHE_BYTES,
-                  # Taichi's IR optimiser makes reverse-mode compiles 3-5x slower for our
-                  # kernels while LLVM still optimises the machine code.
-                  advanced_optimization=False,
-                  ad_stack_size=_ad_stack_size(name, debug))
+    kwargs = dict(
+        arch=_arch_object(name),
+        default_fp=wanted.real,
+        debug=debug,
+        random_seed=0,
+        log_level=ti.WARN,
+        offline_cache=True,
+        # a few robots' kernels outgrow Taichi's 100 MB default, whose eviction
+        # then recompiles them at every start
+        offline_cache_max_size_of_files=OFFLINE_CACHE_BYTES,
+        # Taichi's IR optimiser makes reverse-mode compiles 3-5x slower for our
+        # kernels while LLVM still optimises the machine code.
+        advanced_optimization=False,
+        ad_stack_size=_ad_stack_size(name, debug),
+    )
     if name == "cpu" and cpu_threads:
         kwargs["cpu_max_num_threads"] = cpu_threads
     _cheap_source_positions()
@@ -273,12 +286,15 @@ def init(arch: str = "cpu", precision: str = "f32", debug: bool = False,
             ti.init(**kwargs)
     except Exception as exc:  # pragma: no cover - depends on the machine
         raise BackendError(
-            f"could not start Taichi on arch={name}: {exc}\n  fix: try --arch cpu") from exc
+            f"could not start Taichi on arch={name}: {exc}\n  fix: try --arch cpu"
+        ) from exc
     actual = ti.lang.impl.current_cfg().arch
     if actual != _arch_object(name):
         ti.reset()
-        raise BackendError(f"arch={name} is not available on this machine (Taichi fell back to "
-                           f"{actual})\n  fix: use --arch cpu, or install the {name} driver")
+        raise BackendError(
+            f"arch={name} is not available on this machine (Taichi fell back to "
+            f"{actual})\n  fix: use --arch cpu, or install the {name} driver"
+        )
     global _epoch
     _current = wanted
     _epoch += 1
@@ -300,8 +316,9 @@ def unrolled_sum(terms):
     return sum(terms, 0.0)
 
 
-warnings.filterwarnings("ignore", message='.*Calling non-taichi function "backend.unrolled_sum"',
-                        category=SyntaxWarning)
+warnings.filterwarnings(
+    "ignore", message='.*Calling non-taichi function "backend.unrolled_sum"', category=SyntaxWarning
+)
 
 
 def epoch() -> int:
@@ -332,10 +349,12 @@ def current() -> Backend:
 def start_validation() -> None:
     """Reset the access bits of Taichi's global-data-access-rule check (debug mode only)."""
     if not current().debug:
-        raise BackendError("autodiff validation needs debug mode\n  fix: tdphys.init(..., "
-                           "debug=True)")
+        raise BackendError(
+            "autodiff validation needs debug mode\n  fix: tdphys.init(..., debug=True)"
+        )
     from taichi.ad._ad import clear_all_gradients
     from taichi.lang.enums import SNodeGradType
+
     clear_all_gradients(gradient_type=SNodeGradType.ADJOINT_CHECKBIT)
 
 
@@ -343,6 +362,7 @@ def run_validated(kernel, *args) -> None:
     """Launch `kernel` once in Taichi's VALIDATION mode: it asserts that no field entry is
     overwritten after being read, the rule Taichi's reverse mode needs to be exact."""
     from taichi.lang.enums import AutodiffMode
+
     primal = kernel._primal
     primal.autodiff_mode = AutodiffMode.VALIDATION
     try:
@@ -357,6 +377,7 @@ def close_field_tree() -> None:
     mode each field with a gradient takes more of them, so a Simulation's fields are split
     into a few trees (a process holds at most 512)."""
     from taichi.lang import impl
+
     impl.get_runtime().materialize_root_fb(False)
 
 
@@ -390,8 +411,10 @@ def gradient_clearer(fields):
     compiled kernel per field: with a dozen simulations alive its first use compiles for
     minutes, and every later tape relaunches all of them."""
     grads = [f for f in fields if _has_gradient(f)]
-    kernels = [_clear_kernel(grads[i:i + FIELDS_PER_KERNEL])
-               for i in range(0, len(grads), FIELDS_PER_KERNEL)]
+    kernels = [
+        _clear_kernel(grads[i : i + FIELDS_PER_KERNEL])
+        for i in range(0, len(grads), FIELDS_PER_KERNEL)
+    ]
 
     def clear():
         for kernel in kernels:
@@ -451,7 +474,7 @@ class FieldBlock:
         self._chunks = []
         for i in range(0, len(names), FIELDS_PER_KERNEL):
             offsets, size = {}, 0
-            for name in names[i:i + FIELDS_PER_KERNEL]:
+            for name in names[i : i + FIELDS_PER_KERNEL]:
                 offsets[name], size = size, size + self._sizes[name]
             self._chunks.append((offsets, size))
         self._kernels = {}
@@ -459,8 +482,9 @@ class FieldBlock:
             if grad and not all(_has_gradient(self.fields[n]) for n in names):
                 continue
             for write in (False, True):
-                self._kernels[grad, write] = [self._copy_kernel(offsets, grad, write)
-                                              for offsets, _ in self._chunks]
+                self._kernels[grad, write] = [
+                    self._copy_kernel(offsets, grad, write) for offsets, _ in self._chunks
+                ]
 
     def read(self, grad: bool = False) -> dict:
         """{name: array} of every field's values (or gradients)."""
@@ -468,8 +492,11 @@ class FieldBlock:
         for kernel, buf in zip(self._copies(grad, False), bufs):
             kernel(buf)
         ti.sync()
-        return {n: buf[o:o + self._sizes[n]].reshape(self.shapes[n])
-                for (offsets, _), buf in zip(self._chunks, bufs) for n, o in offsets.items()}
+        return {
+            n: buf[o : o + self._sizes[n]].reshape(self.shapes[n])
+            for (offsets, _), buf in zip(self._chunks, bufs)
+            for n, o in offsets.items()
+        }
 
     def write(self, arrays: dict, grad: bool = False) -> None:
         """Set every field (all of them: a block is written whole) from {name: array}."""
@@ -479,7 +506,7 @@ class FieldBlock:
         for kernel, (offsets, size) in zip(self._copies(grad, True), self._chunks):
             buf = np.empty(size, self.np_dtype)
             for n, o in offsets.items():
-                buf[o:o + self._sizes[n]] = np.asarray(arrays[n], self.np_dtype).ravel()
+                buf[o : o + self._sizes[n]] = np.asarray(arrays[n], self.np_dtype).ravel()
             kernel(buf)
 
     def _copies(self, grad, write):
@@ -495,9 +522,9 @@ class FieldBlock:
         for n, offset in offsets.items():
             f = self.fields[n]
             shape = self.shapes[n]
-            cell = shape[len(f.shape):]
+            cell = shape[len(f.shape) :]
             per_cell = int(np.prod(cell)) if cell else 1
-            strides = tuple(int(np.prod(f.shape[d + 1:])) * per_cell for d in range(len(f.shape)))
+            strides = tuple(int(np.prod(f.shape[d + 1 :])) * per_cell for d in range(len(f.shape)))
             plan.append((f.grad if grad else f, offset, strides, per_cell, len(cell)))
         groups = _same_shape_groups(plan, lambda member: tuple(member[0].shape))
 

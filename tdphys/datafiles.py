@@ -13,6 +13,7 @@ objects (a pickle, which runs code when read) is refused with a message, never l
 `__tree__`, so one rename replaces the whole file and a kill at any moment leaves either the
 old file or the new one.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,6 +77,7 @@ def write_npy(path: str | Path, array) -> Path:
 
 # ----------------------------------------------------------------------------- reading
 
+
 def _kind_of_file(path: Path) -> str:
     """'npy', 'npz' or a description of what the first bytes look like."""
     with open(path, "rb") as f:
@@ -104,18 +106,22 @@ def check_array_file(path: str | Path, what: str, kinds: tuple[str, ...], fix: s
     kind = _kind_of_file(Path(path))
     if kind not in kinds:
         wanted = " or ".join(f".{k}" for k in kinds)
-        raise FileError(f"{path}: the {what} file is {kind}, not a numpy {wanted} file\n"
-                        f"  fix: {fix}")
+        raise FileError(
+            f"{path}: the {what} file is {kind}, not a numpy {wanted} file\n  fix: {fix}"
+        )
     return Path(path)
 
 
 def _refused_objects(path, what: str, fix: str) -> FileError:
-    return FileError(f"{path}: the {what} file holds Python objects (a pickle, which could run "
-                     f"code when read); tdphys reads numbers only\n  fix: {fix}")
+    return FileError(
+        f"{path}: the {what} file holds Python objects (a pickle, which could run "
+        f"code when read); tdphys reads numbers only\n  fix: {fix}"
+    )
 
 
-def read_array(path: str | Path, what: str, fix: str = "save a real-valued array with "
-               "numpy.save(path, array)") -> np.ndarray:
+def read_array(
+    path: str | Path, what: str, fix: str = "save a real-valued array with numpy.save(path, array)"
+) -> np.ndarray:
     """A real-valued (integer or float) array from a .npy file, as float64; FileError for
     anything else: a missing path, a folder or device, text or another format, a pickle,
     complex numbers (their imaginary part would be lost), booleans or text."""
@@ -129,8 +135,10 @@ def read_array(path: str | Path, what: str, fix: str = "save a real-valued array
     except OSError as exc:
         raise FileError(f"{path}: cannot read the {what} file ({exc})\n  fix: {fix}") from None
     if np.iscomplexobj(array):
-        raise FileError(f"{path}: the {what} are complex numbers; the imaginary part would be "
-                        f"lost\n  fix: save the real part, numpy.save(path, array.real)")
+        raise FileError(
+            f"{path}: the {what} are complex numbers; the imaginary part would be "
+            f"lost\n  fix: save the real part, numpy.save(path, array.real)"
+        )
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise FileError(f"{path}: the {what} have type {array.dtype}, not numbers\n  fix: {fix}")
     return array.astype(np.float64)
@@ -148,11 +156,13 @@ def read_npz(path: str | Path, what: str, fix: str) -> dict[str, np.ndarray]:
             raise _refused_objects(path, what, fix) from None
         raise FileError(f"{path}: the {what} file is damaged ({exc})\n  fix: {fix}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise FileError(f"{path}: the {what} file is damaged or cut short ({exc})\n"
-                        f"  fix: {fix}") from None
+        raise FileError(
+            f"{path}: the {what} file is damaged or cut short ({exc})\n  fix: {fix}"
+        ) from None
 
 
 # ------------------------------------------------------------------------------- trees
+
 
 def write_tree(path: str | Path, tree: dict) -> Path:
     """Store a tree of dicts (text keys), lists, tuples, numbers, text, None and numpy
@@ -183,21 +193,24 @@ def read_tree(path: str | Path, what: str, fix: str) -> dict:
     """The tree write_tree stored in `path`; FileError when the file is not one."""
     arrays = read_npz(path, what, fix)
     if _TREE_KEY not in arrays or arrays[_TREE_KEY].dtype.kind != "U":
-        raise FileError(f"{path}: the {what} file lacks its description ({_TREE_KEY})\n"
-                        f"  fix: {fix}")
+        raise FileError(
+            f"{path}: the {what} file lacks its description ({_TREE_KEY})\n  fix: {fix}"
+        )
     try:
         tree = json.loads(str(arrays[_TREE_KEY][()]))
     except (ValueError, RecursionError) as exc:
-        raise FileError(f"{path}: the {what} file's description is damaged ({exc})\n"
-                        f"  fix: {fix}") from None
+        raise FileError(
+            f"{path}: the {what} file's description is damaged ({exc})\n  fix: {fix}"
+        ) from None
 
     def decode(value):
         if isinstance(value, dict):
             if set(value) == {_ARRAY_REF}:
                 key = value[_ARRAY_REF]
                 if not isinstance(key, str) or key not in arrays:
-                    raise FileError(f"{path}: the {what} file lacks the array '{key}'\n"
-                                    f"  fix: {fix}")
+                    raise FileError(
+                        f"{path}: the {what} file lacks the array '{key}'\n  fix: {fix}"
+                    )
                 return arrays[key]
             return {k: decode(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -207,8 +220,9 @@ def read_tree(path: str | Path, what: str, fix: str) -> dict:
     try:
         tree = decode(tree)
     except RecursionError:
-        raise FileError(f"{path}: the {what} file's description is nested too deeply\n"
-                        f"  fix: {fix}") from None
+        raise FileError(
+            f"{path}: the {what} file's description is nested too deeply\n  fix: {fix}"
+        ) from None
     if not isinstance(tree, dict):
         raise FileError(f"{path}: the {what} file holds no mapping\n  fix: {fix}")
     return tree

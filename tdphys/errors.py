@@ -1,4 +1,5 @@
 """User-facing errors. Each names where the problem is and how to fix it."""
+
 from __future__ import annotations
 
 
@@ -27,9 +28,12 @@ class SimulationDiverged(TdphysError, FloatingPointError):
 
     def __init__(self, step: int, body: str, quantity: str, hint: str = ""):
         self.step, self.body, self.quantity = step, body, quantity
-        msg = (f"simulation diverged: {quantity} of body '{body}' became NaN/inf at step {step}")
-        msg += "\n  fix: " + (hint or "lower solver.dt, raise solver.iterations, or check masses "
-                                     "and motor gains for values that are far too large or small")
+        msg = f"simulation diverged: {quantity} of body '{body}' became NaN/inf at step {step}"
+        msg += "\n  fix: " + (
+            hint
+            or "lower solver.dt, raise solver.iterations, or check masses "
+            "and motor gains for values that are far too large or small"
+        )
         super().__init__(msg)
 
 
@@ -39,13 +43,17 @@ class GradientDiverged(TdphysError, FloatingPointError):
 
     def __init__(self, step: int | None, body: str, quantity: str):
         self.step, self.body, self.quantity = step, body, quantity
-        where = (f"d loss / d {quantity} of body '{body}' at step {step}" if step is not None
-                 else f"d loss / d {quantity}")
+        where = (
+            f"d loss / d {quantity} of body '{body}' at step {step}"
+            if step is not None
+            else f"d loss / d {quantity}"
+        )
         super().__init__(
             f"gradient diverged: {where} is NaN/inf (the backward pass runs from the last step "
             "to the first, so this is where it first went bad)\n  fix: look for a loss term "
             "that is not differentiable there (sqrt or norm at 0, division by a vanishing "
-            "distance), clip the gradient, shorten the horizon, or lower solver.dt")
+            "distance), clip the gradient, shorten the horizon, or lower solver.dt"
+        )
 
 
 class BackendError(TdphysError, RuntimeError):

@@ -23,6 +23,7 @@ checked), so a check costs a few batched forward rollouts and one taped rollout.
 `check` is the single-step central-difference comparison the engine's gradient tests use
 (states chosen away from switches). Both need an f64 backend.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,12 +39,31 @@ from .engine.simulation import PARAM_DOCS
 GROUPS = {
     "controls": ["ctrl"],
     "initial": ["init_pos", "init_vel", "init_omega"],
-    "params": ["shape_mass", "shape_radius", "shape_half_extents", "shape_half_length",
-               "shape_pos", "shape_friction", "shape_restitution", "shape_torsional_friction",
-               "ground_friction", "anchor_p", "anchor_c", "motor_gain", "motor_max_force",
-               "motor_max_velocity", "motor_gear", "body_com", "body_inertia",
-               "body_inertia_products", "passive_damping", "passive_armature",
-               "passive_stiffness", "passive_spring_ref", "passive_friction_loss"],
+    "params": [
+        "shape_mass",
+        "shape_radius",
+        "shape_half_extents",
+        "shape_half_length",
+        "shape_pos",
+        "shape_friction",
+        "shape_restitution",
+        "shape_torsional_friction",
+        "ground_friction",
+        "anchor_p",
+        "anchor_c",
+        "motor_gain",
+        "motor_max_force",
+        "motor_max_velocity",
+        "motor_gear",
+        "body_com",
+        "body_inertia",
+        "body_inertia_products",
+        "passive_damping",
+        "passive_armature",
+        "passive_stiffness",
+        "passive_spring_ref",
+        "passive_friction_loss",
+    ],
 }
 LOSS_FORMULA = """\
     L = sum_n [ a_n . pos[T, n] + b_n . vel[T, n] + 0.05 |omega[T, n]|^2 ]
@@ -60,11 +80,14 @@ NOISE = 1e-12
 # A smooth loss's forward and backward differences differ by h f'' + O(h^3): over a factor
 # 10 in h that difference shrinks about 10 times; at a kink it stays.
 SHRINK = 3.0
-MAX_WORLDS = 128   # worlds of one rollout (the taped one runs at this batch too)
+MAX_WORLDS = 128  # worlds of one rollout (the taped one runs at this batch too)
 
 # Size parameters and the shape kinds that use them.
-_SIZE_USERS = {"shape_radius": (L.S_SPHERE, L.S_CAPSULE), "shape_half_extents": (L.S_BOX,),
-               "shape_half_length": (L.S_CAPSULE,)}
+_SIZE_USERS = {
+    "shape_radius": (L.S_SPHERE, L.S_CAPSULE),
+    "shape_half_extents": (L.S_BOX,),
+    "shape_half_length": (L.S_CAPSULE,),
+}
 
 
 # --------------------------------------------------------------------------------- loss
@@ -84,11 +107,11 @@ class FinalStateLoss:
         self.a.from_numpy(rng.normal(size=(n, 3)))
         self.b.from_numpy(rng.normal(size=(n, 3)))
         c = rng.normal(size=m)
-        c[sim.n_motors:] = 0
+        c[sim.n_motors :] = 0
         self.c.from_numpy(c)
         self.d = ti.field(sim.real, max(sim.n_sensordata, 1))
         d = rng.normal(size=self.d.shape[0])
-        d[sim.n_sensordata:] = 0
+        d[sim.n_sensordata :] = 0
         self.d.from_numpy(d)
         self.values = ti.field(sim.real, sim.batch)
 
@@ -155,6 +178,7 @@ class FinalStateLoss:
 class Target:
     """One checked entry: `name` is a parameter (PARAM_DOCS) or "ctrl"; `index` its position
     after the world axis ((t, m) for ctrl)."""
+
     group: str
     name: str
     index: tuple
@@ -170,7 +194,7 @@ def valid_entries(layout, name: str, steps: int) -> np.ndarray:
         kinds = np.isin(layout.shape_kind, _SIZE_USERS[name])
         valid &= kinds.reshape((-1,) + (1,) * (valid.ndim - 1))
     users = _users(layout, name)
-    if users is not None:   # given mass properties, gears, passive joints: where they act
+    if users is not None:  # given mass properties, gears, passive joints: where they act
         valid &= np.asarray(users, bool).reshape((-1,) + (1,) * (valid.ndim - 1))
     return valid
 
@@ -213,10 +237,12 @@ def label(layout, target: Target) -> str:
     if name == "ctrl":
         return f"ctrl[t={idx[0]}, {layout.motor_names[idx[1]]}]"
     key = PARAM_DOCS[name][0]
-    owner = {"S": lambda i: layout.body_names[layout.shape_body[i]],
-             "N": lambda i: layout.body_names[i],
-             "J": lambda i: layout.robot.joints[i].name,
-             "M": lambda i: layout.motor_names[i]}.get(key[:1])
+    owner = {
+        "S": lambda i: layout.body_names[layout.shape_body[i]],
+        "N": lambda i: layout.body_names[i],
+        "J": lambda i: layout.robot.joints[i].name,
+        "M": lambda i: layout.motor_names[i],
+    }.get(key[:1])
     text = name
     if owner is not None:
         text += f"[{owner(idx[0])}" + (f" #{idx[0]}" if key[:1] == "S" else "") + "]"
@@ -232,6 +258,7 @@ def label(layout, target: Target) -> str:
 @dataclass
 class Verdict:
     """One entry's tape gradient, its finite differences (per step h) and the verdict."""
+
     target: Target
     label: str
     x: float
@@ -242,9 +269,9 @@ class Verdict:
     backward: np.ndarray
     noise: np.ndarray
     verdict: str = ""
-    estimate: float = math.nan    # the converged difference (match, mismatch)
-    resolution: float = 0.0       # the smallest gradient that difference resolves to tol
-    reason: str = ""              # why non-smooth
+    estimate: float = math.nan  # the converged difference (match, mismatch)
+    resolution: float = 0.0  # the smallest gradient that difference resolves to tol
+    reason: str = ""  # why non-smooth
     switched: list = field(default_factory=list)  # (step, [switches.Flag]) or []
 
     @property
@@ -261,14 +288,22 @@ class Verdict:
         return abs(self.tape - self.estimate) / scale
 
 
-def differences(target: Target, name: str, x: float, tape: float, h, f0: float, fp, fm
-                ) -> Verdict:
+def differences(target: Target, name: str, x: float, tape: float, h, f0: float, fp, fm) -> Verdict:
     """An unjudged Verdict from the losses at x (f0) and at x + h, x - h (fp, fm) for each
     step h (arrays, largest step first)."""
     h, fp, fm = (np.asarray(a, float) for a in (h, fp, fm))
     magnitude = np.maximum(np.maximum(abs(fp), abs(fm)), abs(f0))
-    return Verdict(target, name, x, tape, h, (fp - fm) / (2 * h), (fp - f0) / h, (f0 - fm) / h,
-                   NOISE * magnitude / h)
+    return Verdict(
+        target,
+        name,
+        x,
+        tape,
+        h,
+        (fp - fm) / (2 * h),
+        (fp - f0) / h,
+        (f0 - fm) / h,
+        NOISE * magnitude / h,
+    )
 
 
 def judge(v: Verdict, tol: float) -> Verdict:
@@ -287,7 +322,7 @@ def judge(v: Verdict, tol: float) -> Verdict:
     usable = []
     settles = False
     for k in range(len(c) - 1):
-        floor = noise[k + 1] / tol   # smaller gradients are rounding noise at this step
+        floor = noise[k + 1] / tol  # smaller gradients are rounding noise at this step
         allowed = tol * max(abs(c[k + 1]), abs(v.tape), floor)
         if abs(c[k] - c[k + 1]) > allowed:
             continue
@@ -298,10 +333,12 @@ def judge(v: Verdict, tol: float) -> Verdict:
     if not usable:
         v.verdict = NON_SMOOTH
         k = len(c) - 1
-        v.reason = (f"forward {p[k]:.4g} and backward {m[k]:.4g} differ at h {v.h[k]:.0e}"
-                    if settles else "central differences " + " ".join(f"{x:.4g}" for x in c)
-                    + " do not settle")
-        jumps = 2 * v.h[-2:] * c[-2:]   # the loss's change across x, if it jumps there
+        v.reason = (
+            f"forward {p[k]:.4g} and backward {m[k]:.4g} differ at h {v.h[k]:.0e}"
+            if settles
+            else "central differences " + " ".join(f"{x:.4g}" for x in c) + " do not settle"
+        )
+        jumps = 2 * v.h[-2:] * c[-2:]  # the loss's change across x, if it jumps there
         if not settles and abs(jumps[1]) > 0 and abs(jumps[0] / jumps[1] - 1) < 0.5:
             v.reason += f" (they grow as 1/h: the loss jumps by about {jumps[1]:.3g} at x)"
         v.reason += "; " + _tape_side(v, tol)
@@ -328,8 +365,9 @@ def _tape_side(v: Verdict, tol: float) -> str:
     return "tape outside the one-sided ones"
 
 
-def classify(sim, targets: list[Target], tol: float = 1e-3, seed: int = 0,
-             rel_steps=REL_STEPS, corrupt=None) -> list[Verdict]:
+def classify(
+    sim, targets: list[Target], tol: float = 1e-3, seed: int = 0, rel_steps=REL_STEPS, corrupt=None
+) -> list[Verdict]:
     """Verdicts for `targets` at world 0's parameters and controls (see the module doc).
 
     `sim` needs an f64 backend and batch >= 1 + 2 len(rel_steps) (one world per perturbed
@@ -344,8 +382,8 @@ def classify(sim, targets: list[Target], tol: float = 1e-3, seed: int = 0,
     if chunk < 1:
         raise ValueError(f"gradcheck needs a simulation of at least {1 + per_target} worlds")
     loss = FinalStateLoss(sim, seed)
-    saved = {n: sim.get_param(n) for n in PARAM_DOCS}   # every world as world 0 but one value
-    saved_ctrl = sim.ctrl.to_numpy()[:, :, :sim.n_motors].copy()
+    saved = {n: sim.get_param(n) for n in PARAM_DOCS}  # every world as world 0 but one value
+    saved_ctrl = sim.ctrl.to_numpy()[:, :, : sim.n_motors].copy()
     base = {n: np.broadcast_to(a[:1], a.shape).copy() for n, a in saved.items()}
     base_ctrl = np.broadcast_to(saved_ctrl[:, :1], saved_ctrl.shape).copy()
     try:
@@ -356,9 +394,18 @@ def classify(sim, targets: list[Target], tol: float = 1e-3, seed: int = 0,
         recorder = switches.Recorder(sim)
         out = []
         for start in range(0, len(targets), chunk):
-            part = targets[start:start + chunk]
-            out += _check_chunk(sim, loss, recorder, part, tape[start:start + chunk], base,
-                                base_ctrl, tol, rel_steps)
+            part = targets[start : start + chunk]
+            out += _check_chunk(
+                sim,
+                loss,
+                recorder,
+                part,
+                tape[start : start + chunk],
+                base,
+                base_ctrl,
+                tol,
+                rel_steps,
+            )
     finally:
         _set(sim, saved, saved_ctrl)
     return out
@@ -386,7 +433,7 @@ def _tape_values(sim, loss, targets) -> list[float]:
     loss.gradient()
     grads = {n: sim.param_grad(n) for n in {t.name for t in targets if t.name != "ctrl"}}
     if any(t.name == "ctrl" for t in targets):
-        grads["ctrl"] = np.moveaxis(sim.controls_grad(), 1, 0)   # (B, T, M)
+        grads["ctrl"] = np.moveaxis(sim.controls_grad(), 1, 0)  # (B, T, M)
     return [float(grads[t.name][(0,) + t.index]) for t in targets]
 
 
@@ -397,8 +444,9 @@ def _check_chunk(sim, loss, recorder, targets, tape, base, base_ctrl, tol, rel_s
     ctrl = base_ctrl.copy()
     steps = []
     for e, t in enumerate(targets):
-        x = float(ctrl[(t.index[0], 0, t.index[1])] if t.name == "ctrl"
-                  else base[t.name][(0,) + t.index])
+        x = float(
+            ctrl[(t.index[0], 0, t.index[1])] if t.name == "ctrl" else base[t.name][(0,) + t.index]
+        )
         hs = np.array([r * max(1.0, abs(x)) for r in rel_steps])
         for k, h in enumerate(hs):
             for side, sign in enumerate((1.0, -1.0)):
@@ -409,16 +457,16 @@ def _check_chunk(sim, loss, recorder, targets, tape, base, base_ctrl, tol, rel_s
                     params[t.name][(w,) + t.index] = x + sign * h
         steps.append((x, hs))
     _set(sim, params, ctrl)
-    sim.rollout(policy=recorder, check=False)   # a perturbed world may diverge: no verdict
+    sim.rollout(policy=recorder, check=False)  # a perturbed world may diverge: no verdict
     values = loss.per_world()
     if not np.isfinite(values[0]):
-        sim.check_finite()   # the point checked diverges: SimulationDiverged names where
+        sim.check_finite()  # the point checked diverges: SimulationDiverged names where
     flags, states = recorder.flags()
     out = []
     for e, (t, g, (x, hs)) in enumerate(zip(targets, tape, steps)):
         first = 1 + len(rel_steps) * 2 * e
-        fp = values[first:first + 2 * len(hs):2]
-        fm = values[first + 1:first + 2 * len(hs):2]
+        fp = values[first : first + 2 * len(hs) : 2]
+        fm = values[first + 1 : first + 2 * len(hs) : 2]
         v = differences(t, label(sim.layout, t), x, g, hs, values[0], fp, fm)
         judge(v, tol)
         if v.verdict == NON_SMOOTH:
@@ -443,13 +491,13 @@ def summary_counts(verdicts: list[Verdict]) -> dict:
     maximum relative error is over the matches and mismatches (nan if none)."""
     out = {}
     for v in verdicts:
-        row = out.setdefault(v.group, {MATCH: 0, NON_SMOOTH: 0, MISMATCH: 0,
-                                       "max relative error": math.nan})
+        row = out.setdefault(
+            v.group, {MATCH: 0, NON_SMOOTH: 0, MISMATCH: 0, "max relative error": math.nan}
+        )
         row[v.verdict] += 1
         if not math.isnan(v.rel_error):
             prev = row["max relative error"]
-            row["max relative error"] = v.rel_error if math.isnan(prev) else max(prev,
-                                                                                 v.rel_error)
+            row["max relative error"] = v.rel_error if math.isnan(prev) else max(prev, v.rel_error)
     return out
 
 
@@ -463,13 +511,17 @@ def format_table(verdicts: list[Verdict], groups, verbose: bool = False) -> str:
         lines.append(f"\n{group}: {count}" + ("" if mine else " (none here)"))
         if not mine:
             continue
-        lines.append(f"  {'entry':{width}s}  {'x':>10s}  {'tape':>12s}  {'differences':>12s}  "
-                     f"{'rel. error':>9s}  verdict")
+        lines.append(
+            f"  {'entry':{width}s}  {'x':>10s}  {'tape':>12s}  {'differences':>12s}  "
+            f"{'rel. error':>9s}  verdict"
+        )
         for v in mine:
             diff = "" if math.isnan(v.estimate) else f"{v.estimate:12.5e}"
             err = "" if math.isnan(v.rel_error) else f"{v.rel_error:9.1e}"
-            lines.append(f"  {v.label:{width}s}  {v.x:10.4g}  {v.tape:12.5e}  {diff:>12s}  "
-                         f"{err:>9s}  {v.verdict}")
+            lines.append(
+                f"  {v.label:{width}s}  {v.x:10.4g}  {v.tape:12.5e}  {diff:>12s}  "
+                f"{err:>9s}  {v.verdict}"
+            )
             if v.reason:
                 lines.append(f"  {'':{width}s}    {v.reason}")
             if v.verdict == NON_SMOOTH:
@@ -477,8 +529,7 @@ def format_table(verdicts: list[Verdict], groups, verbose: bool = False) -> str:
             if verbose or v.verdict == MISMATCH:
                 lines += [f"  {'':{width}s}    " + s for s in _ladder(v)]
     lines.append("\nsummary (max relative error over the entries whose differences converge)")
-    lines.append(f"  {'group':9s} {MATCH:>6s} {NON_SMOOTH:>11s} {MISMATCH:>9s}  "
-                 "max relative error")
+    lines.append(f"  {'group':9s} {MATCH:>6s} {NON_SMOOTH:>11s} {MISMATCH:>9s}  max relative error")
     counts = summary_counts(verdicts)
     for group in groups:
         row = counts.get(group)
@@ -486,23 +537,31 @@ def format_table(verdicts: list[Verdict], groups, verbose: bool = False) -> str:
             lines.append(f"  {group:9s} no entries")
             continue
         err = row["max relative error"]
-        lines.append(f"  {group:9s} {row[MATCH]:6d} {row[NON_SMOOTH]:11d} {row[MISMATCH]:9d}  "
-                     + ("-" if math.isnan(err) else f"{err:.2e}"))
+        lines.append(
+            f"  {group:9s} {row[MATCH]:6d} {row[NON_SMOOTH]:11d} {row[MISMATCH]:9d}  "
+            + ("-" if math.isnan(err) else f"{err:.2e}")
+        )
     return "\n".join(lines)
 
 
 def _switch_text(found) -> str:
     if not found:
-        return ("no contact, limit or clamp state differs between x - h, x and x + h at any "
-                "step size (a clamp inside the solver's iterations?)")
+        return (
+            "no contact, limit or clamp state differs between x - h, x and x + h at any "
+            "step size (a clamp inside the solver's iterations?)"
+        )
     t, flags = found
     return f"switches within the step, first at step {t}: " + "; ".join(map(str, flags))
 
 
 def _ladder(v: Verdict) -> list[str]:
     row = lambda name, xs: f"{name:9s}" + " ".join(f"{x:12.5e}" for x in xs)  # noqa: E731
-    return [row("h", v.h), row("central", v.central), row("forward", v.forward),
-            row("backward", v.backward)]
+    return [
+        row("h", v.h),
+        row("central", v.central),
+        row("forward", v.forward),
+        row("backward", v.backward),
+    ]
 
 
 # ------------------------------------------------------------------ single-step check
@@ -520,8 +579,13 @@ class Entry:
         return abs(self.tape - self.fd) / scale
 
 
-def check(sim, groups=("controls", "initial", "params"), per_param: int = 3, eps: float = 1e-6,
-          seed: int = 0) -> list[Entry]:
+def check(
+    sim,
+    groups=("controls", "initial", "params"),
+    per_param: int = 3,
+    eps: float = 1e-6,
+    seed: int = 0,
+) -> list[Entry]:
     """Tape gradient vs central differences (one step eps max(1, |x|)) on up to `per_param`
     random entries (of any world) of every parameter in `groups`; the loss is summed over the
     worlds. For states away from switches (the engine's gradient tests); `classify` tells a
@@ -529,13 +593,16 @@ def check(sim, groups=("controls", "initial", "params"), per_param: int = 3, eps
     loss = FinalStateLoss(sim, seed)
     loss.gradient()
     rng = np.random.default_rng(seed + 1)
-    chosen = [(g, n) for g in groups for n in GROUPS[g]
-              if (n == "ctrl" and sim.n_motors) or (n != "ctrl" and n in sim.params)]
+    chosen = [
+        (g, n)
+        for g in groups
+        for n in GROUPS[g]
+        if (n == "ctrl" and sim.n_motors) or (n != "ctrl" and n in sim.params)
+    ]
     grads = {n: sim.controls_grad() if n == "ctrl" else sim.param_grad(n) for _, n in chosen}
     out = []
     for group, name in chosen:
-        base = sim.ctrl.to_numpy()[:, :, :sim.n_motors] if name == "ctrl" else \
-            sim.get_param(name)
+        base = sim.ctrl.to_numpy()[:, :, : sim.n_motors] if name == "ctrl" else sim.get_param(name)
         valid = valid_entries(sim.layout, name, sim.steps)
         valid = np.broadcast_to(valid[:, None] if name == "ctrl" else valid[None], base.shape)
         flat = np.argwhere(valid)

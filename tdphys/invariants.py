@@ -3,6 +3,7 @@
 What the physics verification tests and bench/accuracy.py measure: energy, momentum, how far
 joints pull apart. Shapes: T + 1 recorded steps, B worlds, N bodies, J joints; world frame.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,10 +12,14 @@ import numpy as np
 def rotation_matrices(quat: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotations of unit quaternions (..., 4) [w, x, y, z] (body to world)."""
     w, x, y, z = np.moveaxis(quat, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
 
 
 def mass_properties(sim) -> tuple:
@@ -57,6 +62,7 @@ def joint_gaps(sim, traj: dict) -> np.ndarray:
     0 for a joint that holds. Kinds that let their anchors move apart by design (a slider)
     are left out: NaN."""
     from .engine import joints
+
     lay = sim.layout
     params = {k: sim.get_param(k) for k in ("anchor_p", "anchor_c")}
     _, _, com = mass_properties(sim)
@@ -67,8 +73,10 @@ def joint_gaps(sim, traj: dict) -> np.ndarray:
         if not joints.pins_anchor(lay.joint_kind[j]):
             continue
         ends = []
-        for body, anchor in ((lay.joint_parent[j], params["anchor_p"][:, j]),
-                             (lay.joint_child[j], params["anchor_c"][:, j])):
+        for body, anchor in (
+            (lay.joint_parent[j], params["anchor_p"][:, j]),
+            (lay.joint_child[j], params["anchor_c"][:, j]),
+        ):
             if body < 0:
                 ends.append(np.broadcast_to(anchor, (steps, batch, 3)))
             else:

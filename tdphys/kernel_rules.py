@@ -25,6 +25,7 @@ inside run-time branches, of the Taichi functions those calls name (plain names 
 own kernels and functions are skipped: the test reads them all, once, instead of every
 process reading them at its first taped rollout.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from .errors import TdphysError
 
 COMPONENT_ATTRS = ("x", "y", "z", "w")
-_OWN = __name__.split(".")[0] + "."    # "tdphys.": not read at run time (it costs every process)
+_OWN = __name__.split(".")[0] + "."  # "tdphys.": not read at run time (it costs every process)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class UnsafeKernelError(TdphysError, RuntimeError):
             "entry read inside a run-time `if` into the wrong memory (finite garbage or NaN):\n"
             f"{lines}\n  fix: read the whole entry into a local first and index the local "
             f"(`v = {first.entry}`, then `{first.code.replace(first.entry, 'v', 1)}`), or read "
-            "it outside the branch and pick with ti.select (docs/engine-notes.md, pitfall 13)")
+            "it outside the branch and pick with ti.select (docs/engine-notes.md, pitfall 13)"
+        )
 
 
 def _is_constant_index(node: ast.AST) -> bool:
@@ -77,8 +79,12 @@ def _component_read(node: ast.AST) -> bool:
     """X[...][c] or X[...].x (c constant): a component of an indexed entry."""
     if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
         return isinstance(node.value, ast.Subscript) and _is_constant_index(node.slice)
-    return (isinstance(node, ast.Attribute) and node.attr in COMPONENT_ATTRS
-            and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Subscript))
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr in COMPONENT_ATTRS
+        and isinstance(node.ctx, ast.Load)
+        and isinstance(node.value, ast.Subscript)
+    )
 
 
 def _is_static_branch(node: ast.AST) -> bool:
@@ -101,7 +107,7 @@ def _source_tree(fn):
         return None
     try:
         tree = ast.parse(textwrap.dedent("".join(lines)))
-    except SyntaxError:         # e.g. a lambda's line: nothing this check can read
+    except SyntaxError:  # e.g. a lambda's line: nothing this check can read
         return None
     return file, first, tree
 
@@ -111,7 +117,7 @@ def _python_function(obj):
     and Func objects Taichi keeps), else None."""
     for _ in range(4):
         if inspect.isfunction(obj):
-            return inspect.unwrap(obj)      # past Taichi's functools.wraps wrappers
+            return inspect.unwrap(obj)  # past Taichi's functools.wraps wrappers
         obj = getattr(obj, "func", None)
     return None
 
@@ -140,7 +146,7 @@ def findings(fn, _seen=None, _in_branch=False) -> list[Finding]:
     fn = _python_function(fn)
     seen = set() if _seen is None else _seen
     if fn is None or (fn, _in_branch) in seen or fn.__module__.startswith(_OWN):
-        return []       # tdphys's own code never has the shape (tests/test_kernel_rules.py)
+        return []  # tdphys's own code never has the shape (tests/test_kernel_rules.py)
     seen.add((fn, _in_branch))
     parsed = _source_tree(fn)
     if parsed is None:
@@ -150,8 +156,15 @@ def findings(fn, _seen=None, _in_branch=False) -> list[Finding]:
 
     def visit(node, in_branch):
         if in_branch and _component_read(node):
-            out.append(Finding(file, first + node.lineno - 1, fn.__name__, ast.unparse(node),
-                               ast.unparse(node.value)))
+            out.append(
+                Finding(
+                    file,
+                    first + node.lineno - 1,
+                    fn.__name__,
+                    ast.unparse(node),
+                    ast.unparse(node.value),
+                )
+            )
         if in_branch and isinstance(node, ast.Call):
             callee = _resolve(node, fn)
             if callee is not None:
@@ -171,7 +184,7 @@ def check_tape(tape) -> None:
     """Raise UnsafeKernelError if a kernel recorded on `tape` (a ti.ad.Tape) has the shape
     above; each kernel's source is read once per process."""
     bad: list[Finding] = []
-    for kernel, _args in tape.calls:      # one entry per launch: look each kernel up once
+    for kernel, _args in tape.calls:  # one entry per launch: look each kernel up once
         found = _checked.get(kernel)
         if found is None:
             found = _checked[kernel] = findings(kernel)

@@ -10,6 +10,7 @@ Reading refuses folders, devices, pipes and sockets by what they are (a device s
 the missing folders and writes a probe file, so an unwritable place is found before a run
 compiles or trains rather than when its results are written.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from .errors import FileError
 
-MAX_TEXT_BYTES = 250_000      # robot and experiment files (the largest shipped is 7 kB)
+MAX_TEXT_BYTES = 250_000  # robot and experiment files (the largest shipped is 7 kB)
 
 
 def path_problem(path: str | Path) -> str | None:
@@ -58,8 +59,10 @@ def text_problem(path: str | Path, limit: int = MAX_TEXT_BYTES) -> str | None:
         return problem
     size = os.stat(path).st_size
     if size > limit:
-        return (f"is {size / 1e6:.3g} MB, larger than the {limit / 1e6:g} MB a robot or "
-                "experiment file may be")
+        return (
+            f"is {size / 1e6:.3g} MB, larger than the {limit / 1e6:g} MB a robot or "
+            "experiment file may be"
+        )
     return None
 
 
@@ -71,10 +74,9 @@ def read_text(path: str | Path, limit: int = MAX_TEXT_BYTES) -> str:
     if problem:
         raise FileError(problem)
     with open(path, "rb") as f:
-        data = f.read(limit + 1)     # the file may have grown since the check
+        data = f.read(limit + 1)  # the file may have grown since the check
     if len(data) > limit:
-        raise FileError(f"is larger than the {limit / 1e6:g} MB a robot or experiment file "
-                        "may be")
+        raise FileError(f"is larger than the {limit / 1e6:g} MB a robot or experiment file may be")
     return data.decode("utf-8")
 
 
@@ -83,8 +85,10 @@ def output_folder(path: str | Path, what: str) -> Path:
     in it; FileError naming `what` (e.g. "--out") and a fix otherwise."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise FileError(f"{what} {path}: is a file, not a folder\n  fix: give a folder "
-                        "(it is created when missing), or remove the file")
+        raise FileError(
+            f"{what} {path}: is a file, not a folder\n  fix: give a folder "
+            "(it is created when missing), or remove the file"
+        )
     _writable_folder(path, f"{what} {path}")
     return path
 
@@ -94,8 +98,9 @@ def output_file(path: str | Path, what: str) -> Path:
     written there; FileError naming `what` and a fix otherwise. The file is not touched."""
     path = Path(path)
     if path.exists() and path_problem(path):
-        raise FileError(f"{what} {path}: {path_problem(path)}\n  fix: give the path of a "
-                        "file to write")
+        raise FileError(
+            f"{what} {path}: {path_problem(path)}\n  fix: give the path of a file to write"
+        )
     _writable_folder(path.parent, f"{what} {path}")
     return path
 
@@ -105,18 +110,21 @@ def _writable_folder(folder: Path, where: str) -> None:
     starting with `where` when either fails."""
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise FileError(f"{where}: {existing} is a file, not a folder\n  fix: give a place "
-                        "you can write in")
+        raise FileError(
+            f"{where}: {existing} is a file, not a folder\n  fix: give a place you can write in"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FileError(f"{where}: cannot create the folder {folder} "
-                        f"({exc.strerror or exc})\n  fix: give a place you can write in"
-                        ) from None
+        raise FileError(
+            f"{where}: cannot create the folder {folder} "
+            f"({exc.strerror or exc})\n  fix: give a place you can write in"
+        ) from None
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".tdphys-probe-"):
             pass
     except OSError as exc:
-        raise FileError(f"{where}: cannot write in the folder {folder} "
-                        f"({exc.strerror or exc})\n  fix: give a place you can write in"
-                        ) from None
+        raise FileError(
+            f"{where}: cannot write in the folder {folder} "
+            f"({exc.strerror or exc})\n  fix: give a place you can write in"
+        ) from None

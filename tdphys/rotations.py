@@ -8,6 +8,7 @@ that build one rotation from angles take numbers.
     p = rotate(q, v)                 # v (..., 3) turned by q
     q = quat_mul(a, b)               # rotation b first, then a
 """
+
 from __future__ import annotations
 
 import math
@@ -19,10 +20,15 @@ def quat_mul(a, b) -> np.ndarray:
     """Hamilton product a * b (rotation b first, then a): (..., 4)."""
     aw, ax, ay, az = np.moveaxis(np.asarray(a, float), -1, 0)
     bw, bx, by, bz = np.moveaxis(np.asarray(b, float), -1, 0)
-    return np.stack([aw * bw - ax * bx - ay * by - az * bz,
-                     aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw], axis=-1)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
 
 
 def quat_conj(q) -> np.ndarray:
@@ -34,9 +40,11 @@ def quat_conj(q) -> np.ndarray:
 def quat_to_matrix(q) -> np.ndarray:
     """Rotation matrices of unit quaternions: (..., 4) -> (..., 3, 3)."""
     w, x, y, z = np.moveaxis(np.asarray(q, float), -1, 0)
-    rows = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
+    rows = [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ]
     return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
 
 
@@ -67,10 +75,10 @@ def quat_z_to(d) -> np.ndarray:
     """The shortest rotation taking +z onto the unit vector d: q ~ (1 + z.d, z x d)."""
     x, y, z = (float(c) for c in d)
     if z < -1.0 + 1e-12:
-        return np.array([0.0, 1.0, 0.0, 0.0])     # half turn about x
+        return np.array([0.0, 1.0, 0.0, 0.0])  # half turn about x
     q = (1.0 + z, -y, x, 0.0)
     norm = math.sqrt(sum(c * c for c in q))
-    return np.array([c / norm + 0.0 for c in q])   # + 0.0: no -0.0
+    return np.array([c / norm + 0.0 for c in q])  # + 0.0: no -0.0
 
 
 def matrix_quat(r) -> np.ndarray:
@@ -79,8 +87,7 @@ def matrix_quat(r) -> np.ndarray:
     trace = r[0][0] + r[1][1] + r[2][2]
     if trace > 0:
         k = 2.0 * math.sqrt(1.0 + trace)
-        q = [0.25 * k, (r[2][1] - r[1][2]) / k, (r[0][2] - r[2][0]) / k,
-             (r[1][0] - r[0][1]) / k]
+        q = [0.25 * k, (r[2][1] - r[1][2]) / k, (r[0][2] - r[2][0]) / k, (r[1][0] - r[0][1]) / k]
     else:
         i = max(range(3), key=lambda a: r[a][a])
         j, m = (i + 1) % 3, (i + 2) % 3

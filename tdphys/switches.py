@@ -21,13 +21,14 @@ from .engine import layout as L
 
 # Per-step scratch fields read after each step; the ones a simulation lacks are skipped.
 SCRATCH = ("c_sep", "active", "vt", "isc", "lo", "hi", "mu")
-_ON_BOUND = 1.0 - 1e-9    # an impulse projected onto its bound sits there to rounding
+_ON_BOUND = 1.0 - 1e-9  # an impulse projected onto its bound sits there to rounding
 
 
 @dataclass(frozen=True)
 class Flag:
     """One on/off state of one item: `label` names the item ("contact foot/ground"), `state`
     says what is on ("touching")."""
+
     label: str
     state: str
 
@@ -51,6 +52,7 @@ class Recorder:
 
     def __init__(self, sim):
         from .backend import FieldBlock
+
         self.sim = sim
         fields = {n: getattr(sim, n) for n in SCRATCH if hasattr(sim, n)}
         self._block = FieldBlock(fields) if fields else None
@@ -60,7 +62,7 @@ class Recorder:
             try:
                 states = kind(sim, set(fields) | ({"lam"} if self._lam else set()))
             except (AttributeError, KeyError, IndexError):
-                continue   # an engine laid out otherwise: these causes go unnamed
+                continue  # an engine laid out otherwise: these causes go unnamed
             if states.flags:
                 self._kinds.append(states)
         self._steps = []
@@ -77,7 +79,7 @@ class Recorder:
     def _record(self, t: int):
         read = self._block.read() if self._block else {}
         substeps = getattr(self.sim, "n_substeps", None)
-        if substeps is None:       # one solve per step: its scratch is (B, ...)
+        if substeps is None:  # one solve per step: its scratch is (B, ...)
             if self._lam:
                 read["lam"] = np.empty(self.sim.warm.shape[1:], np.float64)
                 _copy_step(self.sim.warm, t + 1, read["lam"])
@@ -97,8 +99,7 @@ class Recorder:
 
     def _states(self, read, t):
         parts = [kind.states(read, t) for kind in self._kinds]
-        return (np.concatenate(parts, axis=1) if parts else
-                np.zeros((self.sim.batch, 0), bool))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((self.sim.batch, 0), bool)
 
     def flags(self):
         """([Flag], states (T, B, F) bool) of the rollout just run."""
@@ -148,31 +149,35 @@ class _ContactStates(_States):
         self.normal = np.asarray(lay.point_row, int)
         labels = [point_label(lay, i) for i in range(lay.n_points)]
         kinds = lay.row_kind
-        self.friction = np.array([r + 1 < len(kinds) and kinds[r + 1] == L.ROW_FRICTION
-                                  for r in self.normal], bool)
-        self.torsion = np.array([r + 3 < len(kinds) and kinds[r + 3] == L.ROW_TORSION
-                                 for r in self.normal], bool)
+        self.friction = np.array(
+            [r + 1 < len(kinds) and kinds[r + 1] == L.ROW_FRICTION for r in self.normal], bool
+        )
+        self.torsion = np.array(
+            [r + 3 < len(kinds) and kinds[r + 3] == L.ROW_TORSION for r in self.normal], bool
+        )
         self.have = have
         self.flags = []
         for state, needs, mask in (
-                ("touching (separation <= 0)", {"c_sep"}, None),
-                ("within the contact margin", {"active"}, None),
-                ("bouncing (restitution)", {"active", "isc"}, None),
-                ("pushing (normal impulse > 0)", {"active", "lam"}, None),
-                ("sliding (friction on the cone)", {"lam", "mu"}, self.friction),
-                ("spinning (torsion at its bound)", {"lam", "mu"}, self.torsion)):
+            ("touching (separation <= 0)", {"c_sep"}, None),
+            ("within the contact margin", {"active"}, None),
+            ("bouncing (restitution)", {"active", "isc"}, None),
+            ("pushing (normal impulse > 0)", {"active", "lam"}, None),
+            ("sliding (friction on the cone)", {"lam", "mu"}, self.friction),
+            ("spinning (torsion at its bound)", {"lam", "mu"}, self.torsion),
+        ):
             if needs <= have:
-                self.flags += [Flag(labels[i], state) for i in range(len(labels))
-                               if mask is None or mask[i]]
+                self.flags += [
+                    Flag(labels[i], state) for i in range(len(labels)) if mask is None or mask[i]
+                ]
 
     def states(self, read, t):
         n, out = self.normal, []
         if "c_sep" in self.have:
-            out.append(read["c_sep"][:, :len(n)] <= 0)
+            out.append(read["c_sep"][:, : len(n)] <= 0)
         if "active" in self.have:
             active = self._rows(read, "active", n) > 0
             out.append(active)
-            if "isc" in self.have:   # the restitution branch has no softness
+            if "isc" in self.have:  # the restitution branch has no softness
                 out.append(active & (self._rows(read, "isc", n) == 0))
             if "lam" in self.have:
                 out.append(active & (self._rows(read, "lam", n) > 0))
@@ -184,8 +189,7 @@ class _ContactStates(_States):
             out.append((limit > 0) & (norm >= _ON_BOUND * limit))
             s = n[self.torsion]
             limit = self._rows(read, "mu", s + 3) * lam_n[:, self.torsion]
-            out.append((limit > 0) & (np.abs(self._rows(read, "lam", s + 3))
-                                      >= _ON_BOUND * limit))
+            out.append((limit > 0) & (np.abs(self._rows(read, "lam", s + 3)) >= _ON_BOUND * limit))
         return np.concatenate(out, axis=1)
 
 
@@ -210,7 +214,7 @@ class _LimitStates(_States):
     def states(self, read, t):
         engaged = self._rows(read, "active", self.rows) > 0
         out = [engaged]
-        if "vt" in self.have:   # a target rate pushing out: only past the bound
+        if "vt" in self.have:  # a target rate pushing out: only past the bound
             out.append(engaged & (self._rows(read, "vt", self.rows) > 0))
         if "lam" in self.have:
             out.append(engaged & (self._rows(read, "lam", self.rows) > 0))
@@ -231,7 +235,7 @@ class _MotorStates(_States):
             self.flags += [Flag(x, "at its force limit") for x in labels]
 
     def start(self, sim):
-        self.ctrl = sim.ctrl.to_numpy()[:, :, self.motor]     # (T, B, motors)
+        self.ctrl = sim.ctrl.to_numpy()[:, :, self.motor]  # (T, B, motors)
         self.lo_cmd = sim.get_param("motor_ctrl_lo")[:, self.motor]
         self.hi_cmd = sim.get_param("motor_ctrl_hi")[:, self.motor]
         self.vmax = sim.get_param("motor_max_velocity")[:, self.motor]

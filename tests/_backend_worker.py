@@ -35,6 +35,7 @@ joint_vel (T+1, B, m)), "<robot>/grad/<name>" (the robot's slice of each gradien
 Exit 0 after writing, 3 when the arch cannot start (BackendError text on
 stderr), 1 on any other error (traceback on stderr).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,15 @@ STEPS = 40  # long enough for the bounce; the Vulkan backward costs ~1 s a step
 FORWARD_KEYS = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel")
 CAMERA_STEPS = 20
 CAMERA_GRAD_STEPS = 3
-CAMERA_GRAD_PARAMS = ("init_pos", "init_quat", "init_vel", "init_omega", "shape_radius",
-                      "shape_half_length", "shape_half_extents")
+CAMERA_GRAD_PARAMS = (
+    "init_pos",
+    "init_quat",
+    "init_vel",
+    "init_omega",
+    "shape_radius",
+    "shape_half_length",
+    "shape_half_extents",
+)
 
 
 def zoo(names=ROBOTS):
@@ -67,13 +75,14 @@ def zoo(names=ROBOTS):
     "<robot>."; they never touch: all their shapes are in collision group 0), and owner
     tables: robot name -> body, joint and motor indices."""
     import tdphys
+
     robots = [tdphys.load(ROOT / "robots" / f"{n}.yaml") for n in names]
     # the speculative margins are one number per world: the zoo takes the largest, so its
     # backends run the margin code (robots/quadruped.yaml sets a contact margin)
-    margins = {k: max(getattr(r.solver, k) for r in robots)
-               for k in ("contact_margin", "limit_margin")}
-    first = dataclasses.replace(robots[0], solver=dataclasses.replace(robots[0].solver,
-                                                                      **margins))
+    margins = {
+        k: max(getattr(r.solver, k) for r in robots) for k in ("contact_margin", "limit_margin")
+    }
+    first = dataclasses.replace(robots[0], solver=dataclasses.replace(robots[0].solver, **margins))
     bodies, joints, sensors, pairs = [], [], [], []
     owners = {}
     for name, r in zip(names, robots):
@@ -83,24 +92,46 @@ def zoo(names=ROBOTS):
 
         def ren(x):
             return None if x is None else p + x
-        owners[name] = {"body": np.arange(len(bodies), len(bodies) + len(r.bodies)),
-                        "joint": np.arange(len(joints), len(joints) + len(r.joints)),
-                        "motor": np.arange(sum(len(j.motors) for j in joints),
-                                           sum(len(j.motors) for j in joints + list(r.joints)))}
+
+        owners[name] = {
+            "body": np.arange(len(bodies), len(bodies) + len(r.bodies)),
+            "joint": np.arange(len(joints), len(joints) + len(r.joints)),
+            "motor": np.arange(
+                sum(len(j.motors) for j in joints),
+                sum(len(j.motors) for j in joints + list(r.joints)),
+            ),
+        }
         offset = len(bodies)
         bodies += [dataclasses.replace(b, name=p + b.name) for b in r.bodies]
-        joints += [dataclasses.replace(j, name=p + j.name, parent=ren(j.parent),
-                                       child=p + j.child,
-                                       motors=tuple(dataclasses.replace(m, name=p + m.name)
-                                                    for m in j.motors)) for j in r.joints]
-        sensors += [dataclasses.replace(s, name=p + s.name, body=ren(s.body),
-                                        joint=ren(s.joint), reference=ren(s.reference))
-                    for s in r.sensors]
-        pairs += [dataclasses.replace(c, body_a=c.body_a + offset, body_b=c.body_b + offset)
-                  for c in r.contact_pairs]
-    robot = dataclasses.replace(first, name="zoo", source="tests/_backend_worker.py",
-                                bodies=tuple(bodies), joints=tuple(joints),
-                                sensors=tuple(sensors), contact_pairs=tuple(pairs))
+        joints += [
+            dataclasses.replace(
+                j,
+                name=p + j.name,
+                parent=ren(j.parent),
+                child=p + j.child,
+                motors=tuple(dataclasses.replace(m, name=p + m.name) for m in j.motors),
+            )
+            for j in r.joints
+        ]
+        sensors += [
+            dataclasses.replace(
+                s, name=p + s.name, body=ren(s.body), joint=ren(s.joint), reference=ren(s.reference)
+            )
+            for s in r.sensors
+        ]
+        pairs += [
+            dataclasses.replace(c, body_a=c.body_a + offset, body_b=c.body_b + offset)
+            for c in r.contact_pairs
+        ]
+    robot = dataclasses.replace(
+        first,
+        name="zoo",
+        source="tests/_backend_worker.py",
+        bodies=tuple(bodies),
+        joints=tuple(joints),
+        sensors=tuple(sensors),
+        contact_pairs=tuple(pairs),
+    )
     return robot, owners
 
 
@@ -110,20 +141,24 @@ def _controls(steps, batch, motors, dt, scale, seed):
     t = np.arange(steps)[:, None, None] * dt
     freq = rng.uniform(0.5, 2.0, (1, batch, motors))
     phase = rng.uniform(0, 2 * np.pi, (2, batch, motors))
-    return scale * (np.sin(2 * np.pi * freq * t + phase[0])
-                    + 0.5 * np.sin(5.0 * np.pi * freq * t + phase[1]))
+    return scale * (
+        np.sin(2 * np.pi * freq * t + phase[0]) + 0.5 * np.sin(5.0 * np.pi * freq * t + phase[1])
+    )
 
 
 def build(steps: int = STEPS, names=ROBOTS):
     """The parity Simulation (batch 2) of the robots `names` and its owner tables."""
     import tdphys
+
     robot, owners = zoo(tuple(names))
     sim = tdphys.Simulation(robot, batch=2, steps=steps)
     if "ball" in owners:
         ball = owners["ball"]["body"][0]
-        for name, worlds in (("init_pos", [[0.0, 0.0, 1.0], [0.0, 0.0, 0.8]]),
-                             ("init_vel", [[2.0, 0.5, 0.0], [-1.0, 1.5, 0.5]]),
-                             ("init_omega", [[0.0, 3.0, 1.0], [2.0, 0.0, -1.0]])):
+        for name, worlds in (
+            ("init_pos", [[0.0, 0.0, 1.0], [0.0, 0.0, 0.8]]),
+            ("init_vel", [[2.0, 0.5, 0.0], [-1.0, 1.5, 0.5]]),
+            ("init_omega", [[0.0, 3.0, 1.0], [2.0, 0.0, -1.0]]),
+        ):
             value = sim.get_param(name)
             value[:, ball] = worlds
             sim.set_param(name, value)
@@ -162,6 +197,7 @@ def results(sim, owners, taped: bool, world: str = "zoo") -> dict:
     """Trajectories per robot, and (taped) gradients per robot, as flat npz entries; the
     world-wide (ground) parameters' gradients under `world`."""
     from tdphys.engine.simulation import PARAM_DOCS
+
     out = {}
     parts = _slices(sim, owners)
     tr = sim.trajectory()
@@ -172,6 +208,7 @@ def results(sim, owners, taped: bool, world: str = "zoo") -> dict:
     if not taped:
         return out
     from tdphys import gradcheck
+
     entity = {"S": "shape", "N": "body", "J": "joint", "M": "motor"}
     grads = {"ctrl": sim.controls_grad()}
     for group in ("initial", "params"):
@@ -194,6 +231,7 @@ def camera_images(steps: int = CAMERA_STEPS) -> np.ndarray:
     3 m/s, the pole swinging): images (T+1, 1, H, W, 3), forward only."""
     import tdphys
     from tdphys.vision import Renderer
+
     sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "cart_pendulum.yaml"), steps=steps)
     sim.set_controls(np.full((steps, sim.n_motors), 3.0))
     cam = Renderer(sim, "front")
@@ -217,14 +255,18 @@ def camera_gradients(steps: int = CAMERA_GRAD_STEPS) -> dict:
     from tdphys import backend
     from tdphys.model import parse_robot
     from tdphys.vision import Renderer
+
     # measure what the backend computes: the renderer's backward would refuse an arch that
     # the policy does not allow yet, and this run is what decides the policy
     backend.CAMERA_GRADIENTS_ALLOWED[backend.current().arch] = True
     sim = tdphys.Simulation(parse_robot(SCENE, "scene.yaml"), steps=steps)
     cam = Renderer(sim, "front")
     w = ti.field(sim.real, (cam.height, cam.width, 3))
-    w.from_numpy(np.random.default_rng(0).normal(size=(cam.height, cam.width, 3)).astype(
-        np.float64 if sim.real == ti.f64 else np.float32))
+    w.from_numpy(
+        np.random.default_rng(0)
+        .normal(size=(cam.height, cam.width, 3))
+        .astype(np.float64 if sim.real == ti.f64 else np.float32)
+    )
 
     @ti.kernel
     def k_loss():
@@ -236,8 +278,10 @@ def camera_gradients(steps: int = CAMERA_GRAD_STEPS) -> dict:
         cam.render(steps)
         k_loss()
     sim.check_finite()
-    out = {"camera/grad/loss": np.array(float(sim.loss[None])),
-           "camera/fwd/image": cam.images()[steps:steps + 1]}
+    out = {
+        "camera/grad/loss": np.array(float(sim.loss[None])),
+        "camera/fwd/image": cam.images()[steps : steps + 1],
+    }
     for name in CAMERA_GRAD_PARAMS:
         out[f"camera/grad/{name}"] = sim.param_grad(name)
     return out
@@ -249,8 +293,11 @@ def main(argv=None) -> int:
     p.add_argument("--precision", default="f32", choices=["f32", "f64"])
     p.add_argument("--taped", action="store_true", help="also take the tape's gradients")
     p.add_argument("--steps", type=int, default=STEPS)
-    p.add_argument("--robots", default=",".join(ROBOTS),
-                   help=f"comma-separated robots/<name>.yaml among {', '.join(ALL_ROBOTS)}")
+    p.add_argument(
+        "--robots",
+        default=",".join(ROBOTS),
+        help=f"comma-separated robots/<name>.yaml among {', '.join(ALL_ROBOTS)}",
+    )
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     unknown = set(args.robots.split(",")) - set(ALL_ROBOTS)
@@ -258,6 +305,7 @@ def main(argv=None) -> int:
         p.error(f"--robots: no parity setup for {', '.join(sorted(unknown))}")
     import tdphys
     from tdphys.errors import BackendError
+
     t0 = time.perf_counter()
     try:
         be = tdphys.init(args.arch, args.precision)
@@ -265,9 +313,13 @@ def main(argv=None) -> int:
         print(exc, file=sys.stderr)
         return 3
     import taichi as ti
+
     ti.set_logging_level(ti.ERROR)  # f64 -> f32 upload warnings would bury a real error
-    out = {"arch": np.array(be.arch), "precision": np.array(be.precision),
-           "seconds/init": np.array(time.perf_counter() - t0)}
+    out = {
+        "arch": np.array(be.arch),
+        "precision": np.array(be.precision),
+        "seconds/init": np.array(time.perf_counter() - t0),
+    }
 
     def restart():
         """Taichi afresh for the next Simulation: software Vulkan's compile time grows faster
@@ -286,6 +338,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         if args.taped:
             from tdphys import gradcheck
+
             out[f"{name}/grad/loss"] = np.array(gradcheck.FinalStateLoss(sim, seed=0).gradient())
             sim.check_finite()  # the taped rollout ran with check=False
         else:

@@ -4,9 +4,11 @@ Taichi's debug mode is process-wide, so this runs as its own process (started ea
 tests/conftest.py so that its minutes overlap the rest of the suite).
 
 usage: python tests/adjoint_access_worker.py TESTS_DIR"""
+
 import sys
 import numpy as np
 import taichi as ti
+
 sys.path.insert(0, sys.argv[1])
 import tdphys
 from tdphys import backend
@@ -18,11 +20,13 @@ tdphys.init("cpu", "f64", debug=True)
 # The check is live: a kernel that reads x[0] and then overwrites it is refused.
 x = ti.field(ti.f64, 2, needs_grad=True)
 
+
 @ti.kernel
 def overwrite_after_read():
     for _ in range(1):
         y = x[0] * 2.0
         x[0] = y
+
 
 backend.start_validation()
 try:

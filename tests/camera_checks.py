@@ -1,5 +1,6 @@
 """Helpers shared by the camera tests (and tests/_backend_worker.py): a scene whose edges cross
 pixels, Simulation parameter gradients against central differences, an image loss."""
+
 import numpy as np
 
 # A red sphere in front of a green box and a blue capsule; no gravity, everything drifting and
@@ -39,8 +40,12 @@ def check_param_gradients(sim, loss, names, every=1, h=1e-6, rel=1e-4) -> int:
             down = loss()
             sim.set_param(name, base)
             fd = (up - down) / (2 * h)
-            assert abs(grad[idx] - fd) <= rel * max(abs(fd), 1e-2 * scale), \
-                (name, idx, grad[idx], fd)
+            assert abs(grad[idx] - fd) <= rel * max(abs(fd), 1e-2 * scale), (
+                name,
+                idx,
+                grad[idx],
+                fd,
+            )
             checked += 1
     return checked
 
@@ -49,6 +54,7 @@ def image_loss_kernel(sim, cam, t, seed=0):
     """A Taichi kernel adding sum_{y, x, c} w[y, x, c] image[t, 0, y, x, c]^2 into sim.loss,
     with fixed random weights w: every pixel and channel of world 0's frame t counts."""
     import taichi as ti
+
     weights = ti.field(ti.f64, (cam.height, cam.width, 3))
     weights.from_numpy(np.random.default_rng(seed).normal(size=(cam.height, cam.width, 3)))
 
@@ -57,5 +63,5 @@ def image_loss_kernel(sim, cam, t, seed=0):
         for y, x, c in weights:
             sim.loss[None] += weights[y, x, c] * cam.image[t, 0, y, x, c] ** 2
 
-    k_loss.weights = weights   # keep the field alive with the kernel
+    k_loss.weights = weights  # keep the field alive with the kernel
     return k_loss

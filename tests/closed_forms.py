@@ -3,13 +3,14 @@
 Elliptic integrals by Carlson's duplication (Carlson 1995, Numer. Algorithms 10; DLMF 19.36.1),
 the torque-free rigid body by Landau & Lifshitz, Mechanics, section 37.
 """
+
 import numpy as np
 
 
 def carlson_rf(x, y, z):
     """Carlson's symmetric elliptic integral R_F(x, y, z) for x, y, z >= 0, at most one zero."""
     x, y, z = (np.asarray(v, float) for v in (x, y, z))
-    for _ in range(40):   # each duplication shrinks the spread fourfold: 4^-40 < 1e-24
+    for _ in range(40):  # each duplication shrinks the spread fourfold: 4^-40 < 1e-24
         s = np.sqrt(x * y) + np.sqrt(y * z) + np.sqrt(z * x)
         x, y, z = (x + s) / 4, (y + s) / 4, (z + s) / 4
     return 1.0 / np.sqrt((x + y + z) / 3)
@@ -49,7 +50,7 @@ def intermediate_axis_flips(inertia, omega0, t_end):
     amp_a = np.sqrt((two_e * C - l2) / (A * (C - A)))
     amp_b = np.sqrt((two_e * C - l2) / (B * (C - B)))
     # which way tau runs: Euler's equations give the sign of d(w_b)/dt = amp_b cn dn dtau/dt
-    direction = np.sign(np.cross(moments * w, w)[b] * w[a]) or 1.0   # 0: at an extreme of w_b
+    direction = np.sign(np.cross(moments * w, w)[b] * w[a]) or 1.0  # 0: at an extreme of w_b
     tau0 = elliptic_f(np.arctan2(w[b] / amp_b, w[a] / amp_a), k)
     n = np.arange(-1000, 1000)
     t = (2 * n * elliptic_k(k) - tau0) / (direction * rate)

@@ -1,5 +1,6 @@
 """Shared fixtures: the Taichi backend (f64 on CPU unless TDPHYS_ARCH says otherwise), reset
 after every test module, and the robots folder."""
+
 import os
 from pathlib import Path
 
@@ -15,7 +16,8 @@ os.environ.setdefault("TI_ENABLE_PYBUF", "0")
 @pytest.fixture(scope="module")
 def backend64():
     from tdphys import backend
-    return backend.init(backend.env_arch("cpu"), "f64")   # a no-op when already running
+
+    return backend.init(backend.env_arch("cpu"), "f64")  # a no-op when already running
 
 
 @pytest.fixture
@@ -25,6 +27,7 @@ def builds():
     before each one (fresh_taichi_per_test) and takes the fields of every simulation with it;
     a rebuilt one loads its kernels from the offline cache."""
     from tdphys.optim.builds import Builds
+
     return Builds()
 
 
@@ -38,9 +41,10 @@ def fresh_taichi_per_test(request):
     machine; several simulations alive would also slow every compile (see
     fresh_taichi_per_module)."""
     from tdphys import backend
+
     if not request.node.get_closest_marker("taichi_per_module") and backend.running():
         backend.reset()
-        if "backend64" in request.fixturenames:    # module-scoped: initialise it again
+        if "backend64" in request.fixturenames:  # module-scoped: initialise it again
             backend.init(backend.env_arch("cpu"), "f64")
     yield
 
@@ -52,6 +56,7 @@ def fresh_taichi_per_module():
     session."""
     yield
     from tdphys import backend
+
     backend.reset()
 
 
@@ -62,9 +67,17 @@ def fresh_taichi_per_module():
 # test_backends.py goes first because its tests wait on two subprocesses (Vulkan and the CPU
 # f64 reference) that then overlap the other worker's files; test_adjoint_access_rule.py
 # last, its subprocess started with the session (below) is done by then.
-LONGEST_FIRST = ("test_backends.py", "test_optimize.py", "test_experiments.py",
-                 "test_pixels.py", "test_starts.py", "test_gradients.py", "test_physics.py",
-                 "test_camera.py", "test_vision_controller.py")
+LONGEST_FIRST = (
+    "test_backends.py",
+    "test_optimize.py",
+    "test_experiments.py",
+    "test_pixels.py",
+    "test_starts.py",
+    "test_gradients.py",
+    "test_physics.py",
+    "test_camera.py",
+    "test_vision_controller.py",
+)
 LAST = ("test_adjoint_access_rule.py",)
 
 
@@ -74,7 +87,8 @@ def pytest_collection_modifyitems(config, items):
     def rank(item):
         name = item.path.name
         return (0, first[name]) if name in first else (2, 0) if name in LAST else (1, 0)
-    items.sort(key=rank)   # stable: tests keep their order within a file
+
+    items.sort(key=rank)  # stable: tests keep their order within a file
 
 
 @pytest.fixture(scope="session")
@@ -93,15 +107,27 @@ _ACCESS_ENV = "TDPHYS_ADJOINT_ACCESS_OUT"
 def _start_adjoint_access_worker(out_file: Path):
     import subprocess
     import sys
+
     # the child writes the exit status next to its output once it ends, crash or not
-    code = ("import subprocess, sys; "
-            "r = subprocess.run([sys.argv[1], sys.argv[2], sys.argv[3]], "
-            "stdout=open(sys.argv[4], 'w'), stderr=subprocess.STDOUT); "
-            "open(sys.argv[4] + '.rc~', 'w').write(str(r.returncode)); "
-            "import os; os.replace(sys.argv[4] + '.rc~', sys.argv[4] + '.rc')")
+    code = (
+        "import subprocess, sys; "
+        "r = subprocess.run([sys.argv[1], sys.argv[2], sys.argv[3]], "
+        "stdout=open(sys.argv[4], 'w'), stderr=subprocess.STDOUT); "
+        "open(sys.argv[4] + '.rc~', 'w').write(str(r.returncode)); "
+        "import os; os.replace(sys.argv[4] + '.rc~', sys.argv[4] + '.rc')"
+    )
     here = Path(__file__).resolve().parent
-    return subprocess.Popen([sys.executable, "-c", code, sys.executable,
-                             str(here / "adjoint_access_worker.py"), str(here), str(out_file)])
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            sys.executable,
+            str(here / "adjoint_access_worker.py"),
+            str(here),
+            str(out_file),
+        ]
+    )
 
 
 def _selects_access_test(config) -> bool:
@@ -120,11 +146,12 @@ def _selects_access_test(config) -> bool:
 
 def pytest_configure(config):
     if getattr(config.option, "loadscopereorder", None):
-        config.option.loadscopereorder = False   # xdist would sort files by test count
+        config.option.loadscopereorder = False  # xdist would sort files by test count
     if hasattr(config, "workerinput") or os.environ.get(_ACCESS_ENV):
-        return       # an xdist worker: the controller started it (or the test will)
+        return  # an xdist worker: the controller started it (or the test will)
     if _selects_access_test(config):
         import tempfile
+
         out = Path(tempfile.mkdtemp(prefix="tdphys-access-")) / "worker.log"
         os.environ[_ACCESS_ENV] = str(out)
         config._adjoint_access_worker = _start_adjoint_access_worker(out)
@@ -133,7 +160,7 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     proc = getattr(config, "_adjoint_access_worker", None)
     if proc is not None and proc.poll() is None:
-        proc.kill()          # the run was cut short
+        proc.kill()  # the run was cut short
 
 
 def adjoint_access_output(timeout: float = 900.0) -> tuple[int, str]:
@@ -141,6 +168,7 @@ def adjoint_access_output(timeout: float = 900.0) -> tuple[int, str]:
     or a fresh one when none was."""
     import tempfile
     import time
+
     out = os.environ.get(_ACCESS_ENV)
     if not out:
         out = str(Path(tempfile.mkdtemp(prefix="tdphys-access-")) / "worker.log")

@@ -1,5 +1,6 @@
 """Helpers shared by the controller tests: a controller's loss with and without the tape, and
 the finite-difference check of its weight gradient."""
+
 import numpy as np
 import pytest
 
@@ -34,8 +35,10 @@ def check_weight_gradient(sim, task, ctl, both, picks, eps=1e-6):
         up, down = theta.copy(), theta.copy()
         up[i] += eps
         down[i] -= eps
-        fd = (rollout_loss(sim, task, ctl, np.stack([up, other]))
-              - rollout_loss(sim, task, ctl, np.stack([down, other]))) / (2 * eps)
+        fd = (
+            rollout_loss(sim, task, ctl, np.stack([up, other]))
+            - rollout_loss(sim, task, ctl, np.stack([down, other]))
+        ) / (2 * eps)
         assert grad[i] == pytest.approx(fd, rel=1e-4, abs=1e-9), (i, grad[i], fd)
     return grad
 
@@ -57,8 +60,9 @@ def check_run_gradient(exp, picks, eps=1e-6, rel=1e-5, builds=None):
     import tdphys
     from tdphys.optim.builds import Builds
     from tdphys.optim.rollouts import next_starts, start_sampler
+
     assert exp.precision == "f64", "finite differences need f64"
-    tdphys.init("cpu", "f64")     # as run() would (a no-op when already running)
+    tdphys.init("cpu", "f64")  # as run() would (a no-op when already running)
     robot = tdphys.load(exp.robot)
     steps = int(round(exp.task.duration / robot.solver.dt))
     t = exp.task
@@ -77,6 +81,7 @@ def check_params_gradient(sim, task, params, x, picks, eps=1e-6, rel=1e-5):
     against central differences of the loss at the coordinates in `picks`, to a relative
     `rel` of max(|fd|, 1e-3 of the largest gradient entry). Returns the gradient."""
     from tdphys.optim.rollouts import forward, taped
+
     params.set(sim, x)
     taped(sim, task, params)
     grad = params.grad(sim)
@@ -90,8 +95,7 @@ def check_params_gradient(sim, task, params, x, picks, eps=1e-6, rel=1e-5):
         h = np.zeros_like(x)
         h[i] = eps
         fd = (loss(x + h) - loss(x - h)) / (2 * eps)
-        assert abs(grad[i] - fd) <= rel * max(abs(fd), 1e-3 * np.abs(grad).max()), \
-            (i, grad[i], fd)
+        assert abs(grad[i] - fd) <= rel * max(abs(fd), 1e-3 * np.abs(grad).max()), (i, grad[i], fd)
     return grad
 
 
@@ -100,6 +104,7 @@ def check_grad_decay(sim, rollout, param, g, steps, others=()):
     sim.tape(*others): with the backward's decay g its gradient w.r.t. `param` must be
     exactly g^steps times the exact one (grad_decay 1)."""
     from tdphys.gradcheck import FinalStateLoss
+
     loss = FinalStateLoss(sim)
     grads = {}
     for decay in (1.0, g):
@@ -108,4 +113,4 @@ def check_grad_decay(sim, rollout, param, g, steps, others=()):
             loss.kernel()
         grads[decay] = sim.param_grad(param).copy()
     assert np.abs(grads[1.0]).max() > 0
-    np.testing.assert_allclose(grads[g], g ** steps * grads[1.0], rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(grads[g], g**steps * grads[1.0], rtol=1e-9, atol=1e-14)

@@ -1,4 +1,5 @@
 """Helper shared by the experiment tests."""
+
 import dataclasses
 
 

@@ -8,6 +8,7 @@ adjoint in debug mode on top, minutes on a 2-core CI machine, so it is left out.
 Taichi's debug mode is a process-wide setting, so the checks run in a subprocess
 (tests/adjoint_access_worker.py). It takes about 3 minutes, so tests/conftest.py starts it as
 the session begins and this test collects its output; run alone, the test starts it itself."""
+
 import pytest
 from conftest import adjoint_access_output
 

@@ -17,6 +17,7 @@ Time steps are chosen so that the integrators' own discretisation errors stay we
 each tolerance (the docstrings give the measured dependence on dt); the engine's default
 step is not what is under test here.
 """
+
 import math
 
 import numpy as np
@@ -25,7 +26,7 @@ import pytest
 from tdphys.engine import layout as L
 from tdphys.model.loader import parse_robot
 
-pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+pytestmark = pytest.mark.taichi_per_module  # module-scoped fixtures hold fields
 
 G = 9.81
 
@@ -34,17 +35,21 @@ G = 9.81
 def rotation_matrices(quat):
     """(..., 3, 3) body-to-world rotations of unit quaternions (..., 4) [w, x, y, z]."""
     w, x, y, z = np.moveaxis(np.asarray(quat), -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
 
 
 def impulses(sim):
     """Accumulated solver impulse of every row at every step, shape (T, B, R): entry [t] is
     what the last substep (width sim.h) of step t applied (kept in sim.warm[t + 1] to
     warm-start the next step)."""
-    return sim.warm.to_numpy()[1:, :, :sim.n_rows]
+    return sim.warm.to_numpy()[1:, :, : sim.n_rows]
 
 
 def body(sim, name):
@@ -53,6 +58,7 @@ def body(sim, name):
 
 def simulate(yaml_text, steps, batch=1, params=None, controls=None):
     from tdphys.engine.simulation import Simulation
+
     sim = Simulation(parse_robot(yaml_text, "<test_analytic>"), batch=batch, steps=steps)
     for name, value in (params or {}).items():
         sim.set_param(name, value)
@@ -91,13 +97,17 @@ def gravity_world_yaml():
     links, chain_joints = [], []
     for i in range(CHAIN_N):
         x = cx + CHAIN_LINK * i
-        links.append(f"  - {{name: link{i}, pos: [{x}, {cy}, {cz}], shapes: [{{type: capsule, "
-                     f"radius: 0.03, fromto: [0, 0, 0, {CHAIN_LINK}, 0, 0], mass: 0.5, "
-                     f"ground: false}}]}}")
+        links.append(
+            f"  - {{name: link{i}, pos: [{x}, {cy}, {cz}], shapes: [{{type: capsule, "
+            f"radius: 0.03, fromto: [0, 0, 0, {CHAIN_LINK}, 0, 0], mass: 0.5, "
+            f"ground: false}}]}}"
+        )
         parent = f"parent: link{i - 1}, " if i else ""
-        chain_joints.append(f"  - {{name: chain{i}, type: ball, {parent}child: link{i}, "
-                            f"anchor: [{x}, {cy}, {cz}]}}")
-    return f"""
+        chain_joints.append(
+            f"  - {{name: chain{i}, type: ball, {parent}child: link{i}, anchor: [{x}, {cy}, {cz}]}}"
+        )
+    return (
+        f"""
 name: gravity_world
 angle: radian
 solver: {{dt: {DT}, iterations: 20, joint_hz: 0}}   # rigid joints (Baumgarte)
@@ -122,7 +132,9 @@ bodies:
     omega: [0, 0, 20]
     mass: 1.0
     shapes: [{{type: sphere, radius: 0.1, friction: {MU}, torsional_friction: {MU_T}}}]
-""" + "\n".join(links) + f"""
+"""
+        + "\n".join(links)
+        + f"""
 joints:
   - {{name: pivot, type: hinge, child: bob, anchor: [{px}, {py}, {pz}], axis: [0, 1, 0]}}
   - name: shoulder
@@ -131,14 +143,22 @@ joints:
     anchor: [{ax}, {ay}, {az}]
     axis: [0, -1, 0]
     motors: [{{mode: position, gain: 20, max_force: 100, max_velocity: 3}}]
-""" + "\n".join(chain_joints) + "\n"
+"""
+        + "\n".join(chain_joints)
+        + "\n"
+    )
 
 
 @pytest.fixture(scope="module")
 def gravity_world(backend64):
     limits = np.array([[ARM_LIMITS[0]], [ARM_LIMITS[1]]])
-    return simulate(gravity_world_yaml(), STEPS, batch=2, params={"motor_max_force": limits},
-                    controls=np.zeros((STEPS, 1)))
+    return simulate(
+        gravity_world_yaml(),
+        STEPS,
+        batch=2,
+        params={"motor_max_force": limits},
+        controls=np.zeros((STEPS, 1)),
+    )
 
 
 # ---------------------------------------------------------------------------- 1. pendulum
@@ -146,9 +166,9 @@ def pendulum_period_analytic():
     """Period of the physical pendulum: T0 = 2 pi sqrt(I_O / (m g L)) with I_O = m (L^2 +
     2/5 r^2) the bob's moment about the pivot (its own inertia included), times the
     finite-amplitude series 1 + a0^2/16 + 11 a0^4/3072."""
-    inertia = PEND_M * (PEND_L ** 2 + 0.4 * PEND_R ** 2)
+    inertia = PEND_M * (PEND_L**2 + 0.4 * PEND_R**2)
     t0 = 2 * math.pi * math.sqrt(inertia / (PEND_M * G * PEND_L))
-    return t0 * (1 + PEND_A0 ** 2 / 16 + 11 * PEND_A0 ** 4 / 3072)
+    return t0 * (1 + PEND_A0**2 / 16 + 11 * PEND_A0**4 / 3072)
 
 
 @pytest.mark.slow
@@ -196,8 +216,11 @@ def test_chain_joints_stay_together(gravity_world):
     assert pos[:, links[-1], 2].min() < CHAIN_PIVOT[2] - 1.0, "the chain must swing down"
     worst = []
     for j in chain_joints:
-        gap = np.linalg.norm(world_point(lay.joint_parent[j], anchor_p[j])
-                             - world_point(lay.joint_child[j], anchor_c[j]), axis=1)
+        gap = np.linalg.norm(
+            world_point(lay.joint_parent[j], anchor_p[j])
+            - world_point(lay.joint_child[j], anchor_c[j]),
+            axis=1,
+        )
         worst.append(gap.max())
     assert max(worst) <= 1e-3, worst
 
@@ -260,7 +283,7 @@ def test_sliding_box_stops_after_v2_over_2_mu_g(gravity_world):
     crate = body(sim, "crate")
     x, vx = tr["pos"][:, 0, crate, 0], tr["vel"][:, 0, crate, 0]
     assert abs(vx[-1]) < 0.01 * CRATE_V0, "the crate must have stopped by the end"
-    distance, expected = x[-1] - x[0], CRATE_V0 ** 2 / (2 * MU * G)
+    distance, expected = x[-1] - x[0], CRATE_V0**2 / (2 * MU * G)
     assert abs(distance - expected) / expected < 0.02, (distance, expected)
     stopped = vx <= 1e-3 * CRATE_V0
     assert stopped.any()
@@ -397,7 +420,8 @@ def test_force_motor_applies_its_command_as_a_force(backend64):
     for w, force in enumerate((3.0, 4.0)):
         a = force / mass
         np.testing.assert_allclose(tr["vel"][:, w, 0, 0], a * h * m, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(tr["pos"][:, w, 0, 0], a * h * h * m * (m + 1) / 2,
-                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            tr["pos"][:, w, 0, 0], a * h * h * m * (m + 1) / 2, rtol=1e-9, atol=1e-12
+        )
     row = int(np.nonzero(sim.layout.row_kind == L.ROW_MOTOR)[0][0])
     np.testing.assert_allclose(impulses(sim)[:, :, row] / h, [[3.0, 4.0]] * steps, rtol=1e-9)

@@ -32,6 +32,7 @@ Tests needing Vulkan skip with the reason when no Vulkan device starts: on Debia
 `apt-get install mesa-vulkan-drivers libvulkan1` gives the software one (lavapipe); .ci/run
 installs it. TDPHYS_ARCH=cuda adds CUDA to the archs compared.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,9 +56,9 @@ TIMEOUT = 1200  # seconds per worker; a cold software-Vulkan compile takes 2-4 m
 # the robots compared (tests/_backend_worker.py, ROBOTS: why not all four by default)
 ROBOTS = tuple(os.environ.get("TDPHYS_PARITY_ROBOTS", "ball,pendulum").split(","))
 FORWARD_TOL, GRADIENT_TOL = 5e-3, 1e-2
-CAMERA_GRADIENT_TOL = 3e-3   # CPU f32, whose camera gradients train the pixels experiment,
-                             # differs from f64 by up to 6.4e-4 here (measured); a wrong
-                             # adjoint gives O(1)
+CAMERA_GRADIENT_TOL = 3e-3  # CPU f32, whose camera gradients train the pixels experiment,
+# differs from f64 by up to 6.4e-4 here (measured); a wrong
+# adjoint gives O(1)
 FORWARD_KEYS = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel")
 
 OTHER_ARCHS = ("vulkan",) + (("cuda",) if backend.env_arch("cpu") == "cuda" else ())
@@ -65,14 +66,17 @@ OTHER_ARCHS = ("vulkan",) + (("cuda",) if backend.env_arch("cpu") == "cuda" else
 
 def _probe(arch: str) -> str | None:
     """None if `arch` starts in a fresh process (f32), else the reason why not."""
-    code = ("import sys, tdphys\n"
-            "try:\n"
-            f"    tdphys.init({arch!r}, 'f32')\n"
-            "except tdphys.BackendError as e:\n"
-            "    print('BackendError:', ' '.join(str(e).split())); sys.exit(3)\n")
+    code = (
+        "import sys, tdphys\n"
+        "try:\n"
+        f"    tdphys.init({arch!r}, 'f32')\n"
+        "except tdphys.BackendError as e:\n"
+        "    print('BackendError:', ' '.join(str(e).split())); sys.exit(3)\n"
+    )
     try:
-        p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                           text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
     except subprocess.TimeoutExpired:
         return f"starting Taichi on {arch} took over 120 s"
     if p.returncode == 0:
@@ -93,10 +97,24 @@ class Runs:
     def start(self, key, arch, precision, taped):
         out = self.tmp / f"{key}.npz"
         log = open(self.tmp / f"{key}.log", "w")
-        cmd = [sys.executable, str(WORKER), "--arch", arch, "--precision", precision,
-               "--robots", ",".join(ROBOTS), "--out", str(out)] + (["--taped"] if taped else [])
-        self.procs[key] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
-                           out, log, time.perf_counter())
+        cmd = [
+            sys.executable,
+            str(WORKER),
+            "--arch",
+            arch,
+            "--precision",
+            precision,
+            "--robots",
+            ",".join(ROBOTS),
+            "--out",
+            str(out),
+        ] + (["--taped"] if taped else [])
+        self.procs[key] = (
+            subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
+            out,
+            log,
+            time.perf_counter(),
+        )
 
     def get(self, key):
         if key in self.unavailable:
@@ -112,8 +130,10 @@ class Runs:
             self.seconds[key] = time.perf_counter() - t0
             text = Path(log.name).read_text()
             if proc.returncode != 0:
-                pytest.fail(f"worker {key} failed (exit {proc.returncode}, "
-                            f"{self.seconds[key]:.0f} s):\n{_tail(text)}")
+                pytest.fail(
+                    f"worker {key} failed (exit {proc.returncode}, "
+                    f"{self.seconds[key]:.0f} s):\n{_tail(text)}"
+                )
             with np.load(out) as data:
                 self.results[key] = {k: data[k] for k in data.files}
         return self.results[key]
@@ -129,8 +149,11 @@ def runs(tmp_path_factory):
     for arch in OTHER_ARCHS:
         reason = _probe(arch)
         if reason:
-            hint = ("; on Debian: apt-get install mesa-vulkan-drivers libvulkan1 (.ci/run "
-                    "does this)") if arch == "vulkan" else ""
+            hint = (
+                ("; on Debian: apt-get install mesa-vulkan-drivers libvulkan1 (.ci/run does this)")
+                if arch == "vulkan"
+                else ""
+            )
             r.unavailable[arch] = f"no {arch} device: {reason}{hint}"
         else:
             r.start(arch, arch, "f32", taped=True)
@@ -157,15 +180,18 @@ def _forward_errors(ref: dict, other: dict, case: str) -> dict:
         scale = max(np.abs(a).max(), 1.0)
         per_step = np.abs(a - b).reshape(a.shape[0], -1).max(axis=1) / scale
         over = np.flatnonzero(per_step > FORWARD_TOL)
-        where = (f"first over tol at step {over[0]}" if len(over) else
-                 f"worst at step {per_step.argmax()}")
+        where = (
+            f"first over tol at step {over[0]}"
+            if len(over)
+            else f"worst at step {per_step.argmax()}"
+        )
         errors[key] = (per_step.max(), f"{where}, max abs {per_step.max() * scale:.3g}")
     return errors
 
 
 def _gradient_errors(ref: dict, other: dict, case: str) -> dict:
     prefix = f"{case}/grad/"
-    names = [k[len(prefix):] for k in ref if k.startswith(prefix)]
+    names = [k[len(prefix) :] for k in ref if k.startswith(prefix)]
     largest = max(np.abs(ref[prefix + n]).max() for n in names if ref[prefix + n].size)
     errors = {}
     for name in names:
@@ -183,11 +209,13 @@ def _gradient_errors(ref: dict, other: dict, case: str) -> dict:
 
 
 def _report(errors: dict, tol: float) -> str:
-    return "\n".join(f"  {k:26s} {e:.2e} {'FAIL' if e > tol else 'ok  '} ({why})"
-                     for k, (e, why) in errors.items())
+    return "\n".join(
+        f"  {k:26s} {e:.2e} {'FAIL' if e > tol else 'ok  '} ({why})"
+        for k, (e, why) in errors.items()
+    )
 
 
-@pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
+@pytest.mark.slow  # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 @pytest.mark.parametrize("case", ROBOTS)
 def test_forward_matches_cpu(runs, arch, case):
@@ -197,12 +225,15 @@ def test_forward_matches_cpu(runs, arch, case):
     other = runs.get(arch)
     errors = _forward_errors(runs.get("cpu64"), other, case)
     worst = max(e for e, _ in errors.values())
-    assert worst <= FORWARD_TOL, (f"{case} on {arch} f32 differs from cpu f64 (relative, "
-                                  f"tol {FORWARD_TOL}):\n{_report(errors, FORWARD_TOL)}")
+    assert worst <= FORWARD_TOL, (
+        f"{case} on {arch} f32 differs from cpu f64 (relative, "
+        f"tol {FORWARD_TOL}):\n{_report(errors, FORWARD_TOL)}"
+    )
 
 
-def _policy_matches(errors: dict, tol: float, policy: str, arch: str, what: str,
-                    refusal: str) -> None:
+def _policy_matches(
+    errors: dict, tol: float, policy: str, arch: str, what: str, refusal: str
+) -> None:
     """backend.<policy>[arch] must be True if and only if every error is within tol, so a
     backend never returns gradients that a parity test has seen wrong."""
     worst = max(e for e, _ in errors.values())
@@ -210,13 +241,15 @@ def _policy_matches(errors: dict, tol: float, policy: str, arch: str, what: str,
     table = _report(errors, tol)
     assert agree or not allowed, (
         f"{arch} {what} disagree with cpu f64 (relative, tol {tol}) but backend.{policy}"
-        f"[{arch!r}] is True: set it to False ({refusal})\n{table}")
+        f"[{arch!r}] is True: set it to False ({refusal})\n{table}"
+    )
     assert allowed or not agree, (
         f"{arch} {what} agree with cpu f64 (worst {worst:.1e}) but backend.{policy}"
-        f"[{arch!r}] is False: allow them\n{table}")
+        f"[{arch!r}] is False: allow them\n{table}"
+    )
 
 
-@pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
+@pytest.mark.slow  # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 @pytest.mark.parametrize("case", ROBOTS)
 def test_gradient_parity_decides_policy(runs, arch, case):
@@ -226,13 +259,21 @@ def test_gradient_parity_decides_policy(runs, arch, case):
     agree, so a backend never returns gradients that this test has seen wrong."""
     other = runs.get(arch)
     errors = _gradient_errors(runs.get("cpu64"), other, case)
-    _policy_matches(errors, GRADIENT_TOL, "GRADIENTS_ALLOWED", arch, f"gradients of {case}",
-                    "require_gradients then refuses them, unless test_forward_matches_cpu "
-                    f"fails for {case} too: then the forward pass is wrong and the gradients "
-                    "follow it, fix that first")
+    _policy_matches(
+        errors,
+        GRADIENT_TOL,
+        "GRADIENTS_ALLOWED",
+        arch,
+        f"gradients of {case}",
+        "require_gradients then refuses them, unless test_forward_matches_cpu "
+        f"fails for {case} too: then the forward pass is wrong and the gradients "
+        "follow it, fix that first",
+    )
     ref = runs.get("cpu64")  # the comparison must not pass on an all-zero reference
-    assert max(np.abs(v).max() for k, v in ref.items()
-               if k.startswith(f"{case}/grad/") and v.size) > 1e-3
+    assert (
+        max(np.abs(v).max() for k, v in ref.items() if k.startswith(f"{case}/grad/") and v.size)
+        > 1e-3
+    )
 
 
 def test_require_gradients_follows_the_policy(monkeypatch):
@@ -253,14 +294,14 @@ def test_require_gradients_follows_the_policy(monkeypatch):
         backend.Backend("metal", "f32", False).require_gradients()
 
 
-@pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
+@pytest.mark.slow  # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 def test_camera_images_match_cpu(runs, arch):
     """The camera renders on every backend: tests/camera_checks.py's SCENE (a sphere partly
     hiding a box and a capsule, all spinning) after a 3-step rollout, on `arch` f32, agrees
     with CPU f64's image: on the mean, and on the share of pixels off by more than 0.01
     (silhouette edges, where float32 rounding moves the soft coverage slightly)."""
-    img = runs.get(arch)["camera/fwd/image"].astype(float)   # first: skips without the arch
+    img = runs.get(arch)["camera/fwd/image"].astype(float)  # first: skips without the arch
     ref = runs.get("cpu64")["camera/fwd/image"].astype(float)
     assert img.shape == ref.shape and np.isfinite(img).all()
     diff = np.abs(img - ref)
@@ -268,19 +309,25 @@ def test_camera_images_match_cpu(runs, arch):
     assert (diff > 0.01).mean() < 1e-3, (diff > 0.01).mean()
 
 
-@pytest.mark.slow   # waits on the backend workers (subprocesses that compile)
+@pytest.mark.slow  # waits on the backend workers (subprocesses that compile)
 @pytest.mark.parametrize("arch", OTHER_ARCHS)
 def test_camera_gradient_parity_decides_policy(runs, arch):
     """Taped gradients of an image loss through a camera (tests/camera_checks.py's SCENE:
     edges, occlusion, shading, after a 3-step rollout; d loss / d initial poses, velocities
     and shape sizes) on `arch` f32 against CPU f64, to CAMERA_GRADIENT_TOL.
     backend.CAMERA_GRADIENTS_ALLOWED[arch] must say what this finds."""
-    other = runs.get(arch)          # first: skips without the arch
+    other = runs.get(arch)  # first: skips without the arch
     ref = runs.get("cpu64")
     errors = _gradient_errors(ref, other, "camera")
-    _policy_matches(errors, CAMERA_GRADIENT_TOL, "CAMERA_GRADIENTS_ALLOWED", arch,
-                    "camera gradients", "require_camera_gradients then refuses them")
-    assert max(np.abs(ref[f"camera/grad/{k}"]).max() for k in errors) > 1e-2   # not all zero
+    _policy_matches(
+        errors,
+        CAMERA_GRADIENT_TOL,
+        "CAMERA_GRADIENTS_ALLOWED",
+        arch,
+        "camera gradients",
+        "require_camera_gradients then refuses them",
+    )
+    assert max(np.abs(ref[f"camera/grad/{k}"]).max() for k in errors) > 1e-2  # not all zero
 
 
 def test_camera_gradients_follow_their_policy(monkeypatch):
@@ -329,8 +376,9 @@ def test_cpu_f32_vector_adjoints(tmp_path):
     stack sizing gives zeros here and NaN in tdphys's gradients; see backend._ad_stack_size.)"""
     script = tmp_path / "adjoints.py"  # Taichi reads a kernel's source from its file
     script.write_text(CPU_F32_ADJOINTS)
-    p = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert p.returncode == 0, _tail(p.stderr)
     grad = np.array(json.loads(p.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(grad, np.full((2, 3), 0.25 + 1.0 + 0.1 * 2.0), rtol=1e-6)

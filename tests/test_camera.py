@@ -2,6 +2,7 @@
 pixels, the nearer shape hides the farther one, the soft image tends to the hard one, a
 camera on a body moves with it, and the image's gradient with respect to poses and sizes
 through silhouette edges, occlusion and shading matches central finite differences in f64."""
+
 import math
 
 import numpy as np
@@ -12,12 +13,13 @@ from camera_checks import SCENE, check_param_gradients, image_loss_kernel
 from tdphys.errors import ModelError
 from tdphys.model import parse_robot
 
-pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+pytestmark = pytest.mark.taichi_per_module  # module-scoped fixtures hold fields
 
 
 def _flat_scene(softness):
     """A sphere of radius 0.5 m on the optical axis 5 m away, colours unshaded."""
-    return parse_robot(f"""
+    return parse_robot(
+        f"""
 bodies:
   - {{name: ball, pos: [0, 0, 1], mass: 1, shapes: [{{type: sphere, radius: 0.5,
       color: [1, 0, 0]}}]}}
@@ -30,12 +32,15 @@ cameras:
      softness: {softness}, ambient: 1, background: [0, 0, 0]}}
   - {{name: down, pos: [0.25, 0.25, 4], look_at: [0.25, 0.25, 0], up: [0, 1, 0], fov: 40,
      width: 32, height: 32, softness: 0, ambient: 1}}
-""", "flat.yaml")
+""",
+        "flat.yaml",
+    )
 
 
 def _render(robot, camera="front", steps=1):
     import tdphys
     from tdphys.vision import Renderer
+
     sim = tdphys.Simulation(robot, steps=steps)
     cam = Renderer(sim, camera)
     sim.rollout()
@@ -53,6 +58,7 @@ def test_a_sphere_covers_its_projected_disc(hard):
     """On the optical axis at distance d a sphere of radius r is a disc of radius
     f r / sqrt(d^2 - r^2) pixels, centred where the camera projects its centre."""
     from tdphys.vision import project
+
     sim, cam = hard
     img = cam.images()[0, 0]
     red = (img[..., 0] > 0.5) & (img[..., 1] < 0.5)
@@ -72,7 +78,7 @@ def test_the_nearer_shape_hides_the_farther(hard):
     img, depth = cam.images()[0, 0], cam.depth.to_numpy()[0, 0]
     assert img[cy, cx].tolist() == pytest.approx([1, 0, 0])
     ray = np.array([cx + 0.5 - cam.width / 2, cam.height / 2 - cy - 0.5, cam.focal])
-    along = 5.0 * cam.focal / np.linalg.norm(ray)      # closest approach to the centre
+    along = 5.0 * cam.focal / np.linalg.norm(ray)  # closest approach to the centre
     first_hit = along - math.sqrt(0.25 - (25.0 - along * along))
     assert depth[cy, cx] == pytest.approx(first_hit, rel=1e-12)
     sim.set_param("init_pos", [[[0, 3, 1], [0, 2, 1]]])
@@ -113,13 +119,14 @@ def test_ground_depth_and_checkerboard(backend64):
     assert np.allclose(depth, 4.0 * np.sqrt(u * u + v * v + f * f) / f, rtol=1e-9)
     img = cam.images()[0, 0]
     # the camera is centred over (0.25, 0.25): the world origin is left of and below centre
-    px = int(round(W / 2 - 0.25 * f / 4.0))      # pixel column of x = 0
+    px = int(round(W / 2 - 0.25 * f / 4.0))  # pixel column of x = 0
     a, b = img[H // 4, px - 3, 0], img[H // 4, px + 3, 0]
     assert a != pytest.approx(b)
 
 
 def _ground_only():
-    return parse_robot("""
+    return parse_robot(
+        """
 bodies:
   - {name: speck, pos: [0, 0, -5], mass: 1, shapes: [{type: sphere, radius: 0.01}]}
 solver: {gravity: [0, 0, 0]}
@@ -127,14 +134,17 @@ ground: {checker: 1.0}
 cameras:
   - {name: down, pos: [0.25, 0.25, 4], look_at: [0.25, 0.25, 0], up: [0, 1, 0], fov: 40,
      width: 32, height: 32, softness: 0, ambient: 1}
-""", "ground.yaml")
+""",
+        "ground.yaml",
+    )
 
 
 @pytest.mark.slow
 def test_a_camera_on_a_body_moves_with_it(backend64):
     """A camera mounted on a tumbling body sees the body's own sphere at a fixed place in
     every frame, while the fixed world sphere moves across the image."""
-    robot = parse_robot("""
+    robot = parse_robot(
+        """
 bodies:
   - {name: drone, pos: [0, 0, 1], vel: [0.5, 0.2, 0], omega: [0, 0, 90], mass: 1,
      shapes: [{type: sphere, radius: 0.05, color: [0, 0, 0]},
@@ -145,11 +155,14 @@ ground: {enabled: false}
 cameras:
   - {name: eye, body: drone, pos: [0, 0.1, 0], look_at: [0, 1, 0], fov: 60, width: 32,
      height: 24, softness: 0.5, ambient: 1}
-""", "drone.yaml")
+""",
+        "drone.yaml",
+    )
     import tdphys
     from tdphys.vision import Renderer
+
     sim = tdphys.Simulation(robot, steps=20)
-    sim.set_param("init_pos", [[[0, 0, 1], [0, -40, 1]]])   # the post behind the camera
+    sim.set_param("init_pos", [[[0, 0, 1], [0, -40, 1]]])  # the post behind the camera
     cam = Renderer(sim, "eye")
     sim.rollout()
     cam.render_all()
@@ -161,7 +174,7 @@ cameras:
     imgs = cam.images()[:, 0]
     green = (imgs[..., 1] > 0.5) & (imgs[..., 2] < 0.5)
     cols = [np.nonzero(g)[1].mean() for g in green if g.any()]
-    assert len(cols) == 21 and cols[-1] - cols[0] > 2   # turning left: it moves right
+    assert len(cols) == 21 and cols[-1] - cols[0] > 2  # turning left: it moves right
 
 
 @pytest.mark.slow
@@ -171,6 +184,7 @@ def test_image_gradients_match_finite_differences(backend64):
     through silhouette edges, occlusion and shading, within 1e-4 of central differences."""
     import tdphys
     from tdphys.vision import Renderer
+
     T = 3
     sim = tdphys.Simulation(parse_robot(SCENE, "scene.yaml"), steps=T)
     cam = Renderer(sim, "front")
@@ -191,8 +205,19 @@ def test_image_gradients_match_finite_differences(backend64):
 
     loss(tape=True)
     checked = check_param_gradients(
-        sim, loss, ("init_pos", "init_quat", "init_vel", "init_omega", "shape_radius",
-                    "shape_half_extents", "shape_half_length"), every=2)   # every other: time
+        sim,
+        loss,
+        (
+            "init_pos",
+            "init_quat",
+            "init_vel",
+            "init_omega",
+            "shape_radius",
+            "shape_half_extents",
+            "shape_half_length",
+        ),
+        every=2,
+    )  # every other: time
     assert checked > 20
 
 
@@ -207,9 +232,13 @@ cameras:
 """
 
 
-@pytest.mark.parametrize("shape", ["{type: sphere, radius: 0.5, color: [1, 0, 0]}",
-                                   "{type: capsule, radius: 0.5, half_length: 0.5, "
-                                   "color: [1, 0, 0]}"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "{type: sphere, radius: 0.5, color: [1, 0, 0]}",
+        "{type: capsule, radius: 0.5, half_length: 0.5, color: [1, 0, 0]}",
+    ],
+)
 @pytest.mark.slow
 def test_a_grazing_ray_has_a_bounded_gradient(backend64, shape):
     """Where a ray grazes a round surface its entry point moves infinitely fast with the pose
@@ -221,6 +250,7 @@ def test_a_grazing_ray_has_a_bounded_gradient(backend64, shape):
     import taichi as ti
     import tdphys
     from tdphys.vision import Renderer
+
     sim = tdphys.Simulation(parse_robot(GRAZING.format(shape=shape), "grazing.yaml"), steps=1)
     cam = Renderer(sim, "front")
 
@@ -239,7 +269,7 @@ def test_a_grazing_ray_has_a_bounded_gradient(backend64, shape):
         return sim.param_grad("init_pos")[0, 0, 0]
 
     reference = abs(d_red_dx(0.3))
-    grads = np.array([d_red_dx(10.0 ** -k) for k in range(1, 13)])
+    grads = np.array([d_red_dx(10.0**-k) for k in range(1, 13)])
     assert reference > 0.01 and np.all(np.isfinite(grads))
     assert np.abs(grads).max() < 10 * reference, grads / reference
 
@@ -254,11 +284,15 @@ def test_a_capsule_is_shaded_continuously_across_its_seams(backend64):
     the silhouette; shaded at the exact entry, 7.2e-3 there)."""
     import tdphys
     from tdphys.vision import Renderer
+
     shape = "{type: capsule, radius: 0.3, half_length: 0.4, color: [1, 0, 0]}"
-    text = GRAZING.format(shape=shape).replace("pos: [0.3, 0, 1]",
-                                               "pos: [0, 0, 1], euler: [50, 0, 0]")
-    sim = tdphys.Simulation(parse_robot(text.replace("ambient: 0.2,", "ambient: 0.2, "
-                                                     "light: [0, 1, 0],"), "seam.yaml"), steps=1)
+    text = GRAZING.format(shape=shape).replace(
+        "pos: [0.3, 0, 1]", "pos: [0, 0, 1], euler: [50, 0, 0]"
+    )
+    sim = tdphys.Simulation(
+        parse_robot(text.replace("ambient: 0.2,", "ambient: 0.2, light: [0, 1, 0],"), "seam.yaml"),
+        steps=1,
+    )
     cam = Renderer(sim, "front")
     pos = sim.get_param("init_pos")
     reds = []
@@ -269,7 +303,7 @@ def test_a_capsule_is_shaded_continuously_across_its_seams(backend64):
         cam.render(0)
         reds.append(cam.image.to_numpy()[0, 0, 0, 0, 0])
     reds = np.array(reds)
-    assert reds.max() > 0.7 and reds.min() < 0.01     # from the side to the background
+    assert reds.max() > 0.7 and reds.min() < 0.01  # from the side to the background
     assert np.abs(np.diff(reds)).max() < 4e-3
 
 
@@ -301,6 +335,7 @@ def test_a_ball_on_a_capsule_end_stays_in_front_of_it_where_the_ray_misses_both(
     smoothly."""
     import tdphys
     from tdphys.vision import Renderer
+
     sim = tdphys.Simulation(parse_robot(TIP, "tip.yaml"), steps=1)
     cam = Renderer(sim, "front")
     pos = sim.get_param("init_pos")
@@ -313,22 +348,34 @@ def test_a_ball_on_a_capsule_end_stays_in_front_of_it_where_the_ray_misses_both(
         cam.render(0)
         pixels.append(cam.image.to_numpy()[0, 0, 0, 0])
     green = np.array(pixels)[:, 1]
-    assert 0.1 < green.min() and green.max() < 0.5          # both shapes partly cover it
+    assert 0.1 < green.min() and green.max() < 0.5  # both shapes partly cover it
     assert np.abs(np.diff(green)).max() < 1e-3
 
 
-@pytest.mark.parametrize("yaml_text, key, words", [
-    ("cameras: [{name: c, pos: [0, -3, 1], look_at: [0, 0, 1], fvo: 40}]",
-     "cameras[0].fvo", "did you mean 'fov'"),
-    ("cameras: [{name: c, body: wheel, pos: [0, -3, 1]}]", "cameras[0].body", "no body named"),
-    ("cameras: [{name: c, pos: [0, 0, 1], look_at: [0, 0, 1]}]", "cameras[0].look_at",
-     "look_at is the camera position"),
-    ("cameras: [{name: c, pos: [0, 0, 3], look_at: [0, 0, 0]}]", "cameras[0].look_at",
-     "parallel to `up`"),
-    ("cameras: [{name: c, fov: 180}]", "cameras[0].fov", "between 0 and 180"),
-    ("cameras: [{name: c, width: 0}]", "cameras[0].width", ""),
-    ("cameras: [{name: c}, {name: c}]", "cameras[1].name", "duplicate camera name"),
-])
+@pytest.mark.parametrize(
+    "yaml_text, key, words",
+    [
+        (
+            "cameras: [{name: c, pos: [0, -3, 1], look_at: [0, 0, 1], fvo: 40}]",
+            "cameras[0].fvo",
+            "did you mean 'fov'",
+        ),
+        ("cameras: [{name: c, body: wheel, pos: [0, -3, 1]}]", "cameras[0].body", "no body named"),
+        (
+            "cameras: [{name: c, pos: [0, 0, 1], look_at: [0, 0, 1]}]",
+            "cameras[0].look_at",
+            "look_at is the camera position",
+        ),
+        (
+            "cameras: [{name: c, pos: [0, 0, 3], look_at: [0, 0, 0]}]",
+            "cameras[0].look_at",
+            "parallel to `up`",
+        ),
+        ("cameras: [{name: c, fov: 180}]", "cameras[0].fov", "between 0 and 180"),
+        ("cameras: [{name: c, width: 0}]", "cameras[0].width", ""),
+        ("cameras: [{name: c}, {name: c}]", "cameras[1].name", "duplicate camera name"),
+    ],
+)
 def test_bad_cameras_are_refused_with_the_key_and_a_fix(yaml_text, key, words):
     text = "bodies: [{name: ball, shapes: [{type: sphere, radius: 0.1}]}]\n" + yaml_text
     with pytest.raises(ModelError) as err:
@@ -339,6 +386,7 @@ def test_bad_cameras_are_refused_with_the_key_and_a_fix(yaml_text, key, words):
 
 def test_an_unknown_camera_name_lists_the_cameras(hard):
     from tdphys.vision import Renderer
+
     sim, _ = hard
     with pytest.raises(KeyError, match="has no camera 'back'; it has front, down"):
         Renderer(sim, "back")

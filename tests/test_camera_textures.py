@@ -4,6 +4,7 @@ spheres, capsules and boxes match a numpy ray caster with the documented (u, v) 
 bilinear lookup; the ground texture repeats every texture_size metres; the image gradient
 with respect to textured bodies' initial poses matches central differences in f64; missing
 files and files that are not images are refused with the key and a fix."""
+
 import math
 
 import numpy as np
@@ -15,13 +16,18 @@ from tdphys.errors import ModelError
 from tdphys.model import parse_robot
 from tdphys.model.textures import bilinear, pack_textures, read_texture, to_rgb
 
-QUADRANTS = np.array([[[255, 0, 0], [0, 255, 0]],       # top row: red, green
-                      [[0, 0, 255], [255, 255, 255]]],  # bottom row: blue, white
-                     np.uint8)
+QUADRANTS = np.array(
+    [
+        [[255, 0, 0], [0, 255, 0]],  # top row: red, green
+        [[0, 0, 255], [255, 255, 255]],
+    ],  # bottom row: blue, white
+    np.uint8,
+)
 
 
 def _png(folder, name, pixels):
     import imageio.v3 as iio
+
     path = folder / name
     iio.imwrite(path, np.asarray(pixels))
     return path
@@ -35,16 +41,22 @@ def _smooth(seed, size=8):
 
 def _quat_matrix(q):
     w, x, y, z = q
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def _rays(spec):
     """World origin and unit directions (H, W, 3) of a world-fixed camera's pixel rays."""
-    ys, xs = np.mgrid[0:spec.height, 0:spec.width]
-    d = np.stack([xs + 0.5 - spec.width / 2, spec.height / 2 - ys - 0.5,
-                  -spec.focal_px * np.ones(xs.shape)], -1)
+    ys, xs = np.mgrid[0 : spec.height, 0 : spec.width]
+    d = np.stack(
+        [xs + 0.5 - spec.width / 2, spec.height / 2 - ys - 0.5, -spec.focal_px * np.ones(xs.shape)],
+        -1,
+    )
     d = d @ _quat_matrix(spec.quat).T
     return np.asarray(spec.pos, float), d / np.linalg.norm(d, axis=-1, keepdims=True)
 
@@ -54,7 +66,7 @@ def test_images_become_float_rgb(tmp_path):
     rgb = read_texture(_png(tmp_path, "q.png", QUADRANTS))
     assert rgb.shape == (2, 2, 3) and rgb.dtype == np.float64
     assert rgb[0, 0].tolist() == [1, 0, 0] and rgb[1, 1].tolist() == [1, 1, 1]
-    grey_alpha = np.array([[[51, 0], [255, 255]]], np.uint8)            # (1, 2, 2)
+    grey_alpha = np.array([[[51, 0], [255, 255]]], np.uint8)  # (1, 2, 2)
     assert to_rgb(grey_alpha).tolist() == [[[0.2] * 3, [1.0] * 3]]
     assert to_rgb(np.array([[65535]], np.uint16)).tolist() == [[[1.0] * 3]]
     rgba = read_texture(_png(tmp_path, "a.png", np.full((3, 1, 4), 255, np.uint8)))
@@ -69,8 +81,10 @@ def test_a_two_by_two_texture_on_a_box_face_fills_its_quadrants(backend64, tmp_p
     texel, and so on; the face centre is the mean of the four (bilinear); the shape's colour
     multiplies the texture."""
     from tdphys.vision.images import PoseRenderer
+
     _png(tmp_path, "quad.png", QUADRANTS)
-    robot = parse_robot("""
+    robot = parse_robot(
+        """
 bodies:
   - {name: crate, pos: [0, 0, 1], mass: 1, shapes: [{type: box, size: [0.5, 0.2, 0.5],
      color: [1, 0.5, 1], texture: quad.png}]}
@@ -78,20 +92,23 @@ ground: {enabled: false}
 cameras:
   - {name: front, pos: [0, -5, 1], look_at: [0, 0, 1], fov: 20, width: 20, height: 20,
      softness: 0, ambient: 1, background: [0, 0, 0]}
-""", str(tmp_path / "crate.yaml"))
+""",
+        str(tmp_path / "crate.yaml"),
+    )
     shape = robot.bodies[0].shapes[0]
     assert shape.texture == str((tmp_path / "quad.png").resolve())
-    img = PoseRenderer(robot, "front").render(np.array([[[0, 0, 1.0]]]),
-                                               np.array([[[1.0, 0, 0, 0]]]))[0]
+    img = PoseRenderer(robot, "front").render(
+        np.array([[[0, 0, 1.0]]]), np.array([[[1.0, 0, 0, 0]]])
+    )[0]
     tint = np.array([1, 0.5, 1])
     face = np.argwhere(img.sum(-1) > 0.01)
     (y0, x0), (y1, x1) = face.min(0), face.max(0)
-    assert 12 <= y1 - y0 + 1 <= 14 and 12 <= x1 - x0 + 1 <= 14   # 1 m at 5 m, fov 20: 13 px
+    assert 12 <= y1 - y0 + 1 <= 14 and 12 <= x1 - x0 + 1 <= 14  # 1 m at 5 m, fov 20: 13 px
     # the outer quarter of each quadrant is one texel (clamped at the face's edges)
     corners = {(y0, x0): [1, 0, 0], (y0, x1): [0, 1, 0], (y1, x0): [0, 0, 1], (y1, x1): [1, 1, 1]}
     for (y, x), colour in corners.items():
         assert img[y, x] == pytest.approx(tint * colour, abs=1e-12), (y, x)
-    centre = img[(y0 + y1) // 2:(y0 + y1) // 2 + 2, (x0 + x1) // 2:(x0 + x1) // 2 + 2]
+    centre = img[(y0 + y1) // 2 : (y0 + y1) // 2 + 2, (x0 + x1) // 2 : (x0 + x1) // 2 + 2]
     assert centre.mean((0, 1)) == pytest.approx(tint * 0.5, abs=0.08)
 
 
@@ -129,9 +146,10 @@ def _shading_point(kind, ol, dl, t, p, size):
     t_c the ray's closest approach to the sphere's centre or to the capsule's axis segment,
     t_c - (sqrt((t_c - t)^2 + e^2) - e), e = GRAZE r, in place of the entry t."""
     from tdphys.vision.renderer import GRAZE
+
     if kind == "sphere":
         r, closest = size, np.zeros_like(p)
-    else:                               # the axis point nearest to the ray's line, clipped
+    else:  # the axis point nearest to the ray's line, clipped
         r, h = size
         dxy = (dl * dl)[..., :2].sum(-1)
         t_line = -(ol[..., :2] * dl[..., :2]).sum(-1) / dxy
@@ -154,9 +172,12 @@ def _reference(robot, spec):
     for i, body in enumerate(robot.bodies):
         shape = body.shapes[0]
         rot = _quat_matrix(body.quat)
-        ol, dl = (origin - np.asarray(body.pos)) @ rot, dirs @ rot     # into the shape frame
-        size = {"sphere": shape.radius, "box": np.asarray(shape.half_extents),
-                "capsule": (shape.radius, shape.half_length)}[shape.kind]
+        ol, dl = (origin - np.asarray(body.pos)) @ rot, dirs @ rot  # into the shape frame
+        size = {
+            "sphere": shape.radius,
+            "box": np.asarray(shape.half_extents),
+            "capsule": (shape.radius, shape.half_length),
+        }[shape.kind]
         t = np.zeros((H, W))
         for _ in range(300):
             t += _sdf(shape.kind, ol + t[..., None] * dl, size)
@@ -167,10 +188,22 @@ def _reference(robot, spec):
             k = np.argmax(np.abs(p) / size, -1)
             sign = np.sign(np.take_along_axis(p, k[..., None], -1)[..., 0])
             hx, hy, hz = size
-            u = np.choose(k, [0.5 + 0.5 * sign * p[..., 1] / hy, 0.5 - 0.5 * sign * p[..., 0] / hx,
-                              0.5 + 0.5 * p[..., 0] / hx])
-            v = np.choose(k, [0.5 + 0.5 * p[..., 2] / hz, 0.5 + 0.5 * p[..., 2] / hz,
-                              0.5 + 0.5 * sign * p[..., 1] / hy])
+            u = np.choose(
+                k,
+                [
+                    0.5 + 0.5 * sign * p[..., 1] / hy,
+                    0.5 - 0.5 * sign * p[..., 0] / hx,
+                    0.5 + 0.5 * p[..., 0] / hx,
+                ],
+            )
+            v = np.choose(
+                k,
+                [
+                    0.5 + 0.5 * p[..., 2] / hz,
+                    0.5 + 0.5 * p[..., 2] / hz,
+                    0.5 + 0.5 * sign * p[..., 1] / hy,
+                ],
+            )
             part = 10 * i + k * 2 + (sign > 0)
         else:
             ps = _shading_point(shape.kind, ol, dl, t, p, size)
@@ -202,10 +235,11 @@ def test_textured_shapes_match_a_numpy_ray_caster(backend64, tmp_path):
     (u, v)."""
     from tdphys.vision import camera_spec
     from tdphys.vision.images import PoseRenderer
+
     _png(tmp_path, "a.png", _smooth(1))
     _png(tmp_path, "b.png", _smooth(2, size=5))
     robot = parse_robot(SHAPES.format(softness=0), str(tmp_path / "shapes.yaml"))
-    pos = np.array([[b.pos for b in robot.bodies]])            # one shape at each body's origin
+    pos = np.array([[b.pos for b in robot.bodies]])  # one shape at each body's origin
     quat = np.array([[b.quat for b in robot.bodies]])
     img = PoseRenderer(robot, "front").render(pos, quat)[0]
     expected, inner = _reference(robot, camera_spec(robot, "front"))
@@ -220,9 +254,11 @@ def test_the_ground_texture_repeats_every_texture_size(backend64, tmp_path):
     y shows the same image, by half of it a different one; every pixel is the ground colour
     times the bilinear texture at (x, y) / texture_size."""
     from tdphys.vision.images import PoseRenderer
+
     tile = _smooth(3, size=6)
     _png(tmp_path, "tiles.png", tile)
-    robot = parse_robot("""
+    robot = parse_robot(
+        """
 bodies:
   - {name: drone, pos: [0, 0, 3], mass: 1,
      shapes: [{type: sphere, radius: 0.01, pos: [0, 0, 0.5]}]}
@@ -230,18 +266,22 @@ ground: {color: [1, 0.9, 0.8], texture: tiles.png, texture_size: 0.4, checker: 0
 cameras:
   - {name: down, body: drone, look_at: [0, 0, -1], up: [0, 1, 0], fov: 50, width: 24,
      height: 16, softness: 0, ambient: 1}
-""", str(tmp_path / "drone.yaml"))
+""",
+        str(tmp_path / "drone.yaml"),
+    )
     assert robot.ground.texture_size == 0.4
-    com = np.array([0.13, -0.07, 3.5])                    # the body frame at (0.13, -0.07, 3)
+    com = np.array([0.13, -0.07, 3.5])  # the body frame at (0.13, -0.07, 3)
     shifts = [[0, 0, 0], [0.4, 0, 0], [0, -0.8, 0], [0.2, 0, 0], [0, 0.2, 0]]
-    imgs = PoseRenderer(robot, "down").render(np.array([[com + s] for s in shifts]),
-                                              np.tile([1.0, 0, 0, 0], (5, 1, 1)))
+    imgs = PoseRenderer(robot, "down").render(
+        np.array([[com + s] for s in shifts]), np.tile([1.0, 0, 0, 0], (5, 1, 1))
+    )
     assert np.abs(imgs[1] - imgs[0]).max() < 1e-9 and np.abs(imgs[2] - imgs[0]).max() < 1e-9
     assert np.abs(imgs[3] - imgs[0]).max() > 0.1 and np.abs(imgs[4] - imgs[0]).max() > 0.1
     from tdphys.vision import camera_spec
+
     spec = camera_spec(robot, "down")
-    ys, xs = np.mgrid[0:spec.height, 0:spec.width]
-    x = 0.13 + 3.0 * (xs + 0.5 - spec.width / 2) / spec.focal_px   # image right = world x
+    ys, xs = np.mgrid[0 : spec.height, 0 : spec.width]
+    x = 0.13 + 3.0 * (xs + 0.5 - spec.width / 2) / spec.focal_px  # image right = world x
     y = -0.07 + 3.0 * (spec.height / 2 - ys - 0.5) / spec.focal_px  # image up = world y
     expected = np.array([1, 0.9, 0.8]) * bilinear(tile / 255.0, x / 0.4, y / 0.4)
     assert np.abs(imgs[0] - expected).max() < 1e-9
@@ -258,10 +298,13 @@ def test_image_gradients_through_textures_match_finite_differences(backend64, tm
     taped: no physics step, so only the renderer's adjoints compile."""
     import tdphys
     from tdphys.vision import Renderer
+
     _png(tmp_path, "a.png", _smooth(4))
     _png(tmp_path, "b.png", _smooth(5))
-    robot = parse_robot(SHAPES.format(softness=1.0).replace("ambient: 1", "ambient: 0.4"),
-                        str(tmp_path / "shapes.yaml"))
+    robot = parse_robot(
+        SHAPES.format(softness=1.0).replace("ambient: 1", "ambient: 0.4"),
+        str(tmp_path / "shapes.yaml"),
+    )
     sim = tdphys.Simulation(robot, steps=1)
     cam = Renderer(sim, "front")
     k_loss = image_loss_kernel(sim, cam, 0)
@@ -274,12 +317,12 @@ def test_image_gradients_through_textures_match_finite_differences(backend64, tm
         k_loss()
         return float(sim.loss[None])
 
-    sim.k_mass()     # the masses do not change: only the initial state and the image are taped
+    sim.k_mass()  # the masses do not change: only the initial state and the image are taped
     with sim.tape(cam):
         sim.k_init()
         cam.render(0)
         k_loss()
-    quat_grad = sim.param_grad("init_quat")     # the ball's turn shows only through its texture
+    quat_grad = sim.param_grad("init_quat")  # the ball's turn shows only through its texture
     assert np.abs(quat_grad[0, 0]).max() > 0.01 * np.abs(quat_grad).max()
     assert np.abs(sim.param_grad("init_pos")).max() > 0
     checked = check_param_gradients(sim, loss, ("init_pos", "init_quat"))
@@ -287,16 +330,22 @@ def test_image_gradients_through_textures_match_finite_differences(backend64, tm
 
 
 # ------------------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("where, key", [
-    ("shape", "bodies[0].shapes[0].texture"),
-    ("ground", "ground.texture"),
-    ("defaults", "defaults.shape.texture"),
-])
-@pytest.mark.parametrize("file, words", [
-    ("missing.png", "not found"),
-    ("notes.png", "cannot use 'notes.png' as a texture"),
-    ("folder", "is a folder, not a file"),      # says what it is (it was "not found")
-])
+@pytest.mark.parametrize(
+    "where, key",
+    [
+        ("shape", "bodies[0].shapes[0].texture"),
+        ("ground", "ground.texture"),
+        ("defaults", "defaults.shape.texture"),
+    ],
+)
+@pytest.mark.parametrize(
+    "file, words",
+    [
+        ("missing.png", "not found"),
+        ("notes.png", "cannot use 'notes.png' as a texture"),
+        ("folder", "is a folder, not a file"),  # says what it is (it was "not found")
+    ],
+)
 def test_bad_textures_are_refused_with_the_key_and_a_fix(tmp_path, where, key, file, words):
     (tmp_path / "notes.png").write_text("not a picture\n")
     (tmp_path / "folder").mkdir()
@@ -318,31 +367,46 @@ def test_texture_keys_are_checked(tmp_path):
     _png(tmp_path, "t.png", QUADRANTS)
     source = str(tmp_path / "r.yaml")
     with pytest.raises(ModelError, match="texture_size"):
-        parse_robot("bodies: [{name: b, shapes: [{type: sphere, radius: 0.1}]}]\n"
-                    "ground: {texture: t.png, texture_size: 0}", source)
+        parse_robot(
+            "bodies: [{name: b, shapes: [{type: sphere, radius: 0.1}]}]\n"
+            "ground: {texture: t.png, texture_size: 0}",
+            source,
+        )
     with pytest.raises(ModelError, match="expected the path of an image file"):
-        parse_robot("bodies: [{name: b, shapes: [{type: sphere, radius: 0.1, texture: 3}]}]",
-                    source)
+        parse_robot(
+            "bodies: [{name: b, shapes: [{type: sphere, radius: 0.1, texture: 3}]}]", source
+        )
     # inherited from defaults, turned off with null, absolute paths as they are
-    robot = parse_robot(f"""
+    robot = parse_robot(
+        f"""
 defaults: {{shape: {{texture: t.png}}}}
 bodies: [{{name: b, shapes: [{{type: sphere, radius: 0.1}},
                             {{type: sphere, radius: 0.1, texture: null}},
-                            {{type: sphere, radius: 0.1, texture: {tmp_path / 't.png'}}}]}}]
-""", source)
+                            {{type: sphere, radius: 0.1, texture: {tmp_path / "t.png"}}}]}}]
+""",
+        source,
+    )
     textures = [s.texture for s in robot.bodies[0].shapes]
-    assert textures == [str((tmp_path / "t.png").resolve()), None,
-                        str((tmp_path / "t.png").resolve())]
+    assert textures == [
+        str((tmp_path / "t.png").resolve()),
+        None,
+        str((tmp_path / "t.png").resolve()),
+    ]
     assert robot.ground.texture is None and robot.ground.texture_size == 1.0
 
 
 def test_loading_a_textured_robot_does_not_import_taichi(tmp_path):
     import subprocess
     import sys
+
     _png(tmp_path, "t.png", QUADRANTS)
-    (tmp_path / "r.yaml").write_text("bodies: [{name: b, shapes: [{type: sphere, radius: 0.1, "
-                                     "texture: t.png}]}]\nground: {texture: t.png}\n")
-    code = ("import sys, tdphys; r = tdphys.load(sys.argv[1]); "
-            "assert r.ground.texture == r.bodies[0].shapes[0].texture; "
-            "assert 'taichi' not in sys.modules")
+    (tmp_path / "r.yaml").write_text(
+        "bodies: [{name: b, shapes: [{type: sphere, radius: 0.1, "
+        "texture: t.png}]}]\nground: {texture: t.png}\n"
+    )
+    code = (
+        "import sys, tdphys; r = tdphys.load(sys.argv[1]); "
+        "assert r.ground.texture == r.bodies[0].shapes[0].texture; "
+        "assert 'taichi' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.yaml")], check=True)

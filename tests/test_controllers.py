@@ -1,38 +1,72 @@
 """Differentiable controllers (tdphys/control/mlp.py): the MLP's weights get exact
 gradients through the physics, its start is a standstill, and the per-step and whole-horizon
 evaluations agree. The arm (4 motors) reaching a point is the test bed."""
+
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from controller_checks import (check_grad_decay, check_weight_gradient, initial_theta_for,
-                               rollout_loss)
+from controller_checks import (
+    check_grad_decay,
+    check_weight_gradient,
+    initial_theta_for,
+    rollout_loss,
+)
 
-pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+pytestmark = pytest.mark.taichi_per_module  # module-scoped fixtures hold fields
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 8
 
 
-def _setup(inputs, hidden=(5,), zero_output=False, skip=True, activation="tanh",
-           squash="none", batch=1, param_sets=1, steps=STEPS, action_repeat=1):
+def _setup(
+    inputs,
+    hidden=(5,),
+    zero_output=False,
+    skip=True,
+    activation="tanh",
+    squash="none",
+    batch=1,
+    param_sets=1,
+    steps=STEPS,
+    action_repeat=1,
+):
     import tdphys
     from tdphys.control.mlp import MLP, ControllerInput, MLPSpec
     from tdphys.tasks.reach import Reach, ReachConfig
+
     sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "arm.yaml"), batch=batch, steps=steps)
-    task = Reach(ReachConfig(target=(0.5, 0.5, 0.5), effector_body="forearm",
-                             effector_point=(0.5, 0.0, 0.0)), sim)
-    spec = MLPSpec(inputs=tuple(ControllerInput(*i) for i in inputs), hidden=hidden,
-                   activation=activation, skip=skip, zero_output=zero_output,
-                   output_scale=0.8, output_offset=0.1, squash=squash, seed=3,
-                   init_gain=1.5, action_repeat=action_repeat)
+    task = Reach(
+        ReachConfig(
+            target=(0.5, 0.5, 0.5), effector_body="forearm", effector_point=(0.5, 0.0, 0.0)
+        ),
+        sim,
+    )
+    spec = MLPSpec(
+        inputs=tuple(ControllerInput(*i) for i in inputs),
+        hidden=hidden,
+        activation=activation,
+        skip=skip,
+        zero_output=zero_output,
+        output_scale=0.8,
+        output_offset=0.1,
+        squash=squash,
+        seed=3,
+        init_gain=1.5,
+        action_repeat=action_repeat,
+    )
     return sim, task, MLP(spec, sim, task, param_sets)
 
 
-FEATURES = [("clock", 2.0), ("sensor", 1.0, "hand_pos", 2.0), ("effector_distance",),
-            ("effector_to_target", 1.0, "", 3.0), ("target",)]
+FEATURES = [
+    ("clock", 2.0),
+    ("sensor", 1.0, "hand_pos", 2.0),
+    ("effector_distance",),
+    ("effector_to_target", 1.0, "", 3.0),
+    ("target",),
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +96,12 @@ def test_zero_output_starts_from_standstill(arm):
     whatever the inputs; the hidden layers start random."""
     sim, task, ctl = arm
     theta = ctl.theta0.copy()
-    theta[ctl.offsets[-1][0]:] = 0.0
-    theta[:ctl.offsets[-1][0]] += 0.5
+    theta[ctl.offsets[-1][0] :] = 0.0
+    theta[: ctl.offsets[-1][0]] += 0.5
     rollout_loss(sim, task, ctl, theta)
     assert np.all(sim.ctrl.to_numpy()[:, :, :4] == pytest.approx(0.1))
     spec = dataclasses.replace(ctl.spec, zero_output=True)
-    assert not np.any(initial_theta_for(ctl, spec)[ctl.offsets[-1][0]:])
+    assert not np.any(initial_theta_for(ctl, spec)[ctl.offsets[-1][0] :])
 
 
 @pytest.mark.slow
@@ -77,9 +111,9 @@ def test_per_step_and_one_launch_agree(arm):
     layers accumulate with atomic adds, whose order across CPU threads is not fixed (bit
     equality held on one thread and failed once in a 2-worker suite run)."""
     sim, task, ctl = arm
-    rollout_loss(sim, task, ctl, ctl.theta0 + 0.2)       # per step, inside the rollout
+    rollout_loss(sim, task, ctl, ctl.theta0 + 0.2)  # per step, inside the rollout
     stepped = sim.ctrl.to_numpy().copy()
-    ctl.compute(0, STEPS)                         # all at once, from the stored states
+    ctl.compute(0, STEPS)  # all at once, from the stored states
     np.testing.assert_allclose(stepped, sim.ctrl.to_numpy(), rtol=1e-13, atol=1e-15)
 
 
@@ -120,7 +154,7 @@ def test_action_repeat_holds_each_command_until_the_next_evaluation(held_arm):
     ctrl = sim.ctrl.to_numpy()[:STEPS]
     for t in range(STEPS):
         np.testing.assert_array_equal(ctrl[t], ctrl[t - t % 3])
-    assert np.abs(ctrl[3] - ctrl[0]).max() > 1e-6     # the state moved between evaluations
+    assert np.abs(ctrl[3] - ctrl[0]).max() > 1e-6  # the state moved between evaluations
 
 
 @pytest.mark.slow
@@ -138,5 +172,6 @@ def test_action_repeat_decays_the_held_command_per_step(held_arm):
     with respect to the initial state: a held command's adjoint is scaled once per step."""
     sim, task, ctl = held_arm
     ctl.set(ctl.theta0 + np.random.default_rng(3).normal(0.0, 0.3, (2, ctl.n_params)))
-    check_grad_decay(sim, lambda decay: ctl.rollout(grad_decay=decay), "init_omega", 0.9,
-                     STEPS, others=(ctl,))
+    check_grad_decay(
+        sim, lambda decay: ctl.rollout(grad_decay=decay), "init_omega", 0.9, STEPS, others=(ctl,)
+    )

@@ -5,6 +5,7 @@ and the hinge height) sets every Simulation parameter that its expressions reach
 is the chain rule through them and must equal central finite differences of the loss in
 float64, as must the gradient of parameters shared by a batch of worlds (summed over them).
 """
+
 import numpy as np
 import pytest
 
@@ -50,7 +51,7 @@ def _experiment(tmp_path, extra, task_extra=""):
     return load_experiment(path)
 
 
-pytestmark = pytest.mark.taichi_per_module   # one taped build serves the gradient tests
+pytestmark = pytest.mark.taichi_per_module  # one taped build serves the gradient tests
 
 EXTRA = "design: {L: {init: 0.9}}\ntrainable: {shape_mass: {index: [1]}}"
 
@@ -66,7 +67,7 @@ class Lever:
         steps = int(round(exp.task.duration / robot.solver.dt))
         self.sim, self.task, self.params = build(exp, robot, steps, batch)
         omega = np.zeros((batch, 1, 3))
-        omega[:, 0, 1] = np.linspace(-2.0, 3.0, batch)     # [rad/s] about the hinge
+        omega[:, 0, 1] = np.linspace(-2.0, 3.0, batch)  # [rad/s] about the hinge
         self.sim.set_param("init_omega", omega)
 
     def loss(self, x, params=None):
@@ -96,13 +97,19 @@ def test_the_robot_follows_the_design_var(lever):
     params.set(sim, x)
     want = tdphys.load(params.design.exp.robot, {"L": 1.1})
     from tdphys.engine.layout import build_layout
+
     lay = build_layout(want).params
     for name in ("shape_half_length", "shape_pos", "shape_radius", "init_pos", "anchor_p"):
         got = sim.get_param(name)
         np.testing.assert_allclose(got, np.broadcast_to(lay[name], got.shape), atol=1e-15)
     assert sim.robot_vars == {"L": 1.1}
-    assert set(params.design.depends["L"]) >= {"anchor_p", "init_pos", "shape_half_length",
-                                              "shape_pos", "shape_radius"}
+    assert set(params.design.depends["L"]) >= {
+        "anchor_p",
+        "init_pos",
+        "shape_half_length",
+        "shape_pos",
+        "shape_radius",
+    }
     assert params.named(x)["design.L"] == pytest.approx(1.1)
 
 
@@ -112,8 +119,9 @@ def test_design_gradient_matches_finite_differences(lever, tmp_path, log):
     """dLoss/dL through the capsule's length, the bob's position and size, the hinge height
     and the initial pose, summed over 3 different worlds, against central differences of the
     loss (float64), plain and in log space (scale 0.5)."""
-    exp = _experiment(tmp_path, EXTRA.replace("init: 0.9", f"init: 0.9, scale: 0.5, "
-                                                           f"log: {str(log).lower()}"))
+    exp = _experiment(
+        tmp_path, EXTRA.replace("init: 0.9", f"init: 0.9, scale: 0.5, log: {str(log).lower()}")
+    )
     params = ParameterMap(exp, lever.sim)
     x = params.x0.copy()
     value, g = lever.loss_grad(x, params)
@@ -122,7 +130,7 @@ def test_design_gradient_matches_finite_differences(lever, tmp_path, log):
     e = np.zeros_like(x)
     e[-1] = h
     fd = (lever.loss(x + e, params) - lever.loss(x - e, params)) / (2 * h)
-    assert abs(fd) > 1e-3                          # the var matters to this loss
+    assert abs(fd) > 1e-3  # the var matters to this loss
     assert g[-1] == pytest.approx(fd, rel=1e-5), (g, fd)
 
 
@@ -133,7 +141,7 @@ def test_parameters_shared_by_worlds_get_the_sum_of_their_gradients(lever):
     x = lever.params.x0.copy()
     _, g = lever.loss_grad(x)
     per_world = lever.sim.param_grad("shape_mass")[:, 1]
-    assert np.ptp(per_world) > 1e-3 * np.abs(per_world).max()    # the worlds differ
+    assert np.ptp(per_world) > 1e-3 * np.abs(per_world).max()  # the worlds differ
     h = 1e-6
     e = np.zeros_like(x)
     e[0] = h
@@ -156,12 +164,14 @@ def test_bad_design_entries_name_the_key(tmp_path):
 
 
 def test_a_var_that_moves_nothing_is_refused(tmp_path):
-    (tmp_path / "lever.yaml").write_text(ROBOT.replace("vars: {L: 0.8}",
-                                                       "vars: {L: 0.8, unused: 1.0}"))
+    (tmp_path / "lever.yaml").write_text(
+        ROBOT.replace("vars: {L: 0.8}", "vars: {L: 0.8, unused: 1.0}")
+    )
     path = tmp_path / "exp.yaml"
     path.write_text(EXPERIMENT.format(extra="design: {unused: {}}", task_extra=""))
     exp = load_experiment(path)
     from tdphys.optim.design import DesignMap
+
     with pytest.raises(ModelError, match="design.unused: the var 'unused' changes no"):
         DesignMap(exp, dict(tdphys.load(exp.robot).vars))
 
@@ -171,6 +181,7 @@ def test_a_replay_draws_the_trained_geometry(tmp_path):
     text with them: the replay shows the trained lever, not the file's."""
     import json
     from tdphys.viewer.sources import _recorded_robot
+
     data = {"robot_yaml": ROBOT, "robot_path": "lever.yaml", "robot_vars": json.dumps({"L": 1.2})}
     robot = _recorded_robot(tmp_path / "traj.npz", data, None)
     assert dict(robot.vars) == {"L": 1.2}

@@ -2,6 +2,7 @@
 the same command gives the same history.json and metrics.json, bit for bit, however many
 threads Taichi runs; and a controller whose weights a batch of worlds shares gets the same
 gradient on every rollout."""
+
 import json
 import os
 import subprocess
@@ -11,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.taichi_per_module   # the module-scoped fixture holds fields
+pytestmark = pytest.mark.taichi_per_module  # the module-scoped fixture holds fields
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMINGS = ("wall_s", "first_eval_s")   # the only entries that may differ between runs
+TIMINGS = ("wall_s", "first_eval_s")  # the only entries that may differ between runs
 
 # cart_swing_up.yaml made small: 8 worlds from random starts share one MLP (its weights'
 # adjoints come from every world), 150 steps (every loss loop has 1200 terms, which Taichi
@@ -57,15 +58,29 @@ def _optimize(experiment: Path, out: Path, threads: int) -> dict:
     Taichi threads: its history.json and metrics.json without the wall times."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = dict(os.environ, TI_CPU_MAX_NUM_THREADS=str(threads), PYTHONPATH=path)
-    done = subprocess.run([sys.executable, str(ROOT / "demos" / "optimize.py"), str(experiment),
-                           "--out", str(out), "--no-video", "--quiet", "--checkpoint-min", "0"],
-                          env=env, capture_output=True, text=True)
-    assert done.returncode in (0, 1), done.stderr[-3000:]     # 1: the criterion not met
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "demos" / "optimize.py"),
+            str(experiment),
+            "--out",
+            str(out),
+            "--no-video",
+            "--quiet",
+            "--checkpoint-min",
+            "0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: the criterion not met
     history = json.loads((out / "history.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"history": [{k: v for k, v in entry.items() if k not in TIMINGS}
-                        for entry in history],
-            "metrics": {k: v for k, v in metrics.items() if k not in TIMINGS}}
+    return {
+        "history": [{k: v for k, v in entry.items() if k not in TIMINGS} for entry in history],
+        "metrics": {k: v for k, v in metrics.items() if k not in TIMINGS},
+    }
 
 
 @pytest.mark.slow
@@ -74,8 +89,9 @@ def test_the_same_command_gives_the_same_run_bit_for_bit(tmp_path):
     loss, gradient norm and metric of every update, to the last bit)."""
     experiment = tmp_path / "determinism.yaml"
     experiment.write_text(EXPERIMENT.format(robot=ROOT / "robots" / "cart_pendulum.yaml"))
-    runs = [_optimize(experiment, tmp_path / f"run{k}", threads)
-            for k, threads in enumerate((2, 2, 3))]
+    runs = [
+        _optimize(experiment, tmp_path / f"run{k}", threads) for k, threads in enumerate((2, 2, 3))
+    ]
     assert len(runs[0]["history"]) == 2 and runs[0]["history"][1]["grad_norm"] > 0
     for run in runs[1:]:
         assert run["history"] == runs[0]["history"]
@@ -90,12 +106,22 @@ def shared_mlp(backend64):
     import tdphys
     from tdphys.control.mlp import MLP, ControllerInput, MLPSpec
     from tdphys.tasks.reach import Reach, ReachConfig
+
     sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "arm.yaml"), batch=8, steps=100)
-    task = Reach(ReachConfig(target=(0.5, 0.5, 0.5), effector_body="forearm",
-                             effector_point=(0.5, 0.0, 0.0)), sim)
+    task = Reach(
+        ReachConfig(
+            target=(0.5, 0.5, 0.5), effector_body="forearm", effector_point=(0.5, 0.0, 0.0)
+        ),
+        sim,
+    )
     task.set_targets(np.random.default_rng(0).uniform(-0.6, 0.6, (8, 3)) + [0, 0, 0.6])
-    spec = MLPSpec(inputs=(ControllerInput("target"), ControllerInput("clock", 1.0)),
-                   hidden=(32, 32), skip=True, zero_output=False, seed=2)
+    spec = MLPSpec(
+        inputs=(ControllerInput("target"), ControllerInput("clock", 1.0)),
+        hidden=(32, 32),
+        skip=True,
+        zero_output=False,
+        seed=2,
+    )
     return sim, task, MLP(spec, sim, task, param_sets=1)
 
 

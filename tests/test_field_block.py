@@ -1,5 +1,6 @@
 """backend.FieldBlock: many fields to and from numpy in one launch per 24 fields, exactly as
 Taichi's per-field from_numpy / to_numpy would move them."""
+
 import numpy as np
 import pytest
 import taichi as ti
@@ -8,8 +9,12 @@ from tdphys import backend
 
 
 def _fields():
-    return {"scalar": backend.field(None, (2, 3)), "vector": backend.vector(4, (2, 5)),
-            "flat": backend.field(None, (7,)), "deep": backend.vector(3, (2, 2, 2))}
+    return {
+        "scalar": backend.field(None, (2, 3)),
+        "vector": backend.vector(4, (2, 5)),
+        "flat": backend.field(None, (7,)),
+        "deep": backend.vector(3, (2, 2, 2)),
+    }
 
 
 def test_values_and_gradients_round_trip(backend64):
@@ -18,7 +23,7 @@ def test_values_and_gradients_round_trip(backend64):
     rng = np.random.default_rng(0)
     values = {n: rng.normal(size=block.shapes[n]) for n in fields}
     block.write(values)
-    for n, f in fields.items():                     # what Taichi's own copy reads back
+    for n, f in fields.items():  # what Taichi's own copy reads back
         np.testing.assert_array_equal(f.to_numpy(), values[n])
     grads = {n: rng.normal(size=block.shapes[n]) for n in fields}
     for n, f in fields.items():
@@ -30,10 +35,12 @@ def test_values_and_gradients_round_trip(backend64):
 
 
 def test_integer_tables_and_more_fields_than_one_kernel_holds(backend64):
-    fields = {f"t{i}": backend.int_field((i % 4 + 1, 2)) for i in range(30)}   # 2 kernels
+    fields = {f"t{i}": backend.int_field((i % 4 + 1, 2)) for i in range(30)}  # 2 kernels
     block = backend.FieldBlock(fields, ti.i32)
-    values = {n: np.arange(np.prod(block.shapes[n])).reshape(block.shapes[n]) + 100 * i
-              for i, n in enumerate(fields)}
+    values = {
+        n: np.arange(np.prod(block.shapes[n])).reshape(block.shapes[n]) + 100 * i
+        for i, n in enumerate(fields)
+    }
     block.write(values)
     assert all((fields[n].to_numpy() == values[n]).all() for n in fields)
     assert all((block.read()[n] == values[n]).all() for n in fields)

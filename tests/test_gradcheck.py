@@ -10,6 +10,7 @@ The verdict rule is checked on functions with known derivatives (no simulation);
 on robots/ball.yaml, which starts exactly touching the ground (a contact switches within any
 step of its radius), with one simulation a test.
 """
+
 import functools
 import math
 
@@ -24,17 +25,25 @@ from tdphys.gradcheck import MATCH, MISMATCH, NON_SMOOTH, REL_STEPS, Target
 def verdict_of(f, x, tape, tol=1e-3):
     """The verdict on `tape` as the derivative of the Python function f at x."""
     h = np.array([r * max(1.0, abs(x)) for r in REL_STEPS])
-    v = gradcheck.differences(Target("params", "p", (0,)), "p", x, tape, h, f(x),
-                              [f(x + s) for s in h], [f(x - s) for s in h])
+    v = gradcheck.differences(
+        Target("params", "p", (0,)),
+        "p",
+        x,
+        tape,
+        h,
+        f(x),
+        [f(x + s) for s in h],
+        [f(x - s) for s in h],
+    )
     return gradcheck.judge(v, tol)
 
 
 def smooth(x):
-    return math.exp(2 * x) * math.sin(3 * x) + 40 * x ** 3
+    return math.exp(2 * x) * math.sin(3 * x) + 40 * x**3
 
 
 def smooth_slope(x):
-    return math.exp(2 * x) * (2 * math.sin(3 * x) + 3 * math.cos(3 * x)) + 120 * x ** 2
+    return math.exp(2 * x) * (2 * math.sin(3 * x) + 3 * math.cos(3 * x)) + 120 * x**2
 
 
 # ------------------------------------------------------------------ the verdict rule
@@ -64,8 +73,10 @@ def test_a_zero_gradient_matches_a_constant_loss_despite_rounding():
 
 def test_a_kink_at_the_point_is_non_smooth_whatever_the_tape_says():
     """|x - 0.3| at 0.3: forward and backward differences differ at every step (+1, -1)."""
+
     def kink(x):
         return abs(x - 0.3) + 2 * x
+
     for tape in (3.0, 1.0, 2.0, 17.0):
         v = verdict_of(kink, 0.3, tape)
         assert v.verdict == NON_SMOOTH
@@ -76,8 +87,10 @@ def test_a_kink_at_the_point_is_non_smooth_whatever_the_tape_says():
 
 def test_a_jump_within_every_step_is_non_smooth():
     """A step of 1 just right of x: the central differences grow as 1/h and never settle."""
+
     def jump(x):
         return x + (1.0 if x > 0.3 + 1e-9 else 0.0)
+
     v = verdict_of(jump, 0.3, 1.0)
     assert v.verdict == NON_SMOOTH
     assert "do not settle" in v.reason and "jumps by about 1 at x" in v.reason
@@ -86,8 +99,10 @@ def test_a_jump_within_every_step_is_non_smooth():
 def test_a_switch_farther_than_the_small_steps_leaves_the_local_derivative_checked():
     """A jump 3e-5 away disturbs the differences at h 1e-3 and 1e-4 only: at 1e-5 .. 1e-7 they
     converge, so the tape is still judged (right or wrong)."""
+
     def far_jump(x):
         return smooth(x) + (1.0 if x > 0.3 + 3e-5 else 0.0)
+
     assert verdict_of(far_jump, 0.3, smooth_slope(0.3)).verdict == MATCH
     assert verdict_of(far_jump, 0.3, 1.1 * smooth_slope(0.3)).verdict == MISMATCH
 
@@ -95,8 +110,10 @@ def test_a_switch_farther_than_the_small_steps_leaves_the_local_derivative_check
 def test_a_stiff_smooth_loss_is_not_mistaken_for_a_kink():
     """Forward and backward differences differ by h f''; with f''/f' = 2e4 that is twice the
     tolerance even at h 1e-7, but it shrinks with h, as a kink's does not."""
+
     def stiff(x):
         return math.exp(4e4 * (x - 0.3)) / 4e4 + x
+
     v = verdict_of(stiff, 0.3, 2.0)
     assert abs(v.forward[-1] - v.backward[-1]) > 2 * 1e-3 * 2.0
     assert v.verdict == MATCH
@@ -111,7 +128,7 @@ def ball(robots_dir):
 CHECK_BALL = ["--steps", "5", "--per-param", "1", "--wrt", "initial,params"]
 
 
-@pytest.mark.slow   # compiles the ball's kernels (20-30 s on a cold cache)
+@pytest.mark.slow  # compiles the ball's kernels (20-30 s on a cold cache)
 def test_the_ball_radius_is_non_smooth_and_the_contact_is_named(ball, capsys, backend64):
     """The ball starts exactly touching the ground: a change of its radius by +-h makes the
     contact overlap or separate at step 0. The command names that, passes (exit 0) and
@@ -122,23 +139,25 @@ def test_the_ball_radius_is_non_smooth_and_the_contact_is_named(ball, capsys, ba
     assert "L = sum_n [ a_n . pos[T, n]" in out
     radius = next(line for line in out.splitlines() if line.strip().startswith("shape_radius"))
     assert radius.split()[-1] == NON_SMOOTH
-    after = out[out.index(radius):].splitlines()[2]
+    after = out[out.index(radius) :].splitlines()[2]
     assert "step 0" in after and "contact ball/ground: touching" in after
     summary = out.split("summary")[1].splitlines()
     assert [line.split()[0] for line in summary[2:]] == ["initial", "params"]
-    assert all(line.split()[3] == "0" for line in summary[2:])     # no mismatch
+    assert all(line.split()[3] == "0" for line in summary[2:])  # no mismatch
 
 
 @pytest.mark.slow
-def test_a_planted_wrong_gradient_is_a_mismatch_and_exits_1(ball, capsys, backend64,
-                                                            monkeypatch):
+def test_a_planted_wrong_gradient_is_a_mismatch_and_exits_1(ball, capsys, backend64, monkeypatch):
     """The same check with the tape's gradient of every initial-state entry replaced by
     2 g + 1 (the ball rolls on the ground, smoothly in these entries): each is a mismatch,
     the parameters still pass, the command exits 1 and names them."""
+
     def corrupt(target, g):
         return 2 * g + 1 if target.group == "initial" else g
-    monkeypatch.setattr(gradcheck, "classify",
-                        functools.partial(gradcheck.classify, corrupt=corrupt))
+
+    monkeypatch.setattr(
+        gradcheck, "classify", functools.partial(gradcheck.classify, corrupt=corrupt)
+    )
     code = main(["gradcheck", ball] + CHECK_BALL)
     out = capsys.readouterr().out
     assert code == 1, out
@@ -157,6 +176,7 @@ def test_classify_checks_world_0_and_restores_the_other_worlds(ball, backend64):
     landing) are set to it for the check and given back after."""
     import tdphys
     from tdphys.engine.layout import build_layout
+
     robot = tdphys.load(ball)
     targets = gradcheck.choose(build_layout(robot), 5, ["initial", "params"], per_param=1)
     sim = tdphys.Simulation(robot, batch=gradcheck.worlds_for(len(targets)), steps=5)
@@ -171,19 +191,24 @@ def test_classify_checks_world_0_and_restores_the_other_worlds(ball, backend64):
     np.testing.assert_array_equal(sim.get_param("init_vel"), vel)
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--tol", "0"], "--tol 0: must be a relative error > 0 and < 1"),
-    (["--tol", "1"], "> 0 and < 1"),
-    (["--tol", "nan"], "> 0 and < 1"),
-    (["--tol", "big"], "> 0 and < 1"),
-    (["--steps", "0"], "--steps 0: must be a whole number from 1 to 2000"),
-    (["--steps", "5000"], "from 1 to 2000"),
-    (["--steps", "2.5"], "whole number"),
-    (["--per-param", "0"], "--per-param 0: must be a whole number >= 1"),
-    (["--wrt", "controls,gains"], "unknown group(s) gains; the groups are controls, initial, "
-                                  "params"),
-    (["--wrt", ","], "(none given)"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--tol", "0"], "--tol 0: must be a relative error > 0 and < 1"),
+        (["--tol", "1"], "> 0 and < 1"),
+        (["--tol", "nan"], "> 0 and < 1"),
+        (["--tol", "big"], "> 0 and < 1"),
+        (["--steps", "0"], "--steps 0: must be a whole number from 1 to 2000"),
+        (["--steps", "5000"], "from 1 to 2000"),
+        (["--steps", "2.5"], "whole number"),
+        (["--per-param", "0"], "--per-param 0: must be a whole number >= 1"),
+        (
+            ["--wrt", "controls,gains"],
+            "unknown group(s) gains; the groups are controls, initial, params",
+        ),
+        (["--wrt", ","], "(none given)"),
+    ],
+)
 def test_bad_options_exit_2_with_the_allowed_range(ball, capsys, args, says):
     code = main(["gradcheck", ball] + args)
     err = capsys.readouterr().err

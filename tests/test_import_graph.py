@@ -6,6 +6,7 @@ Every `import` and `from ... import` anywhere in a module counts, inside functio
 import deferred to run time is still a dependency). The layers, lowest first, are LAYERS; a
 new module must be placed in one.
 """
+
 import ast
 from pathlib import Path
 
@@ -14,9 +15,20 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tdphys"
 # (layer, the modules and packages in it), lowest first; a module belongs to the layer of the
 # longest name that is it or a package holding it
 LAYERS = [
-    ("base", ["tdphys.errors", "tdphys.argtypes", "tdphys.paths", "tdphys.datafiles",
-              "tdphys.rotations", "tdphys.video", "tdphys.memory", "tdphys.kernel_rules",
-              "tdphys.backend"]),
+    (
+        "base",
+        [
+            "tdphys.errors",
+            "tdphys.argtypes",
+            "tdphys.paths",
+            "tdphys.datafiles",
+            "tdphys.rotations",
+            "tdphys.video",
+            "tdphys.memory",
+            "tdphys.kernel_rules",
+            "tdphys.backend",
+        ],
+    ),
     ("model", ["tdphys.model"]),
     ("engine", ["tdphys.engine", "tdphys.switches", "tdphys.invariants", "tdphys.gradcheck"]),
     ("vision", ["tdphys.vision"]),
@@ -24,7 +36,7 @@ LAYERS = [
     ("control/tasks", ["tdphys.control", "tdphys.tasks"]),
     ("optim", ["tdphys.optim"]),
     ("sweep/studies", ["tdphys.sweep", "tdphys.studies"]),
-    ("cli", ["tdphys.cli", "tdphys"]),     # `tdphys` itself: the package's front (init, load)
+    ("cli", ["tdphys.cli", "tdphys"]),  # `tdphys` itself: the package's front (init, load)
 ]
 
 
@@ -51,14 +63,16 @@ def _imports(name: str, path: Path, modules: dict) -> list[tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                up = package.split(".")[:len(package.split(".")) - node.level + 1]
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(up + ([node.module] if node.module else []))
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
-            while target not in modules and "." in target:   # an attribute of a module
+            while target not in modules and "." in target:  # an attribute of a module
                 target = target.rpartition(".")[0]
             if target in modules and target != name:
                 found.append((node.lineno, target))
@@ -87,8 +101,10 @@ def _where(modules: dict, name: str, line: int) -> str:
 def test_every_module_has_a_layer():
     modules, _ = _graph()
     unplaced = [name for name in modules if _layer(name) is None]
-    assert not unplaced, ("modules in no layer of tests/test_import_graph.py LAYERS (add each "
-                          f"where it belongs): {', '.join(unplaced)}")
+    assert not unplaced, (
+        "modules in no layer of tests/test_import_graph.py LAYERS (add each "
+        f"where it belongs): {', '.join(unplaced)}"
+    )
 
 
 def test_no_module_imports_a_higher_layer():
@@ -99,10 +115,14 @@ def test_no_module_imports_a_higher_layer():
         for line, target in imports:
             theirs = _layer(target)
             if mine is not None and theirs is not None and theirs > mine:
-                upward.append(f"{_where(modules, name, line)}: {name} ({LAYERS[mine][0]}) "
-                              f"imports {target} ({LAYERS[theirs][0]}), a higher layer")
-    assert not upward, ("imports must point down the layers (move the shared piece down, or "
-                        "pass it in):\n  " + "\n  ".join(upward))
+                upward.append(
+                    f"{_where(modules, name, line)}: {name} ({LAYERS[mine][0]}) "
+                    f"imports {target} ({LAYERS[theirs][0]}), a higher layer"
+                )
+    assert not upward, (
+        "imports must point down the layers (move the shared piece down, or "
+        "pass it in):\n  " + "\n  ".join(upward)
+    )
 
 
 def test_no_import_cycles():
@@ -115,7 +135,7 @@ def test_no_import_cycles():
         stack.append(name)
         for target in edges[name]:
             if state.get(target) == "open":
-                cycles.append(stack[stack.index(target):] + [target])
+                cycles.append(stack[stack.index(target) :] + [target])
             elif target not in state:
                 visit(target)
         stack.pop()
@@ -131,8 +151,10 @@ def test_no_import_cycles():
             line = next(ln for ln, t in graph[a] if t == b)
             steps.append(f"{_where(modules, a, line)} imports {b}")
         lines.append(" -> ".join(steps))
-    assert not cycles, "import cycles (break each by moving the shared piece into a module " \
-                       "both can import):\n  " + "\n  ".join(lines)
+    assert not cycles, (
+        "import cycles (break each by moving the shared piece into a module "
+        "both can import):\n  " + "\n  ".join(lines)
+    )
 
 
 def test_the_checks_see_the_imports_they_judge():
@@ -143,4 +165,4 @@ def test_the_checks_see_the_imports_they_judge():
     runner = {t for _, t in graph["tdphys.optim.runner"]}
     assert {"tdphys.backend", "tdphys.optim.adam_loop", "tdphys.model.robot_file"} <= runner
     outputs = {t for _, t in graph["tdphys.optim.outputs"]}
-    assert "tdphys.viewer" in outputs                  # imported inside render()
+    assert "tdphys.viewer" in outputs  # imported inside render()

@@ -2,6 +2,7 @@
 (tdphys/kernel_rules.py, docs/engine-notes.md pitfall 13): a constant-index component of a
 vector field entry read inside a run-time branch. tdphys's kernels never use it, the tape
 refuses a user's kernel that does, and the safe spelling is exact."""
+
 import ast
 from pathlib import Path
 
@@ -18,14 +19,19 @@ T = 6
 
 def _ball():
     shape = Shape("sphere", radius=0.5, mass=1.0)
-    return Robot(name="ball", source="<test>", solver=Solver(dt=0.01),
-                 bodies=(Body("ball", (shape,), pos=(0.0, 0.0, 5.0), vel=(1.0, 0.0, 2.0)),))
+    return Robot(
+        name="ball",
+        source="<test>",
+        solver=Solver(dt=0.01),
+        bodies=(Body("ball", (shape,), pos=(0.0, 0.0, 5.0), vel=(1.0, 0.0, 2.0)),),
+    )
 
 
 def _taichi_functions(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and any(
-                ast.unparse(d).startswith(("ti.func", "ti.kernel")) for d in node.decorator_list):
+            ast.unparse(d).startswith(("ti.func", "ti.kernel")) for d in node.decorator_list
+        ):
             yield node
 
 
@@ -46,6 +52,7 @@ def test_tdphys_kernels_never_index_a_field_entry_with_a_constant():
 def test_findings_name_reads_in_run_time_branches_only():
     """The source check flags the read in a run-time `if` (directly, in a conditional
     expression and through a ti.func called there) and leaves the safe spellings alone."""
+
     def names(fn):
         return sorted({f.code for f in kernel_rules.findings(fn)})
 
@@ -56,7 +63,7 @@ def test_findings_name_reads_in_run_time_branches_only():
     assert names(_static_branch) == []
 
 
-sim_ref = [None]    # the simulation the module-level kernels below read
+sim_ref = [None]  # the simulation the module-level kernels below read
 
 
 @ti.func
@@ -96,7 +103,7 @@ def _safe_loss():
 def _safe_outside_branch():
     for t in range(T):
         vz = sim_ref[0].vel[t, 0, 0][2]
-        sim_ref[0].loss[None] += ti.select(t % 2 == 0, vz ** 2, 0.0)
+        sim_ref[0].loss[None] += ti.select(t % 2 == 0, vz**2, 0.0)
 
 
 @ti.kernel
@@ -121,6 +128,7 @@ def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
     local copy (or outside the branch) gets the exact adjoint; and bypassing the check with a
     raw ti.ad.Tape shows why it exists: the unsafe spelling's adjoint is wrong."""
     from tdphys.engine.simulation import Simulation
+
     sim = Simulation(_ball(), batch=1, steps=T)
     sim_ref[0] = sim
     sim.rollout()
@@ -129,8 +137,11 @@ def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
         with sim.tape():
             _unsafe_loss()
     msg = str(info.value)
-    line = 1 + next(i for i, s in enumerate(Path(__file__).read_text().splitlines())
-                    if "+= sim_ref[0].vel[t, 0, 0][2] ** 2" in s and "if" not in s)
+    line = 1 + next(
+        i
+        for i, s in enumerate(Path(__file__).read_text().splitlines())
+        if "+= sim_ref[0].vel[t, 0, 0][2] ** 2" in s and "if" not in s
+    )
     assert f"{__file__}:{line} in _unsafe_loss" in msg, msg
     assert "v = sim_ref[0].vel[t, 0, 0]" in msg and "then `v[2]`" in msg, msg
     assert not np.any(sim.vel.grad.to_numpy()), "no backward pass may have run"
@@ -140,17 +151,21 @@ def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
     for safe in (_safe_loss, _safe_outside_branch):
         with sim.tape():
             safe()
-        np.testing.assert_allclose(sim.vel.grad.to_numpy()[:T, 0, 0], expected[:T],
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            sim.vel.grad.to_numpy()[:T, 0, 0], expected[:T], rtol=1e-12, atol=1e-15
+        )
     if backend64.arch != "cpu":
         # On CUDA the unsafe spelling's adjoint does not merely give a wrong number, it faults
         # (CUDA_ERROR_MISALIGNED_ADDRESS) and leaves the process's CUDA context unusable,
         # failing every later test in the worker.
-        pytest.skip(f"the checks above passed on {backend64.arch}; the raw-tape bypass runs on "
-                    "cpu only: on cuda the unsafe adjoint faults the device")
+        pytest.skip(
+            f"the checks above passed on {backend64.arch}; the raw-tape bypass runs on "
+            "cpu only: on cuda the unsafe adjoint faults the device"
+        )
     sim.vel.grad.fill(0.0)
     with ti.ad.Tape(sim.loss, clear_gradients=False):
         _unsafe_loss()
     wrong = sim.vel.grad.to_numpy()[:T, 0, 0]
-    assert not np.allclose(wrong, expected[:T]), \
+    assert not np.allclose(wrong, expected[:T]), (
         "Taichi now differentiates this shape right: kernel_rules and pitfall 13 can go"
+    )

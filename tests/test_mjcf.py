@@ -2,6 +2,7 @@
 (read from the installed gymnasium package, not copied), what tdphys cannot represent is
 refused by name and line, all at once, `--approximate` fits meshes, `tdphys convert` writes
 YAML that loads back to the same model, and a URDF the project writes loads and simulates."""
+
 import os
 import sys
 
@@ -24,6 +25,7 @@ def gym(name: str) -> str:
 
 def load(path, **kw):
     import tdphys
+
     return tdphys.load(path, **kw)
 
 
@@ -41,7 +43,7 @@ def test_gymnasium_models_load_with_mujocos_masses_joints_and_controls(name):
     for j in range(model.njnt):
         name_j = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
         if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
-            assert name_j not in joints          # a free body: no tdphys joint
+            assert name_j not in joints  # a free body: no tdphys joint
             continue
         assert np.allclose(joints[name_j].anchor, data.xanchor[j], atol=1e-12)
         assert np.allclose(joints[name_j].axes[0], data.xaxis[j], atol=1e-12)
@@ -110,18 +112,22 @@ def test_everything_unsupported_is_listed_at_once_with_its_line(tmp_path):
     with pytest.raises(ModelError) as err:
         load(path)
     text = str(err.value)
-    for expected in ("line 7 <geom> (unnamed): cylinder geoms are not supported",
-                     ("line 8 <geom> (unnamed): mesh geoms are not supported (pass "
-                      "--approximate"), "line 15 <equality> (unnamed): equality constraints",
-                     'line 16 <actuator name="servo">: only `motor` actuators',
-                     "line 17 <sensor> (unnamed): framepos sensors are not supported"):
+    for expected in (
+        "line 7 <geom> (unnamed): cylinder geoms are not supported",
+        ("line 8 <geom> (unnamed): mesh geoms are not supported (pass --approximate"),
+        "line 15 <equality> (unnamed): equality constraints",
+        'line 16 <actuator name="servo">: only `motor` actuators',
+        "line 17 <sensor> (unnamed): framepos sensors are not supported",
+    ):
         assert expected in text, text
 
 
 def test_approximate_fits_meshes_and_says_so(tmp_path):
     path = tmp_path / "mesh.xml"
-    path.write_text(BAD.replace('<geom type="cylinder" size=".1 .2"/>', "")
-                    .split("<equality>")[0] + "</mujoco>\n")
+    path.write_text(
+        BAD.replace('<geom type="cylinder" size=".1 .2"/>', "").split("<equality>")[0]
+        + "</mujoco>\n"
+    )
     told = []
     robot = load(path, approximate=True, report=told.append)
     (shape,) = robot.bodies[0].shapes
@@ -141,6 +147,7 @@ def test_missing_mujoco_gives_the_install_command(monkeypatch):
 def test_convert_writes_yaml_that_loads_back_to_the_same_model(tmp_path, name, capsys):
     """The same Robot, and so the same compiled tables and parameters, from the YAML."""
     from tdphys.cli import main
+
     out = tmp_path / "robots" / f"{name}.yaml"
     assert main(["convert", gym(name), "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
@@ -152,6 +159,7 @@ def test_convert_writes_yaml_that_loads_back_to_the_same_model(tmp_path, name, c
 def assert_same_model(robot, other):
     """The same compiled tables and parameters (to the last bit but one)."""
     from tdphys.engine.layout import build_layout
+
     original, again = build_layout(robot), build_layout(other)
     for key, value in vars(original).items():
         if isinstance(value, np.ndarray):
@@ -168,6 +176,7 @@ def test_the_shipped_ant_is_gymnasiums_ant():
 
 def test_convert_refuses_a_yaml_robot(tmp_path, capsys):
     from tdphys.cli import main
+
     assert main(["convert", "robots/arm.yaml", "--out", str(tmp_path / "x.yaml")]) == 2
     assert "convert reads MJCF or URDF files" in capsys.readouterr().err
 
@@ -176,6 +185,7 @@ def test_a_urdf_robot_loads_and_swings_under_gravity(backend64):
     """The project's two-link URDF: revolute joints with limits and damping become hinges;
     released horizontal... here from upright with a nudge, the elbow stays in its limits."""
     import tdphys
+
     robot = load(URDF)
     assert [b.name for b in robot.bodies] == ["upper", "lower"]
     shoulder, elbow = robot.joints

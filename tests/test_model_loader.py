@@ -3,6 +3,7 @@
 A valid file must give the expected dataclasses; every class of bad input must raise a
 ModelError naming the file, the line, the key path and a fix (or did-you-mean).
 """
+
 from __future__ import annotations
 
 import ast
@@ -134,14 +135,14 @@ def test_valid_file_keeps_order_names_and_solver(demo):
 def test_masses_from_density_volume_and_shared_body_mass(demo):
     base, link, ball, free = demo.bodies
     assert base.shapes[0].mass == pytest.approx(500 * 8 * 0.1 * 0.2 * 0.3)
-    cap_volume = math.pi * 0.05 ** 2 * 1.0 + 4 / 3 * math.pi * 0.05 ** 3
-    sph_volume = 4 / 3 * math.pi * 0.1 ** 3
+    cap_volume = math.pi * 0.05**2 * 1.0 + 4 / 3 * math.pi * 0.05**3
+    sph_volume = 4 / 3 * math.pi * 0.1**3
     # link: mass 3, one shape has 1 kg, the other two share the remaining 2 kg by volume
     assert link.shapes[2].mass == 1.0
     assert link.shapes[0].mass == pytest.approx(2 * cap_volume / (cap_volume + sph_volume))
     assert link.shapes[1].mass == pytest.approx(2 * sph_volume / (cap_volume + sph_volume))
     assert sum(s.mass for s in link.shapes) == pytest.approx(3.0)
-    assert ball.shapes[0].mass == pytest.approx(500 * 4 / 3 * math.pi * 0.2 ** 3)
+    assert ball.shapes[0].mass == pytest.approx(500 * 4 / 3 * math.pi * 0.2**3)
     assert free.shapes[0].mass == 2.0
 
 
@@ -162,7 +163,10 @@ def test_degrees_are_converted_to_radians(demo):
 
 
 def test_radian_files_are_not_converted(tmp_path):
-    robot = load_robot(write(tmp_path, """
+    robot = load_robot(
+        write(
+            tmp_path,
+            """
         angle: radian
         bodies:
           - name: a
@@ -171,7 +175,10 @@ def test_radian_files_are_not_converted(tmp_path):
             shapes: [{type: sphere, radius: 0.1}]
         joints:
           - {type: hinge, child: a, axis: [0, 0, 1], limit: [-1, 1], motors: [{max_velocity: 3}]}
-        """, "rad.yaml"))
+        """,
+            "rad.yaml",
+        )
+    )
     assert robot.name == "rad"  # default: file stem
     assert robot.bodies[0].quat == pytest.approx((math.cos(0.75), 0, 0, math.sin(0.75)))
     assert robot.bodies[0].omega == (0, 0, 2)
@@ -180,10 +187,13 @@ def test_radian_files_are_not_converted(tmp_path):
 
 
 def test_euler_is_intrinsic_xyz(tmp_path):
-    robot = parse_robot("""
+    robot = parse_robot(
+        """
 bodies:
   - {name: a, euler: [30, 40, 50], shapes: [{type: sphere, radius: 0.1}]}
-""", "e.yaml")
+""",
+        "e.yaml",
+    )
     w, x, y, z = robot.bodies[0].quat
     rot = quat_matrix((w, x, y, z))
     rx, ry, rz = (math.radians(a) for a in (30, 40, 50))
@@ -196,11 +206,18 @@ def test_fromto_gives_centre_direction_and_half_length(demo):
     assert capsule.kind == "capsule" and capsule.half_length == pytest.approx(0.5)
     assert capsule.pos == pytest.approx((0.5, 0, 0))
     assert quat_matrix(capsule.quat) @ np.array([0, 0, 1.0]) == pytest.approx([1, 0, 0])
-    down = parse_robot("""
+    down = (
+        parse_robot(
+            """
 bodies:
   - name: a
     shapes: [{type: capsule, radius: 0.1, fromto: [0, 0, 1, 0, 0, -1]}]
-""", "d.yaml").bodies[0].shapes[0]
+""",
+            "d.yaml",
+        )
+        .bodies[0]
+        .shapes[0]
+    )
     assert quat_matrix(down.quat) @ np.array([0, 0, 1.0]) == pytest.approx([0, 0, -1])
 
 
@@ -211,18 +228,31 @@ def test_defaults_are_inherited_and_overridden(demo):
     assert link.shapes[0].restitution == 0.0  # schema default, not in defaults either
     assert link.shapes[0].group == 1 and link.shapes[1].group == 2
     hinge, elbow, slider = demo.joints
-    assert hinge.motors[0] == Motor(name="joint0.m0", axis=0, mode="position", gain=30,
-                                    max_force=30, max_velocity=pytest.approx(45 * DEG),
-                                    ctrl_range=pytest.approx((-45 * DEG, 45 * DEG)))
+    assert hinge.motors[0] == Motor(
+        name="joint0.m0",
+        axis=0,
+        mode="position",
+        gain=30,
+        max_force=30,
+        max_velocity=pytest.approx(45 * DEG),
+        ctrl_range=pytest.approx((-45 * DEG, 45 * DEG)),
+    )
     assert elbow.motors[0].mode == "velocity" and elbow.motors[0].max_force == 5
     assert elbow.motors[0].gain == 30
 
 
 def test_joint_geometry(demo):
     hinge, elbow, slider = demo.joints
-    assert hinge == Joint(name="joint0", kind="hinge", parent=None, child="base",
-                          anchor=(0, 0, 1), axes=((0, 0, 1),), limits=hinge.limits,
-                          motors=hinge.motors)
+    assert hinge == Joint(
+        name="joint0",
+        kind="hinge",
+        parent=None,
+        child="base",
+        anchor=(0, 0, 1),
+        axes=((0, 0, 1),),
+        limits=hinge.limits,
+        motors=hinge.motors,
+    )
     assert elbow.parent == "base" and elbow.axes == ((0, 1, 0), (0, 0, 1))
     assert slider.parent is None and slider.anchor == (5, 0, 1)
     ball = parse_robot(ONE_BODY + "joints: [{type: ball, child: base}]", "b.yaml").joints[0]
@@ -240,8 +270,12 @@ def test_contact_pairs_from_groups_and_explicit_pairs(demo):
     # base(0) and free(3): explicit pair, although free's box is in group 0.
     # base(0) and ball(2): both group 1, box-sphere.
     assert demo.contact_pairs == (
-        ContactPair(0, 0, 2, 0), ContactPair(0, 0, 3, 0),
-        ContactPair(1, 0, 2, 0), ContactPair(1, 1, 2, 1), ContactPair(1, 2, 2, 0))
+        ContactPair(0, 0, 2, 0),
+        ContactPair(0, 0, 3, 0),
+        ContactPair(1, 0, 2, 0),
+        ContactPair(1, 1, 2, 1),
+        ContactPair(1, 2, 2, 0),
+    )
     assert demo.sensors[0].reference == "base" and demo.sensors[1].name == "sensor1"
 
 
@@ -263,14 +297,17 @@ contacts:
 
 
 def test_yaml_anchors_and_merge_keys(tmp_path):
-    robot = parse_robot("""
+    robot = parse_robot(
+        """
 bodies:
   - name: a
     shapes:
       - &leg {type: capsule, radius: 0.05, half_length: 0.2, friction: 0.5}
       - {<<: *leg, pos: [1, 0, 0], friction: 0.9}
       - {<<: [*leg, {friction: 0.1, restitution: 0.3}]}
-""", "m.yaml")
+""",
+        "m.yaml",
+    )
     first, second, third = robot.bodies[0].shapes
     assert second.friction == 0.9 and second.pos == (1, 0, 0) and second.half_length == 0.2
     assert third.friction == 0.5 and third.restitution == 0.3  # earlier merge sources win
@@ -282,13 +319,17 @@ bodies:
 # Bad input: one test per class
 # ---------------------------------------------------------------------------------------------
 
+
 def test_malformed_yaml(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes: [{type: sphere, radius: 0.1}
           - name: b
-        """)
+        """,
+    )
     assert err.file.endswith("bad.yaml") and err.line == 4
     assert "malformed YAML" in str(err) and "bad.yaml:4" in str(err) and "indentation" in err.fix
 
@@ -298,85 +339,118 @@ def test_empty_file_and_missing_required_keys(tmp_path):
     assert "empty" in str(err) and "bodies" in err.fix
     err = load_error(tmp_path, "name: x\n")
     check(err, 1, "bodies", "needs the key 'bodies'", "add a `bodies:` list")
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - {radius: 0.1}
-        """)
+        """,
+    )
     check(err, 4, "bodies[0].shapes[0].type", "needs the key 'type'", "sphere | box | capsule")
     err = load_error(tmp_path, ONE_BODY + "joints:\n  - {type: hinge, axis: [0, 0, 1]}\n")
     check(err, 6, "joints[0].child", "needs the key 'child'")
 
 
 def test_unknown_key_suggests_the_close_one(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - type: sphere
                 raduis: 0.1
-        """)
+        """,
+    )
     check(err, 5, "bodies[0].shapes[0].raduis", "unknown key 'raduis'", "did you mean 'radius'?")
     err = load_error(tmp_path, "solver: {dt: 0.01, iteration: 5}\n" + ONE_BODY.lstrip("\n"))
     check(err, 1, "solver.iteration", "did you mean 'iterations'?")
 
 
 def test_key_of_another_kind_says_where_it_belongs(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - {type: sphere, radius: 0.1, size: [1, 1, 1]}
-        """)
+        """,
+    )
     check(err, 4, "bodies[0].shapes[0].size", "not a key of a sphere shape", "belongs to box")
-    err = load_error(tmp_path, ONE_BODY + "joints:\n  - {type: hinge, child: base, "
-                                          "axes: [[1, 0, 0]]}\n")
+    err = load_error(
+        tmp_path, ONE_BODY + "joints:\n  - {type: hinge, child: base, axes: [[1, 0, 0]]}\n"
+    )
     check(err, 6, "joints[0].axes", "not a key of a hinge joint", "universal", "ball")
 
 
 def test_unknown_kind_suggests_the_close_one(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - {type: sphre, radius: 0.1}
-        """)
-    check(err, 4, "bodies[0].shapes[0].type", "unknown shape type 'sphre'",
-          "did you mean 'sphere'?")
+        """,
+    )
+    check(
+        err, 4, "bodies[0].shapes[0].type", "unknown shape type 'sphre'", "did you mean 'sphere'?"
+    )
     err = load_error(tmp_path, "angle: degrees\n" + ONE_BODY.lstrip("\n"))
     check(err, 1, "angle", "unknown angle unit", "did you mean 'degree'?")
 
 
 def test_wrong_type(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - type: sphere
                 radius: big
-        """)
-    check(err, 5, "bodies[0].shapes[0].radius", "expected a number, got the text 'big'",
-          "plain number")
+        """,
+    )
+    check(
+        err,
+        5,
+        "bodies[0].shapes[0].radius",
+        "expected a number, got the text 'big'",
+        "plain number",
+    )
     err = load_error(tmp_path, "solver: {iterations: 2.5}\n" + ONE_BODY.lstrip("\n"))
     check(err, 1, "solver.iterations", "expected a whole number", "integer")
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes: {type: sphere, radius: 0.1}
-        """)
+        """,
+    )
     check(err, 3, "bodies[0].shapes", "must be a list, got a mapping", "YAML list")
 
 
 def test_vector_of_wrong_length(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             pos: [0, 1]
             shapes: [{type: sphere, radius: 0.1}]
-        """)
-    check(err, 3, "bodies[0].pos", "expected a list of 3 numbers [x, y, z], got a list of 2",
-          "write it as [x, y, z]")
+        """,
+    )
+    check(
+        err,
+        3,
+        "bodies[0].pos",
+        "expected a list of 3 numbers [x, y, z], got a list of 2",
+        "write it as [x, y, z]",
+    )
 
 
 def test_numbers_pyyaml_reads_as_text_are_accepted(tmp_path):
@@ -384,22 +458,33 @@ def test_numbers_pyyaml_reads_as_text_are_accepted(tmp_path):
     assert robot.solver.dt == 1e-3
 
 
-@pytest.mark.parametrize("key, text", [
-    ("bodies[1].shapes[0].radius", "- {name: a, shapes: [{type: sphere, radius: 0}]}"),
-    ("bodies[1].shapes[0].size[1]", "- {name: a, shapes: [{type: box, size: [1, -1, 1]}]}"),
-    ("bodies[1].shapes[0].half_length",
-     "- {name: a, shapes: [{type: capsule, radius: 1, half_length: 0}]}"),
-    ("bodies[1].mass", "- {name: a, mass: -2, shapes: [{type: sphere, radius: 1}]}"),
-    ("bodies[1].shapes[0].mass", "- {name: a, shapes: [{type: sphere, radius: 1, mass: 0}]}"),
-    ("bodies[1].shapes[0].density",
-     "- {name: a, shapes: [{type: sphere, radius: 1, density: -5}]}"),
-    ("bodies[1].inertia[2]",
-     "- {name: a, inertia: [1, 1, 0], shapes: [{type: sphere, radius: 1}]}"),
-    ("solver.dt", "solver: {dt: 0.0}"),
-    ("defaults.shape.density", "defaults: {shape: {density: 0}}"),
-    ("joints[0].motors[0].max_force", "joints: [{type: ball, child: base, "
-                                      "motors: [{max_force: 0}]}]"),
-])
+@pytest.mark.parametrize(
+    "key, text",
+    [
+        ("bodies[1].shapes[0].radius", "- {name: a, shapes: [{type: sphere, radius: 0}]}"),
+        ("bodies[1].shapes[0].size[1]", "- {name: a, shapes: [{type: box, size: [1, -1, 1]}]}"),
+        (
+            "bodies[1].shapes[0].half_length",
+            "- {name: a, shapes: [{type: capsule, radius: 1, half_length: 0}]}",
+        ),
+        ("bodies[1].mass", "- {name: a, mass: -2, shapes: [{type: sphere, radius: 1}]}"),
+        ("bodies[1].shapes[0].mass", "- {name: a, shapes: [{type: sphere, radius: 1, mass: 0}]}"),
+        (
+            "bodies[1].shapes[0].density",
+            "- {name: a, shapes: [{type: sphere, radius: 1, density: -5}]}",
+        ),
+        (
+            "bodies[1].inertia[2]",
+            "- {name: a, inertia: [1, 1, 0], shapes: [{type: sphere, radius: 1}]}",
+        ),
+        ("solver.dt", "solver: {dt: 0.0}"),
+        ("defaults.shape.density", "defaults: {shape: {density: 0}}"),
+        (
+            "joints[0].motors[0].max_force",
+            "joints: [{type: ball, child: base, motors: [{max_force: 0}]}]",
+        ),
+    ],
+)
 def test_non_positive_quantities(tmp_path, key, text):
     """Each bad value sits on line 5, after the 4-line ONE_BODY (or as a body of its own)."""
     if text.startswith("- "):
@@ -414,12 +499,15 @@ def test_non_positive_iterations(tmp_path):
 
 
 def test_out_of_range_fraction(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - {type: sphere, radius: 0.1, restitution: 1.5}
-        """)
+        """,
+    )
     check(err, 4, "bodies[0].shapes[0].restitution", "between 0 and 1", "[0, 1]")
 
 
@@ -437,103 +525,155 @@ def test_world_cannot_be_a_child_or_a_body(tmp_path):
     check(err, 2, "bodies[0].name", "reserved", "rename")
 
 
-@pytest.mark.parametrize("line, key, extra, problem", [
-    (5, "bodies[1].name", "  - {name: base, shapes: [{type: sphere, radius: 1}]}\n",
-     "duplicate body name 'base'"),
-    (7, "joints[1].name",
-     "joints:\n  - {name: j, type: ball, child: base}\n  - {name: j, type: ball, child: base}\n",
-     "duplicate joint name 'j'"),
-    (6, "joints[0].motors[1]",
-     "joints:\n  - {type: ball, child: base, motors: [{name: m}, {name: m, axis: 1}]}\n",
-     "duplicate motor name 'm'"),
-    (7, "sensors[1].name",
-     "sensors:\n  - {name: s, type: body_pos, body: base}\n"
-     "  - {name: s, type: body_vel, body: base}\n", "duplicate sensor name 's'"),
-    (4, "bodies[0].name", None, "key 'name' appears twice"),
-])
+@pytest.mark.parametrize(
+    "line, key, extra, problem",
+    [
+        (
+            5,
+            "bodies[1].name",
+            "  - {name: base, shapes: [{type: sphere, radius: 1}]}\n",
+            "duplicate body name 'base'",
+        ),
+        (
+            7,
+            "joints[1].name",
+            "joints:\n  - {name: j, type: ball, child: base}\n"
+            "  - {name: j, type: ball, child: base}\n",
+            "duplicate joint name 'j'",
+        ),
+        (
+            6,
+            "joints[0].motors[1]",
+            "joints:\n  - {type: ball, child: base, motors: [{name: m}, {name: m, axis: 1}]}\n",
+            "duplicate motor name 'm'",
+        ),
+        (
+            7,
+            "sensors[1].name",
+            "sensors:\n  - {name: s, type: body_pos, body: base}\n"
+            "  - {name: s, type: body_vel, body: base}\n",
+            "duplicate sensor name 's'",
+        ),
+        (4, "bodies[0].name", None, "key 'name' appears twice"),
+    ],
+)
 def test_duplicate_names(tmp_path, line, key, extra, problem):
-    text = (ONE_BODY.lstrip("\n") + extra if extra is not None else  # a repeated YAML key:
-            "bodies:\n  - name: base\n    shapes: [{type: sphere, radius: 1}]\n    name: b\n")
+    text = (
+        ONE_BODY.lstrip("\n") + extra
+        if extra is not None
+        # a repeated YAML key:
+        else "bodies:\n  - name: base\n    shapes: [{type: sphere, radius: 1}]\n    name: b\n"
+    )
     err = load_error(tmp_path, text)
     check(err, line, key, problem)
 
 
 def test_parent_equal_to_child(tmp_path):
     err = load_error(tmp_path, ONE_BODY + "joints:\n  - {type: ball, parent: base, child: base}\n")
-    check(err, 6, "joints[0].child", "parent and child are the same body 'base'",
-          "two different bodies")
+    check(
+        err,
+        6,
+        "joints[0].child",
+        "parent and child are the same body 'base'",
+        "two different bodies",
+    )
 
 
 def test_axis_of_zero_length(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + "joints:\n  - {type: hinge, child: base, "
-                                          "axis: [0, 0, 0]}\n")
+    err = load_error(
+        tmp_path, ONE_BODY + "joints:\n  - {type: hinge, child: base, axis: [0, 0, 0]}\n"
+    )
     check(err, 6, "joints[0].axis", "zero length", "nonzero direction")
 
 
 def test_universal_axes_not_perpendicular(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + """joints:
+    err = load_error(
+        tmp_path,
+        ONE_BODY
+        + """joints:
   - type: universal
     child: base
     axes: [[0, 0, 1], [0, 1, 0.01]]
-""")
+""",
+    )
     check(err, 8, "joints[0].axes", "must be perpendicular", "89.43 deg", "perpendicular axes")
     # exactly perpendicular after normalising is fine
-    parse_robot(ONE_BODY + "joints:\n  - {type: universal, child: base, "
-                           "axes: [[0, 0, 3], [0, 2, 0]]}\n", "ok.yaml")
+    parse_robot(
+        ONE_BODY + "joints:\n  - {type: universal, child: base, axes: [[0, 0, 3], [0, 2, 0]]}\n",
+        "ok.yaml",
+    )
 
 
 def test_ball_axes_dependent(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + "joints:\n  - {type: ball, child: base, "
-                                          "axes: [[1, 0, 0], [0, 1, 0], [1, 1, 0]]}\n")
+    err = load_error(
+        tmp_path,
+        ONE_BODY + "joints:\n  - {type: ball, child: base, "
+        "axes: [[1, 0, 0], [0, 1, 0], [1, 1, 0]]}\n",
+    )
     check(err, 6, "joints[0].axes", "linearly dependent", "do not lie in one plane")
 
 
 def test_motor_axis_out_of_range(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + """joints:
+    err = load_error(
+        tmp_path,
+        ONE_BODY
+        + """joints:
   - type: hinge
     child: base
     axis: [0, 0, 1]
     motors:
       - {axis: 1}
-""")
-    check(err, 10, "joints[0].motors[0].axis", "out of range for a hinge joint",
-          "from 0 to 0")
+""",
+    )
+    check(err, 10, "joints[0].motors[0].axis", "out of range for a hinge joint", "from 0 to 0")
 
 
 def test_two_motors_on_one_axis(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + """joints:
+    err = load_error(
+        tmp_path,
+        ONE_BODY
+        + """joints:
   - type: universal
     child: base
     axes: [[0, 0, 1], [0, 1, 0]]
     motors:
       - {axis: 1}
       - {axis: 1}
-""")
+""",
+    )
     check(err, 11, "joints[0].motors[1].axis", "already has a motor", "at most one motor")
 
 
 def test_limit_lo_not_below_hi(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + """joints:
+    err = load_error(
+        tmp_path,
+        ONE_BODY
+        + """joints:
   - type: hinge
     child: base
     axis: [0, 0, 1]
     limit: [30, -30]
-""")
+""",
+    )
     check(err, 9, "joints[0].limit", "lower bound 30 is not below upper bound -30", "lo < hi")
-    err = load_error(tmp_path, ONE_BODY + "joints:\n  - {type: hinge, child: base, "
-                                          "axis: [0, 0, 1], motors: [{range: [1, 1]}]}\n")
+    err = load_error(
+        tmp_path,
+        ONE_BODY + "joints:\n  - {type: hinge, child: base, "
+        "axis: [0, 0, 1], motors: [{range: [1, 1]}]}\n",
+    )
     check(err, 6, "joints[0].motors[0].range", "not below", "lo < hi")
 
 
 def test_ball_limits_not_supported(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + "joints:\n  - type: ball\n    child: base\n"
-                                          "    limits: [null, null, [-1, 1]]\n")
+    err = load_error(
+        tmp_path,
+        ONE_BODY + "joints:\n  - type: ball\n    child: base\n    limits: [null, null, [-1, 1]]\n",
+    )
     check(err, 8, "joints[0].limits", "not supported yet", "motor `range`")
 
 
 def test_fixed_joint_takes_no_axis(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + "joints:\n  - {type: fixed, child: base, "
-                                          "motors: [{}]}\n")
+    err = load_error(tmp_path, ONE_BODY + "joints:\n  - {type: fixed, child: base, motors: [{}]}\n")
     check(err, 6, "joints[0].motors", "not a key of a fixed joint")
 
 
@@ -549,103 +689,145 @@ def test_unsupported_shape_pair(tmp_path):
               - {type: box, size: [1, 1, 1]}
         """)
     err = load_error(tmp_path, text)
-    check(err, 8, "bodies[1].shapes[1]", "box-box contact is not supported",
-          "bodies[0].shapes[0] (box, body 'a')", "bodies[1].shapes[1] (box, body 'b')",
-          "collision group 3", "supported body-body pairs: box-sphere, capsule-capsule",
-          "contacts.exclude")
-    err = load_error(tmp_path, text.replace("group: 3", "group: 0")
-                     + "contacts: {pairs: [[a, b]]}\n")
-    check(err, 9, "contacts.pairs[0]", "box-box contact is not supported",
-          "bodies[0].shapes[0] (box, body 'a')", "remove the pair")
+    check(
+        err,
+        8,
+        "bodies[1].shapes[1]",
+        "box-box contact is not supported",
+        "bodies[0].shapes[0] (box, body 'a')",
+        "bodies[1].shapes[1] (box, body 'b')",
+        "collision group 3",
+        "supported body-body pairs: box-sphere, capsule-capsule",
+        "contacts.exclude",
+    )
+    err = load_error(
+        tmp_path, text.replace("group: 3", "group: 0") + "contacts: {pairs: [[a, b]]}\n"
+    )
+    check(
+        err,
+        9,
+        "contacts.pairs[0]",
+        "box-box contact is not supported",
+        "bodies[0].shapes[0] (box, body 'a')",
+        "remove the pair",
+    )
     # excluding the two bodies makes the file valid
     load_robot(write(tmp_path, text + "contacts: {exclude: [[b, a]]}\n", "ok.yaml"))
 
 
 def test_quaternion_of_zero_norm(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             quat: [0, 0, 0, 0]
             shapes: [{type: sphere, radius: 0.1}]
-        """)
+        """,
+    )
     check(err, 3, "bodies[0].quat", "zero norm", "[1, 0, 0, 0]")
 
 
 def test_quat_and_euler_together(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             quat: [1, 0, 0, 0]
             euler: [0, 0, 0]
             shapes: [{type: sphere, radius: 0.1}]
-        """)
+        """,
+    )
     check(err, 4, "bodies[0].euler", "both quat and euler", "either quat or euler")
 
 
 def test_sensor_naming_a_missing_body_or_joint(tmp_path):
     err = load_error(tmp_path, ONE_BODY + "sensors:\n  - {type: body_pos, body: bsae}\n")
     check(err, 6, "sensors[0].body", "no body named 'bsae'", "did you mean 'base'?")
-    err = load_error(tmp_path, ONE_BODY + "joints:\n  - {name: knee, type: ball, child: base}\n"
-                                          "sensors:\n  - {type: joint_vel, joint: kne}\n")
+    err = load_error(
+        tmp_path,
+        ONE_BODY + "joints:\n  - {name: knee, type: ball, child: base}\n"
+        "sensors:\n  - {type: joint_vel, joint: kne}\n",
+    )
     check(err, 8, "sensors[0].joint", "no joint named 'kne'", "did you mean 'knee'?")
     err = load_error(tmp_path, ONE_BODY + "sensors:\n  - {type: joint_pos, body: base}\n")
     check(err, 6, "sensors[0].body", "not a key of a joint_pos sensor", "body_pos")
 
 
 def test_mass_and_density_conflicts(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - {type: sphere, radius: 0.1, mass: 1, density: 10}
-        """)
+        """,
+    )
     check(err, 4, "bodies[0].shapes[0].density", "both mass and density", "either mass")
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             mass: 1
             shapes:
               - {type: sphere, radius: 0.1, mass: 1}
               - {type: sphere, radius: 0.1}
-        """)
+        """,
+    )
     check(err, 3, "bodies[0].mass", "leaving 0 kg", "raise the body's mass")
 
 
 def test_bad_fromto(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - type: capsule
                 radius: 0.1
                 fromto: [0, 0, 0, 0, 0, 0]
-        """)
+        """,
+    )
     check(err, 6, "bodies[0].shapes[0].fromto", "zero length", "two different end points")
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             shapes:
               - {type: capsule, radius: 0.1, pos: [1, 0, 0], fromto: [0, 0, 0, 0, 0, 1]}
-        """)
+        """,
+    )
     check(err, 4, "bodies[0].shapes[0].pos", "cannot be combined with fromto", "remove 'pos'")
 
 
 def test_inertia_must_be_physical(tmp_path):
-    err = load_error(tmp_path, """
+    err = load_error(
+        tmp_path,
+        """
         bodies:
           - name: a
             inertia: [1, 1, 3]
             shapes: [{type: sphere, radius: 0.1}]
-        """)
+        """,
+    )
     check(err, 3, "bodies[0].inertia", "exceeds the sum of the other two", "check the values")
 
 
 def test_pair_both_listed_and_excluded(tmp_path):
-    err = load_error(tmp_path, ONE_BODY + """  - {name: b, shapes: [{type: sphere, radius: 1}]}
+    err = load_error(
+        tmp_path,
+        ONE_BODY
+        + """  - {name: b, shapes: [{type: sphere, radius: 1}]}
 contacts:
   pairs: [[base, b]]
   exclude: [[b, base]]
-""")
+""",
+    )
     check(err, 8, "contacts.exclude[0]", "both contacts.pairs and contacts.exclude", "only one")
 
 
@@ -659,12 +841,17 @@ def test_missing_file(tmp_path):
 # The robots shipped in robots/
 # ---------------------------------------------------------------------------------------------
 
+
 def quat_matrix(q) -> np.ndarray:
     """3x3 rotation matrix of the unit quaternion [w, x, y, z]."""
     w, x, y, z = q
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 def axis_rotation(axis: int, angle: float) -> np.ndarray:
@@ -740,8 +927,12 @@ def test_quadruped_matches_the_paper():
     assert len(robot.motors) == 8
     assert all(m.max_force == 4 for _, m in robot.motors)
     assert robot.contact_pairs == ()  # feet collide with the ground only
-    feet = [(b, s) for b in robot.bodies for s in b.shapes if s.ground and s.kind == "sphere"
-            and s.radius == 0.03]
+    feet = [
+        (b, s)
+        for b in robot.bodies
+        for s in b.shapes
+        if s.ground and s.kind == "sphere" and s.radius == 0.03
+    ]
     assert len(feet) == 4
     assert all(abs(lowest_z(b, s)) <= 1e-9 for b, s in feet)  # standing on the ground
 
@@ -769,21 +960,33 @@ def test_reference_example_matches_its_table():
     assert leg.shapes[0].pos == pytest.approx((0, 0, -0.25)) and leg.shapes[0].half_length == 0.25
     assert leg.shapes[0].quat == pytest.approx((0, 1, 0, 0))
     rail, hip = (m for _, m in robot.motors)
-    assert (rail.mode, rail.max_force, rail.max_velocity, rail.ctrl_range) == \
-        ("velocity", 100, 1.0, (-0.5, 0.5))
+    assert (rail.mode, rail.max_force, rail.max_velocity, rail.ctrl_range) == (
+        "velocity",
+        100,
+        1.0,
+        (-0.5, 0.5),
+    )
     assert (hip.mode, hip.gain, hip.max_force) == ("position", 20, 15)
     assert hip.max_velocity == pytest.approx(math.pi)
     assert hip.ctrl_range == pytest.approx((-math.pi / 4, math.pi / 4))
     assert robot.joints[1].limits[0] == pytest.approx((-math.pi / 3, math.pi / 3))
-    assert robot.contact_pairs == (ContactPair(0, 0, 2, 0), ContactPair(0, 1, 2, 0),
-                                   ContactPair(1, 1, 2, 0))
+    assert robot.contact_pairs == (
+        ContactPair(0, 0, 2, 0),
+        ContactPair(0, 1, 2, 0),
+        ContactPair(1, 1, 2, 0),
+    )
 
 
 def test_loader_does_not_import_taichi():
     for name in ("loader.py", "schema.py", "__init__.py"):
         tree = ast.parse((ROOT / "tdphys/model" / name).read_text())
-        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
-        imported |= {node.module or "" for node in ast.walk(tree)
-                     if isinstance(node, ast.ImportFrom)}
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        imported |= {
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        }
         assert not any(m.split(".")[0] == "taichi" for m in imported), name

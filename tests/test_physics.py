@@ -1,16 +1,21 @@
 """Analytic physics: the engine against closed-form answers (CPU, f64)."""
+
 import numpy as np
 import pytest
 
 from tdphys.model.schema import Body, Robot, Shape, Solver
 
-H = 0.5 ** 0.5
+H = 0.5**0.5
 
 
 def ball(restitution=0.0, z=2.0, vel=(0.0, 0.0, 0.0), friction=1.0, dt=0.01):
     shape = Shape("sphere", radius=0.5, mass=1.0, restitution=restitution, friction=friction)
-    return Robot(name="ball", source="<test>", solver=Solver(dt=dt),
-                 bodies=(Body("ball", (shape,), pos=(0.0, 0.0, z), vel=vel),))
+    return Robot(
+        name="ball",
+        source="<test>",
+        solver=Solver(dt=dt),
+        bodies=(Body("ball", (shape,), pos=(0.0, 0.0, z), vel=vel),),
+    )
 
 
 def roughness(x):
@@ -22,6 +27,7 @@ def roughness(x):
 
 def run(robot, steps, batch=1):
     from tdphys.engine.simulation import Simulation
+
     sim = Simulation(robot, batch=batch, steps=steps)
     sim.rollout()
     return sim.trajectory()
@@ -55,7 +61,7 @@ def test_bounce_reaches_e_squared_height(backend64):
     e, h = 0.5, 1.5
     tr = run(ball(restitution=e, z=0.5 + h, dt=0.002), steps=1500)
     z, vz = tr["pos"][:, 0, 0, 2], tr["vel"][:, 0, 0, 2]
-    first_up = int(np.argmax(vz > 0))       # the step after the first impact
+    first_up = int(np.argmax(vz > 0))  # the step after the first impact
     rebound = z[first_up:].max() - 0.5
     assert abs(rebound - e * e * h) / (e * e * h) < 0.05, rebound
 
@@ -70,9 +76,10 @@ def test_contact_margin_makes_landing_continuous_in_drop_height(backend64):
     which it would reach the ground the ball falls exactly freely: speculative rows push
     only what would cross the surface within the step."""
     from tdphys.engine.simulation import Simulation
+
     batch, steps = 256, 60
     sim = Simulation(ball(z=1.0), batch=batch, steps=steps)
-    heights = 0.8 + np.linspace(0.0, 0.0255, batch)   # centre 0.3 m above touching
+    heights = 0.8 + np.linspace(0.0, 0.0255, batch)  # centre 0.3 m above touching
     pos = np.zeros((batch, 1, 3))
     pos[:, 0, 2] = heights
     rough, first_touch = {}, {}
@@ -81,12 +88,12 @@ def test_contact_margin_makes_landing_continuous_in_drop_height(backend64):
         sim.rollout()
         z = sim.trajectory()["pos"][:, :, 0, 2]
         free = heights[None, :] + free_fall(0.0, steps)[:, None]
-        first = (np.abs(z - free) > 1e-9).argmax(0)     # first step that is not free fall
+        first = (np.abs(z - free) > 1e-9).argmax(0)  # first step that is not free fall
         assert (free[first, np.arange(batch)] < 0.5).all()  # ... would end below the surface
         first_touch[margin] = first
-        rough[margin] = roughness(z[45])                  # 0.2 s after landing
-    assert rough[0.0] > 20, rough                 # a jump where the landing substep moves
-    assert rough[0.05] < 3, rough                 # smooth in the drop height
+        rough[margin] = roughness(z[45])  # 0.2 s after landing
+    assert rough[0.0] > 20, rough  # a jump where the landing substep moves
+    assert rough[0.05] < 3, rough  # smooth in the drop height
     assert (first_touch[0.05] <= first_touch[0.0]).all()
 
 
@@ -100,12 +107,23 @@ def test_limit_margin_makes_limit_stop_continuous_in_initial_speed(backend64):
     smoothness measured is the margin's, not a solve stopped early.)"""
     from tdphys.engine.simulation import Simulation
     from tdphys.model.schema import Joint
-    bar = Shape("capsule", radius=0.05, half_length=0.25, pos=(0.25, 0, 0), quat=(H, 0, H, 0),
-                mass=1.0, ground=False)
-    robot = Robot(name="bar", source="<test>", solver=Solver(dt=0.01, iterations=80),
-                  bodies=(Body("bar", (bar,), pos=(0.0, 0.0, 1.0)),),
-                  joints=(Joint("pivot", "hinge", None, "bar", (0, 0, 1.0), ((0, 1, 0),),
-                                ((-0.5, 0.5),)),))
+
+    bar = Shape(
+        "capsule",
+        radius=0.05,
+        half_length=0.25,
+        pos=(0.25, 0, 0),
+        quat=(H, 0, H, 0),
+        mass=1.0,
+        ground=False,
+    )
+    robot = Robot(
+        name="bar",
+        source="<test>",
+        solver=Solver(dt=0.01, iterations=80),
+        bodies=(Body("bar", (bar,), pos=(0.0, 0.0, 1.0)),),
+        joints=(Joint("pivot", "hinge", None, "bar", (0, 0, 1.0), ((0, 1, 0),), ((-0.5, 0.5),)),),
+    )
     batch = 256
     sim = Simulation(robot, batch=batch, steps=40)
     omega = np.zeros((batch, 1, 3))
@@ -115,11 +133,11 @@ def test_limit_margin_makes_limit_stop_continuous_in_initial_speed(backend64):
         sim.set_params({"init_omega": omega, "limit_margin": np.full(batch, margin)})
         sim.rollout()
         tr = sim.trajectory()
-        angle = 2 * np.arctan2(tr["quat"][..., 0, 2], tr["quat"][..., 0, 0])   # about +y
-        assert 0.49 < angle.max() < 0.56, angle.max()         # it reaches the limit (soft)
-        rough[margin] = roughness(angle[22])              # 0.03 s after the stop
-    assert rough[0.0] > 30, rough                 # a jump
-    assert rough[0.1] < 5, rough                  # about 1 is smooth
+        angle = 2 * np.arctan2(tr["quat"][..., 0, 2], tr["quat"][..., 0, 0])  # about +y
+        assert 0.49 < angle.max() < 0.56, angle.max()  # it reaches the limit (soft)
+        rough[margin] = roughness(angle[22])  # 0.03 s after the stop
+    assert rough[0.0] > 30, rough  # a jump
+    assert rough[0.1] < 5, rough  # about 1 is smooth
 
 
 def test_a_joint_started_outside_its_limit_returns_at_the_push_speed(backend64):
@@ -130,15 +148,25 @@ def test_a_joint_started_outside_its_limit_returns_at_the_push_speed(backend64):
     solve stopped early.)"""
     from tdphys.engine.simulation import Simulation
     from tdphys.model.schema import Joint
-    bar = Shape("capsule", radius=0.05, half_length=0.25, pos=(0.25, 0, 0), quat=(H, 0, H, 0),
-                mass=1.0, ground=False)
-    robot = Robot(name="bar", source="<test>",
-                  solver=Solver(dt=0.01, gravity=(0, 0, 0), iterations=200),
-                  bodies=(Body("bar", (bar,), pos=(0.0, 0.0, 1.0)),),
-                  joints=(Joint("pivot", "hinge", None, "bar", (0, 0, 1.0), ((0, 1, 0),),
-                                ((-0.5, 0.5),)),))
+
+    bar = Shape(
+        "capsule",
+        radius=0.05,
+        half_length=0.25,
+        pos=(0.25, 0, 0),
+        quat=(H, 0, H, 0),
+        mass=1.0,
+        ground=False,
+    )
+    robot = Robot(
+        name="bar",
+        source="<test>",
+        solver=Solver(dt=0.01, gravity=(0, 0, 0), iterations=200),
+        bodies=(Body("bar", (bar,), pos=(0.0, 0.0, 1.0)),),
+        joints=(Joint("pivot", "hinge", None, "bar", (0, 0, 1.0), ((0, 1, 0),), ((-0.5, 0.5),)),),
+    )
     sim = Simulation(robot, batch=1, steps=30)
-    start = 0.9                                      # [rad] about +y, through the hinge
+    start = 0.9  # [rad] about +y, through the hinge
     sim.set_params({"init_quat": np.array([[[np.cos(start / 2), 0, np.sin(start / 2), 0]]])})
     sim.rollout()
     tr = sim.trajectory()
@@ -146,7 +174,7 @@ def test_a_joint_started_outside_its_limit_returns_at_the_push_speed(backend64):
     angle = 2 * np.arctan2(tr["quat"][:, 0, 0, 2], tr["quat"][:, 0, 0, 0])
     assert angle[0] == pytest.approx(start)
     assert speed[1:] == pytest.approx(2.0, abs=1e-3), speed
-    assert angle[25] < 0.5 < angle[15], angle          # back inside after (0.9 - 0.5) / 2 s
+    assert angle[25] < 0.5 < angle[15], angle  # back inside after (0.9 - 0.5) / 2 s
 
 
 def test_resting_ball_drifts_less_than_a_millimetre(backend64):
@@ -159,6 +187,7 @@ def test_resting_ball_drifts_less_than_a_millimetre(backend64):
 def test_batch_worlds_are_independent(backend64):
     """Two worlds with different initial heights evolve like two separate simulations."""
     from tdphys.engine.simulation import Simulation
+
     sim = Simulation(ball(z=3.0), batch=2, steps=50)
     sim.set_param("init_pos", np.array([[[0.0, 0.0, 3.0]], [[1.0, 0.0, 5.0]]]))
     sim.rollout()
@@ -180,6 +209,7 @@ def test_nan_state_is_reported_with_step_and_body(backend64):
     """A rollout that produces NaN stops with an error naming the step and the body."""
     from tdphys.engine.simulation import Simulation
     from tdphys.errors import SimulationDiverged
+
     sim = Simulation(ball(z=2.0), batch=1, steps=20)
     sim.set_param("shape_mass", np.array([[np.nan]]))
     with pytest.raises(SimulationDiverged) as err:
@@ -197,6 +227,7 @@ def test_nan_gradient_is_reported_with_step_and_body(backend64):
 
     from tdphys.engine.simulation import Simulation
     from tdphys.errors import GradientDiverged
+
     sim = Simulation(ball(z=2.0), batch=1, steps=20)  # falls freely, v_x = 0
 
     @ti.kernel

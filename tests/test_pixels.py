@@ -3,6 +3,7 @@ camera's pixels only with the vision controller, on one tape through physics, re
 network. CI runs each experiment file with a tiny budget on 1 s rollouts and asks that the
 loss goes down (full runs: RESULTS.md, docs/studies/swing-up.md). The experiments' random
 starts are left out here (tests/test_starts.py covers them): one start shows the descent."""
+
 import dataclasses
 
 import pytest
@@ -19,6 +20,7 @@ def _one_start(robots_dir, name, duration=1.0):
 
 def _task_only():
     from tdphys.tasks.swing_up import SwingUpConfig
+
     return SwingUpConfig(target_height=1.8, effector_body="pole")
 
 
@@ -26,8 +28,9 @@ def _state_experiment(robots_dir, gap="squared"):
     """cart_swing_up.yaml on one start, with the height gap's `gap` form and a `home` cost on
     the cart (0.05 / m^2), whose kernel is on the tape the gradient checks below cover."""
     exp = _one_start(robots_dir, "cart_swing_up.yaml")
-    return dataclasses.replace(exp, task=dataclasses.replace(exp.task, home_body="cart",
-                                                             home_cost=0.05, gap=gap))
+    return dataclasses.replace(
+        exp, task=dataclasses.replace(exp.task, home_body="cart", home_cost=0.05, gap=gap)
+    )
 
 
 @pytest.mark.slow
@@ -38,7 +41,7 @@ def test_swing_up_from_the_state_lowers_the_loss(robots_dir, builds):
     exp = _state_experiment(robots_dir)
     result = run(exp, budget=3, progress=False, builds=builds)
     first = result.history[0]
-    assert first["max_height_m"] < 0.5                # it starts hanging
+    assert first["max_height_m"] < 0.5  # it starts hanging
     assert result.loss_best < first["loss"] - 2e-3
 
 
@@ -50,25 +53,29 @@ def test_swing_up_loss_is_height_gap_plus_control_and_home_costs(robots_dir, bui
     import numpy as np
     import tdphys
     from tdphys.optim.rollouts import forward
+
     exp = _state_experiment(robots_dir)
-    tdphys.init("cpu", "f64")     # as run() would (a no-op when already running)
+    tdphys.init("cpu", "f64")  # as run() would (a no-op when already running)
     robot = tdphys.load(exp.robot)
     sim, task, params = builds.get(exp, robot, 50, 1)
     x = params.x0 + np.random.default_rng(1).normal(0.0, 0.3, params.x0.size)
     params.set(sim, x)
     forward(sim, task, params)
     tip = task.effector_path()[1:, 0, 2]
-    cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)      # body 0: the cart
-    drift = np.hypot(cart[:, 0], cart[:, 1])                   # home: (0, 0), the file's
+    cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)  # body 0: the cart
+    drift = np.hypot(cart[:, 0], cart[:, 1])  # home: (0, 0), the file's
     u = sim.ctrl.to_numpy()[:50, 0, 0]
-    span = 1.8 - 0.2                                           # a hanging tip is 0.2 m high
-    expected = (np.mean((1.8 - tip) ** 2) / span ** 2 + exp.task.control_cost * np.mean(u ** 2)
-                + 0.05 * np.mean(drift ** 2))
-    assert drift.max() > 0.05                                  # the cart did move
+    span = 1.8 - 0.2  # a hanging tip is 0.2 m high
+    expected = (
+        np.mean((1.8 - tip) ** 2) / span**2
+        + exp.task.control_cost * np.mean(u**2)
+        + 0.05 * np.mean(drift**2)
+    )
+    assert drift.max() > 0.05  # the cart did move
     assert float(sim.loss[None]) == pytest.approx(expected, rel=1e-9)
     m = task.metrics()[0]
     assert m["max_drift_m"] == pytest.approx(drift.max(), rel=1e-9)
-    up = np.abs(1.8 - task.effector_path()[:, 0, 2]) <= 0.05   # never, for random weights:
+    up = np.abs(1.8 - task.effector_path()[:, 0, 2]) <= 0.05  # never, for random weights:
     assert not up.any() and m["up_from_s"] == pytest.approx(1.0) and m["up_share"] == 0.0
 
 
@@ -78,6 +85,7 @@ def test_up_share_counts_the_steps_held_after_the_first_swing_up():
     0.75)."""
     import numpy as np
     from tdphys.tasks.swing_up import SwingUp
+
     task = SwingUp.__new__(SwingUp)
     z = np.array([0.2, 1.0, 1.79, 1.8, 1.6, 1.7, 1.78, 1.8, 1.81, 1.8])[:, None]
     task.config = dataclasses.replace(_task_only(), tolerance=0.05, hold=0.04)
@@ -111,6 +119,7 @@ def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir, builds):
     import numpy as np
     import tdphys
     from tdphys.optim.rollouts import forward
+
     exp = _absolute_gap(robots_dir)
     tdphys.init("cpu", "f64")
     sim, task, params = builds.get(exp, tdphys.load(exp.robot), 50, 1)
@@ -119,15 +128,19 @@ def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir, builds):
     tip = task.effector_path()[1:, 0, 2]
     cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)
     u = sim.ctrl.to_numpy()[:50, 0, 0]
-    expected = (np.mean(1.8 - tip) / 1.6 + exp.task.control_cost * np.mean(u ** 2)
-                + 0.05 * np.mean(np.sum(cart ** 2, axis=1)))
+    expected = (
+        np.mean(1.8 - tip) / 1.6
+        + exp.task.control_cost * np.mean(u**2)
+        + 0.05 * np.mean(np.sum(cart**2, axis=1))
+    )
     assert float(sim.loss[None]) == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.slow
 def test_absolute_gap_gradient_matches_finite_differences(robots_dir, builds):
-    check_run_gradient(_absolute_gap(robots_dir), picks=[0, 100, 1000, 4500, -1], eps=1e-5,
-                       builds=builds)
+    check_run_gradient(
+        _absolute_gap(robots_dir), picks=[0, 100, 1000, 4500, -1], eps=1e-5, builds=builds
+    )
 
 
 def _refused(tmp_path, robots_dir, old, new, match):
@@ -137,13 +150,19 @@ def _refused(tmp_path, robots_dir, old, new, match):
     p = tmp_path / "exp.yaml"
     p.write_text(text.replace(old, new).replace("../robots/", str(robots_dir) + "/"))
     from tdphys.errors import ModelError
+
     with pytest.raises(ModelError, match=match):
         load_experiment(p)
 
 
 def test_gap_form_must_be_known(tmp_path, robots_dir):
-    _refused(tmp_path, robots_dir, "  gap: absolute", "  gap: cubed",
-             "(?s)task.gap.*unknown height gap form 'cubed'")
+    _refused(
+        tmp_path,
+        robots_dir,
+        "  gap: absolute",
+        "  gap: cubed",
+        "(?s)task.gap.*unknown height gap form 'cubed'",
+    )
 
 
 @pytest.mark.slow
@@ -176,29 +195,39 @@ def test_normalize_statistics_come_from_rollouts_not_from_the_optimisers(robots_
     from tdphys.control import ConvLayer
     from tdphys.optim.checkpoints import resume_state
     from tdphys.optim.optimizers import cmaes
+
     exp = _one_start(robots_dir, "pendulum_pixels.yaml", 0.2)
 
     def trained(rate, budget):
-        ctl = dataclasses.replace(exp.controller, conv=(ConvLayer(4, 5, 2), ConvLayer(4, 3)),
-                                  spatial_softmax=True, softmax_gain=10.0, motion=True,
-                                  frames=1, memory=0, hidden=(8,), normalize=True,
-                                  normalize_rate=rate)
-        result = run(dataclasses.replace(exp, controller=ctl), budget=budget, progress=False,
-                     builds=builds)
+        ctl = dataclasses.replace(
+            exp.controller,
+            conv=(ConvLayer(4, 5, 2), ConvLayer(4, 3)),
+            spatial_softmax=True,
+            softmax_gain=10.0,
+            motion=True,
+            frames=1,
+            memory=0,
+            hidden=(8,),
+            normalize=True,
+            normalize_rate=rate,
+        )
+        result = run(
+            dataclasses.replace(exp, controller=ctl), budget=budget, progress=False, builds=builds
+        )
         mask = result.parameter_map.statistics_mask()
         return result, mask, resume_state(result)["x"]
 
     result, mask, x = trained(0.0, 3)
     assert mask.sum() == 2 * 16 and result.history[0]["evaluation"] == 2
     stats = x[mask]
-    assert not np.allclose(stats, np.r_[np.zeros(16), np.ones(16)])   # set from a rollout
-    assert np.all(result.x_best[mask] == stats)       # rate 0: Adam never moved them
-    assert np.any(result.x_best[~mask] != x[~mask])   # while it moved the weights
+    assert not np.allclose(stats, np.r_[np.zeros(16), np.ones(16)])  # set from a rollout
+    assert np.all(result.x_best[mask] == stats)  # rate 0: Adam never moved them
+    assert np.any(result.x_best[~mask] != x[~mask])  # while it moved the weights
     # the second build differs only in normalize_rate: a restarted Taichi gives its fields the
     # first build's SNode ids, so its kernels load from the offline cache instead of compiling
     backend.reset()
     result, mask, x = trained(0.5, 3)
-    assert np.all(np.abs(result.x_best[mask] - x[mask]) > 0)   # refreshed after the updates
+    assert np.all(np.abs(result.x_best[mask] - x[mask]) > 0)  # refreshed after the updates
     es = cmaes(x, 0.1, 4, 1, fixed=mask)
     X = np.array(es.ask())
     assert np.all(X[:, mask] == x[mask]) and np.all(X[:, ~mask] != x[~mask])
@@ -215,23 +244,33 @@ def test_pixels_gradient_matches_finite_differences(robots_dir):
     found the loss jumping at steps under 1e-3, where rounding ordered the pendulum's ball
     and the capsule it sits on: docs/camera.md, ordering depth.)"""
     exp = _one_start(robots_dir, "pendulum_pixels.yaml", 0.1)
-    exp = dataclasses.replace(exp, precision="f64", controller=dataclasses.replace(
-        exp.controller, action_repeat=2, conv_lr_scale=1.0))
-    check_run_gradient(exp, picks=[0, 700, 3000, 5000, -10, -1], rel=1e-4,
-                       eps=1e-5)   # the loss (~1) rounds at 1e-16: 1e-6 left 1e-10 of noise
+    exp = dataclasses.replace(
+        exp,
+        precision="f64",
+        controller=dataclasses.replace(exp.controller, action_repeat=2, conv_lr_scale=1.0),
+    )
+    check_run_gradient(
+        exp, picks=[0, 700, 3000, 5000, -10, -1], rel=1e-4, eps=1e-5
+    )  # the loss (~1) rounds at 1e-16: 1e-6 left 1e-10 of noise
 
 
 def test_swing_up_needs_a_target_height(tmp_path, robots_dir):
-    _refused(tmp_path, robots_dir, "target_height: 1.8", "target_hight: 1.8",
-             "(?s)task.target_hight.*did you mean 'target_height'")
+    _refused(
+        tmp_path,
+        robots_dir,
+        "target_height: 1.8",
+        "target_hight: 1.8",
+        "(?s)task.target_hight.*did you mean 'target_height'",
+    )
 
 
 def test_swing_up_success_means_holding_at_every_step_of_the_window(robots_dir):
     """Success is the largest gap over the last `hold` seconds, not the mean: a pole passing
     slowly over the top can have a small mean gap there and still fall."""
     from tdphys.tasks.swing_up import SwingUp
+
     exp = _state_experiment(robots_dir)
-    task = SwingUp.__new__(SwingUp)       # success() reads only the task's tolerance
+    task = SwingUp.__new__(SwingUp)  # success() reads only the task's tolerance
     task.config = exp.task
     assert exp.task.tolerance == 0.05
     assert task.success({"height_error_m": 0.01, "worst_gap_m": 0.049})
@@ -247,24 +286,30 @@ def test_confirm_rejects_a_pass_that_falls_on_a_longer_rollout(robots_dir):
     import math
 
     import numpy as np
+
     exp = _state_experiment(robots_dir)
-    tilt = math.pi - 0.02                 # about y, from hanging to almost upright
+    tilt = math.pi - 0.02  # about y, from hanging to almost upright
     upright = (1, 0, 0, 0, math.cos(tilt / 2), 0, math.sin(tilt / 2), 0)
     exp = dataclasses.replace(
-        exp, overrides=exp.overrides + (("init_quat", upright),),
+        exp,
+        overrides=exp.overrides + (("init_quat", upright),),
         controller=dataclasses.replace(exp.controller, zero_output=True),
-        task=dataclasses.replace(exp.task, duration=0.4, hold=0.2, confirm=1.5,
-                                 confirm_starts=None))   # world 0 only: its tilted start
+        task=dataclasses.replace(
+            exp.task, duration=0.4, hold=0.2, confirm=1.5, confirm_starts=None
+        ),
+    )  # world 0 only: its tilted start
     result = run(exp, budget=1, progress=False)
     first = result.history[0]
-    assert first["worst_gap_m"] < 0.01                 # met over the training horizon
-    assert first["confirm_worst_gap_m"] > 0.5          # fallen (10x the tolerance)
+    assert first["worst_gap_m"] < 0.01  # met over the training horizon
+    assert first["confirm_worst_gap_m"] > 0.5  # fallen (10x the tolerance)
     assert first["confirmed"] is False and first["confirm_s"] == 1.5
     assert result.success_at is None
     from tdphys.optim.outputs import metrics
+
     m = metrics(result)
-    assert m["success"] is False and np.isclose(m["confirm_worst_gap_m"],
-                                                first["confirm_worst_gap_m"])
+    assert m["success"] is False and np.isclose(
+        m["confirm_worst_gap_m"], first["confirm_worst_gap_m"]
+    )
 
 
 @pytest.mark.slow
@@ -280,41 +325,61 @@ def test_confirm_starts_refuse_a_pass_that_only_the_exact_start_gives(robots_dir
     from tdphys.optim.rollouts import rollouts
     from tdphys.tasks import JointStart, RandomStarts
     from tdphys.tasks.swing_up import SwingUp
+
     exp = _state_experiment(robots_dir)
     tdphys.init("cpu", "f64")
     nudges = RandomStarts(joints=(JointStart("hinge", pos=(0.5, 0.6)),), batch=3, seed=0)
     exp = dataclasses.replace(
-        exp, controller=dataclasses.replace(exp.controller, zero_output=True),
-        task=dataclasses.replace(exp.task, duration=0.4, hold=0.4, target_height=1.8,
-                                 effector_point=(0.0, 0.0, 0.8), confirm=0.4,
-                                 confirm_starts=nudges, home_body="", home_cost=0.0))
+        exp,
+        controller=dataclasses.replace(exp.controller, zero_output=True),
+        task=dataclasses.replace(
+            exp.task,
+            duration=0.4,
+            hold=0.4,
+            target_height=1.8,
+            effector_point=(0.0, 0.0, 0.8),
+            confirm=0.4,
+            confirm_starts=nudges,
+            home_body="",
+            home_cost=0.0,
+        ),
+    )
     robot = tdphys.load(exp.robot)
-    x = builds.get(dataclasses.replace(exp, task=dataclasses.replace(exp.task, starts=nudges)),
-                   robot, 20, 3)[2].x0
+    x = builds.get(
+        dataclasses.replace(exp, task=dataclasses.replace(exp.task, starts=nudges)), robot, 20, 3
+    )[2].x0
     worlds, _, _ = rollouts(exp, robot, x, 0.4, nudges, builds)
     gaps = [m["worst_gap_m"] for m in worlds]
     assert abs(gaps[0]) < 1e-3 and all(0.09 < g < 0.14 for g in gaps[1:]), gaps
 
     def judged_by(tolerance):
-        task = SwingUp.__new__(SwingUp)           # success() reads only the tolerance
+        task = SwingUp.__new__(SwingUp)  # success() reads only the tolerance
         task.config = dataclasses.replace(exp.task, tolerance=tolerance)
-        metrics = {"worst_gap_m": 0.0}            # a training pass
+        metrics = {"worst_gap_m": 0.0}  # a training pass
         return Confirm(exp, robot, builds)(task, metrics, x), metrics
+
     ok, metrics = judged_by(0.05)
     assert not ok and metrics["confirmed"] is False
     assert (metrics["confirm_passed"], metrics["confirm_worlds"]) == (1, 3)
-    assert metrics["confirm_worst_gap_m"] == pytest.approx(gaps[0])       # world 0's
+    assert metrics["confirm_worst_gap_m"] == pytest.approx(gaps[0])  # world 0's
     ok, metrics = judged_by(0.2)
     assert ok and (metrics["confirm_passed"], metrics["confirm_worlds"]) == (3, 3)
 
 
-@pytest.mark.parametrize("edit, key, words", [
-    (("confirm: 12.0", "confirm: 2.0"), "task.confirm",
-     ["shorter than the task's duration", "at least as long"]),
-    (("confirm: 12.0", "confirm: -3"), "task.confirm", ["must be positive"]),
-])
+@pytest.mark.parametrize(
+    "edit, key, words",
+    [
+        (
+            ("confirm: 12.0", "confirm: 2.0"),
+            "task.confirm",
+            ["shorter than the task's duration", "at least as long"],
+        ),
+        (("confirm: 12.0", "confirm: -3"), "task.confirm", ["must be positive"]),
+    ],
+)
 def test_confirm_must_outlast_the_training_rollout(tmp_path, robots_dir, edit, key, words):
     from test_optimize import _expect_model_error
+
     text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
     assert edit[0] in text
     p = tmp_path / "exp.yaml"
@@ -322,15 +387,25 @@ def test_confirm_must_outlast_the_training_rollout(tmp_path, robots_dir, edit, k
     _expect_model_error(p, key, words)
 
 
-@pytest.mark.parametrize("edit, key, words", [
-    (("  confirm: 12.0", "  # confirm: 12.0"), "task.confirm_starts",
-     ["and there is none", "add `confirm: T`"]),
-    (("      hinge: {pos: [-0.01, 0.01]", "      hnige: {pos: [-0.01, 0.01]"),
-     "task.confirm_starts.joints.hnige", ["no joint 'hnige'", "did you mean 'hinge'"]),
-    (("    batch: 8 ", "    batch: 1 "), "task.confirm_starts.batch", ["at least 2"]),
-])
+@pytest.mark.parametrize(
+    "edit, key, words",
+    [
+        (
+            ("  confirm: 12.0", "  # confirm: 12.0"),
+            "task.confirm_starts",
+            ["and there is none", "add `confirm: T`"],
+        ),
+        (
+            ("      hinge: {pos: [-0.01, 0.01]", "      hnige: {pos: [-0.01, 0.01]"),
+            "task.confirm_starts.joints.hnige",
+            ["no joint 'hnige'", "did you mean 'hinge'"],
+        ),
+        (("    batch: 8 ", "    batch: 1 "), "task.confirm_starts.batch", ["at least 2"]),
+    ],
+)
 def test_bad_confirm_starts_names_the_key(tmp_path, robots_dir, edit, key, words):
     from test_optimize import _expect_model_error
+
     text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
     assert edit[0] in text
     p = tmp_path / "exp.yaml"
@@ -340,10 +415,14 @@ def test_bad_confirm_starts_names_the_key(tmp_path, robots_dir, edit, key, words
 
 def test_confirm_is_refused_with_random_targets(tmp_path, robots_dir):
     from test_optimize import _expect_model_error
+
     text = (robots_dir.parent / "experiments" / "arm_reach_random.yaml").read_text()
     p = tmp_path / "exp.yaml"
-    p.write_text(text.replace("../robots/", str(robots_dir) + "/").replace(
-        "  targets:", "  confirm: 20\n  targets:"))
+    p.write_text(
+        text.replace("../robots/", str(robots_dir) + "/").replace(
+            "  targets:", "  confirm: 20\n  targets:"
+        )
+    )
     _expect_model_error(p, "task.confirm", ["held-out targets", "drop `confirm`"])
 
 
@@ -359,11 +438,15 @@ def test_the_shipped_pixels_controller_swings_up_and_balances_for_30_s(robots_di
     of the CPU's rounding over 30 s). A change to the physics, the renderer or the
     network that alters what this controller sees or does shows here."""
     from tdphys.optim.runner import replay_nudged
+
     folder = robots_dir.parent / "experiments" / "trained" / "pendulum_pixels"
     exp = load_experiment(robots_dir.parent / "experiments" / "pendulum_pixels.yaml")
-    exp = dataclasses.replace(exp, init_from=str(folder),
-                              task=dataclasses.replace(exp.task, hold=5.0))
+    exp = dataclasses.replace(
+        exp, init_from=str(folder), task=dataclasses.replace(exp.task, hold=5.0)
+    )
     worlds, _ = replay_nudged(exp, None, 0.05, worlds=4, duration=30.0, seed=0)
-    held = [ok and m["worst_gap_m"] < 0.05 and m["up_from_s"] < 5.0   # up within training's
-            for m, ok in worlds]                                      # horizon, and held
+    held = [
+        ok and m["worst_gap_m"] < 0.05 and m["up_from_s"] < 5.0  # up within training's
+        for m, ok in worlds
+    ]  # horizon, and held
     assert held[0] and sum(held) >= 3, worlds

@@ -1,5 +1,6 @@
 """Robot-file `vars`: named numbers that other numbers use in arithmetic expressions
 (docs/robot-format.md#vars), replaced at load time by `tdphys.load(path, vars=...)`."""
+
 import math
 
 import pytest
@@ -26,7 +27,7 @@ def test_numbers_may_be_expressions_of_vars():
     assert r.bodies[0].pos == (0.0, 0.0, -0.5)
     assert r.bodies[0].shapes[0].radius == pytest.approx(0.1)
     assert r.bodies[0].shapes[0].mass == pytest.approx(3.0)
-    lo, hi = r.joints[0].limits[0]             # angles: the file's unit applies after
+    lo, hi = r.joints[0].limits[0]  # angles: the file's unit applies after
     assert (lo, hi) == pytest.approx((-math.pi / 2, math.pi / 2))
 
 
@@ -47,19 +48,22 @@ def test_the_quadruped_legs_are_vars(robots_dir):
     assert longer.bodies[0].pos[2] == pytest.approx(0.375)
     shin = next(b for b in longer.bodies if b.name == "fl_shin")
     assert shin.pos[2] == pytest.approx(0.23)
-    assert shin.shapes[1].pos == pytest.approx((-0.04, 0.0, -0.2))   # the foot
+    assert shin.shapes[1].pos == pytest.approx((-0.04, 0.0, -0.2))  # the foot
 
 
-@pytest.mark.parametrize("old, new, key, words", [
-    ("-L]", "-Lx]", "bodies[0].pos[2]", ["'Lx'", "not a var", "did you mean 'L'"]),
-    ("-L]", "-L +]", "bodies[0].pos[2]", ["not a number or an arithmetic expression"]),
-    ("-L]", "L / 0]", "bodies[0].pos[2]", ["cannot be evaluated", "division by zero"]),
-    ("-L]", "__import__('os')]", "bodies[0].pos[2]", ["'__import__'", "not a var"]),
-    ("-L]", "L.real]", "bodies[0].pos[2]", ["only numbers, vars"]),
-    ("{L: 0.5", "{sqrt: 0.5", "vars.sqrt", ["cannot name a var"]),
-    ("m: 2}", "m: two}", "vars.m", ["expected a number"]),
-    ("-L]", "fast]", "bodies[0].pos[2]", ["'fast'", "not a var", "vars:"]),
-])
+@pytest.mark.parametrize(
+    "old, new, key, words",
+    [
+        ("-L]", "-Lx]", "bodies[0].pos[2]", ["'Lx'", "not a var", "did you mean 'L'"]),
+        ("-L]", "-L +]", "bodies[0].pos[2]", ["not a number or an arithmetic expression"]),
+        ("-L]", "L / 0]", "bodies[0].pos[2]", ["cannot be evaluated", "division by zero"]),
+        ("-L]", "__import__('os')]", "bodies[0].pos[2]", ["'__import__'", "not a var"]),
+        ("-L]", "L.real]", "bodies[0].pos[2]", ["only numbers, vars"]),
+        ("{L: 0.5", "{sqrt: 0.5", "vars.sqrt", ["cannot name a var"]),
+        ("m: 2}", "m: two}", "vars.m", ["expected a number"]),
+        ("-L]", "fast]", "bodies[0].pos[2]", ["'fast'", "not a var", "vars:"]),
+    ],
+)
 def test_bad_expressions_name_the_key(old, new, key, words):
     with pytest.raises(ModelError) as err:
         parse_robot(ROBOT.replace(old, new), "r.yaml")

@@ -1,12 +1,13 @@
 """Sensors read what the state says: the same numbers as the trajectory, frames as documented
 in tdphys/engine/sensors.py, and contact forces that balance gravity and obey Coulomb's law.
 (Their gradients are covered by the zoos in test_gradients.py.)"""
+
 import numpy as np
 import pytest
 
 from tdphys.model.loader import parse_robot
 
-pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+pytestmark = pytest.mark.taichi_per_module  # module-scoped fixtures hold fields
 
 G = 9.81
 
@@ -53,9 +54,9 @@ sensors:
 @pytest.fixture(scope="module")
 def pendulum(backend64):
     from tdphys.engine.simulation import Simulation
+
     sim = Simulation(parse_robot(PENDULUM, "<pendulum>"), batch=2, steps=120)
-    sim.set_param("init_omega", np.array([[[0, 0.5, 0], [0, -1.0, 0]],
-                                          [[0, 1.5, 0], [0, 0.2, 0]]]))
+    sim.set_param("init_omega", np.array([[[0, 0.5, 0], [0, -1.0, 0]], [[0, 1.5, 0], [0, 0.2, 0]]]))
     sim.rollout()
     return sim
 
@@ -63,6 +64,7 @@ def pendulum(backend64):
 @pytest.fixture(scope="module")
 def blocks(backend64):
     from tdphys.engine.simulation import Simulation
+
     sim = Simulation(parse_robot(BLOCKS, "<blocks>"), batch=1, steps=120)
     sim.rollout()
     return sim
@@ -143,9 +145,14 @@ def test_policy_reads_the_sensors_of_its_step(backend64):
     import taichi as ti
 
     from tdphys.engine.simulation import Simulation
-    robot = parse_robot(PENDULUM.replace(
-        "axis: [0, 1, 0]}\nsensors", "axis: [0, 1, 0],\n     motors: [{name: m, gain: 5, "
-        "max_force: 20}]}\nsensors"), "<pendulum with motor>")
+
+    robot = parse_robot(
+        PENDULUM.replace(
+            "axis: [0, 1, 0]}\nsensors",
+            "axis: [0, 1, 0],\n     motors: [{name: m, gain: 5, max_force: 20}]}\nsensors",
+        ),
+        "<pendulum with motor>",
+    )
     sim = Simulation(robot, batch=1, steps=40)
     adr = int(sim.layout.sensor_adr[sim.layout.sensor_names.index("elbow_angle")])
     seen = []

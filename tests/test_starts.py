@@ -2,6 +2,7 @@
 and already moving. Specification: every joint keeps its anchor, each perturbed joint's
 coordinate and rate read exactly what was drawn, the robot file's start stays world 0's, the
 batch-averaged loss is differentiated exactly, and bad `starts` entries are refused by key."""
+
 import dataclasses
 
 import numpy as np
@@ -39,14 +40,19 @@ sensors:
   - {name: v_elbow, type: joint_vel, joint: elbow}
 """
 
-OFFSETS = np.array([[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],          # the file's start
-                    [[0.4, -0.7], [2.5, 3.0], [-1.2, 1.5]],
-                    [[-0.9, 0.2], [-3.0, -2.0], [0.8, -4.0]]])     # (world, joint, pos/rate)
+OFFSETS = np.array(
+    [
+        [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],  # the file's start
+        [[0.4, -0.7], [2.5, 3.0], [-1.2, 1.5]],
+        [[-0.9, 0.2], [-3.0, -2.0], [0.8, -4.0]],
+    ]
+)  # (world, joint, pos/rate)
 
 
 def _chain_at_offsets(tmp_path):
     import tdphys
     from tdphys.tasks.sampling import JointStart, RandomStarts, Starts
+
     p = tmp_path / "chain.yaml"
     p.write_text(CHAIN)
     robot = tdphys.load(p)
@@ -55,7 +61,7 @@ def _chain_at_offsets(tmp_path):
     spec = RandomStarts(joints=tuple(JointStart(j) for j in ("elbow", "rail", "shoulder")))
     # listed child-first on purpose: the sampler orders them parent before child
     starts = Starts(robot, spec, sim.com.to_numpy()[0])
-    order = [2, 0, 1]                      # OFFSETS columns are rail, shoulder, elbow
+    order = [2, 0, 1]  # OFFSETS columns are rail, shoulder, elbow
     for name, value in starts.states(OFFSETS[:, order]).items():
         sim.set_param(name, value)
     sim.start()
@@ -82,20 +88,23 @@ def test_every_joint_keeps_its_anchor_and_the_chain_moves_rigidly(backend64, tmp
     anchor_p, anchor_c = sim.get_param("anchor_p"), sim.get_param("anchor_c")
     names = list(sim.layout.body_names)
     from tdphys.engine.layout import quat_to_matrix
+
     for w, offsets in enumerate(OFFSETS):
         for j, joint in enumerate(sim.robot.joints):
-            def point(n, local):          # world position and velocity of a body-frame point
+
+            def point(n, local):  # world position and velocity of a body-frame point
                 if n < 0:
                     return local, np.zeros(3)
                 r = quat_to_matrix(quat[w, n]) @ (local - com[w, n])
                 return pos[w, n] + r, vel[w, n] + np.cross(omega[w, n], r)
+
             parent = -1 if joint.parent is None else names.index(joint.parent)
             xp, vp = point(parent, anchor_p[w, j])
             xc, vc = point(names.index(joint.child), anchor_c[w, j])
             if joint.kind == "hinge":
                 np.testing.assert_allclose(xc, xp, atol=1e-12)
                 np.testing.assert_allclose(vc, vp, atol=1e-12)
-            else:   # the rail: displaced and moving along its unit axis
+            else:  # the rail: displaced and moving along its unit axis
                 axis = np.array(joint.axes[0]) / np.linalg.norm(joint.axes[0])
                 np.testing.assert_allclose(xc - xp, offsets[0, 0] * axis, atol=1e-12)
                 np.testing.assert_allclose(vc - vp, offsets[0, 1] * axis, atol=1e-12)
@@ -104,13 +113,16 @@ def test_every_joint_keeps_its_anchor_and_the_chain_moves_rigidly(backend64, tmp
 def _swing_up(robots_dir, batch=3):
     exp = short(load_experiment(robots_dir.parent / "experiments" / "cart_swing_up.yaml"), 0.3)
     assert exp.task.starts is not None
-    return dataclasses.replace(exp, task=dataclasses.replace(
-        exp.task, starts=dataclasses.replace(exp.task.starts, batch=batch)))
+    return dataclasses.replace(
+        exp,
+        task=dataclasses.replace(
+            exp.task, starts=dataclasses.replace(exp.task.starts, batch=batch)
+        ),
+    )
 
 
 @pytest.mark.slow
-def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, robots_dir,
-                                                                     builds):
+def test_swing_up_with_random_starts_keeps_the_file_start_in_world_0(backend64, robots_dir, builds):
     """Every update is `batch` simulations; world 0 starts as the robot file says (the metrics
     are its), the others from fresh draws that change from update to update."""
     exp = _swing_up(robots_dir)
@@ -148,26 +160,49 @@ def test_random_starts_with_cmaes(backend64, robots_dir, builds):
 
 
 BAD = [
-    ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
-     "      hinge: {pos: [-3.14159, 3.14159], vle: [-4, 4]}", "task.starts.joints.hinge.vle",
-     ["unknown key", "did you mean 'vel'"], False),
-    ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
-     "      hinge: {pos: [1, -1]}", "task.starts.joints.hinge.pos", ["hi < lo"], False),
-    ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
-     "      hinge: {}", "task.starts.joints.hinge", ["neither `pos` nor `vel`"], False),
-    ("      rail: {pos: [-1.2, 1.2], vel: [-1, 1]}",      # the second joint's key path too
-     "      rail: {pos: [-1.2, 1.2], vle: [-1, 1]}", "task.starts.joints.rail.vle",
-     ["unknown key 'vle' in task.starts.joints.rail"], False),
+    (
+        "      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
+        "      hinge: {pos: [-3.14159, 3.14159], vle: [-4, 4]}",
+        "task.starts.joints.hinge.vle",
+        ["unknown key", "did you mean 'vel'"],
+        False,
+    ),
+    (
+        "      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
+        "      hinge: {pos: [1, -1]}",
+        "task.starts.joints.hinge.pos",
+        ["hi < lo"],
+        False,
+    ),
+    (
+        "      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
+        "      hinge: {}",
+        "task.starts.joints.hinge",
+        ["neither `pos` nor `vel`"],
+        False,
+    ),
+    (
+        "      rail: {pos: [-1.2, 1.2], vel: [-1, 1]}",  # the second joint's key path too
+        "      rail: {pos: [-1.2, 1.2], vle: [-1, 1]}",
+        "task.starts.joints.rail.vle",
+        ["unknown key 'vle' in task.starts.joints.rail"],
+        False,
+    ),
     ("    batch: 16", "    batch: 1", "task.starts.batch", ["at least 2"], False),
-    ("      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
-     "      hinje: {pos: [-1, 1]}", "task.starts.joints.hinje",
-     ["no joint 'hinje'", "did you mean 'hinge'"], True),
+    (
+        "      hinge: {pos: [-3.14159, 3.14159], vel: [-4, 4]}",
+        "      hinje: {pos: [-1, 1]}",
+        "task.starts.joints.hinje",
+        ["no joint 'hinje'", "did you mean 'hinge'"],
+        True,
+    ),
 ]
 
 
 @pytest.mark.parametrize("old, new, key, words, check_robot", BAD)
 def test_bad_starts_name_the_key(tmp_path, robots_dir, old, new, key, words, check_robot):
     from test_optimize import _expect_model_error
+
     text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
     assert old in text
     p = tmp_path / "exp.yaml"
@@ -177,22 +212,27 @@ def test_bad_starts_name_the_key(tmp_path, robots_dir, old, new, key, words, che
 
 def test_starts_refuse_a_trained_initial_state(tmp_path, robots_dir):
     from test_optimize import _expect_model_error
+
     text = (robots_dir.parent / "experiments" / "cart_swing_up.yaml").read_text()
     p = tmp_path / "exp.yaml"
-    p.write_text(text.replace("../robots/", str(robots_dir) + "/")
-                 + "trainable:\n  init_vel: {}\n")
+    p.write_text(text.replace("../robots/", str(robots_dir) + "/") + "trainable:\n  init_vel: {}\n")
     _expect_model_error(p, "task.starts", ["`trainable: init_vel` also sets"], check_robot=True)
 
 
 def test_starts_move_hinges_and_sliders_only(tmp_path, robots_dir):
     from test_optimize import _expect_model_error
+
     text = (robots_dir.parent / "experiments" / "arm_reach.yaml").read_text()
     p = tmp_path / "exp.yaml"
-    p.write_text(text.replace("../robots/", str(robots_dir) + "/").replace(
-        "  tolerance: 0.01",
-        "  starts: {joints: {shoulder: {pos: [-0.1, 0.1]}}}\n  tolerance: 0.01"))
-    _expect_model_error(p, "task.starts.joints.shoulder", ["universal joint", "hinge or slider"],
-                        check_robot=True)
+    p.write_text(
+        text.replace("../robots/", str(robots_dir) + "/").replace(
+            "  tolerance: 0.01",
+            "  starts: {joints: {shoulder: {pos: [-0.1, 0.1]}}}\n  tolerance: 0.01",
+        )
+    )
+    _expect_model_error(
+        p, "task.starts.joints.shoulder", ["universal joint", "hinge or slider"], check_robot=True
+    )
 
 
 def _replay(args: list, capsys) -> tuple[int, list, str]:
@@ -201,22 +241,25 @@ def _replay(args: list, capsys) -> tuple[int, list, str]:
     import json
 
     from tdphys.cli import main
+
     try:
         code = main(["replay", *args])
-    except SystemExit as exc:                  # argparse's own exit
+    except SystemExit as exc:  # argparse's own exit
         code = exc.code
     out, err = capsys.readouterr()
     return code, [json.loads(s) for s in out.splitlines() if s.startswith("{")], err
 
 
 @pytest.mark.slow
-def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp_path, capsys,
-                                                      builds):
+def test_replay_reproduces_the_run_and_goes_on_longer(
+    backend64, robots_dir, tmp_path, capsys, builds
+):
     """`tdphys replay` rolls a run folder's best parameters out from the file's start: over
     the training horizon it gives the run's own final metrics, and it runs longer on request
     (how a lucky pass is told from balancing). Its exit status is the verdict: a pole 0.3 s
     from hanging is not up, so 1 (not met); bad input 2."""
     from tdphys.optim.outputs import write_run
+
     result = run(_swing_up(robots_dir), budget=6, progress=False, builds=builds)
     write_run(result, tmp_path / "run", video=False)
     # the folder names the experiment file (5 s); this run was 0.3 s
@@ -225,42 +268,49 @@ def test_replay_reproduces_the_run_and_goes_on_longer(backend64, robots_dir, tmp
     for key in ("height_error_m", "worst_gap_m", "max_height_m", "up_share"):
         assert again[key] == pytest.approx(result.metrics_best[key], abs=1e-12)
     # --experiment: another file than the one the run recorded (which moved, or was a copy)
-    code, _, err = _replay([str(tmp_path / "run"), "--experiment", str(tmp_path / "gone.yaml")],
-                           capsys)
+    code, _, err = _replay(
+        [str(tmp_path / "run"), "--experiment", str(tmp_path / "gone.yaml")], capsys
+    )
     assert code == 2 and "gone.yaml" in err
     out = tmp_path / "long.npz"
-    code, (longer,), _ = _replay([str(tmp_path / "run"), "--duration", "0.6", "--out",
-                                  str(out)], capsys)
+    code, (longer,), _ = _replay(
+        [str(tmp_path / "run"), "--duration", "0.6", "--out", str(out)], capsys
+    )
     assert code == 1 and longer["duration_s"] == pytest.approx(0.6)
     assert np.load(out)["pos"].shape[0] == 31
     # a folder with the trained parameters only (params.npz) and the file that trained them
     import shutil
 
     from tdphys.optim.checkpoints import load_state
+
     (tmp_path / "weights").mkdir()
     shutil.copy(tmp_path / "run" / "params.npz", tmp_path / "weights")
     file = load_state(tmp_path / "run")["file"]
-    code, lines, _ = _replay([str(tmp_path / "weights"), "--experiment", file,
-                              "--duration", "0.3"], capsys)
+    code, lines, _ = _replay(
+        [str(tmp_path / "weights"), "--experiment", file, "--duration", "0.3"], capsys
+    )
     assert code == 1 and lines == [again]
-    code, _, err = _replay([str(tmp_path / "weights")], capsys)   # which file trained them?
+    code, _, err = _replay([str(tmp_path / "weights")], capsys)  # which file trained them?
     assert code == 2 and "give the experiment file that trained them with --experiment" in err
 
 
 @pytest.mark.slow
-def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_dir, tmp_path,
-                                                              capsys, builds):
+def test_replay_nudged_starts_every_world_from_a_moved_start(
+    backend64, robots_dir, tmp_path, capsys, builds
+):
     """`tdphys replay --nudge D`: world 0 from the file's start, the others from every hinge
     and slider moved and set moving by draws in +-D; each world's metrics with its verdict,
     then the count; exit status 0 only when every world met the criterion. --nudge 0 gives
     the file's start in every world."""
     from tdphys.optim.outputs import write_run
+
     result = run(_swing_up(robots_dir), budget=2, progress=False, builds=builds)
     write_run(result, tmp_path / "run", video=False)
 
     def lines(*extra):
-        code, printed, _ = _replay([str(tmp_path / "run"), "--duration", "0.3", "--worlds",
-                                    "3", *extra], capsys)
+        code, printed, _ = _replay(
+            [str(tmp_path / "run"), "--duration", "0.3", "--worlds", "3", *extra], capsys
+        )
         assert code == (0 if printed[-1]["passed"] == 3 else 1)
         return printed
 
@@ -270,9 +320,12 @@ def test_replay_nudged_starts_every_world_from_a_moved_start(backend64, robots_d
         assert w["max_height_m"] == pytest.approx(same[0]["max_height_m"], abs=1e-12)
     moved = lines("--nudge", "0.3", "--hold", "0.1")
     assert moved[0]["max_height_m"] == pytest.approx(same[0]["max_height_m"], abs=1e-12)
-    assert moved[0]["worst_gap_m"] <= same[0]["worst_gap_m"]    # --hold: a shorter window
-    assert all(abs(w["max_height_m"] - same[0]["max_height_m"]) > 1e-9      # started elsewhere
-               or abs(w["worst_gap_m"] - moved[0]["worst_gap_m"]) > 1e-9 for w in moved[1:3])
+    assert moved[0]["worst_gap_m"] <= same[0]["worst_gap_m"]  # --hold: a shorter window
+    assert all(
+        abs(w["max_height_m"] - same[0]["max_height_m"]) > 1e-9  # started elsewhere
+        or abs(w["worst_gap_m"] - moved[0]["worst_gap_m"]) > 1e-9
+        for w in moved[1:3]
+    )
     assert moved[3]["passed"] == sum(w["success"] for w in moved[:3])
     code, _, err = _replay([str(tmp_path / "run"), "--nudge", "0.1", "--worlds", "1"], capsys)
-    assert code == 2 and "argument --worlds: 1 is out of range" in err   # no comparison
+    assert code == 2 and "argument --worlds: 1 is out of range" in err  # no comparison

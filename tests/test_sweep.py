@@ -2,6 +2,7 @@
 Tune, one run folder per trial; re-running goes on where a killed sweep stood; bad input
 exits 2 naming what is wrong. The runs are a ball rolled for 1 s with CMA-ES (forward
 rollouts only: cheap to compile and to run)."""
+
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ def tiny(tmp_path, robots_dir):
         path = tmp_path / "tiny.yaml"
         path.write_text(TINY.format(robot=robots_dir / "ball.yaml", budget=budget))
         return path
+
     return write
 
 
@@ -42,6 +44,7 @@ def local_ray():
     import ray
 
     from tdphys.sweep.run import start_local_ray
+
     start_local_ray(2)
     yield
     ray.shutdown()
@@ -56,8 +59,9 @@ def _json(path):
 
 
 @pytest.mark.slow
-def test_a_three_seed_sweep_writes_a_run_folder_per_seed_and_the_summary(tiny, tmp_path,
-                                                                         local_ray, capsys):
+def test_a_three_seed_sweep_writes_a_run_folder_per_seed_and_the_summary(
+    tiny, tmp_path, local_ray, capsys
+):
     out = tmp_path / "sweep"
     assert _sweep(tiny(), "--seeds", "0-2", "--workers", 2, "--out", out) == 0
     printed = capsys.readouterr().out
@@ -86,14 +90,22 @@ def test_a_three_seed_sweep_writes_a_run_folder_per_seed_and_the_summary(tiny, t
 
 
 @pytest.mark.slow
-def test_a_sweep_killed_midway_goes_on_without_redoing_finished_trials(tiny, tmp_path,
-                                                                         local_ray):
+def test_a_sweep_killed_midway_goes_on_without_redoing_finished_trials(tiny, tmp_path, local_ray):
     """Seed 1's worker is killed (SIGKILL) after its first checkpoint: the sweep ends with
     exit status 1, seed 2 still runs; the same command again resumes seed 1 from its
     checkpoint and leaves seeds 0 and 2 as they were."""
     out = tmp_path / "sweep"
-    args = (tiny(budget=3000), "--seeds", "0-2", "--workers", 1, "--out", out,
-            "--checkpoint-min", 0.001)
+    args = (
+        tiny(budget=3000),
+        "--seeds",
+        "0-2",
+        "--workers",
+        1,
+        "--out",
+        out,
+        "--checkpoint-min",
+        0.001,
+    )
     killed = {}
 
     def kill_seed_1_after_its_first_checkpoint():
@@ -122,25 +134,46 @@ def test_a_sweep_killed_midway_goes_on_without_redoing_finished_trials(tiny, tmp
 
 
 @pytest.mark.slow
-def test_a_failed_trial_is_reported_with_its_error_and_the_others_go_on(tmp_path, local_ray,
-                                                                        capsys):
+def test_a_failed_trial_is_reported_with_its_error_and_the_others_go_on(
+    tmp_path, local_ray, capsys
+):
     """CMA-ES refuses to train Simulation parameters with random reach targets, when the run
     starts: each trial fails with that message (error.txt) and the sweep exits 1. The seeds
     of the random-target arm are its controller's, CMA-ES's and its targets'."""
     out = tmp_path / "sweep"
-    assert _sweep(EXPERIMENTS / "arm_reach_random.yaml", "--seeds", "0,2", "--out", out,
-                  "--set", "optimizer.type=cmaes", "--set", "trainable={shape_friction: {}}",
-                  "--workers", 1) == 1
+    assert (
+        _sweep(
+            EXPERIMENTS / "arm_reach_random.yaml",
+            "--seeds",
+            "0,2",
+            "--out",
+            out,
+            "--set",
+            "optimizer.type=cmaes",
+            "--set",
+            "trainable={shape_friction: {}}",
+            "--workers",
+            1,
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     (folder,) = out.glob("optimizer.type=cmaes+trainable=*")
     for seed in (0, 2):
         run = folder / f"seed_{seed}"
-        assert (run / "error.txt").read_text().startswith(
-            "TdphysError: " + str(EXPERIMENTS / "arm_reach_random.yaml") + ": trainable: CMA-ES")
+        assert (
+            (run / "error.txt")
+            .read_text()
+            .startswith(
+                "TdphysError: " + str(EXPERIMENTS / "arm_reach_random.yaml") + ": trainable: CMA-ES"
+            )
+        )
         assert f"seed {seed}: failed (TdphysError: " in err
         assert _json(run / "trial.json")["seed_values"] == {
-            "controller.seed": str(seed), "optimizer.seed": str(1 + seed),
-            "task.targets.seed": str(seed)}
+            "controller.seed": str(seed),
+            "optimizer.seed": str(1 + seed),
+            "task.targets.seed": str(seed),
+        }
     (setting,) = _json(out / "sweep.json")["settings"]
     assert (setting["n"], setting["failed"]) == (0, 2)
 
@@ -149,16 +182,25 @@ def test_set_values_are_read_as_the_files_own(tiny):
     """A key path reaches into mappings and list items; a missing key is added with the
     mappings that lead to it; 1e-3 is a number, as in the file."""
     from tdphys.optim import load_experiment
-    exp = load_experiment(tiny(), {"optimizer.lr": "1e-3", "trainable.init_vel.init[1]": "0.5",
-                                   "trainable.init_omega.scale": "2", "task.target": "[4, 1]"})
+
+    exp = load_experiment(
+        tiny(),
+        {
+            "optimizer.lr": "1e-3",
+            "trainable.init_vel.init[1]": "0.5",
+            "trainable.init_omega.scale": "2",
+            "task.target": "[4, 1]",
+        },
+    )
     assert exp.optimizer.lr == 1e-3 and exp.task.target == (4.0, 1.0)
     assert [(t.name, t.init, t.scale) for t in exp.trainable] == [
-        ("init_vel", (2.0, 0.5, 0.0), 1.0), ("init_omega", None, 2.0)]
+        ("init_vel", (2.0, 0.5, 0.0), 1.0),
+        ("init_omega", None, 2.0),
+    ]
 
 
-def test_without_ray_tune_the_sweep_says_how_to_install_it(tiny, tmp_path, capsys,
-                                                           monkeypatch):
-    monkeypatch.setitem(sys.modules, "ray", None)       # `import ray` raises ImportError
+def test_without_ray_tune_the_sweep_says_how_to_install_it(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     assert _sweep(tiny(), "--out", tmp_path / "sweep") == 2
     assert "pip install 'ray[tune]'" in capsys.readouterr().err
     assert not (tmp_path / "sweep").exists()
@@ -171,28 +213,34 @@ def test_a_grid_of_set_values_is_the_product_over_keys():
         {"optimizer.lr": "1e-3", "task.target": "[9, 0]"},
         {"optimizer.lr": "1e-3", "task.target": "[10, 0]"},
         {"optimizer.lr": "3e-3", "task.target": "[9, 0]"},
-        {"optimizer.lr": "3e-3", "task.target": "[10, 0]"}]
+        {"optimizer.lr": "3e-3", "task.target": "[10, 0]"},
+    ]
     assert grid([]) == [{}]
 
 
-@pytest.mark.parametrize("text, seeds", [("0-9", list(range(10))), ("0,3,5", [0, 3, 5]),
-                                         ("2", [2]), ("0-2, 7", [0, 1, 2, 7])])
+@pytest.mark.parametrize(
+    "text, seeds",
+    [("0-9", list(range(10))), ("0,3,5", [0, 3, 5]), ("2", [2]), ("0-2, 7", [0, 1, 2, 7])],
+)
 def test_seeds_are_a_range_or_a_list(text, seeds):
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--seeds", "9-0"], ["--seeds", "runs backwards", "0-9"]),
-    (["--seeds", "a"], ["--seeds", "not a seed or a range", "--seeds 0-9"]),
-    (["--seeds", "1,1"], ["--seeds", "seed 1 is given twice"]),
-    (["--seeds", "-1"], ["--seeds"]),
-    (["--workers", "0"], ["--workers", "whole number >= 1"]),
-    (["--threads", "x"], ["--threads", "whole number >= 1"]),
-    (["--budget", "-5"], ["--budget", "whole number >= 1"]),
-    (["--checkpoint-min", "nan"], ["--checkpoint-min", "number >= 0"]),
-    (["--set", "optimizer.lr"], ["--set", "not KEY=VALUE"]),
-    (["--set", "optimizer.lr=1,"], ["--set", "an empty value"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--seeds", "9-0"], ["--seeds", "runs backwards", "0-9"]),
+        (["--seeds", "a"], ["--seeds", "not a seed or a range", "--seeds 0-9"]),
+        (["--seeds", "1,1"], ["--seeds", "seed 1 is given twice"]),
+        (["--seeds", "-1"], ["--seeds"]),
+        (["--workers", "0"], ["--workers", "whole number >= 1"]),
+        (["--threads", "x"], ["--threads", "whole number >= 1"]),
+        (["--budget", "-5"], ["--budget", "whole number >= 1"]),
+        (["--checkpoint-min", "nan"], ["--checkpoint-min", "number >= 0"]),
+        (["--set", "optimizer.lr"], ["--set", "not KEY=VALUE"]),
+        (["--set", "optimizer.lr=1,"], ["--set", "an empty value"]),
+    ],
+)
 def test_bad_arguments_exit_2_with_the_fix(tiny, capsys, args, words):
     with pytest.raises(SystemExit) as info:
         _sweep(tiny(), *args)
@@ -202,17 +250,21 @@ def test_bad_arguments_exit_2_with_the_fix(tiny, capsys, args, words):
         assert w in err, err
 
 
-@pytest.mark.parametrize("value, key, words", [
-    ("optimizer.lrr=0.1", "optimizer.lrr", ["unknown key 'lrr'", "did you mean 'lr'"]),
-    ("optimizer.lr=-1", "optimizer.lr", ["must be positive"]),
-    ("task.tolerence=0.1", "task.tolerence", ["unknown key", "did you mean 'tolerance'"]),
-    ("trainable.init_vel.init=[1, 2", "trainable.init_vel.init", ["not YAML"]),
-    ("task.duration.x=1", "task.duration", ["is not a mapping"]),
-    ("trainable.init_vel.init[3]=1", "trainable.init_vel.init", ["has 3 items"]),
-    ("optimizer.seed=0", "optimizer.seed", ["must be >= 1", "seed from the clock"]),
-])
-def test_bad_set_keys_get_the_experiment_loaders_key_path_errors(tiny, tmp_path, capsys,
-                                                                  value, key, words):
+@pytest.mark.parametrize(
+    "value, key, words",
+    [
+        ("optimizer.lrr=0.1", "optimizer.lrr", ["unknown key 'lrr'", "did you mean 'lr'"]),
+        ("optimizer.lr=-1", "optimizer.lr", ["must be positive"]),
+        ("task.tolerence=0.1", "task.tolerence", ["unknown key", "did you mean 'tolerance'"]),
+        ("trainable.init_vel.init=[1, 2", "trainable.init_vel.init", ["not YAML"]),
+        ("task.duration.x=1", "task.duration", ["is not a mapping"]),
+        ("trainable.init_vel.init[3]=1", "trainable.init_vel.init", ["has 3 items"]),
+        ("optimizer.seed=0", "optimizer.seed", ["must be >= 1", "seed from the clock"]),
+    ],
+)
+def test_bad_set_keys_get_the_experiment_loaders_key_path_errors(
+    tiny, tmp_path, capsys, value, key, words
+):
     """Validated before any Ray starts: exit 2, the file, the --set value and the key path."""
     path = tiny()
     assert _sweep(path, "--set", value, "--out", tmp_path / "sweep") == 2

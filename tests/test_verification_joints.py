@@ -6,6 +6,7 @@ first hinge and asserts on the whole batch (the median and the worst), which ano
 rounding cannot move far. Energies are relative to the energy at t = 0 with potential energy
 measured from the ground plane z = 0.
 """
+
 import dataclasses
 import math
 
@@ -23,6 +24,7 @@ STARTS = 16
 
 def _load(robots_dir, name, **solver):
     import tdphys
+
     robot = tdphys.load(robots_dir / name)
     return dataclasses.replace(robot, solver=dataclasses.replace(robot.solver, **solver))
 
@@ -30,6 +32,7 @@ def _load(robots_dir, name, **solver):
 def _turned(sim, anchor, angles):
     """Every world's start turned about the world y axis through `anchor` by its angle [rad]."""
     from tdphys.engine.layout import quat_mul
+
     pos, quat = sim.get_param("init_pos"), sim.get_param("init_quat")
     for w, a in enumerate(angles):
         c, s = math.cos(a), math.sin(a)
@@ -42,6 +45,7 @@ def _turned(sim, anchor, angles):
 def _drift_and_gap(robot, seconds):
     """(worst |E(t) - E(0)| / E(0), worst joint gap [m]) per start over `seconds`."""
     from tdphys.engine.simulation import Simulation
+
     sim = Simulation(robot, batch=STARTS, steps=round(seconds / robot.solver.dt))
     _turned(sim, np.asarray(robot.joints[0].anchor), np.linspace(-0.05, 0.05, STARTS))
     sim.rollout()
@@ -87,15 +91,16 @@ def test_compound_pendulum_period(robots_dir, amplitude):
     period 4 sqrt(I / (m g d)) K(sin(amplitude / 2)) (I about the hinge, d the hinge to
     centre-of-mass distance): within 0.2 % over 8 s at default settings."""
     from tdphys.engine.simulation import Simulation
+
     robot = _load(robots_dir, "pendulum.yaml")
     sim = Simulation(robot, batch=1, steps=800)
     anchor = np.asarray(robot.joints[0].anchor)
-    _turned(sim, anchor, [math.pi / 2 - amplitude])        # from horizontal to hanging
+    _turned(sim, anchor, [math.pi / 2 - amplitude])  # from horizontal to hanging
     sim.rollout()
     traj = sim.trajectory()
     rate = traj["omega"][:, 0, 0, 1]
     t = traj["t"]
-    up = np.nonzero((rate[:-1] < 0) & (rate[1:] >= 0))[0]   # one crossing per period
+    up = np.nonzero((rate[:-1] < 0) & (rate[1:] >= 0))[0]  # one crossing per period
     crossings = t[up] - rate[up] * (t[up + 1] - t[up]) / (rate[up + 1] - rate[up])
     period = np.diff(crossings).mean()
     mass, com = sim.mass.to_numpy()[0, 0], traj["pos"][0, 0, 0]
@@ -114,6 +119,7 @@ def test_standing_quadruped_feet_sink(robots_dir):
     contacts' softness acts on the mass they hold up; what is left over the prediction is the
     Gauss-Seidel rows not converging through the joints."""
     from tdphys.engine.simulation import Simulation
+
     times = 2
     robot = _load(robots_dir, "quadruped17.yaml")
     sim = Simulation(robot, batch=1, steps=200)
@@ -122,7 +128,7 @@ def test_standing_quadruped_feet_sink(robots_dir):
     feet = [i for i, n in enumerate(sim.layout.body_names) if n.endswith("foot")]
     z = traj["pos"][50:, 0, feet, 2]
     predicted = 9.81 / (2 * math.pi * robot.solver.contact_hz) ** 2
-    radius = 0.03                                     # the foot spheres' radius
+    radius = 0.03  # the foot spheres' radius
     assert (radius - z).max() < times * predicted, ((radius - z).max(), predicted)
 
 
@@ -130,6 +136,7 @@ def test_standing_quadruped_feet_sink(robots_dir):
 def test_resting_ball_sinks_as_the_softness_predicts(robots_dir):
     """A ball resting on the ground settles g / (2 pi contact_hz)^2 deep, within 5 %."""
     from tdphys.engine.simulation import Simulation
+
     robot = _load(robots_dir, "ball.yaml")
     sim = Simulation(robot, batch=1, steps=200)
     sim.rollout()

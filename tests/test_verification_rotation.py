@@ -8,6 +8,7 @@ the kinetic energy, |L| and the world angular momentum L stay constant, and the 
 its size. One simulation of 10 s gives every test its trajectory; the worlds differ in their
 start (rates, one turned start orientation).
 """
+
 import math
 
 import numpy as np
@@ -19,13 +20,15 @@ from tdphys.model.schema import Body, Robot, Shape, Solver
 
 DT, SECONDS = 0.01, 10.0
 DISC_RADIUS, DISC_HEIGHT = 0.5, 0.1
-DISC_SIDE = (3 * DISC_RADIUS ** 2 + DISC_HEIGHT ** 2) / 12   # [kg m^2] per kg, about a diameter
-DISC_AXIS = DISC_RADIUS ** 2 / 2                            # [kg m^2] per kg, about its axis
+DISC_SIDE = (3 * DISC_RADIUS**2 + DISC_HEIGHT**2) / 12  # [kg m^2] per kg, about a diameter
+DISC_AXIS = DISC_RADIUS**2 / 2  # [kg m^2] per kg, about its axis
 BOX, DISC = 0, 1
 # world rates [rad/s] at t = 0 (world frame), box then disc; world 2 starts turned (START_QUAT)
-STARTS = [((0.1, 4.0, 0.1), (1.0, 0.0, 10.0)),
-          ((0.05, -5.0, 0.02), (0.5, 0.0, 10.0)),
-          ((0.02, 3.0, -0.05), (0.3, 0.4, -6.0))]
+STARTS = [
+    ((0.1, 4.0, 0.1), (1.0, 0.0, 10.0)),
+    ((0.05, -5.0, 0.02), (0.5, 0.0, 10.0)),
+    ((0.02, 3.0, -0.05), (0.3, 0.4, -6.0)),
+]
 START_QUAT = (math.cos(0.3), math.sin(0.3) * 0.6, 0.0, math.sin(0.3) * 0.8)
 # a world spun far too fast for the step (dt |w| about 3; the Newton steps do not converge)
 FAST = ((90.0, 300.0, 150.0), (30.0, 0.0, 300.0))
@@ -33,12 +36,18 @@ FAST = ((90.0, 300.0, 150.0), (30.0, 0.0, 300.0))
 
 def floating_bodies() -> Robot:
     box = Shape("box", half_extents=(0.05, 0.2, 0.4), mass=1.0, ground=False)
-    disc = Shape("box", half_extents=(DISC_RADIUS, DISC_RADIUS, DISC_HEIGHT / 2), mass=1.0,
-                 ground=False)   # collision only: the disc's inertia is given
-    return Robot(name="floating", source="<test>", solver=Solver(dt=DT, gravity=(0, 0, 0)),
-                 bodies=(Body("box", (box,), pos=(0, 0, 5)),
-                         Body("disc", (disc,), pos=(3, 0, 5),
-                              inertia=(DISC_SIDE, DISC_SIDE, DISC_AXIS))))
+    disc = Shape(
+        "box", half_extents=(DISC_RADIUS, DISC_RADIUS, DISC_HEIGHT / 2), mass=1.0, ground=False
+    )  # collision only: the disc's inertia is given
+    return Robot(
+        name="floating",
+        source="<test>",
+        solver=Solver(dt=DT, gravity=(0, 0, 0)),
+        bodies=(
+            Body("box", (box,), pos=(0, 0, 5)),
+            Body("disc", (disc,), pos=(3, 0, 5), inertia=(DISC_SIDE, DISC_SIDE, DISC_AXIS)),
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +56,7 @@ def spin(backend64):
     rotational energy per body ((T+1, B, N, 3), (T+1, B, N, 3), (T+1, B, N)), symmetry
     axis of the disc in the world (T+1, B, 3), principal moments (B, N, 3)."""
     from tdphys.engine.simulation import Simulation
+
     worlds = STARTS + [FAST]
     sim = Simulation(floating_bodies(), batch=len(worlds), steps=round(SECONDS / DT))
     quat = np.tile([1.0, 0.0, 0.0, 0.0], (len(worlds), 2, 1))
@@ -56,11 +66,14 @@ def spin(backend64):
     traj = sim.trajectory()
     inertia = sim.inertia.to_numpy()
     rates = invariants.angular_velocity_body(traj)
-    return {"t": traj["t"], "rates": rates,
-            "L": invariants.angular_momentum_world(sim, traj),
-            "energy": 0.5 * np.einsum("tbni,bnij,tbnj->tbn", rates, inertia, rates),
-            "disc_axis": invariants.rotation_matrices(traj["quat"])[:, :, DISC, :, 2],
-            "moments": np.diagonal(inertia, axis1=-2, axis2=-1)}
+    return {
+        "t": traj["t"],
+        "rates": rates,
+        "L": invariants.angular_momentum_world(sim, traj),
+        "energy": 0.5 * np.einsum("tbni,bnij,tbnj->tbn", rates, inertia, rates),
+        "disc_axis": invariants.rotation_matrices(traj["quat"])[:, :, DISC, :, 2],
+        "moments": np.diagonal(inertia, axis1=-2, axis2=-1),
+    }
 
 
 def drift(x, axis=0):
@@ -97,9 +110,8 @@ def test_intermediate_axis_flips_on_time(spin):
     for w in range(len(STARTS)):
         rate = spin["rates"][:, w, BOX, 1]
         i = np.nonzero(np.sign(rate[:-1]) != np.sign(rate[1:]))[0]
-        flips = t[i] - rate[i] * DT / (rate[i + 1] - rate[i])    # linear between the steps
-        exact = intermediate_axis_flips(spin["moments"][w, BOX], spin["rates"][0, w, BOX],
-                                        SECONDS)
+        flips = t[i] - rate[i] * DT / (rate[i + 1] - rate[i])  # linear between the steps
+        exact = intermediate_axis_flips(spin["moments"][w, BOX], spin["rates"][0, w, BOX], SECONDS)
         assert len(exact) >= 2 and len(flips) == len(exact), (w, flips, exact)
         assert np.abs(flips - exact).max() < 0.01, (w, flips, exact)
 
@@ -108,9 +120,9 @@ def test_symmetric_disc_keeps_its_wobble(spin):
     """Over 5 s, the rate across the axis (the wobble) and the angle between the axis and L
     (nutation) stay within 2 % of their starts; the rate along the axis stays too."""
     five = spin["t"] <= 5.0
-    rates = spin["rates"][five, :len(STARTS), DISC]
-    L = np.linalg.norm(spin["L"][five, :len(STARTS), DISC], axis=-1)
-    nutation = np.arccos(DISC_AXIS * np.abs(rates[..., 2]) / L)   # axis line to L
+    rates = spin["rates"][five, : len(STARTS), DISC]
+    L = np.linalg.norm(spin["L"][five, : len(STARTS), DISC], axis=-1)
+    nutation = np.arccos(DISC_AXIS * np.abs(rates[..., 2]) / L)  # axis line to L
     assert drift(np.hypot(rates[..., 0], rates[..., 1])).max() < 0.02
     assert drift(nutation).max() < 0.02
     assert drift(rates[..., 2]).max() < 0.02

@@ -7,6 +7,7 @@ The known scene: a red sphere (radius 0.25 m) dropped from z = 1 m, written as a
 `tdphys simulate` writes it, with the robot's YAML text inside and a robot_path that no longer
 exists (so it must replay from the stored text).
 """
+
 import os
 import subprocess
 import sys
@@ -40,34 +41,53 @@ def write_fall(path, robot_path="/moved/away/redball.yaml"):
     """The red ball falling freely from z = 1 m onto the ground (rests at z = 0.25 m)."""
     t = np.arange(STEPS + 1) * DT
     pos = np.zeros((STEPS + 1, 1, 1, 3))
-    pos[..., 2] = np.maximum(1.0 - 0.5 * 9.81 * t ** 2, 0.25)[:, None, None]
+    pos[..., 2] = np.maximum(1.0 - 0.5 * 9.81 * t**2, 0.25)[:, None, None]
     quat = np.zeros((STEPS + 1, 1, 1, 4))
     quat[..., 0] = 1.0
     zeros = np.zeros((STEPS + 1, 1, 0))
-    np.savez(path, t=t, body_names=np.array(["ball"]), motor_names=np.array([], str), pos=pos,
-             quat=quat, vel=np.zeros_like(pos), omega=np.zeros_like(pos), joint_pos=zeros,
-             joint_vel=zeros, robot_path=robot_path, robot_yaml=RED_BALL)
+    np.savez(
+        path,
+        t=t,
+        body_names=np.array(["ball"]),
+        motor_names=np.array([], str),
+        pos=pos,
+        quat=quat,
+        vel=np.zeros_like(pos),
+        omega=np.zeros_like(pos),
+        joint_pos=zeros,
+        joint_vel=zeros,
+        robot_path=robot_path,
+        robot_yaml=RED_BALL,
+    )
     return path
 
 
 def view(*args, env=None, cwd=None, timeout=240):
     """Run `tdphys view ARGS` in a fresh process; returns the CompletedProcess."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "tdphys.cli", "view", *map(str, args)],
-                          capture_output=True, text=True, env=full_env, cwd=cwd,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tdphys.cli", "view", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 @lru_cache(maxsize=1)
 def vulkan_device() -> bool:
-    code = ("import sys, taichi as ti\n"
-            "sys.exit(0 if ti.lang.misc.is_arch_supported(ti.vulkan) else 1)")
+    code = (
+        "import sys, taichi as ti\nsys.exit(0 if ti.lang.misc.is_arch_supported(ti.vulkan) else 1)"
+    )
     return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 needs_vulkan = pytest.mark.skipif(
-    "not vulkan_device()", reason="no Vulkan device here, so GGUI cannot render (install "
-    "mesa-vulkan-drivers and libvulkan1 for the software one); the ti.GUI fallback is still tested")
+    "not vulkan_device()",
+    reason="no Vulkan device here, so GGUI cannot render (install "
+    "mesa-vulkan-drivers and libvulkan1 for the software one); the ti.GUI fallback is still tested",
+)
 
 
 def red_mask(img):
@@ -104,24 +124,29 @@ def check_ball_frames(folder, npz, fps, tol_px):
     np.testing.assert_allclose(centroids, px, atol=tol_px)
     first, last = imageio.imread(folder / files[0]), imageio.imread(folder / files[-1])
     x, y = np.round(px[0]).astype(int)
-    assert red_mask(first)[y, x] and not red_mask(last)[y, x]       # it left where it was
-    assert centroids[-1, 1] > centroids[0, 1] + 10                    # and went down the image
+    assert red_mask(first)[y, x] and not red_mask(last)[y, x]  # it left where it was
+    assert centroids[-1, 1] > centroids[0, 1] + 10  # and went down the image
     assert not red_mask(first)[:5].any() and not red_mask(first)[:, :5].any()
 
 
 # ------------------------------------------------------------------------ numpy, in process
 def test_meshes_are_closed_outward_and_sized():
-    for v, n, f, extent in (meshes.sphere(0.3) + ([0.3, 0.3, 0.3],),
-                            meshes.capsule(0.1, 0.4) + ([0.1, 0.1, 0.5],),
-                            meshes.box([0.1, 0.2, 0.3]) + ([0.1, 0.2, 0.3],)):
+    for v, n, f, extent in (
+        meshes.sphere(0.3) + ([0.3, 0.3, 0.3],),
+        meshes.capsule(0.1, 0.4) + ([0.1, 0.1, 0.5],),
+        meshes.box([0.1, 0.2, 0.3]) + ([0.1, 0.2, 0.3],),
+    ):
         np.testing.assert_allclose(np.abs(v).max(0), extent, atol=1e-9)
         np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-9)
         a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
         area = np.cross(b - a, c - a)
-        big = np.linalg.norm(area, axis=1) > 1e-12            # the poles have empty triangles
+        big = np.linalg.norm(area, axis=1) > 1e-12  # the poles have empty triangles
         assert (np.einsum("ij,ij->i", area[big], (a + b + c)[big]) > 0).all()
-    robot = parse_robot("bodies:\n - name: b\n   shapes:\n    - {type: capsule, radius: 0.1, "
-                        "fromto: [0, 0, 0, 1, 0, 0], color: [0, 1, 0]}\n", "inline.yaml")
+    robot = parse_robot(
+        "bodies:\n - name: b\n   shapes:\n    - {type: capsule, radius: 0.1, "
+        "fromto: [0, 0, 0, 1, 0, 0], color: [0, 1, 0]}\n",
+        "inline.yaml",
+    )
     m = meshes.robot_mesh(robot).mesh
     np.testing.assert_allclose(m.verts.min(0), [-0.1, -0.1, -0.1], atol=1e-6)
     np.testing.assert_allclose(m.verts.max(0), [1.1, 0.1, 0.1], atol=1e-6)
@@ -171,14 +196,15 @@ def test_keys_drive_playback_and_view():
     handle_key("Escape", pb, view)
     assert view.joints and view.quit
     handle_key(" ", pb, view)
-    pb.advance(100.0)                       # holds at the end unless looping
+    pb.advance(100.0)  # holds at the end unless looping
     assert pb.index() == 10
     assert len(headless_times(1.0, 30)) == 31 and len(headless_times(1.0, 30, speed=2)) == 16
 
 
 def test_com_offsets_match_the_engine(backend64, robots_dir):
     import tdphys
-    robot = tdphys.load(robots_dir / "arm.yaml")      # shapes off their body frames' origins
+
+    robot = tdphys.load(robots_dir / "arm.yaml")  # shapes off their body frames' origins
     sim = tdphys.Simulation(robot, batch=1, steps=1)
     sim.start()
     assert np.abs(com_offsets(robot)).max() > 0.1
@@ -208,7 +234,7 @@ def test_bad_input_gets_a_message_and_a_hint(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     code, err = run(npz)
     assert code == 2 and "no display" in err and "--headless --out" in err
-    code, err = run(tmp_path / "missing.npz")                 # the input is checked first
+    code, err = run(tmp_path / "missing.npz")  # the input is checked first
     assert code == 2 and "no such file" in err
 
 
@@ -216,19 +242,41 @@ def test_bad_input_gets_a_message_and_a_hint(tmp_path, capsys, monkeypatch):
 @needs_vulkan
 def test_ggui_draws_the_red_ball_where_the_camera_projects_it(tmp_path):
     npz = write_fall(tmp_path / "fall.npz")
-    r = view("fall.npz", "--headless", "--out", "frames/", "--size", f"{W}x{H}", "--fps", "10",
-             "--no-panel", cwd=tmp_path)
+    r = view(
+        "fall.npz",
+        "--headless",
+        "--out",
+        "frames/",
+        "--size",
+        f"{W}x{H}",
+        "--fps",
+        "10",
+        "--no-panel",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "(ggui)" in r.stdout
     check_ball_frames(tmp_path / "frames", npz, fps=10, tol_px=2.0)
-    assert sorted(os.listdir(tmp_path)) == ["fall.npz", "frames"]      # no imgui.ini left
+    assert sorted(os.listdir(tmp_path)) == ["fall.npz", "frames"]  # no imgui.ini left
 
 
 @needs_vulkan
 def test_video_has_the_expected_frames_and_size(tmp_path):
     npz = write_fall(tmp_path / "fall.npz")
-    r = view(npz, "--headless", "--out", tmp_path / "fall.mp4", "--size", f"{W}x{H}", "--fps",
-             "20", "--speed", "0.5", "--contacts", "--path")
+    r = view(
+        npz,
+        "--headless",
+        "--out",
+        tmp_path / "fall.mp4",
+        "--size",
+        f"{W}x{H}",
+        "--fps",
+        "20",
+        "--speed",
+        "0.5",
+        "--contacts",
+        "--path",
+    )
     assert r.returncode == 0, r.stderr
     reader = imageio.get_reader(tmp_path / "fall.mp4")
     assert reader.count_frames() == len(headless_times(STEPS * DT, 20, 0.5)) == 49
@@ -240,8 +288,18 @@ def test_fallback_without_vulkan_draws_the_same_scene(tmp_path):
     """No Vulkan device at all (the loader finds no driver): ti.GUI draws, and says so."""
     npz = write_fall(tmp_path / "fall.npz")
     out = tmp_path / "frames"
-    r = view(npz, "--headless", "--out", f"{out}/", "--size", f"{W}x{H}", "--fps", "10",
-             "--no-panel", env={"VK_ICD_FILENAMES": str(tmp_path / "no_driver.json")})
+    r = view(
+        npz,
+        "--headless",
+        "--out",
+        f"{out}/",
+        "--size",
+        f"{W}x{H}",
+        "--fps",
+        "10",
+        "--no-panel",
+        env={"VK_ICD_FILENAMES": str(tmp_path / "no_driver.json")},
+    )
     assert r.returncode == 0, r.stderr
     assert "no Vulkan device found; falling back to ti.GUI" in r.stderr
     assert "(gui)" in r.stdout
@@ -250,8 +308,17 @@ def test_fallback_without_vulkan_draws_the_same_scene(tmp_path):
 
 def test_forced_fallback_renders_a_run_folder_to_gif(tmp_path):
     write_fall(tmp_path / "trajectory.npz")
-    r = view(tmp_path, "--headless", "--out", tmp_path / "run.gif", "--size", "96x72", "--fps",
-             "5", env={"TDPHYS_NO_VULKAN": "1"})
+    r = view(
+        tmp_path,
+        "--headless",
+        "--out",
+        tmp_path / "run.gif",
+        "--size",
+        "96x72",
+        "--fps",
+        "5",
+        env={"TDPHYS_NO_VULKAN": "1"},
+    )
     assert r.returncode == 0, r.stderr
     assert "TDPHYS_NO_VULKAN is set; falling back" in r.stderr
     frames = imageio.mimread(tmp_path / "run.gif")
@@ -262,13 +329,25 @@ def test_forced_fallback_renders_a_run_folder_to_gif(tmp_path):
 @needs_vulkan
 def test_live_robot_simulates_and_renders(tmp_path, robots_dir):
     out = tmp_path / "frames"
-    r = view(robots_dir / "pendulum.yaml", "--headless", "--steps", "30", "--out", f"{out}/",
-             "--size", "96x72", "--fps", "10", "--joints", "--path")
+    r = view(
+        robots_dir / "pendulum.yaml",
+        "--headless",
+        "--steps",
+        "30",
+        "--out",
+        f"{out}/",
+        "--size",
+        "96x72",
+        "--fps",
+        "10",
+        "--joints",
+        "--path",
+    )
     assert r.returncode == 0, r.stderr
     files = sorted(os.listdir(out))
     assert len(files) == len(headless_times(0.3, 10)) == 4
     first, last = (imageio.imread(out / files[i]).astype(int) for i in (0, -1))
-    assert np.abs(first - last).sum(axis=-1).max() > 100          # the pendulum swung
+    assert np.abs(first - last).sum(axis=-1).max() > 100  # the pendulum swung
 
 
 @pytest.mark.slow
@@ -277,12 +356,19 @@ def test_contact_overlay_draws_the_engine_forces(backend64, robots_dir):
     the ground) and force (m g up, on the ball), and the contact overlay draws one dot there
     with an arrow pointing up, half the robot's size long for its weight."""
     import tdphys
+
     sim = tdphys.Simulation(tdphys.load(robots_dir / "ball.yaml"), batch=1, steps=30)
     sim.rollout()
     data = sim.trajectory()
     m = float(sim.mass.to_numpy()[0, 0])
-    traj = Trajectory(sim.robot, data["t"], data["pos"], data["quat"],
-                      contact_pos=data["contact_pos"], contact_force=data["contact_force"])
+    traj = Trajectory(
+        sim.robot,
+        data["t"],
+        data["pos"],
+        data["quat"],
+        contact_pos=data["contact_pos"],
+        contact_force=data["contact_force"],
+    )
     f = data["contact_force"][-1, 0]
     np.testing.assert_allclose(f.sum(axis=0), [0.0, 0.0, m * 9.81], rtol=1e-3, atol=1e-6)
     builder = SceneBuilder(traj)
@@ -290,9 +376,8 @@ def test_contact_overlay_draws_the_engine_forces(backend64, robots_dir):
     view.contacts = True
     frame = builder.build(30, view, OrbitCamera())
     np.testing.assert_allclose(frame.points, [[0.0, 0.0, 0.0]], atol=1e-3)
-    (start, end), = frame.lines
-    np.testing.assert_allclose(end - start, [0.0, 0.0, 0.5 * builder.size], rtol=1e-3,
-                               atol=1e-6)
+    ((start, end),) = frame.lines
+    np.testing.assert_allclose(end - start, [0.0, 0.0, 0.5 * builder.size], rtol=1e-3, atol=1e-6)
 
 
 def test_a_live_robot_takes_vars_and_a_recording_refuses_them(tmp_path, backend64):
@@ -300,9 +385,12 @@ def test_a_live_robot_takes_vars_and_a_recording_refuses_them(tmp_path, backend6
     replays the vars it was made with, so --var there is an error with a fix."""
     from tdphys.errors import ViewerError
     from tdphys.viewer.sources import open_input
+
     robot = tmp_path / "ball.yaml"
-    robot.write_text("vars: {r: 0.5}\nbodies:\n  - name: ball\n    pos: [0, 0, r]\n"
-                     "    shapes: [{type: sphere, radius: r, ground: true}]\n")
+    robot.write_text(
+        "vars: {r: 0.5}\nbodies:\n  - name: ball\n    pos: [0, 0, r]\n"
+        "    shapes: [{type: sphere, radius: r, ground: true}]\n"
+    )
     traj = open_input(robot, steps=5, precision="f64", vars={"r": 0.3})
     assert dict(traj.robot.vars) == {"r": 0.3}
     assert traj.robot.bodies[0].shapes[0].radius == 0.3

@@ -2,6 +2,7 @@
 through physics, image, conv, pooling, dense layers and memory; a standstill start; a memory
 that remembers; experiment-file errors that name the key. The arm (4 motors) reaching a point
 is the test bed, seen by a small stub camera (a smooth blob that follows the forearm)."""
+
 import dataclasses
 from pathlib import Path
 
@@ -9,12 +10,17 @@ import numpy as np
 import pytest
 import taichi as ti
 
-from controller_checks import (check_grad_decay, check_weight_gradient, initial_theta_for,
-                               rollout_loss, taped_loss)
+from controller_checks import (
+    check_grad_decay,
+    check_weight_gradient,
+    initial_theta_for,
+    rollout_loss,
+    taped_loss,
+)
 
 from tdphys.errors import ModelError
 
-pytestmark = pytest.mark.taichi_per_module   # module-scoped fixtures hold fields
+pytestmark = pytest.mark.taichi_per_module  # module-scoped fixtures hold fields
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, H, W = 6, 8, 12
@@ -29,6 +35,7 @@ class BlobCamera:
 
     def __init__(self, sim, body: int):
         from tdphys import backend
+
         self.sim, self.body = sim, body
         self.height, self.width, self.channels = H, W, 3
         self.image = backend.field(sim.real, (sim.steps + 1, sim.batch, H, W, 3))
@@ -38,8 +45,8 @@ class BlobCamera:
     def k_render(self, t: ti.i32):
         for b, y, x, c in ti.ndrange(self.sim.batch, H, W, 3):
             p, q = self.sim.pos[t, b, self.body], self.sim.quat[t, b, self.body]
-            u = (W - 1) * (0.2 + 1.5 * p[0])              # [px] column of the blob's centre
-            v = (H - 1) * (1.6 - 1.2 * p[2])              # [px] row
+            u = (W - 1) * (0.2 + 1.5 * p[0])  # [px] column of the blob's centre
+            v = (H - 1) * (1.6 - 1.2 * p[2])  # [px] row
             d2 = (x - u) ** 2 + (y - v) ** 2
             tint = 0.4 + 0.3 * c + 0.2 * q[3] * (c - 1)
             self.image[t, b, y, x, c] = 0.1 + tint * ti.exp(-d2 / 8.0)
@@ -50,9 +57,19 @@ class BlobCamera:
 
 def _controller(sim, task, camera, param_sets=1, **changes):
     from tdphys.control import ConvLayer, VisionSpec, make_controller
-    spec = VisionSpec(conv=(ConvLayer(3, 3, 1, 2, "avg"), ConvLayer(2, 2, 1)),
-                      hidden=(5,), memory=3, cell="gru", zero_output=False, seed=3,
-                      init_gain=1.5, output_scale=0.01, output_offset=0.005, squash="tanh")
+
+    spec = VisionSpec(
+        conv=(ConvLayer(3, 3, 1, 2, "avg"), ConvLayer(2, 2, 1)),
+        hidden=(5,),
+        memory=3,
+        cell="gru",
+        zero_output=False,
+        seed=3,
+        init_gain=1.5,
+        output_scale=0.01,
+        output_offset=0.005,
+        squash="tanh",
+    )
     spec = dataclasses.replace(spec, **changes)
     return make_controller(spec, sim, task, param_sets, image_source=camera)
 
@@ -71,21 +88,52 @@ def arm(backend64):
     its dense input standardised by statistics in theta (normalize)."""
     import tdphys
     from tdphys.tasks.reach import Reach, ReachConfig
+
     sim = tdphys.Simulation(tdphys.load(ROOT / "robots" / "arm.yaml"), batch=2, steps=STEPS)
-    task = Reach(ReachConfig(target=(0.5, 0.5, 0.5), effector_body="forearm",
-                             effector_point=(0.5, 0.0, 0.0)), sim)
+    task = Reach(
+        ReachConfig(
+            target=(0.5, 0.5, 0.5), effector_body="forearm", effector_point=(0.5, 0.0, 0.0)
+        ),
+        sim,
+    )
     camera = BlobCamera(sim, sim.robot.body_index("forearm"))
     from tdphys.control import ConvLayer
-    ctls = {"gru": _controller(sim, task, camera, 2),
-            "rnn": _controller(sim, task, camera, 2, cell="rnn", grayscale=True, activation="elu",
-                               frames=2, frame_step=2,
-                               conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1))),
-            "held": _controller(sim, task, camera, 2, action_repeat=2, frames=2, motion=True),
-            "spatial": _controller(sim, task, camera, 2, spatial_softmax=True,
-                                   conv=(ConvLayer(3, 3, 2), ConvLayer(2, 2, 1))),
-            "normalized": _controller(sim, task, camera, 2, spatial_softmax=True, motion=True,
-                                      softmax_gain=3.0, normalize=True,
-                                      conv=(ConvLayer(3, 3, 2), ConvLayer(2, 2, 1)))}
+
+    ctls = {
+        "gru": _controller(sim, task, camera, 2),
+        "rnn": _controller(
+            sim,
+            task,
+            camera,
+            2,
+            cell="rnn",
+            grayscale=True,
+            activation="elu",
+            frames=2,
+            frame_step=2,
+            conv=(ConvLayer(3, 3, 1, 2, "max"), ConvLayer(2, 2, 1)),
+        ),
+        "held": _controller(sim, task, camera, 2, action_repeat=2, frames=2, motion=True),
+        "spatial": _controller(
+            sim,
+            task,
+            camera,
+            2,
+            spatial_softmax=True,
+            conv=(ConvLayer(3, 3, 2), ConvLayer(2, 2, 1)),
+        ),
+        "normalized": _controller(
+            sim,
+            task,
+            camera,
+            2,
+            spatial_softmax=True,
+            motion=True,
+            softmax_gain=3.0,
+            normalize=True,
+            conv=(ConvLayer(3, 3, 2), ConvLayer(2, 2, 1)),
+        ),
+    }
     return sim, task, camera, ctls
 
 
@@ -104,12 +152,23 @@ def test_weight_gradients_match_finite_differences(arm, cell):
     ctl = ctls[cell]
     both = ctl.theta0 + np.random.default_rng(0).normal(0.0, 0.3, (2, ctl.n_params))
     g0, g1 = ctl.convs
-    picks = {0, g0.b0, g1.w0 + 3, g1.b0, ctl.dense[0][2] + 7, ctl.dense[0][3], ctl.mem[0] + 2,
-             ctl.mem[1], ctl.mem[2] + 1, ctl.out_w0 + 1, ctl.n_params - 1}
+    picks = {
+        0,
+        g0.b0,
+        g1.w0 + 3,
+        g1.b0,
+        ctl.dense[0][2] + 7,
+        ctl.dense[0][3],
+        ctl.mem[0] + 2,
+        ctl.mem[1],
+        ctl.mem[2] + 1,
+        ctl.out_w0 + 1,
+        ctl.n_params - 1,
+    }
     if ctl.mem[3] is not None:
         picks.add(ctl.mem[3] + 4)
     grad = check_weight_gradient(sim, task, ctl, both, picks)
-    assert np.abs(grad[:g0.b0]).max() > 0      # the first conv layer does get a gradient
+    assert np.abs(grad[: g0.b0]).max() > 0  # the first conv layer does get a gradient
 
 
 @pytest.mark.slow
@@ -121,8 +180,9 @@ def test_grad_decay_also_scales_the_memory_per_step(arm, cell):
     sim, task, _, ctls = arm
     ctl = ctls[cell]
     ctl.set(ctl.theta0 + np.random.default_rng(1).normal(0.0, 0.3, (2, ctl.n_params)))
-    check_grad_decay(sim, lambda decay: ctl.rollout(grad_decay=decay), "init_vel", 0.8, STEPS,
-                     others=(ctl,))
+    check_grad_decay(
+        sim, lambda decay: ctl.rollout(grad_decay=decay), "init_vel", 0.8, STEPS, others=(ctl,)
+    )
 
 
 ACT = {"tanh": np.tanh, "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))}
@@ -136,48 +196,53 @@ def _numpy_commands(ctl, images, theta):
     k = spec.action_repeat
     h, commands, seen = np.zeros(N), [], {}
     for t in range(len(images)):
-        if t % k:                                                     # held
+        if t % k:  # held
             commands.append(commands[-1])
             continue
-        frames = [images[max(t - f * spec.frame_step * k, 0)]         # newest first
-                  for f in range(spec.frames)]
-        x = np.concatenate([im.mean(axis=-1)[None] if spec.grayscale else im.transpose(2, 0, 1)
-                            for im in frames])
+        frames = [
+            images[max(t - f * spec.frame_step * k, 0)]  # newest first
+            for f in range(spec.frames)
+        ]
+        x = np.concatenate(
+            [im.mean(axis=-1)[None] if spec.grayscale else im.transpose(2, 0, 1) for im in frames]
+        )
         for g in ctl.convs:
-            w = theta[g.w0:g.b0].reshape(g.co, g.ci, g.k, g.k)
+            w = theta[g.w0 : g.b0].reshape(g.co, g.ci, g.k, g.k)
             c = np.empty((g.co, g.ho, g.wo))
             for yo in range(g.ho):
                 for xo in range(g.wo):
-                    patch = x[:, yo * g.s:yo * g.s + g.k, xo * g.s:xo * g.s + g.k]
-                    c[:, yo, xo] = np.einsum("oikl,ikl->o", w, patch) + theta[g.b0:g.b0 + g.co]
-            if spec.spatial_softmax and g is ctl.convs[-1]:        # feature points
+                    patch = x[:, yo * g.s : yo * g.s + g.k, xo * g.s : xo * g.s + g.k]
+                    c[:, yo, xo] = np.einsum("oikl,ikl->o", w, patch) + theta[g.b0 : g.b0 + g.co]
+            if spec.spatial_softmax and g is ctl.convs[-1]:  # feature points
                 p = np.exp(c - c.max(axis=(1, 2), keepdims=True))
                 p /= p.sum(axis=(1, 2), keepdims=True)
                 u, v = np.linspace(-1, 1, g.wo), np.linspace(-1, 1, g.ho)
-                x = np.stack([(p * u[None, None]).sum(axis=(1, 2)),
-                              (p * v[None, :, None]).sum(axis=(1, 2))], axis=1)
+                x = np.stack(
+                    [(p * u[None, None]).sum(axis=(1, 2)), (p * v[None, :, None]).sum(axis=(1, 2))],
+                    axis=1,
+                )
                 break
-            a = act(c)[:, :g.hp * g.p, :g.wp * g.p].reshape(g.co, g.hp, g.p, g.wp, g.p)
+            a = act(c)[:, : g.hp * g.p, : g.wp * g.p].reshape(g.co, g.hp, g.p, g.wp, g.p)
             x = a.max(axis=(2, 4)) if g.max_pool else a.mean(axis=(2, 4))
         d = seen[t] = x.ravel()
         if spec.motion:
             d = np.concatenate([d, d - seen[max(t - spec.frame_step * k, 0)]])
         if spec.normalize:
             m0, n = ctl.stats0, d.size
-            d = (d - theta[m0:m0 + n]) / theta[m0 + n:m0 + 2 * n]
+            d = (d - theta[m0 : m0 + n]) / theta[m0 + n : m0 + 2 * n]
         for n_in, n_out, w0, b0 in ctl.dense:
-            d = act(theta[w0:b0].reshape(n_out, n_in) @ d + theta[b0:b0 + n_out])
+            d = act(theta[w0:b0].reshape(n_out, n_in) @ d + theta[b0 : b0 + n_out])
         wx0, bx0, wh0, bh0 = ctl.mem
         gx = theta[wx0:bx0].reshape(-1, d.size) @ d + theta[bx0:wh0]
-        gh = theta[wh0:wh0 + gx.size * N].reshape(-1, N) @ h
+        gh = theta[wh0 : wh0 + gx.size * N].reshape(-1, N) @ h
         if spec.cell == "gru":
-            gh = gh + theta[bh0:bh0 + 3 * N]
-            r, z = sig(gx[:N] + gh[:N]), sig(gx[N:2 * N] + gh[N:2 * N])
-            h = (1 - z) * np.tanh(gx[2 * N:] + r * gh[2 * N:]) + z * h
+            gh = gh + theta[bh0 : bh0 + 3 * N]
+            r, z = sig(gx[:N] + gh[:N]), sig(gx[N : 2 * N] + gh[N : 2 * N])
+            h = (1 - z) * np.tanh(gx[2 * N :] + r * gh[2 * N :]) + z * h
         else:
             h = np.tanh(gx + gh)
         M = len(theta) - ctl.out_b0
-        y = theta[ctl.out_w0:ctl.out_b0].reshape(M, N) @ h + theta[ctl.out_b0:]
+        y = theta[ctl.out_w0 : ctl.out_b0].reshape(M, N) @ h + theta[ctl.out_b0 :]
         commands.append(spec.output_offset + spec.output_scale * np.tanh(y))
     return np.array(commands)
 
@@ -190,7 +255,7 @@ def test_commands_match_a_numpy_reference(arm, cell):
     sim, task, camera, ctls = arm
     ctl = ctls[cell]
     theta = ctl.theta0 + np.random.default_rng(2).normal(0.0, 0.3, (2, ctl.n_params))
-    camera.image.fill(-1.0)                   # images the camera did not render stay -1
+    camera.image.fill(-1.0)  # images the camera did not render stay -1
     rollout_loss(sim, task, ctl, theta)
     stepped = sim.ctrl.to_numpy().copy()
     expected = _numpy_commands(ctl, camera.image.to_numpy()[:STEPS, 0], theta[0])
@@ -217,23 +282,25 @@ def test_normalize_statistics_follow_the_rollouts_and_are_not_trained(arm):
     theta = ctl.theta0 + np.random.default_rng(4).normal(0.0, 0.3, ctl.n_params)
     mask = ctl.statistics_mask()
     m0, n = ctl.stats0, ctl.n_in
-    assert mask.sum() == 2 * n and mask[m0:m0 + 2 * n].all()
-    assert np.all(ctl.theta0[m0:m0 + n] == 0) and np.all(ctl.theta0[m0 + n:m0 + 2 * n] == 1)
+    assert mask.sum() == 2 * n and mask[m0 : m0 + 2 * n].all()
+    assert np.all(ctl.theta0[m0 : m0 + n] == 0) and np.all(ctl.theta0[m0 + n : m0 + 2 * n] == 1)
     taped_loss(sim, task, ctl, np.stack([theta, theta]))
-    assert np.abs(ctl.theta.grad.to_numpy()[0][mask]).max() > 0     # the loss depends on them
-    assert np.all(ctl.grad()[mask] == 0)                                # but they are not trained
+    assert np.abs(ctl.theta.grad.to_numpy()[0][mask]).max() > 0  # the loss depends on them
+    assert np.all(ctl.grad()[mask] == 0)  # but they are not trained
     x = ctl.motion_in.to_numpy().reshape(-1, n)
     new = ctl.refreshed(theta, 1.0)
-    np.testing.assert_allclose(new[m0:m0 + n], x.mean(0), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(new[m0 + n:m0 + 2 * n], x.std(0), rtol=1e-12)
+    np.testing.assert_allclose(new[m0 : m0 + n], x.mean(0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(new[m0 + n : m0 + 2 * n], x.std(0), rtol=1e-12)
     assert np.all(new[~mask] == theta[~mask])
     half = ctl.refreshed(theta, 0.5)
-    np.testing.assert_allclose(half[m0:m0 + n], 0.5 * (theta[m0:m0 + n] + x.mean(0)))
-    np.testing.assert_allclose(half[m0 + n:m0 + 2 * n] ** 2,
-                               0.5 * (theta[m0 + n:m0 + 2 * n] ** 2 + x.var(0)))
+    np.testing.assert_allclose(half[m0 : m0 + n], 0.5 * (theta[m0 : m0 + n] + x.mean(0)))
+    np.testing.assert_allclose(
+        half[m0 + n : m0 + 2 * n] ** 2, 0.5 * (theta[m0 + n : m0 + 2 * n] ** 2 + x.var(0))
+    )
     spatial, last = ctls["spatial"], ctl.convs[-1]
-    np.testing.assert_allclose(ctl.theta0[last.w0:last.b0],
-                               3.0 * spatial.theta0[last.w0:last.b0], rtol=1e-12)
+    np.testing.assert_allclose(
+        ctl.theta0[last.w0 : last.b0], 3.0 * spatial.theta0[last.w0 : last.b0], rtol=1e-12
+    )
 
 
 def test_zero_output_starts_from_standstill(arm):
@@ -242,7 +309,7 @@ def test_zero_output_starts_from_standstill(arm):
     sim, task, _, ctls = arm
     ctl = ctls["gru"]
     theta = initial_theta_for(ctl, dataclasses.replace(ctl.spec, zero_output=True))
-    assert not np.any(theta[ctl.out_w0:]) and np.any(theta[:ctl.out_w0])
+    assert not np.any(theta[ctl.out_w0 :]) and np.any(theta[: ctl.out_w0])
     rollout_loss(sim, task, ctl, theta)
     assert np.all(sim.ctrl.to_numpy() == 0.005)
 
@@ -260,7 +327,7 @@ def test_standardized_dense_layer_has_zero_mean_and_unit_deviation(arm, cell):
     rollout_loss(sim, task, ctl, theta)
     ran = np.arange(0, STEPS, ctl.spec.action_repeat)
     before = ctl.dense_pre[0].to_numpy()[ran].reshape(-1, ctl.dense[0][1])
-    assert before.std(axis=0).max() < 0.2            # the stub's images barely move it
+    assert before.std(axis=0).max() < 0.2  # the stub's images barely move it
     new = ctl.standardized(theta, 0)
     rollout_loss(sim, task, ctl, new)
     after = ctl.dense_pre[0].to_numpy()[ran].reshape(-1, ctl.dense[0][1])
@@ -270,8 +337,9 @@ def test_standardized_dense_layer_has_zero_mean_and_unit_deviation(arm, cell):
     np.testing.assert_allclose(after.std(axis=0), before.std(axis=0) / dev, rtol=1e-10)
     np.testing.assert_allclose(after * dev, before - before.mean(0), rtol=1e-9, atol=1e-14)
     n_in, n_out, w0, b0 = ctl.dense[0]
-    assert np.array_equal(new[:w0], theta[:w0]) and np.array_equal(new[b0 + n_out:],
-                                                                   theta[b0 + n_out:])
+    assert np.array_equal(new[:w0], theta[:w0]) and np.array_equal(
+        new[b0 + n_out :], theta[b0 + n_out :]
+    )
 
 
 def test_conv_lr_scale_scales_only_the_conv_layers_steps(arm):
@@ -281,6 +349,7 @@ def test_conv_lr_scale_scales_only_the_conv_layers_steps(arm):
     layers conv_lr_scale times as far."""
     from types import SimpleNamespace
     from tdphys.optim.params import ParameterMap as Params
+
     sim, _, _, ctls = arm
     ctl = ctls["gru"]
     spec = ctl.spec
@@ -318,13 +387,13 @@ def test_memory_carries_an_earlier_image(arm, memory):
     sim, task, camera, ctls = arm
     ctl = ctls["gru"]
     theta = ctl.theta0 + np.random.default_rng(4).normal(0.0, 0.3, ctl.n_params)
-    if memory == 0:            # a memory that forgets: Wh = 0 and z = 0, so h[t+1] = n(image t)
+    if memory == 0:  # a memory that forgets: Wh = 0 and z = 0, so h[t+1] = n(image t)
         wx0, bx0, wh0, bh0 = ctl.mem
         N = ctl.N
-        theta[wh0:bh0 + 3 * N] = 0.0
-        theta[wx0 + N * ctl.n_feat:wx0 + 2 * N * ctl.n_feat] = 0.0
-        theta[bx0 + N:bx0 + 2 * N] = -40.0
-    rollout_loss(sim, task, ctl, theta)                  # states to look at
+        theta[wh0 : bh0 + 3 * N] = 0.0
+        theta[wx0 + N * ctl.n_feat : wx0 + 2 * N * ctl.n_feat] = 0.0
+        theta[bx0 + N : bx0 + 2 * N] = -40.0
+    rollout_loss(sim, task, ctl, theta)  # states to look at
     base = _commands(sim, ctl, camera)
     image = camera.image.to_numpy()
     image[2] += 0.2
@@ -348,8 +417,9 @@ controller:
   memory: 8
 """
 
-ARM_WITH_CAMERA = "\ncameras:\n  - {name: side, pos: [0, -3, 1], look_at: [0, 0, 1], " \
-                  "width: 32, height: 24}\n"
+ARM_WITH_CAMERA = (
+    "\ncameras:\n  - {name: side, pos: [0, -3, 1], look_at: [0, 0, 1], width: 32, height: 24}\n"
+)
 
 
 def _experiment(tmp_path, text):
@@ -363,6 +433,7 @@ def _experiment(tmp_path, text):
 def test_vision_controller_file_loads(tmp_path):
     from tdphys.optim import load_experiment
     from tdphys.control import ConvLayer
+
     c = load_experiment(_experiment(tmp_path, "  cell: rnn\n  grayscale: true\n")).controller
     assert c.type == "vision" and c.camera == "side" and c.memory == 8 and c.cell == "rnn"
     assert c.conv == (ConvLayer(4, 5, 2, 2, "avg"), ConvLayer(8, 3, 1, 1, "avg"))
@@ -370,73 +441,149 @@ def test_vision_controller_file_loads(tmp_path):
     assert load_experiment(_experiment(tmp_path, "  frames: 3\n")).controller.frames == 3
     c = load_experiment(_experiment(tmp_path, "  frames: 2\n  frame_step: 5\n")).controller
     assert (c.frames, c.frame_step, c.action_repeat) == (2, 5, 1)
-    c = load_experiment(_experiment(tmp_path, "  action_repeat: 3\n  standardize: true\n")
-                        ).controller
+    c = load_experiment(
+        _experiment(tmp_path, "  action_repeat: 3\n  standardize: true\n")
+    ).controller
     assert c.action_repeat == 3 and c.standardize is True
     assert not c.spatial_softmax
-    c = load_experiment(_experiment(tmp_path, "  spatial_softmax: true\n  conv_lr_scale: 0.1\n")
-                        ).controller
+    c = load_experiment(
+        _experiment(tmp_path, "  spatial_softmax: true\n  conv_lr_scale: 0.1\n")
+    ).controller
     assert c.spatial_softmax is True and c.conv_lr_scale == 0.1
     assert not c.motion
     assert load_experiment(_experiment(tmp_path, "  motion: true\n")).controller.motion is True
-    c = load_experiment(_experiment(tmp_path, "  spatial_softmax: true\n  softmax_gain: 30\n"
-                                              "  normalize: true\n  normalize_rate: 0\n")
-                        ).controller
+    c = load_experiment(
+        _experiment(
+            tmp_path,
+            "  spatial_softmax: true\n  softmax_gain: 30\n  normalize: true\n  normalize_rate: 0\n",
+        )
+    ).controller
     assert (c.softmax_gain, c.normalize, c.normalize_rate) == (30.0, True, 0.0)
     c = load_experiment(_experiment(tmp_path, "  normalize: true\n")).controller
     assert (c.softmax_gain, c.normalize, c.normalize_rate) == (1.0, True, 0.1)
 
 
-@pytest.mark.parametrize("old, new, key, words", [
-    ("channels: 8, kernel: 3", "channels: 8, kernel: 0", "controller.conv[1].kernel",
-     ["whole number from 1"]),
-    ("channels: 8, kernel: 3", "channels: 8, kernal: 3", "controller.conv[1].kernal",
-     ["unknown key", "did you mean 'kernel'"]),
-    ("pool: 2}", "pool: 2, pool_type: mx}", "controller.conv[0].pool_type",
-     ["unknown pool type 'mx'", "max"]),
-    ("memory: 8", "memory: -1", "controller.memory", ["whole number from 0"]),
-    ("memory: 8", "memory: 8\n  cell: lstm", "controller.cell", ["unknown memory cell", "gru"]),
-    ("memory: 8", "memory: 8\n  grayscale: 1", "controller.grayscale", ["true or false"]),
-    ("memory: 8", "memory: 8\n  frames: 0", "controller.frames", ["whole number from 1"]),
-    ("memory: 8", "memory: 8\n  frame_step: 0", "controller.frame_step",
-     ["whole number from 1"]),
-    ("memory: 8", "memory: 8\n  action_repeat: 0", "controller.action_repeat",
-     ["must be a whole number > 0"]),
-    ("memory: 8", "memory: 8\n  standardize: 2", "controller.standardize", ["true or false"]),
-    ("memory: 8", "memory: 8\n  inputs: [{clock: {hz: 1}}]", "controller.inputs",
-     ["not a key of a vision controller"]),
-    ("type: vision", "type: mlp\n  inputs: [{clock: {hz: 1}}]", "controller.camera",
-     ["type: vision", "this one is mlp"]),
-    ("  conv: [{channels: 4, kernel: 5, stride: 2, pool: 2}, {channels: 8, kernel: 3}]\n",
-     "", "controller.conv", ["needs the key 'conv'"]),
-    ("conv: [{channels: 4, kernel", "conv: [{kernel", "controller.conv[0].channels",
-     ["needs the key 'channels'"]),
-    ("camera: side", "camera: sied", "controller.camera", ["no camera 'sied'",
-                                                            "did you mean 'side'"]),
-    ("channels: 8, kernel: 3", "channels: 8, kernel: 7", "controller.conv[1]",
-     ["kernel 7", "do not fit", "5 x 7 pixels"]),
-    ("memory: 8", "memory: 8\n  spatial_softmax: yes please", "controller.spatial_softmax",
-     ["true or false"]),
-    ("memory: 8", "memory: 8\n  conv_lr_scale: 0", "controller.conv_lr_scale", ["> 0"]),
-    ("memory: 8", "memory: 8\n  motion: 1", "controller.motion", ["true or false"]),
-    ("memory: 8", "memory: 8\n  softmax_gain: 30", "controller.softmax_gain",
-     ["spatial_softmax", "which is off", "spatial_softmax: true"]),
-    ("memory: 8", "memory: 8\n  spatial_softmax: true\n  softmax_gain: -1",
-     "controller.softmax_gain", ["must be positive"]),
-    ("memory: 8", "memory: 8\n  normalize: yes please", "controller.normalize",
-     ["true or false"]),
-    ("memory: 8", "memory: 8\n  normalize_rate: 1.5", "controller.normalize_rate",
-     ["between 0 and 1", "0.1"]),
-    ("channels: 8, kernel: 3", "channels: 8, kernel: 3, pool: 2}]\n  spatial_softmax: true\n#",
-     "controller.conv[1]", ["spatial_softmax", "before any pooling", "set this layer's `pool` "
-                            "to 1"]),
-])
+@pytest.mark.parametrize(
+    "old, new, key, words",
+    [
+        (
+            "channels: 8, kernel: 3",
+            "channels: 8, kernel: 0",
+            "controller.conv[1].kernel",
+            ["whole number from 1"],
+        ),
+        (
+            "channels: 8, kernel: 3",
+            "channels: 8, kernal: 3",
+            "controller.conv[1].kernal",
+            ["unknown key", "did you mean 'kernel'"],
+        ),
+        (
+            "pool: 2}",
+            "pool: 2, pool_type: mx}",
+            "controller.conv[0].pool_type",
+            ["unknown pool type 'mx'", "max"],
+        ),
+        ("memory: 8", "memory: -1", "controller.memory", ["whole number from 0"]),
+        ("memory: 8", "memory: 8\n  cell: lstm", "controller.cell", ["unknown memory cell", "gru"]),
+        ("memory: 8", "memory: 8\n  grayscale: 1", "controller.grayscale", ["true or false"]),
+        ("memory: 8", "memory: 8\n  frames: 0", "controller.frames", ["whole number from 1"]),
+        (
+            "memory: 8",
+            "memory: 8\n  frame_step: 0",
+            "controller.frame_step",
+            ["whole number from 1"],
+        ),
+        (
+            "memory: 8",
+            "memory: 8\n  action_repeat: 0",
+            "controller.action_repeat",
+            ["must be a whole number > 0"],
+        ),
+        ("memory: 8", "memory: 8\n  standardize: 2", "controller.standardize", ["true or false"]),
+        (
+            "memory: 8",
+            "memory: 8\n  inputs: [{clock: {hz: 1}}]",
+            "controller.inputs",
+            ["not a key of a vision controller"],
+        ),
+        (
+            "type: vision",
+            "type: mlp\n  inputs: [{clock: {hz: 1}}]",
+            "controller.camera",
+            ["type: vision", "this one is mlp"],
+        ),
+        (
+            "  conv: [{channels: 4, kernel: 5, stride: 2, pool: 2}, {channels: 8, kernel: 3}]\n",
+            "",
+            "controller.conv",
+            ["needs the key 'conv'"],
+        ),
+        (
+            "conv: [{channels: 4, kernel",
+            "conv: [{kernel",
+            "controller.conv[0].channels",
+            ["needs the key 'channels'"],
+        ),
+        (
+            "camera: side",
+            "camera: sied",
+            "controller.camera",
+            ["no camera 'sied'", "did you mean 'side'"],
+        ),
+        (
+            "channels: 8, kernel: 3",
+            "channels: 8, kernel: 7",
+            "controller.conv[1]",
+            ["kernel 7", "do not fit", "5 x 7 pixels"],
+        ),
+        (
+            "memory: 8",
+            "memory: 8\n  spatial_softmax: yes please",
+            "controller.spatial_softmax",
+            ["true or false"],
+        ),
+        ("memory: 8", "memory: 8\n  conv_lr_scale: 0", "controller.conv_lr_scale", ["> 0"]),
+        ("memory: 8", "memory: 8\n  motion: 1", "controller.motion", ["true or false"]),
+        (
+            "memory: 8",
+            "memory: 8\n  softmax_gain: 30",
+            "controller.softmax_gain",
+            ["spatial_softmax", "which is off", "spatial_softmax: true"],
+        ),
+        (
+            "memory: 8",
+            "memory: 8\n  spatial_softmax: true\n  softmax_gain: -1",
+            "controller.softmax_gain",
+            ["must be positive"],
+        ),
+        (
+            "memory: 8",
+            "memory: 8\n  normalize: yes please",
+            "controller.normalize",
+            ["true or false"],
+        ),
+        (
+            "memory: 8",
+            "memory: 8\n  normalize_rate: 1.5",
+            "controller.normalize_rate",
+            ["between 0 and 1", "0.1"],
+        ),
+        (
+            "channels: 8, kernel: 3",
+            "channels: 8, kernel: 3, pool: 2}]\n  spatial_softmax: true\n#",
+            "controller.conv[1]",
+            ["spatial_softmax", "before any pooling", "set this layer's `pool` to 1"],
+        ),
+    ],
+)
 def test_bad_vision_controller_names_the_key(tmp_path, old, new, key, words):
     """Mistakes in a vision controller block, or a camera or image size that its robot does
     not have, are reported with the file and the key before any simulation runs."""
     from tdphys.optim import load_experiment
     from tdphys.optim.experiment import check_against_robot
     import tdphys
+
     p = _experiment(tmp_path, "")
     text = p.read_text()
     assert old in text

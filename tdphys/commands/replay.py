@@ -130,8 +130,10 @@ def run(args) -> int:
         ) from None
     if args.hold is not None:
         if exp.task.type != "swing_up":
-            raise TdphysError(f"--hold sets a swing_up task's final window; {exp.name} is "
-                              f"a {exp.task.type} task\n  fix: drop --hold")
+            raise TdphysError(
+                f"--hold sets a swing_up task's final window; {exp.name} is "
+                f"a {exp.task.type} task\n  fix: drop --hold"
+            )
         exp = dataclasses.replace(exp, task=dataclasses.replace(exp.task, hold=args.hold))
     if args.nudge is None:
         metrics, sim = replay(exp, x, args.duration, args.arch)

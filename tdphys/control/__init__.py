@@ -6,6 +6,7 @@ weights.py the trainable weights the networks share.
     spec = parse_controller(at)                      # the `controller:` section
     ctl = make_controller(spec, sim, task)           # ctl.set(theta), ctl.rollout(), ...
 """
+
 from __future__ import annotations
 
 from ..model.yamlread import At, Map, choice
@@ -24,16 +25,21 @@ def parse_controller(at: At) -> ControllerSpec:
     m = Map(at, "controller")
     kind = choice(m.get("type"), tuple(_MODULES), "controller type") if "type" in m else "mlp"
     if kind == "vision":
-        elsewhere = {k: "not a key of a vision controller: it sees the camera image only; "
-                        "remove it" for k in mlp.KEYS - vision.KEYS}
+        elsewhere = {
+            k: "not a key of a vision controller: it sees the camera image only; remove it"
+            for k in mlp.KEYS - vision.KEYS
+        }
     else:
-        elsewhere = {k: f"only a `type: vision` controller has it (this one is {kind})"
-                     for k in vision.VISION_KEYS}
+        elsewhere = {
+            k: f"only a `type: vision` controller has it (this one is {kind})"
+            for k in vision.VISION_KEYS
+        }
     return _MODULES[kind].parse(m, elsewhere)
 
 
-def make_controller(spec: ControllerSpec, sim, task, param_sets: int = 1,
-                    image_source=None) -> Controller:
+def make_controller(
+    spec: ControllerSpec, sim, task, param_sets: int = 1, image_source=None
+) -> Controller:
     """The controller of `spec` for `sim`; `task` (a Task) gives the target and the effector
     point an mlp reads; `param_sets`: parameter sets sharing the batch (CMA-ES: one per
     candidate). A vision controller reads `image_source` (default: a tdphys.vision.Renderer
@@ -43,14 +49,25 @@ def make_controller(spec: ControllerSpec, sim, task, param_sets: int = 1,
     if spec.type == "vision":
         if image_source is None:
             from ..vision import Renderer
+
             cameras = sim.robot.cameras
             if not spec.camera and not cameras:
-                raise ValueError(f"a vision controller needs a camera: the robot "
-                                 f"{sim.robot.name} has none")
+                raise ValueError(
+                    f"a vision controller needs a camera: the robot {sim.robot.name} has none"
+                )
             image_source = Renderer(sim, spec.camera or cameras[0].name)
         return vision.ConvRecurrent(spec, sim, image_source, param_sets)
     return mlp.MLP(spec, sim, task, param_sets)
 
 
-__all__ = ["ConvLayer", "Controller", "ControllerInput", "ControllerSpec",
-           "MLPSpec", "OpenLoopSpec", "VisionSpec", "make_controller", "parse_controller"]
+__all__ = [
+    "ConvLayer",
+    "Controller",
+    "ControllerInput",
+    "ControllerSpec",
+    "MLPSpec",
+    "OpenLoopSpec",
+    "VisionSpec",
+    "make_controller",
+    "parse_controller",
+]

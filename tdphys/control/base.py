@@ -34,12 +34,20 @@ from ..model.yamlread import (
 
 ACTIVATIONS = ("tanh", "relu", "elu", "sigmoid")
 SQUASHES = ("none", "tanh")
-MAX_WIDTH = 16_384               # units of a layer, channels, memory cells
+MAX_WIDTH = 16_384  # units of a layer, channels, memory cells
 
 # the keys of every controller; NETWORK_KEYS: of the mlp and vision controllers
 COMMON_KEYS = {"type", "output_offset", "lr_scale"}
-NETWORK_KEYS = {"hidden", "activation", "zero_output", "init_gain", "seed", "output_scale",
-                "squash", "action_repeat"}
+NETWORK_KEYS = {
+    "hidden",
+    "activation",
+    "zero_output",
+    "init_gain",
+    "seed",
+    "output_scale",
+    "squash",
+    "action_repeat",
+}
 
 
 @dataclass(frozen=True)
@@ -68,14 +76,22 @@ class ControllerSpec:
         n_motors = sum(len(j.motors) for j in robot.joints)
         if n_motors == 0:
             from pathlib import Path
-            raise ModelError(file, "controller", f"the robot {Path(robot_path).name} has no "
-                             "motors to control", "add motors to its joints, or remove the "
-                                                  "controller")
+
+            raise ModelError(
+                file,
+                "controller",
+                f"the robot {Path(robot_path).name} has no motors to control",
+                "add motors to its joints, or remove the controller",
+            )
         self.check_inputs(robot, file, robot_path, task_type)
         for key, value in self.per_motor().items():
             if isinstance(value, tuple) and len(value) not in (1, n_motors):
-                raise ModelError(file, f"controller.{key}", f"{len(value)} numbers for "
-                                 f"{n_motors} motors", f"give one number, or {n_motors}")
+                raise ModelError(
+                    file,
+                    f"controller.{key}",
+                    f"{len(value)} numbers for {n_motors} motors",
+                    f"give one number, or {n_motors}",
+                )
         self.check_camera(robot, file, robot_path)
 
     def check_inputs(self, robot, file: str, robot_path: str, task_type: str) -> None:
@@ -141,9 +157,11 @@ def read_shared(m: Map, values: dict) -> None:
 def network_keys_elsewhere(kind: str) -> dict[str, str]:
     """The fix for a network key (or an mlp's inputs) in the section of a controller without
     a network."""
-    return {k: f"an {kind} controller has one trainable command per step and no network: "
-               f"remove `{k}` (or use an mlp or vision controller)"
-            for k in NETWORK_KEYS | {"inputs", "skip"}}
+    return {
+        k: f"an {kind} controller has one trainable command per step and no network: "
+        f"remove `{k}` (or use an mlp or vision controller)"
+        for k in NETWORK_KEYS | {"inputs", "skip"}
+    }
 
 
 class Controller(ABC):
@@ -221,5 +239,6 @@ class CommandHold:
     @ti.kernel
     def k_hold_adjoint(self, t: ti.i32, factor: ti.f64):
         for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
-            self.sim.ctrl.grad[t - 1, b, m] += ti.cast(factor, self.sim.real) \
-                * self.sim.ctrl.grad[t, b, m]
+            self.sim.ctrl.grad[t - 1, b, m] += (
+                ti.cast(factor, self.sim.real) * self.sim.ctrl.grad[t, b, m]
+            )

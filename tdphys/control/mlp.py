@@ -59,10 +59,15 @@ from .base import (
 from .weights import Weights
 
 INPUT_KINDS = ("clock", "sensor", "target", "effector_to_target", "effector_distance")
-TARGET_INPUTS = ("target", "effector_to_target", "effector_distance")   # need a reach task
+TARGET_INPUTS = ("target", "effector_to_target", "effector_distance")  # need a reach task
 KEYS = COMMON_KEYS | NETWORK_KEYS | {"inputs", "skip"}
-_INPUT_KEYS = {"clock": {"hz", "scale"}, "sensor": {"name", "scale"}, "target": {"scale"},
-               "effector_to_target": {"scale"}, "effector_distance": {"scale"}}
+_INPUT_KEYS = {
+    "clock": {"hz", "scale"},
+    "sensor": {"name", "scale"},
+    "target": {"scale"},
+    "effector_to_target": {"scale"},
+    "effector_distance": {"scale"},
+}
 
 # feature codes of the input table
 _F_SIN, _F_COS, _F_SENSOR, _F_TARGET, _F_OFFSET, _F_DISTANCE = range(6)
@@ -97,12 +102,21 @@ class MLPSpec(NetworkSpec):
         sensors = [s.name for s in robot.sensors]
         for i, inp in enumerate(self.inputs):
             if inp.kind == "sensor" and inp.name not in sensors:
-                raise robot_lacks(file, f"controller.inputs[{i}].sensor.name", robot_path,
-                                  "sensor", inp.name, sensors)
+                raise robot_lacks(
+                    file,
+                    f"controller.inputs[{i}].sensor.name",
+                    robot_path,
+                    "sensor",
+                    inp.name,
+                    sensors,
+                )
             if inp.kind in TARGET_INPUTS and task_type != "reach":
-                raise ModelError(file, f"controller.inputs[{i}]", f"'{inp.kind}' needs a "
-                                 f"reach task (this task is {task_type})",
-                                 "use clock or sensor inputs")
+                raise ModelError(
+                    file,
+                    f"controller.inputs[{i}]",
+                    f"'{inp.kind}' needs a reach task (this task is {task_type})",
+                    "use clock or sensor inputs",
+                )
 
 
 def parse(m: Map, elsewhere: dict[str, str]) -> MLPSpec:
@@ -113,19 +127,25 @@ def parse(m: Map, elsewhere: dict[str, str]) -> MLPSpec:
     for i, item in enumerate(items(inputs_at, "inputs")):
         im = Map(item, f"controller.inputs[{i}]")
         if len(im.names()) != 1:
-            raise item.error("each input is a mapping with one key, its kind",
-                             f"e.g. `- clock: {{hz: 1.5}}`; kinds: {', '.join(INPUT_KINDS)}")
+            raise item.error(
+                "each input is a mapping with one key, its kind",
+                f"e.g. `- clock: {{hz: 1.5}}`; kinds: {', '.join(INPUT_KINDS)}",
+            )
         (ikind,) = im.names()
         if ikind not in INPUT_KINDS:
-            raise im.key_at(ikind).error(f"unknown input kind '{ikind}'",
-                                         did_you_mean(ikind, INPUT_KINDS))
+            raise im.key_at(ikind).error(
+                f"unknown input kind '{ikind}'", did_you_mean(ikind, INPUT_KINDS)
+            )
         spec = im.get(ikind)
         where = f"controller.inputs[{i}].{ikind}"
         if is_null(spec):
             if ikind in ("clock", "sensor"):
-                raise spec.error(f"a {ikind} input needs settings",
-                                 "write `clock: {hz: 1.5}`" if ikind == "clock" else
-                                 "write `sensor: {name: SENSOR}`")
+                raise spec.error(
+                    f"a {ikind} input needs settings",
+                    "write `clock: {hz: 1.5}`"
+                    if ikind == "clock"
+                    else "write `sensor: {name: SENSOR}`",
+                )
             opts = None
         else:
             opts = Map(spec, where).only(_INPUT_KEYS[ikind])
@@ -161,8 +181,9 @@ class MLP(Weights, Controller):
         self.repeat = int(spec.action_repeat)
         if self.repeat < 1:
             raise ValueError(f"action_repeat must be at least 1, got {spec.action_repeat}")
-        self.per_step = self.repeat > 1 or any(code[0] not in (_F_SIN, _F_COS, _F_TARGET)
-                                               for code in table)
+        self.per_step = self.repeat > 1 or any(
+            code[0] not in (_F_SIN, _F_COS, _F_TARGET) for code in table
+        )
         self._hold = CommandHold(sim).hold
         self._init_linear()
         sizes = (self.n_in,) + tuple(spec.hidden) + (M,)
@@ -189,21 +210,33 @@ class MLP(Weights, Controller):
         self.freq = backend.field(real, max(self.n_in, 1))
         self.out_scale = backend.field(real, M)
         self.out_offset = backend.field(real, M)
-        self.x = [backend.field(real, (T, B, n)) for n in sizes[:-1]]      # layer inputs
-        self.pre = [backend.field(real, (T, B, n)) for n in sizes[1:]]     # pre-activations
-        backend.FieldBlock({"feat_kind": self.feat_kind, "feat_arg": self.feat_arg},
-                           ti.i32).write({"feat_kind": [c[0] for c in table],
-                                          "feat_arg": [c[1] for c in table]})
-        backend.FieldBlock({"feat_scale": self.feat_scale, "freq": self.freq,
-                            "out_scale": self.out_scale, "out_offset": self.out_offset}).write({
-            "feat_scale": [c[2] for c in table], "freq": [c[3] for c in table],
-            "out_scale": np.broadcast_to(np.asarray(spec.output_scale, float), (M,)),
-            "out_offset": np.broadcast_to(np.asarray(spec.output_offset, float), (M,))})
+        self.x = [backend.field(real, (T, B, n)) for n in sizes[:-1]]  # layer inputs
+        self.pre = [backend.field(real, (T, B, n)) for n in sizes[1:]]  # pre-activations
+        backend.FieldBlock({"feat_kind": self.feat_kind, "feat_arg": self.feat_arg}, ti.i32).write(
+            {"feat_kind": [c[0] for c in table], "feat_arg": [c[1] for c in table]}
+        )
+        backend.FieldBlock(
+            {
+                "feat_scale": self.feat_scale,
+                "freq": self.freq,
+                "out_scale": self.out_scale,
+                "out_offset": self.out_offset,
+            }
+        ).write(
+            {
+                "feat_scale": [c[2] for c in table],
+                "freq": [c[3] for c in table],
+                "out_scale": np.broadcast_to(np.asarray(spec.output_scale, float), (M,)),
+                "out_offset": np.broadcast_to(np.asarray(spec.output_offset, float), (M,)),
+            }
+        )
         self.theta0 = self.initial_theta()
         self._clear_own = backend.gradient_clearer(
             [self.theta, self.feat_scale, self.freq, self.out_scale, self.out_offset]
-            + self.x + self.pre)
-        self.target = task.target_field            # (B,) targets [m], or None
+            + self.x
+            + self.pre
+        )
+        self.target = task.target_field  # (B,) targets [m], or None
         self.has_target = self.target is not None
         eff = task.effector
         self.eff_body = int(eff[0]) if eff is not None else 0
@@ -260,7 +293,7 @@ class MLP(Weights, Controller):
 
     @ti.kernel
     def k_features(self, t0: ti.i32, t1: ti.i32):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # module docstring
         for t, b, i in ti.ndrange((t0, t1), self.sim.batch, self.n_in):
             kind, arg = self.feat_kind[i], self.feat_arg[i]
             phase = 2.0 * math.pi * self.freq[i] * t * self.sim.dt
@@ -299,7 +332,7 @@ class MLP(Weights, Controller):
     @ti.kernel
     def k_output(self, t0: ti.i32, t1: ti.i32):
         last = ti.static(len(self.pre) - 1)
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # module docstring
         for t, b, m in ti.ndrange((t0, t1), self.sim.batch, self.sim.n_motors):
             y = self.pre[last][t, b, m]
             if ti.static(self.squash_tanh):
@@ -311,12 +344,20 @@ class MLP(Weights, Controller):
         self.k_features(t0, t1)
         n_layers = len(self.sizes) - 1
         for k, (w0, b0) in enumerate(self.offsets):
-            self.linear(t0, t1, self.pre[k], self.x[k], 0, w0, b0, self.sizes[k + 1],
-                       self.sizes[k])
+            self.linear(t0, t1, self.pre[k], self.x[k], 0, w0, b0, self.sizes[k + 1], self.sizes[k])
             if k == n_layers - 1:
                 if self.spec.skip:
-                    self.linear(t0, t1, self.pre[k], self.x[0], 0, self.skip_offset, -1,
-                               self.sizes[-1], self.n_in)
+                    self.linear(
+                        t0,
+                        t1,
+                        self.pre[k],
+                        self.x[0],
+                        0,
+                        self.skip_offset,
+                        -1,
+                        self.sizes[-1],
+                        self.n_in,
+                    )
             else:
                 self.k_activate(t0, t1, k)
         self.k_output(t0, t1)
@@ -327,11 +368,13 @@ class MLP(Weights, Controller):
         hold its command (whose adjoint grad_decay scales per step back)."""
         sim = self.sim
         if self.per_step:
+
             def policy(t: int) -> None:
-                if t % self.repeat:        # between two evaluations: the command is held
+                if t % self.repeat:  # between two evaluations: the command is held
                     self._hold(t, grad_decay)
                 else:
                     self.compute(t, t + 1)
+
             sim.rollout(policy=policy, check=check)
         else:
             self.compute(0, sim.steps)

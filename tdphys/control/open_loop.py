@@ -1,5 +1,6 @@
 """The open-loop controller (`controller: {type: open_loop}`): the command table itself,
 (T, M) in the motors' units, is trainable."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

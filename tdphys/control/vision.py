@@ -102,9 +102,22 @@ from .weights import Weights
 
 CELLS = ("gru", "rnn")
 POOL_TYPES = ("avg", "max")
-VISION_KEYS = {"camera", "conv", "grayscale", "frames", "frame_step", "standardize",
-               "spatial_softmax", "motion", "conv_lr_scale", "memory", "cell", "softmax_gain",
-               "normalize", "normalize_rate"}
+VISION_KEYS = {
+    "camera",
+    "conv",
+    "grayscale",
+    "frames",
+    "frame_step",
+    "standardize",
+    "spatial_softmax",
+    "motion",
+    "conv_lr_scale",
+    "memory",
+    "cell",
+    "softmax_gain",
+    "normalize",
+    "normalize_rate",
+}
 KEYS = COMMON_KEYS | NETWORK_KEYS | VISION_KEYS
 _CONV_KEYS = {"channels", "kernel", "stride", "pool", "pool_type"}
 
@@ -162,21 +175,31 @@ class VisionSpec(NetworkSpec):
         names = [cam.name for cam in cameras]
         if not names:
             from pathlib import Path
-            raise ModelError(file, "controller", f"the robot {Path(robot_path).name} has no "
-                             "camera for a vision controller", "add one under `cameras:` in "
-                                                               "the robot file "
-                                                               "(docs/robot-format.md)")
+
+            raise ModelError(
+                file,
+                "controller",
+                f"the robot {Path(robot_path).name} has no camera for a vision controller",
+                "add one under `cameras:` in the robot file (docs/robot-format.md)",
+            )
         if self.camera and self.camera not in names:
-            raise robot_lacks(file, "controller.camera", robot_path, "camera", self.camera,
-                              names)
+            raise robot_lacks(file, "controller.camera", robot_path, "camera", self.camera, names)
         cam = cameras[names.index(self.camera) if self.camera else 0]
         try:
-            conv_geometry(self.conv, self.frames * (1 if self.grayscale else 3), cam.height,
-                          cam.width, self.spatial_softmax)
+            conv_geometry(
+                self.conv,
+                self.frames * (1 if self.grayscale else 3),
+                cam.height,
+                cam.width,
+                self.spatial_softmax,
+            )
         except ConvDoesNotFit as exc:
-            raise ModelError(file, f"controller.conv[{exc.layer}]",
-                             f"{exc.message} (camera '{cam.name}' is {cam.height} x "
-                             f"{cam.width})", exc.fix) from None
+            raise ModelError(
+                file,
+                f"controller.conv[{exc.layer}]",
+                f"{exc.message} (camera '{cam.name}' is {cam.height} x {cam.width})",
+                exc.fix,
+            ) from None
 
 
 def parse(m: Map, elsewhere: dict[str, str]) -> VisionSpec:
@@ -187,8 +210,11 @@ def parse(m: Map, elsewhere: dict[str, str]) -> VisionSpec:
     layers = []
     for i, item in enumerate(items(conv_at, "conv", allow_empty=False)):
         lm = Map(item, f"controller.conv[{i}]").only(_CONV_KEYS)
-        args = {"channels": size(lm.require("channels", "add `channels: 8` (its feature "
-                                                        "maps)"), MAX_WIDTH)}
+        args = {
+            "channels": size(
+                lm.require("channels", "add `channels: 8` (its feature maps)"), MAX_WIDTH
+            )
+        }
         for key in ("kernel", "stride", "pool"):
             if key in lm:
                 args[key] = size(lm.get(key), limits.CAMERA_PIXELS[1])
@@ -211,17 +237,22 @@ def parse(m: Map, elsewhere: dict[str, str]) -> VisionSpec:
         at = m.get("softmax_gain")
         values["softmax_gain"] = positive(at, "")
         if not values.get("spatial_softmax"):
-            raise at.error("softmax_gain scales the last conv layer of spatial_softmax, "
-                           "which is off", "add `spatial_softmax: true`, or drop softmax_gain")
+            raise at.error(
+                "softmax_gain scales the last conv layer of spatial_softmax, which is off",
+                "add `spatial_softmax: true`, or drop softmax_gain",
+            )
     if "normalize" in m:
         values["normalize"] = boolean(m.get("normalize"))
     if "normalize_rate" in m:
         at = m.get("normalize_rate")
         rate = number(at)
         if not 0.0 <= rate <= 1.0:
-            raise at.error(f"must be between 0 and 1, got {rate:g}", "use e.g. 0.1 (each "
-                           "update's rollout weighs 10 % in the statistics), or 0 to keep "
-                           "the first rollout's")
+            raise at.error(
+                f"must be between 0 and 1, got {rate:g}",
+                "use e.g. 0.1 (each "
+                "update's rollout weighs 10 % in the statistics), or 0 to keep "
+                "the first rollout's",
+            )
         values["normalize_rate"] = rate
     if "memory" in m:
         values["memory"] = size(m.get("memory"), MAX_WIDTH, low=0)
@@ -256,32 +287,55 @@ class ConvDoesNotFit(ValueError):
     """A conv layer (index `layer`) whose kernel or pooling is larger than its input, or that
     spatial_softmax cannot read; `fix` says what to change."""
 
-    def __init__(self, layer: int, message: str,
-                 fix: str = "use a smaller kernel, stride or pool, fewer layers, or a larger "
-                            "camera image"):
+    def __init__(
+        self,
+        layer: int,
+        message: str,
+        fix: str = "use a smaller kernel, stride or pool, fewer layers, or a larger camera image",
+    ):
         super().__init__(f"controller.conv[{layer}]: {message}")
         self.layer, self.message, self.fix = layer, message, fix
 
 
-def conv_geometry(layers, channels: int, height: int, width: int,
-                  spatial_softmax: bool = False) -> list:
+def conv_geometry(
+    layers, channels: int, height: int, width: int, spatial_softmax: bool = False
+) -> list:
     """The _ConvGeometry of each of `layers` (ConvLayer) on a (channels, height, width)
     input [px], with their weights from offset 0 of theta. With spatial_softmax the last
     layer's maps are read before any pooling, so its pool must be 1. Raises ConvDoesNotFit."""
     if spatial_softmax and layers and int(layers[-1].pool) != 1:
-        raise ConvDoesNotFit(len(layers) - 1, "spatial_softmax reads the last layer's maps "
-                             "before any pooling", "set this layer's `pool` to 1 (or turn "
-                             "spatial_softmax off)")
+        raise ConvDoesNotFit(
+            len(layers) - 1,
+            "spatial_softmax reads the last layer's maps before any pooling",
+            "set this layer's `pool` to 1 (or turn spatial_softmax off)",
+        )
     out, off = [], 0
     c, h, w = channels, height, width
     for i, layer in enumerate(layers):
         k, s, p, co = int(layer.kernel), int(layer.stride), int(layer.pool), int(layer.channels)
         ho, wo = (h - k) // s + 1, (w - k) // s + 1
         if k > h or k > w or ho // p < 1 or wo // p < 1:
-            raise ConvDoesNotFit(i, f"kernel {k}, stride {s} and pool {p} do not fit its input "
-                                    f"of {h} x {w} pixels (rows x columns)")
-        g = _ConvGeometry(c, h, w, co, k, s, ho, wo, p, ho // p, wo // p,
-                          layer.pool_type == "max" and p > 1, off, off + co * c * k * k)
+            raise ConvDoesNotFit(
+                i,
+                f"kernel {k}, stride {s} and pool {p} do not fit its input "
+                f"of {h} x {w} pixels (rows x columns)",
+            )
+        g = _ConvGeometry(
+            c,
+            h,
+            w,
+            co,
+            k,
+            s,
+            ho,
+            wo,
+            p,
+            ho // p,
+            wo // p,
+            layer.pool_type == "max" and p > 1,
+            off,
+            off + co * c * k * k,
+        )
         out.append(g)
         off = g.b0 + co
         c, h, w = co, g.hp, g.wp
@@ -307,52 +361,61 @@ class ConvRecurrent(Weights, Controller):
             raise ValueError(f"unknown memory cell '{spec.cell}' (use one of {CELLS})")
         for i, layer in enumerate(spec.conv):
             if layer.pool_type not in POOL_TYPES:
-                raise ValueError(f"controller.conv[{i}]: unknown pool type '{layer.pool_type}' "
-                                 f"(use one of {POOL_TYPES})")
+                raise ValueError(
+                    f"controller.conv[{i}]: unknown pool type '{layer.pool_type}' "
+                    f"(use one of {POOL_TYPES})"
+                )
         self.P = param_sets
-        self.per_step = True     # it reads the image of the current state
+        self.per_step = True  # it reads the image of the current state
         # the loop form of the kernels whose entries many iterations share (module docstring)
         self.ordered, self.stride = sim.backend.ordered_sums, sim.world_stride
         self.act_code = ACTIVATIONS.index(spec.activation)
         self.squash_tanh = spec.squash == "tanh"
         self.grey = bool(spec.grayscale)
-        self.frame_channels = 1 if self.grey else int(source.channels)   # per stacked image
+        self.frame_channels = 1 if self.grey else int(source.channels)  # per stacked image
         self.frames = int(spec.frames)
         self.repeat = int(spec.action_repeat)
         if self.frames < 1 or int(spec.frame_step) < 1 or self.repeat < 1:
-            raise ValueError(f"frames, frame_step and action_repeat must be at least 1, got "
-                             f"{spec.frames}, {spec.frame_step} and {spec.action_repeat}")
-        self.frame_step = int(spec.frame_step) * self.repeat   # [steps] between stacked images
-        self.frame_reach = (self.frames - 1) * self.frame_step   # steps back to the oldest
+            raise ValueError(
+                f"frames, frame_step and action_repeat must be at least 1, got "
+                f"{spec.frames}, {spec.frame_step} and {spec.action_repeat}"
+            )
+        self.frame_step = int(spec.frame_step) * self.repeat  # [steps] between stacked images
+        self.frame_reach = (self.frames - 1) * self.frame_step  # steps back to the oldest
         self.motion = bool(spec.motion)
-        self.motion_reach = self.frame_step if self.motion else 0   # [steps] back for motion
+        self.motion_reach = self.frame_step if self.motion else 0  # [steps] back for motion
         self.reach = max(self.frame_reach, self.motion_reach)
         # layer sizes and the parameter layout
         self.spatial = bool(spec.spatial_softmax)
-        self.convs = conv_geometry(spec.conv, self.frames * self.frame_channels,
-                                   int(source.height), int(source.width), self.spatial)
+        self.convs = conv_geometry(
+            spec.conv,
+            self.frames * self.frame_channels,
+            int(source.height),
+            int(source.width),
+            self.spatial,
+        )
         last = self.convs[-1]
         off = last.b0 + last.co
         n = self.n_conv = 2 * last.co if self.spatial else last.co * last.hp * last.wp
         if self.motion:
-            n = 2 * self.n_conv                           # x_last and its change
-        self.n_in = n                                     # d_0's width
+            n = 2 * self.n_conv  # x_last and its change
+        self.n_in = n  # d_0's width
         self.normalize = bool(spec.normalize)
-        self.stats0 = off                                 # normalize: m at stats0, s after it
+        self.stats0 = off  # normalize: m at stats0, s after it
         if self.normalize:
             off += 2 * n
-        self.dense = []                                   # (n_in, n_out, w0, b0)
+        self.dense = []  # (n_in, n_out, w0, b0)
         for width in spec.hidden:
             self.dense.append((n, int(width), off, off + n * int(width)))
             off += n * int(width) + int(width)
             n = int(width)
-        self.n_feat = n                                   # input of the memory
+        self.n_feat = n  # input of the memory
         # the optimiser's view (Controller): input statistics and standardised layers
         self.normalize_rate = float(spec.normalize_rate) if self.normalize else 0.0
         self.standardized_layers = len(self.dense) if spec.standardize else 0
         N = self.N = int(spec.memory)
         G = self.G = 3 if spec.cell == "gru" else 1
-        self.mem = None                                   # (Wx0, bx0, Wh0, bh0 or None)
+        self.mem = None  # (Wx0, bx0, Wh0, bh0 or None)
         if N:
             wx0 = off
             bx0 = wx0 + G * N * n
@@ -361,7 +424,7 @@ class ConvRecurrent(Weights, Controller):
             self.mem = (wx0, bx0, wh0, bh0)
             off = wh0 + G * N * N + (G * N if G == 3 else 0)
             n = N
-        self.n_last = n                                   # input of the output layer
+        self.n_last = n  # input of the output layer
         self.out_w0, self.out_b0 = off, off + M * n
         self.n_params = off + M * n + M
         # fields (declared together: one SNode tree)
@@ -375,35 +438,52 @@ class ConvRecurrent(Weights, Controller):
         self.out_offset = backend.field(real, M)
         self.conv_pre = [backend.field(real, (T, B, g.co * g.ho * g.wo)) for g in self.convs]
         self.conv_out = [backend.field(real, (T, B, g.co * g.hp * g.wp)) for g in self.convs[:-1]]
-        self.conv_out.append(backend.field(real, (T, B, self.n_conv)))   # spatial: the points
-        self.winner = [backend.int_field((T, B, g.co * g.hp * g.wp)) if g.max_pool else None
-                       for g in self.convs]
+        self.conv_out.append(backend.field(real, (T, B, self.n_conv)))  # spatial: the points
+        self.winner = [
+            backend.int_field((T, B, g.co * g.hp * g.wp)) if g.max_pool else None
+            for g in self.convs
+        ]
         self.motion_in = backend.field(real, (T, B, 2 * self.n_conv)) if self.motion else None
         self.norm_in = backend.field(real, (T, B, self.n_in)) if self.normalize else None
         self.dense_pre = [backend.field(real, (T, B, d[1])) for d in self.dense]
         self.dense_out = [backend.field(real, (T, B, d[1])) for d in self.dense]
-        self.gx = backend.field(real, (T, B, max(G * N, 1)))      # input part of the gates
+        self.gx = backend.field(real, (T, B, max(G * N, 1)))  # input part of the gates
         self.gh = backend.field(real, (T, B, max(G * N, 1) if G == 3 else 1))  # state part (gru)
-        self.h = backend.field(real, (T + 1, B, max(N, 1)))       # h[t]: before step t
-        self.y = backend.field(real, (T, B, M))                   # output before the squash
-        spatial = []                                  # spatial_softmax: peak (forward only),
-        if self.spatial:                              # exp and its sum per channel
+        self.h = backend.field(real, (T + 1, B, max(N, 1)))  # h[t]: before step t
+        self.y = backend.field(real, (T, B, M))  # output before the squash
+        spatial = []  # spatial_softmax: peak (forward only),
+        if self.spatial:  # exp and its sum per channel
             self.ss_peak = backend.field(real, (T, B, last.co), grad=False)
             self.ss_e = backend.field(real, (T, B, last.co * last.ho * last.wo))
             self.ss_z = backend.field(real, (T, B, last.co))
             spatial = [self.ss_e, self.ss_z]
         np_real = np.float64 if real == ti.f64 else np.float32
-        self.out_scale.from_numpy(np.broadcast_to(np.asarray(spec.output_scale, float),
-                                                  (M,)).astype(np_real))
-        self.out_offset.from_numpy(np.broadcast_to(np.asarray(spec.output_offset, float),
-                                                   (M,)).astype(np_real))
+        self.out_scale.from_numpy(
+            np.broadcast_to(np.asarray(spec.output_scale, float), (M,)).astype(np_real)
+        )
+        self.out_offset.from_numpy(
+            np.broadcast_to(np.asarray(spec.output_offset, float), (M,)).astype(np_real)
+        )
         self.theta0 = self.initial_theta()
         self._clear_own = backend.gradient_clearer(
-            [self.theta, self.world_weights, self.out_scale, self.out_offset, self.gx, self.gh,
-             self.h, self.y]
-            + self.conv_pre + self.conv_out + self.dense_pre + self.dense_out + spatial
+            [
+                self.theta,
+                self.world_weights,
+                self.out_scale,
+                self.out_offset,
+                self.gx,
+                self.gh,
+                self.h,
+                self.y,
+            ]
+            + self.conv_pre
+            + self.conv_out
+            + self.dense_pre
+            + self.dense_out
+            + spatial
             + ([self.motion_in] if self.motion else [])
-            + ([self.norm_in] if self.normalize else []))
+            + ([self.norm_in] if self.normalize else [])
+        )
         self._winners = ti.ad.no_grad(self._find_winners)
         self._peaks = ti.ad.no_grad(self._find_peaks)
         # grad_decay for the memory: a no-op forward whose backward scales h's adjoint
@@ -437,7 +517,7 @@ class ConvRecurrent(Weights, Controller):
         mean, dev = pre.mean(axis=0), np.maximum(pre.std(axis=0), 1e-3)
         theta = np.array(theta, float)
         theta[w0:b0] = (theta[w0:b0].reshape(n_out, n_in) / dev[:, None]).ravel()
-        theta[b0:b0 + n_out] = (theta[b0:b0 + n_out] - mean) / dev
+        theta[b0 : b0 + n_out] = (theta[b0 : b0 + n_out] - mean) / dev
         return theta
 
     def initial_theta(self) -> np.ndarray:
@@ -457,9 +537,9 @@ class ConvRecurrent(Weights, Controller):
             normal(g.w0, g.b0, g.ci * g.k * g.k)
         if self.spatial:
             last = self.convs[-1]
-            theta[last.w0:last.b0] *= self.spec.softmax_gain
+            theta[last.w0 : last.b0] *= self.spec.softmax_gain
         if self.normalize:
-            theta[self.stats0 + self.n_in:self.stats0 + 2 * self.n_in] = 1.0
+            theta[self.stats0 + self.n_in : self.stats0 + 2 * self.n_in] = 1.0
         for n_in, _, w0, b0 in self.dense:
             normal(w0, b0, n_in)
         if self.mem is not None:
@@ -475,7 +555,7 @@ class ConvRecurrent(Weights, Controller):
         the conv layers' weights and biases (the first entries of theta), 1 elsewhere."""
         scales = np.ones(self.n_params)
         last = self.convs[-1]
-        scales[:last.b0 + last.co] = self.spec.conv_lr_scale
+        scales[: last.b0 + last.co] = self.spec.conv_lr_scale
         return scales
 
     def statistics_mask(self) -> np.ndarray:
@@ -483,7 +563,7 @@ class ConvRecurrent(Weights, Controller):
         and s): the optimisers leave them where refreshed() puts them."""
         mask = np.zeros(self.n_params, bool)
         if self.normalize:
-            mask[self.stats0:self.stats0 + 2 * self.n_in] = True
+            mask[self.stats0 : self.stats0 + 2 * self.n_in] = True
         return mask
 
     def refreshed(self, theta: np.ndarray, rate: float) -> np.ndarray:
@@ -499,10 +579,10 @@ class ConvRecurrent(Weights, Controller):
         ran = np.arange(0, self.sim.steps, self.repeat)
         x = src.to_numpy()[ran].reshape(-1, self.n_in).astype(float)
         m0, n = self.stats0, self.n_in
-        mean = (1.0 - rate) * theta[m0:m0 + n] + rate * x.mean(axis=0)
-        var = (1.0 - rate) * theta[m0 + n:m0 + 2 * n] ** 2 + rate * x.var(axis=0)
-        theta[m0:m0 + n] = mean
-        theta[m0 + n:m0 + 2 * n] = np.sqrt(np.maximum(var, 1e-12))
+        mean = (1.0 - rate) * theta[m0 : m0 + n] + rate * x.mean(axis=0)
+        var = (1.0 - rate) * theta[m0 + n : m0 + 2 * n] ** 2 + rate * x.var(axis=0)
+        theta[m0 : m0 + n] = mean
+        theta[m0 + n : m0 + 2 * n] = np.sqrt(np.maximum(var, 1e-12))
         return theta
 
     def grad(self) -> np.ndarray:
@@ -544,7 +624,7 @@ class ConvRecurrent(Weights, Controller):
             v = self.conv_out[layer - 1][t, b, (c * g.hp + y) * g.wp + x]
         else:
             C = ti.static(self.frame_channels)
-            ts = ti.max(t - (c // C) * self.frame_step, 0)   # stacked image c // C
+            ts = ti.max(t - (c // C) * self.frame_step, 0)  # stacked image c // C
             img = ti.static(self.source.image)
             if ti.static(self.grey):
                 v = (img[ts, b, y, x, 0] + img[ts, b, y, x, 1] + img[ts, b, y, x, 2]) / 3.0
@@ -584,8 +664,9 @@ class ConvRecurrent(Weights, Controller):
                     for t, co, yo, xo, ci in ti.ndrange((t0, t1), g.co, g.ho, g.wo, g.ci):
                         self._conv(layer, t, i // self.stride, co, yo, xo, ci)
         else:
-            for t, b, co, yo, xo, ci in ti.ndrange((t0, t1), self.sim.batch, g.co, g.ho, g.wo,
-                                                   g.ci):
+            for t, b, co, yo, xo, ci in ti.ndrange(
+                (t0, t1), self.sim.batch, g.co, g.ho, g.wo, g.ci
+            ):
                 self._conv(layer, t, b, co, yo, xo, ci)
 
     @ti.func
@@ -597,10 +678,13 @@ class ConvRecurrent(Weights, Controller):
         product)."""
         g = ti.static(self.convs[layer])
         w0 = g.w0 + (co * g.ci + ci) * g.k * g.k
-        self.conv_pre[layer][t, b, (co * g.ho + yo) * g.wo + xo] += backend.unrolled_sum([
-            self.world_weights[b, w0 + ky * g.k + kx]
-            * self._conv_input(layer, t, b, ci, yo * g.s + ky, xo * g.s + kx)
-            for ky, kx in ti.static(ti.ndrange(g.k, g.k))])
+        self.conv_pre[layer][t, b, (co * g.ho + yo) * g.wo + xo] += backend.unrolled_sum(
+            [
+                self.world_weights[b, w0 + ky * g.k + kx]
+                * self._conv_input(layer, t, b, ci, yo * g.s + ky, xo * g.s + kx)
+                for ky, kx in ti.static(ti.ndrange(g.k, g.k))
+            ]
+        )
 
     @ti.kernel
     def k_avg_pool(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
@@ -609,20 +693,21 @@ class ConvRecurrent(Weights, Controller):
         if ti.static(self.ordered):
             for i in range(self.sim.batch * self.stride):
                 if i % self.stride == 0:
-                    for t, c, yp, xp, dy, dx in ti.ndrange((t0, t1), g.co, g.hp, g.wp, g.p,
-                                                           g.p):
+                    for t, c, yp, xp, dy, dx in ti.ndrange((t0, t1), g.co, g.hp, g.wp, g.p, g.p):
                         self._avg_pool(layer, t, i // self.stride, c, yp, xp, dy, dx)
         else:
-            for t, b, c, yp, xp, dy, dx in ti.ndrange((t0, t1), self.sim.batch, g.co, g.hp,
-                                                      g.wp, g.p, g.p):
+            for t, b, c, yp, xp, dy, dx in ti.ndrange(
+                (t0, t1), self.sim.batch, g.co, g.hp, g.wp, g.p, g.p
+            ):
                 self._avg_pool(layer, t, b, c, yp, xp, dy, dx)
 
     @ti.func
     def _avg_pool(self, layer: ti.template(), t, b, c, yp, xp, dy, dx):
         g = ti.static(self.convs[layer])
         z = self.conv_pre[layer][t, b, (c * g.ho + yp * g.p + dy) * g.wo + xp * g.p + dx]
-        self.conv_out[layer][t, b, (c * g.hp + yp) * g.wp + xp] += \
-            self._act(z) * (1.0 / (g.p * g.p))
+        self.conv_out[layer][t, b, (c * g.hp + yp) * g.wp + xp] += self._act(z) * (
+            1.0 / (g.p * g.p)
+        )
 
     @ti.kernel
     def k_winners(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
@@ -646,8 +731,9 @@ class ConvRecurrent(Weights, Controller):
     def k_max_pool(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
         g = ti.static(self.convs[layer])
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, g.co * g.hp * g.wp):
-            self.conv_out[layer][t, b, j] = \
-                self._act(self.conv_pre[layer][t, b, self.winner[layer][t, b, j]])
+            self.conv_out[layer][t, b, j] = self._act(
+                self.conv_pre[layer][t, b, self.winner[layer][t, b, j]]
+            )
 
     # spatial_softmax: the largest pre-activation of each channel is subtracted before exp
     # (no overflow); it is found outside the tape and taken as a constant, which leaves the
@@ -696,7 +782,7 @@ class ConvRecurrent(Weights, Controller):
         channel c at 2 c, 2 c + 1, each in [-1, 1]."""
         g = ti.static(self.convs[-1])
         n = ti.static(g.ho * g.wo)
-        su = ti.static(2.0 / (g.wo - 1) if g.wo > 1 else 0.0)   # [1/px]
+        su = ti.static(2.0 / (g.wo - 1) if g.wo > 1 else 0.0)  # [1/px]
         sv = ti.static(2.0 / (g.ho - 1) if g.ho > 1 else 0.0)
         if ti.static(self.ordered):
             for k in range(self.sim.batch * self.stride):
@@ -768,8 +854,9 @@ class ConvRecurrent(Weights, Controller):
             dst[t, b, j] = 0.0
 
     @ti.kernel
-    def k_activate(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
-                   n: ti.template()):
+    def k_activate(
+        self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(), n: ti.template()
+    ):
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n):
             dst[t, b, j] = self._act(src[t, b, j])
 
@@ -789,7 +876,7 @@ class ConvRecurrent(Weights, Controller):
 
     @ti.kernel
     def k_output(self, t0: ti.i32, t1: ti.i32):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # module docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # module docstring
         for t, b, m in ti.ndrange((t0, t1), self.sim.batch, self.sim.n_motors):
             y = self.y[t, b, m]
             if ti.static(self.squash_tanh):
@@ -798,7 +885,7 @@ class ConvRecurrent(Weights, Controller):
 
     # ------------------------------------------------------------------------ grad_decay
     def _memory_decay_forward(self, t: int, grad_decay: float) -> None:
-        pass   # nothing forward: the step only marks where the memory crosses step t
+        pass  # nothing forward: the step only marks where the memory crosses step t
 
     def _memory_decay_backward(self, t: int, grad_decay: float) -> None:
         """Backward, between the memory steps t and t - 1: h[t]'s adjoint (what the memory
@@ -810,7 +897,7 @@ class ConvRecurrent(Weights, Controller):
             self.k_scale_memory_adjoint(t, grad_decay)
 
     def _frame_decay_forward(self, t: int, grad_decay: float) -> None:
-        pass   # nothing forward: marks where step t's network starts reading its images
+        pass  # nothing forward: marks where step t's network starts reading its images
 
     def _frame_decay_backward(self, t: int, grad_decay: float) -> None:
         """Backward, after the network of step t: the adjoints it gave the older stacked
@@ -908,7 +995,7 @@ class ConvRecurrent(Weights, Controller):
                 else:
                     self.linear(t, t + 1, self.gx, self.h, 0, wh0, -1, GN, self.N)
                     self.k_rnn(t, t + 1)
-            src, n, shift = self.h, self.N, 1      # h[t + 1]: the state after image t
+            src, n, shift = self.h, self.N, 1  # h[t + 1]: the state after image t
         M = self.sim.n_motors
         self.linear(t0, t1, self.y, src, shift, self.out_w0, self.out_b0, M, n)
         self.k_output(t0, t1)
@@ -919,8 +1006,9 @@ class ConvRecurrent(Weights, Controller):
         action_repeat k only at the steps t = 0, k, 2k, ..., the steps between holding the
         command (and the memory). grad_decay: the backward's factor per step back (the
         controller's part: memory, held command, older images)."""
+
         def policy(t):
-            if t % self.repeat:        # between two evaluations: the command is held
+            if t % self.repeat:  # between two evaluations: the command is held
                 if self.reach > 0:
                     self._frame_decay(t, grad_decay)
                 if self.mem is not None:
@@ -930,5 +1018,6 @@ class ConvRecurrent(Weights, Controller):
                 return
             self.source.render(t)
             self.compute(t, t + 1, grad_decay)
-        self._share_weights()    # on the tape: the worlds' weight adjoints reach theta
+
+        self._share_weights()  # on the tape: the worlds' weight adjoints reach theta
         self.sim.rollout(policy=policy, check=check)

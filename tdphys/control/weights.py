@@ -41,9 +41,18 @@ class Weights:
         self.k_linear_weight_adjoint(t0, t1, dst, src, shift, w0, b0, n_out, n_in)
 
     @ti.kernel
-    def k_linear(self, t0: ti.i32, t1: ti.i32, dst: ti.template(), src: ti.template(),
-                shift: ti.template(), w0: ti.template(), b0: ti.template(),
-                n_out: ti.template(), n_in: ti.template()):
+    def k_linear(
+        self,
+        t0: ti.i32,
+        t1: ti.i32,
+        dst: ti.template(),
+        src: ti.template(),
+        shift: ti.template(),
+        w0: ti.template(),
+        b0: ti.template(),
+        n_out: ti.template(),
+        n_in: ti.template(),
+    ):
         """Forward only (the backward is _linear_backward): one thread per output."""
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, n_out):
             p = self._set_of(b)
@@ -55,9 +64,17 @@ class Weights:
             dst[t, b, j] = acc
 
     @ti.kernel
-    def k_linear_input_adjoint(self, t0: ti.i32, t1: ti.i32, dst: ti.template(),
-                              src: ti.template(), shift: ti.template(), w0: ti.template(),
-                              n_out: ti.template(), n_in: ti.template()):
+    def k_linear_input_adjoint(
+        self,
+        t0: ti.i32,
+        t1: ti.i32,
+        dst: ti.template(),
+        src: ti.template(),
+        shift: ti.template(),
+        w0: ti.template(),
+        n_out: ti.template(),
+        n_in: ti.template(),
+    ):
         """src.grad[t + shift, b, i] += sum_j W[j, i] dst.grad[t, b, j]: a thread per input."""
         for t, b, i in ti.ndrange((t0, t1), self.sim.batch, n_in):
             p = self._set_of(b)
@@ -67,9 +84,18 @@ class Weights:
             src.grad[t + shift, b, i] += acc
 
     @ti.kernel
-    def k_linear_weight_adjoint(self, t0: ti.i32, t1: ti.i32, dst: ti.template(),
-                               src: ti.template(), shift: ti.template(), w0: ti.template(),
-                               b0: ti.template(), n_out: ti.template(), n_in: ti.template()):
+    def k_linear_weight_adjoint(
+        self,
+        t0: ti.i32,
+        t1: ti.i32,
+        dst: ti.template(),
+        src: ti.template(),
+        shift: ti.template(),
+        w0: ti.template(),
+        b0: ti.template(),
+        n_out: ti.template(),
+        n_in: ti.template(),
+    ):
         """theta.grad[p] += the sum over the steps, then over set p's worlds, of
         dst.grad[t, b, j] src[t + shift, b, i] (W[j, i]) and dst.grad[t, b, j] (bias j):
         a thread per weight."""
@@ -92,8 +118,9 @@ class Weights:
     def set(self, X: np.ndarray) -> None:
         """X: (n,) for every parameter set, or (P, n)."""
         X = np.broadcast_to(np.atleast_2d(X), (self.P, self.n_params))
-        self.theta.from_numpy(np.ascontiguousarray(X).astype(
-            np.float64 if self.sim.real == ti.f64 else np.float32))
+        self.theta.from_numpy(
+            np.ascontiguousarray(X).astype(np.float64 if self.sim.real == ti.f64 else np.float32)
+        )
 
     def grad(self) -> np.ndarray:
         """d loss / d theta of parameter set 0 (every world's share when P is 1)."""

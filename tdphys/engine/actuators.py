@@ -5,6 +5,7 @@ over the substeps of step t, over dt: for a force motor gear * clip(command) cli
 +-max_force, for a servo the torque its row applied (within +-max_force). The actuator_force
 sensor reads it (engine/sensors.py); it is differentiable like the contact forces.
 """
+
 import taichi as ti
 
 

@@ -3,6 +3,7 @@
 State (world frame): pos [m] centre of mass, quat [w, x, y, z] body to world, vel [m/s],
 omega [rad/s]. Mass properties live in the body frame about the centre of mass.
 """
+
 import math
 
 import taichi as ti
@@ -15,21 +16,25 @@ from .tmath import cayley_rotate, quat_mul, quat_rotate, quat_rotate_inv
 def shape_volume_inertia(kind, radius, half, half_length):
     """(volume [m^3], principal inertia per unit mass [m^2] about the shape centre, shape axes)."""
     vol = 8.0 * half[0] * half[1] * half[2]
-    inertia = ti.Vector([half[1] ** 2 + half[2] ** 2, half[0] ** 2 + half[2] ** 2,
-                         half[0] ** 2 + half[1] ** 2]) / 3.0
+    inertia = (
+        ti.Vector(
+            [half[1] ** 2 + half[2] ** 2, half[0] ** 2 + half[2] ** 2, half[0] ** 2 + half[1] ** 2]
+        )
+        / 3.0
+    )
     if kind == L.S_SPHERE:
-        vol = 4.0 / 3.0 * math.pi * radius ** 3
-        inertia = ti.Vector([0.4, 0.4, 0.4]) * radius ** 2
+        vol = 4.0 / 3.0 * math.pi * radius**3
+        inertia = ti.Vector([0.4, 0.4, 0.4]) * radius**2
     elif kind == L.S_CAPSULE:
         # cylinder of length 2l along z plus two hemispherical caps, mass shared by volume
-        v_cyl = math.pi * radius ** 2 * 2.0 * half_length
-        v_caps = 4.0 / 3.0 * math.pi * radius ** 3
+        v_cyl = math.pi * radius**2 * 2.0 * half_length
+        v_caps = 4.0 / 3.0 * math.pi * radius**3
         vol = v_cyl + v_caps
         f_cyl, f_caps = v_cyl / vol, v_caps / vol
-        axial = f_cyl * radius ** 2 / 2.0 + f_caps * 0.4 * radius ** 2
-        transverse = (f_cyl * (radius ** 2 / 4.0 + (2.0 * half_length) ** 2 / 12.0)
-                      + f_caps * (0.4 * radius ** 2 + half_length ** 2
-                                  + 0.75 * half_length * radius))
+        axial = f_cyl * radius**2 / 2.0 + f_caps * 0.4 * radius**2
+        transverse = f_cyl * (radius**2 / 4.0 + (2.0 * half_length) ** 2 / 12.0) + f_caps * (
+            0.4 * radius**2 + half_length**2 + 0.75 * half_length * radius
+        )
         inertia = ti.Vector([transverse, transverse, axial])
     return vol, inertia
 
@@ -40,8 +45,9 @@ def shape_inertia_about_origin(s, w, k):
     shape k, in body axes. Uses only vector products (matrix products are slow to compile
     for reverse mode in Taichi 1.7.4)."""
     m = s.shape_mass[w, k]
-    _, unit = shape_volume_inertia(s.shape_kind[k], s.shape_radius[w, k],
-                                   s.shape_half_extents[w, k], s.shape_half_length[w, k])
+    _, unit = shape_volume_inertia(
+        s.shape_kind[k], s.shape_radius[w, k], s.shape_half_extents[w, k], s.shape_half_length[w, k]
+    )
     q = s.shape_quat[w, k]
     q = q / q.norm()
     p = s.shape_pos[w, k]
@@ -62,8 +68,9 @@ def about_centre_of_mass(s, w, n):
     mass is kept)."""
     m = s.mass[w, n]
     com = s.moment[w, n] / m
-    inertia = s.inertia_origin[w, n] - m * (com.dot(com) * ti.Matrix.identity(s.real, 3)
-                                            - com.outer_product(com))
+    inertia = s.inertia_origin[w, n] - m * (
+        com.dot(com) * ti.Matrix.identity(s.real, 3) - com.outer_product(com)
+    )
     if s.body_has_com[n]:
         com = s.body_com[w, n]
     if s.body_has_inertia[n]:

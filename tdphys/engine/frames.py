@@ -1,5 +1,6 @@
 """A body's frame and velocity as the constraint rows read them, and the stacked 6-vectors
 the rows use: (linear, angular), each 3 components, world frame."""
+
 import taichi as ti
 
 

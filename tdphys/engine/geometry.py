@@ -4,6 +4,7 @@ Every function returns (n, pa, pb, sep): n the unit world normal pointing from b
 body a, pa / pb [m] the world points on a and on b, and sep [m] the signed separation along n
 (negative when the shapes overlap). The ground is body b = -1, the plane z = 0.
 """
+
 import taichi as ti
 
 from . import layout as L
@@ -115,8 +116,9 @@ def contact_point(s, st: ti.template(), u, w, i, geom: ti.template()):
         n, pa, pb, sep = on_ground(end, ra)
     elif ti.static(geom == L.G_BOX_GROUND):
         h = s.shape_half_extents[w, sa]
-        signs = ti.Vector([1.0 if (sub & 1) else -1.0, 1.0 if (sub & 2) else -1.0,
-                           1.0 if (sub & 4) else -1.0])
+        signs = ti.Vector(
+            [1.0 if (sub & 1) else -1.0, 1.0 if (sub & 2) else -1.0, 1.0 if (sub & 4) else -1.0]
+        )
         n, pa, pb, sep = on_ground(ca + quat_rotate(qa, signs * h), 0.0)
     else:
         cb, qb = shape_pose(s, st, u, w, sb)

@@ -21,6 +21,7 @@ into the update's mixing factors).
 Friction loss f [N m or N] is a row driving the rate to zero with an impulse within +-f h, as a
 velocity servo with target 0 and max_force f.
 """
+
 import taichi as ti
 
 from . import joints
@@ -44,8 +45,9 @@ def row(s, t, u, w, r, kind: ti.template()):
         armature, stiffness = s.passive_armature[w, j], s.passive_stiffness[w, j]
         m_row = armature + s.passive_damping[w, j] * h + stiffness * h * h
         vt = (armature * rate0 - stiffness * h * (q - s.passive_spring_ref[w, j])) / m_row
-        inverse = ja.dot(s.inverse_mass_times(u, w, a, ja)) \
-            + jb.dot(s.inverse_mass_times(u, w, b, jb))
+        inverse = ja.dot(s.inverse_mass_times(u, w, a, ja)) + jb.dot(
+            s.inverse_mass_times(u, w, b, jb)
+        )
         softness = 1.0 / (inverse * m_row + 1e-30)
     else:
         hi = s.passive_friction_loss[w, j] * h

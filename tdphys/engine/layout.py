@@ -22,6 +22,7 @@ written by the previous row of the same sweep that touched the same body (`prev_
 the body's first touch, from the velocity the sweep started with; so no value is overwritten and
 the reverse pass can read every intermediate velocity.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,16 @@ ROW_NORMAL, ROW_FRICTION, ROW_SKIP, ROW_TORSION = _N + 2, _N + 3, _N + 4, _N + 5
 ROW_PASSIVE, ROW_FRICTION_LOSS = _N + 6, _N + 7
 # Sensor kinds (schema.SENSOR_KINDS order) and the number of values each one reads.
 SENSOR_CODES = {kind: i for i, kind in enumerate(SENSOR_KINDS)}
-SENSOR_DIMS = {"body_pos": 3, "body_vel": 3, "body_quat": 4, "body_omega": 3, "joint_pos": 1,
-               "joint_vel": 1, "contact_force": 3, "actuator_force": 1}
+SENSOR_DIMS = {
+    "body_pos": 3,
+    "body_vel": 3,
+    "body_quat": 4,
+    "body_omega": 3,
+    "joint_pos": 1,
+    "joint_vel": 1,
+    "contact_force": 3,
+    "actuator_force": 1,
+}
 SENSOR_CONTACT_FORCE = SENSOR_CODES["contact_force"]
 
 MOTOR_CODES = {"position": 0, "velocity": 1, "force": 2}
@@ -57,10 +66,17 @@ S_SPHERE, S_BOX, S_CAPSULE = 0, 1, 2
 # Contact point geometries. For body-body pairs, body a holds the first-named shape.
 G_SPHERE_GROUND, G_CAPSULE_GROUND, G_BOX_GROUND = 0, 1, 2
 G_SPHERE_SPHERE, G_SPHERE_CAPSULE, G_CAPSULE_CAPSULE, G_SPHERE_BOX = 3, 4, 5, 6
-_GROUND_POINTS = {"sphere": (G_SPHERE_GROUND, 1), "capsule": (G_CAPSULE_GROUND, 2),
-                  "box": (G_BOX_GROUND, 8)}
-_PAIR_GEOMETRY = {("sphere", "sphere"): G_SPHERE_SPHERE, ("sphere", "capsule"): G_SPHERE_CAPSULE,
-                  ("capsule", "capsule"): G_CAPSULE_CAPSULE, ("sphere", "box"): G_SPHERE_BOX}
+_GROUND_POINTS = {
+    "sphere": (G_SPHERE_GROUND, 1),
+    "capsule": (G_CAPSULE_GROUND, 2),
+    "box": (G_BOX_GROUND, 8),
+}
+_PAIR_GEOMETRY = {
+    ("sphere", "sphere"): G_SPHERE_SPHERE,
+    ("sphere", "capsule"): G_SPHERE_CAPSULE,
+    ("capsule", "capsule"): G_CAPSULE_CAPSULE,
+    ("sphere", "box"): G_SPHERE_BOX,
+}
 
 
 @dataclass
@@ -170,56 +186,81 @@ def build_layout(robot: Robot) -> Layout:
     ra = np.array([r[1] for r in rows], np.int32).reshape(-1)
     rb = np.array([r[2] for r in rows], np.int32).reshape(-1)
     in_tree = _tree_joints(parent, child, len(names))
-    row_joint = np.array([r[3] if r[0] < _N or r[0] == ROW_PASSIVE else -1
-                          for r in rows], np.int64)
+    row_joint = np.array([r[3] if r[0] < _N or r[0] == ROW_PASSIVE else -1 for r in rows], np.int64)
     row_tree = np.array([j >= 0 and in_tree[j] for j in row_joint], np.int32).reshape(-1)
     joint_row0 = np.array([int(np.argmax(row_joint == j)) for j in range(len(joints))], np.int32)
     joint_nrows = np.array([int((row_joint == j).sum()) for j in range(len(joints))], np.int32)
     node_parent, tree_order = _tree_order(parent, child, in_tree, len(names))
     groups = _groups_of(parent, child, len(names))
     gs = row_tree == 0
-    prev_first, final = _gauss_seidel_tables(np.where(gs, ra, -1), np.where(gs, rb, -1),
-                                             len(names))
+    prev_first, final = _gauss_seidel_tables(np.where(gs, ra, -1), np.where(gs, rb, -1), len(names))
     i32 = lambda xs: np.array(xs, np.int32).reshape(-1)  # noqa: E731
     sensors = robot.sensors
     dims = [SENSOR_DIMS[x.kind] for x in sensors]
     body_or_none = lambda name: index[name] if name is not None else -1  # noqa: E731
     joint_index = {j.name: i for i, j in enumerate(joints)}
     return Layout(
-        robot=robot, body_names=names, n_bodies=len(names), n_shapes=len(shape_body),
-        n_joints=len(joints), n_motors=len(motors), n_points=len(points), n_rows=len(rows),
-        shape_body=i32(shape_body), shape_kind=i32(shape_kind),
+        robot=robot,
+        body_names=names,
+        n_bodies=len(names),
+        n_shapes=len(shape_body),
+        n_joints=len(joints),
+        n_motors=len(motors),
+        n_points=len(points),
+        n_rows=len(rows),
+        shape_body=i32(shape_body),
+        shape_kind=i32(shape_kind),
         body_has_inertia=i32([b.inertia is not None for b in robot.bodies]),
-        joint_kind=i32([joint_kinds.CODES[j.kind] for j in joints]), joint_parent=i32(parent),
+        joint_kind=i32([joint_kinds.CODES[j.kind] for j in joints]),
+        joint_parent=i32(parent),
         joint_child=i32(child),
         motor_joint=i32([joints.index(j) for j, _ in motors]),
         motor_axis=i32([m.axis for _, m in motors]),
         motor_mode=i32([MOTOR_CODES[m.mode] for _, m in motors]),
-        point_geom=i32([p[0] for p in points]), point_body_a=i32([p[1] for p in points]),
-        point_shape_a=i32([p[2] for p in points]), point_body_b=i32([p[3] for p in points]),
-        point_shape_b=i32([p[4] for p in points]), point_sub=i32([p[5] for p in points]),
-        row_kind=kinds, row_a=ra, row_b=rb, row_idx=i32([r[3] for r in rows]),
-        row_sub=i32([r[4] for r in rows]), row_ref=i32([r[5] for r in rows]),
-        row_tree=row_tree, prev_first=prev_first, final=final,
-        node_parent=node_parent, tree_order=tree_order, joint_row0=joint_row0,
-        joint_nrows=joint_nrows, joint_in_tree=in_tree.astype(np.int32),
-        body_group=groups, n_groups=int(groups.max(initial=-1)) + 1,
+        point_geom=i32([p[0] for p in points]),
+        point_body_a=i32([p[1] for p in points]),
+        point_shape_a=i32([p[2] for p in points]),
+        point_body_b=i32([p[3] for p in points]),
+        point_shape_b=i32([p[4] for p in points]),
+        point_sub=i32([p[5] for p in points]),
+        row_kind=kinds,
+        row_a=ra,
+        row_b=rb,
+        row_idx=i32([r[3] for r in rows]),
+        row_sub=i32([r[4] for r in rows]),
+        row_ref=i32([r[5] for r in rows]),
+        row_tree=row_tree,
+        prev_first=prev_first,
+        final=final,
+        node_parent=node_parent,
+        tree_order=tree_order,
+        joint_row0=joint_row0,
+        joint_nrows=joint_nrows,
+        joint_in_tree=in_tree.astype(np.int32),
+        body_group=groups,
+        n_groups=int(groups.max(initial=-1)) + 1,
         body_alone=(np.bincount(groups)[groups] == 1).astype(np.int32),
         point_row=i32([i for i, r in enumerate(rows) if r[0] == ROW_NORMAL]),
-        sensor_names=[x.name for x in sensors], n_sensors=len(sensors),
+        sensor_names=[x.name for x in sensors],
+        n_sensors=len(sensors),
         n_sensordata=int(sum(dims)),
         sensor_kind=i32([SENSOR_CODES[x.kind] for x in sensors]),
         sensor_body=i32([body_or_none(x.body) for x in sensors]),
         sensor_ref=i32([body_or_none(x.reference) for x in sensors]),
-        sensor_joint=i32([joint_index[x.joint] if x.joint is not None else -1
-                          for x in sensors]),
+        sensor_joint=i32([joint_index[x.joint] if x.joint is not None else -1 for x in sensors]),
         sensor_axis=i32([x.axis for x in sensors]),
-        sensor_adr=i32(np.cumsum([0] + dims)[:-1]), sensor_dim=i32(dims),
-        sensor_motor=i32([[m.name for _, m in motors].index(x.motor)
-                          if x.motor is not None else -1 for x in sensors]),
+        sensor_adr=i32(np.cumsum([0] + dims)[:-1]),
+        sensor_dim=i32(dims),
+        sensor_motor=i32(
+            [
+                [m.name for _, m in motors].index(x.motor) if x.motor is not None else -1
+                for x in sensors
+            ]
+        ),
         body_has_com=i32([b.com is not None for b in robot.bodies]),
         motor_row=i32([i for i, r in enumerate(rows) if r[0] == ROW_MOTOR]),
-        params=default_params(robot, parent, child))
+        params=default_params(robot, parent, child),
+    )
 
 
 def _contact_points(robot: Robot, shape_ref: dict) -> list:
@@ -268,8 +309,10 @@ def _rows(robot: Robot, parent, child, points) -> list:
         rows.append((ROW_MOTOR, parent[j], child[j], m, motor.axis, -1))
     for j, joint in enumerate(robot.joints):
         if joint.friction_loss > 0:
-            rows += [(ROW_FRICTION_LOSS, parent[j], child[j], j, axis, -1)
-                     for axis in range(len(joint.axes))]
+            rows += [
+                (ROW_FRICTION_LOSS, parent[j], child[j], j, axis, -1)
+                for axis in range(len(joint.axes))
+            ]
     for i, point in enumerate(points):
         _, ba, _, bb, _, _ = point
         normal = len(rows)
@@ -310,7 +353,7 @@ def _tree_joints(parent, child, n_bodies: int) -> np.ndarray:
     """(J,) bool: the joints solved exactly, every joint in file order that does not close a
     loop (union-find over the bodies and the world: a second path to the world closes one
     too, so each tree hangs from the world by at most one joint)."""
-    root = list(range(n_bodies + 1))     # index n_bodies: the world
+    root = list(range(n_bodies + 1))  # index n_bodies: the world
 
     def find(i):
         while root[i] != i:
@@ -342,8 +385,7 @@ def _groups_of(parent, child, n_bodies: int) -> np.ndarray:
         if p >= 0:
             root[find(p)] = find(c)
     labels = {}
-    return np.array([labels.setdefault(find(n), len(labels)) for n in range(n_bodies)],
-                    np.int32)
+    return np.array([labels.setdefault(find(n), len(labels)) for n in range(n_bodies)], np.int32)
 
 
 def _tree_order(parent, child, in_tree, n_bodies: int):
@@ -367,7 +409,7 @@ def _tree_order(parent, child, in_tree, n_bodies: int):
             continue
         seen[start] = True
         queue = [start]
-        for node in queue:           # breadth first: parents before children
+        for node in queue:  # breadth first: parents before children
             for nxt in links[node]:
                 if not seen[nxt]:
                     seen[nxt] = True
@@ -431,8 +473,20 @@ def _joint_frames(robot: Robot, parent, child, rot) -> dict:
     axis, +-inf where absent.
     """
     bodies = robot.bodies
-    out = {k: [] for k in ("anchor_p", "anchor_c", "axis_p", "axis_c", "perp_p", "perp_c",
-                           "rel_quat", "limit_lo", "limit_hi")}
+    out = {
+        k: []
+        for k in (
+            "anchor_p",
+            "anchor_c",
+            "axis_p",
+            "axis_c",
+            "perp_p",
+            "perp_c",
+            "rel_quat",
+            "limit_lo",
+            "limit_hi",
+        )
+    }
     for j, joint in enumerate(robot.joints):
         pi, ci = parent[j], child[j]
         rp = rot[pi] if pi >= 0 else np.eye(3)
@@ -455,8 +509,16 @@ def _joint_frames(robot: Robot, parent, child, rot) -> dict:
         out["limit_lo"].append([lim[0] if lim else -np.inf for lim in limits])
         out["limit_hi"].append([lim[1] if lim else np.inf for lim in limits])
     if not robot.joints:
-        shapes = {"anchor_p": (0, 3), "anchor_c": (0, 3), "axis_p": (0, 3, 3), "axis_c": (0, 3, 3),
-                  "perp_p": (0, 3, 3), "perp_c": (0, 3, 3), "rel_quat": (0, 4),
-                  "limit_lo": (0, 3), "limit_hi": (0, 3)}
+        shapes = {
+            "anchor_p": (0, 3),
+            "anchor_c": (0, 3),
+            "axis_p": (0, 3, 3),
+            "axis_c": (0, 3, 3),
+            "perp_p": (0, 3, 3),
+            "perp_c": (0, 3, 3),
+            "rel_quat": (0, 4),
+            "limit_lo": (0, 3),
+            "limit_hi": (0, 3),
+        }
         return {k: np.zeros(s) for k, s in shapes.items()}
     return out

@@ -13,6 +13,7 @@ J v = -bias_rate * C softly (tmath.soft_coefficients).
 Returned per row: ja, jb, target rate vt, softness (tmath.soft_coefficients; 0 rigid), impulse
 bounds lo, hi, friction coefficient mu and active (1 or 0).
 """
+
 import taichi as ti
 
 from . import joints
@@ -83,8 +84,11 @@ def pair_material(s, w, i):
     sa, sb = s.point_shape_a[i], s.point_shape_b[i]
     mu_b, e_b, tor_b = s.ground_friction[w], s.ground_restitution[w], s.ground_torsional[w]
     if sb >= 0:
-        mu_b, e_b, tor_b = (s.shape_friction[w, sb], s.shape_restitution[w, sb],
-                            s.shape_torsional[w, sb])
+        mu_b, e_b, tor_b = (
+            s.shape_friction[w, sb],
+            s.shape_restitution[w, sb],
+            s.shape_torsional[w, sb],
+        )
     mu = ti.sqrt(s.shape_friction[w, sa] * mu_b + TINY)
     if ti.static(s.friction_max):  # Robot.friction_combine "max" (MuJoCo's rule)
         mu = ti.max(s.shape_friction[w, sa], mu_b)
@@ -110,7 +114,8 @@ def contact_row(s, u, w, r, kind: ti.template()):
     if ti.static(kind == L.ROW_NORMAL):
         bias, soft = soft_coefficients(s.contact_hz, s.contact_damping, dt)
         approach = ja.dot(body_velocity(s, s.sub, u, w, s.point_body_a[i])) + jb.dot(
-            body_velocity(s, s.sub, u, w, s.point_body_b[i]))
+            body_velocity(s, s.sub, u, w, s.point_body_b[i])
+        )
         push = gap_target(sep, bias, dt, s.max_push_velocity)
         if rest > 0.0 and approach < -s.restitution_velocity and sep + approach * dt < 0.0:
             vt = ti.max(-rest * approach, push)
@@ -139,7 +144,7 @@ def row(s, t, u, w, r, kind: ti.template()):
         bias, soft = soft_coefficients(s.joint_hz, s.joint_damping, s.h)
         softness = soft
         if s.joint_hz == 0.0 and s.row_tree[r] == 1:
-            bias = 1.0 / s.h   # the tree solve is exact: remove the whole error in a substep
+            bias = 1.0 / s.h  # the tree solve is exact: remove the whole error in a substep
         if ti.static(kind == L.ROW_LIMIT):
             ja_, jb_, c, act = limit_row(s, u, w, r)
             vt = gap_target(c, bias, s.h, s.max_push_velocity)

@@ -19,6 +19,7 @@ Sensor k writes sensordata[t, w, adr : adr + dim] (layout.sensor_adr / sensor_di
 Contact forces come from the solver's accumulated impulses: point_force[t + 1, w, i] is the
 force on point i's first body (side a) during step t; side b feels the opposite.
 """
+
 import taichi as ti
 
 from . import layout as L
@@ -26,8 +27,10 @@ from . import joints
 from .frames import body_velocity, lin
 from .tmath import quat_conj, quat_mul, quat_rotate
 
-_POS, _VEL, _QUAT, _OMEGA, _JPOS, _JVEL = (L.SENSOR_CODES[k] for k in (
-    "body_pos", "body_vel", "body_quat", "body_omega", "joint_pos", "joint_vel"))
+_POS, _VEL, _QUAT, _OMEGA, _JPOS, _JVEL = (
+    L.SENSOR_CODES[k]
+    for k in ("body_pos", "body_vel", "body_quat", "body_omega", "joint_pos", "joint_vel")
+)
 _ACTUATOR = L.SENSOR_CODES["actuator_force"]
 
 
@@ -71,8 +74,9 @@ def reading(s, t, w, k):
         q, ja, jb = joints.coordinate(s, s.state, t, w, j, s.sensor_axis[k])
         out[0] = q
         if kind == _JVEL:
-            out[0] = ja.dot(body_velocity(s, s.state, t, w, s.joint_parent[j])) \
-                + jb.dot(body_velocity(s, s.state, t, w, s.joint_child[j]))
+            out[0] = ja.dot(body_velocity(s, s.state, t, w, s.joint_parent[j])) + jb.dot(
+                body_velocity(s, s.state, t, w, s.joint_child[j])
+            )
     elif kind != L.SENSOR_CONTACT_FORCE:
         out = body_reading(s, t, w, kind, s.sensor_body[k], s.sensor_ref[k])
     return out
@@ -96,9 +100,11 @@ def point_force(s, w, i):
     impulse = ti.Vector.zero(s.real, 3)
     for u in ti.static(range(s.n_substeps)):
         k = s.n_sweeps
-        impulse += lin(s.ja[u, w, r]) * s.lam[u, k, w, r] \
-            + lin(s.ja[u, w, r + 1]) * s.lam[u, k, w, r + 1] \
+        impulse += (
+            lin(s.ja[u, w, r]) * s.lam[u, k, w, r]
+            + lin(s.ja[u, w, r + 1]) * s.lam[u, k, w, r + 1]
             + lin(s.ja[u, w, r + 2]) * s.lam[u, k, w, r + 2]
+        )
     return impulse / s.dt
 
 

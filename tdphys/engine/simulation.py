@@ -32,8 +32,20 @@ import taichi as ti
 from .. import backend, kernel_rules, memory
 from ..errors import ControlsError, GradientDiverged, SimulationDiverged
 from ..model.schema import Robot
-from . import (actuators, bodies, frames, geometry, joint_passive, joints, layout as L, rows,
-               sensors, solver, stabilize, tree)
+from . import (
+    actuators,
+    bodies,
+    frames,
+    geometry,
+    joint_passive,
+    joints,
+    layout as L,
+    rows,
+    sensors,
+    solver,
+    stabilize,
+    tree,
+)
 
 # Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
 PARAM_DOCS = {
@@ -83,21 +95,67 @@ PARAM_DOCS = {
 # rollout does not depend on them smoothly, so they are not trainable.
 SOLVER_PARAMS = ("contact_margin", "limit_margin")
 # Integer tables copied from the Layout (see layout.Layout for their meaning).
-_TABLES = ("shape_body", "shape_kind", "body_has_inertia", "joint_kind", "joint_parent",
-           "joint_child", "motor_joint", "motor_axis", "motor_mode",
-           "point_geom", "point_body_a", "point_shape_a", "point_body_b", "point_shape_b",
-           "point_sub", "row_kind", "row_a", "row_b", "row_idx", "row_sub", "row_ref",
-           "row_tree", "prev_first", "final", "point_row", "node_parent", "tree_order",
-           "joint_row0", "joint_nrows", "joint_in_tree", "body_group", "body_alone", "sensor_kind",
-           "sensor_body",
-           "sensor_ref", "sensor_joint", "sensor_axis", "sensor_adr", "sensor_dim",
-           "sensor_motor", "body_has_com", "motor_row")
+_TABLES = (
+    "shape_body",
+    "shape_kind",
+    "body_has_inertia",
+    "joint_kind",
+    "joint_parent",
+    "joint_child",
+    "motor_joint",
+    "motor_axis",
+    "motor_mode",
+    "point_geom",
+    "point_body_a",
+    "point_shape_a",
+    "point_body_b",
+    "point_shape_b",
+    "point_sub",
+    "row_kind",
+    "row_a",
+    "row_b",
+    "row_idx",
+    "row_sub",
+    "row_ref",
+    "row_tree",
+    "prev_first",
+    "final",
+    "point_row",
+    "node_parent",
+    "tree_order",
+    "joint_row0",
+    "joint_nrows",
+    "joint_in_tree",
+    "body_group",
+    "body_alone",
+    "sensor_kind",
+    "sensor_body",
+    "sensor_ref",
+    "sensor_joint",
+    "sensor_axis",
+    "sensor_adr",
+    "sensor_dim",
+    "sensor_motor",
+    "body_has_com",
+    "motor_row",
+)
 # Recorded state, [t, world, ...] (Simulation.trajectory).
-_STATE = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata", "point_pos",
-          "point_force")
+_STATE = (
+    "pos",
+    "quat",
+    "vel",
+    "omega",
+    "joint_pos",
+    "joint_vel",
+    "sensordata",
+    "point_pos",
+    "point_force",
+)
 # Field attribute names that differ from the parameter names.
-_FIELD_NAME = {"shape_torsional_friction": "shape_torsional",
-               "ground_torsional_friction": "ground_torsional"}
+_FIELD_NAME = {
+    "shape_torsional_friction": "shape_torsional",
+    "ground_torsional_friction": "ground_torsional",
+}
 
 
 @ti.data_oriented
@@ -140,9 +198,16 @@ class Simulation:
         if self.batch < 1 or self.steps < 1:
             raise ValueError("batch and steps must be at least 1")
         lay, sol = self.layout, robot.solver
-        memory.check_fits(lay, self.batch, self.steps, int(sol.iterations), self.backend.arch,
-                          8 if self.backend.precision == "f64" else 4, f"'{robot.name}'",
-                          substeps=int(sol.substeps))
+        memory.check_fits(
+            lay,
+            self.batch,
+            self.steps,
+            int(sol.iterations),
+            self.backend.arch,
+            8 if self.backend.precision == "f64" else 4,
+            f"'{robot.name}'",
+            substeps=int(sol.substeps),
+        )
         self.real = self.backend.real
         self.world_stride = self.backend.world_stride
         self.n_bodies, self.n_shapes, self.n_rows = lay.n_bodies, lay.n_shapes, lay.n_rows
@@ -164,18 +229,22 @@ class Simulation:
         self.gravity = tuple(float(g) for g in sol.gravity)
         # rigid tree joints: the drifted pose of each substep is projected back onto them
         self.stabilized = self.has_tree and self.joint_hz == 0.0
-        self.friction_max = robot.friction_combine == "max"   # rows.pair_material
+        self.friction_max = robot.friction_combine == "max"  # rows.pair_material
         self._allocate()
         self._upload_tables()
         # parameters and the recorded state travel to and from numpy one block at a time
         self._param_block = backend.FieldBlock(self.params)
         self._state_block = backend.FieldBlock({n: getattr(self, n) for n in _STATE})
         self._pose_block = backend.FieldBlock({n: getattr(self, n) for n in _STATE[:4]})
-        self._param_block.write({name: self._padded(name, lay.params[name])
-                                 for name in self.params})
+        self._param_block.write(
+            {name: self._padded(name, lay.params[name]) for name in self.params}
+        )
         self._clear_gradients = backend.gradient_clearer(
             [f for f in vars(self).values() if isinstance(f, ti.Field)]
-            + self.state.fields() + self.sub.fields() + self.drift.fields())
+            + self.state.fields()
+            + self.sub.fields()
+            + self.drift.fields()
+        )
         # Factor on the state adjoints per step backwards in time, set by tape(grad_decay=)
         # for its backward pass (1: the exact gradient; < 1 truncates the horizon, a biased
         # gradient; Degrave et al. used 0.95 for gaits).
@@ -190,14 +259,29 @@ class Simulation:
         B, T = self.batch, self.steps
         U, K = self.n_substeps, self.n_sweeps
         N, S = self.n_bodies, max(self.n_shapes, 1)
-        J, M, P, R = (max(self.n_joints, 1), max(self.n_motors, 1), max(self.n_points, 1),
-                      max(self.n_rows, 1))
+        J, M, P, R = (
+            max(self.n_joints, 1),
+            max(self.n_motors, 1),
+            max(self.n_points, 1),
+            max(self.n_rows, 1),
+        )
         vec, sca = backend.vector, backend.field
         self.rows_sorted, self.points_sorted = backend.int_field(R), backend.int_field(P)
         # parameters, per world: key -> (index shape after the batch axis, vector size or 0)
-        dims = {"S": ((S,), 0), "S3": ((S,), 3), "S4": ((S,), 4), "N3": ((N,), 3),
-                "N4": ((N,), 4), "": ((), 0), "J3": ((J,), 3), "Jx3": ((J, 3), 0),
-                "J33": ((J, 3), 3), "J4": ((J,), 4), "M": ((M,), 0), "J": ((J,), 0)}
+        dims = {
+            "S": ((S,), 0),
+            "S3": ((S,), 3),
+            "S4": ((S,), 4),
+            "N3": ((N,), 3),
+            "N4": ((N,), 4),
+            "": ((), 0),
+            "J3": ((J,), 3),
+            "Jx3": ((J, 3), 0),
+            "J33": ((J, 3), 3),
+            "J4": ((J,), 4),
+            "M": ((M,), 0),
+            "J": ((J,), 0),
+        }
         self.params = {}
         for name, (key, _) in PARAM_DOCS.items():
             index, n = dims[key]
@@ -217,8 +301,8 @@ class Simulation:
         self.ctrl = sca(None, (T, B, M))
         self.sensordata = sca(None, (T + 1, B, max(self.n_sensordata, 1)))
         self.point_force = vec(3, (T + 1, B, P))
-        self.motor_force = sca(None, (T + 1, B, M))   # engine/actuators.py
-        self.point_pos = vec(3, (T + 1, B, P), grad=False)   # [m] world, for viewing only
+        self.motor_force = sca(None, (T + 1, B, M))  # engine/actuators.py
+        self.point_pos = vec(3, (T + 1, B, P), grad=False)  # [m] world, for viewing only
         backend.close_field_tree()
         # scratch of one step: its substeps' poses and stages, [substep, world, ...]
         self.sub = Poses(U + 1, B, N)
@@ -238,7 +322,7 @@ class Simulation:
         # [kg] per contact point: the mass its normal row holds up (k_soft_mass), which sets
         # its softness; computed at the start pose of each rollout
         self.soft_mass = sca(None, (B, P))
-        G = max(self.layout.n_groups, 1)   # jointed bodies, as one rigid body each
+        G = max(self.layout.n_groups, 1)  # jointed bodies, as one rigid body each
         self.group_mass, self.group_moment = sca(None, (B, G)), vec(3, (B, G))
         self.group_inertia = ti.Matrix.field(3, 3, self.real, (B, G), needs_grad=True)
         backend.close_field_tree()
@@ -274,8 +358,9 @@ class Simulation:
             padded[name][tuple(slice(0, d) for d in data.shape)] = data
             setattr(self, name, backend.int_field(padded[name].shape))
         self.row_groups, padded["rows_sorted"] = _groups(lay.row_kind, self.rows_sorted.shape)
-        self.point_groups, padded["points_sorted"] = _groups(lay.point_geom,
-                                                             self.points_sorted.shape)
+        self.point_groups, padded["points_sorted"] = _groups(
+            lay.point_geom, self.points_sorted.shape
+        )
         backend.FieldBlock({n: getattr(self, n) for n in padded}, ti.i32).write(padded)
         self.kinds_present = tuple(kind for kind, _, _ in self.row_groups)
         self.geoms_present = tuple(geom for geom, _, _ in self.point_groups)
@@ -318,15 +403,21 @@ class Simulation:
     def _param_field(self, name):
         if name not in self.params:
             import difflib
+
             hint = difflib.get_close_matches(name, self.params, 1)
-            raise KeyError(f"unknown parameter '{name}'" + (f"; did you mean '{hint[0]}'?" if hint
-                                                              else ""))
+            raise KeyError(
+                f"unknown parameter '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
+            )
         return self.params[name]
 
     def _trim(self, name, arr):
         key = PARAM_DOCS[name][0]
-        count = {"S": self.n_shapes, "N": self.n_bodies, "J": self.n_joints,
-                 "M": self.n_motors}.get(key[:1], None)
+        count = {
+            "S": self.n_shapes,
+            "N": self.n_bodies,
+            "J": self.n_joints,
+            "M": self.n_motors,
+        }.get(key[:1], None)
         return arr if count is None else arr[:, :count]
 
     # --------------------------------------------------------------------------- controls
@@ -337,9 +428,11 @@ class Simulation:
         if u.ndim == 2 and u.shape == (T, M):
             u = np.broadcast_to(u[:, None, :], (T, B, M))
         if u.shape != (T, B, M):
-            raise ControlsError(f"controls have shape {u.shape}, expected ({T}, {M}) or "
-                                f"({T}, {B}, {M}) for {T} steps, batch {B} and {M} motors "
-                                f"({', '.join(self.layout.motor_names) or 'none'})")
+            raise ControlsError(
+                f"controls have shape {u.shape}, expected ({T}, {M}) or "
+                f"({T}, {B}, {M}) for {T} steps, batch {B} and {M} motors "
+                f"({', '.join(self.layout.motor_names) or 'none'})"
+            )
         if not np.all(np.isfinite(u)):
             raise ControlsError("controls contain NaN or inf")
         full = np.zeros(self.ctrl.shape)
@@ -414,9 +507,10 @@ class Simulation:
         """M^-1 j for a stacked (linear, angular) row half j of body n (zero for the world)."""
         out = j * 0.0
         if n >= 0:
-            out = frames.six(frames.lin(j) * self.inv_mass[u, w, n],
-                             bodies.apply_inverse_inertia(self, w, n, self.sub.quat[u, w, n],
-                                                          frames.ang(j)))
+            out = frames.six(
+                frames.lin(j) * self.inv_mass[u, w, n],
+                bodies.apply_inverse_inertia(self, w, n, self.sub.quat[u, w, n], frames.ang(j)),
+            )
         return out
 
     @ti.func
@@ -504,9 +598,9 @@ class Simulation:
         j = self.motor_joint[m]
         q, ja, jb = joints.coordinate(self, self.state, t, w, j, self.motor_axis[m])
         self.joint_pos[t, w, m] = q
-        self.joint_vel[t, w, m] = \
-            ja.dot(frames.body_velocity(self, self.state, t, w, self.joint_parent[j])) \
-            + jb.dot(frames.body_velocity(self, self.state, t, w, self.joint_child[j]))
+        self.joint_vel[t, w, m] = ja.dot(
+            frames.body_velocity(self, self.state, t, w, self.joint_parent[j])
+        ) + jb.dot(frames.body_velocity(self, self.state, t, w, self.joint_child[j]))
 
     @ti.func
     def prepare_bodies(self, u, w):
@@ -534,7 +628,7 @@ class Simulation:
             self.load(t, w, n)
         for u in range(self.n_substeps):
             for n in range(self.n_bodies):
-                self.vwarm[u, w, n] = ti.Vector.zero(self.real, 6)   # the warm start adds to it
+                self.vwarm[u, w, n] = ti.Vector.zero(self.real, 6)  # the warm start adds to it
             self.prepare_bodies(u, w)
             self.prepare_points(u, w)
             self.prepare_rows(t, u, w)
@@ -585,8 +679,8 @@ class Simulation:
                 g, m = self.body_group[n], self.mass[w, n]
                 d = self.pos[0, w, n] - self.group_moment[w, g] / self.group_mass[w, g]
                 self.group_inertia[w, g] += bodies.world_inertia(
-                    self, self.quat[0, w, n], w, n) + m * (
-                    d.dot(d) * ti.Matrix.identity(self.real, 3) - d.outer_product(d))
+                    self, self.quat[0, w, n], w, n
+                ) + m * (d.dot(d) * ti.Matrix.identity(self.real, 3) - d.outer_product(d))
 
     @ti.kernel
     def k_soft_mass(self):
@@ -596,7 +690,7 @@ class Simulation:
         effective mass is used) for a body without joints and where both sides belong to the
         same jointed body."""
         for geom, offset, count in ti.static(self.point_groups):
-            for w in range(self.batch):   # a world's points in order: deterministic adjoints
+            for w in range(self.batch):  # a world's points in order: deterministic adjoints
                 for k in range(count):
                     p = self.points_sorted[offset + k]
                     n, pa, pb, _ = geometry.contact_point(self, self.state, 0, w, p, geom)
@@ -627,8 +721,7 @@ class Simulation:
         `direction` at `point` (world)."""
         g = self.body_group[n]
         lever = (point - self.group_moment[w, g] / self.group_mass[w, g]).cross(direction)
-        return 1.0 / self.group_mass[w, g] \
-            + lever.dot(self.group_inertia[w, g].inverse() @ lever)
+        return 1.0 / self.group_mass[w, g] + lever.dot(self.group_inertia[w, g].inverse() @ lever)
 
     @ti.kernel
     def k_measure(self, t: ti.i32):
@@ -661,7 +754,7 @@ class Simulation:
         backward prelude (backward_prelude: the state's adjoint at t + 1 checked and scaled by
         `decay`, the scratch adjoints zeroed), here rather than in a kernel of its own: on CPU
         each parallel loop of a launch is a hand-off to Taichi's thread pool (~0.1 ms)."""
-        f = ti.cast(decay, self.real)      # in f32 too, without a narrowing warning
+        f = ti.cast(decay, self.real)  # in f32 too, without a narrowing warning
         for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
             if i % self.world_stride == 0:
                 w = i // self.world_stride
@@ -785,8 +878,7 @@ class Simulation:
                     for t in range(t0, t1):
                         for k in range(self.n_sensors):
                             for i in range(self.n_points):
-                                sensors.add_contact_force(self, t, j // self.world_stride, k,
-                                                          i)
+                                sensors.add_contact_force(self, t, j // self.world_stride, k, i)
         else:
             for t, w, k, i in ti.ndrange((t0, t1), self.batch, self.n_sensors, self.n_points):
                 sensors.add_contact_force(self, t, w, k, i)
@@ -805,10 +897,16 @@ class Simulation:
         chunk = t1 - t0
         budget = self.backend.max_loop_iterations  # software Vulkan ends longer shader loops
         if budget:
-            per_substep = ((self.n_sweeps + 5) * (self.n_rows + 2 * self.n_tree)
-                           + 4 * (self.n_bodies + self.n_points) + 16)
-            per_step = self.n_substeps * per_substep + 3 * (self.n_bodies + self.n_points
-                                                            + self.n_motors) + self.n_rows
+            per_substep = (
+                (self.n_sweeps + 5) * (self.n_rows + 2 * self.n_tree)
+                + 4 * (self.n_bodies + self.n_points)
+                + 16
+            )
+            per_step = (
+                self.n_substeps * per_substep
+                + 3 * (self.n_bodies + self.n_points + self.n_motors)
+                + self.n_rows
+            )
             chunk = max(1, budget // (2 * per_step))
         for a in range(t0, t1, chunk):
             self.k_steps(a, min(a + chunk, t1))
@@ -843,8 +941,12 @@ class Simulation:
         zero3, zero6 = ti.Vector.zero(self.real, 3), ti.Vector.zero(self.real, 6)
         zero33 = ti.Matrix.zero(self.real, 3, 3)
         for n in range(self.n_bodies):
-            total = self.pos.grad[t, w, n].sum() + self.vel.grad[t, w, n].sum() \
-                + self.omega.grad[t, w, n].sum() + self.quat.grad[t, w, n].sum()
+            total = (
+                self.pos.grad[t, w, n].sum()
+                + self.vel.grad[t, w, n].sum()
+                + self.omega.grad[t, w, n].sum()
+                + self.quat.grad[t, w, n].sum()
+            )
             if ti.math.isnan(total) or ti.math.isinf(total):
                 self.bad_adjoint[t] = 1 + w * self.n_bodies + n
             self.pos.grad[t, w, n] *= f
@@ -895,8 +997,9 @@ class Simulation:
         launches += [(self.k_prepare, (t, u)) for u in range(self.n_substeps)]
         launches += [(self.k_integrate, (t, u)) for u in range(self.n_substeps)]
         if self.stabilized:
-            launches += [(k, (t, u)) for u in range(self.n_substeps)
-                         for k in (self.k_gap, self.k_displace)]
+            launches += [
+                (k, (t, u)) for u in range(self.n_substeps) for k in (self.k_gap, self.k_displace)
+            ]
         launches += [(self.k_store, (t,)), (self.k_store_measure, (t,))]
         if self.n_sensors:
             launches += [(self.k_sense, (t, t + 1))]
@@ -905,7 +1008,7 @@ class Simulation:
         for kernel, args in launches:
             if args is None:  # the solver's history: a plain forward kernel
                 kernel(t, 1.0)
-            else:             # the rule holds within a kernel: each is checked on its own
+            else:  # the rule holds within a kernel: each is checked on its own
                 backend.start_validation()
                 backend.run_validated(kernel, *args)
 
@@ -964,7 +1067,7 @@ class Simulation:
                 try:
                     kernel_rules.check_tape(tape)
                 except kernel_rules.UnsafeKernelError:
-                    tape.eval_on_exit = False   # Tape.__exit__ would run the wrong backward
+                    tape.eval_on_exit = False  # Tape.__exit__ would run the wrong backward
                     raise
         finally:
             self._grad_decay = 1.0
@@ -997,13 +1100,18 @@ class Simulation:
             "t": np.arange(self.steps + 1) * self.dt,
             "body_names": np.array(self.layout.body_names),
             "motor_names": np.array(self.layout.motor_names),
-            "pos": s["pos"], "quat": s["quat"], "vel": s["vel"], "omega": s["omega"],
-            "joint_pos": s["joint_pos"][:, :, :M], "joint_vel": s["joint_vel"][:, :, :M],
+            "pos": s["pos"],
+            "quat": s["quat"],
+            "vel": s["vel"],
+            "omega": s["omega"],
+            "joint_pos": s["joint_pos"][:, :, :M],
+            "joint_vel": s["joint_vel"][:, :, :M],
             "sensor_names": np.array(self.layout.sensor_names, dtype=str),
-            "sensor_adr": self.layout.sensor_adr, "sensor_dim": self.layout.sensor_dim,
-            "sensordata": s["sensordata"][:, :, :self.n_sensordata],
-            "contact_pos": s["point_pos"][:, :, :self.n_points],
-            "contact_force": s["point_force"][:, :, :self.n_points],
+            "sensor_adr": self.layout.sensor_adr,
+            "sensor_dim": self.layout.sensor_dim,
+            "sensordata": s["sensordata"][:, :, : self.n_sensordata],
+            "contact_pos": s["point_pos"][:, :, : self.n_points],
+            "contact_force": s["point_force"][:, :, : self.n_points],
         }
 
     def poses(self) -> dict:
@@ -1018,11 +1126,11 @@ class Simulation:
             raise KeyError(f"no sensor '{name}'; this robot has {', '.join(names) or 'none'}")
         k = names.index(name)
         adr, dim = int(self.layout.sensor_adr[k]), int(self.layout.sensor_dim[k])
-        return self.sensordata.to_numpy()[:, :, adr:adr + dim]
+        return self.sensordata.to_numpy()[:, :, adr : adr + dim]
 
     def controls_grad(self) -> np.ndarray:
         """d loss / d controls, shape (T, B, M)."""
-        return self.ctrl.grad.to_numpy()[:, :, :self.n_motors]
+        return self.ctrl.grad.to_numpy()[:, :, : self.n_motors]
 
 
 def _first_bad(sim, names):
@@ -1042,7 +1150,7 @@ def _groups(codes: np.ndarray, shape) -> tuple:
     present, so each kind gets its own small kernel."""
     order = np.argsort(codes, kind="stable").astype(np.int32)
     padded = np.zeros(shape, np.int32)
-    padded[:len(order)] = order
+    padded[: len(order)] = order
     groups, offset = [], 0
     for code in sorted(set(codes.tolist())):
         count = int((codes == code).sum())
@@ -1053,4 +1161,3 @@ def _groups(codes: np.ndarray, shape) -> tuple:
 
 def _np_real(dtype):
     return np.float64 if dtype == ti.f64 else np.float32
-

@@ -22,6 +22,7 @@ body's first touch from the projection before the sweep. solve_adjoint walks thi
 backwards (hand-written reverse mode: Taichi's generated adjoint of these loops costs about 20x
 their forward, mostly atomic adds).
 """
+
 import taichi as ti
 
 from . import layout as L
@@ -67,7 +68,7 @@ def warm_start(s, t, u, w):
             if u > 0:
                 before = s.lam[u - 1, s.n_sweeps, w, r]
             factor = s.warm_factor
-            if s.row_kind[r] >= L.ROW_NORMAL:   # a resting contact's impulse is its steady state
+            if s.row_kind[r] >= L.ROW_NORMAL:  # a resting contact's impulse is its steady state
                 factor = 1.0
             lam0 = factor * before * s.active[u, w, r]
             s.lam[u, 0, w, r] = lam0
@@ -111,8 +112,7 @@ def row_update(s, u, k, w, r, kind, va, vb):
             lo = -hi
         trial = ti.math.clamp(trial, lo, hi)
     s.lam[u, k + 1, w, r] = trial
-    return (va + s.ma[u, w, r] * (trial - old) + dva,
-            vb + s.mb[u, w, r] * (trial - old) + dvb)
+    return (va + s.ma[u, w, r] * (trial - old) + dva, vb + s.mb[u, w, r] * (trial - old) + dvb)
 
 
 @ti.func
@@ -123,8 +123,16 @@ def sweep(s, u, k, w, keep: ti.template()):
         kind = s.row_kind[r]
         if s.row_tree[r] == 0 and kind != L.ROW_SKIP:
             a, b = s.row_a[r], s.row_b[r]
-            va, vb = row_update(s, u, k, w, r, kind, tree.body_or_zero(s.vwork, w, a),
-                                tree.body_or_zero(s.vwork, w, b))
+            va, vb = row_update(
+                s,
+                u,
+                k,
+                w,
+                r,
+                kind,
+                tree.body_or_zero(s.vwork, w, a),
+                tree.body_or_zero(s.vwork, w, b),
+            )
             if a >= 0:
                 s.vwork[w, a] = va
             if b >= 0:

@@ -23,6 +23,7 @@ Hbar = -ybar x^T on H's non-zero blocks. Fields (per substep u, world w): gap [u
 tree row r at the drifted pose [m or rad]), dx [u, w, n], stab_mu [u, w, r] (the rows' part
 of the solution, kept for the adjoint).
 """
+
 import taichi as ti
 
 from . import tree
@@ -60,13 +61,13 @@ def solve_adjoint(s, u, w):
     """Reverse of solve: from dx.grad[u, w] accumulate the adjoints of gap[u, w] and of the
     substep's rows (ja, jb, cm) and mass blocks (bmass, iw)."""
     nb = s.n_bodies
-    for k in range(s.n_tree):             # xbar: the adjoint of the solution [dx; mu]
+    for k in range(s.n_tree):  # xbar: the adjoint of the solution [dx; mu]
         i = s.tree_order[k]
         y = ti.Vector.zero(s.real, 6)
         if i < nb:
             y = s.dx.grad[u, w, i]
         s.tree_y[w, i] = y
-    tree.solve(s, u, w)                   # tree_x = ybar = H^-1 xbar
+    tree.solve(s, u, w)  # tree_x = ybar = H^-1 xbar
     for n in range(nb):
         tree.mass_block_adjoint(s, u, w, n, s.dx[u, w, n], s.tree_x[w, n])
     for j in range(s.n_joints):
@@ -98,5 +99,9 @@ def displaced(s, u, w, n):
     lin, ang = ti.Vector([d[0], d[1], d[2]]), ti.Vector([d[3], d[4], d[5]])
     q = s.drift.quat[u, w, n]
     q = q + 0.5 * quat_mul(ti.Vector([0.0, ang[0], ang[1], ang[2]]), q)
-    return (s.drift.pos[u, w, n] + lin, q / q.norm(), s.drift.vel[u, w, n] + lin / s.h,
-            s.drift.omega[u, w, n] + ang / s.h)
+    return (
+        s.drift.pos[u, w, n] + lin,
+        q / q.norm(),
+        s.drift.vel[u, w, n] + lin / s.h,
+        s.drift.omega[u, w, n] + ang / s.h,
+    )

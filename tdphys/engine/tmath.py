@@ -1,4 +1,5 @@
 """Small Taichi functions for rotations. Quaternions are 4-vectors [w, x, y, z]."""
+
 import math
 
 import taichi as ti
@@ -32,11 +33,14 @@ def cayley_rotate(a, v):
 
 @ti.func
 def quat_mul(p, q):
-    return ti.Vector([
-        p[0] * q[0] - p[1] * q[1] - p[2] * q[2] - p[3] * q[3],
-        p[0] * q[1] + p[1] * q[0] + p[2] * q[3] - p[3] * q[2],
-        p[0] * q[2] - p[1] * q[3] + p[2] * q[0] + p[3] * q[1],
-        p[0] * q[3] + p[1] * q[2] - p[2] * q[1] + p[3] * q[0]])
+    return ti.Vector(
+        [
+            p[0] * q[0] - p[1] * q[1] - p[2] * q[2] - p[3] * q[3],
+            p[0] * q[1] + p[1] * q[0] + p[2] * q[3] - p[3] * q[2],
+            p[0] * q[2] - p[1] * q[3] + p[2] * q[0] + p[3] * q[1],
+            p[0] * q[3] + p[1] * q[2] - p[2] * q[1] + p[3] * q[0],
+        ]
+    )
 
 
 @ti.func
@@ -47,18 +51,22 @@ def quat_conj(q):
 @ti.func
 def quat_to_matrix(q):
     w, x, y, z = q[0], q[1], q[2], q[3]
-    return ti.Matrix([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    return ti.Matrix(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 @ti.func
 def unit(k):
     """World axis k (0, 1, 2) as a vector, k known only at run time. (Writing a local vector
     at a run-time index crashes Taichi 1.7.4's reverse mode, so select instead.)"""
-    return ti.Vector([ti.select(k == 0, 1.0, 0.0), ti.select(k == 1, 1.0, 0.0),
-                      ti.select(k == 2, 1.0, 0.0)])
+    return ti.Vector(
+        [ti.select(k == 0, 1.0, 0.0), ti.select(k == 1, 1.0, 0.0), ti.select(k == 2, 1.0, 0.0)]
+    )
 
 
 @ti.func

@@ -23,6 +23,7 @@ and Hbar = -ybar x^T on H's non-zero blocks, so the factorisation itself is neve
 Fields read (per substep u, world w): ja, jb, vt, cm [u, w, r] of the tree rows, bmass [u, w, n]
 [kg], iw [u, w, n] [kg m^2] world inertia about the centre of mass.
 """
+
 import taichi as ti
 
 # Relative floor on Cholesky pivots: keeps a redundant row (rank-deficient joint block) from
@@ -82,11 +83,11 @@ def coupling_t_times(s, u, w, i, p, z):
     side = _side(s, j, body)
     r0, d = s.joint_row0[j], s.joint_nrows[j]
     out = ti.Vector.zero(s.real, 6)
-    if i < s.n_bodies:     # H[i, p] = J^T: J z, one entry per joint row
+    if i < s.n_bodies:  # H[i, p] = J^T: J z, one entry per joint row
         for k in ti.static(range(6)):
             if k < d:
                 out[k] = _row(s, u, w, r0 + k, side).dot(z)
-    else:                  # H[i, p] = J: J^T z, a body velocity
+    else:  # H[i, p] = J: J^T z, a body velocity
         for k in ti.static(range(6)):
             if k < d:
                 out += z[k] * _row(s, u, w, r0 + k, side)
@@ -131,7 +132,7 @@ def inverse_definite(s, a, sign):
             for k in ti.static(range(j)):
                 v -= low[i, k] * low[j, k]
             low[i, j] = v / d
-    inv_low = ti.Matrix.zero(s.real, 6, 6)   # L^-1, lower triangular
+    inv_low = ti.Matrix.zero(s.real, 6, 6)  # L^-1, lower triangular
     for j in ti.static(range(6)):
         inv_low[j, j] = 1.0 / low[j, j]
         for i in ti.static(range(j + 1, 6)):
@@ -214,8 +215,12 @@ def project(s, u, p, w):
             for k in ti.static(range(6)):
                 if k < d:
                     r = r0 + k
-                    y[k] = s.vt[u, w, r] - s.ja[u, w, r].dot(va) - s.jb[u, w, r].dot(vb) \
+                    y[k] = (
+                        s.vt[u, w, r]
+                        - s.ja[u, w, r].dot(va)
+                        - s.jb[u, w, r].dot(vb)
                         - s.cm[u, w, r] * impulse_before(s, u, p, w, r)
+                    )
             s.tree_y[w, s.n_bodies + j] = y
     solve(s, u, w)
     for n in range(s.n_bodies):
@@ -246,7 +251,7 @@ def project_adjoint(s, u, p, w):
     lam_bar replaced by the adjoints of its inputs; adjoints of the rows (ja, jb, vt, cm) and
     of the mass blocks (bmass, iw) of substep u accumulated into their .grad."""
     nb = s.n_bodies
-    for k in range(s.n_tree):             # xbar: the adjoint of the solution [dv; mu]
+    for k in range(s.n_tree):  # xbar: the adjoint of the solution [dv; mu]
         i = s.tree_order[k]
         if i < nb:
             s.tree_y[w, i] = s.vbar[w, i]
@@ -258,8 +263,8 @@ def project_adjoint(s, u, p, w):
                 if kk < d:
                     y[kk] = -s.lam_bar[w, r0 + kk]
             s.tree_y[w, i] = y
-    solve(s, u, w)                        # tree_x = ybar = H^-1 xbar
-    for n in range(nb):                   # x = dv
+    solve(s, u, w)  # tree_x = ybar = H^-1 xbar
+    for n in range(nb):  # x = dv
         mass_block_adjoint(s, u, w, n, s.vproj[u, p, w, n] - s.vin[w, n], s.tree_x[w, n])
     for j in range(s.n_joints):
         if s.joint_in_tree[j]:

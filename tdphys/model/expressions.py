@@ -7,20 +7,36 @@ Nothing else is evaluated (no attribute access, no calls of anything else), so a
 cannot run code. Errors are ValueError (Refused for what is not allowed) with a message the
 loader puts next to the key path.
 """
+
 from __future__ import annotations
 
 import ast
 import math
 import operator
 
-FUNCTIONS = {"sqrt": math.sqrt, "sin": math.sin, "cos": math.cos, "tan": math.tan,
-             "asin": math.asin, "acos": math.acos, "atan": math.atan, "atan2": math.atan2,
-             "abs": abs, "min": min, "max": max}
+FUNCTIONS = {
+    "sqrt": math.sqrt,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "asin": math.asin,
+    "acos": math.acos,
+    "atan": math.atan,
+    "atan2": math.atan2,
+    "abs": abs,
+    "min": min,
+    "max": max,
+}
 CONSTANTS = {"pi": math.pi}
 RESERVED = frozenset(FUNCTIONS) | frozenset(CONSTANTS)
 
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.Pow: operator.pow}
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
@@ -42,8 +58,9 @@ def names_in(tree: ast.Expression) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
-def evaluate(text: str | ast.Expression, variables: dict[str, float],
-             shown: str | None = None) -> float:
+def evaluate(
+    text: str | ast.Expression, variables: dict[str, float], shown: str | None = None
+) -> float:
     """The value of an expression (text, or parse()'s tree) with `variables`; Refused or
     ValueError saying what is wrong otherwise (quoting `shown`, default the text)."""
     tree = parse(text) if isinstance(text, str) else text
@@ -62,9 +79,12 @@ def evaluate(text: str | ast.Expression, variables: dict[str, float],
 
 
 def _eval(node: ast.AST, variables: dict[str, float]):
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
-            and not isinstance(node.value, bool):
-        return float(node.value)      # floats: 9**9**9 overflows at once instead of hanging
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
+        return float(node.value)  # floats: 9**9**9 overflows at once instead of hanging
     if isinstance(node, ast.Name):
         if node.id in variables:
             return variables[node.id]
@@ -75,8 +95,14 @@ def _eval(node: ast.AST, variables: dict[str, float]):
         return _BINARY[type(node.op)](_eval(node.left, variables), _eval(node.right, variables))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_eval(node.operand, variables))
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-            and node.func.id in FUNCTIONS and not node.keywords:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in FUNCTIONS
+        and not node.keywords
+    ):
         return FUNCTIONS[node.func.id](*(_eval(a, variables) for a in node.args))
-    raise Refused("only numbers, vars, + - * / ** ( ), pi and "
-                  f"{', '.join(sorted(FUNCTIONS))}(...) are allowed")
+    raise Refused(
+        "only numbers, vars, + - * / ** ( ), pi and "
+        f"{', '.join(sorted(FUNCTIONS))}(...) are allowed"
+    )

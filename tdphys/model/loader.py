@@ -13,6 +13,7 @@ Public API: `load_robot(path, vars=None)` and `parse_robot(text, source, vars=No
 overrides the values of the file's `vars:` (named numbers that the other numbers may use in
 arithmetic expressions, e.g. a leg length that co-design trains, tdphys/optim).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,30 +27,70 @@ import yaml
 from ..errors import ModelError
 from ..rotations import as_tuple, euler_quat, matrix_quat, quat_z_to
 from . import expressions, limits, placement
-from .schema import (FRICTION_COMBINE, JOINT_AXES, JOINT_KINDS, LINEAR_JOINTS, MOTOR_MODES,
-                     SENSOR_KINDS, SHAPE_KINDS, SUPPORTED_PAIRS, Body, Camera, ContactPair,
-                     Ground, Joint, Motor, Quat, Robot, Sensor, Shape, Solver, Vec3, pair_key)
+from .schema import (
+    FRICTION_COMBINE,
+    JOINT_AXES,
+    JOINT_KINDS,
+    LINEAR_JOINTS,
+    MOTOR_MODES,
+    SENSOR_KINDS,
+    SHAPE_KINDS,
+    SUPPORTED_PAIRS,
+    Body,
+    Camera,
+    ContactPair,
+    Ground,
+    Joint,
+    Motor,
+    Quat,
+    Robot,
+    Sensor,
+    Shape,
+    Solver,
+    Vec3,
+    pair_key,
+)
 from .textures import read_texture
-from .yamlread import (TAG, VARS, At, Map, boolean, choice, compose, describe, did_you_mean,
-                       integer, is_null, items, listing, non_negative_int, number,
-                       positive_int, read_text_file, string, vector, vector_items)
+from .yamlread import (
+    TAG,
+    VARS,
+    At,
+    Map,
+    boolean,
+    choice,
+    compose,
+    describe,
+    did_you_mean,
+    integer,
+    is_null,
+    items,
+    listing,
+    non_negative_int,
+    number,
+    positive_int,
+    read_text_file,
+    string,
+    vector,
+    vector_items,
+)
 
 __all__ = ["load_robot", "parse_robot"]
 
-WORLD = "world"               # the reserved parent name meaning "attached to the world"
+WORLD = "world"  # the reserved parent name meaning "attached to the world"
 ANGLE_UNITS = {"degree": math.pi / 180.0, "radian": 1.0}
-PERPENDICULAR_TOL = 1e-6      # |cos| of the angle between universal axes, after normalising
-INDEPENDENT_TOL = 1e-6        # |det| of the three normalised ball axes
-ZERO_LENGTH = 1e-9            # [m] or [-]: vectors shorter than this count as zero
+PERPENDICULAR_TOL = 1e-6  # |cos| of the angle between universal axes, after normalising
+INDEPENDENT_TOL = 1e-6  # |det| of the three normalised ball axes
+ZERO_LENGTH = 1e-9  # [m] or [-]: vectors shorter than this count as zero
 
 _SHAPE0 = Shape(kind="sphere")
 _MOTOR0 = Motor(name="")
-_DEFAULT_DENSITY = 1000.0     # [kg/m^3] shape density when neither file nor defaults give one
+_DEFAULT_DENSITY = 1000.0  # [kg/m^3] shape density when neither file nor defaults give one
 
 
 # ---------------------------------------------------------------------------------------------
 # Public entry points
 # ---------------------------------------------------------------------------------------------
+
 
 def load_robot(path: str | Path, vars: dict[str, float] | None = None) -> Robot:
     """Read and validate the robot YAML file at `path` (see docs/robot-format.md); `vars`
@@ -67,8 +108,11 @@ def parse_robot(text: str, source: str, vars: dict[str, float] | None = None) ->
         robot = _parse(top, source)
     finally:
         VARS.reset(token)
-    robot = replace(robot, vars=tuple(values.items()),
-                    var_ranges=tuple((n, lo, hi) for n, (lo, hi) in ranges.items()))
+    robot = replace(
+        robot,
+        vars=tuple(values.items()),
+        var_ranges=tuple((n, lo, hi) for n, (lo, hi) in ranges.items()),
+    )
     if vars:
         _check_not_sunk(robot, parse_robot(text, source), top, vars)
     return robot
@@ -87,8 +131,10 @@ def _check_not_sunk(robot: Robot, reference: Robot, top: Map, given: dict) -> No
     raise shape_at.error(
         f"with {shown} body '{robot.bodies[i].name}' starts {-z:.3g} m below the ground "
         f"(this shape's lowest point at z = {z:.3g} m; with the file's own vars at "
-        f"z = {z_ref:.3g} m)", "give the vars values that keep every body above the ground, "
-        "or declare their `min`/`max` under `vars:` (docs/robot-format.md#vars)")
+        f"z = {z_ref:.3g} m)",
+        "give the vars values that keep every body above the ground, "
+        "or declare their `min`/`max` under `vars:` (docs/robot-format.md#vars)",
+    )
 
 
 def _parse(top: Map, source: str) -> Robot:
@@ -103,9 +149,18 @@ def _parse(top: Map, source: str) -> Robot:
     cameras = _cameras(top.get("cameras"), bodies, ang)
     name_at = top.get("name")
     name = string(name_at) if name_at is not None else Path(source).stem
-    return Robot(name=name, source=source, bodies=tuple(bodies), joints=tuple(joints),
-                 sensors=tuple(sensors), solver=solver, ground=ground, contact_pairs=pairs,
-                 cameras=tuple(cameras), friction_combine=friction)
+    return Robot(
+        name=name,
+        source=source,
+        bodies=tuple(bodies),
+        joints=tuple(joints),
+        sensors=tuple(sensors),
+        solver=solver,
+        ground=ground,
+        contact_pairs=pairs,
+        cameras=tuple(cameras),
+        friction_combine=friction,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,8 +174,9 @@ def _parse(top: Map, source: str) -> Robot:
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _vars(at: At | None, source: str,
-          given: dict[str, float] | None) -> tuple[dict[str, float], dict[str, tuple]]:
+def _vars(
+    at: At | None, source: str, given: dict[str, float] | None
+) -> tuple[dict[str, float], dict[str, tuple]]:
     """The file's `vars:` (name -> number), with `given` values replacing them, and the
     declared ranges (name -> (min, max), -inf/inf where a bound is not given)."""
     values: dict[str, float] = {}
@@ -131,30 +187,39 @@ def _vars(at: At | None, source: str,
         for name in list(m._values):
             key_at = m.get(name)
             if not _VAR_NAME.fullmatch(name) or name in expressions.RESERVED:
-                raise m.key_at(name).error(f"'{name}' cannot name a var",
-                                   "use letters, digits and _ (not starting with a digit), and "
-                                   f"none of {', '.join(sorted(expressions.RESERVED))}")
+                raise m.key_at(name).error(
+                    f"'{name}' cannot name a var",
+                    "use letters, digits and _ (not starting with a digit), and "
+                    f"none of {', '.join(sorted(expressions.RESERVED))}",
+                )
             values[name], ranges[name] = _var(key_at)
             ats[name] = key_at
     for name, value in (given or {}).items():
         if name not in values:
-            raise ModelError(source, "vars", f"'{name}' is not a var of this robot file "
-                             f"(declared: {listing(values)})",
-                             did_you_mean(name, values) if values else
-                             f"declare it under `vars:` in {source}")
+            raise ModelError(
+                source,
+                "vars",
+                f"'{name}' is not a var of this robot file (declared: {listing(values)})",
+                did_you_mean(name, values) if values else f"declare it under `vars:` in {source}",
+            )
         try:
             v = float(value)
         except (TypeError, ValueError, OverflowError):
             v = math.nan
         problem = limits.magnitude_problem(v)
         if problem:
-            raise ModelError(source, f"vars.{name}", f"the value given is not finite or "
-                             f"too large ({problem})", "give a finite number")
+            raise ModelError(
+                source,
+                f"vars.{name}",
+                f"the value given is not finite or too large ({problem})",
+                "give a finite number",
+            )
         lo, hi = ranges[name]
         if not lo <= v <= hi:
-            raise ats[name].error(f"the value given, {v:g}, is outside the var's range "
-                                  f"[{lo:g}, {hi:g}]", f"give {name} a value from {lo:g} to "
-                                  f"{hi:g}")
+            raise ats[name].error(
+                f"the value given, {v:g}, is outside the var's range [{lo:g}, {hi:g}]",
+                f"give {name} a value from {lo:g} to {hi:g}",
+            )
         values[name] = v
     return values, {n: r for n, r in ranges.items() if r != (-math.inf, math.inf)}
 
@@ -164,15 +229,17 @@ def _var(at: At) -> tuple[float, tuple[float, float]]:
     if not isinstance(at.node, yaml.MappingNode):
         return number(at), (-math.inf, math.inf)
     m = Map(at, f"var '{at.path.rsplit('.', 1)[-1]}'").only(("value", "min", "max"))
-    value = number(m.require("value", "give the var's value, e.g. `{value: 0.145, min: 0.05, "
-                                       "max: 0.3}`"))
+    value = number(
+        m.require("value", "give the var's value, e.g. `{value: 0.145, min: 0.05, max: 0.3}`")
+    )
     lo = number(m.get("min")) if "min" in m else -math.inf
     hi = number(m.get("max")) if "max" in m else math.inf
     if lo >= hi:
         raise m.get("max").error(f"min {lo:g} is not below max {hi:g}", "give min < max")
     if not lo <= value <= hi:
-        raise m.get("value").error(f"{value:g} is outside the var's range [{lo:g}, {hi:g}]",
-                                   "give a value from min to max")
+        raise m.get("value").error(
+            f"{value:g} is outside the var's range [{lo:g}, {hi:g}]", "give a value from min to max"
+        )
     return value, (lo, hi)
 
 
@@ -183,16 +250,19 @@ def _vec3(at: At) -> Vec3:
 def _positive(at: At, unit: str) -> float:
     value = number(at)
     if value <= 0.0:
-        raise at.error(f"must be > 0, got {value:g}",
-                       f"give a positive value{' in ' + unit if unit else ''}")
+        raise at.error(
+            f"must be > 0, got {value:g}", f"give a positive value{' in ' + unit if unit else ''}"
+        )
     return value
 
 
 def _non_negative(at: At, unit: str = "") -> float:
     value = number(at)
     if value < 0.0:
-        raise at.error(f"must be >= 0, got {value:g}",
-                       f"give zero or a positive value{' in ' + unit if unit else ''}")
+        raise at.error(
+            f"must be >= 0, got {value:g}",
+            f"give zero or a positive value{' in ' + unit if unit else ''}",
+        )
     return value
 
 
@@ -206,13 +276,17 @@ def _fraction(at: At) -> float:
 
 def _ranged(read: Callable[[At], float], span: tuple, what: str) -> Callable[[At], float]:
     """A reader: `read`'s value, refused outside limits' span (low, high, unit)."""
+
     def checked(at: At) -> float:
         value = read(at)
         problem = limits.in_range(value, span, what)
         if problem:
-            raise at.error(problem, f"give a value from {span[0]:g} to {span[1]:g}"
-                                    f"{' ' + span[2] if span[2] else ''}")
+            raise at.error(
+                problem,
+                f"give a value from {span[0]:g} to {span[1]:g}{' ' + span[2] if span[2] else ''}",
+            )
         return value
+
     return checked
 
 
@@ -221,9 +295,11 @@ def _gravity(at: At) -> Vec3:
     g = _vec3(at)
     norm = math.sqrt(sum(c * c for c in g))
     if norm > limits.GRAVITY[1]:
-        raise at.error(f"gravity of {norm:g} m/s^2 is outside the sensible range "
-                       f"[0, {limits.GRAVITY[1]:g}] m/s^2", "give the acceleration in m/s^2, "
-                       "e.g. [0, 0, -9.81]")
+        raise at.error(
+            f"gravity of {norm:g} m/s^2 is outside the sensible range "
+            f"[0, {limits.GRAVITY[1]:g}] m/s^2",
+            "give the acceleration in m/s^2, e.g. [0, 0, -9.81]",
+        )
     return g
 
 
@@ -239,25 +315,33 @@ def _texture(at: At) -> str | None:
         return None
     node = at.node
     if not (isinstance(node, yaml.ScalarNode) and node.tag == TAG + "str" and node.value):
-        raise at.error(f"expected the path of an image file, got {describe(node)}",
-                       "write a path relative to the robot file, e.g. textures/crate.png")
+        raise at.error(
+            f"expected the path of an image file, got {describe(node)}",
+            "write a path relative to the robot file, e.g. textures/crate.png",
+        )
     from ..paths import path_problem
+
     given = Path(node.value).expanduser()
     path = (given if given.is_absolute() else Path(at.file).parent / given).resolve()
     problem = path_problem(path)
     if problem == "does not exist":
-        raise at.error(f"texture file '{node.value}' not found (looked for {path})",
-                       "give the path of an image file relative to the robot file's folder, "
-                       "or an absolute path")
+        raise at.error(
+            f"texture file '{node.value}' not found (looked for {path})",
+            "give the path of an image file relative to the robot file's folder, "
+            "or an absolute path",
+        )
     if problem:
-        raise at.error(f"texture '{node.value}' ({path}) {problem}",
-                       "give the path of an image file (PNG, JPEG, ...)")
+        raise at.error(
+            f"texture '{node.value}' ({path}) {problem}",
+            "give the path of an image file (PNG, JPEG, ...)",
+        )
     try:
         read_texture(path)
     except (OSError, ValueError) as exc:
-        raise at.error(f"cannot use '{node.value}' as a texture: {exc}",
-                       "give a PNG (or another image Pillow reads, e.g. JPEG) with grey, "
-                       "RGB or RGBA pixels") from exc
+        raise at.error(
+            f"cannot use '{node.value}' as a texture: {exc}",
+            "give a PNG (or another image Pillow reads, e.g. JPEG) with grey, RGB or RGBA pixels",
+        ) from exc
     return str(path)
 
 
@@ -265,8 +349,9 @@ def _interval(at: At, scale: float) -> tuple[float, float]:
     """[lo, hi] with lo < hi, multiplied by `scale` (the angle unit, or 1 for metres)."""
     lo, hi = vector(at, 2, "[lo, hi]")
     if lo >= hi:
-        raise at.error(f"lower bound {lo:g} is not below upper bound {hi:g}",
-                       "write [lo, hi] with lo < hi")
+        raise at.error(
+            f"lower bound {lo:g} is not below upper bound {hi:g}", "write [lo, hi] with lo < hi"
+        )
     return lo * scale, hi * scale
 
 
@@ -283,13 +368,16 @@ def _unit_vector(at: At) -> Vec3:
 # Rotations (quaternions [w, x, y, z])
 # ---------------------------------------------------------------------------------------------
 
+
 def _quaternion(at: At) -> Quat:
     """[w, x, y, z], normalised; zero norm is an error."""
     q = vector(at, 4, "[w, x, y, z]")
     norm = math.sqrt(sum(c * c for c in q))
     if norm < ZERO_LENGTH:
-        raise at.error("quaternion has zero norm",
-                       "give a rotation such as [1, 0, 0, 0] (the identity), or use euler")
+        raise at.error(
+            "quaternion has zero norm",
+            "give a rotation such as [1, 0, 0, 0] (the identity), or use euler",
+        )
     return tuple(c / norm for c in q)  # type: ignore[return-value]
 
 
@@ -297,8 +385,9 @@ def _orientation(m: Map, ang: float) -> Quat:
     """`quat` [w, x, y, z] or `euler` [rx, ry, rz] (file angle unit) of a body or shape."""
     quat_at, euler_at = m.get("quat"), m.get("euler")
     if quat_at is not None and euler_at is not None:
-        raise m.key_at("euler").error("both quat and euler are given",
-                                      "give the orientation once: either quat or euler")
+        raise m.key_at("euler").error(
+            "both quat and euler are given", "give the orientation once: either quat or euler"
+        )
     if quat_at is not None:
         return _quaternion(quat_at)
     if euler_at is not None:
@@ -311,8 +400,19 @@ def _orientation(m: Map, ang: float) -> Quat:
 # Top level: angle unit, solver, ground, defaults
 # ---------------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("name", "vars", "angle", "solver", "ground", "defaults", "bodies", "joints", "sensors",
-             "contacts", "cameras")
+_TOP_KEYS = (
+    "name",
+    "vars",
+    "angle",
+    "solver",
+    "ground",
+    "defaults",
+    "bodies",
+    "joints",
+    "sensors",
+    "contacts",
+    "cameras",
+)
 
 _SOLVER_FIELDS: dict[str, Callable[[At], object]] = {
     "dt": _ranged(lambda a: _positive(a, "s"), limits.DT, "a time step of"),
@@ -424,11 +524,13 @@ def _defaults(at: At | None) -> tuple[_ShapeDefaults, _MotorDefaults]:
 # Bodies and shapes
 # ---------------------------------------------------------------------------------------------
 
-_BODY_KEYS = ("name", "pos", "quat", "euler", "vel", "omega", "mass", "inertia", "com",
-              "shapes")
+_BODY_KEYS = ("name", "pos", "quat", "euler", "vel", "omega", "mass", "inertia", "com", "shapes")
 _SHAPE_COMMON = ("type", "pos", "quat", "euler", "density", "mass", *_SURFACE_FIELDS)
-_SHAPE_GEOMETRY = {"sphere": ("radius",), "box": ("size",),
-                   "capsule": ("radius", "half_length", "fromto")}
+_SHAPE_GEOMETRY = {
+    "sphere": ("radius",),
+    "box": ("size",),
+    "capsule": ("radius", "half_length", "fromto"),
+}
 
 
 @dataclass(frozen=True)
@@ -446,18 +548,25 @@ class _ShapeDraft:
     density: float  # [kg/m^3] inherited from defaults.shape, used when nothing else applies
 
 
-def _bodies(top: Map, defaults: _ShapeDefaults,
-            ang: float) -> tuple[list[Body], list[list[At]]]:
+def _bodies(top: Map, defaults: _ShapeDefaults, ang: float) -> tuple[list[Body], list[list[At]]]:
     """All bodies in file order, and the node of each of their shapes (for contact errors)."""
-    entries = items(top.require("bodies", "add a `bodies:` list with at least one body"),
-                     "bodies", allow_empty=False)
+    entries = items(
+        top.require("bodies", "add a `bodies:` list with at least one body"),
+        "bodies",
+        allow_empty=False,
+    )
     bodies, shape_ats, seen = [], [], {}
     for at in entries:
         body, ats = _body(at, defaults, ang)
         if body.name in seen:
-            raise Map(at, "a body").get("name").error(
-                f"duplicate body name '{body.name}' (also bodies[{seen[body.name]}])",
-                "give every body a unique name")
+            raise (
+                Map(at, "a body")
+                .get("name")
+                .error(
+                    f"duplicate body name '{body.name}' (also bodies[{seen[body.name]}])",
+                    "give every body a unique name",
+                )
+            )
         seen[body.name] = len(bodies)
         bodies.append(body)
         shape_ats.append(ats)
@@ -469,29 +578,39 @@ def _body(at: At, defaults: _ShapeDefaults, ang: float) -> tuple[Body, list[At]]
     m = Map(at, "a body").only(_BODY_KEYS)
     name = string(m.require("name", "give the body a unique `name:`"))
     if name == WORLD:
-        raise m.get("name").error(f"'{WORLD}' is reserved for the fixed world frame",
-                                  "rename the body")
-    drafts = [_shape(a, defaults, ang) for a in
-              items(m.require("shapes", "give the body a `shapes:` list"), "shapes",
-                     allow_empty=False)]
+        raise m.get("name").error(
+            f"'{WORLD}' is reserved for the fixed world frame", "rename the body"
+        )
+    drafts = [
+        _shape(a, defaults, ang)
+        for a in items(
+            m.require("shapes", "give the body a `shapes:` list"), "shapes", allow_empty=False
+        )
+    ]
     mass_at = m.get("mass")
-    masses = _resolve_masses(mass_at, drafts) if mass_at is not None else \
-        [d.mass if d.mass is not None else d.density * d.volume for d in drafts]
+    masses = (
+        _resolve_masses(mass_at, drafts)
+        if mass_at is not None
+        else [d.mass if d.mass is not None else d.density * d.volume for d in drafts]
+    )
     problem = limits.in_range(sum(masses), limits.MASS, f"body '{name}' weighs")
     if problem:
         raise (mass_at or m.get("shapes")).error(
-            problem, "give its shapes sizes and densities (or a `mass`) in SI units: m, kg/m^3, "
-                     "kg")
+            problem, "give its shapes sizes and densities (or a `mass`) in SI units: m, kg/m^3, kg"
+        )
     omega = _vec3(m.get("omega")) if "omega" in m else (0.0, 0.0, 0.0)
     moments, products = _inertia(m.get("inertia")) if "inertia" in m else (None, (0.0,) * 3)
-    body = Body(name=name,
-                shapes=tuple(replace(d.shape, mass=mass) for d, mass in zip(drafts, masses)),
-                pos=_vec3(m.get("pos")) if "pos" in m else (0.0, 0.0, 0.0),
-                quat=_orientation(m, ang),
-                vel=_vec3(m.get("vel")) if "vel" in m else (0.0, 0.0, 0.0),
-                omega=tuple(w * ang for w in omega),  # type: ignore[arg-type]
-                inertia=moments, inertia_products=products,
-                com=_vec3(m.get("com")) if "com" in m else None)
+    body = Body(
+        name=name,
+        shapes=tuple(replace(d.shape, mass=mass) for d, mass in zip(drafts, masses)),
+        pos=_vec3(m.get("pos")) if "pos" in m else (0.0, 0.0, 0.0),
+        quat=_orientation(m, ang),
+        vel=_vec3(m.get("vel")) if "vel" in m else (0.0, 0.0, 0.0),
+        omega=tuple(w * ang for w in omega),  # type: ignore[arg-type]
+        inertia=moments,
+        inertia_products=products,
+        com=_vec3(m.get("com")) if "com" in m else None,
+    )
     return body, [d.at for d in drafts]
 
 
@@ -513,16 +632,21 @@ def _inertia(at: At) -> tuple[Vec3, Vec3]:
     principal = _principal_moments(moments, products)
     low, high, _ = limits.INERTIA
     if n == 6 and not all(low <= p <= high for p in principal):
-        raise at.error(f"the principal moments of this tensor are "
-                       f"{', '.join(f'{p:.6g}' for p in principal)} kg m^2, outside "
-                       f"[{low:g}, {high:g}]", "give a positive definite tensor in kg m^2 "
-                       "(the moments about the centre of mass, in body axes)")
+        raise at.error(
+            f"the principal moments of this tensor are "
+            f"{', '.join(f'{p:.6g}' for p in principal)} kg m^2, outside "
+            f"[{low:g}, {high:g}]",
+            "give a positive definite tensor in kg m^2 "
+            "(the moments about the centre of mass, in body axes)",
+        )
     total = sum(principal)
     for value in principal:
         if value > total - value + 1e-9 * total:
-            raise at.error(f"principal moment {value:g} exceeds the sum of the other two; "
-                           "no rigid body has such an inertia",
-                           "check the values (each moment must be <= the sum of the others)")
+            raise at.error(
+                f"principal moment {value:g} exceeds the sum of the other two; "
+                "no rigid body has such an inertia",
+                "check the values (each moment must be <= the sum of the others)",
+            )
     return moments, products  # type: ignore[return-value]
 
 
@@ -532,25 +656,37 @@ def _principal_moments(moments, products) -> tuple[float, float, float]:
     if not any(products):
         return tuple(sorted(moments))  # type: ignore[return-value]
     import numpy as np
+
     (xx, yy, zz), (xy, xz, yz) = moments, products
-    return tuple(float(v) for v in np.linalg.eigvalsh(np.array(
-        [[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])))  # type: ignore[return-value]
+    return tuple(
+        float(v) for v in np.linalg.eigvalsh(np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]))
+    )  # type: ignore[return-value]
 
 
 def _shape(at: At, defaults: _ShapeDefaults, ang: float) -> _ShapeDraft:
     """One shape: geometry [m] and pose in the body frame, surface properties, own mass."""
     kind = _kind(at, "a shape", SHAPE_KINDS, "shape type")
-    m = Map(at, f"a {kind} shape").only((*_SHAPE_COMMON, *_SHAPE_GEOMETRY[kind]),
-                                         _elsewhere(_SHAPE_GEOMETRY, kind, "shapes"))
+    m = Map(at, f"a {kind} shape").only(
+        (*_SHAPE_COMMON, *_SHAPE_GEOMETRY[kind]), _elsewhere(_SHAPE_GEOMETRY, kind, "shapes")
+    )
     geometry = _shape_geometry(m, kind, ang)
     volume = _volume(kind, geometry["radius"], geometry["half_extents"], geometry["half_length"])
     surface = _override(m, defaults, _SURFACE_FIELDS)
-    shape = Shape(kind=kind, mass=1.0, friction=surface.friction,
-                  restitution=surface.restitution, torsional_friction=surface.torsional_friction,
-                  color=surface.color, group=surface.group, ground=surface.ground,
-                  texture=surface.texture, **geometry)
-    return _ShapeDraft(at=at, shape=shape, volume=volume, mass=_own_mass(m, volume),
-                       density=defaults.density)
+    shape = Shape(
+        kind=kind,
+        mass=1.0,
+        friction=surface.friction,
+        restitution=surface.restitution,
+        torsional_friction=surface.torsional_friction,
+        color=surface.color,
+        group=surface.group,
+        ground=surface.ground,
+        texture=surface.texture,
+        **geometry,
+    )
+    return _ShapeDraft(
+        at=at, shape=shape, volume=volume, mass=_own_mass(m, volume), density=defaults.density
+    )
 
 
 def _kind(at: At, what: str, kinds: tuple[str, ...], noun: str) -> str:
@@ -566,22 +702,30 @@ def _elsewhere(table: dict[str, tuple[str, ...]], kind: str, noun: str) -> dict[
         for key in keys:
             if key not in table[kind]:
                 hints.setdefault(key, []).append(other)
-    return {k: f"'{k}' belongs to {', '.join(v)} {noun}, not to a {kind}; remove it or change "
-               f"`type`" for k, v in hints.items()}
+    return {
+        k: f"'{k}' belongs to {', '.join(v)} {noun}, not to a {kind}; remove it or change `type`"
+        for k, v in hints.items()
+    }
 
 
 def _shape_geometry(m: Map, kind: str, ang: float) -> dict:
     """radius, half_extents, half_length [m], and pos [m] / quat in the body frame."""
-    geometry = {"radius": 0.0, "half_extents": (0.0, 0.0, 0.0), "half_length": 0.0,
-                "pos": _vec3(m.get("pos")) if "pos" in m else (0.0, 0.0, 0.0),
-                "quat": _orientation(m, ang)}
+    geometry = {
+        "radius": 0.0,
+        "half_extents": (0.0, 0.0, 0.0),
+        "half_length": 0.0,
+        "pos": _vec3(m.get("pos")) if "pos" in m else (0.0, 0.0, 0.0),
+        "quat": _orientation(m, ang),
+    }
     if kind in ("sphere", "capsule"):
-        geometry["radius"] = _positive(m.require("radius", f"give the {kind} a `radius:` in m"),
-                                       "m")
+        geometry["radius"] = _positive(
+            m.require("radius", f"give the {kind} a `radius:` in m"), "m"
+        )
     if kind == "box":
         size = m.require("size", "give the box `size: [hx, hy, hz]` (half sizes in m)")
         geometry["half_extents"] = tuple(
-            _positive(a, "m (half size)") for a in vector_items(size, 3, "[hx, hy, hz]"))
+            _positive(a, "m (half size)") for a in vector_items(size, 3, "[hx, hy, hz]")
+        )
     if kind == "capsule":
         geometry.update(_capsule_segment(m))
     return geometry
@@ -590,40 +734,50 @@ def _shape_geometry(m: Map, kind: str, ang: float) -> dict:
 def _capsule_segment(m: Map) -> dict:
     """half_length [m] from `half_length`, or half_length, pos and quat from `fromto`."""
     if "fromto" not in m:
-        at = m.require("half_length", "give the capsule `half_length:` (m) or "
-                                      "`fromto: [x1, y1, z1, x2, y2, z2]`")
+        at = m.require(
+            "half_length",
+            "give the capsule `half_length:` (m) or `fromto: [x1, y1, z1, x2, y2, z2]`",
+        )
         return {"half_length": _positive(at, "m")}
     for key in ("half_length", "pos", "quat", "euler"):
         if key in m:
-            raise m.key_at(key).error(f"'{key}' cannot be combined with fromto, which already "
-                                      "fixes the capsule's centre, direction and length",
-                                      f"remove '{key}' or remove fromto")
+            raise m.key_at(key).error(
+                f"'{key}' cannot be combined with fromto, which already "
+                "fixes the capsule's centre, direction and length",
+                f"remove '{key}' or remove fromto",
+            )
     at = m.get("fromto")
     x1, y1, z1, x2, y2, z2 = vector(at, 6, "[x1, y1, z1, x2, y2, z2]")
     d = (x2 - x1, y2 - y1, z2 - z1)
     length = math.sqrt(sum(c * c for c in d))
     if length < ZERO_LENGTH:
-        raise at.error("fromto has zero length (both end points coincide)",
-                       "give two different end points, or use a sphere")
-    return {"half_length": length / 2, "pos": ((x1 + x2) / 2, (y1 + y2) / 2, (z1 + z2) / 2),
-            "quat": as_tuple(quat_z_to([c / length for c in d]))}
+        raise at.error(
+            "fromto has zero length (both end points coincide)",
+            "give two different end points, or use a sphere",
+        )
+    return {
+        "half_length": length / 2,
+        "pos": ((x1 + x2) / 2, (y1 + y2) / 2, (z1 + z2) / 2),
+        "quat": as_tuple(quat_z_to([c / length for c in d])),
+    }
 
 
 def _volume(kind: str, radius: float, half_extents: Vec3, half_length: float) -> float:
     """Volume [m^3] of a sphere, box (from half sizes) or capsule (from half length)."""
     if kind == "sphere":
-        return 4.0 / 3.0 * math.pi * radius ** 3
+        return 4.0 / 3.0 * math.pi * radius**3
     if kind == "box":
         return 8.0 * half_extents[0] * half_extents[1] * half_extents[2]
-    return math.pi * radius ** 2 * 2.0 * half_length + 4.0 / 3.0 * math.pi * radius ** 3
+    return math.pi * radius**2 * 2.0 * half_length + 4.0 / 3.0 * math.pi * radius**3
 
 
 def _own_mass(m: Map, volume: float) -> float | None:
     """[kg] from the shape's own `mass`, or `density` [kg/m^3] x volume; None if neither."""
     mass_at, density_at = m.get("mass"), m.get("density")
     if mass_at is not None and density_at is not None:
-        raise m.key_at("density").error("both mass and density are given",
-                                        "give either mass (kg) or density (kg/m^3)")
+        raise m.key_at("density").error(
+            "both mass and density are given", "give either mass (kg) or density (kg/m^3)"
+        )
     if mass_at is not None:
         return _mass(mass_at)
     if density_at is not None:
@@ -646,19 +800,21 @@ def _resolve_masses(mass_at: At, drafts: list[_ShapeDraft]) -> list[float]:
     sharing = [d for d in drafts if d.mass is None]
     if not sharing:
         if abs(given - total) > 1e-9 * total:
-            raise mass_at.error(f"body mass {total:g} kg differs from the sum of its shapes' "
-                                f"masses {given:g} kg",
-                                "remove the body's mass, or the mass/density of a shape")
+            raise mass_at.error(
+                f"body mass {total:g} kg differs from the sum of its shapes' masses {given:g} kg",
+                "remove the body's mass, or the mass/density of a shape",
+            )
         return [d.mass for d in drafts]  # type: ignore[misc]
     remainder = total - given
     if remainder <= 0.0:
-        raise mass_at.error(f"the shapes with their own mass or density already weigh "
-                            f"{given:g} kg, leaving {remainder:g} kg of the body's {total:g} kg "
-                            "for the other shapes",
-                            "raise the body's mass or lower the shapes' masses/densities")
+        raise mass_at.error(
+            f"the shapes with their own mass or density already weigh "
+            f"{given:g} kg, leaving {remainder:g} kg of the body's {total:g} kg "
+            "for the other shapes",
+            "raise the body's mass or lower the shapes' masses/densities",
+        )
     shared_volume = sum(d.volume for d in sharing)
-    return [d.mass if d.mass is not None else remainder * d.volume / shared_volume
-            for d in drafts]
+    return [d.mass if d.mass is not None else remainder * d.volume / shared_volume for d in drafts]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -669,22 +825,27 @@ _JOINT_COMMON = ("name", "type", "parent", "child", "anchor")
 # passive dynamics of every axis of a moving joint (schema.Joint, engine/joint_passive.py)
 _PASSIVE = ("damping", "armature", "stiffness", "spring_ref", "friction_loss")
 # the keys of a kind by its number of axes: none, one (`axis`, `limit`) or several
-_JOINT_SPECIFIC = {kind: () if n == 0 else
-                   ("axis", "limit", "motors", *_PASSIVE) if n == 1 else
-                   ("axes", "limits", "motors", *_PASSIVE)
-                   for kind, n in JOINT_AXES.items()}
+_JOINT_SPECIFIC = {
+    kind: ()
+    if n == 0
+    else ("axis", "limit", "motors", *_PASSIVE)
+    if n == 1
+    else ("axes", "limits", "motors", *_PASSIVE)
+    for kind, n in JOINT_AXES.items()
+}
 _MOTOR_KEYS = ("name", "axis", "gear", *_MOTOR_FIELDS)
 
 
-def _joints(at: At | None, bodies: list[Body], motor_defaults: _MotorDefaults,
-            ang: float) -> list[Joint]:
+def _joints(
+    at: At | None, bodies: list[Body], motor_defaults: _MotorDefaults, ang: float
+) -> list[Joint]:
     """All joints in file order; names of joints and of motors must be unique."""
     if at is None:
         return []
     by_name = {b.name: b for b in bodies}
     joints: list[Joint] = []
     joint_index: dict[str, int] = {}
-    parent_joint: dict[str, int] = {}       # child body -> the joint that attaches it
+    parent_joint: dict[str, int] = {}  # child body -> the joint that attaches it
     motor_names: set[str] = set()
     entries = items(at, "joints")
     for i, entry in enumerate(entries):
@@ -693,58 +854,82 @@ def _joints(at: At | None, bodies: list[Body], motor_defaults: _MotorDefaults,
         if joint.name in joint_index:
             raise (m.get("name") or entry).error(
                 f"duplicate joint name '{joint.name}' (also joints[{joint_index[joint.name]}])",
-                "give every joint a unique name")
+                "give every joint a unique name",
+            )
         if joint.child in parent_joint:
             k = parent_joint[joint.child]
             raise m.get("child").error(
                 f"body '{joint.child}' already hangs from joints[{k}] '{joints[k].name}': a "
                 "body has one parent joint (bodies and joints form a tree)",
                 "remove one of the two joints, or make another body this joint's child; "
-                "kinematic loops are not supported")
+                "kinematic loops are not supported",
+            )
         parent_joint[joint.child] = i
         joint_index[joint.name] = i
         motor_ats = items(m.get("motors"), "motors") if joint.motors else []
         for motor, motor_at in zip(joint.motors, motor_ats):
             if motor.name in motor_names:
-                raise motor_at.error(f"duplicate motor name '{motor.name}'",
-                                     "give every motor a unique name")
+                raise motor_at.error(
+                    f"duplicate motor name '{motor.name}'", "give every motor a unique name"
+                )
             motor_names.add(motor.name)
         joints.append(joint)
     loop = placement.parent_loop(joints)
     if loop:
         last = max(parent_joint[b] for b in loop[:-1])
-        raise Map(entries[last], "a joint").get("parent").error(
-            f"the joints form a loop ({' -> '.join(loop)}: each body hangs from the next), so "
-            "no body of it is attached to the world", "remove one joint of the loop (kinematic "
-            "loops are not supported), or attach one of its bodies to `world` or a body "
-            "outside the loop")
+        raise (
+            Map(entries[last], "a joint")
+            .get("parent")
+            .error(
+                f"the joints form a loop ({' -> '.join(loop)}: each body hangs from the next), so "
+                "no body of it is attached to the world",
+                "remove one joint of the loop (kinematic "
+                "loops are not supported), or attach one of its bodies to `world` or a body "
+                "outside the loop",
+            )
+        )
     return joints
 
 
-def _joint(at: At, index: int, bodies: dict[str, Body], motor_defaults: _MotorDefaults,
-           ang: float) -> Joint:
+def _joint(
+    at: At, index: int, bodies: dict[str, Body], motor_defaults: _MotorDefaults, ang: float
+) -> Joint:
     """One joint: bodies, anchor [m] and unit axes in world at t = 0, limits, motors."""
     kind = _kind(at, "a joint", JOINT_KINDS, "joint type")
-    m = Map(at, f"a {kind} joint").only((*_JOINT_COMMON, *_JOINT_SPECIFIC[kind]),
-                                         _elsewhere(_JOINT_SPECIFIC, kind, "joints"))
+    m = Map(at, f"a {kind} joint").only(
+        (*_JOINT_COMMON, *_JOINT_SPECIFIC[kind]), _elsewhere(_JOINT_SPECIFIC, kind, "joints")
+    )
     name = string(m.get("name")) if "name" in m else f"joint{index}"
     parent = _body_ref(m.get("parent"), bodies, allow_world=True) if "parent" in m else None
-    child = _body_ref(m.require("child", "name the moving body with `child:`"), bodies,
-                      allow_world=False)
+    child = _body_ref(
+        m.require("child", "name the moving body with `child:`"), bodies, allow_world=False
+    )
     if parent == child:
-        raise m.get("child").error(f"parent and child are the same body '{child}'",
-                                   "connect two different bodies (or the world and a body)")
+        raise m.get("child").error(
+            f"parent and child are the same body '{child}'",
+            "connect two different bodies (or the world and a body)",
+        )
     anchor = _vec3(m.get("anchor")) if "anchor" in m else bodies[child].pos
     axes = _joint_axes(m, kind)
     scale = 1.0 if kind in LINEAR_JOINTS else ang
     limits = _joint_limits(m, kind, len(axes), scale)
     motors = _motors(m, kind, name, motor_defaults, scale)
-    passive = {key: _non_negative(m.get(key)) for key in _PASSIVE
-               if key in m and key != "spring_ref"}
+    passive = {
+        key: _non_negative(m.get(key)) for key in _PASSIVE if key in m and key != "spring_ref"
+    }
     if "spring_ref" in m:
         passive["spring_ref"] = number(m.get("spring_ref")) * scale
-    return Joint(name=name, kind=kind, parent=parent, child=child, anchor=anchor, axes=axes,
-                 limits=limits, motors=motors, **passive)
+    return Joint(
+        name=name,
+        kind=kind,
+        parent=parent,
+        child=child,
+        anchor=anchor,
+        axes=axes,
+        limits=limits,
+        motors=motors,
+        **passive,
+    )
 
 
 def _body_ref(at: At, bodies: dict[str, Body], allow_world: bool) -> str | None:
@@ -770,9 +955,11 @@ def _joint_axes(m: Map, kind: str) -> tuple[Vec3, ...]:
         cos = sum(p * q for p, q in zip(a, b))
         if abs(cos) > PERPENDICULAR_TOL:
             angle = math.degrees(math.acos(max(-1.0, min(1.0, cos))))
-            raise at.error(f"the two axes of a universal joint must be perpendicular; they are "
-                           f"{angle:.4g} deg apart",
-                           "give two perpendicular axes, e.g. [[0, 0, 1], [0, 1, 0]]")
+            raise at.error(
+                f"the two axes of a universal joint must be perpendicular; they are "
+                f"{angle:.4g} deg apart",
+                "give two perpendicular axes, e.g. [[0, 0, 1], [0, 1, 0]]",
+            )
         return (a, b)
     if kind == "ball":
         if "axes" not in m:
@@ -780,9 +967,11 @@ def _joint_axes(m: Map, kind: str) -> tuple[Vec3, ...]:
         at = m.get("axes")
         axes = _axis_list(at, 3)
         if abs(_det3(*axes)) < INDEPENDENT_TOL:
-            raise at.error("the three axes of a ball joint are linearly dependent",
-                           "give three axes that do not lie in one plane, e.g. the default "
-                           "[[1, 0, 0], [0, 1, 0], [0, 0, 1]]")
+            raise at.error(
+                "the three axes of a ball joint are linearly dependent",
+                "give three axes that do not lie in one plane, e.g. the default "
+                "[[1, 0, 0], [0, 1, 0], [0, 0, 1]]",
+            )
         return axes
     return ()
 
@@ -791,18 +980,21 @@ def _axis_list(at: At, n: int) -> tuple[Vec3, ...]:
     """A list of exactly n nonzero 3-vectors, each normalised."""
     entries = items(at, "axes")
     if len(entries) != n:
-        raise at.error(f"expected {n} axes, got {len(entries)}",
-                       f"give {n} axes, each [x, y, z]")
+        raise at.error(f"expected {n} axes, got {len(entries)}", f"give {n} axes, each [x, y, z]")
     return tuple(_unit_vector(a) for a in entries)
 
 
 def _det3(a: Vec3, b: Vec3, c: Vec3) -> float:
-    return (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
-            + a[2] * (b[0] * c[1] - b[1] * c[0]))
+    return (
+        a[0] * (b[1] * c[2] - b[2] * c[1])
+        - a[1] * (b[0] * c[2] - b[2] * c[0])
+        + a[2] * (b[0] * c[1] - b[1] * c[0])
+    )
 
 
-def _joint_limits(m: Map, kind: str, n_axes: int,
-                  scale: float) -> tuple[tuple[float, float] | None, ...]:
+def _joint_limits(
+    m: Map, kind: str, n_axes: int, scale: float
+) -> tuple[tuple[float, float] | None, ...]:
     """Per-axis (lo, hi) in [rad] or [m] (None = free); `scale` converts the file's unit."""
     if JOINT_AXES[kind] == 1:
         at = m.get("limit")
@@ -811,18 +1003,23 @@ def _joint_limits(m: Map, kind: str, n_axes: int,
     if at is None:
         return (None,) * n_axes
     if kind == "ball":
-        raise m.key_at("limits").error("limits on ball joints are not supported yet",
-                                       "remove `limits`; bound the motion with motor `range` "
-                                       "or build it from hinge/universal joints")
+        raise m.key_at("limits").error(
+            "limits on ball joints are not supported yet",
+            "remove `limits`; bound the motion with motor `range` "
+            "or build it from hinge/universal joints",
+        )
     entries = items(at, "limits")
     if len(entries) != n_axes:
-        raise at.error(f"expected one entry per axis ({n_axes}), got {len(entries)}",
-                       "give [lo, hi] or null for each axis, e.g. [[-90, 90], null]")
+        raise at.error(
+            f"expected one entry per axis ({n_axes}), got {len(entries)}",
+            "give [lo, hi] or null for each axis, e.g. [[-90, 90], null]",
+        )
     return tuple(None if is_null(a) else _interval(a, scale) for a in entries)
 
 
-def _motors(m: Map, kind: str, joint: str, defaults: _MotorDefaults,
-            scale: float) -> tuple[Motor, ...]:
+def _motors(
+    m: Map, kind: str, joint: str, defaults: _MotorDefaults, scale: float
+) -> tuple[Motor, ...]:
     """The joint's motors in file order, at most one per axis; `scale` converts angles."""
     at = m.get("motors")
     if at is None:
@@ -833,61 +1030,84 @@ def _motors(m: Map, kind: str, joint: str, defaults: _MotorDefaults,
         if motor.axis in used:
             raise axis_at.error(
                 f"axis {motor.axis} already has a motor (motors[{used[motor.axis]}])",
-                "use at most one motor per joint axis")
+                "use at most one motor per joint axis",
+            )
         used[motor.axis] = k
         motors.append(motor)
     return tuple(motors)
 
 
-def _motor(at: At, kind: str, default_name: str, defaults: _MotorDefaults,
-           scale: float) -> tuple[Motor, At]:
+def _motor(
+    at: At, kind: str, default_name: str, defaults: _MotorDefaults, scale: float
+) -> tuple[Motor, At]:
     """One motor; max_velocity and range are converted by `scale` (angle unit or 1)."""
     m = Map(at, "a motor").only(_MOTOR_KEYS)
     n_axes = JOINT_AXES[kind]
     axis_at = m.get("axis") or at  # the motor entry itself when the axis is the default
     axis = integer(axis_at) if "axis" in m else 0
     if not 0 <= axis < n_axes:
-        raise axis_at.error(f"axis index {axis} is out of range for a {kind} joint, which has "
-                            f"{n_axes} ax{'is' if n_axes == 1 else 'es'}",
-                            f"use an axis index from 0 to {n_axes - 1}")
+        raise axis_at.error(
+            f"axis index {axis} is out of range for a {kind} joint, which has "
+            f"{n_axes} ax{'is' if n_axes == 1 else 'es'}",
+            f"use an axis index from 0 to {n_axes - 1}",
+        )
     props = _override(m, defaults, _MOTOR_FIELDS)
-    max_velocity = _MOTOR0.max_velocity if props.max_velocity is None \
-        else props.max_velocity * scale
-    unit = 1.0 if props.mode == "force" else scale     # a force motor's range is in N or N m
-    ctrl_range = _MOTOR0.ctrl_range if props.range is None \
+    max_velocity = (
+        _MOTOR0.max_velocity if props.max_velocity is None else props.max_velocity * scale
+    )
+    unit = 1.0 if props.mode == "force" else scale  # a force motor's range is in N or N m
+    ctrl_range = (
+        _MOTOR0.ctrl_range
+        if props.range is None
         else (props.range[0] * unit, props.range[1] * unit)
+    )
     name = string(m.get("name")) if "name" in m else default_name
     gear = 1.0
     if "gear" in m:
         if props.mode != "force":
-            raise m.key_at("gear").error(f"`gear` applies to force motors; this motor is a "
-                                         f"{props.mode} servo", "remove `gear`, or write "
-                                         "`mode: force`")
+            raise m.key_at("gear").error(
+                f"`gear` applies to force motors; this motor is a {props.mode} servo",
+                "remove `gear`, or write `mode: force`",
+            )
         gear = number(m.get("gear"))
         if gear == 0.0:
-            raise m.get("gear").error("gear 0 makes the motor do nothing",
-                                      "give a nonzero gear (negative reverses the motor)")
-    return Motor(name=name, axis=axis, mode=props.mode, gain=props.gain,
-                 max_force=props.max_force, max_velocity=max_velocity,
-                 ctrl_range=ctrl_range, gear=gear), axis_at
+            raise m.get("gear").error(
+                "gear 0 makes the motor do nothing",
+                "give a nonzero gear (negative reverses the motor)",
+            )
+    return Motor(
+        name=name,
+        axis=axis,
+        mode=props.mode,
+        gain=props.gain,
+        max_force=props.max_force,
+        max_velocity=max_velocity,
+        ctrl_range=ctrl_range,
+        gear=gear,
+    ), axis_at
 
 
 # ---------------------------------------------------------------------------------------------
 # Sensors
 # ---------------------------------------------------------------------------------------------
 
-_SENSOR_SUBJECT = {kind: ("joint", "axis") if kind.startswith("joint_")
-                   else ("body", "reference") if kind.startswith("body_")
-                   else ("motor",) if kind == "actuator_force" else ("body",)
-                   for kind in SENSOR_KINDS}
+_SENSOR_SUBJECT = {
+    kind: ("joint", "axis")
+    if kind.startswith("joint_")
+    else ("body", "reference")
+    if kind.startswith("body_")
+    else ("motor",)
+    if kind == "actuator_force"
+    else ("body",)
+    for kind in SENSOR_KINDS
+}
 
 
 def _sensors(at: At | None, bodies: list[Body], joints: list[Joint]) -> list[Sensor]:
     """All sensors in file order; names must be unique."""
     names, joint_map = {b.name for b in bodies}, {j.name: j for j in joints}
     motors = [m.name for j in joints for m in j.motors]
-    return _named_list(at, "sensor", lambda entry, i: _sensor(entry, i, names, joint_map,
-                                                                motors))
+    return _named_list(at, "sensor", lambda entry, i: _sensor(entry, i, names, joint_map, motors))
 
 
 def _named_list(at: At | None, noun: str, read: Callable[[At, int], object]) -> list:
@@ -902,18 +1122,21 @@ def _named_list(at: At | None, noun: str, read: Callable[[At, int], object]) -> 
         if item.name in seen:
             raise (Map(entry, f"a {noun}").get("name") or entry).error(
                 f"duplicate {noun} name '{item.name}' (also {noun}s[{seen[item.name]}])",
-                f"give every {noun} a unique name")
+                f"give every {noun} a unique name",
+            )
         seen[item.name] = i
         named.append(item)
     return named
 
 
-def _sensor(at: At, index: int, bodies: set[str], joints: dict[str, Joint],
-            motors: list[str]) -> Sensor:
+def _sensor(
+    at: At, index: int, bodies: set[str], joints: dict[str, Joint], motors: list[str]
+) -> Sensor:
     """One sensor: its kind, and the body, joint (with axis) or motor it reads."""
     kind = _kind(at, "a sensor", SENSOR_KINDS, "sensor type")
-    m = Map(at, f"a {kind} sensor").only(("name", "type", *_SENSOR_SUBJECT[kind]),
-                                          _elsewhere(_SENSOR_SUBJECT, kind, "sensors"))
+    m = Map(at, f"a {kind} sensor").only(
+        ("name", "type", *_SENSOR_SUBJECT[kind]), _elsewhere(_SENSOR_SUBJECT, kind, "sensors")
+    )
     name = string(m.get("name")) if "name" in m else f"sensor{index}"
     if kind == "actuator_force":
         motor_at = m.require("motor", "name the motor to read with `motor:`")
@@ -949,12 +1172,15 @@ def _sensor_axis(at: At | None, joint: Joint, joint_at: At) -> int:
     """Index of the joint axis read; the joint must have one."""
     n_axes = JOINT_AXES[joint.kind]
     if n_axes == 0:
-        raise joint_at.error(f"joint '{joint.name}' is fixed and has no axis to read",
-                             "name a joint that moves")
+        raise joint_at.error(
+            f"joint '{joint.name}' is fixed and has no axis to read", "name a joint that moves"
+        )
     axis = integer(at) if at is not None else 0
     if not 0 <= axis < n_axes:
-        raise at.error(f"axis index {axis} is out of range for {joint.kind} joint "
-                       f"'{joint.name}'", f"use an axis index from 0 to {n_axes - 1}")
+        raise at.error(
+            f"axis index {axis} is out of range for {joint.kind} joint '{joint.name}'",
+            f"use an axis index from 0 to {n_axes - 1}",
+        )
     return axis
 
 
@@ -962,8 +1188,10 @@ def _sensor_axis(at: At | None, joint: Joint, joint_at: At) -> int:
 # Body-body contact pairs
 # ---------------------------------------------------------------------------------------------
 
-def _contact_pairs(at: At | None, bodies: list[Body], shape_ats: list[list[At]],
-                   joints: list[Joint]) -> tuple[tuple[ContactPair, ...], str]:
+
+def _contact_pairs(
+    at: At | None, bodies: list[Body], shape_ats: list[list[At]], joints: list[Joint]
+) -> tuple[tuple[ContactPair, ...], str]:
     """Shape pairs to test: explicit body pairs, plus equal nonzero groups on bodies that are
     neither excluded nor joined by a joint. In order of (body_a, body_b), then of the shapes.
     Only body pairs listed or sharing a group are looked at, so a file of many bodies is read
@@ -971,7 +1199,7 @@ def _contact_pairs(at: At | None, bodies: list[Body], shape_ats: list[list[At]],
     index = {b.name: i for i, b in enumerate(bodies)}
     explicit, excluded, friction = _contact_lists(at, index)
     joined = {frozenset((index[j.parent], index[j.child])) for j in joints if j.parent}
-    grouped: dict[int, set[int]] = {}         # collision group -> bodies with a shape in it
+    grouped: dict[int, set[int]] = {}  # collision group -> bodies with a shape in it
     for i, body in enumerate(bodies):
         for shape in body.shapes:
             if shape.group != 0:
@@ -979,7 +1207,7 @@ def _contact_pairs(at: At | None, bodies: list[Body], shape_ats: list[list[At]],
     candidates = {tuple(sorted(key)) for key in explicit}
     for members in grouped.values():
         ordered = sorted(members)
-        candidates.update((a, b) for k, a in enumerate(ordered) for b in ordered[k + 1:])
+        candidates.update((a, b) for k, a in enumerate(ordered) for b in ordered[k + 1 :])
     pairs: list[ContactPair] = []
     for a, b in sorted(candidates):
         key = frozenset((a, b))
@@ -1001,8 +1229,11 @@ def _contact_lists(at: At | None, index: dict[str, int]) -> tuple[dict, dict, st
     if at is None:
         return {}, {}, FRICTION_COMBINE[0]
     m = Map(at, "contacts").only(("pairs", "exclude", "friction"))
-    friction = choice(m.get("friction"), FRICTION_COMBINE, "friction combination") \
-        if "friction" in m else FRICTION_COMBINE[0]
+    friction = (
+        choice(m.get("friction"), FRICTION_COMBINE, "friction combination")
+        if "friction" in m
+        else FRICTION_COMBINE[0]
+    )
     lists = {}
     for key in ("pairs", "exclude"):
         lists[key] = {}
@@ -1010,20 +1241,25 @@ def _contact_lists(at: At | None, index: dict[str, int]) -> tuple[dict, dict, st
             lists[key].setdefault(_body_pair(entry, index), entry)
     for key, entry in lists["exclude"].items():
         if key in lists["pairs"]:
-            raise entry.error("this body pair is listed in both contacts.pairs and "
-                              "contacts.exclude", "keep it in only one of the two lists")
+            raise entry.error(
+                "this body pair is listed in both contacts.pairs and contacts.exclude",
+                "keep it in only one of the two lists",
+            )
     return lists["pairs"], lists["exclude"], friction
 
 
 def _body_pair(at: At, index: dict[str, int]) -> frozenset:
     """[bodyA, bodyB]: two different existing bodies, as a set of body indices."""
     if not isinstance(at.node, yaml.SequenceNode) or len(at.node.value) != 2:
-        raise at.error(f"expected a pair of body names [bodyA, bodyB], got {describe(at.node)}",
-                       "write [bodyA, bodyB]")
+        raise at.error(
+            f"expected a pair of body names [bodyA, bodyB], got {describe(at.node)}",
+            "write [bodyA, bodyB]",
+        )
     names = [_body_name(a, set(index)) for a in items(at, "a body pair")]
     if names[0] == names[1]:
-        raise at.error(f"a body cannot be paired with itself ('{names[0]}')",
-                       "name two different bodies")
+        raise at.error(
+            f"a body cannot be paired with itself ('{names[0]}')", "name two different bodies"
+        )
     return frozenset(index[n] for n in names)
 
 
@@ -1032,39 +1268,69 @@ def _all_shape_pairs(bodies: list[Body], a: int, b: int) -> list[tuple[int, int]
 
 
 def _group_shape_pairs(bodies: list[Body], a: int, b: int) -> list[tuple[int, int]]:
-    return [(sa, sb) for sa, shape_a in enumerate(bodies[a].shapes)
-            for sb, shape_b in enumerate(bodies[b].shapes)
-            if shape_a.group != 0 and shape_a.group == shape_b.group]
+    return [
+        (sa, sb)
+        for sa, shape_a in enumerate(bodies[a].shapes)
+        for sb, shape_b in enumerate(bodies[b].shapes)
+        if shape_a.group != 0 and shape_a.group == shape_b.group
+    ]
 
 
-def _check_supported(bodies: list[Body], shape_ats: list[list[At]], a: int, sa: int, b: int,
-                     sb: int, explicit_at: At | None) -> None:
+def _check_supported(
+    bodies: list[Body],
+    shape_ats: list[list[At]],
+    a: int,
+    sa: int,
+    b: int,
+    sb: int,
+    explicit_at: At | None,
+) -> None:
     """Raise a ModelError naming both shapes when the engine has no test for their kinds."""
     kind_a, kind_b = bodies[a].shapes[sa].kind, bodies[b].shapes[sb].kind
     if pair_key(kind_a, kind_b) in SUPPORTED_PAIRS:
         return
     at_a, at_b = shape_ats[a][sa], shape_ats[b][sb]
     supported = ", ".join("-".join(p) for p in sorted(SUPPORTED_PAIRS))
-    shapes = (f"{at_a.path} ({kind_a}, body '{bodies[a].name}') and {at_b.path} "
-              f"({kind_b}, body '{bodies[b].name}')")
+    shapes = (
+        f"{at_a.path} ({kind_a}, body '{bodies[a].name}') and {at_b.path} "
+        f"({kind_b}, body '{bodies[b].name}')"
+    )
     if explicit_at is not None:
         raise explicit_at.error(
             f"{kind_a}-{kind_b} contact is not supported, but this pair makes {shapes} collide; "
             f"supported body-body pairs: {supported}",
-            "remove the pair, or change one of the shapes to a supported type")
+            "remove the pair, or change one of the shapes to a supported type",
+        )
     raise at_b.error(
         f"{kind_a}-{kind_b} contact is not supported, but {shapes} share collision group "
         f"{bodies[a].shapes[sa].group}; supported body-body pairs: {supported}",
         "give one of the shapes another group (0 = no body-body contact), list the two bodies "
-        "under contacts.exclude, or change a shape to a supported type")
+        "under contacts.exclude, or change a shape to a supported type",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Cameras
 # ---------------------------------------------------------------------------------------------
 
-_CAMERA_KEYS = ("name", "body", "pos", "look_at", "up", "quat", "euler", "fov", "width",
-                "height", "background", "softness", "light", "ambient", "near", "far")
+_CAMERA_KEYS = (
+    "name",
+    "body",
+    "pos",
+    "look_at",
+    "up",
+    "quat",
+    "euler",
+    "fov",
+    "width",
+    "height",
+    "background",
+    "softness",
+    "light",
+    "ambient",
+    "near",
+    "far",
+)
 _CAMERA0 = Camera(name="")
 
 
@@ -1083,42 +1349,57 @@ def _camera(at: At, index: int, bodies: set[str], ang: float) -> Camera:
     if "look_at" in m:
         for other in ("quat", "euler"):
             if other in m:
-                raise m.key_at(other).error(f"both look_at and {other} are given",
-                                            "give the orientation once: look_at or quat/euler")
+                raise m.key_at(other).error(
+                    f"both look_at and {other} are given",
+                    "give the orientation once: look_at or quat/euler",
+                )
         quat = _look_at(m, pos)
     else:
         if "up" in m:
-            raise m.key_at("up").error("`up` only goes with `look_at`",
-                                       "add `look_at: [x, y, z]` or remove `up`")
+            raise m.key_at("up").error(
+                "`up` only goes with `look_at`", "add `look_at: [x, y, z]` or remove `up`"
+            )
         quat = _orientation(m, ang)
     fov = _CAMERA0.fov
     if "fov" in m:
         fov = number(m.get("fov")) * ang
         if not 0.0 < fov < math.pi:
-            raise m.get("fov").error(f"field of view must be between 0 and 180 degrees, got "
-                                     f"{math.degrees(fov):g} degrees",
-                                     "give the vertical field of view, e.g. 45")
+            raise m.get("fov").error(
+                f"field of view must be between 0 and 180 degrees, got "
+                f"{math.degrees(fov):g} degrees",
+                "give the vertical field of view, e.g. 45",
+            )
     light = _CAMERA0.light
     if "light" in m:
         if math.sqrt(sum(c * c for c in _vec3(m.get("light")))) < ZERO_LENGTH:
-            raise m.get("light").error("the light direction has zero length",
-                                       "give the direction the light travels, e.g. [0, 0, -1]")
+            raise m.get("light").error(
+                "the light direction has zero length",
+                "give the direction the light travels, e.g. [0, 0, -1]",
+            )
         light = _unit_vector(m.get("light"))
     near = _positive(m.get("near"), "m") if "near" in m else _CAMERA0.near
     far = _positive(m.get("far"), "m") if "far" in m else _CAMERA0.far
     if far <= near:
         raise (m.get("far") or m.get("near")).error(
-            f"far ({far:g} m) must be beyond near ({near:g} m)", "make far larger than near")
+            f"far ({far:g} m) must be beyond near ({near:g} m)", "make far larger than near"
+        )
     return Camera(
-        name=name, body=body, pos=pos, quat=quat, fov=fov,
+        name=name,
+        body=body,
+        pos=pos,
+        quat=quat,
+        fov=fov,
         width=_pixels(m.get("width")) if "width" in m else _CAMERA0.width,
         height=_pixels(m.get("height")) if "height" in m else _CAMERA0.height,
         background=_color(m.get("background")) if "background" in m else _CAMERA0.background,
-        softness=_non_negative(m.get("softness"), "pixels") if "softness" in m
+        softness=_non_negative(m.get("softness"), "pixels")
+        if "softness" in m
         else _CAMERA0.softness,
         light=light,
         ambient=_fraction(m.get("ambient")) if "ambient" in m else _CAMERA0.ambient,
-        near=near, far=far)
+        near=near,
+        far=far,
+    )
 
 
 def _pixels(at: At) -> int:
@@ -1132,8 +1413,10 @@ def _look_at(m: Map, pos: Vec3) -> Quat:
     forward = [t - p for t, p in zip(_vec3(target_at), pos)]
     norm = math.sqrt(sum(c * c for c in forward))
     if norm < ZERO_LENGTH:
-        raise target_at.error("look_at is the camera position itself",
-                              "give a point the camera should look at, away from `pos`")
+        raise target_at.error(
+            "look_at is the camera position itself",
+            "give a point the camera should look at, away from `pos`",
+        )
     f = [c / norm for c in forward]
     up = _unit_vector(m.get("up")) if "up" in m else (0.0, 0.0, 1.0)
     right = [f[1] * up[2] - f[2] * up[1], f[2] * up[0] - f[0] * up[2], f[0] * up[1] - f[1] * up[0]]
@@ -1141,7 +1424,8 @@ def _look_at(m: Map, pos: Vec3) -> Quat:
     if rn < 1e-6:
         raise (m.get("up") or target_at).error(
             "the view direction is parallel to `up`, so the image has no up",
-            "give `up:` a direction not along the view, e.g. [0, 1, 0] when looking down")
+            "give `up:` a direction not along the view, e.g. [0, 1, 0] when looking down",
+        )
     x = [c / rn for c in right]
     y = [x[1] * f[2] - x[2] * f[1], x[2] * f[0] - x[0] * f[2], x[0] * f[1] - x[1] * f[0]]
     z = [-c for c in f]

@@ -1,8 +1,9 @@
 """Mass properties of a Robot in numpy (no Taichi), as the engine computes them.
 
-    com_offsets(robot)     # [m] (N, 3) each body's centre of mass in its own frame
-    body_masses(robot)     # [kg] (N,) each body's total mass
+com_offsets(robot)     # [m] (N, 3) each body's centre of mass in its own frame
+body_masses(robot)     # [kg] (N,) each body's total mass
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,7 @@ Public API: `load_mjcf(path, approximate=False, report=None) -> Robot`. With `ap
 mesh geoms become the box or capsule fitted to their vertices and `report(text)` is called once
 per approximation made.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,19 +38,21 @@ from .schema import (
 __all__ = ["MJCF_SUFFIXES", "load_mjcf", "mujoco_missing_fix"]
 
 MJCF_SUFFIXES = (".xml", ".urdf", ".mjcf")
-_FREE, _BALL, _SLIDE, _HINGE = 0, 1, 2, 3   # mujoco.mjtJoint
+_FREE, _BALL, _SLIDE, _HINGE = 0, 1, 2, 3  # mujoco.mjtJoint
 # A body with several joints whose first ones are sliders (a planar or Cartesian root) becomes
 # a chain of bodies, one per joint; each link before the last carries this share of the body's
 # mass (taken from the body, so the total stays), since a tdphys body needs mass.
 LINK_MASS_FRACTION = 1e-4
-PERPENDICULAR_TOL = 1e-6   # |cos| of two hinges read as a universal joint
-SAME_POINT_TOL = 1e-9      # [m] two joint anchors read as one point
-_TINY_RADIUS = 0.01        # [m] the non-colliding sphere given to a body without geoms
+PERPENDICULAR_TOL = 1e-6  # |cos| of two hinges read as a universal joint
+SAME_POINT_TOL = 1e-9  # [m] two joint anchors read as one point
+_TINY_RADIUS = 0.01  # [m] the non-colliding sphere given to a body without geoms
 
 
 def mujoco_missing_fix() -> str:
-    return ("install MuJoCo's compiler: pip install 'tdphys[mjcf]' (or pip install mujoco), "
-            "or give a robot YAML file")
+    return (
+        "install MuJoCo's compiler: pip install 'tdphys[mjcf]' (or pip install mujoco), "
+        "or give a robot YAML file"
+    )
 
 
 class _Problems:
@@ -64,16 +67,23 @@ class _Problems:
     def raise_if_any(self) -> None:
         if not self.items:
             return
-        def line(item):   # in file order; model-wide problems first
+
+        def line(item):  # in file order; model-wide problems first
             words = item[0].split()
             return int(words[1]) if words[0] == "line" and words[1].isdigit() else 0
-        lines = [f"  {where}: {what}\n      fix: {fix}"
-                 for where, what, fix in sorted(self.items, key=line)]
-        raise ModelError(self.path, "", f"{len(self.items)} thing(s) in this file tdphys cannot "
-                         "represent (docs/mjcf.md lists what maps and what is refused):\n"
-                         + "\n".join(lines),
-                         "change or remove them in the file (or pass --approximate where it "
-                         "says so), then load it again")
+
+        lines = [
+            f"  {where}: {what}\n      fix: {fix}"
+            for where, what, fix in sorted(self.items, key=line)
+        ]
+        raise ModelError(
+            self.path,
+            "",
+            f"{len(self.items)} thing(s) in this file tdphys cannot "
+            "represent (docs/mjcf.md lists what maps and what is refused):\n" + "\n".join(lines),
+            "change or remove them in the file (or pass --approximate where it "
+            "says so), then load it again",
+        )
 
 
 def _where(element) -> str:
@@ -94,20 +104,28 @@ def load_mjcf(path, approximate: bool = False, report=None) -> Robot:
     try:
         import mujoco
     except ImportError:
-        raise ModelError(path, "", "reading MJCF or URDF needs the `mujoco` package, which is "
-                         "not installed", mujoco_missing_fix()) from None
+        raise ModelError(
+            path,
+            "",
+            "reading MJCF or URDF needs the `mujoco` package, which is not installed",
+            mujoco_missing_fix(),
+        ) from None
     if not Path(path).is_file():
-        raise ModelError(path, "", "the robot file does not exist or is not a file",
-                         "check the path")
+        raise ModelError(
+            path, "", "the robot file does not exist or is not a file", "check the path"
+        )
     try:
         spec = mujoco.MjSpec.from_file(path)
-        with warnings.catch_warnings():   # MuJoCo's notes on deprecated attributes
+        with warnings.catch_warnings():  # MuJoCo's notes on deprecated attributes
             warnings.simplefilter("ignore")
             model = spec.compile()
     except Exception as exc:  # noqa: BLE001 (MuJoCo's parse and compile errors)
-        raise ModelError(path, "", f"MuJoCo's compiler refuses the file: {exc}",
-                         "fix the file so that MuJoCo loads it (the message names the "
-                         "element and line)") from None
+        raise ModelError(
+            path,
+            "",
+            f"MuJoCo's compiler refuses the file: {exc}",
+            "fix the file so that MuJoCo loads it (the message names the element and line)",
+        ) from None
     data = mujoco.MjData(model)
     mujoco.mj_kinematics(model, data)
     return _Importer(mujoco, spec, model, data, path, approximate, report or print).robot()
@@ -117,11 +135,12 @@ def load_mjcf(path, approximate: bool = False, report=None) -> Robot:
 class _Part:
     """A tdphys body in the making: the MuJoCo bodies welded into it (the first one gives its
     frame), or a link of a several-joint body."""
+
     name: str
-    frame_body: int                         # MuJoCo body whose world pose is this body's frame
-    members: list = field(default_factory=list)   # MuJoCo bodies whose mass it carries
-    link_of: int = -1                       # the MuJoCo body this is a link for, or -1
-    shapes: list = field(default_factory=list)    # (Shape, geom id)
+    frame_body: int  # MuJoCo body whose world pose is this body's frame
+    members: list = field(default_factory=list)  # MuJoCo bodies whose mass it carries
+    link_of: int = -1  # the MuJoCo body this is a link for, or -1
+    shapes: list = field(default_factory=list)  # (Shape, geom id)
 
 
 class _Importer:
@@ -129,7 +148,7 @@ class _Importer:
         self.mj, self.spec, self.m, self.d = mujoco, spec, model, data
         self.path, self.approximate, self.report = path, approximate, report
         self.problems = _Problems(path)
-        self.refused: set[str] = set()   # joints of refused bodies (not reported again)
+        self.refused: set[str] = set()  # joints of refused bodies (not reported again)
 
     # helpers --------------------------------------------------------------------------
     def name(self, kind, i: int) -> str:
@@ -150,14 +169,14 @@ class _Importer:
         m = self.m
         self._check_model()
         weld = m.body_weldid
-        parts: dict[int, _Part] = {}     # MuJoCo weld body -> its final tdphys body
+        parts: dict[int, _Part] = {}  # MuJoCo weld body -> its final tdphys body
         order: list[_Part] = []
-        joints: list[tuple[int, Joint]] = []   # (sort key, joint)
+        joints: list[tuple[int, Joint]] = []  # (sort key, joint)
         for b in range(1, m.nbody):
-            if weld[b] == 0:   # fixed to the world: it never moves; its geoms: _ground
+            if weld[b] == 0:  # fixed to the world: it never moves; its geoms: _ground
                 continue
             if weld[b] != b:
-                if weld[b] in parts:      # else its body was refused
+                if weld[b] in parts:  # else its body was refused
                     parts[weld[b]].members.append(b)
                 continue
             made = self._jointed_body(b, parts, order, joints)
@@ -170,51 +189,79 @@ class _Importer:
         for p in order:
             if p.link_of >= 0:
                 links[p.link_of] = links.get(p.link_of, 0) + 1
-        bodies = [self._body(p, links.get(p.frame_body, 0) if p.link_of < 0 else 0)
-                  for p in order]
+        bodies = [self._body(p, links.get(p.frame_body, 0) if p.link_of < 0 else 0) for p in order]
         joints = [j for _, j in sorted(joints, key=lambda kj: kj[0])]
         joints = self._motors(joints)
         sensors = self._sensors(joints)
         pairs = self._contact_pairs(order, bodies)
         self.problems.raise_if_any()
         name = self.spec.modelname or Path(self.path).stem
-        return Robot(name=name, source=self.path, bodies=tuple(bodies), joints=tuple(joints),
-                     sensors=tuple(sensors), solver=self._solver(), ground=self._ground(),
-                     contact_pairs=pairs, friction_combine="max")
+        return Robot(
+            name=name,
+            source=self.path,
+            bodies=tuple(bodies),
+            joints=tuple(joints),
+            sensors=tuple(sensors),
+            solver=self._solver(),
+            ground=self._ground(),
+            contact_pairs=pairs,
+            friction_combine="max",
+        )
 
     def _check_model(self) -> None:
         """Refuse the model-wide features tdphys has no counterpart for."""
         m, spec, mj = self.m, self.spec, self.mj
         for t in range(m.ntendon):
-            passive = (m.tendon_limited[t] or m.tendon_stiffness[t] or m.tendon_damping[t]
-                       or m.tendon_frictionloss[t])
-            used = any(m.actuator_trntype[a] == mj.mjtTrn.mjTRN_TENDON and
-                       m.actuator_trnid[a, 0] == t for a in range(m.nu))
+            passive = (
+                m.tendon_limited[t]
+                or m.tendon_stiffness[t]
+                or m.tendon_damping[t]
+                or m.tendon_frictionloss[t]
+            )
+            used = any(
+                m.actuator_trntype[a] == mj.mjtTrn.mjTRN_TENDON and m.actuator_trnid[a, 0] == t
+                for a in range(m.nu)
+            )
             if passive or used:
-                self.problems.add(spec.tendons[t], "tendons (with a limit, stiffness, damping, "
-                                  "friction or an actuator) are not supported",
-                                  "remove the tendon, or express it with joints and motors")
+                self.problems.add(
+                    spec.tendons[t],
+                    "tendons (with a limit, stiffness, damping, "
+                    "friction or an actuator) are not supported",
+                    "remove the tendon, or express it with joints and motors",
+                )
         for e in spec.equalities:
-            self.problems.add(e, "equality constraints are not supported",
-                              "remove it (tdphys joints form a tree)")
+            self.problems.add(
+                e, "equality constraints are not supported", "remove it (tdphys joints form a tree)"
+            )
         for p in spec.pairs:
-            self.problems.add(p, "explicit contact pairs (<contact><pair>) are not supported",
-                              "remove it; contacts follow contype/conaffinity and <exclude>")
+            self.problems.add(
+                p,
+                "explicit contact pairs (<contact><pair>) are not supported",
+                "remove it; contacts follow contype/conaffinity and <exclude>",
+            )
         for f in spec.flexes:
             self.problems.add(f, "flexes (deformable bodies) are not supported", "remove it")
         if m.opt.disableflags & ~int(mj.mjtDisableBit.mjDSBL_FILTERPARENT) or m.opt.enableflags:
-            self.problems.add(None, f"<option><flag> settings (disableflags "
-                              f"{m.opt.disableflags}, enableflags {m.opt.enableflags}) are not "
-                              "supported", "remove the <flag> element")
+            self.problems.add(
+                None,
+                f"<option><flag> settings (disableflags "
+                f"{m.opt.disableflags}, enableflags {m.opt.enableflags}) are not "
+                "supported",
+                "remove the <flag> element",
+            )
         if np.any(m.opt.wind) or m.opt.density or m.opt.viscosity:
-            self.problems.add(None, "fluid forces (<option> wind, density or viscosity) are not "
-                              "supported", "remove them from <option>")
+            self.problems.add(
+                None,
+                "fluid forces (<option> wind, density or viscosity) are not supported",
+                "remove them from <option>",
+            )
         for b in spec.bodies[1:]:
             if b.mocap:
                 self.problems.add(b, "mocap bodies are not supported", "remove mocap")
             if b.gravcomp:
-                self.problems.add(b, "gravity compensation (gravcomp) is not supported",
-                                  "remove gravcomp")
+                self.problems.add(
+                    b, "gravity compensation (gravcomp) is not supported", "remove gravcomp"
+                )
 
     # bodies ---------------------------------------------------------------------------
 
@@ -228,18 +275,21 @@ class _Importer:
         kinds = [int(m.jnt_type[j]) for j in ids]
         name = self.body_name(b)
         parent = self._parent_part(b, parts)
-        self.refused.update(self.joint_name(j) for j in ids)   # until the body is made
+        self.refused.update(self.joint_name(j) for j in ids)  # until the body is made
         if kinds == [_FREE]:
             part = _Part(name, b, [b])
             order.append(part)
             self.refused.difference_update(self.joint_name(j) for j in ids)
             return part
         if _FREE in kinds:
-            self.problems.add(self.spec.bodies[b], "a free joint together with other joints "
-                              "in one body", "give the body only its free joint")
+            self.problems.add(
+                self.spec.bodies[b],
+                "a free joint together with other joints in one body",
+                "give the body only its free joint",
+            )
             return None
         if parent is None and m.body_weldid[m.body_parentid[b]] != 0:
-            return None   # its parent was refused
+            return None  # its parent was refused
         self.refused.difference_update(self.joint_name(j) for j in ids)
         if len(ids) == 2 and self._universal(ids):
             part = _Part(name, b, [b])
@@ -249,17 +299,24 @@ class _Importer:
         if len(ids) > 1 and any(k != _SLIDE for k in kinds[:-1]):
             names = ", ".join(self.joint_name(j) for j in ids)
             self.refused.update(self.joint_name(j) for j in ids)
-            self.problems.add(self.spec.bodies[b], f"{len(ids)} joints in one body ({names}) "
-                              "that are not sliders followed by one joint, nor two "
-                              "perpendicular hinges at one point",
-                              "split the body so that each has one joint (or two "
-                              "perpendicular hinges at one point, read as a universal joint)")
+            self.problems.add(
+                self.spec.bodies[b],
+                f"{len(ids)} joints in one body ({names}) "
+                "that are not sliders followed by one joint, nor two "
+                "perpendicular hinges at one point",
+                "split the body so that each has one joint (or two "
+                "perpendicular hinges at one point, read as a universal joint)",
+            )
             return None
         for k, j in enumerate(ids):
             last = k == len(ids) - 1
             kind = {_HINGE: "hinge", _SLIDE: "slider", _BALL: "ball"}[kinds[k]]
-            part = _Part(name if last else f"{name}.{self.joint_name(j)}", b,
-                         [b] if last else [], link_of=-1 if last else b)
+            part = _Part(
+                name if last else f"{name}.{self.joint_name(j)}",
+                b,
+                [b] if last else [],
+                link_of=-1 if last else b,
+            )
             order.append(part)
             joints.append((j, self._joint([j], kind, parent, part.name)))
             parent = part.name
@@ -293,24 +350,36 @@ class _Importer:
                 limits.append(None)
                 continue
             if kind == "ball":
-                self.problems.add(self.spec.joints[j], "limits on a ball joint are not supported",
-                                  "remove the range (limited=\"false\")")
+                self.problems.add(
+                    self.spec.joints[j],
+                    "limits on a ball joint are not supported",
+                    'remove the range (limited="false")',
+                )
                 limits.append(None)
                 continue
-            ref = float(m.qpos0[m.jnt_qposadr[j]])   # the joint's position at the initial pose
+            ref = float(m.qpos0[m.jnt_qposadr[j]])  # the joint's position at the initial pose
             lo, hi = (float(v) - ref for v in m.jnt_range[j])
             if not lo < hi:
-                self.problems.add(self.spec.joints[j], f"range [{lo:g}, {hi:g}] is empty",
-                                  "give range lo < hi")
+                self.problems.add(
+                    self.spec.joints[j], f"range [{lo:g}, {hi:g}] is empty", "give range lo < hi"
+                )
                 lo, hi = -1.0, 1.0
             limits.append((lo, hi))
         if kind == "ball":
             limits = [None, None, None]
         passive = self._passive(ids)
-        return Joint(name=self.joint_name(j0) if len(ids) == 1 else
-                     "+".join(self.joint_name(j) for j in ids), kind=kind, parent=parent,
-                     child=child, anchor=tuple(float(c) for c in d.xanchor[j0]), axes=axes,
-                     limits=tuple(limits), **passive)
+        return Joint(
+            name=self.joint_name(j0)
+            if len(ids) == 1
+            else "+".join(self.joint_name(j) for j in ids),
+            kind=kind,
+            parent=parent,
+            child=child,
+            anchor=tuple(float(c) for c in d.xanchor[j0]),
+            axes=axes,
+            limits=tuple(limits),
+            **passive,
+        )
 
     def _passive(self, ids) -> dict:
         """damping, armature, stiffness, spring_ref, friction_loss shared by joints `ids`."""
@@ -321,17 +390,29 @@ class _Importer:
             scalar = int(m.jnt_type[j]) in (_SLIDE, _HINGE)
             ref = float(m.qpos0[m.jnt_qposadr[j]]) if scalar else 0.0
             spring = float(m.qpos_spring[m.jnt_qposadr[j]]) - ref if scalar else 0.0
-            values.append({"damping": float(m.dof_damping[dof]),
-                           "armature": float(m.dof_armature[dof]),
-                           "stiffness": float(m.jnt_stiffness[j]), "spring_ref": spring,
-                           "friction_loss": float(m.dof_frictionloss[dof])})
+            values.append(
+                {
+                    "damping": float(m.dof_damping[dof]),
+                    "armature": float(m.dof_armature[dof]),
+                    "stiffness": float(m.jnt_stiffness[j]),
+                    "spring_ref": spring,
+                    "friction_loss": float(m.dof_frictionloss[dof]),
+                }
+            )
             if int(m.jnt_type[j]) == _BALL and m.jnt_stiffness[j]:
-                self.problems.add(self.spec.joints[j], "stiffness on a ball joint is not "
-                                  "supported", "remove stiffness")
+                self.problems.add(
+                    self.spec.joints[j],
+                    "stiffness on a ball joint is not supported",
+                    "remove stiffness",
+                )
         if any(v != values[0] for v in values[1:]):
-            self.problems.add(self.spec.joints[ids[0]], "the two hinges of this universal "
-                              "joint differ in damping, armature, stiffness, springref or "
-                              "frictionloss", "give both hinges the same values")
+            self.problems.add(
+                self.spec.joints[ids[0]],
+                "the two hinges of this universal "
+                "joint differ in damping, armature, stiffness, springref or "
+                "frictionloss",
+                "give both hinges the same values",
+            )
         return values[0]
 
     def _body(self, part: _Part, links: int) -> Body:
@@ -339,29 +420,34 @@ class _Importer:
         of mass and inertias) combined in the body's frame; a link of a several-joint body
         takes LINK_MASS_FRACTION of the body's mass (`links` of them) and its inertia."""
         pos, rot = self.frame(part.frame_body)
-        mass, com, inertia = self._mass_properties([part.link_of] if part.link_of >= 0
-                                                   else part.members, pos, rot)
+        mass, com, inertia = self._mass_properties(
+            [part.link_of] if part.link_of >= 0 else part.members, pos, rot
+        )
         share = LINK_MASS_FRACTION * mass
         if part.link_of >= 0:
             mass, com = share, np.zeros(3)
         else:
             mass -= links * LINK_MASS_FRACTION * mass
         if mass <= 0:
-            self.problems.add(self.spec.bodies[part.frame_body], "this body (with the bodies "
-                              "welded to it) has no mass", "give it a geom with mass, or an "
-                              "<inertial>")
+            self.problems.add(
+                self.spec.bodies[part.frame_body],
+                "this body (with the bodies welded to it) has no mass",
+                "give it a geom with mass, or an <inertial>",
+            )
             mass, inertia = 1.0, np.eye(3)
-        shapes = [s for s, _ in part.shapes] or [Shape("sphere", radius=_TINY_RADIUS,
-                                                       pos=tuple(com), ground=False)]
+        shapes = [s for s, _ in part.shapes] or [
+            Shape("sphere", radius=_TINY_RADIUS, pos=tuple(com), ground=False)
+        ]
         volumes = [_volume(s) for s in shapes]
-        return Body(name=part.name,
-                    shapes=tuple(replace(s, mass=mass * v / sum(volumes))
-                                 for s, v in zip(shapes, volumes)),
-                    pos=tuple(float(c) for c in pos), quat=as_tuple(matrix_quat(rot)),
-                    inertia=(float(inertia[0, 0]), float(inertia[1, 1]), float(inertia[2, 2])),
-                    inertia_products=(float(inertia[0, 1]), float(inertia[0, 2]),
-                                      float(inertia[1, 2])),
-                    com=tuple(float(c) for c in com))
+        return Body(
+            name=part.name,
+            shapes=tuple(replace(s, mass=mass * v / sum(volumes)) for s, v in zip(shapes, volumes)),
+            pos=tuple(float(c) for c in pos),
+            quat=as_tuple(matrix_quat(rot)),
+            inertia=(float(inertia[0, 0]), float(inertia[1, 1]), float(inertia[2, 2])),
+            inertia_products=(float(inertia[0, 1]), float(inertia[0, 2]), float(inertia[1, 2])),
+            com=tuple(float(c) for c in com),
+        )
 
     def _mass_properties(self, members, pos, rot):
         """(mass [kg], centre of mass [m] and inertia tensor [kg m^2] in the frame (pos, rot))
@@ -376,7 +462,8 @@ class _Importer:
             r = d.ximat[b].reshape(3, 3)
             offset = d.xipos[b] - centre
             tensor += r @ np.diag(m.body_inertia[b]) @ r.T + float(m.body_mass[b]) * (
-                offset @ offset * np.eye(3) - np.outer(offset, offset))
+                offset @ offset * np.eye(3) - np.outer(offset, offset)
+            )
         return total, rot.T @ (centre - pos), rot.T @ tensor @ rot
 
     # shapes ---------------------------------------------------------------------------
@@ -392,26 +479,37 @@ class _Importer:
         if kind == mj.mjtGeom.mjGEOM_SPHERE:
             geometry = {"kind": "sphere", "radius": float(size[0])}
         elif kind == mj.mjtGeom.mjGEOM_CAPSULE:
-            geometry = {"kind": "capsule", "radius": float(size[0]),
-                        "half_length": float(size[1])}
+            geometry = {"kind": "capsule", "radius": float(size[0]), "half_length": float(size[1])}
         elif kind == mj.mjtGeom.mjGEOM_BOX:
             geometry = {"kind": "box", "half_extents": tuple(float(c) for c in size)}
         elif kind == mj.mjtGeom.mjGEOM_MESH and self.approximate:
             geometry, centre, grot = self._fitted(g, centre, grot)
         else:
             what = mj.mjtGeom(kind).name.removeprefix("mjGEOM_").lower()
-            extra = " (pass --approximate to use the box or capsule fitted to its vertices)" \
-                if what == "mesh" else ""
-            self.problems.add(element, f"{what} geoms are not supported{extra}",
-                              "use a sphere, capsule or box geom")
+            extra = (
+                " (pass --approximate to use the box or capsule fitted to its vertices)"
+                if what == "mesh"
+                else ""
+            )
+            self.problems.add(
+                element,
+                f"{what} geoms are not supported{extra}",
+                "use a sphere, capsule or box geom",
+            )
             return
         self._contact_params(g, element)
         friction = float(m.geom_friction[g, 0])
         torsion = float(m.geom_friction[g, 1]) if m.geom_condim[g] >= 4 else 0.0
-        shape = Shape(pos=tuple(float(c) for c in centre), quat=as_tuple(matrix_quat(grot)),
-                      friction=friction, torsional_friction=torsion,
-                      color=_rgb(m.geom_rgba[g]),
-                      ground=self._touches_floor(g), mass=1.0, **geometry)
+        shape = Shape(
+            pos=tuple(float(c) for c in centre),
+            quat=as_tuple(matrix_quat(grot)),
+            friction=friction,
+            torsional_friction=torsion,
+            color=_rgb(m.geom_rgba[g]),
+            ground=self._touches_floor(g),
+            mass=1.0,
+            **geometry,
+        )
         part.shapes.append((shape, g))
 
     def _fitted(self, g, centre, grot):
@@ -421,49 +519,61 @@ class _Importer:
         m = self.m
         mesh = m.geom_dataid[g]
         first, count = m.mesh_vertadr[mesh], m.mesh_vertnum[mesh]
-        verts = m.mesh_vert[first:first + count]
+        verts = m.mesh_vert[first : first + count]
         lo, hi = verts.min(axis=0), verts.max(axis=0)
         half = (hi - lo) / 2
         centre = centre + grot @ ((hi + lo) / 2)
         order = np.argsort(half)
-        if half[order[2]] > 2 * half[order[1]]:     # elongated: a capsule along its long axis
+        if half[order[2]] > 2 * half[order[1]]:  # elongated: a capsule along its long axis
             axis = order[2]
             radius = float(max(half[order[0]], half[order[1]]))
             perm = np.eye(3)[[(axis + 1) % 3, (axis + 2) % 3, axis]].T
-            geometry = {"kind": "capsule", "radius": radius,
-                        "half_length": float(max(half[axis] - radius, 1e-6))}
+            geometry = {
+                "kind": "capsule",
+                "radius": radius,
+                "half_length": float(max(half[axis] - radius, 1e-6)),
+            }
             grot = grot @ perm
             what = f"capsule radius {radius:.4g} m, half length {geometry['half_length']:.4g} m"
         else:
             geometry = {"kind": "box", "half_extents": tuple(float(c) for c in half)}
             what = "box half sizes " + ", ".join(f"{c:.4g}" for c in half) + " m"
-        self.report(f"{self.path}: {_where(self.spec.geoms[g])}: mesh approximated by the {what} "
-                    "fitted to its vertices")
+        self.report(
+            f"{self.path}: {_where(self.spec.geoms[g])}: mesh approximated by the {what} "
+            "fitted to its vertices"
+        )
         return geometry, centre, grot
 
     def _contact_params(self, g, element) -> None:
         """Refuse per-geom contact settings tdphys has no counterpart for."""
         m = self.m
         if m.geom_condim[g] == 6:
-            self.problems.add(element, "rolling friction (condim 6) is not supported",
-                              "use condim 3 or 4")
+            self.problems.add(
+                element, "rolling friction (condim 6) is not supported", "use condim 3 or 4"
+            )
         if m.geom_priority[g]:
             self.problems.add(element, "geom priority is not supported", "remove priority")
         if m.geom_gap[g]:
             self.problems.add(element, "gap is not supported", "remove gap")
         if m.geom_solref[g, 0] <= 0:
-            self.problems.add(element, "solref with direct stiffness and damping (negative "
-                              "values) is not supported", "give solref as timeconst dampratio")
+            self.problems.add(
+                element,
+                "solref with direct stiffness and damping (negative values) is not supported",
+                "give solref as timeconst dampratio",
+            )
         if np.any(m.geom_fluid[g]):
-            self.problems.add(element, "fluid interaction (fluidshape) is not supported",
-                              "remove fluidshape")
+            self.problems.add(
+                element, "fluid interaction (fluidshape) is not supported", "remove fluidshape"
+            )
 
     def _collide(self, g1: int, g2: int) -> bool:
         """Whether MuJoCo considers geoms g1 and g2 for contact: contype/conaffinity, the
         parent filter on welded bodies, and <exclude>."""
         m = self.m
-        if not (m.geom_contype[g1] & m.geom_conaffinity[g2]
-                or m.geom_contype[g2] & m.geom_conaffinity[g1]):
+        if not (
+            m.geom_contype[g1] & m.geom_conaffinity[g2]
+            or m.geom_contype[g2] & m.geom_conaffinity[g1]
+        ):
             return False
         b1, b2 = m.geom_bodyid[g1], m.geom_bodyid[g2]
         w1, w2 = m.body_weldid[b1], m.body_weldid[b2]
@@ -473,8 +583,8 @@ class _Importer:
         filterparent = not m.opt.disableflags & int(self.mj.mjtDisableBit.mjDSBL_FILTERPARENT)
         if filterparent and w1 and w2 and (w1 == p2 or w2 == p1):
             return False
-        signature = ((min(b1, b2) << 16) + max(b1, b2))
-        excluded = {int(s) for s in m.exclude_signature[:m.nexclude]}
+        signature = (min(b1, b2) << 16) + max(b1, b2)
+        excluded = {int(s) for s in m.exclude_signature[: m.nexclude]}
         return signature not in excluded
 
     def _floors(self) -> list[int]:
@@ -491,24 +601,32 @@ class _Importer:
             element = self.spec.geoms[g]
             normal = self.d.geom_xmat[g].reshape(3, 3)[:, 2]
             if int(m.geom_type[g]) != mj.mjtGeom.mjGEOM_PLANE:
-                self.problems.add(element, "geometry fixed to the world other than the floor "
-                                  "plane is not supported", "remove it, or attach it to a body "
-                                  "with a joint")
+                self.problems.add(
+                    element,
+                    "geometry fixed to the world other than the floor plane is not supported",
+                    "remove it, or attach it to a body with a joint",
+                )
             elif abs(self.d.geom_xpos[g][2]) > 1e-12 or normal[2] < 1 - 1e-12:
-                self.problems.add(element, "a plane other than z = 0 with its normal along +z "
-                                  "is not supported", "put the floor at z = 0, normal +z")
+                self.problems.add(
+                    element,
+                    "a plane other than z = 0 with its normal along +z is not supported",
+                    "put the floor at z = 0, normal +z",
+                )
             self._contact_params(g, element)
         planes = [g for g in floors if int(m.geom_type[g]) == mj.mjtGeom.mjGEOM_PLANE]
         if len(planes) > 1:
-            self.problems.add(self.spec.geoms[planes[1]], "more than one world plane",
-                              "keep one floor plane")
+            self.problems.add(
+                self.spec.geoms[planes[1]], "more than one world plane", "keep one floor plane"
+            )
         if not planes:
             return Ground(enabled=False)
         g = planes[0]
-        return Ground(enabled=True, friction=float(m.geom_friction[g, 0]),
-                      torsional_friction=float(m.geom_friction[g, 1])
-                      if m.geom_condim[g] >= 4 else 0.0,
-                      color=_rgb(m.geom_rgba[g]))
+        return Ground(
+            enabled=True,
+            friction=float(m.geom_friction[g, 0]),
+            torsional_friction=float(m.geom_friction[g, 1]) if m.geom_condim[g] >= 4 else 0.0,
+            color=_rgb(m.geom_rgba[g]),
+        )
 
     def _contact_pairs(self, order, bodies) -> tuple[ContactPair, ...]:
         """tdphys body pairs whose every shape pair MuJoCo collides; a body pair only some of
@@ -523,22 +641,31 @@ class _Importer:
                 if not any(flat):
                     continue
                 if not all(flat):
-                    self.problems.add(self.spec.bodies[order[a].frame_body],
-                                      f"only some geoms of bodies '{order[a].name}' and "
-                                      f"'{order[b].name}' collide with each other (contype/"
-                                      "conaffinity); tdphys collides whole body pairs",
-                                      "give all geoms of the two bodies the same contype and "
-                                      "conaffinity, or <exclude> the pair")
+                    self.problems.add(
+                        self.spec.bodies[order[a].frame_body],
+                        f"only some geoms of bodies '{order[a].name}' and "
+                        f"'{order[b].name}' collide with each other (contype/"
+                        "conaffinity); tdphys collides whole body pairs",
+                        "give all geoms of the two bodies the same contype and "
+                        "conaffinity, or <exclude> the pair",
+                    )
                     continue
                 for sa in range(len(ga)):
                     for sb in range(len(gb)):
                         ka, kb = bodies[a].shapes[sa].kind, bodies[b].shapes[sb].kind
-                        if {ka, kb} not in ({"sphere"}, {"sphere", "capsule"}, {"capsule"},
-                                            {"sphere", "box"}):
-                            self.problems.add(self.spec.geoms[ga[sa]], f"{ka}-{kb} contact "
-                                              f"(with a geom of '{order[b].name}') is not "
-                                              "supported", "<exclude> the body pair, or change "
-                                              "contype/conaffinity")
+                        if {ka, kb} not in (
+                            {"sphere"},
+                            {"sphere", "capsule"},
+                            {"capsule"},
+                            {"sphere", "box"},
+                        ):
+                            self.problems.add(
+                                self.spec.geoms[ga[sa]],
+                                f"{ka}-{kb} contact "
+                                f"(with a geom of '{order[b].name}') is not "
+                                "supported",
+                                "<exclude> the body pair, or change contype/conaffinity",
+                            )
                         pairs.append(ContactPair(a, sa, b, sb))
         return tuple(pairs)
 
@@ -561,8 +688,12 @@ class _Importer:
             if jname in self.refused:
                 continue
             if jname not in by_joint:
-                self.problems.add(element, f"an actuator on joint '{jname}', which tdphys "
-                                  "represents without motors (a free joint)", "remove it")
+                self.problems.add(
+                    element,
+                    f"an actuator on joint '{jname}', which tdphys "
+                    "represents without motors (a free joint)",
+                    "remove it",
+                )
                 continue
             joint, axis = by_joint[jname]
             gear = float(m.actuator_gear[a, 0])
@@ -573,8 +704,11 @@ class _Importer:
             if m.actuator_forcelimited[a]:
                 flo, fhi = (float(v) for v in m.actuator_forcerange[a])
                 if flo != -fhi:
-                    self.problems.add(element, f"an asymmetric forcerange [{flo:g}, {fhi:g}]",
-                                      "give forcerange -f f")
+                    self.problems.add(
+                        element,
+                        f"an asymmetric forcerange [{flo:g}, {fhi:g}]",
+                        "give forcerange -f f",
+                    )
                 max_force = abs(fhi) or 1.0
             elif m.actuator_ctrllimited[a]:
                 max_force = abs(gear) * max(abs(lo), abs(hi))
@@ -585,38 +719,63 @@ class _Importer:
                 lo, hi = -1.0, 1.0
             name = self.name(mj.mjtObj.mjOBJ_ACTUATOR, a) or jname
             if any(mo.axis == axis for mo, _ in motors.get(joint.name, [])):
-                self.problems.add(element, f"a second actuator on joint '{jname}'",
-                                  "keep one actuator per joint")
+                self.problems.add(
+                    element, f"a second actuator on joint '{jname}'", "keep one actuator per joint"
+                )
                 continue
             motors.setdefault(joint.name, []).append(
-                (Motor(name=name, axis=axis, mode="force", max_force=max_force,
-                       ctrl_range=(lo, hi), gear=gear), a))
+                (
+                    Motor(
+                        name=name,
+                        axis=axis,
+                        mode="force",
+                        max_force=max_force,
+                        ctrl_range=(lo, hi),
+                        gear=gear,
+                    ),
+                    a,
+                )
+            )
             first.setdefault(joint.name, a)
-        out = [replace(j, motors=tuple(mo for mo, _ in sorted(motors.get(j.name, []),
-                                                            key=lambda x: x[1])))
-               for j in joints]
+        out = [
+            replace(
+                j, motors=tuple(mo for mo, _ in sorted(motors.get(j.name, []), key=lambda x: x[1]))
+            )
+            for j in joints
+        ]
         keyed = sorted(range(len(out)), key=lambda i: (first.get(out[i].name, m.nu), i))
         ordered = [out[i] for i in keyed]
-        controls = [a for j in ordered for _, a in sorted(motors.get(j.name, []),
-                                                           key=lambda x: x[1])]
+        controls = [
+            a for j in ordered for _, a in sorted(motors.get(j.name, []), key=lambda x: x[1])
+        ]
         if controls != sorted(controls):
-            self.problems.add(None, "the actuators cannot keep MuJoCo's order as tdphys's "
-                              "controls (two hinges of one universal joint are actuated "
-                              "apart)", "order the actuators of a universal joint's hinges "
-                              "next to each other")
+            self.problems.add(
+                None,
+                "the actuators cannot keep MuJoCo's order as tdphys's "
+                "controls (two hinges of one universal joint are actuated "
+                "apart)",
+                "order the actuators of a universal joint's hinges next to each other",
+            )
         return ordered
 
     def _plain_motor(self, a: int, element) -> bool:
         m, mj = self.m, self.mj
-        plain = (m.actuator_trntype[a] == mj.mjtTrn.mjTRN_JOINT
-                 and m.actuator_dyntype[a] == mj.mjtDyn.mjDYN_NONE
-                 and m.actuator_gaintype[a] == mj.mjtGain.mjGAIN_FIXED
-                 and m.actuator_biastype[a] == mj.mjtBias.mjBIAS_NONE
-                 and m.actuator_gainprm[a, 0] == 1.0 and not np.any(m.actuator_gear[a, 1:]))
+        plain = (
+            m.actuator_trntype[a] == mj.mjtTrn.mjTRN_JOINT
+            and m.actuator_dyntype[a] == mj.mjtDyn.mjDYN_NONE
+            and m.actuator_gaintype[a] == mj.mjtGain.mjGAIN_FIXED
+            and m.actuator_biastype[a] == mj.mjtBias.mjBIAS_NONE
+            and m.actuator_gainprm[a, 0] == 1.0
+            and not np.any(m.actuator_gear[a, 1:])
+        )
         if not plain:
-            self.problems.add(element, "only `motor` actuators on a hinge or slide joint are "
-                              "supported (not position, velocity, general, muscle, tendon or "
-                              "site actuators)", "use <motor joint=... gear=... ctrlrange=...>")
+            self.problems.add(
+                element,
+                "only `motor` actuators on a hinge or slide joint are "
+                "supported (not position, velocity, general, muscle, tendon or "
+                "site actuators)",
+                "use <motor joint=... gear=... ctrlrange=...>",
+            )
         return plain
 
     def _sensors(self, joints: list[Joint]) -> list[Sensor]:
@@ -641,26 +800,41 @@ class _Importer:
                 if jname in self.refused:
                     continue
                 if jname not in by_joint:
-                    self.problems.add(element, f"joint '{jname}' has no tdphys joint (a free "
-                                      "joint)", "remove the sensor")
+                    self.problems.add(
+                        element,
+                        f"joint '{jname}' has no tdphys joint (a free joint)",
+                        "remove the sensor",
+                    )
                     continue
                 joint, axis = by_joint[jname]
                 if kind == mj.mjtSensor.mjSENS_JOINTPOS and m.qpos0[m.jnt_qposadr[target]]:
-                    self.problems.add(element, "a jointpos sensor on a joint with a nonzero "
-                                      "ref (tdphys measures joints from their initial pose)",
-                                      "remove ref from the joint, or the sensor")
-                out.append(Sensor(name=name, kind="joint_pos" if kind ==
-                                  mj.mjtSensor.mjSENS_JOINTPOS else "joint_vel",
-                                  joint=joint.name, axis=axis))
+                    self.problems.add(
+                        element,
+                        "a jointpos sensor on a joint with a nonzero "
+                        "ref (tdphys measures joints from their initial pose)",
+                        "remove ref from the joint, or the sensor",
+                    )
+                out.append(
+                    Sensor(
+                        name=name,
+                        kind="joint_pos" if kind == mj.mjtSensor.mjSENS_JOINTPOS else "joint_vel",
+                        joint=joint.name,
+                        axis=axis,
+                    )
+                )
             elif kind == mj.mjtSensor.mjSENS_ACTUATORFRC:
-                aname = self.name(mj.mjtObj.mjOBJ_ACTUATOR, target) or \
-                    self.joint_name(m.actuator_trnid[target, 0])
+                aname = self.name(mj.mjtObj.mjOBJ_ACTUATOR, target) or self.joint_name(
+                    m.actuator_trnid[target, 0]
+                )
                 if aname in motor_of:
                     out.append(Sensor(name=name, kind="actuator_force", motor=aname))
             else:
                 what = mj.mjtSensor(kind).name.removeprefix("mjSENS_").lower()
-                self.problems.add(element, f"{what} sensors are not supported (only jointpos, "
-                                  "jointvel and actuatorfrc)", "remove the sensor")
+                self.problems.add(
+                    element,
+                    f"{what} sensors are not supported (only jointpos, jointvel and actuatorfrc)",
+                    "remove the sensor",
+                )
         return out
 
     # solver ---------------------------------------------------------------------------
@@ -673,19 +847,26 @@ class _Importer:
         imps = {tuple(m.geom_solimp[g]) for g in geoms}
         kw = {}
         if len(refs) > 1 or len(imps) > 1:
-            self.problems.add(None, "geoms with different solref or solimp (tdphys has one "
-                              "contact softness per robot)", "give every geom the same solref "
-                              "and solimp (e.g. in <default>)")
+            self.problems.add(
+                None,
+                "geoms with different solref or solimp (tdphys has one contact softness per robot)",
+                "give every geom the same solref and solimp (e.g. in <default>)",
+            )
         elif refs:
-            (timeconst, ratio), = refs
+            ((timeconst, ratio),) = refs
             dmax = min(max(next(iter(imps))[1], 0.0), 0.9999)
             if timeconst > 0 and ratio > 0:
-                kw["contact_hz"] = float(1.0 / (2 * math.pi * timeconst * ratio
-                                                * math.sqrt(1 - dmax)))
+                kw["contact_hz"] = float(
+                    1.0 / (2 * math.pi * timeconst * ratio * math.sqrt(1 - dmax))
+                )
                 kw["contact_damping"] = float(ratio / math.sqrt(1 - dmax))
         margins = [float(m.geom_margin[g]) for g in geoms]
-        return Solver(dt=float(m.opt.timestep), gravity=tuple(float(c) for c in m.opt.gravity),
-                      contact_margin=max(margins, default=0.0), **kw)
+        return Solver(
+            dt=float(m.opt.timestep),
+            gravity=tuple(float(c) for c in m.opt.gravity),
+            contact_margin=max(margins, default=0.0),
+            **kw,
+        )
 
 
 def _rgb(rgba) -> tuple[float, float, float]:

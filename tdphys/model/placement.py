@@ -1,16 +1,17 @@
 """Where a robot's bodies start, and how its joints connect them (numpy, no Taichi).
 
-    lowest_point(body, shape)        # [m] world z of the shape's lowest point at t = 0
-    sunk_shapes(robot, reference)    # shapes that `robot` starts below the ground and
-                                     # `reference` (the same file with its own vars) does not
-    parent_loop(joints)              # the body names of a kinematic loop, or None
+lowest_point(body, shape)        # [m] world z of the shape's lowest point at t = 0
+sunk_shapes(robot, reference)    # shapes that `robot` starts below the ground and
+                                 # `reference` (the same file with its own vars) does not
+parent_loop(joints)              # the body names of a kinematic loop, or None
 """
+
 from __future__ import annotations
 
 from ..rotations import quat_mul, rotate
 from .schema import Body, Joint, Robot, Shape
 
-SUNK_TOLERANCE = 1e-3    # [m] how far below z = 0 a shape's lowest point may start
+SUNK_TOLERANCE = 1e-3  # [m] how far below z = 0 a shape's lowest point may start
 
 
 def lowest_point(body: Body, shape: Shape) -> float:
@@ -20,11 +21,13 @@ def lowest_point(body: Body, shape: Shape) -> float:
     if shape.kind == "sphere":
         return float(centre[2] - shape.radius)
     if shape.kind == "capsule":
-        return float(centre[2] - shape.half_length * abs(rotate(q, (0.0, 0.0, 1.0))[2])
-                     - shape.radius)
+        return float(
+            centre[2] - shape.half_length * abs(rotate(q, (0.0, 0.0, 1.0))[2]) - shape.radius
+        )
     axes = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
-    return float(centre[2] - sum(h * abs(rotate(q, e)[2])
-                                 for h, e in zip(shape.half_extents, axes)))
+    return float(
+        centre[2] - sum(h * abs(rotate(q, e)[2]) for h, e in zip(shape.half_extents, axes))
+    )
 
 
 def sunk_shapes(robot: Robot, reference: Robot) -> list[tuple[int, int, float, float]]:
@@ -49,7 +52,7 @@ def parent_loop(joints: list[Joint] | tuple[Joint, ...]) -> list[str] | None:
     """The bodies of a loop of parent links (a -> b -> ... -> a, each joint's child linked to
     its parent), in order, or None. Each body must have at most one parent joint."""
     parent = {j.child: j.parent for j in joints}
-    state: dict[str, int] = {}           # 1: on the current path, 2: leads to the world
+    state: dict[str, int] = {}  # 1: on the current path, 2: leads to the world
     for start in parent:
         path, body = [], start
         while body is not None and state.get(body) is None:
@@ -57,7 +60,7 @@ def parent_loop(joints: list[Joint] | tuple[Joint, ...]) -> list[str] | None:
             path.append(body)
             body = parent.get(body)
         if body is not None and state[body] == 1:
-            return path[path.index(body):] + [body]
+            return path[path.index(body) :] + [body]
         for b in path:
             state[b] = 2
     return None

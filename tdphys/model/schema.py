@@ -7,6 +7,7 @@ Conventions (docs/conventions.md): z is up; quaternions are [w, x, y, z] and rot
 frame into the world frame; angular velocities are in the world frame; every angle is in
 radians here, whatever the file used.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,14 +18,23 @@ Quat = tuple[float, float, float, float]
 SHAPE_KINDS = ("sphere", "box", "capsule")
 JOINT_KINDS = ("ball", "hinge", "fixed", "slider", "universal")
 MOTOR_MODES = ("position", "velocity", "force")
-SENSOR_KINDS = ("body_pos", "body_vel", "body_quat", "body_omega", "joint_pos", "joint_vel",
-                "contact_force", "actuator_force")
+SENSOR_KINDS = (
+    "body_pos",
+    "body_vel",
+    "body_quat",
+    "body_omega",
+    "joint_pos",
+    "joint_vel",
+    "contact_force",
+    "actuator_force",
+)
 # How a contact combines the friction coefficients of its two sides (Robot.friction_combine):
 # the geometric mean sqrt(mu_a mu_b), or the larger of the two (as MuJoCo does).
 FRICTION_COMBINE = ("geometric", "max")
 # Body-body shape pairs the contact generator handles (unordered).
-SUPPORTED_PAIRS = frozenset({("sphere", "sphere"), ("capsule", "sphere"), ("capsule", "capsule"),
-                             ("box", "sphere")})
+SUPPORTED_PAIRS = frozenset(
+    {("sphere", "sphere"), ("capsule", "sphere"), ("capsule", "capsule"), ("box", "sphere")}
+)
 
 # Each joint kind's behaviour (rows, frames, coordinate) is its module in tdphys/engine/joints/,
 # whose registry checks it agrees with these. Number of motor/limit axes of each kind: a file
@@ -288,8 +298,8 @@ class Robot:
     ground: Ground = field(default_factory=Ground)
     contact_pairs: tuple[ContactPair, ...] = ()
     cameras: tuple[Camera, ...] = ()
-    friction_combine: str = "geometric"         # FRICTION_COMBINE
-    vars: tuple[tuple[str, float], ...] = ()   # the file's `vars:` values used, in file order
+    friction_combine: str = "geometric"  # FRICTION_COMBINE
+    vars: tuple[tuple[str, float], ...] = ()  # the file's `vars:` values used, in file order
     # (name, min, max) of the vars that declare a range (-inf / inf for a bound not given)
     var_ranges: tuple[tuple[str, float, float], ...] = ()
 

@@ -14,6 +14,7 @@ top edge (so that a texture on the ground seen from above, x right and y up, loo
 in an image viewer); texel (row r, column c) of an H x W image has its centre at
 u = (c + 1/2) / W, v = 1 - (r + 1/2) / H.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,14 +26,14 @@ def read_texture(path: str | Path) -> np.ndarray:
     """The image at `path` as float64 RGB (H, W, 3) in [0, 1]. OSError when the file is
     missing or unreadable, ValueError when it is not an image or has an unusable layout."""
     import imageio.v3 as iio
+
     path = Path(path)
     if not path.is_file():
         raise OSError(f"no such file: {path}")
     try:
         image = np.asarray(iio.imread(path, index=0, plugin="pillow"))
-    except Exception as exc:   # OSError from Pillow's "cannot identify", plugin errors, ...
-        raise ValueError("not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, ...)") \
-            from exc
+    except Exception as exc:  # OSError from Pillow's "cannot identify", plugin errors, ...
+        raise ValueError("not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, ...)") from exc
     return to_rgb(image)
 
 
@@ -42,10 +43,15 @@ def to_rgb(image) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
-    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4) or image.shape[0] < 1 \
-            or image.shape[1] < 1:
-        raise ValueError(f"an image of shape {image.shape} is not a grey, grey + alpha, RGB "
-                         "or RGBA picture")
+    if (
+        image.ndim != 3
+        or image.shape[2] not in (1, 2, 3, 4)
+        or image.shape[0] < 1
+        or image.shape[1] < 1
+    ):
+        raise ValueError(
+            f"an image of shape {image.shape} is not a grey, grey + alpha, RGB or RGBA picture"
+        )
     if image.dtype == bool:
         values = image.astype(np.float64)
     elif np.issubdtype(image.dtype, np.integer):
@@ -57,7 +63,7 @@ def to_rgb(image) -> np.ndarray:
     if not np.all(np.isfinite(values)):
         raise ValueError("the image has NaN or infinite values")
     values = np.clip(values, 0.0, 1.0)
-    if values.shape[2] in (1, 2):        # grey (+ alpha)
+    if values.shape[2] in (1, 2):  # grey (+ alpha)
         values = np.repeat(values[..., :1], 3, axis=2)
     return np.ascontiguousarray(values[..., :3])
 
@@ -97,5 +103,6 @@ def bilinear(image: np.ndarray, u, v, clamp_u: bool = False, clamp_v: bool = Fal
     fx, fy = (x - x0)[..., None], (y - y0)[..., None]
     c0, r0 = x0.astype(int) % w, y0.astype(int) % h
     c1, r1 = (c0 + 1) % w, (r0 + 1) % h
-    return ((1 - fy) * ((1 - fx) * image[r0, c0] + fx * image[r0, c1])
-            + fy * ((1 - fx) * image[r1, c0] + fx * image[r1, c1]))
+    return (1 - fy) * ((1 - fx) * image[r0, c0] + fx * image[r0, c1]) + fy * (
+        (1 - fx) * image[r1, c0] + fx * image[r1, c1]
+    )

@@ -6,6 +6,7 @@ read back bit for bit), each shape with its own mass, and only the keys whose va
 from the format's default. `tdphys convert` (tdphys/cli.py) uses it for MJCF and URDF robots;
 it checks the round trip itself (convert_check).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,20 +48,34 @@ def robot_yaml(robot: Robot, title: str = "") -> str:
     out: list[str] = []
     if title:
         out += [f"# {line}" if line else "#" for line in title.splitlines()]
-    out += ["# Robot file (docs/robot-format.md). SI units: m, kg, s, N; angles in radians.",
-            f"name: {_name(robot.name)}", "angle: radian", ""]
-    out += _section("solver", _changed(robot.solver, _SOLVER0, vectors=("gravity",)),
-                    "time stepping and contact softness")
+    out += [
+        "# Robot file (docs/robot-format.md). SI units: m, kg, s, N; angles in radians.",
+        f"name: {_name(robot.name)}",
+        "angle: radian",
+        "",
+    ]
+    out += _section(
+        "solver",
+        _changed(robot.solver, _SOLVER0, vectors=("gravity",)),
+        "time stepping and contact softness",
+    )
     out += _ground(robot.ground)
     out += _contacts(robot)
-    out += ["# Bodies: pose at t = 0 (frame origin, [w, x, y, z] body to world); each shape's",
-            "# mass is given; `com` and `inertia` [Ixx, Iyy, Izz, Ixy, Ixz, Iyz] (about the",
-            "# centre of mass, body axes) replace what the shapes would give.", "bodies:"]
+    out += [
+        "# Bodies: pose at t = 0 (frame origin, [w, x, y, z] body to world); each shape's",
+        "# mass is given; `com` and `inertia` [Ixx, Iyy, Izz, Ixy, Ixz, Iyz] (about the",
+        "# centre of mass, body axes) replace what the shapes would give.",
+        "bodies:",
+    ]
     for body in robot.bodies:
         out += _body(body)
     if robot.joints:
-        out += ["", "# Joints: anchor and axes in world coordinates at t = 0; positions are 0",
-                "# there. Motors, in order, are the controls.", "joints:"]
+        out += [
+            "",
+            "# Joints: anchor and axes in world coordinates at t = 0; positions are 0",
+            "# there. Motors, in order, are the controls.",
+            "joints:",
+        ]
         for joint in robot.joints:
             out += _joint(joint)
     if robot.sensors:
@@ -73,9 +88,13 @@ def robot_yaml(robot: Robot, title: str = "") -> str:
 def _name(text: str) -> str:
     """A name as YAML text: plain when it reads back as the same string, else quoted."""
     import yaml
+
     plain = yaml.safe_load(text) if text.strip() == text and text else None
-    return text if plain == text and ":" not in text and "#" not in text else \
-        '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return (
+        text
+        if plain == text and ":" not in text and "#" not in text
+        else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    )
 
 
 def _changed(value, default, vectors=()) -> list[tuple[str, str]]:
@@ -122,15 +141,25 @@ def _contacts(robot: Robot) -> list[str]:
     candidates = set(wanted)
     for a in range(len(bodies)):
         for b in range(a + 1, len(bodies)):
-            if any(sa.group and sa.group == sb.group for sa in bodies[a].shapes
-                   for sb in bodies[b].shapes):
+            if any(
+                sa.group and sa.group == sb.group
+                for sa in bodies[a].shapes
+                for sb in bodies[b].shapes
+            ):
                 candidates.add((a, b))
     for a, b in sorted(candidates):
         target = wanted.get((a, b), set())
         every = {(i, k) for i in range(len(bodies[a].shapes)) for k in range(len(bodies[b].shapes))}
-        grouped = set() if frozenset((a, b)) in joined else {
-            (i, k) for i, sa in enumerate(bodies[a].shapes) for k, sb in enumerate(bodies[b].shapes)
-            if sa.group and sa.group == sb.group}
+        grouped = (
+            set()
+            if frozenset((a, b)) in joined
+            else {
+                (i, k)
+                for i, sa in enumerate(bodies[a].shapes)
+                for k, sb in enumerate(bodies[b].shapes)
+                if sa.group and sa.group == sb.group
+            }
+        )
         if target == grouped:
             continue
         if target == every:
@@ -138,36 +167,47 @@ def _contacts(robot: Robot) -> list[str]:
         elif not target:
             exclude.append((a, b))
         else:
-            raise WriteError(f"bodies '{bodies[a].name}' and '{bodies[b].name}' collide with "
-                             "some of each other's shapes only, which body pairs and groups "
-                             "cannot say")
+            raise WriteError(
+                f"bodies '{bodies[a].name}' and '{bodies[b].name}' collide with "
+                "some of each other's shapes only, which body pairs and groups "
+                "cannot say"
+            )
     entries = []
     if robot.friction_combine != "geometric":
         entries.append(f"  friction: {robot.friction_combine}")
     for key, listed in (("pairs", pairs), ("exclude", exclude)):
         if listed:
             entries.append(f"  {key}:")
-            entries += [f"    - [{_name(bodies[a].name)}, {_name(bodies[b].name)}]"
-                        for a, b in listed]
+            entries += [
+                f"    - [{_name(bodies[a].name)}, {_name(bodies[b].name)}]" for a, b in listed
+            ]
     if not entries:
         return []
-    return ["# Body pairs that collide (besides shapes sharing a nonzero group)", "contacts:",
-            *entries, ""]
+    return [
+        "# Body pairs that collide (besides shapes sharing a nonzero group)",
+        "contacts:",
+        *entries,
+        "",
+    ]
 
 
 def _body(body: Body) -> list[str]:
     mass = sum(s.mass for s in body.shapes)
     out = [f"  - name: {_name(body.name)}    # {mass:.6g} kg"]
-    for key, value, default in (("pos", body.pos, (0.0,) * 3), ("quat", body.quat,
-                                                                (1.0, 0.0, 0.0, 0.0)),
-                                ("vel", body.vel, (0.0,) * 3), ("omega", body.omega, (0.0,) * 3)):
+    for key, value, default in (
+        ("pos", body.pos, (0.0,) * 3),
+        ("quat", body.quat, (1.0, 0.0, 0.0, 0.0)),
+        ("vel", body.vel, (0.0,) * 3),
+        ("omega", body.omega, (0.0,) * 3),
+    ):
         if tuple(value) != default:
             out.append(f"    {key}: {_vec(value)}")
     if body.com is not None:
         out.append(f"    com: {_vec(body.com)}")
     if body.inertia is not None:
-        values = tuple(body.inertia) + (tuple(body.inertia_products)
-                                        if any(body.inertia_products) else ())
+        values = tuple(body.inertia) + (
+            tuple(body.inertia_products) if any(body.inertia_products) else ()
+        )
         out.append(f"    inertia: {_vec(values)}")
     out.append("    shapes:")
     out += [f"      - {_flow(_shape(s))}" for s in body.shapes]
@@ -187,8 +227,15 @@ def _shape(shape: Shape) -> list[tuple[str, str]]:
     if tuple(shape.quat) != (1.0, 0.0, 0.0, 0.0):
         entries.append(("quat", _vec(shape.quat)))
     entries.append(("mass", _num(shape.mass)))
-    for key in ("friction", "restitution", "torsional_friction", "color", "group", "ground",
-                "texture"):
+    for key in (
+        "friction",
+        "restitution",
+        "torsional_friction",
+        "color",
+        "group",
+        "ground",
+        "texture",
+    ):
         value = getattr(shape, key)
         if value != getattr(_SHAPE0, key):
             entries += [e for e in _changed(shape, _SHAPE0, vectors=("color",)) if e[0] == key]
@@ -207,8 +254,11 @@ def _joint(joint: Joint) -> list[str]:
     elif JOINT_AXES[joint.kind] > 1:
         out.append("    axes: [" + ", ".join(_vec(a) for a in joint.axes) + "]")
         if any(lim is not None for lim in joint.limits):
-            out.append("    limits: [" + ", ".join("null" if lim is None else _vec(lim)
-                                                   for lim in joint.limits) + "]")
+            out.append(
+                "    limits: ["
+                + ", ".join("null" if lim is None else _vec(lim) for lim in joint.limits)
+                + "]"
+            )
     for key in ("damping", "armature", "stiffness", "spring_ref", "friction_loss"):
         if getattr(joint, key):
             out.append(f"    {key}: {_num(getattr(joint, key))}")
@@ -255,6 +305,7 @@ def _camera(camera: Camera) -> list[tuple[str, str]]:
 def same_model(a: Robot, b: Robot) -> bool:
     """Whether two robots are the same model (all but where they were read from)."""
     from dataclasses import replace
+
     return replace(a, source="") == replace(b, source="") or _close(a, b)
 
 
@@ -262,6 +313,7 @@ def _close(a: Robot, b: Robot) -> bool:
     """Equal up to the normalisation the loader applies to unit vectors and quaternions (a
     last-bit difference)."""
     from dataclasses import astuple, replace
+
     flat_a = _flatten(astuple(replace(a, source="")))
     flat_b = _flatten(astuple(replace(b, source="")))
     if len(flat_a) != len(flat_b):

@@ -11,6 +11,7 @@ The robot loader (model/loader.py) and the experiment sections (tasks/, control/
 read their files with these. Number fields may be arithmetic expressions of the vars in
 `VARS` (the robot file's `vars:`, set by the loader while it reads).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -33,17 +34,28 @@ def read_text_file(path: str | Path, what: str) -> str:
     """The UTF-8 text of `path`, or a ModelError naming it (`what`: "robot file", ...) and
     what it is when it is not a regular file of at most limits' size (a folder, a device)."""
     from ..paths import read_text
+
     try:
         return read_text(path)
     except FileError as exc:
-        raise ModelError(str(path), "", f"the {what} {exc}", f"check the path: give the {what} "
-                         "(YAML text)") from None
+        raise ModelError(
+            str(path), "", f"the {what} {exc}", f"check the path: give the {what} (YAML text)"
+        ) from None
     except UnicodeDecodeError as exc:
-        raise ModelError(str(path), "", f"the {what} is not UTF-8 text ({exc.reason} at byte "
-                         f"{exc.start})", f"give the path of a {what} (YAML text)") from None
+        raise ModelError(
+            str(path),
+            "",
+            f"the {what} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            f"give the path of a {what} (YAML text)",
+        ) from None
     except OSError as exc:
-        raise ModelError(str(path), "", f"cannot read the {what} ({exc.strerror or exc})",
-                         "check the path and that you may read the file") from None
+        raise ModelError(
+            str(path),
+            "",
+            f"cannot read the {what} ({exc.strerror or exc})",
+            "check the path and that you may read the file",
+        ) from None
+
 
 TAG = "tag:yaml.org,2002:"
 _PLAIN_NUMBER = re.compile(r"[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][-+]?\d+)?")
@@ -86,15 +98,26 @@ def compose(text: str, source: str) -> At:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = "; ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
-        raise ModelError(source, "", f"malformed YAML: {problem}",
-                         "check the indentation, put a space after every ':' and quote text "
-                         "that contains ':' or '#'", line) from exc
+        raise ModelError(
+            source,
+            "",
+            f"malformed YAML: {problem}",
+            "check the indentation, put a space after every ':' and quote text "
+            "that contains ':' or '#'",
+            line,
+        ) from exc
     except yaml.YAMLError as exc:
-        raise ModelError(source, "", f"malformed YAML: {exc}",
-                         "check that the file is valid YAML") from exc
+        raise ModelError(
+            source, "", f"malformed YAML: {exc}", "check that the file is valid YAML"
+        ) from exc
     if node is None:
-        raise ModelError(source, "", "the robot file is empty",
-                         "describe at least `bodies:` (see docs/robot-format.md)", 1)
+        raise ModelError(
+            source,
+            "",
+            "the robot file is empty",
+            "describe at least `bodies:` (see docs/robot-format.md)",
+            1,
+        )
     return At(source, "", node)
 
 
@@ -107,9 +130,10 @@ class Map:
 
     def __init__(self, at: At, what: str):
         if not isinstance(at.node, yaml.MappingNode):
-            raise at.error(f"{what} must be a mapping of `key: value` entries, "
-                           f"got {describe(at.node)}",
-                           "write one `key: value` per line, indented under its parent")
+            raise at.error(
+                f"{what} must be a mapping of `key: value` entries, got {describe(at.node)}",
+                "write one `key: value` per line, indented under its parent",
+            )
         self.at, self.what = at, what
         self._keys: dict[str, yaml.Node] = {}
         self._values: dict[str, yaml.Node] = {}
@@ -135,9 +159,8 @@ class Map:
                 self._check_key(at, key_node, own)
                 own[key_node.value] = (key_node, value_node)
         pairs: dict[str, tuple] = {}
-        for value_node in reversed(merges):         # the first `<<` wins
-            pairs.update(self._merge_sources(at.key("<<", value_node), (*inside, at.node),
-                                             done))
+        for value_node in reversed(merges):  # the first `<<` wins
+            pairs.update(self._merge_sources(at.key("<<", value_node), (*inside, at.node), done))
         pairs.update(own)
         done[id(at.node)] = pairs
         return pairs
@@ -148,19 +171,22 @@ class Map:
         pairs: dict[str, tuple] = {}
         for source in reversed(sources):
             if not isinstance(source, yaml.MappingNode):
-                raise at.error(f"`<<` must merge a mapping or a list of mappings, got "
-                               f"{describe(source)}", "write `<<: *name` where `&name` marks "
-                                                       "a mapping")
+                raise at.error(
+                    f"`<<` must merge a mapping or a list of mappings, got {describe(source)}",
+                    "write `<<: *name` where `&name` marks a mapping",
+                )
             pairs.update(self._pairs(At(at.file, at.path, source), inside, done))
         return pairs
 
     def _check_key(self, at: At, key_node: yaml.Node, seen: dict) -> None:
         if not isinstance(key_node, yaml.ScalarNode):
             raise At(at.file, at.path, key_node).error(
-                f"keys of {self.what} must be plain words", "write `key: value`")
+                f"keys of {self.what} must be plain words", "write `key: value`"
+            )
         if key_node.value in seen:
             raise at.key(key_node.value, key_node).error(
-                f"key '{key_node.value}' appears twice in {self.what}", "keep only one of them")
+                f"key '{key_node.value}' appears twice in {self.what}", "keep only one of them"
+            )
 
     def only(self, allowed: Iterable[str], elsewhere: dict[str, str] | None = None) -> Map:
         """Reject keys outside `allowed`; `elsewhere` gives a fix for keys valid elsewhere."""
@@ -194,8 +220,7 @@ class Map:
     def require(self, name: str, fix: str) -> At:
         at = self.get(name)
         if at is None:
-            raise self.at.key(name, self.at.node).error(
-                f"{self.what} needs the key '{name}'", fix)
+            raise self.at.key(name, self.at.node).error(f"{self.what} needs the key '{name}'", fix)
         return at
 
 
@@ -206,8 +231,11 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
         return "remove it: nothing is allowed here"
     close = difflib.get_close_matches(word, options, n=3, cutoff=0.6)
     if close:
-        return ("did you mean " + " or ".join(f"'{c}'" for c in close)
-                + f"? (known: {', '.join(options)})")
+        return (
+            "did you mean "
+            + " or ".join(f"'{c}'" for c in close)
+            + f"? (known: {', '.join(options)})"
+        )
     return f"use one of: {', '.join(options)}"
 
 
@@ -217,12 +245,13 @@ def describe(node: yaml.Node) -> str:
         return f"a list of {len(node.value)} item{'s' if len(node.value) != 1 else ''}"
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
-    kind = node.tag[len(TAG):] if node.tag.startswith(TAG) else node.tag
+    kind = node.tag[len(TAG) :] if node.tag.startswith(TAG) else node.tag
     if kind == "null":
         return "nothing (null)"
     if kind == "str":
         return f"the text '{node.value}'"
     return f"the {'boolean' if kind == 'bool' else kind} {node.value}"
+
 
 def number(at: At) -> float:
     """A finite real number of at most limits.MAX_MAGNITUDE in size. Unquoted forms PyYAML
@@ -233,22 +262,27 @@ def number(at: At) -> float:
         if node.tag in (TAG + "int", TAG + "float"):
             try:
                 value = float(_CONSTRUCTOR.construct_object(node))
-            except (OverflowError, ValueError):    # more digits than a float holds
-                raise at.error(f"{node.value[:20]}... ({len(node.value)} characters) is too "
-                               f"large: numbers in a robot or experiment file are at most "
-                               f"{limits.MAX_MAGNITUDE:g} in size", "write a smaller number"
-                               ) from None
+            except (OverflowError, ValueError):  # more digits than a float holds
+                raise at.error(
+                    f"{node.value[:20]}... ({len(node.value)} characters) is too "
+                    f"large: numbers in a robot or experiment file are at most "
+                    f"{limits.MAX_MAGNITUDE:g} in size",
+                    "write a smaller number",
+                ) from None
         elif node.tag == TAG + "str" and _PLAIN_NUMBER.fullmatch(node.value.strip()):
             if node.style:
-                raise at.error(f"the number {node.value} is quoted, which makes it text",
-                               "remove the quotes: numbers are never quoted "
-                               "(docs/robot-format.md)")
+                raise at.error(
+                    f"the number {node.value} is quoted, which makes it text",
+                    "remove the quotes: numbers are never quoted (docs/robot-format.md)",
+                )
             value = float(node.value.replace("_", ""))
     if value is None and isinstance(node, yaml.ScalarNode) and node.tag == TAG + "str":
         value = expression(at)
     if value is None:
-        raise at.error(f"expected a number, got {describe(node)}",
-                       "write a plain number such as 0.5 (no quotes, no units)")
+        raise at.error(
+            f"expected a number, got {describe(node)}",
+            "write a plain number such as 0.5 (no quotes, no units)",
+        )
     if not math.isfinite(value):
         raise at.error(f"expected a finite number, got {node.value}", "write a finite number")
     problem = limits.magnitude_problem(value)
@@ -260,7 +294,8 @@ def number(at: At) -> float:
 # the vars of the file being read (number fields may be arithmetic expressions of them;
 # the robot loader sets them, docs/robot-format.md#vars)
 VARS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
-    "tdphys_robot_vars", default=None)
+    "tdphys_robot_vars", default=None
+)
 
 
 def expression(at: At) -> float | None:
@@ -268,34 +303,44 @@ def expression(at: At) -> float | None:
     text does not look like one, so the caller reports "expected a number")."""
     text, variables = at.node.value, VARS.get() or {}
     if len(text) > limits.MAX_EXPRESSION:
-        raise at.error(f"an expression of {len(text)} characters is longer than the "
-                       f"{limits.MAX_EXPRESSION} allowed", "write a shorter expression, or "
-                       "give its parts names under `vars:`")
+        raise at.error(
+            f"an expression of {len(text)} characters is longer than the "
+            f"{limits.MAX_EXPRESSION} allowed",
+            "write a shorter expression, or give its parts names under `vars:`",
+        )
     operators = any(c in text for c in "+-*/()")
     try:
         tree = expressions.parse(text)
     except ValueError:
         if not operators and not variables:
-            return None            # plain text such as `1 m`: "expected a number"
-        raise at.error(f"'{text}' is not a number or an arithmetic expression",
-                       "write a number, or an expression of the file's `vars` such as "
-                       "'0.03 + shin' (docs/robot-format.md#vars)") from None
+            return None  # plain text such as `1 m`: "expected a number"
+        raise at.error(
+            f"'{text}' is not a number or an arithmetic expression",
+            "write a number, or an expression of the file's `vars` such as "
+            "'0.03 + shin' (docs/robot-format.md#vars)",
+        ) from None
     unknown = sorted(expressions.names_in(tree) - set(variables) - expressions.RESERVED)
     if unknown:
         if not operators and not variables:
-            return None            # plain text such as `fast`: "expected a number"
+            return None  # plain text such as `fast`: "expected a number"
         declared = listing(variables)
         close = difflib.get_close_matches(unknown[0], variables, n=1, cutoff=0.6)
-        raise at.error(f"'{unknown[0]}' in '{text}' is not a var of this file (declared: "
-                       f"{declared})", (f"did you mean '{close[0]}'? or " if close else "")
-                       + f"declare it under `vars:` at the top of the file (e.g. "
-                       f"`vars: {{{unknown[0]}: 0.1}}`), or write a number")
+        raise at.error(
+            f"'{unknown[0]}' in '{text}' is not a var of this file (declared: {declared})",
+            (f"did you mean '{close[0]}'? or " if close else "")
+            + f"declare it under `vars:` at the top of the file (e.g. "
+            f"`vars: {{{unknown[0]}: 0.1}}`), or write a number",
+        )
     try:
         return expressions.evaluate(tree, variables, shown=text)
     except ValueError as exc:
-        raise at.error(str(exc), "write a number, or an expression of the file's `vars` "
-                       "with + - * / ** ( ) and sqrt, sin, cos, ... "
-                       "(docs/robot-format.md#vars)") from None
+        raise at.error(
+            str(exc),
+            "write a number, or an expression of the file's `vars` "
+            "with + - * / ** ( ) and sqrt, sin, cos, ... "
+            "(docs/robot-format.md#vars)",
+        ) from None
+
 
 def listing(names: Iterable[str], most: int = 20) -> str:
     """Names joined by commas, at most `most` of them (then how many more), or 'none'."""
@@ -311,14 +356,18 @@ def integer(at: At, limit: int = limits.MAX_INTEGER) -> int:
     if isinstance(at.node, yaml.ScalarNode) and at.node.tag == TAG + "int":
         try:
             value = int(_CONSTRUCTOR.construct_object(at.node))
-        except ValueError:                   # more digits than Python converts
+        except ValueError:  # more digits than Python converts
             value = limit + 1
         if abs(value) > limit:
-            raise at.error(f"{at.node.value[:20]} is too large: whole numbers here are at most "
-                           f"{limit:,}", "write a smaller number")
+            raise at.error(
+                f"{at.node.value[:20]} is too large: whole numbers here are at most {limit:,}",
+                "write a smaller number",
+            )
         return value
-    raise at.error(f"expected a whole number, got {describe(at.node)}",
-                   "write an integer such as 3 (no decimal point, no quotes)")
+    raise at.error(
+        f"expected a whole number, got {describe(at.node)}",
+        "write an integer such as 3 (no decimal point, no quotes)",
+    )
 
 
 def boolean(at: At) -> bool:
@@ -331,8 +380,10 @@ def string(at: At) -> str:
     node = at.node
     if isinstance(node, yaml.ScalarNode) and node.tag == TAG + "str" and node.value:
         return node.value
-    raise at.error(f"expected a name (text), got {describe(node)}",
-                   "write a non-empty name; quote it if it looks like a number or boolean")
+    raise at.error(
+        f"expected a name (text), got {describe(node)}",
+        "write a non-empty name; quote it if it looks like a number or boolean",
+    )
 
 
 def choice(at: At, options: Iterable[str], what: str) -> str:
@@ -346,8 +397,10 @@ def choice(at: At, options: Iterable[str], what: str) -> str:
 def items(at: At, what: str, allow_empty: bool = True) -> list[At]:
     """The elements of a YAML list, each with its path ``key[i]``."""
     if not isinstance(at.node, yaml.SequenceNode):
-        raise at.error(f"{what} must be a list, got {describe(at.node)}",
-                       "write a YAML list: one '- item' per line, or [a, b, ...]")
+        raise at.error(
+            f"{what} must be a list, got {describe(at.node)}",
+            "write a YAML list: one '- item' per line, or [a, b, ...]",
+        )
     if not allow_empty and not at.node.value:
         raise at.error(f"{what} must not be empty", f"add at least one entry to {what}")
     return [at.item(i, n) for i, n in enumerate(at.node.value)]
@@ -356,8 +409,9 @@ def items(at: At, what: str, allow_empty: bool = True) -> list[At]:
 def vector_items(at: At, n: int, form: str) -> list[At]:
     """The n element nodes of a list that must hold exactly n numbers written as `form`."""
     if not isinstance(at.node, yaml.SequenceNode) or len(at.node.value) != n:
-        raise at.error(f"expected a list of {n} numbers {form}, got {describe(at.node)}",
-                       f"write it as {form}")
+        raise at.error(
+            f"expected a list of {n} numbers {form}, got {describe(at.node)}", f"write it as {form}"
+        )
     return [at.item(i, node) for i, node in enumerate(at.node.value)]
 
 
@@ -391,6 +445,7 @@ def is_list(at: At) -> bool:
 # ------------------------------------------------------------------ readers of settings files
 # (experiment files; the robot loader has its own wording for the same checks)
 
+
 def positive(at: At, unit: str) -> float:
     value = number(at)
     if value <= 0:
@@ -409,8 +464,9 @@ def numbers(at: At, n: int | None = None) -> tuple[float, ...]:
     """A list of numbers (exactly n of them when n is given)."""
     values = tuple(number(item) for item in items(at, at.path.rsplit(".", 1)[-1]))
     if n is not None and len(values) != n:
-        raise at.error(f"expected {n} numbers, got {len(values)}",
-                       f"write [{', '.join(['0'] * n)}]")
+        raise at.error(
+            f"expected {n} numbers, got {len(values)}", f"write [{', '.join(['0'] * n)}]"
+        )
     return values
 
 
@@ -418,8 +474,10 @@ def size(at: At, high: int, low: int = 1) -> int:
     """A whole number from `low` to `high` (a layer width, a count)."""
     value = integer(at)
     if not low <= value <= high:
-        raise at.error(f"must be a whole number from {low} to {high:,}, got {value:,}",
-                       f"give a whole number from {low} to {high:,}")
+        raise at.error(
+            f"must be a whole number from {low} to {high:,}, got {value:,}",
+            f"give a whole number from {low} to {high:,}",
+        )
     return value
 
 
@@ -427,14 +485,21 @@ def seed(at: At) -> int:
     """A random seed: a whole number from 0 to 2**32 - 1 (what numpy takes)."""
     value = integer(at, limit=limits.MAX_SEED)
     if value < 0:
-        raise at.error(f"a seed must be >= 0, got {value}",
-                       f"give a whole number from 0 to {limits.MAX_SEED:,}")
+        raise at.error(
+            f"a seed must be >= 0, got {value}",
+            f"give a whole number from 0 to {limits.MAX_SEED:,}",
+        )
     return value
 
 
-def robot_lacks(file: str, key: str, robot_path: str, what: str, name: str,
-                known: list) -> ModelError:
+def robot_lacks(
+    file: str, key: str, robot_path: str, what: str, name: str, known: list
+) -> ModelError:
     """The error of a settings file whose `key` names a `what` (body, sensor, joint...)
     `name` that the robot file at `robot_path` lacks."""
-    return ModelError(file, key, f"the robot {Path(robot_path).name} has no {what} '{name}'",
-                      did_you_mean(name, known))
+    return ModelError(
+        file,
+        key,
+        f"the robot {Path(robot_path).name} has no {what} '{name}'",
+        did_you_mean(name, known),
+    )

@@ -20,6 +20,7 @@ Modules, in the order data flows through them:
     outputs       the files of a run folder
     key_paths     `--set KEY=VALUE` edits of a file's node tree
 """
+
 from .experiment import Experiment, load_experiment
 from .result import RunResult
 from .runner import run

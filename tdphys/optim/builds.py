@@ -5,6 +5,7 @@ trees), so the runs of one experiment in a process (a resumed run, Adam then CMA
 confirmation rollouts, tests) share a Builds object; every run sets all trained values before
 its first rollout, so what an earlier run left in a simulation never leaks into the next.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,7 @@ class Builds:
     def get(self, exp, robot, steps: int, batch: int, param_sets: int = 1):
         """Simulation, task and parameter map of `exp` for `steps` steps of `batch` worlds
         (`param_sets` controller parameter sets sharing them), built on first use."""
-        key = (dataclasses.replace(exp, init_from=None), steps, batch, param_sets,
-               backend.epoch())
+        key = (dataclasses.replace(exp, init_from=None), steps, batch, param_sets, backend.epoch())
         if key not in self._built:
             if len(self._built) >= self.keep:
                 self._built.pop(next(iter(self._built)))

@@ -1,5 +1,6 @@
 """The CMA-ES loop: each generation is one batched forward rollout, one world (or one block
 of worlds, with random targets or starts) per candidate; no gradients."""
+
 from __future__ import annotations
 
 import math
@@ -33,10 +34,10 @@ def train_cmaes(exp, robot, steps: int, budget: int, result, bar, saver, builds)
         raise ImportError("--optimizer cmaes needs the `cma` package: pip install cma") from exc
     if o.popsize:
         popsize = o.popsize
-    else:       # how many numbers the optimiser moves, from a one-step build
+    else:  # how many numbers the optimiser moves, from a one-step build
         popsize = default_popsize(builds.get(exp, robot, steps=1, batch=1)[2].x0.size)
-    targets = exp.task.targets       # random reach targets: a block of worlds per candidate
-    starts = exp.task.starts         # or random initial states: likewise
+    targets = exp.task.targets  # random reach targets: a block of worlds per candidate
+    starts = exp.task.starts  # or random initial states: likewise
     k = targets.batch if targets else starts.batch if starts else 1
     sim, task, params = builds.get(exp, robot, steps, batch=popsize * k, param_sets=popsize)
     sampler = start_sampler(exp, robot, sim)
@@ -46,14 +47,15 @@ def train_cmaes(exp, robot, steps: int, budget: int, result, bar, saver, builds)
     if result.resumed_from:
         check_resumed_size(result, params, ("x_best",))
         try:
-            es = cma_resume(result.resumed_from["cma"], o.sigma, popsize, o.seed,
-                            fixed=params.statistics_mask())
+            es = cma_resume(
+                result.resumed_from["cma"], o.sigma, popsize, o.seed, fixed=params.statistics_mask()
+            )
         except (TypeError, ValueError, KeyError) as exc:
             raise damaged(exp, f"its CMA-ES state ({exc})") from None
         t0 -= result.wall_s
     else:
         x0 = initial_x(exp, params)
-        if exp.init_from is None:       # a warm start keeps its statistics and scaling
+        if exp.init_from is None:  # a warm start keeps its statistics and scaling
             x0 = standardized_start(exp, sim, task, params, sampler, x0, k, popsize, result)
         es = cmaes(x0, o.sigma, popsize, o.seed, fixed=params.statistics_mask())
         result.x_best = x0.copy()
@@ -61,16 +63,16 @@ def train_cmaes(exp, robot, steps: int, budget: int, result, bar, saver, builds)
         held_out = None
         while result.evaluations < budget:
             X = np.array(es.ask())
-            next_batch(exp, sim, task, sampler, k, repeat=popsize)   # the same k per candidate
+            next_batch(exp, sim, task, sampler, k, repeat=popsize)  # the same k per candidate
             params.set(sim, X)
             forward(sim, task, params)
             losses = task.losses().reshape(popsize, k).mean(axis=1)
-            losses = np.where(np.isfinite(losses), losses, 1e30)   # a diverged world ranks last
-            metrics = task.metrics()[::k]               # each candidate's file start
+            losses = np.where(np.isfinite(losses), losses, 1e30)  # a diverged world ranks last
+            metrics = task.metrics()[::k]  # each candidate's file start
             if targets:
                 metrics = task.block_metrics(k)
                 if held_out is None or result.iterations % targets.eval_every == 0:
-                    params.set(sim, X[int(np.argmin(losses))])   # this generation's best
+                    params.set(sim, X[int(np.argmin(losses))])  # this generation's best
                     held_out = task.held_out_error(lambda: forward(sim, task, params))
                 for m in metrics:
                     m["error_m"] = held_out
@@ -88,5 +90,5 @@ def train_cmaes(exp, robot, steps: int, budget: int, result, bar, saver, builds)
                 return
     except KeyboardInterrupt:
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
-    except ModelError as exc:           # a design the robot file refuses (co-design)
+    except ModelError as exc:  # a design the robot file refuses (co-design)
         stopped_by_design(result, exc)

@@ -1,5 +1,6 @@
 """task.confirm: a candidate that meets the task's criterion must meet it again in a longer
 rollout (and, with task.confirm_starts, from nudged starts) before it counts as a success."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,15 +33,19 @@ class Confirm:
             return True
         duration = self.exp.task.confirm
         try:
-            worlds, _, _ = rollouts(self.exp, self.robot, x, duration,
-                                    self.exp.task.confirm_starts, self.builds)
+            worlds, _, _ = rollouts(
+                self.exp, self.robot, x, duration, self.exp.task.confirm_starts, self.builds
+            )
         except SimulationDiverged:
             metrics.update(confirmed=False, confirm_s=float(duration))
             return False
         passed = sum(bool(task.success(m)) for m in worlds)
         ok = passed == len(worlds)
-        metrics.update({f"confirm_{k}": v for k, v in worlds[0].items()}, confirmed=ok,
-                       confirm_s=float(duration))
+        metrics.update(
+            {f"confirm_{k}": v for k, v in worlds[0].items()},
+            confirmed=ok,
+            confirm_s=float(duration),
+        )
         if self.exp.task.confirm_starts is not None:
             metrics.update(confirm_passed=passed, confirm_worlds=len(worlds))
         return ok

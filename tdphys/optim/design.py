@@ -12,13 +12,14 @@ with dL/dp from the taped rollout (exact) and dp/dd_k by central differences of 
 up to rounding, ~1e-10 relative, when the file's expressions are affine in d, as lengths
 and positions are; ~1e-9 for smooth non-affine ones such as a length under a square root).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ModelError
 
-FD_STEP = 1e-6     # central-difference step, relative to max(|d|, 1)
+FD_STEP = 1e-6  # central-difference step, relative to max(|d|, 1)
 
 
 class DesignMap:
@@ -32,15 +33,18 @@ class DesignMap:
         d0 = np.array([self.base[n] for n in self.vars])
         p0 = self.params(d0)
         self.names, depends = [], {}
-        for k, name in enumerate(self.vars):     # which parameters does each var move?
+        for k, name in enumerate(self.vars):  # which parameters does each var move?
             step = np.zeros_like(d0)
             step[k] = 1e-3 * max(abs(d0[k]), 1e-2)
-            moved = [p for p, v in self.params(d0 + step).items()
-                     if not np.array_equal(v, p0[p])]
+            moved = [p for p, v in self.params(d0 + step).items() if not np.array_equal(v, p0[p])]
             if not moved:
-                raise ModelError(exp.file, f"design.{name}", f"the var '{name}' changes no "
-                                 "simulation parameter", "use it in the robot file's numbers "
-                                 "(e.g. a shape's size or a body's position), or drop it")
+                raise ModelError(
+                    exp.file,
+                    f"design.{name}",
+                    f"the var '{name}' changes no simulation parameter",
+                    "use it in the robot file's numbers "
+                    "(e.g. a shape's size or a body's position), or drop it",
+                )
             depends[name] = moved
             self.names += [p for p in moved if p not in self.names]
         self.depends = depends
@@ -48,9 +52,12 @@ class DesignMap:
         for name, moved in depends.items():
             both = sorted(clash & set(moved))
             if both:
-                raise ModelError(exp.file, f"design.{name}", f"the var '{name}' changes "
-                                 f"'{both[0]}', which trainable/overrides also set",
-                                 "drop that parameter from trainable/overrides, or the var")
+                raise ModelError(
+                    exp.file,
+                    f"design.{name}",
+                    f"the var '{name}' changes '{both[0]}', which trainable/overrides also set",
+                    "drop that parameter from trainable/overrides, or the var",
+                )
 
     def params(self, d: np.ndarray) -> dict[str, np.ndarray]:
         """The robot's Simulation parameters (one world's shape) with vars = d."""
@@ -58,6 +65,7 @@ class DesignMap:
         if key not in self._cache:
             from ..engine.layout import build_layout
             from ..model.loader import load_robot
+
             robot = load_robot(self.exp.robot, dict(zip(self.vars, key)))
             if len(self._cache) > 64:
                 self._cache.clear()
@@ -86,5 +94,6 @@ class DesignMap:
         """dL/dd from a taped rollout's parameter gradients ({name: (B, ...)}, as
         Simulation.param_grads() gives them), summed over the worlds (they share d)."""
         grads = {n: param_grads[n].sum(axis=0) for n in self.names}
-        return np.array([sum(float(np.sum(grads[n] * jac[n])) for n in jac)
-                         for jac in self.jacobian(d)])
+        return np.array(
+            [sum(float(np.sum(grads[n] * jac[n])) for n in jac) for jac in self.jacobian(d)]
+        )

@@ -6,6 +6,7 @@ The file's top level is read here; each section is parsed by the module that own
 tdphys.errors.ModelError naming the file, the line and the dotted key, with a fix, exactly
 as robot files do (tdphys/model/yamlread.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,18 @@ from .params import (
 )
 
 PRECISIONS = ("f32", "f64")
-_TOP = {"name", "robot", "task", "trainable", "optimizer", "precision", "controller",
-        "overrides", "design", "init_from"}
+_TOP = {
+    "name",
+    "robot",
+    "task",
+    "trainable",
+    "optimizer",
+    "precision",
+    "controller",
+    "overrides",
+    "design",
+    "init_from",
+}
 
 
 @dataclass(frozen=True)
@@ -44,15 +55,15 @@ class Experiment:
 
     name: str
     file: str
-    robot: str                                # absolute path of the robot YAML
+    robot: str  # absolute path of the robot YAML
     task: TaskConfig
     trainable: tuple[Trainable, ...]
     optimizer: OptimizerConfig
     precision: str = "f64"
     controller: ControllerSpec | None = None
-    overrides: tuple = ()                     # (parameter name, values) set before training
-    design: tuple[DesignVar, ...] = ()        # robot-file vars trained with the rest
-    init_from: str | None = None              # run folder to start from (warm start)
+    overrides: tuple = ()  # (parameter name, values) set before training
+    design: tuple[DesignVar, ...] = ()  # robot-file vars trained with the rest
+    init_from: str | None = None  # run folder to start from (warm start)
 
 
 def load_experiment(path: str | Path, values: dict[str, str] | None = None) -> Experiment:
@@ -62,12 +73,18 @@ def load_experiment(path: str | Path, values: dict[str, str] | None = None) -> E
     source = str(path)
     text = read_text_file(path, "experiment file")
     if not text.strip():
-        raise ModelError(source, "", "the experiment file is empty",
-                         "see docs/experiment-format.md for the keys", 1)
+        raise ModelError(
+            source,
+            "",
+            "the experiment file is empty",
+            "see docs/experiment-format.md for the keys",
+            1,
+        )
     root = compose(text, source)
     if not values:
         return _experiment(root, source)
     from .key_paths import with_values
+
     edited = At(source, "", with_values(root.node, values, source))
     try:
         return _experiment(edited, source)
@@ -79,8 +96,12 @@ def _naming_values(exc: ModelError, values: dict[str, str]) -> ModelError:
     """`exc` with the set values named after the file; an error at (or around) a set key
     loses its line number, which points into the file, not at the value."""
     given = " ".join(f"{k}={v}" for k, v in values.items())
-    near = bool(exc.key) and any(exc.key == k or k.startswith((exc.key + ".", exc.key + "["))
-                                 or exc.key.startswith((k + ".", k + "[")) for k in values)
+    near = bool(exc.key) and any(
+        exc.key == k
+        or k.startswith((exc.key + ".", exc.key + "["))
+        or exc.key.startswith((k + ".", k + "["))
+        for k in values
+    )
     where = exc.file if near or exc.line is None else f"{exc.file}:{exc.line}"
     return ModelError(f"{where} (with --set {given})", exc.key, exc.problem, exc.fix)
 
@@ -93,9 +114,10 @@ def _experiment(root: At, source: str) -> Experiment:
     robot = (Path(source).resolve().parent / string(robot_at)).resolve()
     problem = path_problem(robot)
     if problem:
-        raise robot_at.error(f"robot file '{robot}' {problem}",
-                             "give the path of a robot YAML file, relative to the experiment "
-                             "file")
+        raise robot_at.error(
+            f"robot file '{robot}' {problem}",
+            "give the path of a robot YAML file, relative to the experiment file",
+        )
     task = parse_task(top.require("task", "add `task: {type: ball_throw}`"))
     controller = parse_controller(top.get("controller")) if "controller" in top else None
     design = parse_design(top.get("design")) if "design" in top else ()
@@ -104,17 +126,30 @@ def _experiment(root: At, source: str) -> Experiment:
     elif controller is not None or design:
         trainable = ()
     else:
-        raise top.require("trainable", "add `trainable: {init_vel: {}}`, a `controller:` "
-                                       "or `design:`")
+        raise top.require(
+            "trainable", "add `trainable: {init_vel: {}}`, a `controller:` or `design:`"
+        )
     opt = parse_optimizer(top.get("optimizer"))
-    precision = choice(top.get("precision"), PRECISIONS, "precision") \
-        if "precision" in top else "f64"
+    precision = (
+        choice(top.get("precision"), PRECISIONS, "precision") if "precision" in top else "f64"
+    )
     if task.type == "system_identification":
         _check_truth(source, task, trainable)
     overrides = parse_overrides(top.get("overrides")) if "overrides" in top else ()
     init_from = _init_from(top.get("init_from"), source) if "init_from" in top else None
-    return Experiment(name, source, str(robot), task, trainable, opt, precision, controller,
-                      overrides, design, init_from)
+    return Experiment(
+        name,
+        source,
+        str(robot),
+        task,
+        trainable,
+        opt,
+        precision,
+        controller,
+        overrides,
+        design,
+        init_from,
+    )
 
 
 def _init_from(at: At, source: str) -> str:
@@ -129,13 +164,20 @@ def _check_truth(source: str, task, trainable) -> None:
     trained = {tr.name for tr in trainable}
     for name, _ in task.truth:
         if name not in trained:
-            raise ModelError(source, f"task.truth.{name}", f"'{name}' is not trainable",
-                             f"add `{name}: {{init: ...}}` under trainable, or drop it here")
+            raise ModelError(
+                source,
+                f"task.truth.{name}",
+                f"'{name}' is not trainable",
+                f"add `{name}: {{init: ...}}` under trainable, or drop it here",
+            )
     given = {name for name, _ in task.truth}
     for name in sorted(trained - given):
-        raise ModelError(source, f"trainable.{name}", f"no truth for '{name}'",
-                         f"add `{name}: VALUE` under task.truth (the value that generates "
-                         "the recording)")
+        raise ModelError(
+            source,
+            f"trainable.{name}",
+            f"no truth for '{name}'",
+            f"add `{name}: VALUE` under task.truth (the value that generates the recording)",
+        )
 
 
 def check_against_robot(exp: Experiment, robot) -> None:
@@ -145,14 +187,22 @@ def check_against_robot(exp: Experiment, robot) -> None:
     camera's image. Raises ModelError naming the key."""
     for key, seconds in (("task.duration", exp.task.duration), ("task.confirm", exp.task.confirm)):
         if seconds is not None and seconds / robot.solver.dt > limits.MAX_STEPS:
-            raise ModelError(exp.file, key, f"{seconds:g} s is {seconds / robot.solver.dt:.3g} "
-                             f"steps of the robot's solver.dt ({robot.solver.dt:g} s); a "
-                             f"rollout has at most {limits.MAX_STEPS:,}",
-                             f"give at most {limits.MAX_STEPS * robot.solver.dt:g} s")
+            raise ModelError(
+                exp.file,
+                key,
+                f"{seconds:g} s is {seconds / robot.solver.dt:.3g} "
+                f"steps of the robot's solver.dt ({robot.solver.dt:g} s); a "
+                f"rollout has at most {limits.MAX_STEPS:,}",
+                f"give at most {limits.MAX_STEPS * robot.solver.dt:g} s",
+            )
     check_design(exp.design, robot, exp.file, exp.robot)
     if exp.design and exp.task.starts is not None:
-        raise ModelError(exp.file, "design", "random starts are drawn for the robot file's "
-                         "geometry, which `design` changes", "drop task.starts or design")
+        raise ModelError(
+            exp.file,
+            "design",
+            "random starts are drawn for the robot file's geometry, which `design` changes",
+            "drop task.starts or design",
+        )
     t = exp.task
     t.check_robot(robot, exp.file, exp.robot)
     if t.starts is not None:
@@ -162,9 +212,12 @@ def check_against_robot(exp: Experiment, robot) -> None:
     c = exp.controller
     seeing = ("target", "effector_to_target", "effector_distance")
     if t.targets is not None and (c is None or not any(k in seeing for k in c.input_kinds())):
-        raise ModelError(exp.file, "task.targets", "random targets need a controller that "
-                         "sees the target", "add a controller input `target`, "
-                         "`effector_to_target` or `effector_distance`")
+        raise ModelError(
+            exp.file,
+            "task.targets",
+            "random targets need a controller that sees the target",
+            "add a controller input `target`, `effector_to_target` or `effector_distance`",
+        )
     if c is not None:
         c.check_robot(robot, exp.file, exp.robot, t.type)
 
@@ -174,10 +227,17 @@ def _check_starts(exp: Experiment, robot, starts: RandomStarts, at: str) -> None
     the robot, and the experiment trains no initial state (the starts set it)."""
     check_starts(starts, robot, exp.file, exp.robot, at)
     state = ("init_pos", "init_quat", "init_vel", "init_omega")
-    for what, names in (("trainable", [tr.name for tr in exp.trainable]),
-                        ("overrides", [name for name, _ in exp.overrides])):
+    for what, names in (
+        ("trainable", [tr.name for tr in exp.trainable]),
+        ("overrides", [name for name, _ in exp.overrides]),
+    ):
         for name in names:
             if name in state:
-                raise ModelError(exp.file, at, "random starts set the initial "
-                                 f"state from the robot file, which `{what}: {name}` also "
-                                 "sets", "drop one of them (or change the robot file)")
+                raise ModelError(
+                    exp.file,
+                    at,
+                    "random starts set the initial "
+                    f"state from the robot file, which `{what}: {name}` also "
+                    "sets",
+                    "drop one of them (or change the robot file)",
+                )

@@ -6,6 +6,7 @@ A key path names mappings by key and lists by index, as the loaders' error messa
 edited copy of a file's node tree; the file's loader then validates it like any file, so a
 wrong key or value gets the loader's error naming the key path (experiment.load_experiment).
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,9 +27,11 @@ def parse_path(path: str) -> list[str | int]:
     for part in path.split("."):
         m = _STEP.fullmatch(part)
         if m is None:
-            raise ValueError(f"'{path}' is not a key path: write keys joined by dots, with "
-                             "[i] for the i-th item of a list, e.g. optimizer.lr or "
-                             "controller.conv[0].channels")
+            raise ValueError(
+                f"'{path}' is not a key path: write keys joined by dots, with "
+                "[i] for the i-th item of a list, e.g. optimizer.lr or "
+                "controller.conv[0].channels"
+            )
         steps.append(m.group(1))
         steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
     return steps
@@ -40,11 +43,14 @@ def value_node(text: str, where: str, key: str = "") -> yaml.Node:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ModelError(where, key, f"the value '{text}' is not YAML ({problem})",
-                         "write a number, true/false, text or a list such as [10, 0]") from None
+        raise ModelError(
+            where,
+            key,
+            f"the value '{text}' is not YAML ({problem})",
+            "write a number, true/false, text or a list such as [10, 0]",
+        ) from None
     if node is None:
-        raise ModelError(where, key, "no value given", "write KEY=VALUE, e.g. "
-                                                       "optimizer.lr=0.5")
+        raise ModelError(where, key, "no value given", "write KEY=VALUE, e.g. optimizer.lr=0.5")
     return node
 
 
@@ -65,8 +71,9 @@ def with_values(root: yaml.Node, values: dict[str, str], source: str) -> yaml.No
     return root
 
 
-def _set(node: yaml.Node | None, steps: list, value: yaml.Node, where: str,
-         done: tuple = ()) -> yaml.Node:
+def _set(
+    node: yaml.Node | None, steps: list, value: yaml.Node, where: str, done: tuple = ()
+) -> yaml.Node:
     """`node` (None: a key the file lacks) with `value` set at `steps` below it (`done`: the
     steps that led to it; `where` names the file and the value in errors)."""
     if not steps:
@@ -74,25 +81,37 @@ def _set(node: yaml.Node | None, steps: list, value: yaml.Node, where: str,
     step, rest, here = steps[0], steps[1:], _render(done)
     if isinstance(step, int):
         if node is None:
-            raise ModelError(where, here, "the file has no such list", "set the whole list, "
-                             f"e.g. --set {here}=[...]")
+            raise ModelError(
+                where,
+                here,
+                "the file has no such list",
+                f"set the whole list, e.g. --set {here}=[...]",
+            )
         if not isinstance(node, yaml.SequenceNode):
             raise ModelError(where, here, "is not a list", f"set {here} itself")
         if step >= len(node.value):
-            raise ModelError(where, here, f"the list has {len(node.value)} items",
-                             f"use an index from 0 to {len(node.value) - 1}")
+            raise ModelError(
+                where,
+                here,
+                f"the list has {len(node.value)} items",
+                f"use an index from 0 to {len(node.value) - 1}",
+            )
         node.value[step] = _set(node.value[step], rest, value, where, (*done, step))
         return node
     if done and isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
-        node = _mapping(node)                                  # `key:` or `key: ~`
+        node = _mapping(node)  # `key:` or `key: ~`
     if not isinstance(node, yaml.MappingNode):
-        raise ModelError(where, here, "is not a mapping" if here else "the file is not a "
-                         "mapping", f"set {here} itself" if here else "")
+        raise ModelError(
+            where,
+            here,
+            "is not a mapping" if here else "the file is not a mapping",
+            f"set {here} itself" if here else "",
+        )
     own = [i for i, (k, _) in enumerate(node.value) if k.tag == _STR and k.value == step]
     if own:
         k, v = node.value[own[-1]]
         node.value[own[-1]] = (k, _set(v, rest, value, where, (*done, step)))
-    else:       # a new key, after the mapping's own (it wins over a merged `<<` one too)
+    else:  # a new key, after the mapping's own (it wins over a merged `<<` one too)
         key = yaml.ScalarNode(_STR, step, node.start_mark, node.end_mark)
         child = _mapping(node) if rest and not isinstance(rest[0], int) else None
         node.value.append((key, _set(child, rest, value, where, (*done, step))))

@@ -1,6 +1,7 @@
 """Optimisers working on a flat parameter vector x (optimiser units, see Trainable.scale):
 the `optimizer:` section of an experiment file, Adam's update and the CMA-ES wrapper with its
 state as data (for resumed runs)."""
+
 from __future__ import annotations
 
 import math
@@ -13,9 +14,22 @@ from ..model.yamlread import seed as read_seed
 from ..tasks.sampling import MAX_WORLDS
 
 OPTIMIZERS = ("adam", "cmaes")
-MAX_BUDGET = 10**9               # simulations of one run
-_KEYS = {"type", "budget", "lr", "lr_decay", "beta1", "beta2", "clip", "clip_relative",
-         "sigma", "popsize", "seed", "stop_at_success", "grad_decay"}
+MAX_BUDGET = 10**9  # simulations of one run
+_KEYS = {
+    "type",
+    "budget",
+    "lr",
+    "lr_decay",
+    "beta1",
+    "beta2",
+    "clip",
+    "clip_relative",
+    "sigma",
+    "popsize",
+    "seed",
+    "stop_at_success",
+    "grad_decay",
+}
 
 
 @dataclass(frozen=True)
@@ -57,15 +71,19 @@ def parse_optimizer(at: At | None) -> OptimizerConfig:
             v = integer(m.get(key))
             low, high = (1, MAX_BUDGET) if key == "budget" else (0, MAX_WORLDS)
             if not low <= v <= high:
-                raise m.get(key).error(f"must be from {low} to {high:,}, got {v:,}",
-                                       f"give a whole number from {low} to {high:,}")
+                raise m.get(key).error(
+                    f"must be from {low} to {high:,}, got {v:,}",
+                    f"give a whole number from {low} to {high:,}",
+                )
             values[key] = v
     if "seed" in m:
         v = read_seed(m.get("seed"))
-        if v < 1:       # cma.CMAOptions: seed 0 (or None) means a seed from the clock
-            raise m.get("seed").error(f"must be >= 1, got {v}: the cma package reads 0 as "
-                                      "'seed from the clock', so the run would not repeat",
-                                      "e.g. 1")
+        if v < 1:  # cma.CMAOptions: seed 0 (or None) means a seed from the clock
+            raise m.get("seed").error(
+                f"must be >= 1, got {v}: the cma package reads 0 as "
+                "'seed from the clock', so the run would not repeat",
+                "e.g. 1",
+            )
         values["seed"] = v
     for key in ("lr", "sigma"):
         if key in m:
@@ -89,13 +107,15 @@ def parse_optimizer(at: At | None) -> OptimizerConfig:
             raise m.get("clip_relative").error(
                 f"must be 0 (off) or at least 1, got {v}: it clips to that many times the "
                 "median recent gradient norm, so below 1 it would shrink typical gradients too",
-                "e.g. 3")
+                "e.g. 3",
+            )
         values["clip_relative"] = v
     if "grad_decay" in m:
         v = number(m.get("grad_decay"))
         if not 0 < v <= 1:
-            raise m.get("grad_decay").error(f"must be in (0, 1], got {v}",
-                                            "e.g. 0.95, or 1 for the exact gradient")
+            raise m.get("grad_decay").error(
+                f"must be in (0, 1], got {v}", "e.g. 0.95, or 1 for the exact gradient"
+            )
         values["grad_decay"] = v
     if "stop_at_success" in m:
         values["stop_at_success"] = boolean(m.get("stop_at_success"))
@@ -117,15 +137,22 @@ class Adam:
     RELATIVE_WINDOW = 50
     RELATIVE_WARMUP = 10
 
-    def __init__(self, lr: float = 1.0, beta1: float = 0.9, beta2: float = 0.999,
-                 clip: float = 0.0, decay: float = 1.0, eps: float = 1e-8,
-                 clip_relative: float = 0.0):
+    def __init__(
+        self,
+        lr: float = 1.0,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        clip: float = 0.0,
+        decay: float = 1.0,
+        eps: float = 1e-8,
+        clip_relative: float = 0.0,
+    ):
         self.lr, self.beta1, self.beta2, self.clip, self.eps = lr, beta1, beta2, clip, eps
         self.decay, self.clip_relative = decay, clip_relative
         self.m = self.v = None
         self.t = 0
-        self.norms: list[float] = []     # the last RELATIVE_WINDOW gradient norms, unclipped
-        self.clipped_to = None           # the norm the last step's gradient was scaled to
+        self.norms: list[float] = []  # the last RELATIVE_WINDOW gradient norms, unclipped
+        self.clipped_to = None  # the norm the last step's gradient was scaled to
 
     def limit(self) -> float:
         """The norm the next gradient is clipped to (inf: none)."""
@@ -143,14 +170,14 @@ class Adam:
         if norm > limit:
             g = g * (limit / norm)
         if self.clip_relative:
-            self.norms = (self.norms + [norm])[-self.RELATIVE_WINDOW:]
+            self.norms = (self.norms + [norm])[-self.RELATIVE_WINDOW :]
         if self.m is None:
             self.m, self.v = np.zeros_like(g), np.zeros_like(g)
         self.t += 1
         self.m = self.beta1 * self.m + (1 - self.beta1) * g
         self.v = self.beta2 * self.v + (1 - self.beta2) * g * g
-        m_hat = self.m / (1 - self.beta1 ** self.t)
-        v_hat = self.v / (1 - self.beta2 ** self.t)
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
         lr = self.lr * self.decay ** (self.t - 1)
         return x - lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
@@ -174,8 +201,15 @@ def cmaes(x0: np.ndarray, sigma: float, popsize: int = 0, seed: int = 1, fixed=N
     covariance (sep-CMA-ES) above FULL_COVARIANCE_MAX numbers. `fixed`: an optional (n,)
     boolean mask of coordinates held at x0's values (every candidate has them)."""
     import cma
-    opts = {"seed": seed, "verbose": -9, "tolfun": 0, "tolx": 0, "tolfunhist": 0,
-            "tolstagnation": 10**9}
+
+    opts = {
+        "seed": seed,
+        "verbose": -9,
+        "tolfun": 0,
+        "tolx": 0,
+        "tolfunhist": 0,
+        "tolstagnation": 10**9,
+    }
     if fixed is not None and np.any(fixed):
         opts["fixed_variables"] = {int(i): float(x0[i]) for i in np.flatnonzero(fixed)}
     if np.size(x0) - (0 if fixed is None else int(np.sum(fixed))) > FULL_COVARIANCE_MAX:
@@ -188,13 +222,35 @@ def cmaes(x0: np.ndarray, sigma: float, popsize: int = 0, seed: int = 1, fixed=N
 # What of a cma.CMAEvolutionStrategy is not its state: options, caches of solutions, the
 # logger, timers and the functions it calls. The options come from the experiment file and
 # some are text that cma evaluates, so they are never read back from a run folder.
-_CMA_NOT_STATE = frozenset({
-    "opts", "inopts", "inputargs", "logger", "timer", "sent_solutions", "archive",
-    "_injected_solutions_archive", "boundary_handler", "_stopdict", "callbackstop",
-    "integer_centering", "_round_integer_variables", "sp", "sp0", "more_to_write", "gp",
-    "adapt_sigma._es_opts", "sm.randn", "sm.eigenmethod", "_tell2_args", "pop",
-    "pop_sorted", "ary"})
-_CMA_DEPTH = 3            # objects inside objects walked for numbers
+_CMA_NOT_STATE = frozenset(
+    {
+        "opts",
+        "inopts",
+        "inputargs",
+        "logger",
+        "timer",
+        "sent_solutions",
+        "archive",
+        "_injected_solutions_archive",
+        "boundary_handler",
+        "_stopdict",
+        "callbackstop",
+        "integer_centering",
+        "_round_integer_variables",
+        "sp",
+        "sp0",
+        "more_to_write",
+        "gp",
+        "adapt_sigma._es_opts",
+        "sm.randn",
+        "sm.eigenmethod",
+        "_tell2_args",
+        "pop",
+        "pop_sorted",
+        "ary",
+    }
+)
+_CMA_DEPTH = 3  # objects inside objects walked for numbers
 
 
 def cma_state(es) -> dict:
@@ -222,8 +278,12 @@ def cma_state(es) -> dict:
 
     walk(es, "", 0)
     _, keys, pos, has_gauss, cached = np.random.get_state()
-    out["numpy_random"] = {"keys": np.asarray(keys), "pos": int(pos),
-                           "has_gauss": int(has_gauss), "cached": float(cached)}
+    out["numpy_random"] = {
+        "keys": np.asarray(keys),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached": float(cached),
+    }
     return out
 
 
@@ -236,22 +296,33 @@ def cma_resume(state: dict, sigma: float, popsize: int, seed: int, fixed=None):
     if not isinstance(state.get("x0"), np.ndarray):
         raise ValueError("it has no starting point x0")  # noqa: TRY004 - damaged data
     es = cmaes(state["x0"], sigma, popsize, seed, fixed=fixed)
-    X = es.ask()                       # creates what cma makes on the first generation
+    X = es.ask()  # creates what cma makes on the first generation
     es.tell(X, [0.0] * len(X))
     for path, value in state.items():
         _put(es, path, value)
-    if not (isinstance(rng, dict) and isinstance(rng.get("keys"), np.ndarray)
-            and rng["keys"].shape == (624,)):
+    if not (
+        isinstance(rng, dict)
+        and isinstance(rng.get("keys"), np.ndarray)
+        and rng["keys"].shape == (624,)
+    ):
         raise ValueError("it has no random state")
-    np.random.set_state(("MT19937", rng["keys"].astype(np.uint32), int(rng["pos"]),
-                         int(rng["has_gauss"]), float(rng["cached"])))
+    np.random.set_state(
+        (
+            "MT19937",
+            rng["keys"].astype(np.uint32),
+            int(rng["pos"]),
+            int(rng["has_gauss"]),
+            float(rng["cached"]),
+        )
+    )
     return es
 
 
 def _numbers_list(value) -> bool:
     return isinstance(value, list) and all(
         isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
-        for v in value)
+        for v in value
+    )
 
 
 def _is_cma_object(value) -> bool:
@@ -274,13 +345,17 @@ def _put(es, path: str, value) -> None:
         raise ValueError(f"'{path}' is not part of a CMA-ES")
     current = getattr(obj, name, None)
     if isinstance(value, np.ndarray):
-        ok = value.dtype.kind in "fiub" and (not isinstance(current, np.ndarray)
-                                             or current.shape == value.shape)
+        ok = value.dtype.kind in "fiub" and (
+            not isinstance(current, np.ndarray) or current.shape == value.shape
+        )
     elif isinstance(value, list):
         ok = _numbers_list(value)
     else:
         ok = value is None or isinstance(value, (bool, int, float))
-    if not ok or (value is not None and current is not None
-                  and isinstance(current, np.ndarray) != isinstance(value, np.ndarray)):
+    if not ok or (
+        value is not None
+        and current is not None
+        and isinstance(current, np.ndarray) != isinstance(value, np.ndarray)
+    ):
         raise ValueError(f"'{path}' does not fit this experiment's CMA-ES")
     setattr(obj, name, value)

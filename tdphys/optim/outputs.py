@@ -20,6 +20,7 @@ Every file is written to a temporary name and renamed into place, so a run kille
 moment leaves each file whole (the last checkpoint, or the finished result). Nothing in a
 run folder is read as code: state.npz and params.npz are read with allow_pickle=False.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,25 +34,52 @@ from .checkpoints import OLD_STATE_FILE, STATE_FILE, write_state
 from .warm_start import source_evaluations
 
 # what write_run may write: a folder holding one of these holds a run
-RUN_FILES = ("metrics.json", "params.json", "params.npz", "history.json", "curve.png",
-             "trajectory.npz", "controls.npy", STATE_FILE, "video.mp4", "camera.mp4",
-             OLD_STATE_FILE)
+RUN_FILES = (
+    "metrics.json",
+    "params.json",
+    "params.npz",
+    "history.json",
+    "curve.png",
+    "trajectory.npz",
+    "controls.npy",
+    STATE_FILE,
+    "video.mp4",
+    "camera.mp4",
+    OLD_STATE_FILE,
+)
 VIDEOS = ("video.mp4", "camera.mp4")
 
-_PER_WORLD = ("pos", "quat", "vel", "omega", "joint_pos", "joint_vel", "sensordata",
-              "contact_pos", "contact_force")
+_PER_WORLD = (
+    "pos",
+    "quat",
+    "vel",
+    "omega",
+    "joint_pos",
+    "joint_vel",
+    "sensordata",
+    "contact_pos",
+    "contact_force",
+)
 
 
 def metrics(result) -> dict:
     m = result.metrics_best
-    return {"experiment": result.experiment.name, "optimizer": result.optimizer,
-            "precision": result.experiment.precision, "stop_reason": result.stop_reason,
-            "message": result.message, "iterations": result.iterations,
-            "evaluations": result.evaluations, "success_at_evaluation": result.success_at,
-            "wall_s": round(result.wall_s, 3), "first_eval_s": round(result.first_eval_s, 3),
-            "final_loss": result.loss_best, **m,
-            "success": bool(m and result.task.success(m) and m.get("confirmed", True)),
-            **_warm_start_record(result.experiment)}
+    return {
+        "experiment": result.experiment.name,
+        "optimizer": result.optimizer,
+        "precision": result.experiment.precision,
+        "stop_reason": result.stop_reason,
+        "message": result.message,
+        "iterations": result.iterations,
+        "evaluations": result.evaluations,
+        "success_at_evaluation": result.success_at,
+        "wall_s": round(result.wall_s, 3),
+        "first_eval_s": round(result.first_eval_s, 3),
+        "final_loss": result.loss_best,
+        **m,
+        "success": bool(m and result.task.success(m) and m.get("confirmed", True)),
+        **_warm_start_record(result.experiment),
+    }
 
 
 def _warm_start_record(exp) -> dict:
@@ -76,8 +104,9 @@ def write_run(result, out: str | Path, video: bool = True) -> dict:
         arrays["controller_theta"] = np.asarray(result.controller_theta)
     files["params_npz"] = write_npz(out / "params.npz", arrays)
     files["history"] = write_json(out / "history.json", result.history)
-    files["curve"] = curve(result.history, out / "curve.png", result.experiment.name,
-                           result.task.headline)
+    files["curve"] = curve(
+        result.history, out / "curve.png", result.experiment.name, result.task.headline
+    )
     files["trajectory"] = trajectory(result, out / "trajectory.npz")
     if result.state:
         files["state"] = write_state(result, out)
@@ -99,8 +128,9 @@ def write_videos(result, out: str | Path) -> dict:
     camera = ctl.camera if ctl is not None and ctl.type == "vision" else None
     files = {"video": render(out / "trajectory.npz", out / "video.mp4", camera)}
     if camera and files["video"]:
-        files["camera"] = render(out / "trajectory.npz", out / "camera.mp4", camera,
-                                 camera_only=True)
+        files["camera"] = render(
+            out / "trajectory.npz", out / "camera.mp4", camera, camera_only=True
+        )
     return {k: v for k, v in files.items() if v}
 
 
@@ -115,8 +145,7 @@ def trajectory(result, path: Path) -> Path:
     world_trajectory(result.sim, result.experiment.robot, path, result.task.target_point())
     # the commands of that rollout, (T, M): `tdphys view ROBOT.yaml --controls` replays them
     sim = result.sim
-    write_npy(path.parent / "controls.npy",
-              sim.ctrl.to_numpy()[:, 0, :sim.n_motors].astype(float))
+    write_npy(path.parent / "controls.npy", sim.ctrl.to_numpy()[:, 0, : sim.n_motors].astype(float))
     return path
 
 
@@ -128,23 +157,33 @@ def world_trajectory(sim, robot_path: str, path: Path, target=None) -> Path:
     for key in _PER_WORLD:
         traj[key] = traj[key][:, :1]
     extra = {} if target is None else {"target": target}
-    if sim.robot_vars:   # the file's vars this geometry was built with (co-design)
+    if sim.robot_vars:  # the file's vars this geometry was built with (co-design)
         extra["robot_vars"] = json.dumps(sim.robot_vars)
-    write_npz(path, {**traj, "robot_path": robot_path,
-                     "robot_yaml": Path(robot_path).read_text(),
-                     "com_offset": sim.com.to_numpy()[:1], **extra})
+    write_npz(
+        path,
+        {
+            **traj,
+            "robot_path": robot_path,
+            "robot_yaml": Path(robot_path).read_text(),
+            "com_offset": sim.com.to_numpy()[:1],
+            **extra,
+        },
+    )
     return Path(path)
 
 
-def curve(history: list, path: Path, title: str,
-          headline: tuple[str, str] = ("error_m", "m")) -> Path | None:
+def curve(
+    history: list, path: Path, title: str, headline: tuple[str, str] = ("error_m", "m")
+) -> Path | None:
     """Loss and the task's headline metric (key, unit) vs simulations and vs wall time, with
     the loss's running best. A loss that goes negative (gait) is drawn on a linear axis."""
     if not history:
         return None
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     ev = np.array([h["evaluation"] for h in history])
     wall = np.array([h["wall_s"] for h in history])
     loss = np.array([h["loss"] for h in history])
@@ -159,11 +198,21 @@ def curve(history: list, path: Path, title: str,
         draw(x, loss, ".", ms=3, alpha=0.5, label="loss")
         draw(x, best, "-", label="best so far")
         draw = axes[1, col].semilogy if log_metric else axes[1, col].plot
-        draw(x, np.maximum(metric, 1e-6) if log_metric else metric, ".", ms=3,
-             label=f"{key} [{unit}]")
+        draw(
+            x,
+            np.maximum(metric, 1e-6) if log_metric else metric,
+            ".",
+            ms=3,
+            label=f"{key} [{unit}]",
+        )
         if key == "error_m" and "speed_mps" in history[0]:
-            draw(x, np.maximum([h["speed_mps"] for h in history], 1e-6), ".",
-                 ms=3, label="speed_mps [m/s]")
+            draw(
+                x,
+                np.maximum([h["speed_mps"] for h in history], 1e-6),
+                ".",
+                ms=3,
+                label="speed_mps [m/s]",
+            )
         axes[1, col].set_xlabel(label)
     axes[0, 0].set_ylabel("loss")
     axes[1, 0].set_ylabel(f"{key} [{unit}]")
@@ -179,33 +228,50 @@ def curve(history: list, path: Path, title: str,
     return path
 
 
-def render(npz: Path, path: Path, camera: str | None = None,
-           camera_only: bool = False) -> Path | None:
+def render(
+    npz: Path, path: Path, camera: str | None = None, camera_only: bool = False
+) -> Path | None:
     """Render the trajectory with the viewer (which falls back to ti.GUI without Vulkan),
     with robot camera `camera`'s image in a corner, or (camera_only) that camera's images
     alone, into a temporary file renamed to `path` when complete. A failure or a Ctrl-C is
     reported on stderr, the partial file removed, and the run goes on without a video."""
     import contextlib
     import io
+
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    said = io.StringIO()           # the viewer's notes, shown with the final file's name
+    said = io.StringIO()  # the viewer's notes, shown with the final file's name
     try:
         from ..viewer import ViewOptions, render_video, save_camera_images
+
         with contextlib.redirect_stdout(said):
             if camera_only:
                 save_camera_images(str(npz), ViewOptions(camera=camera, camera_out=str(tmp)))
             else:
-                render_video(str(npz), ViewOptions(size=(640, 480), fps=30.0, headless=True,
-                                                   out=str(tmp), path=True, camera=camera))
+                render_video(
+                    str(npz),
+                    ViewOptions(
+                        size=(640, 480),
+                        fps=30.0,
+                        headless=True,
+                        out=str(tmp),
+                        path=True,
+                        camera=camera,
+                    ),
+                )
         tmp.replace(path)
         return path
     except KeyboardInterrupt:
-        print(f"optimize: {path.name} skipped (Ctrl-C); replay with `tdphys view "
-              f"{npz.parent}`", file=sys.stderr)
+        print(
+            f"optimize: {path.name} skipped (Ctrl-C); replay with `tdphys view {npz.parent}`",
+            file=sys.stderr,
+        )
         return None
     except Exception as exc:  # noqa: BLE001 - a video is a nice-to-have, never fatal
-        print(f"optimize: no video ({type(exc).__name__}: {exc}); replay with "
-              f"`tdphys view {npz.parent}`", file=sys.stderr)
+        print(
+            f"optimize: no video ({type(exc).__name__}: {exc}); replay with "
+            f"`tdphys view {npz.parent}`",
+            file=sys.stderr,
+        )
         return None
     finally:
         tmp.unlink(missing_ok=True)

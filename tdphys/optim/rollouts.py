@@ -5,6 +5,7 @@ checks (confirmation, replay).
 One world rolled out once is one simulation (a taped rollout with its backward pass counts
 as one, as in Degrave et al.).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,7 +41,7 @@ def taped(sim, task, params, grad_decay: float = 1.0) -> None:
     task.reset()
     others = () if params.controller is None else (params.controller,)
     with sim.tape(*others, grad_decay=grad_decay):
-        evaluate(sim, task, params, grad_decay)      # NaN is checked outside the tape
+        evaluate(sim, task, params, grad_decay)  # NaN is checked outside the tape
 
 
 def update_batch(exp) -> int:
@@ -53,7 +54,7 @@ def start_sampler(exp, robot, sim) -> Starts | None:
     """The random-start sampler of exp (None without task.starts)."""
     if exp.task.starts is None:
         return None
-    sim.start()      # the centres of mass
+    sim.start()  # the centres of mass
     return Starts(robot, exp.task.starts, sim.com.to_numpy()[0])
 
 
@@ -81,8 +82,7 @@ def rollouts(exp, robot, x: np.ndarray | None, duration: float | None, starts, b
     (default: the task's), no training: world 0 from the file's start and, with `starts` (a
     RandomStarts, e.g. task.confirm_starts), starts.batch - 1 more from its draws (the same
     every call: its seed). Returns (the metrics of every world, the Simulation, the task)."""
-    task = exp.task if duration is None else dataclasses.replace(exp.task,
-                                                                  duration=float(duration))
+    task = exp.task if duration is None else dataclasses.replace(exp.task, duration=float(duration))
     exp = dataclasses.replace(exp, task=dataclasses.replace(task, starts=starts))
     steps = int(round(exp.task.duration / robot.solver.dt))
     batch = 1 if starts is None else starts.batch
@@ -109,7 +109,7 @@ def standardized_start(exp, sim, task, params, sampler, x, k: int, repeat: int, 
     rollouts count as simulations. Without the options, x unchanged."""
     ctl = params.controller
     x, n = np.array(x, float), params.n_ctrl
-    if ctl is not None and ctl.normalize:         # the statistics of the initial weights
+    if ctl is not None and ctl.normalize:  # the statistics of the initial weights
         params.set(sim, x)
         next_batch(exp, sim, task, sampler, k, repeat)
         forward(sim, task, params)

@@ -5,6 +5,7 @@ more; and replays of learnt parameters beyond the horizon they were trained on.
     result = run(exp, budget=300)                 # a RunResult; outputs.write_run saves it
     metrics, sim = replay(exp, result.x_best, duration=20.0)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,10 +24,18 @@ from .rollouts import forward, rollouts
 from .warm_start import check_source
 
 
-def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None,
-        arch: str = "cpu", progress: bool = True, verbose: bool = False,
-        resume: dict | None = None, checkpoint=None, checkpoint_s: float = 300.0,
-        builds: Builds | None = None) -> RunResult:
+def run(
+    exp: Experiment,
+    optimizer: str | None = None,
+    budget: int | None = None,
+    arch: str = "cpu",
+    progress: bool = True,
+    verbose: bool = False,
+    resume: dict | None = None,
+    checkpoint=None,
+    checkpoint_s: float = 300.0,
+    builds: Builds | None = None,
+) -> RunResult:
     """Optimise exp's trainable parameters; returns the result with the final rollout (the best
     parameters, world 0) left in result.sim. Ctrl-C stops cleanly with what was learned.
     `resume`: a previous run's result.state (checkpoints.load_state); the run goes on from
@@ -39,9 +48,11 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
     budget = int(budget or (resume or {}).get("budget") or exp.optimizer.budget)
     backend.init(arch, exp.precision)
     if kind == "cmaes" and exp.task.targets is not None and exp.trainable:
-        raise TdphysError(f"{exp.file}: trainable: CMA-ES on random reach targets trains the "
-                          "controller only (each candidate drives a block of worlds)\n  fix: "
-                          "drop the trainable Simulation parameters, or use --optimizer adam")
+        raise TdphysError(
+            f"{exp.file}: trainable: CMA-ES on random reach targets trains the "
+            "controller only (each candidate drives a block of worlds)\n  fix: "
+            "drop the trainable Simulation parameters, or use --optimizer adam"
+        )
     if kind == "adam":
         backend.current().require_gradients("gradients for --optimizer adam")
         if exp.controller is not None and exp.controller.type == "vision":
@@ -69,7 +80,7 @@ def run(exp: Experiment, optimizer: str | None = None, budget: int | None = None
         bar.close()
     try:
         _final_rollout(result)
-    except KeyboardInterrupt:        # Ctrl-C as the loop ended: the rollout is redone whole
+    except KeyboardInterrupt:  # Ctrl-C as the loop ended: the rollout is redone whole
         result.stop_reason, result.message = "interrupted", "stopped by Ctrl-C"
         _final_rollout(result)
     return result
@@ -86,13 +97,18 @@ def _final_rollout(result: RunResult) -> None:
     else:
         confirmed = {k: v for k, v in result.metrics_best.items() if k.startswith("confirm")}
         forward(sim, task, params)
-        result.metrics_best = {**task.metrics()[0], **confirmed}   # x_best's confirmation
+        result.metrics_best = {**task.metrics()[0], **confirmed}  # x_best's confirmation
     result.params = params.named(result.x_best)
     result.controller_theta = params.controller_theta(result.x_best)
 
 
-def replay(exp: Experiment, x: np.ndarray | None, duration: float | None = None,
-           arch: str = "cpu", builds: Builds | None = None):
+def replay(
+    exp: Experiment,
+    x: np.ndarray | None,
+    duration: float | None = None,
+    arch: str = "cpu",
+    builds: Builds | None = None,
+):
     """Roll out optimiser coordinates `x` (a run's x_best) once from the robot file's start
     (no random starts or targets are drawn; a reach with random targets aims at the first
     held-out target), for `duration` [s] (default: the task's); returns (metrics of world 0,
@@ -100,14 +116,22 @@ def replay(exp: Experiment, x: np.ndarray | None, duration: float | None = None,
     metrics.json does. No training and nothing counted: for checking a learnt controller
     beyond the horizon it was trained on. `x` None: the trained parameters of the folder
     `exp.init_from` names (its params.npz alone, e.g. a controller shipped in the repo)."""
-    worlds, sim, task = rollouts(exp, _replay_robot(exp, arch), x, duration, None,
-                                 Builds() if builds is None else builds)
+    worlds, sim, task = rollouts(
+        exp, _replay_robot(exp, arch), x, duration, None, Builds() if builds is None else builds
+    )
     return {**worlds[0], "success": bool(task.success(worlds[0]))}, sim
 
 
-def replay_nudged(exp: Experiment, x: np.ndarray | None, nudge: float, worlds: int = 8,
-                  duration: float | None = None, seed: int = 1, arch: str = "cpu",
-                  builds: Builds | None = None):
+def replay_nudged(
+    exp: Experiment,
+    x: np.ndarray | None,
+    nudge: float,
+    worlds: int = 8,
+    duration: float | None = None,
+    seed: int = 1,
+    arch: str = "cpu",
+    builds: Builds | None = None,
+):
     """How robust is a learnt controller? Roll `x` out from the robot file's start (world 0)
     and from worlds - 1 starts where every hinge and slider joint is moved by a uniform draw
     in +-`nudge` and set moving at a rate drawn in +-`nudge` ([rad] or [m], [rad/s] or
@@ -115,11 +139,13 @@ def replay_nudged(exp: Experiment, x: np.ndarray | None, nudge: float, worlds: i
     Returns (a list of (metrics, success) per world, the Simulation)."""
     robot = _replay_robot(exp, arch)
     spread = (-float(nudge), float(nudge))
-    joints = tuple(JointStart(j.name, spread, spread) for j in robot.joints
-                   if j.kind in ("hinge", "slider"))
+    joints = tuple(
+        JointStart(j.name, spread, spread) for j in robot.joints if j.kind in ("hinge", "slider")
+    )
     starts = RandomStarts(joints=joints, batch=int(worlds), seed=int(seed))
-    metrics, sim, task = rollouts(exp, robot, x, duration, starts,
-                                  Builds() if builds is None else builds)
+    metrics, sim, task = rollouts(
+        exp, robot, x, duration, starts, Builds() if builds is None else builds
+    )
     return [(m, bool(task.success(m))) for m in metrics], sim
 
 
@@ -138,6 +164,7 @@ class _Bar:
         self.bar = None
         if on:
             from tqdm import tqdm
+
             self.bar = tqdm(total=budget, desc=f"{name} ({kind})", unit="sim")
 
     def update(self, result):
@@ -146,8 +173,9 @@ class _Bar:
         self.bar.n = result.evaluations
         h = result.history[-1]
         key, unit = result.task.headline
-        self.bar.set_postfix(loss=f"{result.loss_best:.3g}", **{key: f"{h[key]:.3g} {unit}"},
-                             refresh=False)
+        self.bar.set_postfix(
+            loss=f"{result.loss_best:.3g}", **{key: f"{h[key]:.3g} {unit}"}, refresh=False
+        )
         self.bar.refresh()
 
     def close(self):

@@ -8,6 +8,7 @@ own units (`controller_theta`, input statistics included) and every trained Simu
 parameter and design var by name, in the Simulation's units, so the two experiments may scale
 them differently (lr_scale, conv_lr_scale, trainable scale or log).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,13 @@ def check_source(exp) -> None:
     folder = Path(exp.init_from)
     if not (folder / "params.npz").is_file():
         what = "holds no params.npz" if folder.is_dir() else "does not exist"
-        raise ModelError(exp.file, "init_from", f"run folder '{folder}' {what}",
-                         "run the experiment it names first (demos/optimize.py writes "
-                         "params.npz when a run ends, also after Ctrl-C), or drop `init_from`")
+        raise ModelError(
+            exp.file,
+            "init_from",
+            f"run folder '{folder}' {what}",
+            "run the experiment it names first (demos/optimize.py writes "
+            "params.npz when a run ends, also after Ctrl-C), or drop `init_from`",
+        )
 
 
 def initial_x(exp, params) -> np.ndarray:
@@ -56,40 +61,57 @@ def initial_x(exp, params) -> np.ndarray:
     check_source(exp)
     folder = Path(exp.init_from)
     try:
-        arrays = read_npz(folder / "params.npz", "trained parameters",
-                          "give a run folder that demos/optimize.py wrote")
+        arrays = read_npz(
+            folder / "params.npz",
+            "trained parameters",
+            "give a run folder that demos/optimize.py wrote",
+        )
     except FileError as exc:
-        raise ModelError(exp.file, "init_from", str(exc).split("\n")[0],
-                         "give a run folder that demos/optimize.py wrote") from None
+        raise ModelError(
+            exp.file,
+            "init_from",
+            str(exc).split("\n")[0],
+            "give a run folder that demos/optimize.py wrote",
+        ) from None
 
     def mismatch(problem: str, fix: str) -> ModelError:
         return ModelError(exp.file, "init_from", f"{folder}: {problem}", fix)
 
     for key, value in arrays.items():
         if value.dtype.kind not in "fiu":
-            raise mismatch(f"its params.npz entry '{key}' holds {value.dtype}, not numbers",
-                           "give a run folder that demos/optimize.py wrote")
+            raise mismatch(
+                f"its params.npz entry '{key}' holds {value.dtype}, not numbers",
+                "give a run folder that demos/optimize.py wrote",
+            )
     saved = {key: np.asarray(value, float) for key, value in arrays.items()}
 
     theta = saved.pop("controller_theta", None)
     if params.controller is not None:
         n = params.n_ctrl
         if theta is None:
-            raise mismatch("that run trained no controller",
-                           "give a run of an experiment with the same controller")
+            raise mismatch(
+                "that run trained no controller",
+                "give a run of an experiment with the same controller",
+            )
         if theta.size != n:
-            raise mismatch(f"its controller has {theta.size} weights, this experiment's "
-                           f"has {n}", "give a run whose controller has the same type, "
-                                       "inputs, layers and options, or drop `init_from`")
+            raise mismatch(
+                f"its controller has {theta.size} weights, this experiment's has {n}",
+                "give a run whose controller has the same type, "
+                "inputs, layers and options, or drop `init_from`",
+            )
         x[:n] = theta / params.ctrl_scale
     elif theta is not None:
-        raise mismatch("that run trained a controller and this experiment has none",
-                       "add the same `controller:`, or give another run folder")
+        raise mismatch(
+            "that run trained a controller and this experiment has none",
+            "add the same `controller:`, or give another run folder",
+        )
 
     def coords(key: str, value, scale, log: bool, where: str):
         if log and np.any(np.asarray(value) <= 0):
-            raise mismatch(f"its '{key}' is not positive, and this experiment trains its log",
-                           f"drop `log: true` from {where}")
+            raise mismatch(
+                f"its '{key}' is not positive, and this experiment trains its log",
+                f"drop `log: true` from {where}",
+            )
         return coordinates(value, scale, log)
 
     for name, _, shape, scale, off, size, log in params.items:
@@ -97,14 +119,14 @@ def initial_x(exp, params) -> np.ndarray:
             continue
         value = saved[name]
         if value.shape != tuple(shape):
-            raise mismatch(f"its '{name}' has shape {value.shape}, this experiment trains "
-                           f"{tuple(shape)}", f"train the same entries of '{name}' "
-                                              "(trainable.index), or give another run folder")
-        x[off:off + size] = coords(name, value.ravel(), scale, log, f"trainable.{name}")
+            raise mismatch(
+                f"its '{name}' has shape {value.shape}, this experiment trains {tuple(shape)}",
+                f"train the same entries of '{name}' (trainable.index), or give another run folder",
+            )
+        x[off : off + size] = coords(name, value.ravel(), scale, log, f"trainable.{name}")
     if params.design is not None:
         for i, d in enumerate(exp.design):
             key = f"design.{d.name}"
             if key in saved:
-                x[params.n_before_design + i] = coords(key, float(saved[key]), d.scale, d.log,
-                                                       key)
+                x[params.n_before_design + i] = coords(key, float(saved[key]), d.scale, d.log, key)
     return x

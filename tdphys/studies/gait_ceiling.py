@@ -12,6 +12,7 @@ every motor m follows the open-loop command
 gradients). The best speed found is a lower bound on the robot's reachable speed: CMA-ES may
 miss better gaits, and the MLP could in principle make sharper waveforms than K harmonics.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,6 +39,7 @@ class Ceiling:
 def clock_hz(exp) -> float:
     """The frequency of the experiment controller's clock input [Hz]."""
     from ..control import MLPSpec
+
     inputs = exp.controller.inputs if isinstance(exp.controller, MLPSpec) else ()
     for inp in inputs:
         if inp.kind == "clock":
@@ -54,9 +56,17 @@ def basis(steps: int, dt: float, hz: float, harmonics: int) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def reachable_speed(exp, hz: float | None = None, harmonics: int = 2, generations: int = 300,
-                    popsize: int = 64, sigma: float = 0.3, seed: int = 1,
-                    max_force: float | None = None, report=None) -> Ceiling:
+def reachable_speed(
+    exp,
+    hz: float | None = None,
+    harmonics: int = 2,
+    generations: int = 300,
+    popsize: int = 64,
+    sigma: float = 0.3,
+    seed: int = 1,
+    max_force: float | None = None,
+    report=None,
+) -> Ceiling:
     """CMA-ES over periodic commands for the gait experiment `exp` (its robot, overrides,
     duration, body and direction; `max_force` [N m] replaces every motor's max_force). Needs
     tdphys.backend.init() first. report(generation, Ceiling so far) is called after each
@@ -67,6 +77,7 @@ def reachable_speed(exp, hz: float | None = None, harmonics: int = 2, generation
     from ..model.robot_file import load_robot_file as load_robot
     from ..optim.params import apply_overrides
     from ..tasks import make_task
+
     if exp.task.type != "gait":
         raise ValueError(f"{exp.file}: task.type is {exp.task.type}; the ceiling is for gait")
     hz = clock_hz(exp) if hz is None else float(hz)
@@ -75,8 +86,9 @@ def reachable_speed(exp, hz: float | None = None, harmonics: int = 2, generation
     sim = Simulation(robot, batch=popsize, steps=steps)
     apply_overrides(exp, sim)
     if max_force is not None:
-        sim.set_param("motor_max_force", np.full(sim.get_param("motor_max_force").shape,
-                                                 float(max_force)))
+        sim.set_param(
+            "motor_max_force", np.full(sim.get_param("motor_max_force").shape, float(max_force))
+        )
     task = make_task(exp.task, sim)
     B = basis(steps, sim.dt, hz, harmonics)
     n_motors, n_coef = sim.n_motors, B.shape[1]
@@ -85,10 +97,11 @@ def reachable_speed(exp, hz: float | None = None, harmonics: int = 2, generation
         sim.set_controls(np.einsum("tk,bmk->tbm", B, X.reshape(len(X), n_motors, n_coef)))
         sim.rollout(check=False)
         v = np.array([m["speed_mps"] for m in task.metrics()])
-        return np.where(np.isfinite(v), v, -np.inf)      # a diverged world ranks last
+        return np.where(np.isfinite(v), v, -np.inf)  # a diverged world ranks last
 
-    es = cma.CMAEvolutionStrategy(np.zeros(n_motors * n_coef), sigma,
-                                  {"popsize": popsize, "seed": seed, "verbose": -9})
+    es = cma.CMAEvolutionStrategy(
+        np.zeros(n_motors * n_coef), sigma, {"popsize": popsize, "seed": seed, "verbose": -9}
+    )
     best, best_x, curve, t0 = -np.inf, np.zeros(n_motors * n_coef), [], time.perf_counter()
     result = None
     for g in range(generations):

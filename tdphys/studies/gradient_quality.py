@@ -11,6 +11,7 @@ makes things worse.
 
 The same batch of random targets or starts is used for every rollout of one probe.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ class Direction:
         return ok
 
 
-def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None,
-          builds=None) -> list[Direction]:
+def probe(
+    exp, x: np.ndarray | None = None, steps=STEPS, decays=None, builds=None
+) -> list[Direction]:
     """Directions -g/|g| for the experiment's grad_decay and for the exact gradient (one if
     they are the same; `decays` chooses others), probed at x (default: the starting
     parameters, `init_from`'s where the file has one). Needs tdphys.backend.init() first;
@@ -52,6 +54,7 @@ def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None,
     from ..optim.experiment import check_against_robot
     from ..optim.rollouts import forward, next_starts, start_sampler, taped, update_batch
     from ..optim.warm_start import initial_x
+
     robot = load_robot(exp.robot)
     check_against_robot(exp, robot)
     n_steps = int(round(exp.task.duration / robot.solver.dt))
@@ -60,7 +63,7 @@ def probe(exp, x: np.ndarray | None = None, steps=STEPS, decays=None,
     if exp.task.targets:
         task.next_batch()
     sampler = start_sampler(exp, robot, sim)
-    if sampler is not None:      # the file's starts.seed: the same batch every time
+    if sampler is not None:  # the file's starts.seed: the same batch every time
         next_starts(sim, sampler, sim.batch)
 
     def loss(z):
@@ -95,9 +98,11 @@ def report(directions: list[Direction]) -> str:
     lines = []
     for dr in directions:
         kind = "exact" if dr.decay == 1.0 else f"grad_decay {dr.decay:g}"
-        lines.append(f"-gradient ({kind}): |g| = {dr.norm:.3g}, predicted slope "
-                     f"g_exact . d = {dr.predicted:.4g}; trusted up to step "
-                     f"{dr.trusted_up_to():g}")
+        lines.append(
+            f"-gradient ({kind}): |g| = {dr.norm:.3g}, predicted slope "
+            f"g_exact . d = {dr.predicted:.4g}; trusted up to step "
+            f"{dr.trusted_up_to():g}"
+        )
         for step, slope in dr.slopes.items():
             verdict = "descends" if slope < 0 else "ASCENDS"
             lines.append(f"  step {step:8.0e}: secant slope {slope:11.4g}  {verdict}")

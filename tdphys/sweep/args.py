@@ -1,5 +1,6 @@
 """The `tdphys sweep` command's arguments and their checks (docs/sweep.md). Imports neither
 Taichi nor Ray: the other commands build this parser too."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,59 +8,100 @@ import re
 from collections import Counter
 
 ARCHS = ("cpu", "cuda", "vulkan", "auto")
-MAX_SEEDS = 10000       # more is a typo (a run takes seconds to hours)
+MAX_SEEDS = 10000  # more is a typo (a run takes seconds to hours)
 
 
 def add_parser(sub) -> None:
     """The `sweep` subcommand on the subparsers `sub` of the tdphys command line."""
     p = sub.add_parser(
-        "sweep", help="run an experiment over seeds (and a grid of --set values) on Ray Tune",
+        "sweep",
+        help="run an experiment over seeds (and a grid of --set values) on Ray Tune",
         description="Run one optimisation per seed (and per setting of --set values) of an "
         "experiment file on Ray Tune, each in its own run folder, and write sweep.json, "
         "sweep.md and sweep.png: per setting the success rate, simulations and wall time to "
         "success, and the final metric. Run it again to go on: finished trials are kept, "
-        "killed ones resume from their checkpoints. See docs/sweep.md.")
+        "killed ones resume from their checkpoints. See docs/sweep.md.",
+    )
     p.add_argument("experiment", help="experiment YAML file")
-    p.add_argument("--seeds", default=[*range(10)], type=_checked(parse_seeds),
-                   help="sweep seeds: a range or a list, e.g. 0-9 (default) or 0,3,5; seed S "
-                   "adds S to every seed of the file")
-    p.add_argument("--set", action="append", default=[], type=_checked(parse_set),
-                   metavar="KEY=VALUE[,VALUE...]", dest="sets",
-                   help="set a key path of the experiment, e.g. optimizer.lr=3e-3; several "
-                   "values make a grid (the product over --set keys); repeatable")
-    p.add_argument("--workers", type=_checked(_positive_int), metavar="N",
-                   help="trials at once (default: the local CPUs / --threads; with --address: "
-                   "as many as the cluster's CPUs fit)")
-    p.add_argument("--threads", type=_checked(_positive_int), default=1, metavar="N",
-                   help="Taichi CPU threads per trial (default 1)")
-    p.add_argument("--address", metavar="ADDR",
-                   help="an existing Ray cluster, e.g. 10.0.0.5:6379 or auto "
-                   "(default: start a local Ray for the sweep)")
-    p.add_argument("--out", metavar="DIR",
-                   help="sweep folder (default runs/sweeps/<experiment name>/)")
-    p.add_argument("--budget", type=_checked(_positive_int), metavar="N",
-                   help="simulations per run (default: the file's optimizer.budget)")
-    p.add_argument("--arch", default="cpu", choices=ARCHS,
-                   help="where the kernels run (auto: a GPU if there is one)")
-    p.add_argument("--checkpoint-min", type=_checked(_non_negative), default=1.0,
-                   metavar="MIN", help="save each run's checkpoint every MIN minutes "
-                   "(default 1; 0: only at the end), which a killed trial resumes from")
+    p.add_argument(
+        "--seeds",
+        default=[*range(10)],
+        type=_checked(parse_seeds),
+        help="sweep seeds: a range or a list, e.g. 0-9 (default) or 0,3,5; seed S "
+        "adds S to every seed of the file",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_checked(parse_set),
+        metavar="KEY=VALUE[,VALUE...]",
+        dest="sets",
+        help="set a key path of the experiment, e.g. optimizer.lr=3e-3; several "
+        "values make a grid (the product over --set keys); repeatable",
+    )
+    p.add_argument(
+        "--workers",
+        type=_checked(_positive_int),
+        metavar="N",
+        help="trials at once (default: the local CPUs / --threads; with --address: "
+        "as many as the cluster's CPUs fit)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_checked(_positive_int),
+        default=1,
+        metavar="N",
+        help="Taichi CPU threads per trial (default 1)",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="an existing Ray cluster, e.g. 10.0.0.5:6379 or auto "
+        "(default: start a local Ray for the sweep)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="sweep folder (default runs/sweeps/<experiment name>/)"
+    )
+    p.add_argument(
+        "--budget",
+        type=_checked(_positive_int),
+        metavar="N",
+        help="simulations per run (default: the file's optimizer.budget)",
+    )
+    p.add_argument(
+        "--arch",
+        default="cpu",
+        choices=ARCHS,
+        help="where the kernels run (auto: a GPU if there is one)",
+    )
+    p.add_argument(
+        "--checkpoint-min",
+        type=_checked(_non_negative),
+        default=1.0,
+        metavar="MIN",
+        help="save each run's checkpoint every MIN minutes "
+        "(default 1; 0: only at the end), which a killed trial resumes from",
+    )
     p.add_argument("--video", action="store_true", help="render each run's video.mp4")
 
 
 def run(args) -> int:
     """Carry out a parsed `tdphys sweep` command (tdphys/sweep/run.py)."""
     from .run import main
+
     return main(args)
 
 
 def _checked(parse):
     """argparse type from a parser that raises ValueError with the fix."""
+
     def check(text: str):
         try:
             return parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
     check.__name__ = parse.__name__
     return check
 
@@ -90,8 +132,9 @@ def parse_seeds(text: str) -> list[int]:
             raise ValueError(f"'{part.strip()}' in '{text}' is not a seed or a range; {fix}")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
-            raise ValueError(f"the range '{part.strip()}' runs backwards; write it low-high, "
-                             f"e.g. {hi}-{lo}")
+            raise ValueError(
+                f"the range '{part.strip()}' runs backwards; write it low-high, e.g. {hi}-{lo}"
+            )
         seeds.extend(range(lo, hi + 1))
     if len(seeds) > MAX_SEEDS:
         raise ValueError(f"'{text}' is {len(seeds)} seeds, more than {MAX_SEEDS}; {fix}")
@@ -108,8 +151,10 @@ def parse_set(text: str) -> tuple[str, list[str]]:
     key, eq, values = text.partition("=")
     key = key.strip()
     if not eq or not key:
-        raise ValueError(f"'{text}' is not KEY=VALUE; e.g. --set optimizer.lr=1e-3 or, for a "
-                         "grid, --set optimizer.lr=1e-3,3e-3")
+        raise ValueError(
+            f"'{text}' is not KEY=VALUE; e.g. --set optimizer.lr=1e-3 or, for a "
+            "grid, --set optimizer.lr=1e-3,3e-3"
+        )
     items = [v.strip() for v in _split_top_level(values)]
     if any(not v for v in items):
         raise ValueError(f"--set {text}: an empty value; write KEY=V or KEY=V1,V2,...")

@@ -6,6 +6,7 @@ initialisation, CMA-ES's draws, the random starts, the random targets (training 
 held-out) and the confirmation's nudged starts, the ones the experiment has. Seed 0 is the
 file as written (with the --set values).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,12 +21,16 @@ from ..errors import TdphysError
 
 # (key path, its value in an experiment or None where the experiment has no such draws):
 # the seeds a sweep seed offsets
-SEED_KEYS = (("controller.seed", lambda e: e.controller.seed if e.controller else None),
-             ("optimizer.seed", lambda e: e.optimizer.seed),
-             ("task.starts.seed", lambda e: e.task.starts.seed if e.task.starts else None),
-             ("task.targets.seed", lambda e: e.task.targets.seed if e.task.targets else None),
-             ("task.confirm_starts.seed", lambda e: e.task.confirm_starts.seed
-              if e.task.confirm_starts else None))
+SEED_KEYS = (
+    ("controller.seed", lambda e: e.controller.seed if e.controller else None),
+    ("optimizer.seed", lambda e: e.optimizer.seed),
+    ("task.starts.seed", lambda e: e.task.starts.seed if e.task.starts else None),
+    ("task.targets.seed", lambda e: e.task.targets.seed if e.task.targets else None),
+    (
+        "task.confirm_starts.seed",
+        lambda e: e.task.confirm_starts.seed if e.task.confirm_starts else None,
+    ),
+)
 
 
 def setting_name(values: dict[str, str]) -> str:
@@ -58,11 +63,16 @@ class Trial:
 
     def record(self) -> dict:
         """What trial.json says about the trial (and what a re-run compares)."""
-        return {"experiment_file": self.file, "set": self.values, "seed": self.seed,
-                "seed_values": {k: v for k, v in self.run_values.items()
-                                if k not in self.values},
-                "budget": self.budget, "optimizer": self.optimizer, "metric": self.metric,
-                "digest": self.digest}
+        return {
+            "experiment_file": self.file,
+            "set": self.values,
+            "seed": self.seed,
+            "seed_values": {k: v for k, v in self.run_values.items() if k not in self.values},
+            "budget": self.budget,
+            "optimizer": self.optimizer,
+            "metric": self.metric,
+            "digest": self.digest,
+        }
 
     @property
     def finished(self) -> bool:
@@ -70,8 +80,9 @@ class Trial:
         return (self.dir / "metrics.json").is_file()
 
 
-def plan(file: str, settings: list[dict[str, str]], seeds: list[int], out: Path,
-         budget: int | None) -> list[Trial]:
+def plan(
+    file: str, settings: list[dict[str, str]], seeds: list[int], out: Path, budget: int | None
+) -> list[Trial]:
     """Every trial of the sweep, setting by setting and seed by seed, each checked: its
     experiment loads with its values (a wrong key or value raises the loader's ModelError,
     naming the key path), fits its robot and finds the run it starts from (init_from); a run
@@ -81,6 +92,7 @@ def plan(file: str, settings: list[dict[str, str]], seeds: list[int], out: Path,
     from ..optim.experiment import check_against_robot, load_experiment
     from ..optim.warm_start import check_source
     from ..tasks import TASK_CLASSES
+
     file = str(Path(file).resolve())
     out = Path(out).resolve()
     trials, folders = [], {}
@@ -90,18 +102,31 @@ def plan(file: str, settings: list[dict[str, str]], seeds: list[int], out: Path,
         check_source(exp)
         folder = out / _folder_name(values) if values else out
         if folder in folders:
-            raise TdphysError(f"--set: the settings '{folders[folder]}' and "
-                              f"'{setting_name(values)}' would share the folder {folder}\n"
-                              "  fix: give values that differ in letters or digits")
+            raise TdphysError(
+                f"--set: the settings '{folders[folder]}' and "
+                f"'{setting_name(values)}' would share the folder {folder}\n"
+                "  fix: give values that differ in letters or digits"
+            )
         folders[folder] = setting_name(values)
         task = TASK_CLASSES[exp.task.type]
         metric = {"key": task.headline[0], "unit": task.headline[1], "better": task.better}
         for seed in seeds:
             run_values = {**values, **seed_values(exp, seed)}
             seeded = load_experiment(file, run_values)
-            trials.append(Trial(setting_name(values), values, seed, folder / f"seed_{seed}",
-                                file, run_values, int(budget or seeded.optimizer.budget),
-                                seeded.optimizer.type, metric, _digest(seeded)))
+            trials.append(
+                Trial(
+                    setting_name(values),
+                    values,
+                    seed,
+                    folder / f"seed_{seed}",
+                    file,
+                    run_values,
+                    int(budget or seeded.optimizer.budget),
+                    seeded.optimizer.type,
+                    metric,
+                    _digest(seeded),
+                )
+            )
     for t in trials:
         _check_folder(t)
     return trials
@@ -133,18 +158,25 @@ def _check_folder(trial: Trial) -> None:
         had = json.loads((trial.dir / "trial.json").read_text())
     except (OSError, ValueError):
         if any(trial.dir.iterdir()):
-            raise TdphysError(f"{trial.dir} holds files but no trial.json of a sweep\n  fix: "
-                              "give another --out, or move that folder away") from None
+            raise TdphysError(
+                f"{trial.dir} holds files but no trial.json of a sweep\n  fix: "
+                "give another --out, or move that folder away"
+            ) from None
         return
     now = trial.record()
-    differ = [k for k in ("set", "seed", "budget", "optimizer", "digest")
-              if had.get(k) != now[k]]
+    differ = [k for k in ("set", "seed", "budget", "optimizer", "digest") if had.get(k) != now[k]]
     if differ:
-        what = "the experiment's values (its file changed)" if differ == ["digest"] else \
-            ", ".join(f"{k} {had.get(k)!r} there, {now[k]!r} here" for k in differ
-                      if k != "digest")
-        raise TdphysError(f"{trial.dir} holds a trial of another sweep ({what})\n  fix: give "
-                          "another --out, or delete that folder to run the trial again")
+        what = (
+            "the experiment's values (its file changed)"
+            if differ == ["digest"]
+            else ", ".join(
+                f"{k} {had.get(k)!r} there, {now[k]!r} here" for k in differ if k != "digest"
+            )
+        )
+        raise TdphysError(
+            f"{trial.dir} holds a trial of another sweep ({what})\n  fix: give "
+            "another --out, or delete that folder to run the trial again"
+        )
 
 
 def grid(sets: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
@@ -153,6 +185,8 @@ def grid(sets: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
     keys = [k for k, _ in sets]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:
-        raise ValueError(f"--set {twice[0]} is given twice; give one --set per key, with its "
-                         f"values joined by commas ({twice[0]}=A,B)")
+        raise ValueError(
+            f"--set {twice[0]} is given twice; give one --set per key, with its "
+            f"values joined by commas ({twice[0]}=A,B)"
+        )
     return [dict(zip(keys, combo)) for combo in itertools.product(*[v for _, v in sets])]

@@ -5,6 +5,7 @@ and a band); `describe` words one setting as the results tables show it.
 Reads only JSON files (a trial's trial.json, metrics.json and history.json): no Taichi, no
 Ray, so demos/results_table.py can use it anywhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,11 @@ def read_trial(run_dir: Path, base: Path) -> dict:
     exception and its message; its traceback follows there)."""
     trial = read_json(run_dir / "trial.json") or {}
     metrics = read_json(run_dir / "metrics.json")
-    record = {"seed": trial.get("seed"), "dir": Path(run_dir).relative_to(base).as_posix(),
-              "status": "not run"}
+    record = {
+        "seed": trial.get("seed"),
+        "dir": Path(run_dir).relative_to(base).as_posix(),
+        "status": "not run",
+    }
     if metrics is None:
         error = run_dir / "error.txt"
         if error.is_file():
@@ -33,13 +37,15 @@ def read_trial(run_dir: Path, base: Path) -> dict:
         return record
     at = metrics.get("success_at_evaluation")
     met = bool(metrics.get("success"))
-    record.update(status="met" if met else "not met",
-                  evaluations=metrics.get("evaluations"),
-                  success_at_evaluation=at if met else None,
-                  wall_s=metrics.get("wall_s"),
-                  wall_s_to_success=_wall_at(run_dir, at) if met else None,
-                  metric=metrics.get(trial.get("metric", {}).get("key", "")),
-                  stop_reason=metrics.get("stop_reason"))
+    record.update(
+        status="met" if met else "not met",
+        evaluations=metrics.get("evaluations"),
+        success_at_evaluation=at if met else None,
+        wall_s=metrics.get("wall_s"),
+        wall_s_to_success=_wall_at(run_dir, at) if met else None,
+        metric=metrics.get(trial.get("metric", {}).get("key", "")),
+        stop_reason=metrics.get("stop_reason"),
+    )
     return record
 
 
@@ -60,8 +66,9 @@ def curve(run_dir: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
     return ev, value[kept]
 
 
-def summarise_setting(name: str, values: dict, optimizer: str, records: list[dict],
-                      metric: dict) -> dict:
+def summarise_setting(
+    name: str, values: dict, optimizer: str, records: list[dict], metric: dict
+) -> dict:
     """One setting (its --set values, its optimiser: adam or cmaes, and the headline metric
     {key, unit, better}): statistics over its trials' records (read_trial): n (finished trials),
     met, simulations_to_success and wall_s_to_success {median, q1, q3} over the met ones,
@@ -69,18 +76,27 @@ def summarise_setting(name: str, values: dict, optimizer: str, records: list[dic
     ones, failed and not_run (counts), and the records themselves."""
     done = [r for r in records if r["status"] in ("met", "not met")]
     met = [r for r in done if r["status"] == "met"]
-    finals = [r["metric"] for r in done if isinstance(r.get("metric"), (int, float))
-              and math.isfinite(r["metric"])]
+    finals = [
+        r["metric"]
+        for r in done
+        if isinstance(r.get("metric"), (int, float)) and math.isfinite(r["metric"])
+    ]
     best = (min if metric.get("better", "lower") == "lower" else max)(finals) if finals else None
-    return {"name": name, "set": values, "optimizer": optimizer, "n": len(done), "met": len(met),
-            "failed": sum(r["status"] == "failed" for r in records),
-            "not_run": sum(r["status"] == "not run" for r in records),
-            "simulations_to_success": _quartiles([r["success_at_evaluation"] for r in met]),
-            "wall_s_to_success": _quartiles([r["wall_s_to_success"] for r in met]),
-            "wall_s": _quartiles([r["wall_s"] for r in done]),
-            "final_metric": {"best": best,
-                             "median": float(np.median(finals)) if finals else None},
-            "metric": metric, "trials": records}
+    return {
+        "name": name,
+        "set": values,
+        "optimizer": optimizer,
+        "n": len(done),
+        "met": len(met),
+        "failed": sum(r["status"] == "failed" for r in records),
+        "not_run": sum(r["status"] == "not run" for r in records),
+        "simulations_to_success": _quartiles([r["success_at_evaluation"] for r in met]),
+        "wall_s_to_success": _quartiles([r["wall_s_to_success"] for r in met]),
+        "wall_s": _quartiles([r["wall_s"] for r in done]),
+        "final_metric": {"best": best, "median": float(np.median(finals)) if finals else None},
+        "metric": metric,
+        "trials": records,
+    }
 
 
 def _quartiles(values: list) -> dict | None:
@@ -100,15 +116,16 @@ def describe(setting: dict) -> str:
     text = f"{k} of {n} seed{'s' if n != 1 else ''} met"
     sims, wall = setting["simulations_to_success"], setting["wall_s_to_success"]
     if k:
-        text += (f", median {sims['median']:.0f} simulations (IQR {sims['q1']:.0f}-"
-                 f"{sims['q3']:.0f})")
+        text += f", median {sims['median']:.0f} simulations (IQR {sims['q1']:.0f}-{sims['q3']:.0f})"
         if wall:
             text += f", median {wall['median']:.0f} s"
     elif n:
         m, fm = setting["metric"], setting["final_metric"]
         if fm["best"] is not None:
-            text += (f"; {m.get('key')} best {format_value(fm['best'], m.get('unit', ''))}, "
-                     f"median {format_value(fm['median'], m.get('unit', ''))}")
+            text += (
+                f"; {m.get('key')} best {format_value(fm['best'], m.get('unit', ''))}, "
+                f"median {format_value(fm['median'], m.get('unit', ''))}"
+            )
         if setting["wall_s"]:
             text += f", median {setting['wall_s']['median']:.0f} s per run"
     left = setting["failed"] + setting["not_run"]
@@ -128,13 +145,23 @@ def format_value(value: float, unit: str) -> str:
 
 def markdown(sweep: dict) -> str:
     """sweep.md: a header naming the experiment, seeds and budget, and one row per setting."""
-    intro = (f"Seeds {_ranges(sweep['seeds'])}, budget {sweep['budget']} simulations per run. "
-             "Simulations and wall time to success are over the seeds that met the task's "
-             "criterion; the final metric is each run's best parameters'.")
-    header = ("| setting | result | met | simulations to success: median (IQR) | wall to "
-              "success: median | wall per run: median | final metric: best, median |")
-    lines = [f"# Sweep of {sweep['experiment']} ({sweep['file']})", "", intro, "", header,
-             "|---|---|---|---|---|---|---|"]
+    intro = (
+        f"Seeds {_ranges(sweep['seeds'])}, budget {sweep['budget']} simulations per run. "
+        "Simulations and wall time to success are over the seeds that met the task's "
+        "criterion; the final metric is each run's best parameters'."
+    )
+    header = (
+        "| setting | result | met | simulations to success: median (IQR) | wall to "
+        "success: median | wall per run: median | final metric: best, median |"
+    )
+    lines = [
+        f"# Sweep of {sweep['experiment']} ({sweep['file']})",
+        "",
+        intro,
+        "",
+        header,
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in sweep["settings"]:
         sims, m, fm = s["simulations_to_success"], s["metric"], s["final_metric"]
         unit = m.get("unit", "")
@@ -142,9 +169,14 @@ def markdown(sweep: dict) -> str:
             f"| {s['name'] or '(the file)'} | {describe(s)} | {s['met']} of {s['n']} | "
             + (f"{sims['median']:.0f} ({sims['q1']:.0f}-{sims['q3']:.0f})" if sims else "-")
             + f" | {_seconds(s['wall_s_to_success'])} | {_seconds(s['wall_s'])} | "
-            + (f"{m.get('key')} {format_value(fm['best'], unit)}, "
-               f"{format_value(fm['median'], unit)}" if fm["best"] is not None else "-")
-            + " |")
+            + (
+                f"{m.get('key')} {format_value(fm['best'], unit)}, "
+                f"{format_value(fm['median'], unit)}"
+                if fm["best"] is not None
+                else "-"
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -173,15 +205,16 @@ def plot(sweep: dict, path: Path) -> Path | None:
     if not panels:
         return None
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False, sharey=True)
     for ax, s in zip(axes.ravel(), panels):
         _panel(ax, s, Path(path).parent)
-    for ax in axes.ravel()[len(panels):]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(f"{sweep['experiment']}: {len(sweep['seeds'])} seeds")
     fig.tight_layout()
@@ -206,8 +239,12 @@ def _panel(ax, setting: dict, base: Path) -> None:
             ax.plot(ev[i], best[i], "o", ms=4, color="k")
     if curves:
         grid = np.unique(np.concatenate([ev for ev, _ in curves]))
-        held = np.array([best[np.clip(np.searchsorted(ev, grid, side="right") - 1, 0, None)]
-                         for ev, best in curves])
+        held = np.array(
+            [
+                best[np.clip(np.searchsorted(ev, grid, side="right") - 1, 0, None)]
+                for ev, best in curves
+            ]
+        )
         q1, median, q3 = np.percentile(held, [25, 50, 75], axis=0)
         ax.fill_between(grid, q1, q3, alpha=0.25, color="C0", label="quartiles")
         ax.plot(grid, median, "-", lw=2.2, color="C0", label="median")
@@ -215,8 +252,9 @@ def _panel(ax, setting: dict, base: Path) -> None:
         if better == "lower" and values.size and np.all(values > 0):
             ax.set_yscale("log")
         ax.legend(fontsize=8)
-    ax.set_title(f"{setting['name'] or '(the file)'}: {setting['met']} of {setting['n']} met",
-                 fontsize=9)
+    ax.set_title(
+        f"{setting['name'] or '(the file)'}: {setting['met']} of {setting['n']} met", fontsize=9
+    )
     ax.set_xlabel("simulations")
     ax.set_ylabel(f"{key} of the best so far [{unit}]")
     ax.grid(True, which="both", alpha=0.3)

@@ -5,6 +5,7 @@ base.py holds the interface, sampling.py the random starts and targets.
     config = parse_task(at)                  # the `task:` section of an experiment file
     task = make_task(config, sim)            # task.loss_kernel(), task.metrics(), ...
 """
+
 from __future__ import annotations
 
 from ..model.yamlread import At, Map, choice
@@ -12,12 +13,21 @@ from . import ball_throw, gait, reach, swing_up, system_identification
 from .base import Task, TaskConfig
 from .sampling import JointStart, RandomStarts, RandomTargets
 
-_MODULES = {"ball_throw": ball_throw, "gait": gait, "reach": reach, "swing_up": swing_up,
-            "system_identification": system_identification}
+_MODULES = {
+    "ball_throw": ball_throw,
+    "gait": gait,
+    "reach": reach,
+    "swing_up": swing_up,
+    "system_identification": system_identification,
+}
 TASKS = tuple(_MODULES)
-TASK_CLASSES = {"ball_throw": ball_throw.BallThrow, "gait": gait.Gait, "reach": reach.Reach,
-                "swing_up": swing_up.SwingUp,
-                "system_identification": system_identification.SystemIdentification}
+TASK_CLASSES = {
+    "ball_throw": ball_throw.BallThrow,
+    "gait": gait.Gait,
+    "reach": reach.Reach,
+    "swing_up": swing_up.SwingUp,
+    "system_identification": system_identification.SystemIdentification,
+}
 
 
 def parse_task(at: At) -> TaskConfig:
@@ -37,5 +47,14 @@ def make_task(config: TaskConfig, sim, trainable=()) -> Task:
     return TASK_CLASSES[config.type](config, sim)
 
 
-__all__ = ["TASKS", "TASK_CLASSES", "JointStart", "RandomStarts", "RandomTargets", "Task",
-           "TaskConfig", "make_task", "parse_task"]
+__all__ = [
+    "TASKS",
+    "TASK_CLASSES",
+    "JointStart",
+    "RandomStarts",
+    "RandomTargets",
+    "Task",
+    "TaskConfig",
+    "make_task",
+    "parse_task",
+]

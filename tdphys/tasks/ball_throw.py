@@ -1,5 +1,6 @@
 """The ball throw (`task: {type: ball_throw}`), after Degrave et al.: choose the initial
 linear and angular velocity of a ball so that after `duration` seconds it rests at `target`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,10 +27,18 @@ class BallThrowConfig(TaskConfig):
 
 
 def parse(m: Map) -> BallThrowConfig:
-    return BallThrowConfig(**read_fields(m, {
-        "duration": read_duration, "target": lambda a: numbers(a, 2),
-        "tolerance": read_tolerance, "speed_tolerance": lambda a: positive(a, "[m/s]"),
-        "velocity_weight": non_negative}))
+    return BallThrowConfig(
+        **read_fields(
+            m,
+            {
+                "duration": read_duration,
+                "target": lambda a: numbers(a, 2),
+                "tolerance": read_tolerance,
+                "speed_tolerance": lambda a: positive(a, "[m/s]"),
+                "velocity_weight": non_negative,
+            },
+        )
+    )
 
 
 @ti.data_oriented
@@ -49,8 +58,10 @@ class BallThrow(Task):
 
     def __init__(self, config: BallThrowConfig, sim):
         if sim.n_bodies != 1 or sim.robot.bodies[0].shapes[0].kind != "sphere":
-            raise ValueError("ball_throw needs a robot with one body whose first shape is a "
-                             "sphere (robots/ball.yaml)")
+            raise ValueError(
+                "ball_throw needs a robot with one body whose first shape is a "
+                "sphere (robots/ball.yaml)"
+            )
         super().__init__(config, sim)
         self.radius = float(sim.get_param("shape_radius")[0, 0])
         self.tx, self.ty = (float(c) for c in config.target)
@@ -58,7 +69,7 @@ class BallThrow(Task):
 
     @ti.kernel
     def loss_kernel(self):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # tasks/base.py docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b in range(self.sim.batch):  # every statement inside the loop (engine-notes 6)
             T = self.sim.steps
             p, v, om = self.sim.pos[T, b, 0], self.sim.vel[T, b, 0], self.sim.omega[T, b, 0]
@@ -77,13 +88,20 @@ class BallThrow(Task):
         err = np.hypot(p[:, 0] - self.tx, p[:, 1] - self.ty)
         speed = np.linalg.norm(v, axis=1)
         rim = self.radius * np.linalg.norm(om, axis=1)
-        return [{"error_m": float(e), "speed_mps": float(s), "rim_speed_mps": float(r),
-                 "final_pos_m": [float(c) for c in pp]}
-                for e, s, r, pp in zip(err, speed, rim, p)]
+        return [
+            {
+                "error_m": float(e),
+                "speed_mps": float(s),
+                "rim_speed_mps": float(r),
+                "final_pos_m": [float(c) for c in pp],
+            }
+            for e, s, r, pp in zip(err, speed, rim, p)
+        ]
 
     def success(self, m: dict) -> bool:
-        return m["error_m"] <= self.config.tolerance \
-            and m["speed_mps"] <= self.config.speed_tolerance
+        return (
+            m["error_m"] <= self.config.tolerance and m["speed_mps"] <= self.config.speed_tolerance
+        )
 
     def target_point(self) -> np.ndarray:
         """[m] world point drawn by the viewer: the target on the ground."""

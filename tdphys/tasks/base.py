@@ -7,6 +7,7 @@ task metrics in physical units. On CPU every loss kernel is one serial loop
 (backend.ordered_sums): its sums into sim.loss and world_loss, and its adjoint's into the
 state, take one order whatever the thread count (docs/determinism.md).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -65,11 +66,13 @@ def check_confirm(m: Map, values: dict, default_duration: float) -> None:
         if values["confirm"] < values.get("duration", default_duration):
             raise m.get("confirm").error(
                 f"{values['confirm']:g} s is shorter than the task's duration",
-                "give a confirmation rollout at least as long as `duration` (e.g. twice it)")
+                "give a confirmation rollout at least as long as `duration` (e.g. twice it)",
+            )
         if "targets" in m:
-            raise m.key_at("confirm").error("random targets are judged on held-out targets, "
-                                            "not on one longer rollout",
-                                            "drop `confirm`, or give one fixed `target`")
+            raise m.key_at("confirm").error(
+                "random targets are judged on held-out targets, not on one longer rollout",
+                "drop `confirm`, or give one fixed `target`",
+            )
 
 
 def read_starts(m: Map, values: dict) -> None:
@@ -77,23 +80,27 @@ def read_starts(m: Map, values: dict) -> None:
     nudged starts need a confirmation)."""
     if "starts" in m:
         if "targets" in m:
-            raise m.key_at("starts").error("random starts and random targets together",
-                                           "give one of `starts` and `targets`")
+            raise m.key_at("starts").error(
+                "random starts and random targets together", "give one of `starts` and `targets`"
+            )
         values["starts"] = parse_starts(m.get("starts"))
     if "confirm_starts" in m:
         if "confirm" not in m:
             raise m.key_at("confirm_starts").error(
                 "nudged starts belong to the confirmation rollout, and there is none",
-                "add `confirm: T` [s], or drop `confirm_starts`")
+                "add `confirm: T` [s], or drop `confirm_starts`",
+            )
         values["confirm_starts"] = parse_starts(m.get("confirm_starts"), "task.confirm_starts")
 
 
 def read_effector(m: Map, values: dict) -> None:
     """`effector: {body, point}` into values as effector_body and effector_point."""
-    e = Map(m.require("effector", "add `effector: {body: NAME, point: [x, y, z]}`"),
-            "task.effector").only({"body", "point"})
-    values["effector_body"] = string(e.require("body", "name the body that carries the "
-                                                       "effector point"))
+    e = Map(
+        m.require("effector", "add `effector: {body: NAME, point: [x, y, z]}`"), "task.effector"
+    ).only({"body", "point"})
+    values["effector_body"] = string(
+        e.require("body", "name the body that carries the effector point")
+    )
     if "point" in e:
         values["effector_point"] = numbers(e.get("point"), 3)
 
@@ -189,7 +196,7 @@ class ControlCost:
 
     @ti.kernel
     def _control_cost_kernel(self):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # tasks/base.py docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t, m in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_motors):
             u = self.sim.ctrl[t, b, m]
             lw = self._control_weight[None] * u * u / self.sim.steps
@@ -202,8 +209,10 @@ class EffectorPoint:
     `effector_body` (config fields)."""
 
     def _set_effector(self) -> None:
-        self.effector = (body_index(self.sim, self.config.effector_body, "task.effector.body"),
-                         tuple(float(c) for c in self.config.effector_point))
+        self.effector = (
+            body_index(self.sim, self.config.effector_body, "task.effector.body"),
+            tuple(float(c) for c in self.config.effector_point),
+        )
 
     @ti.func
     def effector_at(self, t, b):
@@ -232,9 +241,10 @@ def body_index(sim, name: str, key: str) -> int:
     names = list(sim.layout.body_names)
     if name not in names:
         hint = difflib.get_close_matches(name, names, 1)
-        raise ValueError(f"{key}: no body '{name}' in the robot" +
-                         (f"; did you mean '{hint[0]}'?" if hint else
-                          f" (bodies: {', '.join(names)})"))
+        raise ValueError(
+            f"{key}: no body '{name}' in the robot"
+            + (f"; did you mean '{hint[0]}'?" if hint else f" (bodies: {', '.join(names)})")
+        )
     return names.index(name)
 
 

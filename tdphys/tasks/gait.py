@@ -1,5 +1,6 @@
 """Locomotion (`task: {type: gait}`): move a body as fast as possible along a ground
 direction."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,17 @@ from .base import (
     read_starts,
 )
 
-KEYS = {"type", "duration", "body", "direction", "target_speed", "starts", "confirm",
-        "confirm_starts", "control_cost"}
+KEYS = {
+    "type",
+    "duration",
+    "body",
+    "direction",
+    "target_speed",
+    "starts",
+    "confirm",
+    "confirm_starts",
+    "control_cost",
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,17 @@ def _direction(at: At) -> tuple[float, float]:
 
 
 def parse(m: Map) -> GaitConfig:
-    values = read_fields(m, {"duration": read_duration, "body": string,
-                             "direction": _direction, "target_speed": number,
-                             "confirm": read_duration, **CONTROL_COST})
+    values = read_fields(
+        m,
+        {
+            "duration": read_duration,
+            "body": string,
+            "direction": _direction,
+            "target_speed": number,
+            "confirm": read_duration,
+            **CONTROL_COST,
+        },
+    )
     check_confirm(m, values, GaitConfig.duration)
     read_starts(m, values)
     return GaitConfig(**values)
@@ -81,7 +99,7 @@ class Gait(ControlCost, Task):
 
     @ti.kernel
     def loss_kernel(self):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # tasks/base.py docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             v = self.sim.vel[t + 1, b, self.body]
             lw = -(v[0] * self.dx + v[1] * self.dy) / self.sim.steps
@@ -89,14 +107,15 @@ class Gait(ControlCost, Task):
             self.sim.loss[None] += lw * ti.static(self.share())
 
     def metrics(self) -> list[dict]:
-        p = self.sim.poses()["pos"][:, :, self.body].astype(float)   # (T+1, B, 3)
+        p = self.sim.poses()["pos"][:, :, self.body].astype(float)  # (T+1, B, 3)
         move = p[-1] - p[0]
         fwd = move[:, 0] * self.dx + move[:, 1] * self.dy
         side = np.abs(move[:, 0] * self.dy - move[:, 1] * self.dx)
         duration = self.sim.steps * self.sim.dt
-        return [{"speed_mps": float(f / duration), "lateral_m": float(s),
-                 "min_height_m": float(h)}
-                for f, s, h in zip(fwd, side, p[:, :, 2].min(axis=0))]
+        return [
+            {"speed_mps": float(f / duration), "lateral_m": float(s), "min_height_m": float(h)}
+            for f, s, h in zip(fwd, side, p[:, :, 2].min(axis=0))
+        ]
 
     def success(self, m: dict) -> bool:
         return m["speed_mps"] >= self.config.target_speed

@@ -1,5 +1,6 @@
 """Reaching (`task: {type: reach}`): bring a point of a body to a target, fixed or drawn at
 random for every update."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,18 @@ from .base import (
 )
 from .sampling import parse_targets
 
-KEYS = {"type", "duration", "target", "targets", "tolerance", "effector", "starts", "confirm",
-        "confirm_starts", "control_cost"}
+KEYS = {
+    "type",
+    "duration",
+    "target",
+    "targets",
+    "tolerance",
+    "effector",
+    "starts",
+    "confirm",
+    "confirm_starts",
+    "control_cost",
+}
 
 
 @dataclass(frozen=True)
@@ -47,18 +58,28 @@ class ReachConfig(TaskConfig):
 
 
 def parse(m: Map) -> ReachConfig:
-    values = read_fields(m, {"duration": read_duration, "target": lambda a: numbers(a, 3),
-                             "tolerance": read_tolerance, "confirm": read_duration,
-                             **CONTROL_COST})
+    values = read_fields(
+        m,
+        {
+            "duration": read_duration,
+            "target": lambda a: numbers(a, 3),
+            "tolerance": read_tolerance,
+            "confirm": read_duration,
+            **CONTROL_COST,
+        },
+    )
     check_confirm(m, values, ReachConfig.duration)
     if "target" in m and "targets" in m:
-        raise m.key_at("targets").error("both target and targets are given",
-                                        "give one fixed `target` or random `targets`")
+        raise m.key_at("targets").error(
+            "both target and targets are given", "give one fixed `target` or random `targets`"
+        )
     if "targets" in m:
         values["targets"] = parse_targets(m.get("targets"))
     elif "target" not in m:
-        m.require("target", "add `target: [x, y, z]` [m], or random `targets: {low: "
-                            "[x, y, z], high: [x, y, z]}`")
+        m.require(
+            "target",
+            "add `target: [x, y, z]` [m], or random `targets: {low: [x, y, z], high: [x, y, z]}`",
+        )
     read_starts(m, values)
     read_effector(m, values)
     return ReachConfig(**values)
@@ -99,7 +120,7 @@ class Reach(EffectorPoint, ControlCost, Task):
         """Targets [m] (3,) for every world or (n <= B, 3), the rest repeating the last."""
         t = np.atleast_2d(np.asarray(targets, float))
         full = np.concatenate([t, np.repeat(t[-1:], self.sim.batch - len(t), axis=0)])
-        self.target_field.from_numpy(full[:self.sim.batch].astype(np_real(self.sim)))
+        self.target_field.from_numpy(full[: self.sim.batch].astype(np_real(self.sim)))
 
     def next_batch(self, repeat: int = 1) -> None:
         """Random targets: a fresh uniform draw in [low, high] for every world, or for B /
@@ -112,9 +133,13 @@ class Reach(EffectorPoint, ControlCost, Task):
     def block_metrics(self, k: int) -> list[dict]:
         """batch_metrics of each block of k consecutive worlds (one per CMA-ES candidate)."""
         per_world = self.metrics()
-        return [{"train_error_m": float(np.mean([m["error_m"] for m in block])),
-                 "mean_error_m": float(np.mean([m["mean_error_m"] for m in block]))}
-                for block in (per_world[i:i + k] for i in range(0, len(per_world), k))]
+        return [
+            {
+                "train_error_m": float(np.mean([m["error_m"] for m in block])),
+                "mean_error_m": float(np.mean([m["mean_error_m"] for m in block])),
+            }
+            for block in (per_world[i : i + k] for i in range(0, len(per_world), k))
+        ]
 
     def final_errors(self) -> np.ndarray:
         """|e(T) - target| [m] of every world after a rollout."""
@@ -126,7 +151,7 @@ class Reach(EffectorPoint, ControlCost, Task):
 
     @ti.kernel
     def loss_kernel(self):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # tasks/base.py docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             d = self.effector_at(t + 1, b) - self.target_field[b]
             lw = ti.sqrt(d.dot(d) + 1e-12) / self.sim.steps
@@ -136,8 +161,10 @@ class Reach(EffectorPoint, ControlCost, Task):
     def metrics(self) -> list[dict]:
         e = self.effector_path()
         d = np.linalg.norm(e - self.target_field.to_numpy()[None].astype(float), axis=2)
-        return [{"error_m": float(d[-1, b]), "mean_error_m": float(d[1:, b].mean())}
-                for b in range(self.sim.batch)]
+        return [
+            {"error_m": float(d[-1, b]), "mean_error_m": float(d[1:, b].mean())}
+            for b in range(self.sim.batch)
+        ]
 
     def batch_metrics(self) -> dict:
         """The metrics of one update: world 0's, or with random targets the batch's means
@@ -151,10 +178,10 @@ class Reach(EffectorPoint, ControlCost, Task):
         forward rollout of every world (chunks of B targets)."""
         errors = []
         for i in range(0, len(self.held_out), self.sim.batch):
-            chunk = self.held_out[i:i + self.sim.batch]
+            chunk = self.held_out[i : i + self.sim.batch]
             self.set_targets(chunk)
             rollout()
-            errors += list(self.final_errors()[:len(chunk)])
+            errors += list(self.final_errors()[: len(chunk)])
         return float(np.mean(errors))
 
     def success(self, m: dict) -> bool:

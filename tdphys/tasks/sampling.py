@@ -13,6 +13,7 @@ already moved by the joints above it. Rates add the joint's twist to every body 
 (world frame; [rad], [m], [rad/s], [m/s]), which is the velocity the joint rates give the
 chain, on top of the file's own initial velocities.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from ..errors import ModelError
 from ..model.yamlread import At, Map, integer, numbers, robot_lacks, seed, size
 from ..rotations import axis_angle_quat, quat_mul, quat_to_matrix
 
-MAX_WORLDS = 100_000     # random targets or starts per update, held-out targets, popsize
+MAX_WORLDS = 100_000  # random targets or starts per update, held-out targets, popsize
 STATE_PARAMS = ("init_pos", "init_quat", "init_vel", "init_omega")
 
 
@@ -70,13 +71,17 @@ def parse_starts(at: At, key: str = "task.starts") -> RandomStarts:
     if "batch" in m:
         values["batch"] = integer(m.get("batch"))
         if values["batch"] < 2:
-            raise m.get("batch").error(f"must be at least 2, got {values['batch']}",
-                                       "world 0 keeps the file's start: give 2 or more")
+            raise m.get("batch").error(
+                f"must be at least 2, got {values['batch']}",
+                "world 0 keeps the file's start: give 2 or more",
+            )
         size(m.get("batch"), MAX_WORLDS)
     if "seed" in m:
         values["seed"] = seed(m.get("seed"))
-    j = Map(m.require("joints", "add `joints: {JOINT: {pos: [lo, hi], vel: [lo, hi]}}`"),
-            f"{key}.joints")
+    j = Map(
+        m.require("joints", "add `joints: {JOINT: {pos: [lo, hi], vel: [lo, hi]}}`"),
+        f"{key}.joints",
+    )
     joints = []
     for name in j.names():
         e = Map(j.get(name), f"{key}.joints.{name}").only({"pos", "vel"})
@@ -85,12 +90,15 @@ def parse_starts(at: At, key: str = "task.starts") -> RandomStarts:
             if what in e:
                 lo, hi = numbers(e.get(what), 2)
                 if hi < lo:
-                    raise e.get(what).error(f"[lo, hi] with hi < lo: {[lo, hi]}",
-                                            f"give lo <= hi {unit}")
+                    raise e.get(what).error(
+                        f"[lo, hi] with hi < lo: {[lo, hi]}", f"give lo <= hi {unit}"
+                    )
                 spread[what] = (lo, hi)
         if not spread:
-            raise j.get(name).error("neither `pos` nor `vel` is given",
-                                    "add `pos: [lo, hi]` [rad or m] and/or `vel: [lo, hi]`")
+            raise j.get(name).error(
+                "neither `pos` nor `vel` is given",
+                "add `pos: [lo, hi]` [rad or m] and/or `vel: [lo, hi]`",
+            )
         joints.append(JointStart(joint=name, **spread))
     if not joints:
         raise m.get("joints").error("no joint is named", "add at least one joint")
@@ -99,20 +107,21 @@ def parse_starts(at: At, key: str = "task.starts") -> RandomStarts:
 
 def parse_targets(at: At) -> RandomTargets:
     """The section task.targets."""
-    m = Map(at, "task.targets").only({"low", "high", "batch", "held_out", "seed",
-                                      "eval_every"})
+    m = Map(at, "task.targets").only({"low", "high", "batch", "held_out", "seed", "eval_every"})
     low = numbers(m.require("low", "add `low: [x, y, z]` [m], the box's lower corner"), 3)
     high = numbers(m.require("high", "add `high: [x, y, z]` [m], the box's upper corner"), 3)
     if any(h < lo for lo, h in zip(low, high)):
-        raise m.get("high").error("high is below low on some axis",
-                                  "give the box's corners as low <= high on every axis")
+        raise m.get("high").error(
+            "high is below low on some axis", "give the box's corners as low <= high on every axis"
+        )
     counts = {}
     for key in ("batch", "held_out", "eval_every"):
         if key in m:
             counts[key] = integer(m.get(key))
             if counts[key] < 1:
-                raise m.get(key).error(f"must be at least 1, got {counts[key]}",
-                                       "give a positive whole number")
+                raise m.get(key).error(
+                    f"must be at least 1, got {counts[key]}", "give a positive whole number"
+                )
             size(m.get(key), MAX_WORLDS)
     if "seed" in m:
         counts["seed"] = seed(m.get("seed"))
@@ -128,9 +137,14 @@ def check_starts(starts: RandomStarts, robot, file: str, robot_path: str, key: s
         if js.joint not in joints:
             raise robot_lacks(file, where, robot_path, "joint", js.joint, list(joints))
         if joints[js.joint].kind not in ("hinge", "slider"):
-            raise ModelError(file, where, f"joint '{js.joint}' is a "
-                             f"{joints[js.joint].kind} joint; random starts move hinge and "
-                             "slider joints only", "name a hinge or slider joint")
+            raise ModelError(
+                file,
+                where,
+                f"joint '{js.joint}' is a "
+                f"{joints[js.joint].kind} joint; random starts move hinge and "
+                "slider joints only",
+                "name a hinge or slider joint",
+            )
 
 
 class Starts:
@@ -143,17 +157,24 @@ class Starts:
         self.rng = np.random.default_rng(starts.seed)
         names = [b.name for b in robot.bodies]
         joints = {j.name: j for j in robot.joints}
-        children = {}            # body index -> the joint whose child it is
+        children = {}  # body index -> the joint whose child it is
         for j in robot.joints:
             children[names.index(j.child)] = j
-        self.parent_of = {i: (None if children.get(i) is None or children[i].parent is None
-                              else names.index(children[i].parent)) for i in range(len(names))}
+        self.parent_of = {
+            i: (
+                None
+                if children.get(i) is None or children[i].parent is None
+                else names.index(children[i].parent)
+            )
+            for i in range(len(names))
+        }
 
         def depth(i):
             d = 0
             while self.parent_of[i] is not None:
                 i, d = self.parent_of[i], d + 1
             return d
+
         # (joint, child index, subtree bodies) parent before child
         chosen = [joints[js.joint] for js in starts.joints]
         self.order = sorted(range(len(chosen)), key=lambda k: depth(names.index(chosen[k].child)))
@@ -193,14 +214,14 @@ class Starts:
         n, N = len(offsets), len(self.base_pos)
         out = {k: np.zeros((n, N, 4 if k == "init_quat" else 3)) for k in STATE_PARAMS}
         for w in range(n):
-            turn = np.tile([1.0, 0.0, 0.0, 0.0], (N, 1))   # moves applied to each body so far
+            turn = np.tile([1.0, 0.0, 0.0, 0.0], (N, 1))  # moves applied to each body so far
             shift = np.zeros((N, 3))
             anchors, axes = {}, {}
             for k in self.order:
                 j, p = self.joints[k], self.parent[k]
                 c, a = np.asarray(j.anchor, float), np.asarray(j.axes[0], float)
                 a = a / np.linalg.norm(a)
-                if p is not None:        # the joint frame moves with its parent body
+                if p is not None:  # the joint frame moves with its parent body
                     r = quat_to_matrix(turn[p])
                     c, a = r @ c + shift[p], r @ a
                 anchors[k], axes[k] = c, a

@@ -1,5 +1,6 @@
 """Swing-up (`task: {type: swing_up}`): raise a point of a body (a pole's tip) to a height
 and keep it there."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,9 +25,21 @@ from .base import (
     read_tolerance,
 )
 
-KEYS = {"type", "duration", "target_height", "tolerance", "effector", "hold", "starts",
-        "confirm", "confirm_starts", "control_cost", "home", "gap"}
-GAPS = ("squared", "absolute")   # the loss per step is gap^2 or |gap|
+KEYS = {
+    "type",
+    "duration",
+    "target_height",
+    "tolerance",
+    "effector",
+    "hold",
+    "starts",
+    "confirm",
+    "confirm_starts",
+    "control_cost",
+    "home",
+    "gap",
+}
+GAPS = ("squared", "absolute")  # the loss per step is gap^2 or |gap|
 
 
 @dataclass(frozen=True)
@@ -56,10 +69,18 @@ class SwingUpConfig(TaskConfig):
 
 
 def parse(m: Map) -> SwingUpConfig:
-    values = read_fields(m, {"duration": read_duration, "tolerance": read_tolerance,
-                             "target_height": number, "hold": read_duration,
-                             "confirm": read_duration, **CONTROL_COST,
-                             "gap": lambda a: choice(a, GAPS, "height gap form")})
+    values = read_fields(
+        m,
+        {
+            "duration": read_duration,
+            "tolerance": read_tolerance,
+            "target_height": number,
+            "hold": read_duration,
+            "confirm": read_duration,
+            **CONTROL_COST,
+            "gap": lambda a: choice(a, GAPS, "height gap form"),
+        },
+    )
     check_confirm(m, values, SwingUpConfig.duration)
     read_starts(m, values)
     if "target_height" not in m:
@@ -67,10 +88,12 @@ def parse(m: Map) -> SwingUpConfig:
     read_effector(m, values)
     if "home" in m:
         h = Map(m.get("home"), "task.home").only({"body", "cost"})
-        values["home_body"] = string(h.require("body", "name the body to keep near its "
-                                                       "place in the robot file"))
-        values["home_cost"] = non_negative(h.require("cost", "add `cost: c` [1/m^2], the "
-                                                             "weight of its squared distance"))
+        values["home_body"] = string(
+            h.require("body", "name the body to keep near its place in the robot file")
+        )
+        values["home_cost"] = non_negative(
+            h.require("cost", "add `cost: c` [1/m^2], the weight of its squared distance")
+        )
     return SwingUpConfig(**values)
 
 
@@ -105,7 +128,7 @@ class SwingUp(EffectorPoint, ControlCost, Task):
         super().__init__(config, sim)
         self._set_effector()
         self.goal = float(config.target_height)
-        sim.start()   # the initial pose gives the height to gain (and task.home its place)
+        sim.start()  # the initial pose gives the height to gain (and task.home its place)
         self.span = max(abs(self.goal - float(self.effector_path()[0, 0, 2])), 1e-3)
         self._set_home()
         self._init_control_cost()
@@ -123,7 +146,7 @@ class SwingUp(EffectorPoint, ControlCost, Task):
 
     @ti.kernel
     def loss_kernel(self):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # tasks/base.py docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             gap = (self.goal - self.effector_at(t + 1, b)[2]) / self.span
             cost = gap * gap
@@ -141,7 +164,7 @@ class SwingUp(EffectorPoint, ControlCost, Task):
 
     @ti.kernel
     def _home_cost_kernel(self):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # tasks/base.py docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             n, hx, hy, c = ti.static(self.home)
             p = self.sim.pos[t + 1, b, n]
@@ -160,15 +183,19 @@ class SwingUp(EffectorPoint, ControlCost, Task):
     def metrics(self) -> list[dict]:
         z = self.effector_path()[:, :, 2]
         window = max(1, int(round(self.config.hold / self.sim.dt)))
-        up = np.abs(self.goal - z) <= self.config.tolerance            # (T+1, B)
+        up = np.abs(self.goal - z) <= self.config.tolerance  # (T+1, B)
         out = []
         for b in range(self.sim.batch):
             first = int(np.argmax(up[:, b])) if up[:, b].any() else len(z) - 1
-            out.append({"height_error_m": float(np.mean(self.goal - z[-window:, b])),
-                        "worst_gap_m": float(np.max(self.goal - z[-window:, b])),
-                        "max_height_m": float(z[:, b].max()),
-                        "up_from_s": float(first * self.sim.dt),
-                        "up_share": float(up[first:, b].mean())})
+            out.append(
+                {
+                    "height_error_m": float(np.mean(self.goal - z[-window:, b])),
+                    "worst_gap_m": float(np.max(self.goal - z[-window:, b])),
+                    "max_height_m": float(z[:, b].max()),
+                    "up_from_s": float(first * self.sim.dt),
+                    "up_share": float(up[first:, b].mean()),
+                }
+            )
         if self.home is not None:
             for m, drift in zip(out, self.home_drift()):
                 m["max_drift_m"] = float(drift)

@@ -1,5 +1,6 @@
 """System identification (`task: {type: system_identification}`): recover physical
 parameters from a recorded trajectory."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ class SystemIdentificationConfig(TaskConfig):
 
 def parse(m: Map) -> SystemIdentificationConfig:
     values = read_fields(m, {"duration": read_duration, "tolerance": read_tolerance})
-    t = Map(m.require("truth", "add `truth: {PARAMETER: value}` (the hidden values)"),
-            "task.truth")
-    values["truth"] = tuple((name, numbers(t.get(name)) if is_list(t.get(name))
-                             else (number(t.get(name)),)) for name in t.names())
+    t = Map(m.require("truth", "add `truth: {PARAMETER: value}` (the hidden values)"), "task.truth")
+    values["truth"] = tuple(
+        (name, numbers(t.get(name)) if is_list(t.get(name)) else (number(t.get(name)),))
+        for name in t.names()
+    )
     return SystemIdentificationConfig(**values)
 
 
@@ -52,22 +54,29 @@ class SystemIdentification(Task):
         T, B, N = sim.steps + 1, sim.batch, sim.n_bodies
         self.recorded = ti.Vector.field(3, sim.real, shape=(T, B, N))
         super().__init__(config, sim)
-        self.index = {tr.name: (slice(None) if tr.index is None else list(tr.index))
-                      for tr in trainable}
+        self.index = {
+            tr.name: (slice(None) if tr.index is None else list(tr.index)) for tr in trainable
+        }
         self.truth = {}
         saved = {name: sim.get_param(name) for name, _ in config.truth}
         for name, value in config.truth:
             full = sim.get_param(name).copy()
-            index = (slice(None), self.index.get(name, slice(None))) if full.ndim > 1 \
+            index = (
+                (slice(None), self.index.get(name, slice(None)))
+                if full.ndim > 1
                 else (slice(None),)
+            )
             v = np.asarray(value, float)
             target_shape = full[index].shape[1:]
             try:
-                full[index] = v.reshape(()) if target_shape == () else \
-                    np.broadcast_to(v, target_shape)
+                full[index] = (
+                    v.reshape(()) if target_shape == () else np.broadcast_to(v, target_shape)
+                )
             except ValueError:
-                raise ValueError(f"task.truth.{name}: {len(value)} numbers do not fit the "
-                                 f"{full[index].shape[1:]} trained entries") from None
+                raise ValueError(
+                    f"task.truth.{name}: {len(value)} numbers do not fit the "
+                    f"{full[index].shape[1:]} trained entries"
+                ) from None
             self.truth[name] = full[0][index[1:]] if full.ndim > 1 else full[0]
             sim.set_param(name, full)
         sim.rollout(check=True)
@@ -77,7 +86,7 @@ class SystemIdentification(Task):
 
     @ti.kernel
     def loss_kernel(self):
-        ti.loop_config(serialize=self.sim.backend.ordered_sums)   # tasks/base.py docstring
+        ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t, n in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_bodies):
             d = self.sim.pos[t + 1, b, n] - self.recorded[t + 1, b, n]
             lw = d.dot(d) / self.sim.steps
@@ -92,10 +101,14 @@ class SystemIdentification(Task):
                 value = self.sim.get_param(name)[b]
                 if value.ndim:
                     value = value[self.index.get(name, slice(None))]
-                scale = np.where(truth != 0, np.abs(truth), 1.0)   # absolute where truth is 0
+                scale = np.where(truth != 0, np.abs(truth), 1.0)  # absolute where truth is 0
                 errs.append(np.max(np.abs(value - truth) / scale))
-            out.append({"error_m": float(np.sqrt(max(lw, 0.0) / self.sim.n_bodies)),
-                        "param_error": float(max(errs))})
+            out.append(
+                {
+                    "error_m": float(np.sqrt(max(lw, 0.0) / self.sim.n_bodies)),
+                    "param_error": float(max(errs)),
+                }
+            )
         return out
 
     def success(self, m: dict) -> bool:

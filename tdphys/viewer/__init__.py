@@ -17,6 +17,7 @@ Modules, one job each (numpy unless noted):
 Nothing here calls ti.init except through tdphys.backend.init, and importing it starts
 nothing.
 """
+
 from .app import ViewOptions, render_video, run_window, save_camera_images
 
 __all__ = ["ViewOptions", "render_video", "run_window", "save_camera_images"]

@@ -7,6 +7,7 @@ camera.py). With --camera NAME both draw the robot's camera image in a corner
 (camera_feed.py); --camera-out saves that camera's own images, one per step
 (save_camera_images).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,8 @@ from .playback import BINDINGS, MOUSE_HELP, Playback, ViewState, handle_key, hea
 from .scene import SceneBuilder
 from .sources import Trajectory, open_input, resolve_input
 
-MAX_SIDE = 8192           # [pixels] the largest --size side
-LIVE_BUDGET_S = 0.05      # [s] simulation time allowed per interactive frame
+MAX_SIDE = 8192  # [pixels] the largest --size side
+LIVE_BUDGET_S = 0.05  # [s] simulation time allowed per interactive frame
 
 
 @dataclass
@@ -53,11 +54,11 @@ class ViewOptions:
     batch: int = 1
     steps: int | None = None
     precision: str = "f32"
-    vars: dict | None = None          # live robot: values replacing the file's `vars:`
-    max_frames: int | None = None     # stop after this many frames (window or video)
-    camera: str | None = None         # a camera of the robot's YAML, shown in a corner
-    camera_out: str | None = None     # DIR/, FILE.mp4 or FILE.gif: that camera's images
-    camera_scale: int | None = None   # enlargement of the saved camera images (None: auto)
+    vars: dict | None = None  # live robot: values replacing the file's `vars:`
+    max_frames: int | None = None  # stop after this many frames (window or video)
+    camera: str | None = None  # a camera of the robot's YAML, shown in a corner
+    camera_out: str | None = None  # DIR/, FILE.mp4 or FILE.gif: that camera's images
+    camera_scale: int | None = None  # enlargement of the saved camera images (None: auto)
 
 
 def check_options(opt: ViewOptions, source: str) -> None:
@@ -68,43 +69,53 @@ def check_options(opt: ViewOptions, source: str) -> None:
     if w < 16 or h < 16:
         raise ViewerError(f"--size {w}x{h} is too small\n  fix: use at least 16x16, e.g. 640x480")
     if w > MAX_SIDE or h > MAX_SIDE:
-        raise ViewerError(f"--size {w}x{h} is too large\n  fix: use at most {MAX_SIDE}x{MAX_SIDE}, "
-                          "e.g. 1920x1080")
+        raise ViewerError(
+            f"--size {w}x{h} is too large\n  fix: use at most {MAX_SIDE}x{MAX_SIDE}, e.g. 1920x1080"
+        )
     if opt.fps <= 0 or opt.speed <= 0:
         raise ViewerError("--fps and --speed must be positive")
     if opt.camera_out is not None:
         if not opt.camera:
-            raise ViewerError("--camera-out needs --camera NAME\n  fix: add --camera and one "
-                              "of the robot's camera names (its YAML, `cameras:`)")
+            raise ViewerError(
+                "--camera-out needs --camera NAME\n  fix: add --camera and one "
+                "of the robot's camera names (its YAML, `cameras:`)"
+            )
         video.output_kind(opt.camera_out)
         _check_writable(opt.camera_out, "--camera-out")
     if opt.camera_scale is not None and opt.camera_scale < 1:
-        raise ViewerError(f"--camera-scale {opt.camera_scale}: must be at least 1\n  fix: "
-                          "e.g. --camera-scale 4, or leave it out to choose automatically")
+        raise ViewerError(
+            f"--camera-scale {opt.camera_scale}: must be at least 1\n  fix: "
+            "e.g. --camera-scale 4, or leave it out to choose automatically"
+        )
     if opt.camera_out is not None and not opt.headless:
         if opt.out:
             raise ViewerError("--out only works with --headless\n  fix: add --headless")
-        return                          # saving the camera's images needs no window
+        return  # saving the camera's images needs no window
     if opt.headless:
         if not opt.out:
-            raise ViewerError("--headless needs --out\n  fix: add --out run.mp4, run.gif or "
-                              "frames/")
+            raise ViewerError(
+                "--headless needs --out\n  fix: add --out run.mp4, run.gif or frames/"
+            )
         video.check_size(video.output_kind(opt.out), w, h)
         _check_writable(opt.out, "--out")
     elif opt.out:
         raise ViewerError("--out only works with --headless\n  fix: add --headless")
     elif not _has_display():
-        camera = (f"; or save the camera's images alone: --camera-out {opt.camera}/"
-                  if opt.camera else "")
-        raise ViewerError("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are "
-                          "unset)\n  fix: render a video instead: --headless --out run.mp4 "
-                          f"(or .gif, or a folder/ of PNGs), or run under X11/Wayland{camera}")
+        camera = (
+            f"; or save the camera's images alone: --camera-out {opt.camera}/" if opt.camera else ""
+        )
+        raise ViewerError(
+            "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are "
+            "unset)\n  fix: render a video instead: --headless --out run.mp4 "
+            f"(or .gif, or a folder/ of PNGs), or run under X11/Wayland{camera}"
+        )
 
 
 def _check_writable(out: str, what: str) -> None:
     """The video file's folder, or the folder of PNG frames, is created and writable (before
     anything is simulated or rendered)."""
     from ..paths import output_file, output_folder
+
     if video.output_kind(out) == "dir":
         output_folder(out, what)
     else:
@@ -121,21 +132,29 @@ def make_renderer(opt: ViewOptions, title: str):
     """GGUI where a Vulkan device exists (and --fallback is not given), else ti.GUI, saying
     so on stderr."""
     from .. import backend
+
     w, h = opt.size
     if not opt.fallback:
         if backend.ggui_available():
             from .render_ggui import GGUIRenderer
+
             try:
                 return GGUIRenderer(w, h, show_window=not opt.headless, title=title)
             except ViewerError as exc:
                 reason = str(exc).splitlines()[0]
         else:
-            reason = ("no Vulkan device found" if not os.environ.get("TDPHYS_NO_VULKAN")
-                      else "TDPHYS_NO_VULKAN is set")
-        print(f"tdphys view: {reason}; falling back to ti.GUI (flat shading, no depth buffer)."
-              "\n  fix for GGUI: apt-get install mesa-vulkan-drivers libvulkan1",
-              file=sys.stderr)
+            reason = (
+                "no Vulkan device found"
+                if not os.environ.get("TDPHYS_NO_VULKAN")
+                else "TDPHYS_NO_VULKAN is set"
+            )
+        print(
+            f"tdphys view: {reason}; falling back to ti.GUI (flat shading, no depth buffer)."
+            "\n  fix for GGUI: apt-get install mesa-vulkan-drivers libvulkan1",
+            file=sys.stderr,
+        )
     from .render_fallback import FallbackRenderer
+
     return FallbackRenderer(w, h, show_window=not opt.headless, title=title)
 
 
@@ -144,7 +163,7 @@ class _Follower:
     translates by the body's motion, so orbiting and panning still work while following."""
 
     def __init__(self):
-        self.last = None          # (body index, worlds shown, point [m]) of the previous frame
+        self.last = None  # (body index, worlds shown, point [m]) of the previous frame
 
     def update(self, camera: OrbitCamera, builder: SceneBuilder, view: ViewState, k: int):
         if view.follow is None:
@@ -167,21 +186,26 @@ def _body_index(traj: Trajectory, follow: str | None) -> int | None:
         return names.index(follow)
     if follow.isdigit() and int(follow) < len(names):
         return int(follow)
-    raise ViewerError(f"--follow {follow}: no such body\n  fix: use one of {', '.join(names)} "
-                      "(or an index)")
+    raise ViewerError(
+        f"--follow {follow}: no such body\n  fix: use one of {', '.join(names)} (or an index)"
+    )
 
 
 def _open(opt: ViewOptions, source: str):
     """(trajectory, camera feed or None) for `source`, its --world and --camera checked."""
     from .. import backend
-    traj = open_input(source, opt.robot, opt.controls, opt.batch, opt.steps, opt.precision,
-                      opt.vars)
+
+    traj = open_input(
+        source, opt.robot, opt.controls, opt.batch, opt.steps, opt.precision, opt.vars
+    )
     if opt.camera:
-        check_camera(traj, opt.camera)         # before Taichi starts for a recording
-    backend.init("cpu", opt.precision)         # no-op when a live simulation already did
+        check_camera(traj, opt.camera)  # before Taichi starts for a recording
+    backend.init("cpu", opt.precision)  # no-op when a live simulation already did
     if opt.world is not None and not 0 <= opt.world < traj.batch:
-        raise ViewerError(f"--world {opt.world}: the input has {traj.batch} world(s)\n  fix: "
-                          f"use 0..{traj.batch - 1}, or --world all")
+        raise ViewerError(
+            f"--world {opt.world}: the input has {traj.batch} world(s)\n  fix: "
+            f"use 0..{traj.batch - 1}, or --world all"
+        )
     feed = CameraFeed(traj, opt.camera) if opt.camera else None
     return traj, feed
 
@@ -190,9 +214,16 @@ def _start(opt: ViewOptions, source: str):
     """(trajectory, scene builder, playback, view state, camera, camera feed or None) for
     `source`."""
     traj, feed = _open(opt, source)
-    view = ViewState(traj.batch, traj.n_bodies, world=opt.world,
-                     follow=_body_index(traj, opt.follow), joints=opt.joints,
-                     contacts=opt.contacts, path=opt.path, panel=opt.panel)
+    view = ViewState(
+        traj.batch,
+        traj.n_bodies,
+        world=opt.world,
+        follow=_body_index(traj, opt.follow),
+        joints=opt.joints,
+        contacts=opt.contacts,
+        path=opt.path,
+        panel=opt.panel,
+    )
     builder = SceneBuilder(traj)
     camera = OrbitCamera()
     builder.frame_camera(camera, view, traj.ready - 1)
@@ -208,14 +239,22 @@ def _inset(feed: CameraFeed | None, view: ViewState, k: int, width: int, height:
     return feed.inset(k, view.world or 0, width, height)
 
 
-def panel_lines(traj: Trajectory, playback: Playback, view: ViewState, live: bool,
-                keys: bool = True, camera: str | None = None) -> list[str]:
+def panel_lines(
+    traj: Trajectory,
+    playback: Playback,
+    view: ViewState,
+    live: bool,
+    keys: bool = True,
+    camera: str | None = None,
+) -> list[str]:
     """Text of the on-screen panel: time, speed, world, followed body, the --camera shown and
     the key bindings (the camera's key only with a camera)."""
     k = playback.index()
     state = "paused" if playback.paused else ("end" if k == traj.n_frames - 1 else "playing")
-    lines = [f"t = {traj.t[k]:.2f} / {traj.duration:.2f} s",
-             f"speed x{playback.speed:g}  {state}" + ("  loop" if playback.loop else "")]
+    lines = [
+        f"t = {traj.t[k]:.2f} / {traj.duration:.2f} s",
+        f"speed x{playback.speed:g}  {state}" + ("  loop" if playback.loop else ""),
+    ]
     if live:
         lines.append(f"simulated {traj.ready - 1} of {traj.n_frames - 1} steps")
     if traj.batch > 1 or keys:
@@ -225,11 +264,13 @@ def panel_lines(traj: Trajectory, playback: Playback, view: ViewState, live: boo
         follow = "-" if view.follow is None else traj.robot.bodies[view.follow].name
         lines.append(f"follow {follow}")
     if camera is not None and view.camera:
-        lines.append(f"camera {camera}" + (f" (world {view.world or 0})" if traj.batch > 1
-                                           else ""))
+        lines.append(f"camera {camera}" + (f" (world {view.world or 0})" if traj.batch > 1 else ""))
     if keys:
-        lines += [f"{_key_name(key):>6}  {text}" for key, (action, text) in BINDINGS.items()
-                  if camera is not None or action != "camera"]
+        lines += [
+            f"{_key_name(key):>6}  {text}"
+            for key, (action, text) in BINDINGS.items()
+            if camera is not None or action != "camera"
+        ]
         lines += list(MOUSE_HELP)
     return lines
 
@@ -244,34 +285,36 @@ def render_video(source: str, opt: ViewOptions) -> int:
     opt.camera_out); returns the number of frames written to opt.out."""
     check_options(opt, source)
     traj, builder, playback, view, camera, feed = _start(opt, source)
-    if traj.ready < traj.n_frames:                 # a live robot: simulate it all first
+    if traj.ready < traj.n_frames:  # a live robot: simulate it all first
         traj.extend(traj.n_frames - 1)
         builder.frame_camera(camera, view, traj.ready - 1)
     if opt.camera_out:
         _write_camera(traj, feed, opt)
-    writer = video.FrameWriter(opt.out, opt.fps)     # resolves opt.out before any chdir
+    writer = video.FrameWriter(opt.out, opt.fps)  # resolves opt.out before any chdir
     renderer = make_renderer(opt, traj.label)
     times = headless_times(traj.duration, opt.fps, opt.speed)
     if opt.max_frames is not None:
-        times = times[:opt.max_frames]
+        times = times[: opt.max_frames]
     follower = _Follower()
     with writer, _closing(renderer):
         for i, time_s in enumerate(times):
             playback.time = float(time_s)
             k = playback.index()
             follower.update(camera, builder, view, k)
-            lines = (panel_lines(traj, playback, view, False, keys=False, camera=opt.camera)
-                     if opt.panel else None)
+            lines = (
+                panel_lines(traj, playback, view, False, keys=False, camera=opt.camera)
+                if opt.panel
+                else None
+            )
             frame = builder.build(k, view, camera)
             inset = _inset(feed, view, k, *opt.size)
-            if i == 0 and lines:              # ImGui shows a panel from its second frame on
+            if i == 0 and lines:  # ImGui shows a panel from its second frame on
                 renderer.draw(frame, camera, lines, inset)
                 renderer.image()
             renderer.draw(frame, camera, lines, inset)
             writer.write(renderer.image())
     w, h = opt.size
-    print(f"wrote {opt.out}: {writer.count} frames, {w}x{h} px, {opt.fps:g} fps "
-          f"({renderer.name})")
+    print(f"wrote {opt.out}: {writer.count} frames, {w}x{h} px, {opt.fps:g} fps ({renderer.name})")
     return writer.count
 
 
@@ -280,7 +323,7 @@ def save_camera_images(source: str, opt: ViewOptions) -> int:
     video); returns the number written."""
     check_options(opt, source)
     traj, feed = _open(opt, source)
-    if traj.ready < traj.n_frames:                 # a live robot: simulate it all first
+    if traj.ready < traj.n_frames:  # a live robot: simulate it all first
         traj.extend(traj.n_frames - 1)
     return _write_camera(traj, feed, opt)
 
@@ -289,6 +332,7 @@ def _write_camera(traj: Trajectory, feed: CameraFeed, opt: ViewOptions) -> int:
     """The camera's image of every sample of the shown world (world 0 for --world all) to
     opt.camera_out, enlarged opt.camera_scale times, played at opt.speed x real time."""
     from ..vision.images import auto_scale, save_images
+
     world = opt.world or 0
     dt = float(traj.t[1] - traj.t[0]) if traj.n_frames > 1 else 1.0 / opt.fps
     fps = opt.speed / dt
@@ -297,8 +341,10 @@ def _write_camera(traj: Trajectory, feed: CameraFeed, opt: ViewOptions) -> int:
         count = save_images(feed.frames(world), opt.camera_out, fps=fps, scale=scale)
     except ValueError as exc:
         raise ViewerError(f"--camera-out {opt.camera_out}: {exc}") from None
-    print(f"wrote {opt.camera_out}: {count} camera images ({opt.camera}, world {world}), "
-          f"{feed.width * scale}x{feed.height * scale} px (x{scale}), {fps:g} fps")
+    print(
+        f"wrote {opt.camera_out}: {count} camera images ({opt.camera}, world {world}), "
+        f"{feed.width * scale}x{feed.height * scale} px (x{scale}), {fps:g} fps"
+    )
     return count
 
 
@@ -324,7 +370,7 @@ def _interact(renderer, traj, builder, playback, view, camera, opt, feed=None) -
         for key in renderer.events():
             handle_key(key, playback, view, traj.ready)
         if view.worlds() != shown and view.follow is None:
-            builder.frame_camera(camera, view, traj.ready - 1)   # one world <-> all worlds
+            builder.frame_camera(camera, view, traj.ready - 1)  # one world <-> all worlds
         while view.zoom:
             camera.zoom(view.zoom.pop())
         drag = _mouse(renderer, camera, drag)
@@ -336,10 +382,17 @@ def _interact(renderer, traj, builder, playback, view, camera, opt, feed=None) -
         playback.advance(wall_dt, traj.ready)
         k = playback.index()
         follower.update(camera, builder, view, k)
-        lines = (panel_lines(traj, playback, view, live, keys=True, camera=opt.camera)
-                 if view.panel else None)
-        renderer.draw(builder.build(k, view, camera), camera, lines,
-                      _inset(feed, view, k, renderer.width, renderer.height))
+        lines = (
+            panel_lines(traj, playback, view, live, keys=True, camera=opt.camera)
+            if view.panel
+            else None
+        )
+        renderer.draw(
+            builder.build(k, view, camera),
+            camera,
+            lines,
+            _inset(feed, view, k, renderer.width, renderer.height),
+        )
         renderer.show()
         frames += 1
         if opt.max_frames is not None and frames >= opt.max_frames:

@@ -7,13 +7,14 @@ eye about world z measured from +x, `pitch` [rad] its elevation above the target
 looking down). `fov` [deg] is the vertical field of view. Pixel coordinates are (x right,
 y down) from the top-left corner of a width x height image.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-Z_NEAR = 0.01          # [m] near clipping distance used by `project`
+Z_NEAR = 0.01  # [m] near clipping distance used by `project`
 PITCH_LIMIT = np.radians(89.0)
 
 
@@ -92,5 +93,6 @@ class OrbitCamera:
         return px, depth
 
     def copy(self) -> OrbitCamera:
-        return OrbitCamera(np.asarray(self.target, float).copy(), self.distance, self.yaw,
-                           self.pitch, self.fov)
+        return OrbitCamera(
+            np.asarray(self.target, float).copy(), self.distance, self.yaw, self.pitch, self.fov
+        )

@@ -6,6 +6,7 @@ vision.images.PoseRenderer), so a recording shows exactly what the camera saw du
 rollout. Each image is drawn enlarged by a whole factor (pixels stay square and sharp) with a
 thin dark border; images larger than the corner allows are shown every k-th pixel.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -15,12 +16,12 @@ import numpy as np
 from ..errors import ViewerError
 from .sources import Trajectory
 
-MARGIN = 10              # [px] from the window's top and right edges to the border
-BORDER = 2               # [px] dark frame around the image
+MARGIN = 10  # [px] from the window's top and right edges to the border
+BORDER = 2  # [px] dark frame around the image
 BORDER_COLOR = (0.12, 0.12, 0.14)
-MAX_WIDTH_SHARE = 0.45   # the image takes at most this share of the window's width
-MAX_HEIGHT_SHARE = 0.4   # and of its height
-CACHE_SIZE = 4096        # images kept (72 x 24 x 3 bytes each for the cart-pendulum)
+MAX_WIDTH_SHARE = 0.45  # the image takes at most this share of the window's width
+MAX_HEIGHT_SHARE = 0.4  # and of its height
+CACHE_SIZE = 4096  # images kept (72 x 24 x 3 bytes each for the cart-pendulum)
 
 
 def check_camera(traj: Trajectory, name: str) -> None:
@@ -29,11 +30,15 @@ def check_camera(traj: Trajectory, name: str) -> None:
     if name in names:
         return
     if names:
-        raise ViewerError(f"--camera {name}: robot '{traj.robot.name}' has no such camera\n"
-                          f"  fix: use one of {', '.join(names)}")
-    raise ViewerError(f"--camera {name}: robot '{traj.robot.name}' has no cameras\n  fix: add "
-                      "one under `cameras:` in its YAML (docs/robot-format.md), then simulate "
-                      "again or pass it with --robot")
+        raise ViewerError(
+            f"--camera {name}: robot '{traj.robot.name}' has no such camera\n"
+            f"  fix: use one of {', '.join(names)}"
+        )
+    raise ViewerError(
+        f"--camera {name}: robot '{traj.robot.name}' has no cameras\n  fix: add "
+        "one under `cameras:` in its YAML (docs/robot-format.md), then simulate "
+        "again or pass it with --robot"
+    )
 
 
 def fit(cam_w: int, cam_h: int, view_w: int, view_h: int) -> tuple[int, int]:
@@ -61,8 +66,15 @@ class Inset:
     `scale` x `scale` square whose top-left corner is pixel (x0, y0) of the window (from its
     top-left), framed by `border` pixels of border_color. Both renderers draw it."""
 
-    def __init__(self, image: np.ndarray, x0: int, y0: int, scale: int, border: int = BORDER,
-                 border_color=BORDER_COLOR):
+    def __init__(
+        self,
+        image: np.ndarray,
+        x0: int,
+        y0: int,
+        scale: int,
+        border: int = BORDER,
+        border_color=BORDER_COLOR,
+    ):
         self.image, self.x0, self.y0, self.scale = image, x0, y0, scale
         self.border, self.border_color = border, border_color
 
@@ -84,10 +96,15 @@ class Inset:
         if b > 0:
             W, H = w * s, h * s
             x0, y0 = self.x0, self.y0
-            sides = np.array([[x0 - b, y0 - b, x0 + W + b, y0],          # top
-                              [x0 - b, y0 + H, x0 + W + b, y0 + H + b],  # bottom
-                              [x0 - b, y0, x0, y0 + H],                  # left
-                              [x0 + W, y0, x0 + W + b, y0 + H]], float)  # right
+            sides = np.array(
+                [
+                    [x0 - b, y0 - b, x0 + W + b, y0],  # top
+                    [x0 - b, y0 + H, x0 + W + b, y0 + H + b],  # bottom
+                    [x0 - b, y0, x0, y0 + H],  # left
+                    [x0 + W, y0, x0 + W + b, y0 + H],
+                ],
+                float,
+            )  # right
             quads.append((sides[:, :2], sides[:, 2:]))
             colours = np.concatenate([colours, np.tile(self.border_color, (4, 1))])
         top_left = np.concatenate([q[0] for q in quads]).astype(float)
@@ -103,7 +120,7 @@ class Inset:
             colours = (np.clip(colours, 0, 1) * 255 + 0.5).astype(np.uint8)
         H, W = out.shape[:2]
         for (x0, y0), (x1, y1), c in zip(tl.astype(int), br.astype(int), colours):
-            out[max(y0, 0):min(y1, H), max(x0, 0):min(x1, W)] = c
+            out[max(y0, 0) : min(y1, H), max(x0, 0) : min(x1, W)] = c
         return out
 
 
@@ -114,23 +131,24 @@ class CameraFeed:
 
     def __init__(self, traj: Trajectory, name: str, chunk: int = 32):
         from ..vision.images import PoseRenderer
+
         check_camera(traj, name)
         self.traj, self.name = traj, name
-        self.renderer = PoseRenderer(traj.robot, name, chunk=chunk,
-                                     com_offset=traj.com_offset[0])
+        self.renderer = PoseRenderer(traj.robot, name, chunk=chunk, com_offset=traj.com_offset[0])
         self.width, self.height = self.renderer.width, self.renderer.height
         self._cache: OrderedDict = OrderedDict()
 
     def image(self, k: int, world: int) -> np.ndarray:
         """(H, W, 3) uint8 camera image of sample k of `world`."""
         from ..vision.images import to_uint8
+
         key = (int(k), int(world))
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
         t = self.traj
         self.renderer.set_com_offset(t.com_offset[world])
-        img = to_uint8(self.renderer.render(t.pos[k:k + 1, world], t.quat[k:k + 1, world])[0])
+        img = to_uint8(self.renderer.render(t.pos[k : k + 1, world], t.quat[k : k + 1, world])[0])
         self._cache[key] = img
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)

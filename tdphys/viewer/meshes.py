@@ -7,6 +7,7 @@ docs/robot-format.md) and moved into the body frame by the shape's `pos` and `qu
 `robot_mesh` concatenates every shape of every body and remembers which body owns each vertex,
 so one vectorised transform per frame places the whole robot in the world.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,13 +39,16 @@ def _rings(radius: float, z_top: float, z_bottom: float, n_lat: int, n_lon: int)
     Vertices are a (rings x n_lon+1) grid (the seam column is duplicated so normals stay
     smooth); returns (verts, normals, faces)."""
     half = n_lat // 2
-    polar = np.concatenate([np.linspace(0.0, np.pi / 2, half + 1),
-                            np.linspace(np.pi / 2, np.pi, half + 1)])
+    polar = np.concatenate(
+        [np.linspace(0.0, np.pi / 2, half + 1), np.linspace(np.pi / 2, np.pi, half + 1)]
+    )
     shift = np.concatenate([np.full(half + 1, z_top), np.full(half + 1, z_bottom)])
     lon = np.linspace(0.0, 2 * np.pi, n_lon + 1)
     sin_p, cos_p = np.sin(polar)[:, None], np.cos(polar)[:, None]
-    normals = np.stack([sin_p * np.cos(lon), sin_p * np.sin(lon),
-                        np.broadcast_to(cos_p, (len(polar), len(lon)))], axis=-1)
+    normals = np.stack(
+        [sin_p * np.cos(lon), sin_p * np.sin(lon), np.broadcast_to(cos_p, (len(polar), len(lon)))],
+        axis=-1,
+    )
     verts = radius * normals
     verts[..., 2] += shift[:, None]
     rows, cols = len(polar), len(lon)
@@ -80,7 +84,7 @@ def box(half_extents) -> tuple:
             u, v = np.zeros(3), np.zeros(3)
             u[(axis + 1) % 3], v[(axis + 2) % 3] = 1.0, 1.0
             if sign < 0:
-                u, v = v, u                       # keep the winding counter-clockwise outside
+                u, v = v, u  # keep the winding counter-clockwise outside
             base = len(verts)
             for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
                 verts.append((n + a * u + b * v) * h)
@@ -102,17 +106,20 @@ def shape_mesh(shape: Shape, detail: int = 12) -> Mesh:
     rot = quat_to_matrix(shape.quat)
     verts = v @ rot.T + np.asarray(shape.pos, float)
     colors = np.tile(np.asarray(shape.color, float), (len(v), 1))
-    return Mesh(verts.astype(np.float32), (n @ rot.T).astype(np.float32), f, colors.astype(
-        np.float32))
+    return Mesh(
+        verts.astype(np.float32), (n @ rot.T).astype(np.float32), f, colors.astype(np.float32)
+    )
 
 
 def concat(meshes: list[Mesh]) -> Mesh:
     """One mesh holding all of `meshes` (face indices shifted)."""
     offsets = np.cumsum([0] + [m.n_verts for m in meshes[:-1]])
-    return Mesh(np.concatenate([m.verts for m in meshes]),
-                np.concatenate([m.normals for m in meshes]),
-                np.concatenate([m.faces + o for m, o in zip(meshes, offsets)]).astype(np.int32),
-                np.concatenate([m.colors for m in meshes]))
+    return Mesh(
+        np.concatenate([m.verts for m in meshes]),
+        np.concatenate([m.normals for m in meshes]),
+        np.concatenate([m.faces + o for m, o in zip(meshes, offsets)]).astype(np.int32),
+        np.concatenate([m.colors for m in meshes]),
+    )
 
 
 @dataclass(frozen=True)
@@ -143,12 +150,13 @@ def robot_mesh(robot: Robot, detail: int = 12) -> RobotMesh:
     return RobotMesh(concat(meshes), np.concatenate(owner))
 
 
-def ground_tiles(center_xy, tile: float, count: int,
-                 colors=((0.86, 0.87, 0.89), (0.74, 0.76, 0.79))) -> Mesh:
+def ground_tiles(
+    center_xy, tile: float, count: int, colors=((0.86, 0.87, 0.89), (0.74, 0.76, 0.79))
+) -> Mesh:
     """A checkerboard of count x count square tiles of side `tile` [m] on the plane z = 0,
     centred near `center_xy` (snapped to two tiles so the pattern does not slide)."""
     snap = 2.0 * tile
-    cx, cy = (np.round(np.asarray(center_xy, float)[:2] / snap) * snap)
+    cx, cy = np.round(np.asarray(center_xy, float)[:2] / snap) * snap
     start = -0.5 * count * tile
     i, j = np.meshgrid(np.arange(count), np.arange(count), indexing="ij")
     x0 = (cx + start + i * tile).ravel()
@@ -163,8 +171,12 @@ def ground_tiles(center_xy, tile: float, count: int,
     base = 4 * np.arange(count * count)[:, None]
     faces = np.concatenate([base + [0, 1, 2], base + [0, 2, 3]])
     normals = np.tile([0.0, 0.0, 1.0], (4 * count * count, 1))
-    return Mesh(verts.reshape(-1, 3).astype(np.float32), normals.astype(np.float32),
-                faces.astype(np.int32), vcolors.reshape(-1, 3).astype(np.float32))
+    return Mesh(
+        verts.reshape(-1, 3).astype(np.float32),
+        normals.astype(np.float32),
+        faces.astype(np.int32),
+        vcolors.reshape(-1, 3).astype(np.float32),
+    )
 
 
 def nice_tile(size: float) -> float:

@@ -3,6 +3,7 @@ the centre-of-mass path and the target marker. Everything is in the world frame 
 come as origin (N, 3) and rotation (N, 3, 3) body to world, as Trajectory.body_frames gives
 them for one world.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from ..model.schema import JOINT_CHILD_AXES, Robot
 from ..rotations import quat_to_matrix
 
 AXIS_COLORS = np.array([[0.9, 0.15, 0.15], [0.15, 0.7, 0.15], [0.15, 0.3, 0.95]])
-CONTACT_TOLERANCE = 0.005   # [m] a shape point this close to the ground is drawn as a contact
+CONTACT_TOLERANCE = 0.005  # [m] a shape point this close to the ground is drawn as a contact
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ def joint_marks(robot: Robot) -> JointMarks:
         c = index[joint.child]
         p = index[joint.parent] if joint.parent is not None else -1
         anchor_body.append(c)
-        anchor_local.append(rot0[c].T @ (np.asarray(joint.anchor) - np.asarray(
-            robot.bodies[c].pos)))
+        anchor_local.append(
+            rot0[c].T @ (np.asarray(joint.anchor) - np.asarray(robot.bodies[c].pos))
+        )
         for k, axis in enumerate(joint.axes):
             owner = c if k in JOINT_CHILD_AXES.get(joint.kind, ()) else p
             r = rot0[owner] if owner >= 0 else np.eye(3)
@@ -53,16 +55,22 @@ def joint_marks(robot: Robot) -> JointMarks:
             axis_joint.append(j)
             axis_slot.append(k)
     as_arr = lambda xs, shape: np.array(xs, float).reshape(shape)  # noqa: E731
-    return JointMarks(np.array(anchor_body, int), as_arr(anchor_local, (-1, 3)),
-                      np.array(axis_body, int), as_arr(axis_local, (-1, 3)),
-                      np.array(axis_joint, int), np.array(axis_slot, int))
+    return JointMarks(
+        np.array(anchor_body, int),
+        as_arr(anchor_local, (-1, 3)),
+        np.array(axis_body, int),
+        as_arr(axis_local, (-1, 3)),
+        np.array(axis_joint, int),
+        np.array(axis_slot, int),
+    )
 
 
 def joint_axis_segments(marks: JointMarks, origin, rot, length: float):
     """(segments [m] (A, 2, 3), colors (A, 3)): each joint axis drawn from its anchor over
     `length` [m], coloured by axis number (red, green, blue)."""
-    anchors = origin[marks.anchor_body] + np.einsum("jab,jb->ja", rot[marks.anchor_body],
-                                                    marks.anchor_local)
+    anchors = origin[marks.anchor_body] + np.einsum(
+        "jab,jb->ja", rot[marks.anchor_body], marks.anchor_local
+    )
     r = np.where(marks.axis_body[:, None, None] >= 0, rot[marks.axis_body], np.eye(3))
     axes = np.einsum("aij,aj->ai", r, marks.axis_local)
     start = anchors[marks.axis_joint]
@@ -71,8 +79,9 @@ def joint_axis_segments(marks: JointMarks, origin, rot, length: float):
 
 def joint_anchor_points(marks: JointMarks, origin, rot) -> np.ndarray:
     """[m] (J, 3) world anchors of the joints."""
-    return origin[marks.anchor_body] + np.einsum("jab,jb->ja", rot[marks.anchor_body],
-                                                 marks.anchor_local)
+    return origin[marks.anchor_body] + np.einsum(
+        "jab,jb->ja", rot[marks.anchor_body], marks.anchor_local
+    )
 
 
 def contact_points(robot: Robot, origin, rot, tolerance: float = CONTACT_TOLERANCE):

@@ -5,13 +5,14 @@ pause and single steps. `ViewState` adds what the user toggles (which world, fol
 overlays, panel). `handle_key` maps a key name (as GGUI and ti.GUI report it) to an action,
 so the bindings are tested without a display.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-SPEEDS = tuple(2.0 ** k for k in range(-5, 5))      # 1/32x .. 16x
+SPEEDS = tuple(2.0**k for k in range(-5, 5))  # 1/32x .. 16x
 
 # key -> (action, help text); the panel lists them in this order.
 BINDINGS = {
@@ -102,9 +103,9 @@ class ViewState:
     contacts: bool = False
     path: bool = False
     panel: bool = True
-    camera: bool = True                           # the --camera image, when there is one
+    camera: bool = True  # the --camera image, when there is one
     quit: bool = False
-    zoom: list = field(default_factory=list)      # pending zoom factors for the camera
+    zoom: list = field(default_factory=list)  # pending zoom factors for the camera
 
     def worlds(self) -> list[int]:
         """Indices of the worlds drawn."""

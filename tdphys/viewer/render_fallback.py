@@ -5,6 +5,7 @@ flat-shaded with a fixed light, and drawn back to front (ground first, then shad
 robots). No depth buffer, so intersecting shapes may show the wrong one in front; good enough
 to see the motion. Images come back as (H, W, 3) uint8, top row first.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,12 @@ class FallbackRenderer:
     name = "gui"
 
     def __init__(self, width: int, height: int, show_window: bool, title: str = "tdphys"):
-        self.gui = ti.GUI(title, (width, height), background_color=int(_hex(np.array(
-            BACKGROUND))), show_gui=show_window)
+        self.gui = ti.GUI(
+            title,
+            (width, height),
+            background_color=int(_hex(np.array(BACKGROUND))),
+            show_gui=show_window,
+        )
         self.width, self.height = width, height
         self._image = None
         self._last_cursor = (0.5, 0.5)
@@ -46,8 +51,9 @@ class FallbackRenderer:
         # off-screen (ti.GUI rasterises their whole bounding box, which can take seconds).
         size = np.array([self.width, self.height], float)
         on_canvas = ((px > -3 * size) & (px < 4 * size)).all(axis=-1)
-        keep = ((tri_depth > max(Z_NEAR, 0.02 * camera.distance)).all(axis=1)
-                & on_canvas[faces].all(axis=1))
+        keep = (tri_depth > max(Z_NEAR, 0.02 * camera.distance)).all(axis=1) & on_canvas[faces].all(
+            axis=1
+        )
         faces, colors = faces[keep], colors[keep]
         if not len(faces):
             return
@@ -58,17 +64,27 @@ class FallbackRenderer:
             colors = colors * (0.5 + 0.5 * np.clip(n @ LIGHT, 0.0, 1.0))[:, None]
         order = np.argsort(-tri_depth[keep].mean(axis=1))
         uv = px / [self.width, self.height]
-        uv[:, 1] = 1.0 - uv[:, 1]                       # ti.GUI has y up
+        uv[:, 1] = 1.0 - uv[:, 1]  # ti.GUI has y up
         f = faces[order]
         self.gui.triangles(uv[f[:, 0]], uv[f[:, 1]], uv[f[:, 2]], color=_hex(colors[order]))
 
-    def draw(self, frame: Frame, camera: OrbitCamera, panel: list[str] | None = None,
-             inset: Inset | None = None) -> None:
+    def draw(
+        self,
+        frame: Frame,
+        camera: OrbitCamera,
+        panel: list[str] | None = None,
+        inset: Inset | None = None,
+    ) -> None:
         g, r = frame.ground, frame.robot
         self.gui.clear()
         self._triangles(g.verts, g.faces, g.colors[g.faces[:, 0]], camera, shade=False)
-        self._triangles(frame.shadow_verts, r.faces,
-                        np.tile(SHADOW_COLOR, (len(r.faces), 1)), camera, shade=False)
+        self._triangles(
+            frame.shadow_verts,
+            r.faces,
+            np.tile(SHADOW_COLOR, (len(r.faces), 1)),
+            camera,
+            shade=False,
+        )
         self._triangles(r.verts, r.faces, r.colors[r.faces].mean(axis=1), camera, shade=True)
         self._overlays(frame, camera)
         if inset is not None:
@@ -81,7 +97,7 @@ class FallbackRenderer:
     def _overlays(self, frame: Frame, camera: OrbitCamera) -> None:
         size = np.array([self.width, self.height], float)
         if len(frame.lines):
-            px, depth = camera.project(frame.lines, self.width, self.height)   # (K, 2, 2)
+            px, depth = camera.project(frame.lines, self.width, self.height)  # (K, 2, 2)
             ok = (depth > Z_NEAR).all(axis=1)
             uv = px[ok] / size
             uv[..., 1] = 1.0 - uv[..., 1]
@@ -98,14 +114,14 @@ class FallbackRenderer:
     def _inset(self, inset: Inset) -> None:
         """Paint the inset into the canvas's pixels (ti.GUI's own triangles leave gaps
         between squares a few pixels wide)."""
-        img = self.gui.get_image()                                 # (W, H, 4) floats, y up
+        img = self.gui.get_image()  # (W, H, 4) floats, y up
         rgb = np.transpose(img[:, ::-1, :3], (1, 0, 2))
         rgb = inset.paste(np.ascontiguousarray(rgb, np.float32))
         self.gui.set_image(np.ascontiguousarray(np.transpose(rgb, (1, 0, 2))[:, ::-1]))
 
     def image(self) -> np.ndarray:
         """The last drawn frame, (H, W, 3) uint8, top row first."""
-        img = self._image                                          # (W, H, 4), y up
+        img = self._image  # (W, H, 4), y up
         rgb = np.transpose(img[:, ::-1, :3], (1, 0, 2))
         return (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
@@ -120,8 +136,11 @@ class FallbackRenderer:
         return keys
 
     def mouse(self) -> tuple[tuple[float, float], set]:
-        held = {name for name, key in (("LMB", ti.GUI.LMB), ("MMB", ti.GUI.MMB),
-                                       ("RMB", ti.GUI.RMB)) if self.gui.is_pressed(key)}
+        held = {
+            name
+            for name, key in (("LMB", ti.GUI.LMB), ("MMB", ti.GUI.MMB), ("RMB", ti.GUI.RMB))
+            if self.gui.is_pressed(key)
+        }
         return tuple(self.gui.get_cursor_pos()), held
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ Shaded meshes with per-vertex colours lit by one point light and ambient light, 
 shadow mesh on the ground, a checkerboard ground, lines and particles for the overlays, and an
 ImGui panel. Images come back as (H, W, 3) uint8, top row first.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ from .camera import OrbitCamera
 from .camera_feed import Inset
 from .scene import BACKGROUND, SHADOW_COLOR, Frame
 
-LINE_WIDTH = 3.0                # [px] (Vulkan may draw 1 px where wide lines are missing)
+LINE_WIDTH = 3.0  # [px] (Vulkan may draw 1 px where wide lines are missing)
 
 
 class _Buffers:
@@ -33,7 +34,7 @@ class _Buffers:
         have = self.fields.get(name)
         if have is None or have.shape[0] < n:
             size = max(n, 2 * (have.shape[0] if have is not None else 0), 8)
-            have = (ti.Vector.field(dim, dtype, size) if dim else ti.field(dtype, size))
+            have = ti.Vector.field(dim, dtype, size) if dim else ti.field(dtype, size)
             self.fields[name] = have
         return have
 
@@ -47,7 +48,7 @@ class _Buffers:
         self.keys[name] = (key, id(f)) if key is not None else None
         np_dtype = np.float32 if dtype == ti.f32 else np.int32
         full = np.zeros(f.shape + ((dim,) if dim else ()), np_dtype)
-        full[:len(data)] = data
+        full[: len(data)] = data
         f.from_numpy(full)
         return f
 
@@ -63,13 +64,16 @@ class GGUIRenderer:
         self._home, self._tmp = os.getcwd(), tempfile.mkdtemp(prefix="tdphys-view-")
         os.chdir(self._tmp)
         try:
-            self.window = ti.ui.Window(title, (width, height), vsync=show_window,
-                                       show_window=show_window)
+            self.window = ti.ui.Window(
+                title, (width, height), vsync=show_window, show_window=show_window
+            )
         except RuntimeError as exc:
             self._leave()
-            raise ViewerError(f"cannot open a GGUI window: {exc}\n  fix: install a Vulkan "
-                              "driver (apt-get install mesa-vulkan-drivers libvulkan1), or add "
-                              "--fallback to draw with ti.GUI") from None
+            raise ViewerError(
+                f"cannot open a GGUI window: {exc}\n  fix: install a Vulkan "
+                "driver (apt-get install mesa-vulkan-drivers libvulkan1), or add "
+                "--fallback to draw with ti.GUI"
+            ) from None
         self.width, self.height = width, height
         self.canvas = self.window.get_canvas()
         # The deprecated Scene, not window.get_scene(): in Taichi 1.7.4 the SceneV2 hands the
@@ -86,8 +90,13 @@ class GGUIRenderer:
     def running(self) -> bool:
         return self.window.running
 
-    def draw(self, frame: Frame, camera: OrbitCamera, panel: list[str] | None = None,
-             inset: Inset | None = None) -> None:
+    def draw(
+        self,
+        frame: Frame,
+        camera: OrbitCamera,
+        panel: list[str] | None = None,
+        inset: Inset | None = None,
+    ) -> None:
         """Render `frame` seen by `camera`, with the text lines of `panel` in a corner and
         the image `inset` (a robot camera's, camera_feed.py) over the scene."""
         eye, tgt = camera.eye(), camera.target
@@ -106,26 +115,42 @@ class GGUIRenderer:
         # The ground changes only when the camera target moves a tile; faces, colours and the
         # shadow normals only when the number of worlds shown changes.
         gk, rk = (g.verts[0].tobytes(), len(g.verts)), len(r.verts)
-        s.mesh(b.put("ground_v", g.verts, key=gk),
-               indices=b.put("ground_i", g.faces.ravel(), ti.i32, key=len(g.faces)),
-               normals=b.put("ground_n", g.normals, key=len(g.verts)),
-               per_vertex_color=b.put("ground_c", g.colors, key=gk), index_count=g.faces.size)
-        s.mesh(b.put("shadow_v", frame.shadow_verts),
-               indices=b.put("shadow_i", r.faces.ravel(), ti.i32, key=rk),
-               normals=b.put("shadow_n", np.tile([0.0, 0.0, 1.0], (rk, 1)), key=rk),
-               color=SHADOW_COLOR, two_sided=True, index_count=r.faces.size)
-        s.mesh(b.put("robot_v", r.verts),
-               indices=b.put("robot_i", r.faces.ravel(), ti.i32, key=rk),
-               normals=b.put("robot_n", r.normals),
-               per_vertex_color=b.put("robot_c", r.colors, key=rk), index_count=r.faces.size)
+        s.mesh(
+            b.put("ground_v", g.verts, key=gk),
+            indices=b.put("ground_i", g.faces.ravel(), ti.i32, key=len(g.faces)),
+            normals=b.put("ground_n", g.normals, key=len(g.verts)),
+            per_vertex_color=b.put("ground_c", g.colors, key=gk),
+            index_count=g.faces.size,
+        )
+        s.mesh(
+            b.put("shadow_v", frame.shadow_verts),
+            indices=b.put("shadow_i", r.faces.ravel(), ti.i32, key=rk),
+            normals=b.put("shadow_n", np.tile([0.0, 0.0, 1.0], (rk, 1)), key=rk),
+            color=SHADOW_COLOR,
+            two_sided=True,
+            index_count=r.faces.size,
+        )
+        s.mesh(
+            b.put("robot_v", r.verts),
+            indices=b.put("robot_i", r.faces.ravel(), ti.i32, key=rk),
+            normals=b.put("robot_n", r.normals),
+            per_vertex_color=b.put("robot_c", r.colors, key=rk),
+            index_count=r.faces.size,
+        )
         if len(frame.lines):
-            s.lines(b.put("lines_v", frame.lines.reshape(-1, 3)), LINE_WIDTH,
-                    per_vertex_color=b.put("lines_c", np.repeat(frame.line_colors, 2, axis=0)),
-                    vertex_count=2 * len(frame.lines))
+            s.lines(
+                b.put("lines_v", frame.lines.reshape(-1, 3)),
+                LINE_WIDTH,
+                per_vertex_color=b.put("lines_c", np.repeat(frame.line_colors, 2, axis=0)),
+                vertex_count=2 * len(frame.lines),
+            )
         if len(frame.points):
-            s.particles(b.put("points_v", frame.points), frame.point_radius,
-                        per_vertex_color=b.put("points_c", frame.point_colors),
-                        index_count=len(frame.points))
+            s.particles(
+                b.put("points_v", frame.points),
+                frame.point_radius,
+                per_vertex_color=b.put("points_c", frame.point_colors),
+                index_count=len(frame.points),
+            )
         self.canvas.set_background_color(BACKGROUND)
         self.canvas.scene(s)
         if inset is not None:
@@ -139,15 +164,24 @@ class GGUIRenderer:
         tl, br, colours = inset.quads()
         x0, x1 = tl[:, 0] / self.width, br[:, 0] / self.width
         y0, y1 = 1.0 - tl[:, 1] / self.height, 1.0 - br[:, 1] / self.height
-        verts = np.stack([np.stack([x0, y0], -1), np.stack([x1, y0], -1),
-                          np.stack([x1, y1], -1), np.stack([x0, y1], -1)], axis=1)
+        verts = np.stack(
+            [
+                np.stack([x0, y0], -1),
+                np.stack([x1, y0], -1),
+                np.stack([x1, y1], -1),
+                np.stack([x0, y1], -1),
+            ],
+            axis=1,
+        )
         n = len(tl)
         faces = (4 * np.arange(n)[:, None] + np.array([0, 1, 2, 0, 2, 3])).ravel()
         key = (n, inset.x0, inset.y0, inset.scale, self.width, self.height)
         b = self.buffers
-        self.canvas.triangles(b.put("inset_v", verts.reshape(-1, 2), key=key),
-                              indices=b.put("inset_i", faces, ti.i32, key=key),
-                              per_vertex_color=b.put("inset_c", np.repeat(colours, 4, axis=0)))
+        self.canvas.triangles(
+            b.put("inset_v", verts.reshape(-1, 2), key=key),
+            indices=b.put("inset_i", faces, ti.i32, key=key),
+            per_vertex_color=b.put("inset_c", np.repeat(colours, 4, axis=0)),
+        )
 
     def _panel(self, lines: list[str]) -> None:
         gui = self.window.get_gui()
@@ -159,7 +193,7 @@ class GGUIRenderer:
 
     def image(self) -> np.ndarray:
         """The last drawn frame, (H, W, 3) uint8, top row first."""
-        img = self.window.get_image_buffer_as_numpy()          # (W, H, 4) floats, y up
+        img = self.window.get_image_buffer_as_numpy()  # (W, H, 4) floats, y up
         rgb = np.transpose(img[:, ::-1, :3], (1, 0, 2))
         return (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 

@@ -4,6 +4,7 @@ fallback): the robots of the shown worlds, their shadows, the ground, overlay li
 Worlds drawn side by side are shifted by `world_offsets` [m] so they do not overlap; every
 position here is in the world frame plus that display shift.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from .sources import Trajectory
 
 LIGHT_DIR = np.array([0.35, 0.25, -1.0]) / np.linalg.norm([0.35, 0.25, -1.0])  # light travel
 SHADOW_COLOR = (0.42, 0.43, 0.46)
-BACKGROUND = (0.93, 0.95, 0.98)       # sky colour behind the ground
-GROUND_TILES = 48              # tiles per side of the drawn ground
-MAX_PATH_POINTS = 1000         # per world, for the centre-of-mass path
+BACKGROUND = (0.93, 0.95, 0.98)  # sky colour behind the ground
+GROUND_TILES = 48  # tiles per side of the drawn ground
+MAX_PATH_POINTS = 1000  # per world, for the centre-of-mass path
 PATH_COLOR = (0.95, 0.6, 0.1)
 CONTACT_COLOR = (0.95, 0.1, 0.1)
 FORCE_COLOR = (0.85, 0.15, 0.6)
@@ -53,13 +54,13 @@ class SceneBuilder:
         self.mesh = robot_mesh(traj.robot, detail)
         self.marks = overlays.joint_marks(traj.robot)
         origin, rot = traj.body_frames(0)
-        verts, _ = self.mesh.place(origin, rot)                    # (B, V, 3)
+        verts, _ = self.mesh.place(origin, rot)  # (B, V, 3)
         lo, hi = verts.min(axis=(0, 1)), verts.max(axis=(0, 1))
-        self.size = float(np.max(hi - lo))                         # [m] robot extent
+        self.size = float(np.max(hi - lo))  # [m] robot extent
         self.tile = nice_tile(self.size)
         self.world_offsets = _side_by_side(traj.batch, hi - lo, self.size)
-        weight = float(traj.masses.sum()) * 9.81                  # [N]
-        self.force_scale = 0.5 * self.size / max(weight, 1e-9)     # [m per N]
+        weight = float(traj.masses.sum()) * 9.81  # [N]
+        self.force_scale = 0.5 * self.size / max(weight, 1e-9)  # [m per N]
 
     # ------------------------------------------------------------------------ framing
     def bounds(self, view: ViewState, upto: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,19 +96,22 @@ class SceneBuilder:
         origin, rot = traj.body_frames(k)
         origin = origin[worlds] + offsets[:, None, :]
         rot = rot[worlds]
-        verts, normals = self.mesh.place(origin, rot)                    # (W, V, 3)
+        verts, normals = self.mesh.place(origin, rot)  # (W, V, 3)
         nv = self.mesh.mesh.n_verts
-        faces = (self.mesh.mesh.faces[None] + nv * np.arange(len(worlds))[:, None, None])
-        robot = Mesh(verts.reshape(-1, 3).astype(np.float32),
-                     normals.reshape(-1, 3).astype(np.float32),
-                     faces.reshape(-1, 3).astype(np.int32),
-                     np.tile(self.mesh.mesh.colors, (len(worlds), 1)))
+        faces = self.mesh.mesh.faces[None] + nv * np.arange(len(worlds))[:, None, None]
+        robot = Mesh(
+            verts.reshape(-1, 3).astype(np.float32),
+            normals.reshape(-1, 3).astype(np.float32),
+            faces.reshape(-1, 3).astype(np.int32),
+            np.tile(self.mesh.mesh.colors, (len(worlds), 1)),
+        )
         lines, line_colors, points, point_colors = [], [], [], []
-        com_path = traj.robot_com(k) if view.path else None             # (B, k+1, 3)
+        com_path = traj.robot_com(k) if view.path else None  # (B, k+1, 3)
         for i, w in enumerate(worlds):
             if view.joints and len(self.marks.axis_body):
-                seg, col = overlays.joint_axis_segments(self.marks, origin[i], rot[i],
-                                                        0.3 * self.size)
+                seg, col = overlays.joint_axis_segments(
+                    self.marks, origin[i], rot[i], 0.3 * self.size
+                )
                 lines.append(seg)
                 line_colors.append(col)
                 pts = overlays.joint_anchor_points(self.marks, origin[i], rot[i])
@@ -116,8 +120,9 @@ class SceneBuilder:
             if view.contacts and traj.contact_force is not None and k < len(traj.contact_force):
                 # the engine's contact points with their force arrows (the robot's weight is
                 # drawn half the robot's size long)
-                pts, seg = overlays.force_arrows(traj.contact_pos[k, w], traj.contact_force[k, w],
-                                                 self.force_scale)
+                pts, seg = overlays.force_arrows(
+                    traj.contact_pos[k, w], traj.contact_force[k, w], self.force_scale
+                )
                 points.append(pts + offsets[i])
                 point_colors.append(np.tile(CONTACT_COLOR, (len(pts), 1)))
                 lines.append(seg + offsets[i])
@@ -143,10 +148,16 @@ class SceneBuilder:
                 lines.append(overlays.drop_line(target))
                 line_colors.append(np.array([TARGET_COLOR]))
         ground = ground_tiles(camera.target, self.tile, GROUND_TILES)
-        return Frame(robot, _flatten(robot.verts, 1e-3 * max(camera.distance, 1.0)), ground,
-                     _stack(lines, (0, 2, 3)), _stack(line_colors, (0, 3)),
-                     _stack(points, (0, 3)), _stack(point_colors, (0, 3)),
-                     0.025 * self.size)
+        return Frame(
+            robot,
+            _flatten(robot.verts, 1e-3 * max(camera.distance, 1.0)),
+            ground,
+            _stack(lines, (0, 2, 3)),
+            _stack(line_colors, (0, 3)),
+            _stack(points, (0, 3)),
+            _stack(point_colors, (0, 3)),
+            0.025 * self.size,
+        )
 
 
 def _flatten(verts: np.ndarray, lift: float) -> np.ndarray:
@@ -159,8 +170,7 @@ def _flatten(verts: np.ndarray, lift: float) -> np.ndarray:
 
 def _stack(parts: list, empty_shape) -> np.ndarray:
     parts = [np.asarray(p, float) for p in parts if len(p)]
-    return np.concatenate(parts).astype(np.float32) if parts else np.zeros(empty_shape,
-                                                                            np.float32)
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros(empty_shape, np.float32)
 
 
 def _side_by_side(batch: int, extent: np.ndarray, size: float) -> np.ndarray:

@@ -11,6 +11,7 @@ Arrays (T+1 samples, B worlds, N bodies): `pos` [m] world COM positions (T+1, B,
 `quat` [w, x, y, z] body-to-world (T+1, B, N, 4), `com_offset` [m] COM in the body frame
 (B, N, 3). The body frame origin, where shapes are placed, is pos - R(quat) com_offset.
 """
+
 import json
 import time
 from pathlib import Path
@@ -23,8 +24,8 @@ from ..model.mass import body_masses, com_offsets
 from ..model.robot_file import load_robot_file
 from ..rotations import quat_to_matrix
 
-RUN_FILE = "trajectory.npz"       # what the viewer reads inside a run folder
-ROBOT_SUFFIXES = (".yaml", ".yml", ".xml", ".urdf", ".mjcf")   # YAML, or MJCF / URDF
+RUN_FILE = "trajectory.npz"  # what the viewer reads inside a run folder
+ROBOT_SUFFIXES = (".yaml", ".yml", ".xml", ".urdf", ".mjcf")  # YAML, or MJCF / URDF
 REQUIRED_KEYS = ("t", "body_names", "pos", "quat")
 
 
@@ -39,23 +40,38 @@ class Trajectory:
     contacts from the geometry); label: a short name of the input for the window title.
     """
 
-    def __init__(self, robot: Robot, t, pos, quat, com_offset=None, target=None, label="",
-                 contact_pos=None, contact_force=None):
+    def __init__(
+        self,
+        robot: Robot,
+        t,
+        pos,
+        quat,
+        com_offset=None,
+        target=None,
+        label="",
+        contact_pos=None,
+        contact_force=None,
+    ):
         self.robot, self.label = robot, label
         self.contact_pos = None if contact_pos is None else np.asarray(contact_pos, float)
         self.contact_force = None if contact_force is None else np.asarray(contact_force, float)
-        if self.contact_pos is not None and (self.contact_force is None or
-                                             self.contact_pos.shape != self.contact_force.shape):
+        if self.contact_pos is not None and (
+            self.contact_force is None or self.contact_pos.shape != self.contact_force.shape
+        ):
             self.contact_pos = self.contact_force = None
         self.t = np.asarray(t, float)
         self.pos, self.quat = np.asarray(pos, float), np.asarray(quat, float)
         self.n_frames, self.batch, self.n_bodies = self.pos.shape[:3]
         if com_offset is None:
             com_offset = com_offsets(robot)
-        self.com_offset = np.broadcast_to(np.asarray(com_offset, float),
-                                          (self.batch, self.n_bodies, 3)).copy()
-        self.target = None if target is None else np.broadcast_to(
-            np.asarray(target, float).reshape(-1, 3), (self.batch, 3)).copy()
+        self.com_offset = np.broadcast_to(
+            np.asarray(com_offset, float), (self.batch, self.n_bodies, 3)
+        ).copy()
+        self.target = (
+            None
+            if target is None
+            else np.broadcast_to(np.asarray(target, float).reshape(-1, 3), (self.batch, 3)).copy()
+        )
         self.masses = body_masses(robot)
         self.ready = self.n_frames
 
@@ -82,7 +98,7 @@ class Trajectory:
     def robot_com(self, upto: int) -> np.ndarray:
         """[m] (B, upto+1, 3) whole-robot centre of mass of each world for samples 0..upto."""
         m = self.masses / self.masses.sum()
-        return np.einsum("tbni,n->bti", self.pos[:upto + 1], m)
+        return np.einsum("tbni,n->bti", self.pos[: upto + 1], m)
 
 
 class LiveTrajectory(Trajectory):
@@ -92,8 +108,13 @@ class LiveTrajectory(Trajectory):
     def __init__(self, sim, label=""):
         self.sim = sim
         T, B, N = sim.steps, sim.batch, sim.n_bodies
-        super().__init__(sim.robot, np.arange(T + 1) * sim.dt, np.zeros((T + 1, B, N, 3)),
-                         np.tile([1.0, 0, 0, 0], (T + 1, B, N, 1)), label=label)
+        super().__init__(
+            sim.robot,
+            np.arange(T + 1) * sim.dt,
+            np.zeros((T + 1, B, N, 3)),
+            np.tile([1.0, 0, 0, 0], (T + 1, B, N, 1)),
+            label=label,
+        )
         sim.start()
         self.com_offset = sim.com.to_numpy().astype(float)
         if sim.n_points:
@@ -153,8 +174,15 @@ def _slice_copier():
 
 
 # --------------------------------------------------------------------------------- inputs
-def open_input(path, robot_file=None, controls=None, batch: int = 1, steps: int | None = None,
-               precision: str = "f32", vars: dict | None = None) -> Trajectory:
+def open_input(
+    path,
+    robot_file=None,
+    controls=None,
+    batch: int = 1,
+    steps: int | None = None,
+    precision: str = "f32",
+    vars: dict | None = None,
+) -> Trajectory:
     """The Trajectory behind `path` (robot YAML, .npz or run folder); see the module docstring.
 
     robot_file overrides the robot a recording names; controls (.npy path), batch, steps,
@@ -163,9 +191,11 @@ def open_input(path, robot_file=None, controls=None, batch: int = 1, steps: int 
     kind, p = resolve_input(path)
     if kind == "npz":
         if vars:
-            raise ViewerError(f"{path}: --var applies to a live robot (.yaml); a recording "
-                              "replays the vars it was made with\n  fix: drop --var, or "
-                              "simulate again with `tdphys simulate --var`")
+            raise ViewerError(
+                f"{path}: --var applies to a live robot (.yaml); a recording "
+                "replays the vars it was made with\n  fix: drop --var, or "
+                "simulate again with `tdphys simulate --var`"
+            )
         return load_recording(p, robot_file)
     return live(p, controls, batch, steps, precision, vars)
 
@@ -175,23 +205,29 @@ def resolve_input(path) -> tuple[str, Path]:
     with a fix for a missing path, a run folder without results or an unknown file type."""
     p = Path(path)
     if not p.exists():
-        raise ViewerError(f"{path}: no such file or folder\n  fix: give a robot .yaml, a .npz "
-                          "written by `tdphys simulate --out`, or a run folder holding "
-                          f"{RUN_FILE}")
+        raise ViewerError(
+            f"{path}: no such file or folder\n  fix: give a robot .yaml, a .npz "
+            "written by `tdphys simulate --out`, or a run folder holding "
+            f"{RUN_FILE}"
+        )
     if p.is_dir():
         run = p / RUN_FILE
         if not run.is_file():
-            raise ViewerError(f"{path}: this run folder has no {RUN_FILE} (the viewer reads "
-                              f"RUN_DIR/{RUN_FILE}, written by demos/optimize.py)\n  fix: "
-                              "wait for the run to finish, or view a .npz from `tdphys "
-                              "simulate` or a robot .yaml directly")
+            raise ViewerError(
+                f"{path}: this run folder has no {RUN_FILE} (the viewer reads "
+                f"RUN_DIR/{RUN_FILE}, written by demos/optimize.py)\n  fix: "
+                "wait for the run to finish, or view a .npz from `tdphys "
+                "simulate` or a robot .yaml directly"
+            )
         return "npz", run
     if p.suffix == ".npz":
         return "npz", p
     if p.suffix in ROBOT_SUFFIXES:
         return "robot", p
-    raise ViewerError(f"{path}: cannot view a '{p.suffix}' file\n  fix: give a robot .yaml, a "
-                      "trajectory .npz or a run folder")
+    raise ViewerError(
+        f"{path}: cannot view a '{p.suffix}' file\n  fix: give a robot .yaml, a "
+        "trajectory .npz or a run folder"
+    )
 
 
 def load_recording(path, robot_file=None) -> Trajectory:
@@ -200,28 +236,48 @@ def load_recording(path, robot_file=None) -> Trajectory:
     try:
         data = dict(np.load(path, allow_pickle=False))
     except (OSError, ValueError) as exc:
-        raise ViewerError(f"{path}: cannot read it as a .npz ({exc})\n  fix: give the file "
-                          "`tdphys simulate --out` wrote") from None
+        raise ViewerError(
+            f"{path}: cannot read it as a .npz ({exc})\n  fix: give the file "
+            "`tdphys simulate --out` wrote"
+        ) from None
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
-        raise ViewerError(f"{path}: missing arrays {missing} (has {sorted(data)})\n  fix: "
-                          "write it with `tdphys simulate ROBOT.yaml --out FILE.npz`")
+        raise ViewerError(
+            f"{path}: missing arrays {missing} (has {sorted(data)})\n  fix: "
+            "write it with `tdphys simulate ROBOT.yaml --out FILE.npz`"
+        )
     robot = _recorded_robot(path, data, robot_file)
     names = [str(n) for n in data["body_names"]]
     if names != [b.name for b in robot.bodies]:
-        raise ViewerError(f"{path}: its bodies {names} are not those of robot "
-                          f"'{robot.name}' ({[b.name for b in robot.bodies]})\n  fix: pass the "
-                          "robot file it was simulated with, --robot FILE.yaml")
+        raise ViewerError(
+            f"{path}: its bodies {names} are not those of robot "
+            f"'{robot.name}' ({[b.name for b in robot.bodies]})\n  fix: pass the "
+            "robot file it was simulated with, --robot FILE.yaml"
+        )
     pos, quat = data["pos"], data["quat"]
     T1 = len(data["t"])
-    if pos.ndim != 4 or pos.shape[0] != T1 or pos.shape[2] != len(names) or \
-            quat.shape != pos.shape[:3] + (4,):
-        raise ViewerError(f"{path}: pos {pos.shape} / quat {quat.shape} should be (T+1, B, N, 3)"
-                          f" / (T+1, B, N, 4) with T+1 = {T1}, N = {len(names)}\n  fix: "
-                          "write it with `tdphys simulate`")
-    return Trajectory(robot, data["t"], pos, quat, data.get("com_offset"), data.get("target"),
-                      label=path.name, contact_pos=data.get("contact_pos"),
-                      contact_force=data.get("contact_force"))
+    if (
+        pos.ndim != 4
+        or pos.shape[0] != T1
+        or pos.shape[2] != len(names)
+        or quat.shape != pos.shape[:3] + (4,)
+    ):
+        raise ViewerError(
+            f"{path}: pos {pos.shape} / quat {quat.shape} should be (T+1, B, N, 3)"
+            f" / (T+1, B, N, 4) with T+1 = {T1}, N = {len(names)}\n  fix: "
+            "write it with `tdphys simulate`"
+        )
+    return Trajectory(
+        robot,
+        data["t"],
+        pos,
+        quat,
+        data.get("com_offset"),
+        data.get("target"),
+        label=path.name,
+        contact_pos=data.get("contact_pos"),
+        contact_force=data.get("contact_force"),
+    )
 
 
 def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
@@ -239,12 +295,15 @@ def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
     except ModelError as exc:
         raise ViewerError(f"{path}: its robot does not load:\n{exc}") from None
     except OSError as exc:
-        raise ViewerError(f"{robot_file}: cannot read the robot file ({exc})\n  fix: check the "
-                          "path") from None
+        raise ViewerError(
+            f"{robot_file}: cannot read the robot file ({exc})\n  fix: check the path"
+        ) from None
     named = f" (it names {data['robot_path']}, which is missing)" if "robot_path" in data else ""
-    raise ViewerError(f"{path}: no robot stored in it{named}, so its shapes are unknown\n  fix: "
-                      "pass the robot file, `tdphys view FILE.npz --robot ROBOT.yaml`, or "
-                      "simulate again with this version of `tdphys simulate`")
+    raise ViewerError(
+        f"{path}: no robot stored in it{named}, so its shapes are unknown\n  fix: "
+        "pass the robot file, `tdphys view FILE.npz --robot ROBOT.yaml`, or "
+        "simulate again with this version of `tdphys simulate`"
+    )
 
 
 def _recorded_vars(path: Path, data: dict) -> dict | None:
@@ -255,15 +314,25 @@ def _recorded_vars(path: Path, data: dict) -> dict | None:
         given = json.loads(str(data["robot_vars"]))
     except (ValueError, RecursionError):
         given = None
-    if not (isinstance(given, dict) and all(isinstance(v, (int, float)) and
-                                            not isinstance(v, bool) for v in given.values())):
-        raise ViewerError(f"{path}: its robot_vars is not a mapping of var names to numbers\n"
-                          "  fix: simulate again with `tdphys simulate`")
+    if not (
+        isinstance(given, dict)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given.values())
+    ):
+        raise ViewerError(
+            f"{path}: its robot_vars is not a mapping of var names to numbers\n"
+            "  fix: simulate again with `tdphys simulate`"
+        )
     return given
 
 
-def live(path: Path, controls=None, batch: int = 1, steps: int | None = None,
-         precision: str = "f32", vars: dict | None = None) -> LiveTrajectory:
+def live(
+    path: Path,
+    controls=None,
+    batch: int = 1,
+    steps: int | None = None,
+    precision: str = "f32",
+    vars: dict | None = None,
+) -> LiveTrajectory:
     """A LiveTrajectory of the robot file `path` (its `vars:` replaced by `vars`): zero
     controls, or the .npy `controls` ((T, M) or (T, B, M), SI units) whose length sets the
     number of steps when `steps` is None; otherwise `steps` (default 1000)."""
@@ -271,6 +340,7 @@ def live(path: Path, controls=None, batch: int = 1, steps: int | None = None,
     u = None
     if controls is not None:
         from ..datafiles import read_array
+
         u = read_array(controls, "controls")
         if u.ndim in (2, 3) and steps is None:
             steps = u.shape[0]
@@ -278,6 +348,7 @@ def live(path: Path, controls=None, batch: int = 1, steps: int | None = None,
             batch = u.shape[1]
     from .. import backend
     from ..engine.simulation import Simulation
+
     backend.init("cpu", precision)
     sim = Simulation(robot, batch=batch, steps=steps or 1000)
     if u is not None:

@@ -6,6 +6,7 @@ and y up in the image; pixel (row y, column x) has its centre at
 and its ray points along the camera-frame direction (u, v, -f), f = (H/2) / tan(fov/2) the
 focal length in pixels.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,16 +42,31 @@ def camera_spec(robot: Robot, camera: str | Camera) -> CameraSpec:
     if not isinstance(camera, Camera):
         names = [c.name for c in robot.cameras]
         if camera not in names:
-            raise KeyError(f"robot '{robot.name}' has no camera '{camera}'"
-                           + (f"; it has {', '.join(names)}" if names else
-                              "; add one under `cameras:` (docs/robot-format.md)"))
+            raise KeyError(
+                f"robot '{robot.name}' has no camera '{camera}'"
+                + (
+                    f"; it has {', '.join(names)}"
+                    if names
+                    else "; add one under `cameras:` (docs/robot-format.md)"
+                )
+            )
         camera = robot.cameras[names.index(camera)]
     focal = 0.5 * camera.height / math.tan(0.5 * camera.fov)
-    return CameraSpec(name=camera.name, body=camera.body, pos=tuple(camera.pos),
-                      quat=tuple(camera.quat), width=camera.width, height=camera.height,
-                      focal_px=focal, near=camera.near, far=camera.far,
-                      softness=camera.softness, light=tuple(camera.light),
-                      ambient=camera.ambient, background=tuple(camera.background))
+    return CameraSpec(
+        name=camera.name,
+        body=camera.body,
+        pos=tuple(camera.pos),
+        quat=tuple(camera.quat),
+        width=camera.width,
+        height=camera.height,
+        focal_px=focal,
+        near=camera.near,
+        far=camera.far,
+        softness=camera.softness,
+        light=tuple(camera.light),
+        ambient=camera.ambient,
+        background=tuple(camera.background),
+    )
 
 
 def project(spec: CameraSpec, points, cam_pos=None, cam_rot=None) -> np.ndarray:
@@ -59,7 +75,7 @@ def project(spec: CameraSpec, points, cam_pos=None, cam_rot=None) -> np.ndarray:
     world); both default to the spec's own pose (a camera fixed in the world)."""
     pos = np.asarray(spec.pos if cam_pos is None else cam_pos, float)
     rot = quat_to_matrix(spec.quat) if cam_rot is None else np.asarray(cam_rot, float)
-    local = (np.asarray(points, float) - pos) @ rot   # world -> camera frame
+    local = (np.asarray(points, float) - pos) @ rot  # world -> camera frame
     depth = -local[..., 2]
     u = spec.focal_px * local[..., 0] / depth
     v = spec.focal_px * local[..., 1] / depth

@@ -17,6 +17,7 @@ Simulation of the same robot, whose Renderer then draws them. The image of a sta
 nothing else (besides the robot's shapes and its centre-of-mass offsets), so these are exactly
 the images the Renderer made of the original rollout.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,7 @@ import taichi as ti
 
 from ..model.mass import com_offsets
 
-AUTO_SIDE = 256          # [px] scale=None enlarges until the longer side is at least this
+AUTO_SIDE = 256  # [px] scale=None enlarges until the longer side is at least this
 MAX_AUTO_SCALE = 16
 SUFFIXES = (".mp4", ".gif")
 
@@ -41,9 +42,11 @@ def output_kind(path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix in SUFFIXES:
         return suffix[1:]
-    raise ValueError(f"{path}: cannot tell how to save images to a '{suffix or 'no suffix'}' "
-                     "path\n  fix: end it with / for a folder of PNGs (frame_00000.png, ...), "
-                     "or with .mp4 or .gif for a video")
+    raise ValueError(
+        f"{path}: cannot tell how to save images to a '{suffix or 'no suffix'}' "
+        "path\n  fix: end it with / for a folder of PNGs (frame_00000.png, ...), "
+        "or with .mp4 or .gif for a video"
+    )
 
 
 def auto_scale(height: int, width: int) -> int:
@@ -75,14 +78,20 @@ def save_images(frames, path, fps: float = 30.0, scale: int | None = None) -> in
     width and height: an odd one gets one more column or row, a copy of the last. Missing
     parent folders are created. Returns the number of frames written."""
     from ..video import FrameWriter
+
     kind = output_kind(path)
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
-        hint = ("pick one world, e.g. renderer.images()[:, 0]" if frames.ndim == 5 else
-                "add a time axis, e.g. frames[None]" if frames.ndim == 3 else
-                "pass (T, H, W, 3) RGB images")
-        raise ValueError(f"save_images: frames must be (T, H, W, 3), got {frames.shape}\n"
-                         f"  fix: {hint}")
+        hint = (
+            "pick one world, e.g. renderer.images()[:, 0]"
+            if frames.ndim == 5
+            else "add a time axis, e.g. frames[None]"
+            if frames.ndim == 3
+            else "pass (T, H, W, 3) RGB images"
+        )
+        raise ValueError(
+            f"save_images: frames must be (T, H, W, 3), got {frames.shape}\n  fix: {hint}"
+        )
     if len(frames) == 0:
         raise ValueError("save_images: no frames\n  fix: render at least one step")
     if not fps > 0:
@@ -123,8 +132,9 @@ class PoseRenderer:
     def __init__(self, robot, camera: str, chunk: int = 64, com_offset=None):
         from .camera import camera_spec
         from .renderer import Renderer
+
         robot = _robot(robot)
-        self.spec = camera_spec(robot, camera)       # KeyError naming the cameras it has
+        self.spec = camera_spec(robot, camera)  # KeyError naming the cameras it has
         self.robot = robot
         self.state = _PoseState(robot, max(int(chunk), 2))
         self.renderer = Renderer(self.state, camera)
@@ -151,8 +161,9 @@ class PoseRenderer:
         pos, quat = np.asarray(pos), np.asarray(quat)
         N = self.n_bodies
         if pos.ndim != 3 or pos.shape[1:] != (N, 3) or quat.shape != pos.shape[:2] + (4,):
-            raise ValueError(f"pos {pos.shape} / quat {quat.shape} should be (n, {N}, 3) / "
-                             f"(n, {N}, 4)")
+            raise ValueError(
+                f"pos {pos.shape} / quat {quat.shape} should be (n, {N}, 3) / (n, {N}, 4)"
+            )
         n, cap, out = len(pos), self.capacity, []
         real = self.state.np_real
         for start in range(0, n, cap):
@@ -160,7 +171,7 @@ class PoseRenderer:
             p = np.zeros((cap, 1, N, 3), real)
             q = np.zeros((cap, 1, N, 4), real)
             q[..., 0] = 1.0
-            p[:m, 0], q[:m, 0] = pos[start:start + m], quat[start:start + m]
+            p[:m, 0], q[:m, 0] = pos[start : start + m], quat[start : start + m]
             self.state.pos.from_numpy(p)
             self.state.quat.from_numpy(q)
             for t in range(m):
@@ -175,12 +186,18 @@ class _PoseState:
     quat [t, 0, n]; com [0, n]; the shape tables and per-world shape parameters (the robot's
     values, as Simulation.__init__ sets them)."""
 
-    PARAMS = {"shape_pos": 3, "shape_quat": 4, "shape_radius": 0, "shape_half_length": 0,
-              "shape_half_extents": 3}
+    PARAMS = {
+        "shape_pos": 3,
+        "shape_quat": 4,
+        "shape_radius": 0,
+        "shape_half_length": 0,
+        "shape_half_extents": 3,
+    }
 
     def __init__(self, robot, capacity: int):
         from .. import backend
         from ..engine import layout as L
+
         self.backend = backend.current()
         self.robot, self.layout = robot, L.build_layout(robot)
         self.batch, self.steps = 1, capacity - 1
@@ -190,12 +207,17 @@ class _PoseState:
         N, S = self.n_bodies, max(self.n_shapes, 1)
         self.pos = backend.vector(3, (capacity, 1, N), grad=False)
         self.quat = backend.vector(4, (capacity, 1, N), grad=False)
-        self.state = self       # the poses per step, where a Simulation keeps them
+        self.state = self  # the poses per step, where a Simulation keeps them
         self.com = backend.vector(3, (1, N), grad=False)
         self.shape_kind, self.shape_body = backend.int_field(S), backend.int_field(S)
         for name, n in self.PARAMS.items():
-            setattr(self, name, backend.vector(n, (1, S), grad=False) if n else
-                    backend.field(None, (1, S), grad=False))
+            setattr(
+                self,
+                name,
+                backend.vector(n, (1, S), grad=False)
+                if n
+                else backend.field(None, (1, S), grad=False),
+            )
 
     def upload(self) -> None:
         """Fill the tables (after every field, the Renderer's too, is declared: Taichi puts
@@ -203,18 +225,19 @@ class _PoseState:
         S = max(self.n_shapes, 1)
         for name in ("shape_kind", "shape_body"):
             table = np.zeros(S, np.int32)
-            table[:self.n_shapes] = getattr(self.layout, name)
+            table[: self.n_shapes] = getattr(self.layout, name)
             getattr(self, name).from_numpy(table)
         for name, n in self.PARAMS.items():
             value = np.asarray(self.layout.params[name], float)[:1]
             full = np.zeros((1, S) + ((n,) if n else ()))
-            full[:, :value.shape[1]] = value
+            full[:, : value.shape[1]] = value
             getattr(self, name).from_numpy(full.astype(self.np_real))
 
 
 def _robot(robot):
     """A Robot from a Robot or a YAML path."""
     from ..model import Robot, load_robot
+
     if isinstance(robot, Robot):
         return robot
     if isinstance(robot, (str, os.PathLike)):
@@ -222,8 +245,7 @@ def _robot(robot):
     raise TypeError(f"robot must be a tdphys Robot or a YAML path, got {type(robot).__name__}")
 
 
-def frames_from_trajectory(robot, traj, camera: str, world: int = 0,
-                           chunk: int = 64) -> np.ndarray:
+def frames_from_trajectory(robot, traj, camera: str, world: int = 0, chunk: int = 64) -> np.ndarray:
     """Images (T+1, H, W, 3), floats in [0, 1], that `camera` of `robot` (a Robot or a YAML
     path) takes of world `world` of a recorded trajectory `traj`: a dict (or npz, or npz path)
     with pos [m] (T+1, B, N, 3) COM world positions and quat (T+1, B, N, 4), as
@@ -235,15 +257,19 @@ def frames_from_trajectory(robot, traj, camera: str, world: int = 0,
         traj = np.load(traj, allow_pickle=False)
     missing = [k for k in ("pos", "quat") if k not in traj]
     if missing:
-        raise ValueError(f"trajectory has no {' or '.join(missing)}\n  fix: pass "
-                         "Simulation.trajectory() or an npz written by `tdphys simulate --out`")
+        raise ValueError(
+            f"trajectory has no {' or '.join(missing)}\n  fix: pass "
+            "Simulation.trajectory() or an npz written by `tdphys simulate --out`"
+        )
     pos, quat = np.asarray(traj["pos"]), np.asarray(traj["quat"])
     n_bodies = len(robot.bodies)
     if pos.ndim != 4 or pos.shape[2:] != (n_bodies, 3) or quat.shape != pos.shape[:3] + (4,):
-        raise ValueError(f"trajectory pos {pos.shape} / quat {quat.shape} should be "
-                         f"(T+1, B, {n_bodies}, 3) / (T+1, B, {n_bodies}, 4) for robot "
-                         f"'{robot.name}'\n  fix: pass the robot the trajectory was "
-                         "simulated with")
+        raise ValueError(
+            f"trajectory pos {pos.shape} / quat {quat.shape} should be "
+            f"(T+1, B, {n_bodies}, 3) / (T+1, B, {n_bodies}, 4) for robot "
+            f"'{robot.name}'\n  fix: pass the robot the trajectory was "
+            "simulated with"
+        )
     B = pos.shape[1]
     if not 0 <= world < B:
         raise ValueError(f"world {world}: the trajectory has {B} world(s)\n  fix: use 0..{B - 1}")

@@ -45,20 +45,24 @@ import taichi as ti
 
 from .. import backend
 from ..engine import layout as L
-from ..engine.geometry import capsule_segment, closest_between_segments, closest_on_segment, \
-    shape_pose
+from ..engine.geometry import (
+    capsule_segment,
+    closest_between_segments,
+    closest_on_segment,
+    shape_pose,
+)
 from ..engine.tmath import TINY, quat_mul, quat_rotate, quat_rotate_inv, safe_norm
 from .camera import camera_spec
 from ..model.textures import pack_textures, read_texture
 
-LOGIT_CLAMP = 40.0       # soft-coverage logits are clamped to +-40 (sigmoid(40) = 1 - 4e-18)
-SEARCH_ITERATIONS = 32   # golden-section steps for a box: the bracket shrinks 0.618^32 = 2e-7
-                         # (the value is second order in the error of t*: envelope theorem)
-BIG = 1e6                # [m] "no hit" distance
-ORDER_SLOPE = 0.01       # [-] a missed shape is ordered at its closest approach + this x s
-GRAZE = 0.05             # shading point of a round shape: sqrt(h) -> sqrt(h + e^2) - e with
-                         # e = GRAZE r, which bounds the normal's derivative where a ray grazes
-                         # the silhouette (docs/camera.md, "Grazing rays")
+LOGIT_CLAMP = 40.0  # soft-coverage logits are clamped to +-40 (sigmoid(40) = 1 - 4e-18)
+SEARCH_ITERATIONS = 32  # golden-section steps for a box: the bracket shrinks 0.618^32 = 2e-7
+# (the value is second order in the error of t*: envelope theorem)
+BIG = 1e6  # [m] "no hit" distance
+ORDER_SLOPE = 0.01  # [-] a missed shape is ordered at its closest approach + this x s
+GRAZE = 0.05  # shading point of a round shape: sqrt(h) -> sqrt(h + e^2) - e with
+# e = GRAZE r, which bounds the normal's derivative where a ray grazes
+# the silhouette (docs/camera.md, "Grazing rays")
 
 
 @ti.data_oriented
@@ -81,7 +85,7 @@ class Renderer:
         self.focal = cam.focal_px
         B, T, H, W = sim.batch, sim.steps, cam.height, cam.width
         self.n_shapes = sim.n_shapes
-        self.n_layers = sim.n_shapes + 1       # the shapes, then the ground
+        self.n_layers = sim.n_shapes + 1  # the shapes, then the ground
         self.body = -1 if cam.body is None else sim.robot.body_index(cam.body)
         self.ground_on = bool(sim.robot.ground.enabled)
         self.checker = float(sim.robot.ground.checker)
@@ -91,10 +95,10 @@ class Renderer:
         self.depth = backend.field(real, (T + 1, B, H, W), grad=False)
         # one step's layers (recomputed by the backward pass)
         self.logit = backend.field(real, (B, H, W, Ly))
-        self.dist = backend.field(real, (B, H, W, Ly), grad=False)   # ordering only
+        self.dist = backend.field(real, (B, H, W, Ly), grad=False)  # ordering only
         self.colour = backend.field(real, (B, H, W, Ly, 3))
         self.log_t = backend.field(real, (B, H, W, Ly + 1))
-        self.opaque = backend.field(real, (B, H, W, Ly))   # -log(1 - cov) of each layer
+        self.opaque = backend.field(real, (B, H, W, Ly))  # -log(1 - cov) of each layer
         self.t_star = backend.field(real, (B, H, W, Ly), grad=False)  # a constant (envelope)
         self.albedo = backend.field(real, (max(self.n_shapes, 1), 3))
         self.background = backend.field(real, 3)
@@ -102,19 +106,26 @@ class Renderer:
         # adjoints then add up per world, in that world's thread: k_colour_adjoints)
         self.albedo_world = backend.field(real, (B, max(self.n_shapes, 1), 3))
         self.background_world = backend.field(real, (B, 3))
-        self.softness = backend.field(real, (), grad=False)   # no gradient (docs/camera.md)
+        self.softness = backend.field(real, (), grad=False)  # no gradient (docs/camera.md)
         np_real = np.float64 if real == ti.f64 else np.float32
         shapes = [s for body in sim.robot.bodies for s in body.shapes]
-        self._setup_textures(shapes, np_real)   # declares its fields before the first launch
+        self._setup_textures(shapes, np_real)  # declares its fields before the first launch
         colours = np.zeros((max(self.n_shapes, 1), 3))
-        colours[:len(shapes)] = [s.color for s in shapes]
+        colours[: len(shapes)] = [s.color for s in shapes]
         self.albedo.from_numpy(colours.astype(np_real))
         self.background.from_numpy(np.array(cam.background, np_real))
         self.set_softness(cam.softness)
-        self._scratch = [self.logit, self.colour, self.log_t, self.opaque, self.albedo_world,
-                         self.background_world]
-        self.clear_gradients = backend.gradient_clearer([self.image, self.albedo,
-                                                         self.background] + self._scratch)
+        self._scratch = [
+            self.logit,
+            self.colour,
+            self.log_t,
+            self.opaque,
+            self.albedo_world,
+            self.background_world,
+        ]
+        self.clear_gradients = backend.gradient_clearer(
+            [self.image, self.albedo, self.background] + self._scratch
+        )
         self.render = ti.ad.grad_replaced(self._render_forward)
         ti.ad.grad_for(self.render)(self._render_backward)
 
@@ -138,9 +149,10 @@ class Renderer:
             if shape.texture is not None:
                 index[k] = paths.index(shape.texture)
         self.shape_texture.from_numpy(index)
-        self.textured = bool((index >= 0).any())     # compile the shapes' (u, v) at all
-        self.ground_texture = paths.index(ground.texture) \
-            if self.ground_on and ground.texture is not None else -1
+        self.textured = bool((index >= 0).any())  # compile the shapes' (u, v) at all
+        self.ground_texture = (
+            paths.index(ground.texture) if self.ground_on and ground.texture is not None else -1
+        )
         self.texture_size = float(ground.texture_size)
 
     # ------------------------------------------------------------------------------ rays
@@ -189,7 +201,7 @@ class Renderer:
         oc = c - o
         tc = oc.dot(d)
         dist = safe_norm(oc - tc * d)
-        depth, ts = tc, tc       # [m] the entry (ordering, depth output); the shading point
+        depth, ts = tc, tc  # [m] the entry (ordering, depth output); the shading point
         if dist < r:
             h = r * r - dist * dist
             depth = tc - ti.sqrt(h + TINY)
@@ -326,11 +338,13 @@ class Renderer:
         if kind == L.S_SPHERE:
             s, depth, normal, uv = self.sphere_layer(c, q, self.sim.shape_radius[b, k], o, d)
         elif kind == L.S_CAPSULE:
-            s, depth, normal, uv = self.capsule_layer(c, q, self.sim.shape_radius[b, k],
-                                                      self.sim.shape_half_length[b, k], o, d)
+            s, depth, normal, uv = self.capsule_layer(
+                c, q, self.sim.shape_radius[b, k], self.sim.shape_half_length[b, k], o, d
+            )
         else:
-            s, depth, normal, uv = self.box_layer(c, q, self.sim.shape_half_extents[b, k], o, d,
-                                                  t_star)
+            s, depth, normal, uv = self.box_layer(
+                c, q, self.sim.shape_half_extents[b, k], o, d, t_star
+            )
         # the ordering depth: the entry on a hit; on a miss the closest approach pushed back
         # by ORDER_SLOPE s, which is continuous with the entry at s = 0 and puts the nearer
         # silhouette in front where two closest approaches coincide (a ball on a capsule's
@@ -354,8 +368,8 @@ class Renderer:
         along u and v, or clamped to its edge texels along u (clamp_u) / v (clamp_v). The
         texel indices are integers read from the field; the weights carry the gradient."""
         start, h, w = self.texel_info[i, 0], self.texel_info[i, 1], self.texel_info[i, 2]
-        x = u * w - 0.5                 # texel centres at integer x, y
-        y = (1.0 - v) * h - 0.5         # row 0 is the image's top row
+        x = u * w - 0.5  # texel centres at integer x, y
+        y = (1.0 - v) * h - 0.5  # row 0 is the image's top row
         if clamp_u:
             x = ti.math.clamp(x, 0.0, w - 1.0)
         if clamp_v:
@@ -364,7 +378,7 @@ class Renderer:
         y0 = ti.cast(ti.floor(y), ti.i32)
         fx = x - ti.cast(x0, self.sim.real)
         fy = y - ti.cast(y0, self.sim.real)
-        c0, r0 = x0 % w, y0 % h        # Taichi's % is Python's: in [0, w)
+        c0, r0 = x0 % w, y0 % h  # Taichi's % is Python's: in [0, w)
         c1, r1 = (c0 + 1) % w, (r0 + 1) % h
         top = (1.0 - fx) * self.texel(start + r0 * w + c0) + fx * self.texel(start + r0 * w + c1)
         low = (1.0 - fx) * self.texel(start + r1 * w + c0) + fx * self.texel(start + r1 * w + c1)
@@ -387,9 +401,9 @@ class Renderer:
                 half = self.sim.shape_half_extents[b, k]
                 ol, dl = quat_rotate_inv(q, o - c), quat_rotate_inv(q, d)
                 if self.box_entry_depth(ol, dl, half) < 0.0:
-                    continue   # the ray enters the box: box_layer does not need t*
-                mid = -ol.dot(dl)   # closest approach to the centre; the minimum is within
-                reach = half.norm() + (ol + mid * dl).norm() + 1e-6   # this of it
+                    continue  # the ray enters the box: box_layer does not need t*
+                mid = -ol.dot(dl)  # closest approach to the centre; the minimum is within
+                reach = half.norm() + (ol + mid * dl).norm() + 1e-6  # this of it
                 lo, hi = mid - reach, mid + reach
                 g = ti.static(0.5 * (math.sqrt(5.0) - 1.0))
                 x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
@@ -432,21 +446,22 @@ class Renderer:
         depth = ti.cast(BIG, self.sim.real)
         colour = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
         if k < S:
-            s, dk, order, normal, uv = self.shape_layer(t, b, k, o, d,
-                                                        self.t_star[b, y, x, k])
+            s, dk, order, normal, uv = self.shape_layer(t, b, k, o, d, self.t_star[b, y, x, k])
             depth = order
             if self.cam.near < dk < self.cam.far:
                 softness = self.softness[None]
                 if softness > 0.0:
-                    logit = ti.math.clamp(-s * self.focal / (dk * softness),
-                                          -LOGIT_CLAMP, LOGIT_CLAMP)
+                    logit = ti.math.clamp(
+                        -s * self.focal / (dk * softness), -LOGIT_CLAMP, LOGIT_CLAMP
+                    )
                 else:
                     logit = ti.select(s < 0.0, LOGIT_CLAMP, -LOGIT_CLAMP)
-            albedo = ti.Vector([self.albedo_world[b, k, 0], self.albedo_world[b, k, 1],
-                                self.albedo_world[b, k, 2]])
+            albedo = ti.Vector(
+                [self.albedo_world[b, k, 0], self.albedo_world[b, k, 1], self.albedo_world[b, k, 2]]
+            )
             if ti.static(self.textured):
                 i = self.shape_texture[k]
-                if i >= 0:   # boxes: clamped to the face; spheres, capsules: around
+                if i >= 0:  # boxes: clamped to the face; spheres, capsules: around
                     box = self.sim.shape_kind[k] == L.S_BOX
                     albedo *= self.texture(i, uv[0], uv[1], box, True)
             colour = self.shade(albedo, normal)
@@ -456,8 +471,9 @@ class Renderer:
                 if self.cam.near < tg < self.cam.far:
                     depth = tg
                     logit = LOGIT_CLAMP
-                    colour = self.shade(self.ground_colour(o + tg * d),
-                                        ti.Vector([0.0, 0.0, 1.0], dt=self.sim.real))
+                    colour = self.shade(
+                        self.ground_colour(o + tg * d), ti.Vector([0.0, 0.0, 1.0], dt=self.sim.real)
+                    )
         self.logit[b, y, x, k] = logit
         self.dist[b, y, x, k] = depth
         for c in ti.static(range(3)):
@@ -467,10 +483,11 @@ class Renderer:
     def ground_colour(self, p):
         base = ti.Vector(self.sim.robot.ground.color, dt=self.sim.real)
         shade = 1.0
-        if ti.static(self.ground_texture >= 0):   # tiles of texture_size [m], repeating
+        if ti.static(self.ground_texture >= 0):  # tiles of texture_size [m], repeating
             size = ti.static(self.texture_size)
-            base *= self.texture(ti.static(self.ground_texture), p[0] / size, p[1] / size,
-                                 False, False)
+            base *= self.texture(
+                ti.static(self.ground_texture), p[0] / size, p[1] / size, False, False
+            )
         elif ti.static(self.checker > 0.0):
             i = ti.floor(p[0] / self.checker) + ti.floor(p[1] / self.checker)
             if i - 2.0 * ti.floor(0.5 * i) > 0.5:
@@ -505,8 +522,9 @@ class Renderer:
                     for y, x, k in ti.ndrange(self.height, self.width, self.n_layers + 1):
                         self.transmit(i // stride, y, x, k)
         else:
-            for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width,
-                                         self.n_layers + 1):
+            for b, y, x, k in ti.ndrange(
+                self.sim.batch, self.height, self.width, self.n_layers + 1
+            ):
                 self.transmit(b, y, x, k)
 
     @ti.func
@@ -533,15 +551,16 @@ class Renderer:
                     for y, x, k in ti.ndrange(self.height, self.width, self.n_layers + 1):
                         self.composite(t, i // stride, y, x, k)
         else:
-            for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width,
-                                         self.n_layers + 1):
+            for b, y, x, k in ti.ndrange(
+                self.sim.batch, self.height, self.width, self.n_layers + 1
+            ):
                 self.composite(t, b, y, x, k)
 
     @ti.func
     def composite(self, t, b, y, x, k):
         """image[t, b, y, x] += layer k's colour (the background at k = n_layers) times its
         coverage and transmittance."""
-        transmitted = ti.exp(self.log_t[b, y, x, k])   # one factor for the three channels
+        transmitted = ti.exp(self.log_t[b, y, x, k])  # one factor for the three channels
         if k < self.n_layers:
             weight = transmitted * (1.0 / (1.0 + ti.exp(-self.logit[b, y, x, k])))
             for c in ti.static(range(3)):
@@ -563,7 +582,7 @@ class Renderer:
     @ti.kernel
     def k_share_colours(self):
         """Forward only: every world's copy of albedo and background."""
-        ti.loop_config(serialize=True)   # a few numbers: no hand-off to the thread pool
+        ti.loop_config(serialize=True)  # a few numbers: no hand-off to the thread pool
         for b in range(self.sim.batch):
             for k, c in ti.ndrange(self.albedo.shape[0], 3):
                 self.albedo_world[b, k, c] = self.albedo[k, c]

@@ -18,6 +18,7 @@ KINDS lists the kinds: a kind's integer code (Layout.joint_kind) is its index th
 kinds are numbered the shared ones first, then each kind's own in KINDS order (Layout.row_kind
 0 .. N_ROW_KINDS - 1; layout numbers the other rows after them).
 """
+
 import taichi as ti
 
 from ...model.schema import JOINT_AXES, JOINT_CHILD_AXES, JOINT_KINDS
@@ -25,17 +26,23 @@ from . import ball, common, fixed, hinge, slider, universal
 
 KINDS = (ball, hinge, fixed, slider, universal)
 CODES = {kind.NAME: code for code, kind in enumerate(KINDS)}
-ROW_KINDS = tuple(dict.fromkeys((common.POINT, common.ANGULAR_LOCK)
-                                + tuple(rk for kind in KINDS for rk, _ in kind.ROWS)))
+ROW_KINDS = tuple(
+    dict.fromkeys(
+        (common.POINT, common.ANGULAR_LOCK) + tuple(rk for kind in KINDS for rk, _ in kind.ROWS)
+    )
+)
 N_ROW_KINDS = len(ROW_KINDS)
 ROW_CODES = {rk: code for code, rk in enumerate(ROW_KINDS)}
 
 if set(CODES) != set(JOINT_KINDS) or any(
-        (JOINT_AXES[k.NAME], JOINT_CHILD_AXES.get(k.NAME, ())) != (k.N_AXES, k.CHILD_AXES)
-        for k in KINDS):
-    raise RuntimeError("tdphys/engine/joints/__init__.py KINDS and tdphys/model/schema.py "
-                       "JOINT_KINDS / JOINT_AXES / JOINT_CHILD_AXES disagree: list every kind "
-                       "in both, with its number of axes and those the child carries")
+    (JOINT_AXES[k.NAME], JOINT_CHILD_AXES.get(k.NAME, ())) != (k.N_AXES, k.CHILD_AXES)
+    for k in KINDS
+):
+    raise RuntimeError(
+        "tdphys/engine/joints/__init__.py KINDS and tdphys/model/schema.py "
+        "JOINT_KINDS / JOINT_AXES / JOINT_CHILD_AXES disagree: list every kind "
+        "in both, with its number of axes and those the child carries"
+    )
 
 
 def structural_rows(name: str) -> list:

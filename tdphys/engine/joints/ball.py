@@ -4,6 +4,7 @@ Three axes fixed in the parent (motors and sensors; no limits). The coordinate a
 is the component along it of the rotation vector [rad] of the child's turn from its initial
 orientation relative to the parent.
 """
+
 import taichi as ti
 
 from ..frames import six
@@ -13,7 +14,7 @@ from . import common
 NAME = "ball"
 N_AXES = 3
 ROWS = ((common.POINT, 3),)
-CHILD_AXES = ()          # every axis is carried by the parent
+CHILD_AXES = ()  # every axis is carried by the parent
 references = common.perpendicular_references
 
 

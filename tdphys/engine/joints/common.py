@@ -10,6 +10,7 @@ world). A structural row is (ja, jb, C): the 6-vector Jacobians (linear then ang
 of its relative velocity J v = ja . v_a + jb . v_b and its position error C [m or rad]; the
 solver drives J v to -bias C (rows.row).
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ class RowKind:
     """A kind of structural joint row. `function(s, w, j, k, qp, qc, rp, rc, d)` is a
     ti.func giving (ja, jb, C) of row k (0, 1, ...) of joint j in world w from the joint's
     frames (module docstring); the registry (joints/__init__.py) numbers the kinds."""
+
     name: str
     function: object
 

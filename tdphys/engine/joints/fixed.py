@@ -3,6 +3,7 @@
 Rows: the point rows and the angular lock rows (common.py). No axes, so no coordinate:
 no motor, limit or joint sensor can name one.
 """
+
 from . import common
 
 NAME = "fixed"

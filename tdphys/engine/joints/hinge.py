@@ -5,6 +5,7 @@ perpendicular to u_0, u_1, the parent's pair spanning the plane normal to its ax
 C = a_c . u_k [rad, small-angle]; J = (0, u_k x a_c | 0, a_c x u_k). The coordinate is the
 angle [rad] about the parent's axis between the reference vectors (common.angle_about).
 """
+
 import taichi as ti
 
 from ..frames import six

@@ -7,6 +7,7 @@ C = u_k . d [m]; J = (-u_k, -(r_p + d) x u_k | u_k, r_c x u_k) (u_k turns with t
 about its centre of mass). The coordinate is the offset along the axis [m], 0 at the initial
 pose.
 """
+
 import taichi as ti
 
 from ..frames import six

@@ -7,6 +7,7 @@ J = (0, a_1 x a_2 | 0, -(a_1 x a_2)). The coordinate along each axis is the angl
 about it between reference vectors (common.angle_about); each axis's reference is the other
 axis, so axis 0 turns the child's copy of axis 1 and axis 1 turns the parent's axis 0.
 """
+
 import taichi as ti
 
 from ..frames import six
@@ -16,7 +17,7 @@ from . import common
 NAME = "universal"
 N_AXES = 2
 CHILD_AXIS = 1
-CHILD_AXES = (CHILD_AXIS,)   # axis 1 is carried by the child
+CHILD_AXES = (CHILD_AXIS,)  # axis 1 is carried by the child
 
 
 def references(axes: list) -> list:
