@@ -219,7 +219,9 @@ def test_starts_refuse_a_trained_initial_state(tmp_path, robots_dir):
     _expect_model_error(p, "task.starts", ["`trainable: init_vel` also sets"], check_robot=True)
 
 
-def test_starts_move_hinges_and_sliders_only(tmp_path, robots_dir):
+def test_starts_move_one_axis_joints_only(tmp_path, robots_dir):
+    """A random start turns or slides a joint along its one axis: a two-axis universal joint
+    is refused, naming the kinds it could be."""
     from test_optimize import _expect_model_error
 
     text = (robots_dir.parent / "experiments" / "arm_reach.yaml").read_text()
@@ -231,7 +233,10 @@ def test_starts_move_hinges_and_sliders_only(tmp_path, robots_dir):
         )
     )
     _expect_model_error(
-        p, "task.starts.joints.shoulder", ["universal joint", "hinge or slider"], check_robot=True
+        p,
+        "task.starts.joints.shoulder",
+        ["universal joint", "one-axis joints only (hinge or slider)"],
+        check_robot=True,
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import backend
 from ..errors import TdphysError
 from ..model.robot_file import load_robot_file as load_robot
-from ..tasks.sampling import JointStart, RandomStarts
+from ..tasks.sampling import MOVABLE_KINDS, JointStart, RandomStarts
 from .adam_loop import train_adam
 from .builds import Builds
 from .checkpoints import RESUMED, Checkpoint, check_resume
@@ -133,14 +133,14 @@ def replay_nudged(
     builds: Builds | None = None,
 ):
     """How robust is a learnt controller? Roll `x` out from the robot file's start (world 0)
-    and from worlds - 1 starts where every hinge and slider joint is moved by a uniform draw
+    and from worlds - 1 starts where every one-axis joint (hinge, slider) is moved by a draw
     in +-`nudge` and set moving at a rate drawn in +-`nudge` ([rad] or [m], [rad/s] or
     [m/s]; draws from `seed`), for `duration` [s] (default: the task's); `x` as in replay.
     Returns (a list of (metrics, success) per world, the Simulation)."""
     robot = _replay_robot(exp, arch)
     spread = (-float(nudge), float(nudge))
     joints = tuple(
-        JointStart(j.name, spread, spread) for j in robot.joints if j.kind in ("hinge", "slider")
+        JointStart(j.name, spread, spread) for j in robot.joints if j.kind in MOVABLE_KINDS
     )
     starts = RandomStarts(joints=joints, batch=int(worlds), seed=int(seed))
     metrics, sim, task = rollouts(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ModelError
+from ..model.schema import JOINT_AXES, JOINT_KINDS, LINEAR_JOINTS
 from ..model.yamlread import At, Map, integer, numbers, robot_lacks, seed, size
 from ..rotations import axis_angle_quat, quat_mul, quat_to_matrix
 
@@ -128,22 +129,26 @@ def parse_targets(at: At) -> RandomTargets:
     return RandomTargets(low=low, high=high, **counts)
 
 
+# the joint kinds a random start can move: those with one axis, turned about it or slid along
+MOVABLE_KINDS = tuple(kind for kind in JOINT_KINDS if JOINT_AXES[kind] == 1)
+
+
 def check_starts(starts: RandomStarts, robot, file: str, robot_path: str, key: str) -> None:
-    """The joints random starts (`key`: task.starts or task.confirm_starts) move are hinge
-    or slider joints of the robot; ModelError naming the key otherwise."""
+    """The joints random starts (`key`: task.starts or task.confirm_starts) move are
+    one-axis joints of the robot (MOVABLE_KINDS); ModelError naming the key otherwise."""
     joints = {j.name: j for j in robot.joints}
     for js in starts.joints:
         where = f"{key}.joints.{js.joint}"
         if js.joint not in joints:
             raise robot_lacks(file, where, robot_path, "joint", js.joint, list(joints))
-        if joints[js.joint].kind not in ("hinge", "slider"):
+        if joints[js.joint].kind not in MOVABLE_KINDS:
+            kinds = " or ".join(MOVABLE_KINDS)
             raise ModelError(
                 file,
                 where,
-                f"joint '{js.joint}' is a "
-                f"{joints[js.joint].kind} joint; random starts move hinge and "
-                "slider joints only",
-                "name a hinge or slider joint",
+                f"joint '{js.joint}' is a {joints[js.joint].kind} joint; random starts move "
+                f"one-axis joints only ({kinds})",
+                f"name a {kinds} joint",
             )
 
 
@@ -225,10 +230,10 @@ class Starts:
                     r = quat_to_matrix(turn[p])
                     c, a = r @ c + shift[p], r @ a
                 anchors[k], axes[k] = c, a
-                q = offsets[w, k, 0]
-                move = axis_angle_quat(a, q if j.kind == "hinge" else 0.0)
+                q, turns = offsets[w, k, 0], j.kind not in LINEAR_JOINTS
+                move = axis_angle_quat(a, q if turns else 0.0)
                 r = quat_to_matrix(move)
-                move_shift = c - r @ c if j.kind == "hinge" else q * a
+                move_shift = c - r @ c if turns else q * a
                 for b in self.subtree[k]:
                     turn[b] = quat_mul(move, turn[b])
                     shift[b] = r @ shift[b] + move_shift
@@ -240,7 +245,7 @@ class Starts:
             for k in self.order:
                 rate, a, c = offsets[w, k, 1], axes[k], anchors[k]
                 for b in self.subtree[k]:
-                    if self.joints[k].kind == "hinge":
+                    if self.joints[k].kind not in LINEAR_JOINTS:
                         omega[b] += rate * a
                         vel[b] += rate * np.cross(a, com_world[b] - c)
                     else:
