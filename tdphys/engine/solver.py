@@ -180,15 +180,17 @@ def row_adjoint(s, u, k, w, r, kind, a, b):
     adjoints of the row's outputs (the bodies' velocities after the update, the new impulses)
     and are replaced by the adjoints of its inputs. The forward values come from the stored
     history (hist, lam). Adjoints of the row's scratch (Jacobians, masses, bounds) accumulate
-    into their .grad fields; each world is one thread, so plain read-add-write is race-free."""
+    into their .grad fields; each world is one thread, so plain read-add-write is race-free
+    (written `x = x + y`: Taichi compiles a field's `x += y` to an atomic add, on CPU a
+    compare-and-swap loop per component; every hand-written adjoint accumulates this way)."""
     va = start_velocity(s, u, k, w, r, 0, a)
     vb = start_velocity(s, u, k, w, r, 1, b)
     ga, gb = tree.body_or_zero(s.vbar, w, a), tree.body_or_zero(s.vbar, w, b)
     ma, mb, ja, jb = s.ma[u, w, r], s.mb[u, w, r], s.ja[u, w, r], s.jb[u, w, r]
     old, new = s.lam[u, k, w, r], s.lam[u, k + 1, w, r]
     # outputs: va' = va + ma (new - old) [+ ma2 (new2 - old2)], likewise vb'
-    s.ma.grad[u, w, r] += ga * (new - old)
-    s.mb.grad[u, w, r] += gb * (new - old)
+    s.ma.grad[u, w, r] = s.ma.grad[u, w, r] + ga * (new - old)
+    s.mb.grad[u, w, r] = s.mb.grad[u, w, r] + gb * (new - old)
     new_bar = s.lam_bar[w, r] + ma.dot(ga) + mb.dot(gb)
     old_bar = -(ma.dot(ga) + mb.dot(gb))
     va_bar, vb_bar = ga, gb
@@ -201,8 +203,8 @@ def row_adjoint(s, u, k, w, r, kind, a, b):
         r2 = r + 1
         ma2, mb2, ja2, jb2 = s.ma[u, w, r2], s.mb[u, w, r2], s.ja[u, w, r2], s.jb[u, w, r2]
         old2, new2 = s.lam[u, k, w, r2], s.lam[u, k + 1, w, r2]
-        s.ma.grad[u, w, r2] += ga * (new2 - old2)
-        s.mb.grad[u, w, r2] += gb * (new2 - old2)
+        s.ma.grad[u, w, r2] = s.ma.grad[u, w, r2] + ga * (new2 - old2)
+        s.mb.grad[u, w, r2] = s.mb.grad[u, w, r2] + gb * (new2 - old2)
         new2_bar = s.lam_bar[w, r2] + ma2.dot(ga) + mb2.dot(gb)
         old2_bar = -(ma2.dot(ga) + mb2.dot(gb))
         meff2, vt2 = s.meff[u, w, r2], s.vt[u, w, r2]
@@ -218,14 +220,14 @@ def row_adjoint(s, u, k, w, r, kind, a, b):
             radial = u1 * new_bar + u2 * new2_bar
             trial_bar = limit / norm * (new_bar - u1 * radial)
             trial2_bar = limit / norm * (new2_bar - u2 * radial)
-            s.mu.grad[u, w, r] += radial * normal
+            s.mu.grad[u, w, r] = s.mu.grad[u, w, r] + radial * normal
             normal_bar = radial * s.mu[u, w, r]
         old2_bar += trial2_bar
-        s.meff.grad[u, w, r2] += trial2_bar * (vt2 - jv2)
-        s.vt.grad[u, w, r2] += trial2_bar * meff2
+        s.meff.grad[u, w, r2] = s.meff.grad[u, w, r2] + trial2_bar * (vt2 - jv2)
+        s.vt.grad[u, w, r2] = s.vt.grad[u, w, r2] + trial2_bar * meff2
         jv2_bar = -trial2_bar * meff2
-        s.ja.grad[u, w, r2] += jv2_bar * va
-        s.jb.grad[u, w, r2] += jv2_bar * vb
+        s.ja.grad[u, w, r2] = s.ja.grad[u, w, r2] + jv2_bar * va
+        s.jb.grad[u, w, r2] = s.jb.grad[u, w, r2] + jv2_bar * vb
         va_bar += jv2_bar * ja2
         vb_bar += jv2_bar * jb2
         s.lam_bar[w, r2] = old2_bar
@@ -233,37 +235,37 @@ def row_adjoint(s, u, k, w, r, kind, a, b):
         normal = s.lam[u, k + 1, w, s.row_ref[r]]
         hi = s.mu[u, w, r] * normal
         if trial > hi:
-            s.mu.grad[u, w, r] += new_bar * normal
+            s.mu.grad[u, w, r] = s.mu.grad[u, w, r] + new_bar * normal
             normal_bar = new_bar * s.mu[u, w, r]
         elif trial < -hi:
-            s.mu.grad[u, w, r] -= new_bar * normal
+            s.mu.grad[u, w, r] = s.mu.grad[u, w, r] - new_bar * normal
             normal_bar = -new_bar * s.mu[u, w, r]
         else:
             trial_bar = new_bar
     else:
         if s.lo[u, w, r] == s.hi[u, w, r]:  # a force motor: new = hi whatever the trial
-            s.hi.grad[u, w, r] += new_bar
+            s.hi.grad[u, w, r] = s.hi.grad[u, w, r] + new_bar
         elif trial > s.hi[u, w, r]:
-            s.hi.grad[u, w, r] += new_bar
+            s.hi.grad[u, w, r] = s.hi.grad[u, w, r] + new_bar
         elif trial < s.lo[u, w, r]:
-            s.lo.grad[u, w, r] += new_bar
+            s.lo.grad[u, w, r] = s.lo.grad[u, w, r] + new_bar
         else:
             trial_bar = new_bar
     # trial = old (1 - isc) + ms meff (vt - jv)
     old_bar += trial_bar * (1.0 - isc)
-    s.isc.grad[u, w, r] -= trial_bar * old
-    s.ms.grad[u, w, r] += trial_bar * meff * (vt - jv)
-    s.meff.grad[u, w, r] += trial_bar * ms * (vt - jv)
-    s.vt.grad[u, w, r] += trial_bar * ms * meff
+    s.isc.grad[u, w, r] = s.isc.grad[u, w, r] - trial_bar * old
+    s.ms.grad[u, w, r] = s.ms.grad[u, w, r] + trial_bar * meff * (vt - jv)
+    s.meff.grad[u, w, r] = s.meff.grad[u, w, r] + trial_bar * ms * (vt - jv)
+    s.vt.grad[u, w, r] = s.vt.grad[u, w, r] + trial_bar * ms * meff
     jv_bar = -trial_bar * ms * meff
-    s.ja.grad[u, w, r] += jv_bar * va
-    s.jb.grad[u, w, r] += jv_bar * vb
+    s.ja.grad[u, w, r] = s.ja.grad[u, w, r] + jv_bar * va
+    s.jb.grad[u, w, r] = s.jb.grad[u, w, r] + jv_bar * vb
     va_bar += jv_bar * ja
     vb_bar += jv_bar * jb
     s.lam_bar[w, r] = old_bar
     if kind == L.ROW_FRICTION or kind == L.ROW_TORSION:
         ref = s.row_ref[r]
-        s.lam_bar[w, ref] += normal_bar
+        s.lam_bar[w, ref] = s.lam_bar[w, ref] + normal_bar
     if a >= 0:
         s.vbar[w, a] = va_bar
     if b >= 0:
@@ -298,8 +300,8 @@ def solve_adjoint(s, u, w):
         s.vin[w, n] = s.vstart[u, w, n] + s.vwarm[u, w, n]
     project_adjoint(s, u, 0, w)
     for n in range(s.n_bodies):
-        s.vstart.grad[u, w, n] += s.vbar[w, n]
-        s.vwarm.grad[u, w, n] += s.vbar[w, n]
+        s.vstart.grad[u, w, n] = s.vstart.grad[u, w, n] + s.vbar[w, n]
+        s.vwarm.grad[u, w, n] = s.vwarm.grad[u, w, n] + s.vbar[w, n]
     for r in range(s.n_rows):
         if s.row_tree[r] == 0:
-            s.lam.grad[u, 0, w, r] += s.lam_bar[w, r]
+            s.lam.grad[u, 0, w, r] = s.lam.grad[u, 0, w, r] + s.lam_bar[w, r]

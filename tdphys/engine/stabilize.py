@@ -84,10 +84,10 @@ def solve_adjoint(s, u, w):
                 if k < d:
                     r = r0 + k
                     mu = s.stab_mu[u, w, r]
-                    s.ja.grad[u, w, r] += -(yj[k] * xa + mu * yba)
-                    s.jb.grad[u, w, r] += -(yj[k] * xb + mu * ybb)
-                    s.cm.grad[u, w, r] += yj[k] * mu
-                    s.gap.grad[u, w, r] -= yj[k]
+                    s.ja.grad[u, w, r] = s.ja.grad[u, w, r] - (yj[k] * xa + mu * yba)
+                    s.jb.grad[u, w, r] = s.jb.grad[u, w, r] - (yj[k] * xb + mu * ybb)
+                    s.cm.grad[u, w, r] = s.cm.grad[u, w, r] + yj[k] * mu
+                    s.gap.grad[u, w, r] = s.gap.grad[u, w, r] - yj[k]
 
 
 @ti.func

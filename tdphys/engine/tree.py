@@ -238,10 +238,12 @@ def project(s, u, p, w):
 def mass_block_adjoint(s, u, w, n, x, ybar):
     """Accumulate Hbar = -ybar x^T on body n's mass block (bmass, iw of substep u) for a
     solution x = H^-1 y whose body part is x and adjoint solve ybar = H^-1 xbar."""
-    s.bmass.grad[u, w, n] -= ybar[0] * x[0] + ybar[1] * x[1] + ybar[2] * x[2]
+    s.bmass.grad[u, w, n] = s.bmass.grad[u, w, n] - (
+        ybar[0] * x[0] + ybar[1] * x[1] + ybar[2] * x[2]
+    )
     ya = ti.Vector([ybar[3], ybar[4], ybar[5]])
     xa = ti.Vector([x[3], x[4], x[5]])
-    s.iw.grad[u, w, n] -= ya.outer_product(xa)
+    s.iw.grad[u, w, n] = s.iw.grad[u, w, n] - ya.outer_product(xa)
 
 
 @ti.func
@@ -287,10 +289,14 @@ def project_adjoint(s, u, p, w):
                     before = impulse_before(s, u, p, w, r)
                     mu = before - s.lamj[u, p, w, r]
                     # H blocks (J on both off-diagonal sides, -cm on the diagonal)
-                    s.ja.grad[u, w, r] += -(yj[k] * dva + mu * yba) - yj[k] * va
-                    s.jb.grad[u, w, r] += -(yj[k] * dvb + mu * ybb) - yj[k] * vb
-                    s.cm.grad[u, w, r] += yj[k] * mu - yj[k] * before
-                    s.vt.grad[u, w, r] += yj[k]
+                    s.ja.grad[u, w, r] = s.ja.grad[u, w, r] + (
+                        -(yj[k] * dva + mu * yba) - yj[k] * va
+                    )
+                    s.jb.grad[u, w, r] = s.jb.grad[u, w, r] + (
+                        -(yj[k] * dvb + mu * ybb) - yj[k] * vb
+                    )
+                    s.cm.grad[u, w, r] = s.cm.grad[u, w, r] + (yj[k] * mu - yj[k] * before)
+                    s.vt.grad[u, w, r] = s.vt.grad[u, w, r] + yj[k]
                     gva -= yj[k] * s.ja[u, w, r]
                     gvb -= yj[k] * s.jb[u, w, r]
                     s.lam_bar[w, r] = s.lam_bar[w, r] - s.cm[u, w, r] * yj[k]
