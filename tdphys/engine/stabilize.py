@@ -19,7 +19,8 @@ joints are rigid (solver.joint_hz 0); soft joints keep their error on purpose.
 
 Gradients: gap rows and the displacement are stages Taichi differentiates; the solve between
 them is differentiated by hand like tree.project_adjoint: for x = H^-1 y, ybar = H^-1 xbar and
-Hbar = -ybar x^T on H's non-zero blocks. Fields (per substep u, world w): gap [u, w, r] (C of
+Hbar = -ybar x^T on H's non-zero blocks, added into the gradient fields as `x = x + y`, not
+with atomic adds (as tree.project_adjoint). Fields (per substep u, world w): gap [u, w, r] (C of
 tree row r at the drifted pose [m or rad]), dx [u, w, n], stab_mu [u, w, r] (the rows' part
 of the solution, kept for the adjoint).
 """

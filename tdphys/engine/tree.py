@@ -20,6 +20,8 @@ blocks negative definite (unused padding rows hold -1), each inverted through a 
 
 Gradients (hand-written, see project_adjoint): for x = H^-1 y, ybar = H^-1 xbar (H is symmetric)
 and Hbar = -ybar x^T on H's non-zero blocks, so the factorisation itself is never differentiated.
+The adjoints run one thread per world and add into the gradient fields as `x = x + y`, since
+Taichi compiles a field's `x += y` to an atomic add (solver.row_adjoint).
 Fields read (per substep u, world w): ja, jb, vt, cm [u, w, r] of the tree rows, bmass [u, w, n]
 [kg], iw [u, w, n] [kg m^2] world inertia about the centre of mass.
 """
