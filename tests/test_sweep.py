@@ -284,3 +284,20 @@ def test_a_folder_of_another_sweep_is_refused(tiny, tmp_path, capsys):
     assert _sweep(tiny(), "--seeds", "0", "--out", tmp_path / "sweep") == 2
     err = capsys.readouterr().err
     assert "holds a trial of another sweep" in err and "budget 999 there, 60 here" in err
+
+
+def test_a_moved_checkout_plans_the_same_trials(tmp_path, robots_dir):
+    """A sweep's trials are fingerprinted by what they run, not where the files lie: the same
+    experiment and robot copied to another folder give the same digest, so a checkout moved
+    or copied elsewhere resumes its sweeps."""
+    from tdphys.sweep.plan import plan
+
+    digests = []
+    for place in ("here", "there"):
+        home = tmp_path / place
+        (home / "robots").mkdir(parents=True)
+        (home / "robots" / "ball.yaml").write_text((robots_dir / "ball.yaml").read_text())
+        path = home / "tiny.yaml"
+        path.write_text(TINY.format(robot="robots/ball.yaml", budget=60))
+        digests.append(plan(str(path), [{}], [0], home / "sweep", None)[0].digest)
+    assert digests[0] == digests[1]

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +145,17 @@ def seed_values(exp, seed: int) -> dict[str, str]:
 
 
 def _digest(exp) -> str:
-    """A fingerprint of what the experiment runs (its file's path left out)."""
-    text = repr(dataclasses.replace(exp, file=""))
+    """A fingerprint of what the experiment runs: its values, with the paths it names taken
+    relative to the experiment file's folder, so a checkout moved or copied elsewhere resumes
+    its sweeps."""
+    home = Path(exp.file).parent
+
+    def rel(path: str | None) -> str | None:
+        return None if path is None else os.path.relpath(path, home)
+
+    text = repr(
+        dataclasses.replace(exp, file="", robot=rel(exp.robot), init_from=rel(exp.init_from))
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
