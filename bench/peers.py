@@ -1,13 +1,13 @@
 """tdphys and MuJoCo on the same work: the same MJCF file, controls and loss
 (docs/studies/peers.md).
 
-    python bench/peers.py                                   # ant and half_cheetah
+    python bench/peers.py                                   # ant, half_cheetah, humanoid
     python bench/peers.py --models ant --batch 256 --horizons 100,1000 --markdown peers.md
     python bench/peers.py --models ant --batch 8 --horizons 20,40 --repeats 1   # a quick look
 
 The models are gymnasium's MuJoCo files, read from the installed gymnasium package. Both
 engines load the file itself: MuJoCo directly, tdphys through its MJCF import (docs/mjcf.md),
-which refuses humanoid (three hinges in one body); the table says so for a refused model.
+and where a model is refused the table says so instead.
 
 Each engine and model is measured in a fresh process of its own, so its start-up and peak
 memory are its own:

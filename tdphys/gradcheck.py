@@ -48,7 +48,11 @@ GROUPS = {
         "shape_friction",
         "shape_restitution",
         "shape_torsional_friction",
+        "shape_contact_hz",
+        "shape_contact_damping",
         "ground_friction",
+        "ground_contact_hz",
+        "ground_contact_damping",
         "anchor_p",
         "anchor_c",
         "motor_gain",
@@ -195,7 +199,8 @@ def valid_entries(layout, name: str, steps: int) -> np.ndarray:
         valid &= kinds.reshape((-1,) + (1,) * (valid.ndim - 1))
     users = _users(layout, name)
     if users is not None:  # given mass properties, gears, passive joints: where they act
-        valid &= np.asarray(users, bool).reshape((-1,) + (1,) * (valid.ndim - 1))
+        users = np.asarray(users, bool)
+        valid &= users.reshape(users.shape + (1,) * (valid.ndim - users.ndim))
     return valid
 
 
@@ -208,10 +213,13 @@ def _users(layout, name: str):
         return layout.body_has_inertia
     if name == "motor_gear":
         return layout.motor_mode == L.M_FORCE
-    if name == "passive_friction_loss":
-        return [j.friction_loss > 0 for j in robot.joints]
+    joints = robot.joints
+    if name == "passive_friction_loss":  # per joint and axis
+        return [
+            [k < len(j.axes) and j.friction_loss[k] > 0 for k in range(3)] for j in robot.joints
+        ]
     if name.startswith("passive_"):
-        return [j.passive for j in robot.joints]
+        return [[k in L.passive_axes(j) for k in range(3)] for j in joints]
     return None
 
 
@@ -232,7 +240,8 @@ def choose(layout, steps: int, groups, per_param: int, seed: int = 0) -> list[Ta
 
 
 def label(layout, target: Target) -> str:
-    """The entry in words: 'shape_radius[ball]', 'init_vel[torso].z', 'ctrl[t=4, hip]'."""
+    """The entry in words: 'shape_radius[ball]', 'init_vel[torso].z', 'ctrl[t=4, hip]',
+    'passive_damping[hip].axis1'."""
     name, idx = target.name, target.index
     if name == "ctrl":
         return f"ctrl[t={idx[0]}, {layout.motor_names[idx[1]]}]"
@@ -247,7 +256,9 @@ def label(layout, target: Target) -> str:
     if owner is not None:
         text += f"[{owner(idx[0])}" + (f" #{idx[0]}" if key[:1] == "S" else "") + "]"
         idx = idx[1:]
-    if len(idx) == 1 and key.endswith("3"):
+    if len(idx) == 1 and key == "Jx3":  # per joint axis
+        text += f".axis{idx[0]}"
+    elif len(idx) == 1 and key.endswith("3"):
         text += "." + "xyz"[idx[0]]
     elif idx:
         text += str(list(idx))

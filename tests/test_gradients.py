@@ -112,7 +112,8 @@ LIMITED_MOTORS = (0, 4)  # the hinge's and the slider's motors, in control order
 def contact_zoo():
     """Every contact pair type, in states away from contact switches: a ball sliding and
     spinning on the ground, a box resting, a capsule rolling, overlapping body pairs, and a
-    ball falling through the speculative contact margin onto the ground."""
+    ball falling through the speculative contact margin onto the ground; the sliding ball, one
+    of a sphere pair and the ground have their own contact softness."""
 
     def free(name, shape, pos, **kw):
         return Body(name, (shape,), pos=pos, **kw)
@@ -127,6 +128,8 @@ def contact_zoo():
                 friction=0.4,
                 restitution=0.2,
                 torsional_friction=0.05,
+                contact_hz=15.0,  # its own softness, mixed with the ground's
+                contact_damping=3.0,
             ),
             (0, 0, 0.295),
             vel=(2.0, 0.5, 0),
@@ -146,7 +149,11 @@ def contact_zoo():
             vel=(0.5, 0, 0),
         ),
         free("s1", Shape("sphere", radius=0.2, mass=1.0, ground=False), (0, 3, 2)),
-        free("s2", Shape("sphere", radius=0.2, mass=1.5, ground=False), (0.1, 3.05, 2.37)),
+        free(
+            "s2",
+            Shape("sphere", radius=0.2, mass=1.5, ground=False, contact_hz=12.0),
+            (0.1, 3.05, 2.37),
+        ),
         free(
             "k1", Shape("capsule", radius=0.1, half_length=0.3, mass=1.0, ground=False), (2, 3, 2)
         ),
@@ -184,7 +191,7 @@ def contact_zoo():
         bodies=bodies,
         contact_pairs=pairs,
         sensors=sensors,
-        ground=Ground(friction=1.0, torsional_friction=0.02),
+        ground=Ground(friction=1.0, torsional_friction=0.02, contact_hz=20.0),
         solver=Solver(dt=0.01, iterations=10, gravity=(0, 0, -9.81), contact_margin=0.1),
     )
 

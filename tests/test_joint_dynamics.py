@@ -5,6 +5,7 @@ actuator force sensor. Each against closed forms where one exists, and its gradi
 finite differences in float64 (tdphys.gradcheck, as tests/test_gradients.py)."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -53,7 +54,8 @@ def test_damping_armature_and_spring_follow_the_oscillator_equation(backend64):
 
 def feature_zoo() -> Robot:
     """A hinge with damping, armature and a spring driven by a geared force motor; a slider
-    whose friction loss a stronger motor overcomes; a ball joint with damping; a body with a
+    whose friction loss a stronger motor overcomes; a ball joint with damping; a gimbal with
+    different damping, armature and springs on its three axes, read by joint sensors; a body with a
     given centre of mass and full inertia tensor; a ball sliding on the ground where friction
     combines as the larger coefficient; an actuator force sensor on each motor."""
     cap = Shape(
@@ -82,6 +84,7 @@ def feature_zoo() -> Robot:
             pos=(0.8, 0, 2),
             omega=(0.3, -0.2, 0.4),
         ),
+        Body("foot", (replace(cap, pos=(0.0, 0, 0)),), pos=(1.06, 0, 2), omega=(0.5, 0.8, -0.6)),
         Body(
             "ball",
             (Shape("sphere", radius=0.2, mass=1.0, friction=0.3),),
@@ -127,11 +130,26 @@ def feature_zoo() -> Robot:
             damping=0.05,
             armature=0.01,
         ),
+        Joint(
+            "gimbal",
+            "gimbal",
+            "tip",
+            "foot",
+            (0.86, 0, 2),
+            ((1, 0, 0), (0, 0, 1), (0, 1, 0)),
+            (None, (-1.2, 1.2), None),
+            damping=(0.02, 0.05, 0.01),
+            armature=(0.01, 0.0, 0.02),
+            stiffness=(0.5, 0.0, 1.0),
+            spring_ref=(0.1, 0.0, -0.1),
+        ),
     )
     sensors = (
         Sensor("hm_force", "actuator_force", motor="hm"),
         Sensor("sm_force", "actuator_force", motor="sm"),
         Sensor("cart_vel", "body_vel", body="cart"),
+        Sensor("gimbal_0", "joint_pos", joint="gimbal", axis=0),
+        Sensor("gimbal_2", "joint_vel", joint="gimbal", axis=2),
     )
     return Robot(
         "feature_zoo",

@@ -990,3 +990,74 @@ def test_loader_does_not_import_taichi():
             node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
         }
         assert not any(m.split(".")[0] == "taichi" for m in imported), name
+
+
+GIMBAL = (
+    ONE_BODY
+    + """joints:
+  - type: gimbal
+    child: base
+    axes: AXES
+    limits: LIMITS
+"""
+)
+
+
+def gimbal(axes: str, limits: str) -> str:
+    return GIMBAL.replace("AXES", axes).replace("LIMITS", limits)
+
+
+@pytest.mark.parametrize(
+    "axes, limits, key, fragments",
+    [
+        (
+            "[[1, 0, 0], [0, 0, 1], [0, 0.1, 1]]",
+            "[null, [-30, 30], null]",
+            "joints[0].axes",
+            ("mutually perpendicular", "axes 1 and 2", "5.711 deg"),
+        ),
+        (
+            "[[1, 0, 0], [0, 0, 1], [0, 1, 0]]",
+            "[null, [-85, 30], null]",
+            "joints[0].limits",
+            ("middle axis needs a limit within", "+-80 (+-80 deg)", "line up"),
+        ),
+        (
+            "[[1, 0, 0], [0, 0, 1], [0, 1, 0]]",
+            "[null, null, [-30, 30]]",
+            "joints[0].limits",
+            ("middle axis needs a limit", "ball joint for unlimited turning"),
+        ),
+    ],
+)
+def test_a_gimbal_needs_perpendicular_axes_and_a_middle_limit_short_of_its_lock(
+    tmp_path, axes, limits, key, fragments
+):
+    """Three hinges through one point: mutually perpendicular axes, and a middle axis limited
+    within +-80 deg (at 90 deg the first and last axes line up)."""
+    err = load_error(tmp_path, gimbal(axes, limits))
+    check(err, 8 if key.endswith("axes") else 9, key, *fragments)
+
+
+def test_passive_values_per_axis(tmp_path):
+    """One number applies to every axis; a list gives one per axis, in the file's angle unit
+    for spring_ref; a list of the wrong length or a negative entry is refused."""
+    text = gimbal("[[1, 0, 0], [0, 0, 1], [0, 1, 0]]", "[null, [-30, 30], null]")
+    robot = parse_robot(text + "    damping: 0.5\n    spring_ref: [0, 90, -90]\n", "ok.yaml")
+    joint = robot.joints[0]
+    assert joint.damping == (0.5, 0.5, 0.5) and joint.stiffness == (0.0, 0.0, 0.0)
+    assert joint.spring_ref == pytest.approx((0.0, math.pi / 2, -math.pi / 2))
+    err = load_error(tmp_path, text + "    stiffness: [1, 2]\n")
+    check(err, 10, "joints[0].stiffness", "one value per axis (3), got 2", "a list of 3")
+    err = load_error(tmp_path, text + "    armature: [0.1, -0.2, 0]\n")
+    check(err, 10, "joints[0].armature[1]", "must be >= 0")
+
+
+def test_a_file_that_is_one_long_text_is_quoted_short(tmp_path):
+    """A robot file that is not YAML mappings at all (an XML file under a .yaml name): the
+    error quotes the start of the text and its length, not the whole file."""
+    text = "<mujoco model='m'>" + " <geom size='1'/>" * 200 + "</mujoco>"
+    err = load_error(tmp_path, text)
+    message = str(err)
+    assert "must be a mapping" in message and "characters)" in message
+    assert len(message) < 400, message

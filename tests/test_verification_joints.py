@@ -143,3 +143,29 @@ def test_resting_ball_sinks_as_the_softness_predicts(robots_dir):
     z = sim.trajectory()["pos"][-1, 0, 0, 2]
     predicted = 9.81 / (2 * math.pi * robot.solver.contact_hz) ** 2
     assert abs((0.5 - z) - predicted) / predicted < 0.05, (0.5 - z, predicted)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ball_hz, ground_hz", [(10.0, 10.0), (10.0, None), (None, 8.0)])
+def test_a_shapes_own_contact_softness_sets_how_deep_it_rests(robots_dir, ball_hz, ground_hz):
+    """A shape (or the ground) with its own contact_hz: a contact mixes its two sides as
+    MuJoCo mixes solref, the mean of their time constants 1 / hz, so the ball rests
+    g / (2 pi hz_pair)^2 deep, hz_pair = 2 / (1 / hz_ball + 1 / hz_ground), within 5 % (a side
+    without its own takes the solver's 25 Hz)."""
+    from tdphys.engine.simulation import Simulation
+
+    robot = _load(robots_dir, "ball.yaml")
+    ball = robot.bodies[0]
+    shape = dataclasses.replace(ball.shapes[0], contact_hz=ball_hz)
+    robot = dataclasses.replace(
+        robot,
+        bodies=(dataclasses.replace(ball, shapes=(shape,)),),
+        ground=dataclasses.replace(robot.ground, contact_hz=ground_hz),
+    )
+    sim = Simulation(robot, batch=1, steps=300)
+    sim.rollout()
+    z = sim.trajectory()["pos"][-1, 0, 0, 2]
+    default = robot.solver.contact_hz
+    pair = 2 / (1 / (ball_hz or default) + 1 / (ground_hz or default))
+    predicted = 9.81 / (2 * math.pi * pair) ** 2
+    assert abs((0.5 - z) - predicted) / predicted < 0.05, (0.5 - z, predicted)

@@ -3,6 +3,8 @@ the rows use: (linear, angular), each 3 components, world frame."""
 
 import taichi as ti
 
+from .tmath import quat_mul
+
 
 @ti.func
 def six(lin, ang):
@@ -39,3 +41,16 @@ def body_velocity(s, st: ti.template(), i, w, n):
     if n >= 0:
         v = six(st.vel[i, w, n], st.omega[i, w, n])
     return v
+
+
+@ti.func
+def body_frame_ahead(s, st: ti.template(), i, w, n, h):
+    """body_frame of body n a time h [s] later, moved along its velocity in the poses st at
+    index i (first order: the position by h v, the orientation by h omega)."""
+    x, q, com = body_frame(s, st, i, w, n)
+    if n >= 0:
+        omega = st.omega[i, w, n]
+        x = x + h * st.vel[i, w, n]
+        q = q + 0.5 * h * quat_mul(ti.Vector([0.0, omega[0], omega[1], omega[2]]), q)
+        q = q / q.norm()
+    return x, q, com

@@ -9,7 +9,12 @@ width h are one implicit row: the impulse lambda [N m s or N s] solves
 
 with J v the rate at the end of the substep and rate0 the one at its start: a rotor of
 inertia a keeps its rate unless pushed, the damper acts on the new rate (backward Euler, so
-any c is stable at any h), the spring on the new position. That is a soft row
+any c is stable at any h), the spring on the new position. Where the axis turns with the
+motion (a universal joint's second axis, a gimbal's, a slider on a turning parent) the rate
+at the end is J' v' with J' the Jacobian then, not J v': rate0 is taken as
+J v - (J' - J) v (J' from the poses moved by h, joints.coordinate_ahead), so that the rotor
+keeps J' v' to first order, as a rotor on the joint's coordinate does (MuJoCo's armature, a
+constant added to the joint-space mass matrix). That is a soft row
 lambda = m_row (vt - J v) with
 
     m_row = a + c h + k h^2,    vt = (a rate0 - k h (q - q_ref)) / m_row,
@@ -24,12 +29,26 @@ velocity servo with target 0 and max_force f.
 
 import taichi as ti
 
-from . import joints
+from . import bodies, joints
 from . import layout as L
-from .frames import body_velocity
+from .frames import body_velocity, six
 from .rows import BIG
 
 ROW_KINDS = (L.ROW_PASSIVE, L.ROW_FRICTION_LOSS)
+
+
+@ti.func
+def gyro_rate(s, u, w, n):
+    """(0, dw/dt) [rad/s^2]: body n's torque-free rate of change of its world angular
+    velocity at substep u, -I_w^-1 (w x I_w w) (0 for the world)."""
+    out = ti.Vector([0.0] * 6)
+    if n >= 0:
+        om = s.sub.omega[u, w, n]
+        spin = bodies.apply_inverse_inertia(
+            s, w, n, s.sub.quat[u, w, n], om.cross(s.iw[u, w, n] @ om)
+        )
+        out = six(ti.Vector([0.0, 0.0, 0.0]), -spin)
+    return out
 
 
 @ti.func
@@ -41,15 +60,24 @@ def row(s, t, u, w, r, kind: ti.template()):
     vt, softness, lo, hi = 0.0, 0.0, -BIG, BIG
     if ti.static(kind == L.ROW_PASSIVE):
         a, b = s.joint_parent[j], s.joint_child[j]
-        rate0 = ja.dot(body_velocity(s, s.sub, u, w, a)) + jb.dot(body_velocity(s, s.sub, u, w, b))
-        armature, stiffness = s.passive_armature[w, j], s.passive_stiffness[w, j]
-        m_row = armature + s.passive_damping[w, j] * h + stiffness * h * h
-        vt = (armature * rate0 - stiffness * h * (q - s.passive_spring_ref[w, j])) / m_row
+        va, vb = body_velocity(s, s.sub, u, w, a), body_velocity(s, s.sub, u, w, b)
+        _q, ja_ahead, jb_ahead = joints.coordinate_ahead(s, s.sub, u, w, j, axis, h)
+        # the rotor keeps the rate the axis has at the substep's end, J_ahead (v' + h gyro):
+        # its target on J v' takes off what the axis's turn and the bodies' gyroscopic drift
+        # after the solve (bodies.advance) will add to it
+        rate0 = (
+            2.0 * (ja.dot(va) + jb.dot(vb))
+            - (ja_ahead.dot(va) + jb_ahead.dot(vb))
+            - h * (ja.dot(gyro_rate(s, u, w, a)) + jb.dot(gyro_rate(s, u, w, b)))
+        )
+        armature, stiffness = s.passive_armature[w, j, axis], s.passive_stiffness[w, j, axis]
+        m_row = armature + s.passive_damping[w, j, axis] * h + stiffness * h * h
+        vt = (armature * rate0 - stiffness * h * (q - s.passive_spring_ref[w, j, axis])) / m_row
         inverse = ja.dot(s.inverse_mass_times(u, w, a, ja)) + jb.dot(
             s.inverse_mass_times(u, w, b, jb)
         )
         softness = 1.0 / (inverse * m_row + 1e-30)
     else:
-        hi = s.passive_friction_loss[w, j] * h
+        hi = s.passive_friction_loss[w, j, axis] * h
         lo = -hi
     return ja, jb, vt, softness, lo, hi, 0.0, 1.0

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.schema import SENSOR_KINDS, Robot
+from ..model.schema import PASSIVE_KEYS, SENSOR_KINDS, Robot
 from ..rotations import quat_conj, quat_mul, quat_to_matrix
 from . import joints as joint_kinds
 
@@ -291,6 +291,25 @@ def _torsion_wanted(robot: Robot, point) -> bool:
     return max(flat[sa].torsional_friction, other) > 0
 
 
+def _own(value, solver_value) -> float:
+    """A shape's (or the ground's) own contact setting, else the solver's."""
+    return solver_value if value is None else value
+
+
+def passive_axes(joint) -> list[int]:
+    """The axes of `joint` with damping, armature or a spring: each gets a passive row."""
+    return [
+        axis
+        for axis, values in enumerate(zip(joint.damping, joint.armature, joint.stiffness))
+        if any(v > 0 for v in values)
+    ]
+
+
+def _padded(values) -> list[float]:
+    """A per-axis tuple as three numbers (the unused axes 0)."""
+    return list(values) + [0.0] * (3 - len(values))
+
+
 def _rows(robot: Robot, parent, child, points) -> list:
     """(kind, a, b, idx, sub, ref) per row, in Gauss-Seidel order."""
     rows = []
@@ -298,8 +317,8 @@ def _rows(robot: Robot, parent, child, points) -> list:
         p, c = parent[j], child[j]
         for kind, count in joint_kinds.structural_rows(joint.kind):
             rows += [(kind, p, c, j, k, -1) for k in range(count)]
-        if joint.passive:  # soft rows of the joint's own block: solved with it, exactly
-            rows += [(ROW_PASSIVE, p, c, j, axis, -1) for axis in range(len(joint.axes))]
+        # soft rows of the joint's own block, solved with it exactly
+        rows += [(ROW_PASSIVE, p, c, j, axis, -1) for axis in passive_axes(joint)]
     for j, joint in enumerate(robot.joints):
         for axis, limit in enumerate(joint.limits):
             if limit is not None:
@@ -308,11 +327,11 @@ def _rows(robot: Robot, parent, child, points) -> list:
         j = robot.joints.index(joint)
         rows.append((ROW_MOTOR, parent[j], child[j], m, motor.axis, -1))
     for j, joint in enumerate(robot.joints):
-        if joint.friction_loss > 0:
-            rows += [
-                (ROW_FRICTION_LOSS, parent[j], child[j], j, axis, -1)
-                for axis in range(len(joint.axes))
-            ]
+        rows += [
+            (ROW_FRICTION_LOSS, parent[j], child[j], j, axis, -1)
+            for axis, bound in enumerate(joint.friction_loss)
+            if bound > 0
+        ]
     for i, point in enumerate(points):
         _, ba, _, bb, _, _ = point
         normal = len(rows)
@@ -435,6 +454,10 @@ def default_params(robot: Robot, parent, child) -> dict:
         "shape_quat": [s.quat for s in shapes],
         "shape_mass": [s.mass for s in shapes],
         "shape_friction": [s.friction for s in shapes],
+        "shape_contact_hz": [_own(s.contact_hz, robot.solver.contact_hz) for s in shapes],
+        "shape_contact_damping": [
+            _own(s.contact_damping, robot.solver.contact_damping) for s in shapes
+        ],
         "shape_restitution": [s.restitution for s in shapes],
         "shape_torsional_friction": [s.torsional_friction for s in shapes],
         "body_inertia": [b.inertia if b.inertia is not None else (0.0, 0.0, 0.0) for b in bodies],
@@ -445,6 +468,8 @@ def default_params(robot: Robot, parent, child) -> dict:
         "init_vel": [b.vel for b in bodies],
         "init_omega": [b.omega for b in bodies],
         "ground_friction": robot.ground.friction,
+        "ground_contact_hz": _own(robot.ground.contact_hz, robot.solver.contact_hz),
+        "ground_contact_damping": _own(robot.ground.contact_damping, robot.solver.contact_damping),
         "ground_restitution": robot.ground.restitution,
         "ground_torsional_friction": robot.ground.torsional_friction,
         "contact_margin": robot.solver.contact_margin,
@@ -458,8 +483,9 @@ def default_params(robot: Robot, parent, child) -> dict:
     p["motor_ctrl_lo"] = [m.ctrl_range[0] for _, m in motors]
     p["motor_ctrl_hi"] = [m.ctrl_range[1] for _, m in motors]
     p["motor_gear"] = [m.gear for _, m in motors]
-    for key in ("damping", "armature", "stiffness", "spring_ref", "friction_loss"):
-        p["passive_" + key] = [getattr(j, key) for j in robot.joints]
+    for key in PASSIVE_KEYS:  # per joint and axis, padded to 3 axes
+        values = [_padded(getattr(j, key)) for j in robot.joints]
+        p["passive_" + key] = np.reshape(np.asarray(values, float), (len(values), 3))
     return {k: np.asarray(v, float)[None] for k, v in p.items()}
 
 

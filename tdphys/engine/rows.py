@@ -96,6 +96,23 @@ def pair_material(s, w, i):
 
 
 @ti.func
+def pair_softness(s, w, i):
+    """(contact_hz [Hz], damping ratio) of contact point i, its two sides mixed as MuJoCo mixes
+    solref: the mean of their time constants 1 / hz (0 for a rigid side; the contact is rigid
+    only when both are) and of their damping ratios."""
+    sa, sb = s.point_shape_a[i], s.point_shape_b[i]
+    hz_b, zeta_b = s.ground_contact_hz[w], s.ground_contact_damping[w]
+    if sb >= 0:
+        hz_b, zeta_b = s.shape_contact_hz[w, sb], s.shape_contact_damping[w, sb]
+    hz_a = s.shape_contact_hz[w, sa]
+    # 1 / mean(1 / hz_a, 1 / hz_b), written so that equal sides give exactly their value
+    hertz = 2.0 * (hz_a + hz_b)  # one side rigid (0): twice the other's
+    if hz_a > 0.0 and hz_b > 0.0:
+        hertz = 2.0 * hz_a * hz_b / (hz_a + hz_b)
+    return hertz, 0.5 * (s.shape_contact_damping[w, sa] + zeta_b)
+
+
+@ti.func
 def contact_row(s, u, w, r, kind: ti.template()):
     """Row of a contact point at substep u: normal, one friction direction, or torsion.
     Returns (ja, jb, vt, softness, lo, hi, mu, active). Geometry comes from the contact-point
@@ -112,7 +129,8 @@ def contact_row(s, u, w, r, kind: ti.template()):
     ja, jb = six(n, ra.cross(n)), six(-n, -rb.cross(n))
     vt, softness, lo, hi, coef = 0.0, 0.0, 0.0, BIG, 0.0
     if ti.static(kind == L.ROW_NORMAL):
-        bias, soft = soft_coefficients(s.contact_hz, s.contact_damping, dt)
+        hertz, damping = pair_softness(s, w, i)
+        bias, soft = soft_coefficients(hertz, damping, dt)
         approach = ja.dot(body_velocity(s, s.sub, u, w, s.point_body_a[i])) + jb.dot(
             body_velocity(s, s.sub, u, w, s.point_body_b[i])
         )

@@ -56,6 +56,8 @@ PARAM_DOCS = {
     "shape_quat": ("S4", "shape orientation in the body frame [w,x,y,z]"),
     "shape_mass": ("S", "[kg] shape mass"),
     "shape_friction": ("S", "[-] Coulomb friction coefficient"),
+    "shape_contact_hz": ("S", "[Hz] contact stiffness as a natural frequency (0 rigid)"),
+    "shape_contact_damping": ("S", "[-] contact damping ratio"),
     "shape_restitution": ("S", "[-] restitution coefficient"),
     "shape_torsional_friction": ("S", "[m] torsional friction"),
     "body_inertia": ("N3", "[kg m^2] given moments Ixx, Iyy, Izz (bodies that set `inertia`)"),
@@ -66,6 +68,8 @@ PARAM_DOCS = {
     "init_vel": ("N3", "[m/s] initial COM velocity, world"),
     "init_omega": ("N3", "[rad/s] initial angular velocity, world"),
     "ground_friction": ("", "[-] ground friction"),
+    "ground_contact_hz": ("", "[Hz] the ground's contact stiffness (0 rigid)"),
+    "ground_contact_damping": ("", "[-] the ground's contact damping ratio"),
     "ground_restitution": ("", "[-] ground restitution"),
     "ground_torsional_friction": ("", "[m] ground torsional friction"),
     "contact_margin": ("", "[m] speculative contact distance (solver.contact_margin)"),
@@ -85,11 +89,11 @@ PARAM_DOCS = {
     "motor_ctrl_lo": ("M", "command range, low"),
     "motor_ctrl_hi": ("M", "command range, high"),
     "motor_gear": ("M", "[-] force motors: torque or force per unit command"),
-    "passive_damping": ("J", "[N m s/rad or N s/m] joint damping, every axis"),
-    "passive_armature": ("J", "[kg m^2 or kg] rotor inertia along every axis"),
-    "passive_stiffness": ("J", "[N m/rad or N/m] joint spring, every axis"),
-    "passive_spring_ref": ("J", "[rad or m] the joint spring's rest position"),
-    "passive_friction_loss": ("J", "[N m or N] dry friction bound, every axis"),
+    "passive_damping": ("Jx3", "[N m s/rad or N s/m] joint damping, per axis"),
+    "passive_armature": ("Jx3", "[kg m^2 or kg] rotor inertia, per axis"),
+    "passive_stiffness": ("Jx3", "[N m/rad or N/m] joint spring, per axis"),
+    "passive_spring_ref": ("Jx3", "[rad or m] the joint spring's rest position, per axis"),
+    "passive_friction_loss": ("Jx3", "[N m or N] dry friction bound, per axis"),
 }
 # Solver settings held per world among the parameters (so experiments can override them); the
 # rollout does not depend on them smoothly, so they are not trainable.
@@ -223,7 +227,6 @@ class Simulation:
         self.dt, self.warm_factor = float(sol.dt), float(sol.warm_start)
         self.h = self.dt / self.n_substeps
         self.joint_hz, self.joint_damping = float(sol.joint_hz), float(sol.joint_damping)
-        self.contact_hz, self.contact_damping = float(sol.contact_hz), float(sol.contact_damping)
         self.restitution_velocity = float(sol.restitution_velocity)
         self.max_push_velocity = float(sol.max_push_velocity)
         self.gravity = tuple(float(g) for g in sol.gravity)

@@ -29,6 +29,7 @@ from ..rotations import as_tuple, euler_quat, matrix_quat, quat_z_to
 from . import expressions, limits, placement
 from .schema import (
     FRICTION_COMBINE,
+    GIMBAL_MIDDLE_MAX,
     JOINT_AXES,
     JOINT_KINDS,
     LINEAR_JOINTS,
@@ -439,6 +440,8 @@ _GROUND_FIELDS: dict[str, Callable[[At], object]] = {
     "checker": lambda a: _non_negative(a, "m"),
     "texture": _texture,
     "texture_size": lambda a: _positive(a, "m"),
+    "contact_hz": lambda a: _non_negative(a, "Hz"),
+    "contact_damping": _non_negative,
 }
 
 
@@ -473,6 +476,8 @@ class _ShapeDefaults:
     group: int = _SHAPE0.group
     ground: bool = _SHAPE0.ground
     texture: str | None = _SHAPE0.texture
+    contact_hz: float | None = None
+    contact_damping: float | None = None
 
 
 @dataclass(frozen=True)
@@ -498,6 +503,8 @@ _SURFACE_FIELDS: dict[str, Callable[[At], object]] = {
     "group": non_negative_int,
     "ground": boolean,
     "texture": _texture,
+    "contact_hz": lambda a: _non_negative(a, "Hz"),
+    "contact_damping": _non_negative,
 }
 
 _MOTOR_FIELDS: dict[str, Callable[[At], object]] = {
@@ -682,6 +689,8 @@ def _shape(at: At, defaults: _ShapeDefaults, ang: float) -> _ShapeDraft:
         group=surface.group,
         ground=surface.ground,
         texture=surface.texture,
+        contact_hz=surface.contact_hz,
+        contact_damping=surface.contact_damping,
         **geometry,
     )
     return _ShapeDraft(
@@ -913,12 +922,10 @@ def _joint(
     axes = _joint_axes(m, kind)
     scale = 1.0 if kind in LINEAR_JOINTS else ang
     limits = _joint_limits(m, kind, len(axes), scale)
+    if kind == "gimbal":
+        _check_gimbal_lock(m, limits, ang)
     motors = _motors(m, kind, name, motor_defaults, scale)
-    passive = {
-        key: _non_negative(m.get(key)) for key in _PASSIVE if key in m and key != "spring_ref"
-    }
-    if "spring_ref" in m:
-        passive["spring_ref"] = number(m.get("spring_ref")) * scale
+    passive = {key: _passive(m.get(key), key, len(axes), scale) for key in _PASSIVE if key in m}
     return Joint(
         name=name,
         kind=kind,
@@ -930,6 +937,25 @@ def _joint(
         motors=motors,
         **passive,
     )
+
+
+def _passive(at: At, key: str, n_axes: int, scale: float) -> tuple[float, ...]:
+    """One value per axis of passive key `key`: a number for every axis, or (on a joint with
+    several axes) a list with one per axis; spring_ref is an angle or length (`scale`
+    converts the file's angle unit), the others are >= 0."""
+
+    def value(item: At) -> float:
+        return number(item) * scale if key == "spring_ref" else _non_negative(item)
+
+    if not isinstance(at.node, yaml.SequenceNode):
+        return (value(at),) * n_axes
+    entries = items(at, key)
+    if len(entries) != n_axes:
+        raise at.error(
+            f"expected one value per axis ({n_axes}), got {len(entries)}",
+            f"give one number for every axis, or a list of {n_axes}",
+        )
+    return tuple(value(item) for item in entries)
 
 
 def _body_ref(at: At, bodies: dict[str, Body], allow_world: bool) -> str | None:
@@ -961,6 +987,19 @@ def _joint_axes(m: Map, kind: str) -> tuple[Vec3, ...]:
                 "give two perpendicular axes, e.g. [[0, 0, 1], [0, 1, 0]]",
             )
         return (a, b)
+    if kind == "gimbal":
+        at = m.require("axes", "give the gimbal joint `axes: [[x, y, z], [x, y, z], [x, y, z]]`")
+        axes = _axis_list(at, 3)
+        for i, k in ((0, 1), (1, 2), (0, 2)):
+            cos = sum(p * q for p, q in zip(axes[i], axes[k]))
+            if abs(cos) > PERPENDICULAR_TOL:
+                angle = math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+                raise at.error(
+                    f"the three axes of a gimbal joint must be mutually perpendicular; axes "
+                    f"{i} and {k} are {angle:.4g} deg apart",
+                    "give three perpendicular axes, e.g. [[1, 0, 0], [0, 0, 1], [0, 1, 0]]",
+                )
+        return axes
     if kind == "ball":
         if "axes" not in m:
             return ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
@@ -974,6 +1013,22 @@ def _joint_axes(m: Map, kind: str) -> tuple[Vec3, ...]:
             )
         return axes
     return ()
+
+
+def _check_gimbal_lock(m: Map, limits, ang: float) -> None:
+    """A gimbal's middle hinge must stay within GIMBAL_MIDDLE_MAX of 0: at +-90 deg its first
+    and last axes line up and its angles are undefined (engine/joints/gimbal.py)."""
+    middle = limits[1]
+    if middle is None or max(abs(middle[0]), abs(middle[1])) > GIMBAL_MIDDLE_MAX:
+        at = m.get("limits") or m.key_at("axes")
+        bound = GIMBAL_MIDDLE_MAX / ang
+        raise at.error(
+            "a gimbal joint's middle axis needs a limit within "
+            f"+-{bound:.4g} (+-{math.degrees(GIMBAL_MIDDLE_MAX):.0f} deg): at 90 deg its "
+            "first and last axes line up and the three angles are undefined",
+            f"give `limits` with the middle entry inside [-{bound:.4g}, {bound:.4g}], or use a "
+            "ball joint for unlimited turning",
+        )
 
 
 def _axis_list(at: At, n: int) -> tuple[Vec3, ...]:

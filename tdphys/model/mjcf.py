@@ -24,6 +24,7 @@ from ..errors import ModelError
 from ..rotations import as_tuple, matrix_quat
 from .loader import _volume as shape_volume
 from .schema import (
+    GIMBAL_MIDDLE_MAX,
     Body,
     ContactPair,
     Ground,
@@ -168,6 +169,9 @@ class _Importer:
     def robot(self) -> Robot:
         m = self.m
         self._check_model()
+        softness = [self._softness(g) for g in range(m.ngeom)]
+        known = [k for k in softness if k is not None]
+        self.softness_default = max(known, key=known.count) if known else None
         weld = m.body_weldid
         parts: dict[int, _Part] = {}  # MuJoCo weld body -> its final tdphys body
         order: list[_Part] = []
@@ -291,10 +295,11 @@ class _Importer:
         if parent is None and m.body_weldid[m.body_parentid[b]] != 0:
             return None  # its parent was refused
         self.refused.difference_update(self.joint_name(j) for j in ids)
-        if len(ids) == 2 and self._universal(ids):
+        if len(ids) in (2, 3) and self._perpendicular_hinges(ids):
+            kind = "universal" if len(ids) == 2 else "gimbal"
             part = _Part(name, b, [b])
             order.append(part)
-            joints.append((ids[0], self._joint(ids, "universal", parent, name)))
+            joints.append((ids[0], self._joint(ids, kind, parent, name)))
             return part
         if len(ids) > 1 and any(k != _SLIDE for k in kinds[:-1]):
             names = ", ".join(self.joint_name(j) for j in ids)
@@ -302,10 +307,10 @@ class _Importer:
             self.problems.add(
                 self.spec.bodies[b],
                 f"{len(ids)} joints in one body ({names}) "
-                "that are not sliders followed by one joint, nor two "
-                "perpendicular hinges at one point",
-                "split the body so that each has one joint (or two "
-                "perpendicular hinges at one point, read as a universal joint)",
+                "that are not sliders followed by one joint, nor two or three "
+                "mutually perpendicular hinges through one point",
+                "split the body so that each has one joint (or two or three "
+                "perpendicular hinges through one point, read as a universal or gimbal joint)",
             )
             return None
         for k, j in enumerate(ids):
@@ -329,16 +334,22 @@ class _Importer:
             return None
         return parts[weld].name if weld in parts else None
 
-    def _universal(self, ids) -> bool:
-        m = self.m
+    def _perpendicular_hinges(self, ids) -> bool:
+        """Whether joints `ids` are hinges through one point about mutually perpendicular
+        axes (two: a universal joint, three: a gimbal)."""
+        m, d = self.m, self.d
         if any(int(m.jnt_type[j]) != _HINGE for j in ids):
             return False
-        a, b = (self.d.xaxis[j] for j in ids)
-        same = np.linalg.norm(self.d.xanchor[ids[0]] - self.d.xanchor[ids[1]]) < SAME_POINT_TOL
-        return same and abs(float(np.dot(a, b))) <= PERPENDICULAR_TOL
+        same = all(np.linalg.norm(d.xanchor[j] - d.xanchor[ids[0]]) < SAME_POINT_TOL for j in ids)
+        return same and all(
+            abs(float(np.dot(d.xaxis[i], d.xaxis[k]))) <= PERPENDICULAR_TOL
+            for n, i in enumerate(ids)
+            for k in ids[n + 1 :]
+        )
 
     def _joint(self, ids, kind, parent, child) -> Joint:
-        """The tdphys joint of MuJoCo joints `ids` (one, or two hinges for a universal)."""
+        """The tdphys joint of MuJoCo joints `ids` (one; two hinges for a universal, three
+        for a gimbal)."""
         m, d = self.m, self.d
         j0 = ids[0]
         axes = tuple(tuple(float(c) for c in d.xaxis[j]) for j in ids)
@@ -367,6 +378,14 @@ class _Importer:
             limits.append((lo, hi))
         if kind == "ball":
             limits = [None, None, None]
+        middle = limits[1] if kind == "gimbal" else None
+        if kind == "gimbal" and (middle is None or max(map(abs, middle)) > GIMBAL_MIDDLE_MAX):
+            self.problems.add(
+                self.spec.joints[ids[1]],
+                "the middle of three hinges through one point (a gimbal) needs a range within "
+                f"+-{math.degrees(GIMBAL_MIDDLE_MAX):.0f} deg: at 90 deg the other two line up",
+                "give it such a range, or split the body",
+            )
         passive = self._passive(ids)
         return Joint(
             name=self.joint_name(j0)
@@ -382,38 +401,29 @@ class _Importer:
         )
 
     def _passive(self, ids) -> dict:
-        """damping, armature, stiffness, spring_ref, friction_loss shared by joints `ids`."""
+        """damping, armature, stiffness, spring_ref, friction_loss of joints `ids`, one value
+        per tdphys axis (a ball joint: its three dofs')."""
         m = self.m
-        values = []
+        values = {key: [] for key in ("damping", "armature", "stiffness", "spring_ref")}
+        values["friction_loss"] = []
         for j in ids:
             dof = m.jnt_dofadr[j]
             scalar = int(m.jnt_type[j]) in (_SLIDE, _HINGE)
             ref = float(m.qpos0[m.jnt_qposadr[j]]) if scalar else 0.0
             spring = float(m.qpos_spring[m.jnt_qposadr[j]]) - ref if scalar else 0.0
-            values.append(
-                {
-                    "damping": float(m.dof_damping[dof]),
-                    "armature": float(m.dof_armature[dof]),
-                    "stiffness": float(m.jnt_stiffness[j]),
-                    "spring_ref": spring,
-                    "friction_loss": float(m.dof_frictionloss[dof]),
-                }
-            )
             if int(m.jnt_type[j]) == _BALL and m.jnt_stiffness[j]:
                 self.problems.add(
                     self.spec.joints[j],
                     "stiffness on a ball joint is not supported",
                     "remove stiffness",
                 )
-        if any(v != values[0] for v in values[1:]):
-            self.problems.add(
-                self.spec.joints[ids[0]],
-                "the two hinges of this universal "
-                "joint differ in damping, armature, stiffness, springref or "
-                "frictionloss",
-                "give both hinges the same values",
-            )
-        return values[0]
+            dofs = range(dof, dof + (1 if scalar else 3))
+            values["damping"] += [float(m.dof_damping[k]) for k in dofs]
+            values["armature"] += [float(m.dof_armature[k]) for k in dofs]
+            values["stiffness"] += [float(m.jnt_stiffness[j])] * len(dofs)
+            values["spring_ref"] += [spring] * len(dofs)
+            values["friction_loss"] += [float(m.dof_frictionloss[k]) for k in dofs]
+        return {key: tuple(v) for key, v in values.items()}
 
     def _body(self, part: _Part, links: int) -> Body:
         """Pose at qpos0 and mass properties: the members' (MuJoCo's compiled masses, centres
@@ -509,6 +519,7 @@ class _Importer:
             ground=self._touches_floor(g),
             mass=1.0,
             **geometry,
+            **self._shape_softness(g),
         )
         part.shapes.append((shape, g))
 
@@ -560,6 +571,13 @@ class _Importer:
                 element,
                 "solref with direct stiffness and damping (negative values) is not supported",
                 "give solref as timeconst dampratio",
+            )
+        if m.geom_solmix[g] != 1.0:
+            self.problems.add(
+                element,
+                "solmix other than 1 is not supported (tdphys mixes the two sides of a contact "
+                "with equal weights)",
+                "remove solmix",
             )
         if np.any(m.geom_fluid[g]):
             self.problems.add(
@@ -626,6 +644,7 @@ class _Importer:
             friction=float(m.geom_friction[g, 0]),
             torsional_friction=float(m.geom_friction[g, 1]) if m.geom_condim[g] >= 4 else 0.0,
             color=_rgb(m.geom_rgba[g]),
+            **self._shape_softness(g),
         )
 
     def _contact_pairs(self, order, bodies) -> tuple[ContactPair, ...]:
@@ -839,34 +858,39 @@ class _Importer:
 
     # solver ---------------------------------------------------------------------------
     def _solver(self) -> Solver:
-        """timestep and gravity as they are; the contact softness from the geoms' solref and
-        solimp (the same on every geom: docs/mjcf.md#contacts)."""
+        """timestep and gravity as they are; the contact softness most of the geoms have
+        (each geom's from its solref and solimp, _softness); the others get their own."""
         m = self.m
-        geoms = [g for g in range(m.ngeom)]
-        refs = {tuple(m.geom_solref[g]) for g in geoms}
-        imps = {tuple(m.geom_solimp[g]) for g in geoms}
         kw = {}
-        if len(refs) > 1 or len(imps) > 1:
-            self.problems.add(
-                None,
-                "geoms with different solref or solimp (tdphys has one contact softness per robot)",
-                "give every geom the same solref and solimp (e.g. in <default>)",
-            )
-        elif refs:
-            ((timeconst, ratio),) = refs
-            dmax = min(max(next(iter(imps))[1], 0.0), 0.9999)
-            if timeconst > 0 and ratio > 0:
-                kw["contact_hz"] = float(
-                    1.0 / (2 * math.pi * timeconst * ratio * math.sqrt(1 - dmax))
-                )
-                kw["contact_damping"] = float(ratio / math.sqrt(1 - dmax))
-        margins = [float(m.geom_margin[g]) for g in geoms]
+        if self.softness_default is not None:
+            kw["contact_hz"], kw["contact_damping"] = self.softness_default
+        margins = [float(m.geom_margin[g]) for g in range(m.ngeom)]
         return Solver(
             dt=float(m.opt.timestep),
             gravity=tuple(float(c) for c in m.opt.gravity),
             contact_margin=max(margins, default=0.0),
             **kw,
         )
+
+    def _softness(self, g: int) -> tuple[float, float] | None:
+        """(contact_hz, contact_damping) of geom g: 1 / (2 pi timeconst dampratio
+        sqrt(1 - dmax)) and dampratio / sqrt(1 - dmax), the stiffness and damping ratio
+        MuJoCo's contact has at full impedance (solref timeconst, dampratio; solimp dmax);
+        None for a solref tdphys cannot read (negative: refused in _contact_params)."""
+        timeconst, ratio = (float(v) for v in self.m.geom_solref[g])
+        dmax = min(max(float(self.m.geom_solimp[g][1]), 0.0), 0.9999)
+        if timeconst <= 0 or ratio <= 0:
+            return None
+        root = math.sqrt(1 - dmax)
+        return 1.0 / (2 * math.pi * timeconst * ratio * root), ratio / root
+
+    def _shape_softness(self, g: int) -> dict:
+        """A shape's own contact_hz and contact_damping where geom g's differ from the
+        solver's, else nothing."""
+        own = self._softness(g)
+        if own is None or own == self.softness_default:
+            return {}
+        return {"contact_hz": own[0], "contact_damping": own[1]}
 
 
 def _rgb(rgba) -> tuple[float, float, float]:

@@ -16,7 +16,7 @@ Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 
 SHAPE_KINDS = ("sphere", "box", "capsule")
-JOINT_KINDS = ("ball", "hinge", "fixed", "slider", "universal")
+JOINT_KINDS = ("ball", "hinge", "fixed", "slider", "universal", "gimbal")
 MOTOR_MODES = ("position", "velocity", "force")
 SENSOR_KINDS = (
     "body_pos",
@@ -39,11 +39,16 @@ SUPPORTED_PAIRS = frozenset(
 # Each joint kind's behaviour (rows, frames, coordinate) is its module in tdphys/engine/joints/,
 # whose registry checks it agrees with these. Number of motor/limit axes of each kind: a file
 # gives one as `axis`/`limit`, several as `axes`/`limits`.
-JOINT_AXES = {"ball": 3, "hinge": 1, "fixed": 0, "slider": 1, "universal": 2}
+JOINT_AXES = {"ball": 3, "hinge": 1, "fixed": 0, "slider": 1, "universal": 2, "gimbal": 3}
 # Kinds whose coordinates are lengths [m] (the others' are angles [rad]).
 LINEAR_JOINTS = ("slider",)
 # Axes carried by the child, per kind (every other axis is fixed in the parent).
-JOINT_CHILD_AXES = {"universal": (1,)}
+JOINT_CHILD_AXES = {"universal": (1,), "gimbal": (2,)}
+# [rad] the largest angle a gimbal joint's middle axis may reach (its limit must lie within):
+# at 90 deg its first and last axes line up and its three angles are undefined.
+GIMBAL_MIDDLE_MAX = 1.3962634015954636  # 80 deg
+# A joint's passive dynamics, one value per axis (Joint).
+PASSIVE_KEYS = ("damping", "armature", "stiffness", "spring_ref", "friction_loss")
 
 
 def pair_key(kind_a: str, kind_b: str) -> tuple[str, str]:
@@ -70,6 +75,10 @@ class Shape:
         the shape (docs/camera.md#textures), or None for the plain colour.
     group: collision group; shapes of different bodies with the same nonzero group collide.
     ground: whether this shape collides with the ground plane z = 0.
+    contact_hz: [Hz] this shape's contact stiffness as a natural frequency (0 = rigid), and
+    contact_damping: [-] its damping ratio; None for the solver's (Solver.contact_hz,
+        contact_damping). A contact mixes its two sides as MuJoCo mixes solref: the mean of
+        their time constants 1 / contact_hz (0 for a rigid side) and of their damping ratios.
     """
 
     kind: str
@@ -86,6 +95,8 @@ class Shape:
     group: int = 0
     ground: bool = True
     texture: str | None = None
+    contact_hz: float | None = None
+    contact_damping: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,10 +159,12 @@ class Joint:
 
     anchor: [m] world position of the joint point at the initial pose.
     axes: unit world axes at the initial pose: hinge/slider 1, universal 2 (the first fixed in
-        the parent, the second in the child; they must be perpendicular), ball 3 (motor axes,
-        fixed in the parent), fixed none.
+        the parent, the second in the child; they must be perpendicular), gimbal 3 (three
+        hinges applied in order, mutually perpendicular: the first turns with the parent, the
+        last with the child), ball 3 (motor axes, fixed in the parent), fixed none.
     limits: per axis (lo, hi) in [rad] or [m], or None for no limit; same length as axes.
-    Passive dynamics, on every axis (engine/joint_passive.py), each 0 for none:
+    Passive dynamics (engine/joint_passive.py), one value per axis (a single number given
+    here applies to every axis), each 0 for none:
     damping: [N m s/rad or N s/m] torque -damping * rate, integrated implicitly.
     armature: [kg m^2 or kg] rotor inertia added along the axis.
     stiffness: [N m/rad or N/m] spring torque -stiffness * (q - spring_ref).
@@ -167,16 +180,32 @@ class Joint:
     axes: tuple[Vec3, ...] = ()
     limits: tuple[tuple[float, float] | None, ...] = ()
     motors: tuple[Motor, ...] = ()
-    damping: float = 0.0
-    armature: float = 0.0
-    stiffness: float = 0.0
-    spring_ref: float = 0.0
-    friction_loss: float = 0.0
+    damping: tuple[float, ...] = ()
+    armature: tuple[float, ...] = ()
+    stiffness: tuple[float, ...] = ()
+    spring_ref: tuple[float, ...] = ()
+    friction_loss: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        # one value per axis: a number applies to every axis, () is zero on every axis
+        for key in PASSIVE_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, int | float):
+                value = (value,) * len(self.axes)
+            elif not value:
+                value = (0.0,) * len(self.axes)
+            object.__setattr__(self, key, tuple(float(v) for v in value))
 
     @property
     def passive(self) -> bool:
-        """Whether the joint has damping, armature or a spring (engine/joint_passive.py)."""
-        return self.damping > 0 or self.armature > 0 or self.stiffness > 0
+        """Whether the joint has damping, armature or a spring on some axis
+        (engine/joint_passive.py)."""
+        return any(v > 0 for v in self.damping + self.armature + self.stiffness)
+
+    @property
+    def has_friction_loss(self) -> bool:
+        """Whether some axis of the joint has dry friction (engine/joint_passive.py)."""
+        return any(v > 0 for v in self.friction_loss)
 
 
 @dataclass(frozen=True)
@@ -234,7 +263,9 @@ class Ground:
     """The plane z = 0. friction/restitution combine with each shape's (see docs). color: RGB
     seen by cameras; checker: [m] side of the checkerboard squares cameras see (0: plain).
     texture: absolute path of an image file tiled over the ground (its colours multiply
-    `color`; the checker is then not drawn), or None; texture_size: [m] side of one tile."""
+    `color`; the checker is then not drawn), or None; texture_size: [m] side of one tile.
+    contact_hz [Hz], contact_damping [-]: the ground's side of a contact's softness, as a
+    Shape's (None: the solver's)."""
 
     enabled: bool = True
     friction: float = 1.0
@@ -244,6 +275,8 @@ class Ground:
     checker: float = 0.5
     texture: str | None = None
     texture_size: float = 1.0
+    contact_hz: float | None = None
+    contact_damping: float | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,19 @@ from __future__ import annotations
 
 import math
 
-from .schema import JOINT_AXES, Body, Camera, Ground, Joint, Motor, Robot, Sensor, Shape, Solver
+from .schema import (
+    JOINT_AXES,
+    PASSIVE_KEYS,
+    Body,
+    Camera,
+    Ground,
+    Joint,
+    Motor,
+    Robot,
+    Sensor,
+    Shape,
+    Solver,
+)
 
 __all__ = ["WriteError", "robot_yaml"]
 
@@ -235,6 +247,8 @@ def _shape(shape: Shape) -> list[tuple[str, str]]:
         "group",
         "ground",
         "texture",
+        "contact_hz",
+        "contact_damping",
     ):
         value = getattr(shape, key)
         if value != getattr(_SHAPE0, key):
@@ -259,9 +273,11 @@ def _joint(joint: Joint) -> list[str]:
                 + ", ".join("null" if lim is None else _vec(lim) for lim in joint.limits)
                 + "]"
             )
-    for key in ("damping", "armature", "stiffness", "spring_ref", "friction_loss"):
-        if getattr(joint, key):
-            out.append(f"    {key}: {_num(getattr(joint, key))}")
+    for key in PASSIVE_KEYS:  # one number when every axis has it, else one per axis
+        values = getattr(joint, key)
+        if any(values):
+            same = all(v == values[0] for v in values)
+            out.append(f"    {key}: {_num(values[0]) if same else _vec(values)}")
     if joint.motors:
         out.append("    motors:")
         out += [f"      - {_flow(_motor(m))}" for m in joint.motors]

@@ -249,7 +249,12 @@ def describe(node: yaml.Node) -> str:
     if kind == "null":
         return "nothing (null)"
     if kind == "str":
-        return f"the text '{node.value}'"
+        text = " ".join(node.value.split())
+        return (
+            f"the text '{text[:60]}...' ({len(text)} characters)"
+            if len(text) > 60
+            else (f"the text '{text}'")
+        )
     return f"the {'boolean' if kind == 'bool' else kind} {node.value}"
 
 

@@ -49,7 +49,7 @@ def probe(
     they are the same; `decays` chooses others), probed at x (default: the starting
     parameters, `init_from`'s where the file has one). Needs tdphys.backend.init() first;
     `builds`: where the simulation is built (optim.builds.Builds; default a new one)."""
-    from ..model.loader import load_robot
+    from ..model.robot_file import load_robot_file as load_robot
     from ..optim.builds import Builds
     from ..optim.experiment import check_against_robot
     from ..optim.rollouts import forward, next_starts, start_sampler, taped, update_batch

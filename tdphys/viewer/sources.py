@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ControlsError, ModelError, ViewerError
-from ..model import Robot, load_robot, parse_robot
+from ..model import Robot, parse_robot
 from ..model.mass import body_masses, com_offsets
 from ..model.robot_file import load_robot_file
 from ..rotations import quat_to_matrix
@@ -291,7 +291,7 @@ def _recorded_robot(path: Path, data: dict, robot_file) -> Robot:
             source = str(data["robot_path"]) if "robot_path" in data else f"{path}:robot_yaml"
             return parse_robot(str(data["robot_yaml"]), source, given)
         if "robot_path" in data and Path(str(data["robot_path"])).is_file():
-            return load_robot(str(data["robot_path"]), given)
+            return load_robot_file(str(data["robot_path"]), given)
     except ModelError as exc:
         raise ViewerError(f"{path}: its robot does not load:\n{exc}") from None
     except OSError as exc:
@@ -336,7 +336,7 @@ def live(
     """A LiveTrajectory of the robot file `path` (its `vars:` replaced by `vars`): zero
     controls, or the .npy `controls` ((T, M) or (T, B, M), SI units) whose length sets the
     number of steps when `steps` is None; otherwise `steps` (default 1000)."""
-    robot = load_robot(path, vars)
+    robot = load_robot_file(path, vars)
     u = None
     if controls is not None:
         from ..datafiles import read_array

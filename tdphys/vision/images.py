@@ -235,14 +235,17 @@ class _PoseState:
 
 
 def _robot(robot):
-    """A Robot from a Robot or a YAML path."""
-    from ..model import Robot, load_robot
+    """A Robot from a Robot or a robot file's path (YAML, MJCF or URDF)."""
+    from ..model import Robot
+    from ..model.robot_file import load_robot_file
 
     if isinstance(robot, Robot):
         return robot
     if isinstance(robot, (str, os.PathLike)):
-        return load_robot(robot)
-    raise TypeError(f"robot must be a tdphys Robot or a YAML path, got {type(robot).__name__}")
+        return load_robot_file(robot)
+    raise TypeError(
+        f"robot must be a tdphys Robot or a robot file's path, got {type(robot).__name__}"
+    )
 
 
 def frames_from_trajectory(robot, traj, camera: str, world: int = 0, chunk: int = 64) -> np.ndarray:

@@ -22,9 +22,9 @@ kinds are numbered the shared ones first, then each kind's own in KINDS order (L
 import taichi as ti
 
 from ...model.schema import JOINT_AXES, JOINT_CHILD_AXES, JOINT_KINDS
-from . import ball, common, fixed, hinge, slider, universal
+from . import ball, common, fixed, gimbal, hinge, slider, universal
 
-KINDS = (ball, hinge, fixed, slider, universal)
+KINDS = (ball, hinge, fixed, slider, universal, gimbal)
 CODES = {kind.NAME: code for code, kind in enumerate(KINDS)}
 ROW_KINDS = tuple(
     dict.fromkeys(
@@ -70,11 +70,8 @@ def row(s, st: ti.template(), i, w, r, code: ti.template()):
 
 
 @ti.func
-def coordinate(s, st: ti.template(), i, w, j, axis):
-    """Position q of joint j along motor/limit axis `axis` ([rad], or [m] for a linear axis;
-    0 at the initial pose) in the poses st at index i, and the Jacobian (ja, jb) of its
-    rate."""
-    qp, qc, rp, rc, d = common.joint_frames(s, st, i, w, j)
+def _kind_coordinate(s, w, j, axis, qp, qc, rp, rc, d):
+    """The coordinate function of joint j's kind at the frames given (common.py)."""
     kind = s.joint_kind[j]
     q, ja, jb = 0.0, ti.Vector([0.0] * 6), ti.Vector([0.0] * 6)
     for code in ti.static(range(len(KINDS))):
@@ -82,3 +79,21 @@ def coordinate(s, st: ti.template(), i, w, j, axis):
             if kind == code:
                 q, ja, jb = ti.static(KINDS[code].coordinate)(s, w, j, axis, qp, qc, rp, rc, d)
     return q, ja, jb
+
+
+@ti.func
+def coordinate(s, st: ti.template(), i, w, j, axis):
+    """Position q of joint j along motor/limit axis `axis` ([rad], or [m] for a linear axis;
+    0 at the initial pose) in the poses st at index i, and the Jacobian (ja, jb) of its
+    rate."""
+    qp, qc, rp, rc, d = common.joint_frames(s, st, i, w, j)
+    return _kind_coordinate(s, w, j, axis, qp, qc, rp, rc, d)
+
+
+@ti.func
+def coordinate_ahead(s, st: ti.template(), i, w, j, axis, h):
+    """coordinate() a time h [s] later, the bodies moved along their velocities in the poses
+    st at index i (first order): with it, (J_ahead - J) v / h is the rate at which the
+    Jacobian turns under the motion, the term a rate held along a turning axis needs."""
+    qp, qc, rp, rc, d = common.joint_frames_ahead(s, st, i, w, j, h)
+    return _kind_coordinate(s, w, j, axis, qp, qc, rp, rc, d)

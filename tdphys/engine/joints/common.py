@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import taichi as ti
 
-from ..frames import body_frame, six
+from ..frames import body_frame, body_frame_ahead, six
 from ..tmath import quat_conj, quat_mul, quat_rotate, rotation_vector, unit
 
 
@@ -35,6 +35,16 @@ def joint_frames(s, st: ti.template(), i, w, j):
     """(qp, qc, rp, rc, d) of joint j in the poses st at index i (module docstring)."""
     xp, qp, comp = body_frame(s, st, i, w, s.joint_parent[j])
     xc, qc, comc = body_frame(s, st, i, w, s.joint_child[j])
+    rp = quat_rotate(qp, s.anchor_p[w, j] - comp)
+    rc = quat_rotate(qc, s.anchor_c[w, j] - comc)
+    return qp, qc, rp, rc, (xc + rc) - (xp + rp)
+
+
+@ti.func
+def joint_frames_ahead(s, st: ti.template(), i, w, j, h):
+    """joint_frames a time h [s] later, each body moved along its velocity (first order)."""
+    xp, qp, comp = body_frame_ahead(s, st, i, w, s.joint_parent[j], h)
+    xc, qc, comc = body_frame_ahead(s, st, i, w, s.joint_child[j], h)
     rp = quat_rotate(qp, s.anchor_p[w, j] - comp)
     rc = quat_rotate(qc, s.anchor_c[w, j] - comc)
     return qp, qc, rp, rc, (xc + rc) - (xp + rp)
