@@ -971,33 +971,36 @@ def _body_ref(at: At, bodies: dict[str, Body], allow_world: bool) -> str | None:
     return name
 
 
+# Kinds whose axes must be mutually perpendicular, with an example for the fix.
+_PERPENDICULAR_EXAMPLE = {
+    "universal": "[[0, 0, 1], [0, 1, 0]]",
+    "gimbal": "[[1, 0, 0], [0, 0, 1], [0, 1, 0]]",
+}
+
+
 def _joint_axes(m: Map, kind: str) -> tuple[Vec3, ...]:
-    """Unit world axes at t = 0: hinge/slider 1, universal 2 (perpendicular), ball 3."""
+    """Unit world axes at t = 0: hinge/slider 1, universal 2 and gimbal 3 (perpendicular),
+    ball 3."""
     if JOINT_AXES[kind] == 1:
         return (_unit_vector(m.require("axis", "give the joint `axis: [x, y, z]` (world)")),)
-    if kind == "universal":
-        at = m.require("axes", "give the universal joint `axes: [[x, y, z], [x, y, z]]`")
-        a, b = _axis_list(at, 2)
-        cos = sum(p * q for p, q in zip(a, b))
-        if abs(cos) > PERPENDICULAR_TOL:
-            angle = math.degrees(math.acos(max(-1.0, min(1.0, cos))))
-            raise at.error(
-                f"the two axes of a universal joint must be perpendicular; they are "
-                f"{angle:.4g} deg apart",
-                "give two perpendicular axes, e.g. [[0, 0, 1], [0, 1, 0]]",
-            )
-        return (a, b)
-    if kind == "gimbal":
-        at = m.require("axes", "give the gimbal joint `axes: [[x, y, z], [x, y, z], [x, y, z]]`")
-        axes = _axis_list(at, 3)
-        for i, k in ((0, 1), (1, 2), (0, 2)):
+    if kind in _PERPENDICULAR_EXAMPLE:  # axes that must be mutually perpendicular
+        n = JOINT_AXES[kind]
+        at = m.require("axes", f"give the {kind} joint `axes: [{', '.join(['[x, y, z]'] * n)}]`")
+        axes = _axis_list(at, n)
+        for i, k in ((0, 1), (1, 2), (0, 2))[: 1 if n == 2 else 3]:
             cos = sum(p * q for p, q in zip(axes[i], axes[k]))
             if abs(cos) > PERPENDICULAR_TOL:
                 angle = math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+                which = (
+                    "the two axes of a universal joint must be perpendicular; they are"
+                    if n == 2
+                    else f"the three axes of a {kind} joint must be mutually perpendicular; "
+                    f"axes {i} and {k} are"
+                )
                 raise at.error(
-                    f"the three axes of a gimbal joint must be mutually perpendicular; axes "
-                    f"{i} and {k} are {angle:.4g} deg apart",
-                    "give three perpendicular axes, e.g. [[1, 0, 0], [0, 0, 1], [0, 1, 0]]",
+                    f"{which} {angle:.4g} deg apart",
+                    f"give {('two', 'three')[n - 2]} perpendicular axes, e.g. "
+                    f"{_PERPENDICULAR_EXAMPLE[kind]}",
                 )
         return axes
     if kind == "ball":
