@@ -88,9 +88,9 @@ MAX_WORLDS = 128  # worlds of one rollout (the taped one runs at this batch too)
 
 # Size parameters and the shape kinds that use them.
 _SIZE_USERS = {
-    "shape_radius": (L.S_SPHERE, L.S_CAPSULE),
+    "shape_radius": (L.S_SPHERE, L.S_CAPSULE, L.S_CYLINDER),
     "shape_half_extents": (L.S_BOX,),
-    "shape_half_length": (L.S_CAPSULE,),
+    "shape_half_length": (L.S_CAPSULE, L.S_CYLINDER),
 }
 
 
@@ -207,6 +207,8 @@ def valid_entries(layout, name: str, steps: int) -> np.ndarray:
 def _users(layout, name: str):
     """Per entry of the leading axis, whether parameter `name` acts (None: everywhere)."""
     robot = layout.robot
+    if name == "shape_mass":  # the world's shapes weigh nothing
+        return layout.shape_body >= 0
     if name == "body_com":
         return layout.body_has_com
     if name in ("body_inertia", "body_inertia_products"):
@@ -247,7 +249,9 @@ def label(layout, target: Target) -> str:
         return f"ctrl[t={idx[0]}, {layout.motor_names[idx[1]]}]"
     key = PARAM_DOCS[name][0]
     owner = {
-        "S": lambda i: layout.body_names[layout.shape_body[i]],
+        "S": lambda i: (
+            layout.body_names[layout.shape_body[i]] if layout.shape_body[i] >= 0 else "world"
+        ),
         "N": lambda i: layout.body_names[i],
         "J": lambda i: layout.robot.joints[i].name,
         "M": lambda i: layout.motor_names[i],

@@ -123,10 +123,14 @@ def first_differences(flags, states, worlds, limit: int = 3):
 
 
 def point_label(lay, i: int) -> str:
-    """'contact A/B' (B 'ground'), with the point's number on a box or capsule."""
+    """'contact A/B' (B 'ground', or 'world #k' for the world's shape k), with the probe's
+    number where a shape pair has several contact points."""
     a = lay.body_names[lay.point_body_a[i]]
-    b = "ground" if lay.point_body_b[i] < 0 else lay.body_names[lay.point_body_b[i]]
-    many = int(lay.point_geom[i]) in (L.G_BOX_GROUND, L.G_CAPSULE_GROUND)
+    b = lay.body_names[lay.point_body_b[i]] if lay.point_body_b[i] >= 0 else "ground"
+    if lay.point_body_b[i] < 0 and lay.point_shape_b[i] >= 0:
+        b = f"world #{int(lay.point_shape_b[i]) - lay.n_body_shapes}"
+    same = (lay.point_shape_a == lay.point_shape_a[i]) & (lay.point_shape_b == lay.point_shape_b[i])
+    many = int(np.count_nonzero(same)) > 1
     return f"contact {a}/{b}" + (f" point {int(lay.point_sub[i])}" if many else "")
 
 

@@ -196,6 +196,80 @@ def contact_zoo():
     )
 
 
+TERRAIN_ZOO = """
+name: terrain_zoo
+solver: {dt: 0.01, iterations: 10, contact_margin: 0.05}
+ground: {enabled: false}
+defaults: {shape: {friction: 0.5}}
+world:
+  shapes:
+    - {type: plane, euler: [0, 5, 0], friction: 0.3, contact_hz: 20}
+    - {type: box, size: [0.6, 0.6, 0.2], pos: [0, 3, 0.5], friction: 0.2}   # a step
+    - {type: cylinder, radius: 0.2, half_length: 0.8, pos: [3, 3, 0.8], euler: [90, 0, 0],
+       friction: 0.1}  # a log
+    - {type: box, size: [0.5, 0.5, 0.1], pos: [6, 3, 0.4], friction: 0.3}   # a table
+    - {type: sphere, radius: 0.5, pos: [9, 3, 0.3], friction: 0.3}         # a boulder
+    - {type: capsule, radius: 0.05, half_length: 0.5, pos: [12, 3, 0.5], euler: [0, 90, 0],
+       friction: 0.05}  # a rail
+    - {type: cylinder, radius: 0.3, half_length: 0.2, pos: [15, 3, 0.5], friction: 0.2}
+bodies:
+  - {name: wheel, pos: [0.01743, 0, 0.19825], euler: [90, 0, 0], vel: [0.3, 0, -0.026],
+     omega: [0, 1.5, 0], shapes: [{type: cylinder, radius: 0.2, half_length: 0.1}]}
+  - {name: puck, pos: [2.0, -2, -0.1251], euler: [0, 5, 0], vel: [1.0, 0.3, -0.087],
+     shapes: [{type: cylinder, radius: 0.15, half_length: 0.05, friction: 0.3}]}
+  - {name: block, pos: [0, 3, 0.749], vel: [1.0, 0.2, 0],
+     shapes: [{type: box, size: [0.15, 0.1, 0.05]}]}
+  - {name: shin, pos: [3, 3.1, 1.049], euler: [0, 90, 0], vel: [0, 0.5, 0],
+     shapes: [{type: capsule, radius: 0.05, half_length: 0.3}]}
+  - {name: ball, pos: [3, 2.5, 1.099], vel: [0, 0.2, 0], omega: [-2, 0, 0],
+     shapes: [{type: sphere, radius: 0.1}]}
+  - {name: drum, pos: [6, 3, 0.599], euler: [90, 0, 0], vel: [0.3, 0, 0], omega: [0, 3, 0],
+     shapes: [{type: cylinder, radius: 0.1, half_length: 0.15}]}
+  - {name: crate, pos: [9, 3, 0.849], vel: [0.6, 0, 0],
+     shapes: [{type: box, size: [0.2, 0.2, 0.05]}]}
+  - {name: plank, pos: [12, 3, 0.569], vel: [0, 0.2, 0],
+     shapes: [{type: box, size: [0.05, 0.3, 0.02]}]}
+  - {name: can, pos: [15.1, 3, 0.799], vel: [0.05, 0.5, 0],
+     shapes: [{type: cylinder, radius: 0.1, half_length: 0.1}]}
+  # body-body pairs of the probed kinds, overlapping in free fall
+  - {name: c1, pos: [0, 8, 3], shapes: [{type: cylinder, radius: 0.2, half_length: 0.3,
+     ground: false, group: 1}]}
+  - {name: c2, pos: [0.05, 8.02, 3.49], euler: [10, 0, 0], omega: [0, 0.5, 0],
+     shapes: [{type: box, size: [0.3, 0.2, 0.2], ground: false, group: 1}]}
+  - {name: c3, pos: [3, 8, 3], shapes: [{type: box, size: [0.3, 0.3, 0.1], ground: false,
+     group: 2}]}
+  - {name: c4, pos: [3.05, 8.1, 3.19], euler: [0, 0, 20], vel: [0.1, 0, 0],
+     shapes: [{type: box, size: [0.1, 0.1, 0.1], ground: false, group: 2}]}
+  - {name: c5, pos: [6, 8, 3], shapes: [{type: box, size: [0.3, 0.3, 0.1], ground: false,
+     group: 3}]}
+  - {name: c6, pos: [6.05, 8, 3.148], euler: [0, 90, 0], vel: [0, 0.2, 0],
+     shapes: [{type: capsule, radius: 0.05, half_length: 0.15, ground: false, group: 3}]}
+  - {name: c7, pos: [9, 8, 3], euler: [90, 0, 0],
+     shapes: [{type: cylinder, radius: 0.2, half_length: 0.3, ground: false, group: 4}]}
+  - {name: c8, pos: [9.05, 8.1, 3.29], shapes: [{type: sphere, radius: 0.1, ground: false,
+     group: 4}]}
+  - {name: c9, pos: [12, 8, 3], shapes: [{type: cylinder, radius: 0.2, half_length: 0.1,
+     ground: false, group: 5}]}
+  - {name: c10, pos: [12, 8, 3.148], euler: [90, 0, 0],
+     shapes: [{type: cylinder, radius: 0.05, half_length: 0.15, ground: false, group: 5}]}
+sensors:
+  - {name: wheel_force, type: contact_force, body: wheel}
+  - {name: block_force, type: contact_force, body: block}
+  - {name: can_force, type: contact_force, body: can}
+"""
+
+
+def terrain_zoo():
+    """Cylinders and shapes fixed in the world, in states away from contact switches: a wheel
+    rolling and a puck sliding on a tilted plane, a box sliding on a step, a capsule across
+    a log, a ball on the log, a cylinder rolling on a table, a box on a boulder, a plank on
+    a rail, a can on a pedestal; and, in free fall, overlapping body pairs of every probed
+    kind (cylinder-box, box-box, box-capsule, cylinder-sphere, cylinder-cylinder)."""
+    from tdphys.model import parse_robot
+
+    return parse_robot(TERRAIN_ZOO, "<terrain_zoo>")
+
+
 def spin_zoo():
     """Bodies turning in zero gravity, where the gyroscopic term does the work: a box spun
     near its intermediate axis (a small weight on it makes its masses matter), a body of a
@@ -292,6 +366,11 @@ def test_joint_zoo_gradients_match_finite_differences(backend64):
 @pytest.mark.slow
 def test_contact_zoo_gradients_match_finite_differences(backend64):
     _check(contact_zoo(), steps=15, tol=1e-3)
+
+
+@pytest.mark.slow
+def test_terrain_zoo_gradients_match_finite_differences(backend64):
+    _check(terrain_zoo(), steps=12, tol=1e-3)
 
 
 @pytest.mark.slow

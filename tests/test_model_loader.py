@@ -677,42 +677,30 @@ def test_fixed_joint_takes_no_axis(tmp_path):
     check(err, 6, "joints[0].motors", "not a key of a fixed joint")
 
 
-def test_unsupported_shape_pair(tmp_path):
+def test_every_pair_of_shape_kinds_collides(tmp_path):
+    """Shapes of every kind sharing a collision group make contact points: one for a pair with
+    an exact test, a probe each (engine/geometry.py) for the others."""
+    from tdphys.engine.layout import build_layout
+
     text = textwrap.dedent("""
-        defaults: {shape: {group: 3}}
+        defaults: {shape: {group: 3, ground: false}}
         bodies:
           - name: a
-            shapes: [{type: box, size: [1, 1, 1]}]
-          - name: b
             shapes:
-              - {type: sphere, radius: 1}
-              - {type: box, size: [1, 1, 1]}
+              - {type: box, size: [0.1, 0.1, 0.1]}
+              - {type: cylinder, radius: 0.1, half_length: 0.2, pos: [0, 0, 1]}
+          - name: b
+            pos: [1, 0, 0]
+            shapes:
+              - {type: box, size: [0.1, 0.1, 0.1]}
+              - {type: capsule, radius: 0.1, half_length: 0.2, pos: [0, 0, 1]}
+              - {type: sphere, radius: 0.1, pos: [0, 0, 2]}
         """)
-    err = load_error(tmp_path, text)
-    check(
-        err,
-        8,
-        "bodies[1].shapes[1]",
-        "box-box contact is not supported",
-        "bodies[0].shapes[0] (box, body 'a')",
-        "bodies[1].shapes[1] (box, body 'b')",
-        "collision group 3",
-        "supported body-body pairs: box-sphere, capsule-capsule",
-        "contacts.exclude",
-    )
-    err = load_error(
-        tmp_path, text.replace("group: 3", "group: 0") + "contacts: {pairs: [[a, b]]}\n"
-    )
-    check(
-        err,
-        9,
-        "contacts.pairs[0]",
-        "box-box contact is not supported",
-        "bodies[0].shapes[0] (box, body 'a')",
-        "remove the pair",
-    )
-    # excluding the two bodies makes the file valid
-    load_robot(write(tmp_path, text + "contacts: {exclude: [[b, a]]}\n", "ok.yaml"))
+    layout = build_layout(load_robot(write(tmp_path, text, "pairs.yaml")))
+    # box-box 8 + 8, box-capsule 3, box-sphere 1, cylinder-box 9 + 8, cylinder-capsule 3,
+    # cylinder-sphere 1
+    assert layout.n_points == 16 + 3 + 1 + 17 + 3 + 1
+    assert set(layout.point_body_a) | set(layout.point_body_b) == {0, 1}
 
 
 def test_quaternion_of_zero_norm(tmp_path):
@@ -1061,3 +1049,56 @@ def test_a_file_that_is_one_long_text_is_quoted_short(tmp_path):
     message = str(err)
     assert "must be a mapping" in message and "characters)" in message
     assert len(message) < 400, message
+
+
+WORLD_FILE = """
+    defaults: {shape: {friction: 0.6}}
+    world:
+      shapes:
+        - {type: plane, pos: [0, 0, 0.1], euler: [0, 30, 0], size: [2, 1]}
+        - {type: box, size: [0.5, 0.5, 0.1], pos: [1, 0, 0.1], friction: 0.2}
+        - {type: cylinder, fromto: [0, 0, 0, 0, 1, 0], radius: 0.1}
+    bodies:
+      - name: a
+        pos: [0, 0, 2]
+        shapes: [{type: cylinder, radius: 0.1, half_length: 0.2}]
+    """
+
+
+def test_world_shapes_are_read_in_the_world_frame(tmp_path):
+    robot = load_robot(write(tmp_path, WORLD_FILE, "world.yaml"))
+    plane, box, log = robot.world_shapes
+    assert (plane.kind, plane.pos, plane.half_extents) == ("plane", (0, 0, 0.1), (2, 1, 0))
+    c, s = math.cos(math.radians(15)), math.sin(math.radians(15))
+    assert np.allclose(plane.quat, (c, 0, s, 0))  # normal (sin 30, 0, cos 30)
+    assert (plane.friction, box.friction, box.half_extents) == (0.6, 0.2, (0.5, 0.5, 0.1))
+    assert log.half_length == pytest.approx(0.5) and log.pos == pytest.approx((0, 0.5, 0))
+    assert all(s.mass == 0 and not s.ground for s in robot.world_shapes)
+    body = robot.bodies[0].shapes[0]
+    assert body.mass == pytest.approx(1000 * math.pi * 0.1**2 * 0.4)
+
+
+@pytest.mark.parametrize(
+    "change, line, key, fragments",
+    [
+        (("size: [2, 1]", "size: [2, 1], mass: 3"), 4, "world.shapes[0].mass", ("no mass",)),
+        (("friction: 0.2", "group: 2"), 5, "world.shapes[1].group", ("ground: true",)),
+        (("type: box, size", "type: mesh, size"), 5, "world.shapes[1].type", ("plane",)),
+        (("size: [2, 1]", "size: [2, 1, 1]"), 4, "world.shapes[0].size", ("[hx, hy]",)),
+        (
+            ("radius: 0.1, half", "radius: 0.1, size: [1, 1, 1], half"),
+            10,
+            "bodies[0].shapes[0].size",
+            ("box",),
+        ),
+        (
+            ("type: cylinder, radius: 0.1, half", "type: plane, radius: 0.1, half"),
+            10,
+            "bodies[0].shapes[0].type",
+            ("cylinder",),
+        ),
+    ],
+)
+def test_bad_world_shapes_are_refused_by_key(tmp_path, change, line, key, fragments):
+    err = load_error(tmp_path, WORLD_FILE.replace(*change))
+    check(err, line, key, *fragments)

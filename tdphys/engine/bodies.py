@@ -36,6 +36,10 @@ def shape_volume_inertia(kind, radius, half, half_length):
             0.4 * radius**2 + half_length**2 + 0.75 * half_length * radius
         )
         inertia = ti.Vector([transverse, transverse, axial])
+    elif kind == L.S_CYLINDER:  # solid cylinder of length 2l along z
+        vol = math.pi * radius**2 * 2.0 * half_length
+        transverse = radius**2 / 4.0 + (2.0 * half_length) ** 2 / 12.0
+        inertia = ti.Vector([transverse, transverse, radius**2 / 2.0])
     return vol, inertia
 
 

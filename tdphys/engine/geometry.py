@@ -2,30 +2,62 @@
 
 Every function returns (n, pa, pb, sep): n the unit world normal pointing from body b towards
 body a, pa / pb [m] the world points on a and on b, and sep [m] the signed separation along n
-(negative when the shapes overlap). The ground is body b = -1, the plane z = 0.
+(negative when the shapes overlap). The ground is the plane z = 0 (shape b = -1, body b = -1);
+a shape fixed in the world is side b with body -1.
+
+Exact tests: a sphere against every shape and a plane; capsule-capsule. The other pairs test
+probe points of one shape against the other solid (each a sphere of radius 0 or, for a
+capsule, its own radius), one contact point per probe:
+  capsule: its two segment ends and the point of its segment nearest the other solid (a few
+      alternating projections between the two convex sets);
+  box: its 8 corners;
+  cylinder: on each end rim the point farthest towards the other shape (against a plane: the
+      lowest), the point of its side towards the other shape at the axial position nearest
+      it, and 3 fixed points 120 deg apart on each end rim (to stand on an end).
+Box-box, box-cylinder and cylinder-cylinder test each side's probes against the other; an
+edge crossing an edge or a face away from every probe is not seen (docs/robot-format.md).
 """
+
+import math
 
 import taichi as ti
 
 from . import layout as L
-from .tmath import quat_mul, quat_rotate, quat_rotate_inv, safe_norm, unit
+from .tmath import TINY, quat_mul, quat_rotate, quat_rotate_inv, safe_norm, unit
+
+NEAREST_ITERATIONS = 4  # alternating projections for a segment's point nearest a solid
+RIM_BLEND = 0.01  # [rad] see cylinder_probe
 
 
 @ti.func
 def shape_pose(s, st: ti.template(), i, w, shape):
     """World centre [m] and orientation of `shape` in world w, in the poses st at index i
-    (Simulation.state at a step, Simulation.sub at a substep)."""
+    (Simulation.state at a step, Simulation.sub at a substep); a world shape's own pose."""
     n = s.shape_body[shape]
-    q = st.quat[i, w, n]
-    c = st.pos[i, w, n] + quat_rotate(q, s.shape_pos[w, shape] - s.com[w, n])
-    return c, quat_mul(q, s.shape_quat[w, shape])
+    c, q = s.shape_pos[w, shape], s.shape_quat[w, shape]
+    if n >= 0:
+        qb = st.quat[i, w, n]
+        c = st.pos[i, w, n] + quat_rotate(qb, c - s.com[w, n])
+        q = quat_mul(qb, q)
+    return c, q
 
 
 @ti.func
-def on_ground(c, radius):
-    """A sphere of `radius` at c against the plane z = 0."""
-    up = ti.Vector([0.0, 0.0, 1.0])
-    return up, c - radius * up, ti.Vector([c[0], c[1], 0.0]), c[2] - radius
+def plane_of(s, st: ti.template(), i, w, shape):
+    """(point [m], unit normal) of plane `shape`, or of the ground z = 0 when shape is -1."""
+    p0 = ti.Vector([0.0, 0.0, 0.0])
+    n = ti.Vector([0.0, 0.0, 1.0])
+    if shape >= 0:
+        c, q = shape_pose(s, st, i, w, shape)
+        p0, n = c, quat_rotate(q / q.norm(), n)
+    return p0, n
+
+
+@ti.func
+def on_plane(c, radius, p0, n):
+    """A sphere of `radius` at c against the plane through p0 with unit normal n."""
+    height = (c - p0).dot(n)
+    return n, c - radius * n, c - height * n, height - radius
 
 
 @ti.func
@@ -99,27 +131,136 @@ def sphere_box(ca, ra, cb, qb, half):
 
 
 @ti.func
-def contact_point(s, st: ti.template(), u, w, i, geom: ti.template()):
-    """(n, pa, pb, sep) of contact point i (of geometry `geom`, a compile-time constant) of
-    world w in the poses st at index u (Simulation.sub at a substep, Simulation.state at a
-    step); see the module docstring."""
-    sa, sb, sub = s.point_shape_a[i], s.point_shape_b[i], s.point_sub[i]
+def sphere_cylinder(ca, ra, cb, qb, radius, half_length):
+    """Sphere at ca against a cylinder centred at cb with orientation qb, its axis the local z."""
+    p = quat_rotate_inv(qb, ca - cb)
+    rho = ti.sqrt(p[0] * p[0] + p[1] * p[1] + TINY)
+    radial = ti.Vector([p[0] / rho, p[1] / rho, 0.0])
+    axial = ti.Vector([0.0, 0.0, 1.0])
+    q = radial * ti.min(rho, radius) + axial * ti.math.clamp(p[2], -half_length, half_length)
+    gap = p - q
+    n_local = axial
+    sep = 0.0
+    if gap.dot(gap) > 1e-18:  # centre outside the cylinder
+        dist = safe_norm(gap)
+        n_local = gap / dist
+        sep = dist - ra
+    else:  # centre inside: leave through the side or the nearer end, whichever is closer
+        side, end = radius - rho, half_length - ti.abs(p[2])
+        if side < end:
+            n_local = radial
+            q = radial * radius + axial * p[2]
+            sep = -side - ra
+        else:
+            sign = ti.select(p[2] >= 0, 1.0, -1.0)
+            n_local = sign * axial
+            q = ti.Vector([p[0], p[1], sign * half_length])
+            sep = -end - ra
+    n = quat_rotate(qb, n_local)
+    return n, ca - ra * n, cb + quat_rotate(qb, q), sep
+
+
+@ti.func
+def nearest_in_solid(x, cb, qb, half, radius, half_length, kind: ti.template()):
+    """The point of solid b (a box of half sizes `half`, or a cylinder) nearest x [m]."""
+    p = quat_rotate_inv(qb, x - cb)
+    q = ti.math.clamp(p, -half, half)
+    if ti.static(kind == L.S_CYLINDER):
+        rho = ti.sqrt(p[0] * p[0] + p[1] * p[1] + TINY)
+        scale = ti.min(rho, radius) / rho
+        q = ti.Vector([p[0] * scale, p[1] * scale, ti.math.clamp(p[2], -half_length, half_length)])
+    return cb + quat_rotate(qb, q)
+
+
+@ti.func
+def point_solid(p, r, s, w, cb, qb, sb, kind: ti.template()):
+    """(n, pa, pb, sep) of a sphere of radius r [m] at p against solid shape sb (kind a
+    compile-time S_BOX or S_CYLINDER) posed at cb, qb."""
+    n, pa, pb, sep = ti.Vector([0.0, 0.0, 1.0]), p, p, 0.0
+    if ti.static(kind == L.S_BOX):
+        n, pa, pb, sep = sphere_box(p, r, cb, qb, s.shape_half_extents[w, sb])
+    else:
+        n, pa, pb, sep = sphere_cylinder(
+            p, r, cb, qb, s.shape_radius[w, sb], s.shape_half_length[w, sb]
+        )
+    return n, pa, pb, sep
+
+
+@ti.func
+def capsule_probe(s, w, ca, qa, sa, sub, cb, qb, sb, kind: ti.template()):
+    """Probe `sub` of capsule sa against solid sb: its end 0 or 1, or (sub 2) the point of
+    its segment nearest the solid."""
+    e0, e1 = capsule_segment(ca, qa, s.shape_half_length[w, sa])
+    x = e1
+    if sub == 0:
+        x = e0
+    elif sub == 2:
+        half = s.shape_half_extents[w, sb]
+        radius, half_length = s.shape_radius[w, sb], s.shape_half_length[w, sb]
+        x = closest_on_segment(cb, e0, e1)
+        for _ in ti.static(range(NEAREST_ITERATIONS)):
+            y = nearest_in_solid(x, cb, qb, half, radius, half_length, kind)
+            x = closest_on_segment(y, e0, e1)
+    return x
+
+
+@ti.func
+def box_corner(c, q, half, sub):
+    """Corner `sub` (bits 0, 1, 2: +x, +y, +z side) of a box centred at c [m], oriented q."""
+    signs = ti.Vector(
+        [1.0 if (sub & 1) else -1.0, 1.0 if (sub & 2) else -1.0, 1.0 if (sub & 4) else -1.0]
+    )
+    return c + quat_rotate(q, signs * half)
+
+
+@ti.func
+def cylinder_probe(c, q, radius, half_length, sub, toward, target):
+    """Probe `sub` of a cylinder centred at c [m], oriented q: 0 / 1 the point of its lower /
+    upper end rim farthest along the world direction `toward` (drawn in towards the end's
+    centre while `toward` lies within ~RIM_BLEND rad of the axis), 2 the point of its side
+    farthest along `toward` at the axial position nearest the world point `target`, 3..8
+    fixed rim points (3 per end, 120 deg apart, from the local x axis)."""
+    axis = quat_rotate(q, ti.Vector([0.0, 0.0, 1.0]))
+    across = toward - toward.dot(axis) * axis
+    # a unit spoke once `toward` leans off the axis by more than ~RIM_BLEND rad, shrinking to
+    # the end's centre when it lines up with the axis (where the farthest rim point is
+    # undefined and would jump round the rim; the fixed rim points hold the cylinder there)
+    spoke = across / ti.sqrt(across.dot(across) + RIM_BLEND**2 * toward.dot(toward) + TINY)
+    height = -half_length
+    if sub == 1:
+        height = half_length
+    elif sub == 2:
+        height = ti.math.clamp((target - c).dot(axis), -half_length, half_length)
+    elif sub >= 3:
+        k = (sub - 3) % 3
+        height = ti.select(sub >= 6, half_length, -half_length)
+        angle = 2.0 * math.pi / 3.0 * k
+        spoke = quat_rotate(q, ti.Vector([ti.cos(angle), ti.sin(angle), 0.0]))
+    return c + height * axis + radius * spoke
+
+
+@ti.func
+def pair_geometry(s, st: ti.template(), u, w, sa, sb, sub, geom: ti.template()):
+    """(n, pa, pb, sep) of probe `sub` of shape sa against shape sb (geometry `geom` below
+    L.G_FLIP); see the module docstring."""
     ca, qa = shape_pose(s, st, u, w, sa)
     ra = s.shape_radius[w, sa]
     n = ti.Vector([0.0, 0.0, 1.0])
     pa, pb, sep = ca, ca, 0.0
-    if ti.static(geom == L.G_SPHERE_GROUND):
-        n, pa, pb, sep = on_ground(ca, ra)
-    elif ti.static(geom == L.G_CAPSULE_GROUND):
-        e0, e1 = capsule_segment(ca, qa, s.shape_half_length[w, sa])
-        end = e0 if sub == 0 else e1
-        n, pa, pb, sep = on_ground(end, ra)
-    elif ti.static(geom == L.G_BOX_GROUND):
-        h = s.shape_half_extents[w, sa]
-        signs = ti.Vector(
-            [1.0 if (sub & 1) else -1.0, 1.0 if (sub & 2) else -1.0, 1.0 if (sub & 4) else -1.0]
-        )
-        n, pa, pb, sep = on_ground(ca + quat_rotate(qa, signs * h), 0.0)
+    if ti.static(geom in (L.G_SPHERE_PLANE, L.G_CAPSULE_PLANE, L.G_BOX_PLANE, L.G_CYLINDER_PLANE)):
+        p0, up = plane_of(s, st, u, w, sb)
+        if ti.static(geom == L.G_SPHERE_PLANE):
+            n, pa, pb, sep = on_plane(ca, ra, p0, up)
+        elif ti.static(geom == L.G_CAPSULE_PLANE):
+            e0, e1 = capsule_segment(ca, qa, s.shape_half_length[w, sa])
+            end = e0 if sub == 0 else e1
+            n, pa, pb, sep = on_plane(end, ra, p0, up)
+        elif ti.static(geom == L.G_BOX_PLANE):
+            corner = box_corner(ca, qa, s.shape_half_extents[w, sa], sub)
+            n, pa, pb, sep = on_plane(corner, 0.0, p0, up)
+        else:
+            probe = cylinder_probe(ca, qa, ra, s.shape_half_length[w, sa], sub, -up, ca)
+            n, pa, pb, sep = on_plane(probe, 0.0, p0, up)
     else:
         cb, qb = shape_pose(s, st, u, w, sb)
         rb = s.shape_radius[w, sb]
@@ -134,5 +275,40 @@ def contact_point(s, st: ti.template(), u, w, i, geom: ti.template()):
             xa, xb = closest_between_segments(a0, a1, b0, b1)
             n, pa, pb, sep = sphere_sphere(xa, ra, xb, rb)
         elif ti.static(geom == L.G_SPHERE_BOX):
-            n, pa, pb, sep = sphere_box(ca, ra, cb, qb, s.shape_half_extents[w, sb])
+            n, pa, pb, sep = point_solid(ca, ra, s, w, cb, qb, sb, L.S_BOX)
+        elif ti.static(geom == L.G_SPHERE_CYLINDER):
+            n, pa, pb, sep = point_solid(ca, ra, s, w, cb, qb, sb, L.S_CYLINDER)
+        elif ti.static(geom == L.G_CAPSULE_BOX):
+            x = capsule_probe(s, w, ca, qa, sa, sub, cb, qb, sb, L.S_BOX)
+            n, pa, pb, sep = point_solid(x, ra, s, w, cb, qb, sb, L.S_BOX)
+        elif ti.static(geom == L.G_CAPSULE_CYLINDER):
+            x = capsule_probe(s, w, ca, qa, sa, sub, cb, qb, sb, L.S_CYLINDER)
+            n, pa, pb, sep = point_solid(x, ra, s, w, cb, qb, sb, L.S_CYLINDER)
+        elif ti.static(geom == L.G_BOX_BOX):
+            corner = box_corner(ca, qa, s.shape_half_extents[w, sa], sub)
+            n, pa, pb, sep = point_solid(corner, 0.0, s, w, cb, qb, sb, L.S_BOX)
+        elif ti.static(geom == L.G_BOX_CYLINDER):
+            corner = box_corner(ca, qa, s.shape_half_extents[w, sa], sub)
+            n, pa, pb, sep = point_solid(corner, 0.0, s, w, cb, qb, sb, L.S_CYLINDER)
+        elif ti.static(geom == L.G_CYLINDER_BOX):
+            probe = cylinder_probe(ca, qa, ra, s.shape_half_length[w, sa], sub, cb - ca, cb)
+            n, pa, pb, sep = point_solid(probe, 0.0, s, w, cb, qb, sb, L.S_BOX)
+        elif ti.static(geom == L.G_CYLINDER_CYLINDER):
+            probe = cylinder_probe(ca, qa, ra, s.shape_half_length[w, sa], sub, cb - ca, cb)
+            n, pa, pb, sep = point_solid(probe, 0.0, s, w, cb, qb, sb, L.S_CYLINDER)
+    return n, pa, pb, sep
+
+
+@ti.func
+def contact_point(s, st: ti.template(), u, w, i, geom: ti.template()):
+    """(n, pa, pb, sep) of contact point i (of geometry `geom`, a compile-time constant) of
+    world w in the poses st at index u (Simulation.sub at a substep, Simulation.state at a
+    step); see the module docstring."""
+    sa, sb, sub = s.point_shape_a[i], s.point_shape_b[i], s.point_sub[i]
+    n, pa, pb, sep = ti.Vector([0.0, 0.0, 1.0]), ti.Vector([0.0] * 3), ti.Vector([0.0] * 3), 0.0
+    if ti.static(geom >= L.G_FLIP):  # computed from b's side, then turned round
+        nb, on_b, on_a, sep_b = pair_geometry(s, st, u, w, sb, sa, sub, geom - L.G_FLIP)
+        n, pa, pb, sep = -nb, on_a, on_b, sep_b
+    else:
+        n, pa, pb, sep = pair_geometry(s, st, u, w, sa, sb, sub, geom)
     return n, pa, pb, sep

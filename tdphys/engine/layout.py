@@ -59,24 +59,61 @@ SENSOR_CONTACT_FORCE = SENSOR_CODES["contact_force"]
 MOTOR_CODES = {"position": 0, "velocity": 1, "force": 2}
 M_POSITION, M_VELOCITY, M_FORCE = 0, 1, 2
 
-# Shape kinds.
-SHAPE_CODES = {"sphere": 0, "box": 1, "capsule": 2}
-S_SPHERE, S_BOX, S_CAPSULE = 0, 1, 2
+# Shape kinds (planes only among the world's shapes).
+SHAPE_CODES = {"sphere": 0, "box": 1, "capsule": 2, "cylinder": 3, "plane": 4}
+S_SPHERE, S_BOX, S_CAPSULE, S_CYLINDER, S_PLANE = 0, 1, 2, 3, 4
 
-# Contact point geometries. For body-body pairs, body a holds the first-named shape.
-G_SPHERE_GROUND, G_CAPSULE_GROUND, G_BOX_GROUND = 0, 1, 2
+# Contact point geometries (engine/geometry.py). A geometry named X_Y tests shape a (kind X)
+# against shape b (kind Y); G_FLIP + code tests the same with the roles of a and b exchanged
+# (a shape fixed in the world is always side b). X_PLANE: shape b is a plane of the world,
+# or the ground z = 0 when b is -1.
+G_SPHERE_PLANE, G_CAPSULE_PLANE, G_BOX_PLANE = 0, 1, 2
 G_SPHERE_SPHERE, G_SPHERE_CAPSULE, G_CAPSULE_CAPSULE, G_SPHERE_BOX = 3, 4, 5, 6
-_GROUND_POINTS = {
-    "sphere": (G_SPHERE_GROUND, 1),
-    "capsule": (G_CAPSULE_GROUND, 2),
-    "box": (G_BOX_GROUND, 8),
+G_CYLINDER_PLANE, G_SPHERE_CYLINDER, G_CAPSULE_BOX, G_CAPSULE_CYLINDER = 7, 8, 9, 10
+G_BOX_BOX, G_BOX_CYLINDER, G_CYLINDER_BOX, G_CYLINDER_CYLINDER = 11, 12, 13, 14
+G_FLIP = 32
+# Points a shape offers another solid (engine/geometry.py): a capsule its two ends and the
+# point of its segment nearest the other, a box its corners, a cylinder the rim points of
+# geometry.cylinder_probe.
+CAPSULE_PROBES, BOX_PROBES, CYLINDER_PROBES = 3, 8, 9
+# (geometry, points) against a plane, per shape kind.
+_PLANE_POINTS = {
+    "sphere": (G_SPHERE_PLANE, 1),
+    "capsule": (G_CAPSULE_PLANE, 2),
+    "box": (G_BOX_PLANE, BOX_PROBES),
+    "cylinder": (G_CYLINDER_PLANE, CYLINDER_PROBES),
 }
-_PAIR_GEOMETRY = {
-    ("sphere", "sphere"): G_SPHERE_SPHERE,
-    ("sphere", "capsule"): G_SPHERE_CAPSULE,
-    ("capsule", "capsule"): G_CAPSULE_CAPSULE,
-    ("sphere", "box"): G_SPHERE_BOX,
+# [(geometry, points), ...] of a shape pair (kind a, kind b); the reversed pair flips them.
+_PAIR_POINTS = {
+    ("sphere", "sphere"): [(G_SPHERE_SPHERE, 1)],
+    ("sphere", "capsule"): [(G_SPHERE_CAPSULE, 1)],
+    ("sphere", "box"): [(G_SPHERE_BOX, 1)],
+    ("sphere", "cylinder"): [(G_SPHERE_CYLINDER, 1)],
+    ("capsule", "capsule"): [(G_CAPSULE_CAPSULE, 1)],
+    ("capsule", "box"): [(G_CAPSULE_BOX, CAPSULE_PROBES)],
+    ("capsule", "cylinder"): [(G_CAPSULE_CYLINDER, CAPSULE_PROBES)],
+    ("box", "box"): [(G_BOX_BOX, BOX_PROBES), (G_FLIP + G_BOX_BOX, BOX_PROBES)],
+    ("box", "cylinder"): [(G_BOX_CYLINDER, BOX_PROBES), (G_FLIP + G_CYLINDER_BOX, CYLINDER_PROBES)],
+    ("cylinder", "cylinder"): [
+        (G_CYLINDER_CYLINDER, CYLINDER_PROBES),
+        (G_FLIP + G_CYLINDER_CYLINDER, CYLINDER_PROBES),
+    ],
 }
+
+
+def _flipped(code: int) -> int:
+    return code - G_FLIP if code >= G_FLIP else code + G_FLIP
+
+
+def _pair_points(kind_a: str, kind_b: str, keep_order: bool) -> tuple[bool, list]:
+    """(swap, [(geometry, points), ...]) for shapes of kinds a and b: swap tells the caller
+    to exchange a and b (allowed unless keep_order), else the geometries are flipped."""
+    if (kind_a, kind_b) in _PAIR_POINTS:
+        return False, _PAIR_POINTS[(kind_a, kind_b)]
+    entries = _PAIR_POINTS[(kind_b, kind_a)]  # the loader refused unsupported pairs
+    if not keep_order:
+        return True, entries
+    return False, [(_flipped(code), count) for code, count in entries]
 
 
 @dataclass
@@ -84,7 +121,9 @@ class Layout:
     """Static integer tables plus the model's default parameter values.
 
     Shapes (N bodies, S shapes, J joints, M motors, P contact points, R rows):
-    shape_body (S,), shape_kind (S,); joint_kind (J,) (engine/joints/ CODES), joint_parent/
+    shape_body (S,): the first n_body_shapes on bodies, then the world's (body -1);
+    shape_kind (S,);
+    joint_kind (J,) (engine/joints/ CODES), joint_parent/
     joint_child (J,); motor_joint/motor_axis/motor_mode (M,) (MOTOR_CODES);
     point_geom/body_a/shape_a/body_b/shape_b/sub (P,);
     row_kind/row_a/row_b/row_idx/row_sub/row_ref (R,); row_tree (R,) 1 for the rows of the
@@ -109,6 +148,7 @@ class Layout:
     body_names: list
     n_bodies: int
     n_shapes: int
+    n_body_shapes: int
     n_joints: int
     n_motors: int
     n_points: int
@@ -176,6 +216,9 @@ def build_layout(robot: Robot) -> Layout:
             shape_ref[(bi, si)] = len(shape_body)
             shape_body.append(bi)
             shape_kind.append(SHAPE_CODES[shape.kind])
+    for shape in robot.world_shapes:  # fixed in the world: body -1
+        shape_body.append(-1)
+        shape_kind.append(SHAPE_CODES[shape.kind])
     joints = robot.joints
     motors = robot.motors
     parent = [index[j.parent] if j.parent is not None else -1 for j in joints]
@@ -204,6 +247,7 @@ def build_layout(robot: Robot) -> Layout:
         body_names=names,
         n_bodies=len(names),
         n_shapes=len(shape_body),
+        n_body_shapes=len(shape_ref),
         n_joints=len(joints),
         n_motors=len(motors),
         n_points=len(points),
@@ -264,30 +308,52 @@ def build_layout(robot: Robot) -> Layout:
 
 
 def _contact_points(robot: Robot, shape_ref: dict) -> list:
-    """(geometry, body a, shape a, body b, shape b, sub) per contact point."""
+    """(geometry, body a, shape a, body b, shape b, sub) per contact point: the ground's, the
+    world shapes' (shape b, body -1), then the body pairs'."""
     points = []
+    n_body_shapes = len(shape_ref)
+    touching = [
+        (bi, shape_ref[(bi, si)], shape)
+        for bi, body in enumerate(robot.bodies)
+        for si, shape in enumerate(body.shapes)
+        if shape.ground
+    ]
     if robot.ground.enabled:
-        for bi, body in enumerate(robot.bodies):
-            for si, shape in enumerate(body.shapes):
-                if shape.ground:
-                    geom, count = _GROUND_POINTS[shape.kind]
-                    points += [(geom, bi, shape_ref[(bi, si)], -1, -1, k) for k in range(count)]
+        for bi, sa, shape in touching:
+            geom, count = _PLANE_POINTS[shape.kind]
+            points += [(geom, bi, sa, -1, -1, k) for k in range(count)]
+    for wi, fixed in enumerate(robot.world_shapes):
+        sb = n_body_shapes + wi
+        for bi, sa, shape in touching:
+            if fixed.kind == "plane":
+                entries = [_PLANE_POINTS[shape.kind]]
+            else:
+                entries = _pair_points(shape.kind, fixed.kind, keep_order=True)[1]
+            for geom, count in entries:
+                points += [(geom, bi, sa, -1, sb, k) for k in range(count)]
     for pair in robot.contact_pairs:
         a = (pair.body_a, pair.shape_a)
         b = (pair.body_b, pair.shape_b)
         ka = robot.bodies[a[0]].shapes[a[1]].kind
         kb = robot.bodies[b[0]].shapes[b[1]].kind
-        if (ka, kb) not in _PAIR_GEOMETRY:
-            a, b, ka, kb = b, a, kb, ka
-        geom = _PAIR_GEOMETRY[(ka, kb)]  # the loader rejected unsupported pairs
-        points.append((geom, a[0], shape_ref[a], b[0], shape_ref[b], 0))
+        swap, entries = _pair_points(ka, kb, keep_order=False)
+        if swap:
+            a, b = b, a
+        for geom, count in entries:
+            points += [(geom, a[0], shape_ref[a], b[0], shape_ref[b], k) for k in range(count)]
     return points
+
+
+def all_shapes(robot: Robot) -> list:
+    """The shapes in the order of the shape tables: each body's in file order, then the
+    world's (Robot.world_shapes)."""
+    return [s for b in robot.bodies for s in b.shapes] + list(robot.world_shapes)
 
 
 def _torsion_wanted(robot: Robot, point) -> bool:
     geom, ba, sa, bb, sb, _ = point
-    flat = [s for body in robot.bodies for s in body.shapes]
-    other = robot.ground.torsional_friction if bb < 0 else flat[sb].torsional_friction
+    flat = all_shapes(robot)
+    other = robot.ground.torsional_friction if sb < 0 else flat[sb].torsional_friction
     return max(flat[sa].torsional_friction, other) > 0
 
 
@@ -444,7 +510,7 @@ def default_params(robot: Robot, parent, child) -> dict:
     Units and frames: see Simulation.PARAM_DOCS. Joint frames are stored in each body's frame
     (relative to the body frame origin), so they follow the body when it moves.
     """
-    bodies, shapes = robot.bodies, [s for b in robot.bodies for s in b.shapes]
+    bodies, shapes = robot.bodies, all_shapes(robot)
     rot = [quat_to_matrix(b.quat) for b in bodies]
     p = {
         "shape_radius": [s.radius for s in shapes],

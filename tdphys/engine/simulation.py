@@ -49,11 +49,11 @@ from . import (
 
 # Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
 PARAM_DOCS = {
-    "shape_radius": ("S", "[m] sphere/capsule radius"),
+    "shape_radius": ("S", "[m] sphere/capsule/cylinder radius"),
     "shape_half_extents": ("S3", "[m] box half sizes (shape axes)"),
-    "shape_half_length": ("S", "[m] capsule half length"),
-    "shape_pos": ("S3", "[m] shape centre in the body frame"),
-    "shape_quat": ("S4", "shape orientation in the body frame [w,x,y,z]"),
+    "shape_half_length": ("S", "[m] capsule/cylinder half length"),
+    "shape_pos": ("S3", "[m] shape centre in the body frame (world shapes: the world)"),
+    "shape_quat": ("S4", "shape orientation in the body frame (world shapes: the world)"),
     "shape_mass": ("S", "[kg] shape mass"),
     "shape_friction": ("S", "[-] Coulomb friction coefficient"),
     "shape_contact_hz": ("S", "[Hz] contact stiffness as a natural frequency (0 rigid)"),
@@ -455,10 +455,11 @@ class Simulation:
         for w in range(self.batch):  # shapes summed in file order: deterministic
             for k in range(self.n_shapes):
                 n = self.shape_body[k]
-                m, moment, inertia = bodies.shape_inertia_about_origin(self, w, k)
-                self.mass[w, n] += m
-                self.moment[w, n] += moment
-                self.inertia_origin[w, n] += inertia
+                if n >= 0:  # not a shape fixed in the world
+                    m, moment, inertia = bodies.shape_inertia_about_origin(self, w, k)
+                    self.mass[w, n] += m
+                    self.moment[w, n] += moment
+                    self.inertia_origin[w, n] += inertia
 
     @ti.kernel
     def k_mass_finish(self):

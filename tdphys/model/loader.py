@@ -36,7 +36,7 @@ from .schema import (
     MOTOR_MODES,
     SENSOR_KINDS,
     SHAPE_KINDS,
-    SUPPORTED_PAIRS,
+    WORLD_SHAPE_KINDS,
     Body,
     Camera,
     ContactPair,
@@ -49,7 +49,6 @@ from .schema import (
     Shape,
     Solver,
     Vec3,
-    pair_key,
 )
 from .textures import read_texture
 from .yamlread import (
@@ -143,11 +142,12 @@ def _parse(top: Map, source: str) -> Robot:
     solver = _read_fields(top.get("solver"), "solver", Solver(), _SOLVER_FIELDS)
     ground = _read_fields(top.get("ground"), "ground", Ground(), _GROUND_FIELDS)
     shape_defaults, motor_defaults = _defaults(top.get("defaults"))
-    bodies, shape_ats = _bodies(top, shape_defaults, ang)
+    bodies = _bodies(top, shape_defaults, ang)
     joints = _joints(top.get("joints"), bodies, motor_defaults, ang)
     sensors = _sensors(top.get("sensors"), bodies, joints)
-    pairs, friction = _contact_pairs(top.get("contacts"), bodies, shape_ats, joints)
+    pairs, friction = _contact_pairs(top.get("contacts"), bodies, joints)
     cameras = _cameras(top.get("cameras"), bodies, ang)
+    world_shapes = _world_shapes(top.get("world"), shape_defaults, ang)
     name_at = top.get("name")
     name = string(name_at) if name_at is not None else Path(source).stem
     return Robot(
@@ -159,6 +159,7 @@ def _parse(top: Map, source: str) -> Robot:
         solver=solver,
         ground=ground,
         contact_pairs=pairs,
+        world_shapes=tuple(world_shapes),
         cameras=tuple(cameras),
         friction_combine=friction,
     )
@@ -412,6 +413,7 @@ _TOP_KEYS = (
     "joints",
     "sensors",
     "contacts",
+    "world",
     "cameras",
 )
 
@@ -537,6 +539,7 @@ _SHAPE_GEOMETRY = {
     "sphere": ("radius",),
     "box": ("size",),
     "capsule": ("radius", "half_length", "fromto"),
+    "cylinder": ("radius", "half_length", "fromto"),
 }
 
 
@@ -555,16 +558,16 @@ class _ShapeDraft:
     density: float  # [kg/m^3] inherited from defaults.shape, used when nothing else applies
 
 
-def _bodies(top: Map, defaults: _ShapeDefaults, ang: float) -> tuple[list[Body], list[list[At]]]:
-    """All bodies in file order, and the node of each of their shapes (for contact errors)."""
+def _bodies(top: Map, defaults: _ShapeDefaults, ang: float) -> list[Body]:
+    """All bodies in file order."""
     entries = items(
         top.require("bodies", "add a `bodies:` list with at least one body"),
         "bodies",
         allow_empty=False,
     )
-    bodies, shape_ats, seen = [], [], {}
+    bodies, seen = [], {}
     for at in entries:
-        body, ats = _body(at, defaults, ang)
+        body = _body(at, defaults, ang)
         if body.name in seen:
             raise (
                 Map(at, "a body")
@@ -576,11 +579,10 @@ def _bodies(top: Map, defaults: _ShapeDefaults, ang: float) -> tuple[list[Body],
             )
         seen[body.name] = len(bodies)
         bodies.append(body)
-        shape_ats.append(ats)
-    return bodies, shape_ats
+    return bodies
 
 
-def _body(at: At, defaults: _ShapeDefaults, ang: float) -> tuple[Body, list[At]]:
+def _body(at: At, defaults: _ShapeDefaults, ang: float) -> Body:
     """One body: pose [m], velocities [m/s, rad/s], optional mass [kg] and inertia [kg m^2]."""
     m = Map(at, "a body").only(_BODY_KEYS)
     name = string(m.require("name", "give the body a unique `name:`"))
@@ -618,7 +620,7 @@ def _body(at: At, defaults: _ShapeDefaults, ang: float) -> tuple[Body, list[At]]
         inertia_products=products,
         com=_vec3(m.get("com")) if "com" in m else None,
     )
-    return body, [d.at for d in drafts]
+    return body
 
 
 _INERTIA_FORMS = "[Ixx, Iyy, Izz] or [Ixx, Iyy, Izz, Ixy, Ixz, Iyz]"
@@ -682,20 +684,20 @@ def _shape(at: At, defaults: _ShapeDefaults, ang: float) -> _ShapeDraft:
     shape = Shape(
         kind=kind,
         mass=1.0,
-        friction=surface.friction,
-        restitution=surface.restitution,
-        torsional_friction=surface.torsional_friction,
-        color=surface.color,
         group=surface.group,
         ground=surface.ground,
-        texture=surface.texture,
-        contact_hz=surface.contact_hz,
-        contact_damping=surface.contact_damping,
+        **_surface_of(surface),
         **geometry,
     )
     return _ShapeDraft(
         at=at, shape=shape, volume=volume, mass=_own_mass(m, volume), density=defaults.density
     )
+
+
+def _surface_of(surface: _ShapeDefaults) -> dict:
+    """A shape's surface properties (Shape's keyword arguments) from the resolved `surface`."""
+    keys = ("friction", "restitution", "torsional_friction", "color", "texture")
+    return {k: getattr(surface, k) for k in (*keys, "contact_hz", "contact_damping")}
 
 
 def _kind(at: At, what: str, kinds: tuple[str, ...], noun: str) -> str:
@@ -726,7 +728,7 @@ def _shape_geometry(m: Map, kind: str, ang: float) -> dict:
         "pos": _vec3(m.get("pos")) if "pos" in m else (0.0, 0.0, 0.0),
         "quat": _orientation(m, ang),
     }
-    if kind in ("sphere", "capsule"):
+    if kind in ("sphere", "capsule", "cylinder"):
         geometry["radius"] = _positive(
             m.require("radius", f"give the {kind} a `radius:` in m"), "m"
         )
@@ -735,24 +737,25 @@ def _shape_geometry(m: Map, kind: str, ang: float) -> dict:
         geometry["half_extents"] = tuple(
             _positive(a, "m (half size)") for a in vector_items(size, 3, "[hx, hy, hz]")
         )
-    if kind == "capsule":
-        geometry.update(_capsule_segment(m))
+    if kind in ("capsule", "cylinder"):
+        geometry.update(_axis_segment(m, kind))
     return geometry
 
 
-def _capsule_segment(m: Map) -> dict:
-    """half_length [m] from `half_length`, or half_length, pos and quat from `fromto`."""
+def _axis_segment(m: Map, kind: str) -> dict:
+    """A capsule's or cylinder's half_length [m] from `half_length`, or half_length, pos and
+    quat from `fromto` (its axis from end to end)."""
     if "fromto" not in m:
         at = m.require(
             "half_length",
-            "give the capsule `half_length:` (m) or `fromto: [x1, y1, z1, x2, y2, z2]`",
+            f"give the {kind} `half_length:` (m) or `fromto: [x1, y1, z1, x2, y2, z2]`",
         )
         return {"half_length": _positive(at, "m")}
     for key in ("half_length", "pos", "quat", "euler"):
         if key in m:
             raise m.key_at(key).error(
                 f"'{key}' cannot be combined with fromto, which already "
-                "fixes the capsule's centre, direction and length",
+                f"fixes the {kind}'s centre, direction and length",
                 f"remove '{key}' or remove fromto",
             )
     at = m.get("fromto")
@@ -772,11 +775,14 @@ def _capsule_segment(m: Map) -> dict:
 
 
 def _volume(kind: str, radius: float, half_extents: Vec3, half_length: float) -> float:
-    """Volume [m^3] of a sphere, box (from half sizes) or capsule (from half length)."""
+    """Volume [m^3] of a sphere, box (from half sizes), capsule or cylinder (from half
+    length)."""
     if kind == "sphere":
         return 4.0 / 3.0 * math.pi * radius**3
     if kind == "box":
         return 8.0 * half_extents[0] * half_extents[1] * half_extents[2]
+    if kind == "cylinder":
+        return math.pi * radius**2 * 2.0 * half_length
     return math.pi * radius**2 * 2.0 * half_length + 4.0 / 3.0 * math.pi * radius**3
 
 
@@ -824,6 +830,58 @@ def _resolve_masses(mass_at: At, drafts: list[_ShapeDraft]) -> list[float]:
         )
     shared_volume = sum(d.volume for d in sharing)
     return [d.mass if d.mass is not None else remainder * d.volume / shared_volume for d in drafts]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes fixed in the world
+# ---------------------------------------------------------------------------------------------
+
+_WORLD_GEOMETRY = {**_SHAPE_GEOMETRY, "plane": ("size",)}
+_WORLD_SURFACE = {k: v for k, v in _SURFACE_FIELDS.items() if k not in ("group", "ground")}
+_NOT_IN_WORLD = {
+    "density": "a shape fixed in the world has no mass; remove 'density'",
+    "mass": "a shape fixed in the world has no mass; remove 'mass'",
+    "group": "every body shape with `ground: true` touches the world's shapes; remove 'group'",
+    "ground": "set `ground:` on the body shapes that should touch the world; remove it here",
+}
+
+
+def _world_shapes(at: At | None, defaults: _ShapeDefaults, ang: float) -> list[Shape]:
+    """`world: shapes:`: planes at any orientation and solids fixed in the world (pose in the
+    world frame), with the surface properties of defaults.shape unless they give their own."""
+    if at is None:
+        return []
+    m = Map(at, "world").only(("shapes",))
+    entries = items(
+        m.require("shapes", "list the world's fixed shapes under `shapes:`"), "world.shapes"
+    )
+    return [_world_shape(a, defaults, ang) for a in entries]
+
+
+def _world_shape(at: At, defaults: _ShapeDefaults, ang: float) -> Shape:
+    kind = _kind(at, "a world shape", WORLD_SHAPE_KINDS, "world shape type")
+    keys = ("type", "pos", "quat", "euler", *_WORLD_SURFACE, *_WORLD_GEOMETRY[kind])
+    m = Map(at, f"a world {kind}").only(
+        keys, {**_elsewhere(_WORLD_GEOMETRY, kind, "shapes"), **_NOT_IN_WORLD}
+    )
+    if kind == "plane":
+        size = (0.0, 0.0)
+        if "size" in m:
+            size = tuple(
+                _non_negative(a, "m (drawn half size, 0: unbounded)")
+                for a in vector_items(m.get("size"), 2, "[hx, hy]")
+            )
+        geometry = {
+            "radius": 0.0,
+            "half_extents": (size[0], size[1], 0.0),
+            "half_length": 0.0,
+            "pos": _vec3(m.get("pos")) if "pos" in m else (0.0, 0.0, 0.0),
+            "quat": _orientation(m, ang),
+        }
+    else:
+        geometry = _shape_geometry(m, kind, ang)
+    surface = _override(m, defaults, _WORLD_SURFACE)
+    return Shape(kind=kind, mass=0.0, group=0, ground=False, **_surface_of(surface), **geometry)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1248,7 +1306,7 @@ def _sensor_axis(at: At | None, joint: Joint, joint_at: At) -> int:
 
 
 def _contact_pairs(
-    at: At | None, bodies: list[Body], shape_ats: list[list[At]], joints: list[Joint]
+    at: At | None, bodies: list[Body], joints: list[Joint]
 ) -> tuple[tuple[ContactPair, ...], str]:
     """Shape pairs to test: explicit body pairs, plus equal nonzero groups on bodies that are
     neither excluded nor joined by a joint. In order of (body_a, body_b), then of the shapes.
@@ -1276,7 +1334,6 @@ def _contact_pairs(
         else:
             chosen = _group_shape_pairs(bodies, a, b)
         for sa, sb in chosen:
-            _check_supported(bodies, shape_ats, a, sa, b, sb, explicit.get(key))
             pairs.append(ContactPair(a, sa, b, sb))
     return tuple(pairs), friction
 
@@ -1332,39 +1389,6 @@ def _group_shape_pairs(bodies: list[Body], a: int, b: int) -> list[tuple[int, in
         for sb, shape_b in enumerate(bodies[b].shapes)
         if shape_a.group != 0 and shape_a.group == shape_b.group
     ]
-
-
-def _check_supported(
-    bodies: list[Body],
-    shape_ats: list[list[At]],
-    a: int,
-    sa: int,
-    b: int,
-    sb: int,
-    explicit_at: At | None,
-) -> None:
-    """Raise a ModelError naming both shapes when the engine has no test for their kinds."""
-    kind_a, kind_b = bodies[a].shapes[sa].kind, bodies[b].shapes[sb].kind
-    if pair_key(kind_a, kind_b) in SUPPORTED_PAIRS:
-        return
-    at_a, at_b = shape_ats[a][sa], shape_ats[b][sb]
-    supported = ", ".join("-".join(p) for p in sorted(SUPPORTED_PAIRS))
-    shapes = (
-        f"{at_a.path} ({kind_a}, body '{bodies[a].name}') and {at_b.path} "
-        f"({kind_b}, body '{bodies[b].name}')"
-    )
-    if explicit_at is not None:
-        raise explicit_at.error(
-            f"{kind_a}-{kind_b} contact is not supported, but this pair makes {shapes} collide; "
-            f"supported body-body pairs: {supported}",
-            "remove the pair, or change one of the shapes to a supported type",
-        )
-    raise at_b.error(
-        f"{kind_a}-{kind_b} contact is not supported, but {shapes} share collision group "
-        f"{bodies[a].shapes[sa].group}; supported body-body pairs: {supported}",
-        "give one of the shapes another group (0 = no body-body contact), list the two bodies "
-        "under contacts.exclude, or change a shape to a supported type",
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ parent_loop(joints)              # the body names of a kinematic loop, or None
 
 from __future__ import annotations
 
+import math
+
 from ..rotations import quat_mul, rotate
 from .schema import Body, Joint, Robot, Shape
 
@@ -23,6 +25,11 @@ def lowest_point(body: Body, shape: Shape) -> float:
     if shape.kind == "capsule":
         return float(
             centre[2] - shape.half_length * abs(rotate(q, (0.0, 0.0, 1.0))[2]) - shape.radius
+        )
+    if shape.kind == "cylinder":  # the lowest point of an end rim
+        up = abs(rotate(q, (0.0, 0.0, 1.0))[2])
+        return float(
+            centre[2] - shape.half_length * up - shape.radius * math.sqrt(max(0.0, 1 - up * up))
         )
     axes = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
     return float(

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 
-SHAPE_KINDS = ("sphere", "box", "capsule")
+SHAPE_KINDS = ("sphere", "box", "capsule", "cylinder")
+# Shapes fixed in the world (Robot.world_shapes) may also be planes.
+WORLD_SHAPE_KINDS = (*SHAPE_KINDS, "plane")
 JOINT_KINDS = ("ball", "hinge", "fixed", "slider", "universal", "gimbal")
 MOTOR_MODES = ("position", "velocity", "force")
 SENSOR_KINDS = (
@@ -31,9 +33,11 @@ SENSOR_KINDS = (
 # How a contact combines the friction coefficients of its two sides (Robot.friction_combine):
 # the geometric mean sqrt(mu_a mu_b), or the larger of the two (as MuJoCo does).
 FRICTION_COMBINE = ("geometric", "max")
-# Body-body shape pairs the contact generator handles (unordered).
+# Shape pairs the contact generator handles (unordered): every pair of solid kinds, each solid
+# against a plane (engine/geometry.py says which are exact and which approximate).
 SUPPORTED_PAIRS = frozenset(
-    {("sphere", "sphere"), ("capsule", "sphere"), ("capsule", "capsule"), ("box", "sphere")}
+    {tuple(sorted((a, b))) for a in SHAPE_KINDS for b in SHAPE_KINDS}
+    | {tuple(sorted((a, "plane"))) for a in SHAPE_KINDS}
 )
 
 # Each joint kind's behaviour (rows, frames, coordinate) is its module in tdphys/engine/joints/,
@@ -60,21 +64,27 @@ def pair_key(kind_a: str, kind_b: str) -> tuple[str, str]:
 class Shape:
     """One collision and mass primitive rigidly attached to a body.
 
-    kind: "sphere" | "box" | "capsule".
-    radius: [m] sphere and capsule radius (0 for a box).
-    half_extents: [m] box half sizes along the shape's local x, y, z (zeros otherwise).
-    half_length: [m] capsule half length of the segment along the shape's local z (0 otherwise).
-    pos: [m] shape centre in the body frame (the frame the YAML `pos`/`quat` of the body place).
-    quat: [w, x, y, z] shape orientation in the body frame.
+    kind: "sphere" | "box" | "capsule" | "cylinder", or "plane" for a shape fixed in the world
+        (Robot.world_shapes).
+    radius: [m] sphere, capsule and cylinder radius (0 otherwise).
+    half_extents: [m] box half sizes along the shape's local x, y, z; a plane's drawn half
+        sizes along its local x, y (0: drawn without bound; it collides without bound
+        anyway); zeros otherwise.
+    half_length: [m] half length along the shape's local z of a capsule's core segment or of
+        a cylinder (0 otherwise).
+    pos: [m] shape centre in the body frame (the frame the YAML `pos`/`quat` of the body place),
+        or in the world for a world shape (a plane: a point on its surface).
+    quat: [w, x, y, z] shape orientation in the body frame (the world for a world shape); a
+        plane's normal is its local +z, and everything below it is solid.
     mass: [kg] resolved mass of this shape (> 0): density x volume, or the body's given mass
-        shared in proportion to volume.
+        shared in proportion to volume (0 for a world shape).
     friction: Coulomb coefficient [-]; restitution [-] in [0, 1];
     torsional_friction: [m] torque impulse limit per unit normal impulse about the normal.
     color: RGB in [0, 1].
     texture: absolute path of an image file whose colours multiply `color` where cameras see
         the shape (docs/camera.md#textures), or None for the plain colour.
     group: collision group; shapes of different bodies with the same nonzero group collide.
-    ground: whether this shape collides with the ground plane z = 0.
+    ground: whether this shape collides with the ground plane z = 0 and the world's shapes.
     contact_hz: [Hz] this shape's contact stiffness as a natural frequency (0 = rigid), and
     contact_damping: [-] its damping ratio; None for the solver's (Solver.contact_hz,
         contact_damping). A contact mixes its two sides as MuJoCo mixes solref: the mean of
@@ -330,6 +340,9 @@ class Robot:
     solver: Solver = field(default_factory=Solver)
     ground: Ground = field(default_factory=Ground)
     contact_pairs: tuple[ContactPair, ...] = ()
+    # Shapes fixed in the world (a plane at any orientation, boxes, ...): pose in the world
+    # frame; every body shape with `ground` set collides with them.
+    world_shapes: tuple[Shape, ...] = ()
     cameras: tuple[Camera, ...] = ()
     friction_combine: str = "geometric"  # FRICTION_COMBINE
     vars: tuple[tuple[str, float], ...] = ()  # the file's `vars:` values used, in file order
