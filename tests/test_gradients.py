@@ -214,16 +214,16 @@ world:
     - {type: cylinder, radius: 0.3, half_length: 0.2, pos: [15, 3, 0.5], friction: 0.2}
 bodies:
   - {name: wheel, pos: [0.01743, 0, 0.19825], euler: [90, 0, 0], vel: [0.3, 0, -0.026],
-     omega: [0, 1.5, 0], shapes: [{type: cylinder, radius: 0.2, half_length: 0.1}]}
+     omega: [0, 85.944, 0], shapes: [{type: cylinder, radius: 0.2, half_length: 0.1}]}
   - {name: puck, pos: [2.0, -2, -0.1251], euler: [0, 5, 0], vel: [1.0, 0.3, -0.087],
      shapes: [{type: cylinder, radius: 0.15, half_length: 0.05, friction: 0.3}]}
   - {name: block, pos: [0, 3, 0.749], vel: [1.0, 0.2, 0],
      shapes: [{type: box, size: [0.15, 0.1, 0.05]}]}
   - {name: shin, pos: [3, 3.1, 1.049], euler: [0, 90, 0], vel: [0, 0.5, 0],
      shapes: [{type: capsule, radius: 0.05, half_length: 0.3}]}
-  - {name: ball, pos: [3, 2.5, 1.099], vel: [0, 0.2, 0], omega: [-2, 0, 0],
+  - {name: ball, pos: [3, 2.5, 1.099], vel: [0, 0.2, 0], omega: [-114.592, 0, 0],
      shapes: [{type: sphere, radius: 0.1}]}
-  - {name: drum, pos: [6, 3, 0.599], euler: [90, 0, 0], vel: [0.3, 0, 0], omega: [0, 3, 0],
+  - {name: drum, pos: [6, 3, 0.599], euler: [90, 0, 0], vel: [0.3, 0, 0], omega: [0, 171.887, 0],
      shapes: [{type: cylinder, radius: 0.1, half_length: 0.15}]}
   - {name: crate, pos: [9, 3, 0.849], vel: [0.6, 0, 0],
      shapes: [{type: box, size: [0.2, 0.2, 0.05]}]}
@@ -264,7 +264,8 @@ def terrain_zoo():
     rolling and a puck sliding on a tilted plane, a box sliding on a step, a capsule across
     a log, a ball on the log, a cylinder rolling on a table, a box on a boulder, a plank on
     a rail, a can on a pedestal; and, in free fall, overlapping body pairs of every probed
-    kind (cylinder-box, box-box, box-capsule, cylinder-sphere, cylinder-cylinder)."""
+    kind (cylinder-box, box-box, box-capsule, cylinder-sphere, cylinder-cylinder). Rolling
+    bodies start rolling (omega in deg/s, the file's angle unit)."""
     from tdphys.model import parse_robot
 
     return parse_robot(TERRAIN_ZOO, "<terrain_zoo>")

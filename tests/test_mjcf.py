@@ -138,7 +138,7 @@ BAD = """<mujoco model="bad">
     <geom type="plane" size="5 5 .1"/>
     <body name="a" pos="0 0 1">
       <freejoint/>
-      <geom type="cylinder" size=".1 .2"/>
+      <geom type="ellipsoid" size=".1 .2 .3"/>
       <geom type="mesh" mesh="m"/>
     </body>
     <body name="b" pos="1 0 1">
@@ -160,7 +160,7 @@ def test_everything_unsupported_is_listed_at_once_with_its_line(tmp_path):
         load(path)
     text = str(err.value)
     for expected in (
-        "line 7 <geom> (unnamed): cylinder geoms are not supported",
+        "line 7 <geom> (unnamed): ellipsoid geoms are not supported",
         ("line 8 <geom> (unnamed): mesh geoms are not supported (pass --approximate"),
         "line 15 <equality> (unnamed): equality constraints",
         'line 16 <actuator name="servo">: only `motor` actuators',
@@ -172,7 +172,7 @@ def test_everything_unsupported_is_listed_at_once_with_its_line(tmp_path):
 def test_approximate_fits_meshes_and_says_so(tmp_path):
     path = tmp_path / "mesh.xml"
     path.write_text(
-        BAD.replace('<geom type="cylinder" size=".1 .2"/>', "").split("<equality>")[0]
+        BAD.replace('<geom type="ellipsoid" size=".1 .2 .3"/>', "").split("<equality>")[0]
         + "</mujoco>\n"
     )
     told = []
@@ -273,6 +273,218 @@ def test_each_geoms_contact_softness_is_kept(tmp_path):
     assert hz["c"] == pytest.approx(1 / (2 * np.pi * 0.05 * 2 * np.sqrt(0.25)))
     assert robot.bodies[2].shapes[0].contact_damping == pytest.approx(2 / np.sqrt(0.25))
     assert robot.ground.contact_hz == pytest.approx(1 / (2 * np.pi * 0.01 * np.sqrt(0.05)))
+
+
+TILT = 10.0  # [deg] of the ramp about y: it descends along +x
+WORLD = """<mujoco model="world_geoms">
+  <option timestep="0.002"/>
+  <default>
+    <geom contype="1" conaffinity="0"/>
+    <default class="fixed"><geom contype="0" conaffinity="1"/></default>
+  </default>
+  <worldbody>
+    <geom name="floor" class="fixed" type="plane" size="5 5 .1"/>
+    <geom name="ramp" class="fixed" type="plane" pos="0.5 0 0.2" euler="0 {tilt} 0" size="3 1 .1"
+          rgba="0.5 0.6 0.7 1" solref="0.01 1"/>
+    <body name="stand" pos="-1 1 0.3" euler="0 0 90">
+      <geom name="step" class="fixed" type="box" pos="0 0 0.3" size="0.3 0.3 0.1" friction="0.8"/>
+    </body>
+    <geom name="post" class="fixed" type="cylinder" fromto="-1 -1 0.55 -1 -1 0.75" size="0.2"/>
+    <body name="wheel" pos="{wheel}">
+      <freejoint/>
+      <geom name="tyre" type="cylinder" size="0.1 0.05" euler="90 0 0" rgba="0.2 0.2 0.2 1"/>
+    </body>
+    <body name="ball" pos="-1 1 0.8"><freejoint/><geom type="sphere" size="0.1"/></body>
+    <body name="puck" pos="-1 -1 0.85"><freejoint/><geom type="sphere" size="0.1"/></body>
+  </worldbody>
+</mujoco>
+"""
+
+
+def world_file(tmp_path):
+    """WORLD in a file: a floor (the ground), a ramp tilted TILT degrees (a world plane at
+    (0.5, 0, 0.2)), a step (a box on a body welded to the world), a post (an upright cylinder
+    from fromto); a wheel (a cylinder, axis along y) resting on the ramp, a ball resting on
+    the step and a puck on the post. Bodies collide with the world's geoms only."""
+    tilt = np.radians(TILT)
+    normal = np.array([np.sin(tilt), 0.0, np.cos(tilt)])
+    wheel = np.array([0.5, 0.0, 0.2]) + 0.1 * normal  # touching the ramp
+    path = tmp_path / "world.xml"
+    path.write_text(WORLD.format(tilt=TILT, wheel=" ".join(repr(float(c)) for c in wheel)))
+    return path
+
+
+def test_cylinders_and_the_worlds_geoms_become_shapes_in_the_world(tmp_path):
+    """The floor stays the ground; the ramp, the step (on a body welded to the world: its
+    pose composed) and the post become world shapes with their poses [m] in the world frame,
+    sizes, friction, colour and softness; the wheel's cylinder a cylinder shape. Every body
+    geom collides with the world's geoms, so every body shape has `ground` set; no body
+    pairs."""
+    from tdphys.rotations import rotate
+
+    robot = load(world_file(tmp_path))
+    assert robot.ground.enabled and robot.ground.friction == 1.0
+    ramp, post, step = robot.world_shapes  # MuJoCo's order: the world body's geoms first
+    tilt = np.radians(TILT)
+    assert (ramp.kind, ramp.half_extents, ramp.pos) == ("plane", (3.0, 1.0, 0.0), (0.5, 0.0, 0.2))
+    assert np.allclose(rotate(ramp.quat, (0, 0, 1)), (np.sin(tilt), 0, np.cos(tilt)), atol=1e-15)
+    assert ramp.color == (0.5, 0.6, 0.7) and ramp.mass == 0.0 and not ramp.ground
+    assert ramp.contact_hz == pytest.approx(1 / (2 * np.pi * 0.01 * np.sqrt(0.05)), rel=1e-12)
+    assert (step.kind, step.half_extents, step.friction) == ("box", (0.3, 0.3, 0.1), 0.8)
+    assert np.allclose(step.pos, (-1, 1, 0.6), atol=1e-15)
+    assert np.allclose(rotate(step.quat, (1, 0, 0)), (0, 1, 0), atol=1e-15)  # the stand's yaw
+    assert (post.kind, post.radius) == ("cylinder", 0.2)
+    assert post.half_length == pytest.approx(0.1, rel=1e-14)
+    assert np.allclose(post.pos, (-1, -1, 0.65), atol=1e-15)
+    assert abs(rotate(post.quat, (0, 0, 1))[2]) == pytest.approx(1.0, abs=1e-15)
+    wheel = robot.bodies[0]
+    (tyre,) = wheel.shapes
+    assert (tyre.kind, tyre.radius, tyre.half_length) == ("cylinder", 0.1, 0.05)
+    assert np.allclose(rotate(tyre.quat, (0, 0, 1)), (0, -1, 0), atol=1e-15)
+    model = mujoco.MjModel.from_xml_path(str(world_file(tmp_path)))
+    wheel_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "wheel")
+    assert tyre.mass == pytest.approx(model.body_mass[wheel_id], rel=1e-12)  # pi r^2 2l 1000
+    assert all(s.ground for b in robot.bodies for s in b.shapes) and not robot.contact_pairs
+
+
+def test_world_geoms_convert_to_a_world_section_that_loads_back(tmp_path, capsys):
+    """`tdphys convert` writes cylinders and `world: shapes:`; the YAML loads back to the
+    same model (the same compiled tables, world shapes included)."""
+    from tdphys.cli import main
+
+    path = world_file(tmp_path)
+    out = tmp_path / "world.yaml"
+    assert main(["convert", str(path), "--out", str(out)]) == 0
+    capsys.readouterr()
+    text = out.read_text()
+    assert "\nworld:\n  shapes:\n    - {type: plane, size: [3, 1], pos: [0.5, 0, 0.2]" in text
+    assert "{type: cylinder, radius: 0.1, half_length: 0.05" in text
+    robot, again = load(path), load(out)
+    assert again.world_shapes == robot.world_shapes and again.ground == robot.ground
+    assert_same_model(robot, again)
+
+
+def test_a_wheel_rolls_down_the_ramp_and_balls_rest_on_the_step_and_post_as_in_mujoco(
+    tmp_path, backend64
+):
+    """WORLD for 1 s in tdphys (float64) and MuJoCo. The wheel (a solid cylinder) rolls
+    without slipping down the ramp: along the slope s = (2/3) g sin(tilt) t^2 / 2 (0.568 m at
+    1 s; friction 1 is far above the tan(tilt) / 3 = 0.06 it needs). Both engines stay within
+    3 mm of it, and of each other (measured: tdphys 0.2 mm, MuJoCo 1.1 mm, whose soft
+    friction cone lets the wheel creep), the wheel's centre within 0.5 mm of the radius above
+    the ramp. The ball and the puck stay on the step's and the post's tops, their centres
+    within 0.5 mm of top + radius in both (measured: MuJoCo's soft contact sinks them
+    0.37 mm, tdphys's 0.2 mm) and 1 mm apart from each other horizontally."""
+    import tdphys
+
+    path = world_file(tmp_path)
+    model = mujoco.MjModel.from_xml_path(str(path))
+    data = mujoco.MjData(model)
+    steps = round(1.0 / model.opt.timestep)
+    robot = load(path)
+    assert [b.name for b in robot.bodies] == ["wheel", "ball", "puck"]
+    ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, b.name) for b in robot.bodies]
+    theirs = []
+    for t in range(steps + 1):
+        mujoco.mj_kinematics(model, data)
+        theirs.append(data.xipos[ids].copy())  # centres of mass [m], tdphys's body order
+        if t < steps:
+            mujoco.mj_step(model, data)
+    theirs = np.array(theirs)
+    sim = tdphys.Simulation(robot, batch=1, steps=steps)
+    sim.rollout()
+    ours = sim.poses()["pos"][:, 0]
+    tilt = np.radians(TILT)
+    down = np.array([np.cos(tilt), 0.0, -np.sin(tilt)])
+    normal = np.array([np.sin(tilt), 0.0, np.cos(tilt)])
+    t = np.arange(steps + 1) * model.opt.timestep
+    rolled = (2 / 3) * 9.81 * np.sin(tilt) * t**2 / 2
+    for path_ in (ours, theirs):
+        along = (path_[:, 0] - path_[0, 0]) @ down
+        assert np.abs(along - rolled).max() < 3e-3
+        assert np.abs((path_[:, 0] - (0.5, 0, 0.2)) @ normal - 0.1).max() < 5e-4
+        assert np.abs(path_[:, 1:, 2] - [0.8, 0.85]).max() < 5e-4
+    assert np.abs((ours[:, 0] - theirs[:, 0]) @ down).max() < 3e-3
+    assert np.abs(ours[:, 1:, :2] - theirs[:, 1:, :2]).max() < 1e-3
+
+
+WORLD_REFUSED = """<mujoco model="refused">
+  <asset>
+    <mesh name="m" vertex="0 0 0  1 0 0  0 1 0  0 0 1"/>
+    <hfield name="h" nrow="3" ncol="3" size="1 1 0.1 0.1"/>
+  </asset>
+  <worldbody>
+    <geom name="floor" type="plane" size="5 5 .1"/>
+    {world}
+    <body name="a" pos="0 0 1">
+      <freejoint/>
+      <geom name="foot" type="sphere" size=".1"/>
+      <geom name="toe" type="sphere" size=".05" pos=".1 0 0" {toe}/>
+    </body>
+  </worldbody>
+</mujoco>
+"""
+
+
+@pytest.mark.parametrize(
+    "world, toe, words",
+    [
+        (
+            '<geom name="rock" type="mesh" mesh="m" pos="2 0 0"/>',
+            "",
+            'line 8 <geom name="rock">: mesh geoms are not supported (pass --approximate',
+        ),
+        (
+            '<geom name="terrain" type="hfield" hfield="h"/>',
+            "",
+            'line 8 <geom name="terrain">: hfield geoms are not supported',
+        ),
+        (
+            '<geom name="marker" type="box" size=".1 .1 .1" pos="2 0 0" contype="0" '
+            'conaffinity="0"/>',
+            "",
+            'line 8 <geom name="marker">: this geom fixed in the world collides with none of '
+            "the body geoms that touch the world's other geoms (contype/conaffinity, "
+            '<exclude>): not with <geom name="foot"> (line 11), <geom name="toe"> (line 12)',
+        ),
+        (
+            '<geom name="step" type="box" size=".1 .1 .1" pos="2 0 0" contype="2" '
+            'conaffinity="2"/>',
+            'contype="3" conaffinity="3"',
+            'line 8 <geom name="step">: this geom fixed in the world collides with only some '
+            "of the body geoms that touch the world's other geoms (contype/conaffinity, "
+            '<exclude>): not with <geom name="foot"> (line 11);',
+        ),
+    ],
+    ids=["mesh", "hfield", "visual-only", "some-bodies"],
+)
+def test_world_geoms_tdphys_cannot_represent_are_refused_by_name(tmp_path, world, toe, words):
+    """A world geom of a kind tdphys has no shape for, or one that collides with other body
+    geoms than the world's other geoms do (tdphys's body shapes touch the ground and every
+    world shape, or none), is refused with its name and line."""
+    path = tmp_path / "refused.xml"
+    path.write_text(WORLD_REFUSED.format(world=world, toe=toe))
+    with pytest.raises(ModelError) as err:
+        load(path)
+    assert words in str(err.value), str(err.value)
+
+
+def test_a_world_geom_only_some_bodies_ignore_altogether_is_kept(tmp_path):
+    """A body geom that collides with none of the world's geoms (the toe, contype 2) is a
+    shape without `ground`: the floor and a world box then collide with the same body geoms,
+    which tdphys says exactly. With --approximate a world mesh becomes a fitted world box."""
+    path = tmp_path / "kept.xml"
+    path.write_text(
+        WORLD_REFUSED.format(
+            world='<geom name="rock" type="mesh" mesh="m" pos="2 0 0"/>',
+            toe='contype="2" conaffinity="2"',
+        )
+    )
+    told = []
+    robot = load(path, approximate=True, report=told.append)
+    assert [s.ground for s in robot.bodies[0].shapes] == [True, False]
+    (rock,) = robot.world_shapes
+    assert rock.kind == "box" and rock.mass == 0.0 and "line 8" in told[0]
 
 
 @pytest.mark.slow

@@ -157,3 +157,25 @@ def test_a_cylinder_weighs_and_turns_as_a_solid_cylinder(backend64):
     np.testing.assert_allclose(
         np.diag(sim.inertia.to_numpy()[0, 0]), [transverse, transverse, m * r * r / 2], rtol=1e-12
     )
+
+
+@pytest.mark.slow
+def test_the_rover_drives_over_a_step_a_log_and_down_a_ramp(backend64):
+    """robots/rover.yaml with every wheel servoed at 8 rad/s for 4 s: its wheels climb the
+    0.04 m step and the 0.03 m log (their centres reach 0.1 + 0.04 + 2 x 0.03 m), it rolls
+    down the ramp back to the ground and goes on at the wheels' rim speed."""
+    from tdphys import load
+    from tdphys.engine.simulation import Simulation
+
+    steps, dt, speed = 800, 0.005, 8.0
+    sim = Simulation(load("robots/rover.yaml"), batch=1, steps=steps)
+    sim.set_controls(np.full((steps, 4), speed))
+    sim.rollout()
+    pos = sim.state.pos.to_numpy()[:, 0]
+    wheels_z = pos[:, 1:, 2]
+    assert wheels_z.max() == pytest.approx(0.2, abs=5e-3)  # on top of the log
+    assert np.all(wheels_z > 0.1 - 2e-3)  # never sunk into the ground or the step
+    assert pos[-1, 0, 2] == pytest.approx(0.16, abs=2e-3)  # back on the ground
+    late = slice(steps - 100, steps)  # on flat ground, past the ramp
+    x = pos[late, 0, 0]
+    assert (x[-1] - x[0]) / (99 * dt) == pytest.approx(speed * 0.1, rel=0.02)

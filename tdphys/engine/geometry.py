@@ -11,9 +11,13 @@ capsule, its own radius), one contact point per probe:
   capsule: its two segment ends and the point of its segment nearest the other solid (a few
       alternating projections between the two convex sets);
   box: its 8 corners;
-  cylinder: on each end rim the point farthest towards the other shape (against a plane: the
-      lowest), the point of its side towards the other shape at the axial position nearest
-      it, and 3 fixed points 120 deg apart on each end rim (to stand on an end).
+  cylinder: on each end rim the point farthest towards the other shape, a third probe, and 3
+      fixed points 120 deg apart on each end rim (to stand on an end). Against a plane,
+      "towards" is against its normal and the third probe is the lowest point of its side at
+      its middle. Against a solid, "towards" runs from the point of its axis nearest the
+      solid (found as for a capsule's segment) to the solid's point nearest that, and the
+      third probe is that solid point tested against the cylinder (exact where the solid meets
+      its side: a wheel on a step's edge).
 Box-box, box-cylinder and cylinder-cylinder test each side's probes against the other; an
 edge crossing an edge or a face away from every probe is not seen (docs/robot-format.md).
 """
@@ -187,6 +191,19 @@ def point_solid(p, r, s, w, cb, qb, sb, kind: ti.template()):
 
 
 @ti.func
+def segment_nearest(e0, e1, s, w, cb, qb, sb, kind: ti.template()):
+    """(x, y): the point x of segment e0-e1 [m] nearest solid sb (kind a compile-time S_BOX or
+    S_CYLINDER, posed at cb, qb) and its nearest point y in the solid, by alternating
+    projections between the two convex sets (x = y where they meet)."""
+    half = s.shape_half_extents[w, sb]
+    radius, half_length = s.shape_radius[w, sb], s.shape_half_length[w, sb]
+    x = closest_on_segment(cb, e0, e1)
+    for _ in ti.static(range(NEAREST_ITERATIONS)):
+        x = closest_on_segment(nearest_in_solid(x, cb, qb, half, radius, half_length, kind), e0, e1)
+    return x, nearest_in_solid(x, cb, qb, half, radius, half_length, kind)
+
+
+@ti.func
 def capsule_probe(s, w, ca, qa, sa, sub, cb, qb, sb, kind: ti.template()):
     """Probe `sub` of capsule sa against solid sb: its end 0 or 1, or (sub 2) the point of
     its segment nearest the solid."""
@@ -195,13 +212,28 @@ def capsule_probe(s, w, ca, qa, sa, sub, cb, qb, sb, kind: ti.template()):
     if sub == 0:
         x = e0
     elif sub == 2:
-        half = s.shape_half_extents[w, sb]
-        radius, half_length = s.shape_radius[w, sb], s.shape_half_length[w, sb]
-        x = closest_on_segment(cb, e0, e1)
-        for _ in ti.static(range(NEAREST_ITERATIONS)):
-            y = nearest_in_solid(x, cb, qb, half, radius, half_length, kind)
-            x = closest_on_segment(y, e0, e1)
+        x, _ = segment_nearest(e0, e1, s, w, cb, qb, sb, kind)
     return x
+
+
+@ti.func
+def cylinder_solid(s, w, ca, qa, sa, sub, cb, qb, sb, kind: ti.template()):
+    """(n, pa, pb, sep) of probe `sub` of cylinder sa against solid sb (kind S_BOX or
+    S_CYLINDER): with y the solid's point nearest the cylinder's axis (found from the axis
+    point x nearest it), probe 2 is y tested against the cylinder (exact where the solid
+    meets the cylinder's side or the middle of an end: a wheel on a step's edge); the others
+    are cylinder_probe's rim points, towards y from x, tested against the solid."""
+    half_length, radius = s.shape_half_length[w, sa], s.shape_radius[w, sa]
+    e0, e1 = capsule_segment(ca, qa, half_length)
+    x, y = segment_nearest(e0, e1, s, w, cb, qb, sb, kind)
+    n, pa, pb, sep = ti.Vector([0.0, 0.0, 1.0]), x, y, 0.0
+    if sub == 2:
+        nb, on_b, on_a, sep_b = sphere_cylinder(y, 0.0, ca, qa, radius, half_length)
+        n, pa, pb, sep = -nb, on_a, on_b, sep_b
+    else:
+        probe = cylinder_probe(ca, qa, radius, half_length, sub, y - x, y)
+        n, pa, pb, sep = point_solid(probe, 0.0, s, w, cb, qb, sb, kind)
+    return n, pa, pb, sep
 
 
 @ti.func
@@ -291,11 +323,9 @@ def pair_geometry(s, st: ti.template(), u, w, sa, sb, sub, geom: ti.template()):
             corner = box_corner(ca, qa, s.shape_half_extents[w, sa], sub)
             n, pa, pb, sep = point_solid(corner, 0.0, s, w, cb, qb, sb, L.S_CYLINDER)
         elif ti.static(geom == L.G_CYLINDER_BOX):
-            probe = cylinder_probe(ca, qa, ra, s.shape_half_length[w, sa], sub, cb - ca, cb)
-            n, pa, pb, sep = point_solid(probe, 0.0, s, w, cb, qb, sb, L.S_BOX)
+            n, pa, pb, sep = cylinder_solid(s, w, ca, qa, sa, sub, cb, qb, sb, L.S_BOX)
         elif ti.static(geom == L.G_CYLINDER_CYLINDER):
-            probe = cylinder_probe(ca, qa, ra, s.shape_half_length[w, sa], sub, cb - ca, cb)
-            n, pa, pb, sep = point_solid(probe, 0.0, s, w, cb, qb, sb, L.S_CYLINDER)
+            n, pa, pb, sep = cylinder_solid(s, w, ca, qa, sa, sub, cb, qb, sb, L.S_CYLINDER)
     return n, pa, pb, sep
 
 

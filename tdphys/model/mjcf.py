@@ -25,6 +25,7 @@ from ..rotations import as_tuple, matrix_quat
 from .loader import _volume as shape_volume
 from .schema import (
     GIMBAL_MIDDLE_MAX,
+    SUPPORTED_PAIRS,
     Body,
     ContactPair,
     Ground,
@@ -34,6 +35,7 @@ from .schema import (
     Sensor,
     Shape,
     Solver,
+    pair_key,
 )
 
 __all__ = ["MJCF_SUFFIXES", "load_mjcf", "mujoco_missing_fix"]
@@ -47,6 +49,7 @@ LINK_MASS_FRACTION = 1e-4
 PERPENDICULAR_TOL = 1e-6  # |cos| of two hinges read as a universal joint
 SAME_POINT_TOL = 1e-9  # [m] two joint anchors read as one point
 _TINY_RADIUS = 0.01  # [m] the non-colliding sphere given to a body without geoms
+FLOOR_TOL = 1e-12  # [m] height, and 1 - cos of the tilt, of a plane read as the ground z = 0
 
 
 def mujoco_missing_fix() -> str:
@@ -85,6 +88,13 @@ class _Problems:
             "change or remove them in the file (or pass --approximate where it "
             "says so), then load it again",
         )
+
+
+def _label(element) -> str:
+    """'<geom name="foot"> (line 9)': an element named inside a sentence."""
+    where = _where(element)
+    info = getattr(element, "info", "") or ""
+    return f"{where.removeprefix(info).strip()} ({info})" if info else where
 
 
 def _where(element) -> str:
@@ -177,7 +187,7 @@ class _Importer:
         order: list[_Part] = []
         joints: list[tuple[int, Joint]] = []  # (sort key, joint)
         for b in range(1, m.nbody):
-            if weld[b] == 0:  # fixed to the world: it never moves; its geoms: _ground
+            if weld[b] == 0:  # fixed to the world: it never moves; its geoms: _world
                 continue
             if weld[b] != b:
                 if weld[b] in parts:  # else its body was refused
@@ -198,6 +208,7 @@ class _Importer:
         joints = self._motors(joints)
         sensors = self._sensors(joints)
         pairs = self._contact_pairs(order, bodies)
+        ground, world_shapes = self._world(order)
         self.problems.raise_if_any()
         name = self.spec.modelname or Path(self.path).stem
         return Robot(
@@ -207,8 +218,9 @@ class _Importer:
             joints=tuple(joints),
             sensors=tuple(sensors),
             solver=self._solver(),
-            ground=self._ground(),
+            ground=ground,
             contact_pairs=pairs,
+            world_shapes=world_shapes,
             friction_combine="max",
         )
 
@@ -478,22 +490,45 @@ class _Importer:
 
     # shapes ---------------------------------------------------------------------------
     def _shape(self, g: int, part: _Part) -> None:
-        m, mj = self.m, self.mj
+        """Geom g as a shape of `part`, posed in its body frame."""
         element = self.spec.geoms[g]
+        pos, rot = self.frame(part.frame_body)
+        placed = self._geometry(
+            g, rot.T @ (self.d.geom_xpos[g] - pos), rot.T @ self.d.geom_xmat[g].reshape(3, 3)
+        )
+        if placed is None:
+            return
+        geometry, centre, grot = placed
+        self._contact_params(g, element)
+        shape = Shape(
+            pos=tuple(float(c) for c in centre),
+            quat=as_tuple(matrix_quat(grot)),
+            ground=self._touches_floor(g),
+            mass=1.0,
+            **geometry,
+            **self._surface(g),
+        )
+        part.shapes.append((shape, g))
+
+    def _geometry(self, g: int, centre, grot):
+        """(Shape keywords kind and sizes [m], centre [m], rotation matrix) of geom g, whose
+        centre and rotation in the frame it is placed in (a body's, or the world) are `centre`
+        and `grot`; None, with the geom refused, for a kind tdphys has no shape for."""
+        m, mj = self.m, self.mj
         kind = int(m.geom_type[g])
         size = m.geom_size[g]
-        pos, rot = self.frame(part.frame_body)
-        centre = rot.T @ (self.d.geom_xpos[g] - pos)
-        grot = rot.T @ self.d.geom_xmat[g].reshape(3, 3)
-        geometry = None
         if kind == mj.mjtGeom.mjGEOM_SPHERE:
             geometry = {"kind": "sphere", "radius": float(size[0])}
-        elif kind == mj.mjtGeom.mjGEOM_CAPSULE:
-            geometry = {"kind": "capsule", "radius": float(size[0]), "half_length": float(size[1])}
+        elif kind in (mj.mjtGeom.mjGEOM_CAPSULE, mj.mjtGeom.mjGEOM_CYLINDER):
+            geometry = {
+                "kind": "capsule" if kind == mj.mjtGeom.mjGEOM_CAPSULE else "cylinder",
+                "radius": float(size[0]),
+                "half_length": float(size[1]),
+            }
         elif kind == mj.mjtGeom.mjGEOM_BOX:
             geometry = {"kind": "box", "half_extents": tuple(float(c) for c in size)}
         elif kind == mj.mjtGeom.mjGEOM_MESH and self.approximate:
-            geometry, centre, grot = self._fitted(g, centre, grot)
+            return self._fitted(g, centre, grot)
         else:
             what = mj.mjtGeom(kind).name.removeprefix("mjGEOM_").lower()
             extra = (
@@ -502,26 +537,23 @@ class _Importer:
                 else ""
             )
             self.problems.add(
-                element,
+                self.spec.geoms[g],
                 f"{what} geoms are not supported{extra}",
-                "use a sphere, capsule or box geom",
+                "use a sphere, capsule, cylinder or box geom",
             )
-            return
-        self._contact_params(g, element)
-        friction = float(m.geom_friction[g, 0])
-        torsion = float(m.geom_friction[g, 1]) if m.geom_condim[g] >= 4 else 0.0
-        shape = Shape(
-            pos=tuple(float(c) for c in centre),
-            quat=as_tuple(matrix_quat(grot)),
-            friction=friction,
-            torsional_friction=torsion,
-            color=_rgb(m.geom_rgba[g]),
-            ground=self._touches_floor(g),
-            mass=1.0,
-            **geometry,
+            return None
+        return geometry, centre, grot
+
+    def _surface(self, g: int) -> dict:
+        """Shape keywords of geom g's surface: friction, torsional friction (condim 4),
+        colour, and its own contact softness where it differs from the solver's."""
+        m = self.m
+        return {
+            "friction": float(m.geom_friction[g, 0]),
+            "torsional_friction": float(m.geom_friction[g, 1]) if m.geom_condim[g] >= 4 else 0.0,
+            "color": _rgb(m.geom_rgba[g]),
             **self._shape_softness(g),
-        )
-        part.shapes.append((shape, g))
+        }
 
     def _fitted(self, g, centre, grot):
         """The box (or, for an elongated mesh, the capsule) fitted to mesh geom g's vertices:
@@ -611,41 +643,71 @@ class _Importer:
     def _touches_floor(self, g: int) -> bool:
         return any(self._collide(g, f) for f in self._floors())
 
-    def _ground(self) -> Ground:
-        """The world's geoms: at most one plane, z = 0 with normal +z (tdphys's ground)."""
-        m, mj = self.m, self.mj
-        floors = self._floors()
-        for g in floors:
+    def _world(self, order) -> tuple[Ground, tuple[Shape, ...]]:
+        """The geoms fixed in the world (the world body's and those of bodies welded to it):
+        the first plane at z = 0 with normal +z is the ground, every other geom a world shape
+        posed in the world frame (a plane at any height or tilt, a sphere, box, capsule or
+        cylinder). A tdphys body shape that touches the world (`ground`) touches the ground
+        and every world shape, so a world geom that collides with only some of the body geoms
+        touching the world, or with none of them, is refused."""
+        m, mj, d = self.m, self.mj, self.d
+        touching = [(s, g) for p in order for s, g in p.shapes if s.ground]
+        ground, shapes = Ground(enabled=False), []
+        for g in self._floors():
             element = self.spec.geoms[g]
-            normal = self.d.geom_xmat[g].reshape(3, 3)[:, 2]
-            if int(m.geom_type[g]) != mj.mjtGeom.mjGEOM_PLANE:
-                self.problems.add(
-                    element,
-                    "geometry fixed to the world other than the floor plane is not supported",
-                    "remove it, or attach it to a body with a joint",
-                )
-            elif abs(self.d.geom_xpos[g][2]) > 1e-12 or normal[2] < 1 - 1e-12:
-                self.problems.add(
-                    element,
-                    "a plane other than z = 0 with its normal along +z is not supported",
-                    "put the floor at z = 0, normal +z",
-                )
             self._contact_params(g, element)
-        planes = [g for g in floors if int(m.geom_type[g]) == mj.mjtGeom.mjGEOM_PLANE]
-        if len(planes) > 1:
-            self.problems.add(
-                self.spec.geoms[planes[1]], "more than one world plane", "keep one floor plane"
+            centre, grot = d.geom_xpos[g].copy(), d.geom_xmat[g].reshape(3, 3).copy()
+            if int(m.geom_type[g]) == mj.mjtGeom.mjGEOM_PLANE:
+                floor = abs(centre[2]) <= FLOOR_TOL and grot[2, 2] >= 1 - FLOOR_TOL
+                if floor and not ground.enabled:
+                    self._touching_all(g, touching, "plane")
+                    ground = Ground(enabled=True, **self._surface(g))
+                    continue
+                size = m.geom_size[g]
+                geometry = {"kind": "plane", "half_extents": (float(size[0]), float(size[1]), 0.0)}
+            else:
+                placed = self._geometry(g, centre, grot)
+                if placed is None:
+                    continue
+                geometry, centre, grot = placed
+            self._touching_all(g, touching, geometry["kind"])
+            shapes.append(
+                Shape(
+                    pos=tuple(float(c) for c in centre),
+                    quat=as_tuple(matrix_quat(grot)),
+                    mass=0.0,
+                    ground=False,
+                    **geometry,
+                    **self._surface(g),
+                )
             )
-        if not planes:
-            return Ground(enabled=False)
-        g = planes[0]
-        return Ground(
-            enabled=True,
-            friction=float(m.geom_friction[g, 0]),
-            torsional_friction=float(m.geom_friction[g, 1]) if m.geom_condim[g] >= 4 else 0.0,
-            color=_rgb(m.geom_rgba[g]),
-            **self._shape_softness(g),
-        )
+        return ground, tuple(shapes)
+
+    def _touching_all(self, g: int, touching, kind: str) -> None:
+        """Refuse world geom g (a `kind` in tdphys) unless MuJoCo collides it with every body
+        geom of `touching` ((shape, geom) of the body shapes touching the world) and tdphys
+        has their shape pairs."""
+        element = self.spec.geoms[g]
+        missed = [_label(self.spec.geoms[b]) for _, b in touching if not self._collide(g, b)]
+        if missed:
+            more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
+            what = "none" if len(missed) == len(touching) else "only some"
+            self.problems.add(
+                element,
+                f"this geom fixed in the world collides with {what} of the body geoms that "
+                "touch the world's other geoms (contype/conaffinity, <exclude>): not with "
+                f"{', '.join(missed[:3])}{more}; in tdphys a body shape that touches the world "
+                "touches the ground and every world shape",
+                "make it collide with the same body geoms as the world's other geoms, or remove "
+                "it (a purely visual geom)",
+            )
+        for s, b in touching:
+            if pair_key(s.kind, kind) not in SUPPORTED_PAIRS:
+                self.problems.add(
+                    self.spec.geoms[b],
+                    f"{s.kind}-{kind} contact (with {_label(element)}) is not supported",
+                    "change contype/conaffinity so that they do not collide",
+                )
 
     def _contact_pairs(self, order, bodies) -> tuple[ContactPair, ...]:
         """tdphys body pairs whose every shape pair MuJoCo collides; a body pair only some of
@@ -672,12 +734,7 @@ class _Importer:
                 for sa in range(len(ga)):
                     for sb in range(len(gb)):
                         ka, kb = bodies[a].shapes[sa].kind, bodies[b].shapes[sb].kind
-                        if {ka, kb} not in (
-                            {"sphere"},
-                            {"sphere", "capsule"},
-                            {"capsule"},
-                            {"sphere", "box"},
-                        ):
+                        if pair_key(ka, kb) not in SUPPORTED_PAIRS:
                             self.problems.add(
                                 self.spec.geoms[ga[sa]],
                                 f"{ka}-{kb} contact "
@@ -899,5 +956,6 @@ def _rgb(rgba) -> tuple[float, float, float]:
 
 
 def _volume(shape: Shape) -> float:
-    """[m^3] of a sphere, capsule or box (the share of its body's mass it carries)."""
+    """[m^3] of a sphere, capsule, cylinder or box (the share of its body's mass it
+    carries)."""
     return shape_volume(shape.kind, shape.radius, shape.half_extents, shape.half_length)

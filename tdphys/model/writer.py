@@ -30,6 +30,16 @@ __all__ = ["WriteError", "robot_yaml"]
 _SHAPE0, _MOTOR0, _SOLVER0, _GROUND0 = Shape("sphere"), Motor(""), Solver(), Ground()
 _CAMERA0 = Camera("")
 _NO_RANGE = (-1e9, 1e9)
+_WORLD_SURFACE = (
+    "friction",
+    "restitution",
+    "torsional_friction",
+    "color",
+    "texture",
+    "contact_hz",
+    "contact_damping",
+)
+_BODY_SURFACE = (*_WORLD_SURFACE[:4], "group", "ground", *_WORLD_SURFACE[4:])
 
 
 class WriteError(ValueError):
@@ -72,6 +82,7 @@ def robot_yaml(robot: Robot, title: str = "") -> str:
         "time stepping and contact softness",
     )
     out += _ground(robot.ground)
+    out += _world(robot.world_shapes)
     out += _contacts(robot)
     out += [
         "# Bodies: pose at t = 0 (frame origin, [w, x, y, z] body to world); each shape's",
@@ -138,6 +149,25 @@ def _section(key: str, entries, comment: str) -> list[str]:
 def _ground(ground: Ground) -> list[str]:
     entries = _changed(ground, _GROUND0, vectors=("color",))
     return _section("ground", entries, "the plane z = 0")
+
+
+def _world(shapes) -> list[str]:
+    """`world: shapes:`, the shapes fixed in the world (Robot.world_shapes)."""
+    if not shapes:
+        return []
+    return [
+        "# Shapes fixed in the world: pose in the world frame; a plane's normal is its local",
+        "# +z (solid below). Every body shape with `ground: true` collides with them.",
+        "world:",
+        "  shapes:",
+        *[f"    - {_flow(_world_shape(s))}" for s in shapes],
+        "",
+    ]
+
+
+def _world_shape(shape: Shape) -> list[tuple[str, str]]:
+    """A world shape's YAML entries: no mass, group or ground flag (the loader refuses them)."""
+    return _geometry(shape) + _surface(shape, _WORLD_SURFACE)
 
 
 def _contacts(robot: Robot) -> list[str]:
@@ -227,33 +257,31 @@ def _body(body: Body) -> list[str]:
 
 
 def _shape(shape: Shape) -> list[tuple[str, str]]:
+    return _geometry(shape) + [("mass", _num(shape.mass))] + _surface(shape, _BODY_SURFACE)
+
+
+def _geometry(shape: Shape) -> list[tuple[str, str]]:
+    """type, sizes [m] and pose of a shape (a plane: its drawn half sizes, when bounded)."""
     entries = [("type", shape.kind)]
-    if shape.kind in ("sphere", "capsule"):
+    if shape.kind in ("sphere", "capsule", "cylinder"):
         entries.append(("radius", _num(shape.radius)))
-    if shape.kind == "capsule":
+    if shape.kind in ("capsule", "cylinder"):
         entries.append(("half_length", _num(shape.half_length)))
     if shape.kind == "box":
         entries.append(("size", _vec(shape.half_extents)))
+    if shape.kind == "plane" and any(shape.half_extents[:2]):
+        entries.append(("size", _vec(shape.half_extents[:2])))
     if tuple(shape.pos) != (0.0, 0.0, 0.0):
         entries.append(("pos", _vec(shape.pos)))
     if tuple(shape.quat) != (1.0, 0.0, 0.0, 0.0):
         entries.append(("quat", _vec(shape.quat)))
-    entries.append(("mass", _num(shape.mass)))
-    for key in (
-        "friction",
-        "restitution",
-        "torsional_friction",
-        "color",
-        "group",
-        "ground",
-        "texture",
-        "contact_hz",
-        "contact_damping",
-    ):
-        value = getattr(shape, key)
-        if value != getattr(_SHAPE0, key):
-            entries += [e for e in _changed(shape, _SHAPE0, vectors=("color",)) if e[0] == key]
     return entries
+
+
+def _surface(shape: Shape, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The entries among `keys` whose value differs from the format's default."""
+    changed = dict(_changed(shape, _SHAPE0, vectors=("color",)))
+    return [(key, changed[key]) for key in keys if key in changed]
 
 
 def _joint(joint: Joint) -> list[str]:
