@@ -177,17 +177,9 @@ cameras:
     assert len(cols) == 21 and cols[-1] - cols[0] > 2  # turning left: it moves right
 
 
-@pytest.mark.slow
-def test_image_gradients_match_finite_differences(backend64):
-    """d loss / d (initial poses, velocities, sizes) where the loss weighs every pixel of
-    the last frame of a drifting, spinning three-shape scene (a sphere partly hiding a box):
-    through silhouette edges, occlusion and shading, within 1e-4 of central differences."""
-    import tdphys
-    from tdphys.vision import Renderer
-
-    T = 3
-    sim = tdphys.Simulation(parse_robot(SCENE, "scene.yaml"), steps=T)
-    cam = Renderer(sim, "front")
+def last_frame_loss(sim, cam, T):
+    """loss(tape=False) -> the image loss of frame T after a rollout (image_loss_kernel);
+    loss(tape=True) runs the same under the tape, leaving the gradients in sim."""
     k_loss = image_loss_kernel(sim, cam, T)
 
     def loss(tape=False):
@@ -203,6 +195,21 @@ def test_image_gradients_match_finite_differences(backend64):
         k_loss()
         return float(sim.loss[None])
 
+    return loss
+
+
+@pytest.mark.slow
+def test_image_gradients_match_finite_differences(backend64):
+    """d loss / d (initial poses, velocities, sizes) where the loss weighs every pixel of
+    the last frame of a drifting, spinning three-shape scene (a sphere partly hiding a box):
+    through silhouette edges, occlusion and shading, within 1e-4 of central differences."""
+    import tdphys
+    from tdphys.vision import Renderer
+
+    T = 3
+    sim = tdphys.Simulation(parse_robot(SCENE, "scene.yaml"), steps=T)
+    cam = Renderer(sim, "front")
+    loss = last_frame_loss(sim, cam, T)
     loss(tape=True)
     checked = check_param_gradients(
         sim,
@@ -390,3 +397,172 @@ def test_an_unknown_camera_name_lists_the_cameras(hard):
     sim, _ = hard
     with pytest.raises(KeyError, match="has no camera 'back'; it has front, down"):
         Renderer(sim, "back")
+
+
+# ------------------------------------------------------------ cylinders, the world's shapes
+# A cylinder in front of a world box, over an unbounded floor tilted by 10 degrees; behind
+# them a wall facing away from the camera (seen from its back: not drawn) and a wall facing it.
+FIXED = """
+bodies:
+  - {name: can, pos: [0, 0, 1], mass: 1,
+     shapes: [{type: cylinder, radius: 0.4, half_length: 0.5, color: [1, 0, 0]}]}
+world:
+  shapes:
+    - {type: box, size: [0.3, 0.3, 0.3], pos: [1.4, 1.5, 1.0], euler: [0, 0, 20],
+       color: [0, 1, 0]}
+    - {type: plane, pos: [0, 0, 0.2], euler: [0, 10, 0], color: [0, 0, 1]}
+    - {type: plane, pos: [0, 3, 0], euler: [-90, 0, 0], color: [1, 0, 1]}
+    - {type: plane, pos: [0, 6, 0], euler: [90, 0, 0], color: [1, 1, 0]}
+solver: {gravity: [0, 0, 0]}
+ground: {enabled: false}
+cameras:
+  - {name: front, pos: [0, -5, 1.3], look_at: [0, 0, 1], fov: 40, width: 96, height: 72,
+     softness: 0, ambient: 1, background: [0, 0, 0]}
+"""
+
+
+def _hull_area(points) -> float:
+    """Area of the convex hull of 2-D points (N, 2) (Andrew's monotone chain)."""
+    pts = sorted(map(tuple, np.asarray(points, float)))
+
+    def half(seq):
+        out = []
+        for p in seq:
+            while (
+                len(out) >= 2
+                and (
+                    (out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
+                    - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])
+                )
+                <= 0
+            ):
+                out.pop()
+            out.append(p)
+        return out[:-1]
+
+    hull = np.array(half(pts) + half(pts[::-1]))
+    x, y = hull[:, 0], hull[:, 1]
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _pixel_ray(spec, y, x):
+    """World origin [m] and unit direction of the ray through pixel (y, x) of a fixed camera."""
+    from tdphys.rotations import quat_to_matrix
+
+    d = np.array([x + 0.5 - spec.width / 2, spec.height / 2 - y - 0.5, -spec.focal_px])
+    return np.array(spec.pos), quat_to_matrix(spec.quat) @ (d / np.linalg.norm(d))
+
+
+@pytest.mark.slow
+def test_a_cylinder_and_the_worlds_shapes_are_where_they_project(backend64):
+    """Hard images: a cylinder covers the convex hull of its projected end rims (a
+    perspective image of a convex solid is convex) to 3 % in five orientations, the axis
+    along the view among them (then a disc of radius f r / (d - h)); the world box is drawn
+    at its fixed pose whatever the body does (a shape of body -1 indexed as a body would move
+    with the last body), its depth where the ray enters it; planes are seen only from the
+    side their normal faces (the wall facing away is not drawn, the one behind it is), with
+    their colour and the depth of the ray's hit."""
+    import tdphys
+    from tdphys.rotations import quat_to_matrix
+    from tdphys.vision import Renderer, project
+
+    robot = parse_robot(FIXED, "fixed.yaml")
+    sim = tdphys.Simulation(robot, steps=1)
+    cam = Renderer(sim, "front")
+    spec, centre = cam.cam, np.array([0.0, 0.0, 1.0])
+    r, h = 0.4, 0.5
+    towards = np.array(spec.pos) - centre  # the axis along the view: from +z onto this
+    axis = np.cross([0.0, 0.0, 1.0], towards)
+    angle = math.atan2(np.linalg.norm(axis), towards[2])
+    along_view = np.r_[math.cos(angle / 2), math.sin(angle / 2) * axis / np.linalg.norm(axis)]
+    quats = [along_view, [1, 0, 0, 0], [0.8, 0.3, 0.5, 0.1], [0.3, -0.6, 0.2, 0.7], [0, 1, 0, 0]]
+    box_masks, reds = [], []
+    for quat in quats:
+        quat = np.asarray(quat, float) / np.linalg.norm(quat)
+        sim.set_param("init_quat", quat.reshape(1, 1, 4))
+        sim.rollout()
+        cam.render_all()
+        img = cam.images()[0, 0]
+        red = (img[..., 0] > 0.5) & (img[..., 1] < 0.5) & (img[..., 2] < 0.5)
+        ring = np.linspace(0.0, 2 * np.pi, 2000, endpoint=False)
+        rims = [
+            np.stack([r * np.cos(ring), r * np.sin(ring), np.full_like(ring, z)], 1)
+            @ quat_to_matrix(quat).T
+            + centre
+            for z in (-h, h)
+        ]
+        expected = _hull_area(project(spec, np.concatenate(rims)))
+        assert abs(red.sum() - expected) < 0.03 * expected, (quat, red.sum(), expected)
+        box_masks.append((img[..., 1] > 0.5) & (img[..., 0] < 0.5))
+        reds.append(red.sum())
+    disc = math.pi * (cam.focal * r / (np.linalg.norm(towards) - h)) ** 2
+    assert abs(reds[0] - disc) < 0.03 * disc
+    assert all((m == box_masks[0]).all() for m in box_masks) and box_masks[0].sum() > 50
+    img, depth = cam.images()[0, 0], cam.depth.to_numpy()[0, 0]
+    # the world box: the pixel its centre projects to, entered at the slab test's depth
+    box = robot.world_shapes[0]
+    bx, by = project(spec, box.pos).astype(int)
+    assert img[by, bx].tolist() == pytest.approx([0, 1, 0])
+    o, d = _pixel_ray(spec, by, bx)
+    rot = quat_to_matrix(box.quat)
+    ol, dl = rot.T @ (o - box.pos), rot.T @ d
+    t1, t2 = (-np.array(box.half_extents) - ol) / dl, (np.array(box.half_extents) - ol) / dl
+    assert depth[by, bx] == pytest.approx(np.minimum(t1, t2).max(), rel=1e-9)
+    # a plane: colour and depth of the ray's hit, on the side its normal faces
+    for (y, x), plane in (((0, 0), robot.world_shapes[3]), ((71, 0), robot.world_shapes[1])):
+        o, d = _pixel_ray(spec, y, x)
+        normal = quat_to_matrix(plane.quat)[:, 2]
+        assert img[y, x].tolist() == pytest.approx(list(plane.color))
+        assert depth[y, x] == pytest.approx(normal @ (plane.pos - o) / (normal @ d), rel=1e-9)
+    assert not ((img[..., 0] > 0.5) & (img[..., 2] > 0.5)).any()  # the wall facing away
+
+
+def _fixed_scene_with_textures(folder):
+    """A textured cylinder spinning in front of a world box, a bounded tilted plane (soft
+    edges, textured) and an unbounded tilted floor (hard)."""
+    import imageio.v3 as iio
+
+    path = folder / "tex.png"
+    rng = np.random.default_rng(0)
+    iio.imwrite(path, (255 * rng.uniform(0.2, 1.0, (8, 8, 3))).round().astype(np.uint8))
+    return f"""
+bodies:
+  - {{name: can, pos: [0.1, 0, 1], euler: [30, 40, 0], vel: [0.3, 0, 0.4], omega: [20, 50, 10],
+     mass: 1, shapes: [{{type: cylinder, radius: 0.35, half_length: 0.4, color: [1, 0.2, 0],
+     texture: {path}}}]}}
+world:
+  shapes:
+    - {{type: box, size: [0.3, 0.25, 0.4], pos: [0.5, 0.8, 0.9], euler: [10, 20, 30],
+       color: [0, 1, 0.2]}}
+    - {{type: plane, size: [1.2, 0.8], pos: [-0.3, 1.5, 1.0], euler: [70, 10, 0],
+       color: [0.2, 0.3, 1], texture: {path}}}
+    - {{type: plane, pos: [0, 0, 0.2], euler: [0, 10, 0], color: [0.6, 0.6, 0.6]}}
+solver: {{gravity: [0, 0, 0]}}
+ground: {{enabled: false}}
+cameras:
+  - {{name: front, pos: [0, -4, 1.2], look_at: [0, 0, 0.9], fov: 45, width: 24, height: 16,
+     softness: 1.0}}
+"""
+
+
+@pytest.mark.slow
+def test_image_gradients_through_a_cylinder_and_the_worlds_shapes(backend64, tmp_path):
+    """d loss / d (the cylinder's initial pose, velocity and size; the world box's and the
+    planes' poses and drawn sizes) where the loss weighs every pixel of the last frame: through
+    the cylinder's side, ends, rims and texture, occlusion of the world box, and the soft edges
+    of a bounded tilted plane, within 1e-4 of central differences in f64. The unbounded
+    floor's drawn size stays 0 (a step of h would bound it)."""
+    import tdphys
+    from tdphys.vision import Renderer
+
+    T = 3
+    sim = tdphys.Simulation(parse_robot(_fixed_scene_with_textures(tmp_path), "w.yaml"), steps=T)
+    cam = Renderer(sim, "front")
+    loss = last_frame_loss(sim, cam, T)
+    loss(tape=True)
+    names = ("init_pos", "init_quat", "init_vel", "shape_radius", "shape_half_length")
+    names += ("shape_pos", "shape_quat", "shape_half_extents")
+    for name in ("shape_pos", "shape_quat"):  # the world box and the bounded plane count
+        assert (np.linalg.norm(sim.param_grad(name)[0, 1:3], axis=-1) > 1e-3).all(), name
+    floor = {("shape_half_extents", (0, 3, a)) for a in range(3)}
+    assert check_param_gradients(sim, loss, names, skip=floor) > 40

@@ -136,6 +136,7 @@ def test_meshes_are_closed_outward_and_sized():
         meshes.sphere(0.3) + ([0.3, 0.3, 0.3],),
         meshes.capsule(0.1, 0.4) + ([0.1, 0.1, 0.5],),
         meshes.box([0.1, 0.2, 0.3]) + ([0.1, 0.2, 0.3],),
+        meshes.cylinder(0.2, 0.4) + ([0.2, 0.2, 0.4],),
     ):
         np.testing.assert_allclose(np.abs(v).max(0), extent, atol=1e-9)
         np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-9)
@@ -152,6 +153,20 @@ def test_meshes_are_closed_outward_and_sized():
     np.testing.assert_allclose(m.verts.min(0), [-0.1, -0.1, -0.1], atol=1e-6)
     np.testing.assert_allclose(m.verts.max(0), [1.1, 0.1, 0.1], atol=1e-6)
     assert (m.colors == [0, 1, 0]).all()
+
+
+def test_a_cylinder_mesh_has_flat_ends_and_its_volume():
+    """The side's normals are radial, each end is a flat disc facing out along the axis, and
+    the closed mesh holds about pi r^2 2 h (the inscribed 24-gon's share of the circle)."""
+    v, n, f = meshes.cylinder(0.2, 0.4)
+    ends = np.abs(n[:, 2]) > 0.5
+    np.testing.assert_allclose(np.abs(v[ends, 2]), 0.4)
+    np.testing.assert_allclose(n[ends, 2], np.sign(v[ends, 2]))
+    np.testing.assert_allclose(n[~ends, :2], v[~ends, :2] / 0.2, atol=1e-12)
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    volume = np.einsum("ij,ij->i", np.cross(b - a, c - a), a).sum() / 6.0
+    polygon = 0.5 * 24 * np.sin(2 * np.pi / 24) / np.pi  # area of the 24-gon over the circle's
+    assert volume == pytest.approx(np.pi * 0.2**2 * 0.8 * polygon, rel=1e-9)
 
 
 def test_camera_projection_centres_the_target_and_keeps_orientation():
@@ -239,6 +254,104 @@ def test_bad_input_gets_a_message_and_a_hint(tmp_path, capsys, monkeypatch):
     assert code == 2 and "no such file" in err
 
 
+# A cylinder standing on a plane of the world tilted by 10 degrees about y (its drawn half
+# sizes {size}: 0 unbounded), a ball resting on a world box; no ground, no gravity.
+TILT = np.radians(10.0)
+UP = np.array([np.sin(TILT), 0.0, np.cos(TILT)])  # the plane's normal
+CAN = 0.15 * UP  # the cylinder's centre: its lower end on the plane
+FIXED_SHAPES = """name: fixed
+world:
+  shapes:
+    - {{type: plane, size: [{size[0]}, {size[1]}], euler: [0, 10, 0], color: [0.25, 0.45, 0.95]}}
+    - {{type: box, size: [0.2, 0.2, 0.2], pos: [1.2, 0.8, 0.2], color: [0.1, 0.8, 0.2]}}
+ground: {{enabled: false}}
+solver: {{gravity: [0, 0, 0]}}
+bodies:
+  - name: can
+    pos: [{can[0]:.12f}, 0, {can[2]:.12f}]
+    euler: [0, 10, 0]
+    shapes: [{{type: cylinder, radius: 0.25, half_length: 0.15, color: [0.95, 0.75, 0.1]}}]
+  - name: ball
+    pos: [1.2, 0.8, 0.5]
+    shapes: [{{type: sphere, radius: 0.1, color: [0.9, 0.1, 0.1]}}]
+"""
+
+
+def fixed_shapes(size=(0.0, 0.0)) -> str:
+    return FIXED_SHAPES.format(size=size, can=CAN)
+
+
+def still(robot, worlds=1, samples=2):
+    """A Trajectory of `robot` holding its initial poses (each body's shapes centred on its
+    frame origin, so its COM is there)."""
+    pos = np.array([b.pos for b in robot.bodies], float)
+    quat = np.array([b.quat for b in robot.bodies], float)
+    return Trajectory(
+        robot,
+        np.arange(samples) * DT,
+        np.broadcast_to(pos, (samples, worlds) + pos.shape),
+        np.broadcast_to(quat, (samples, worlds) + quat.shape),
+    )
+
+
+def test_the_worlds_shapes_stay_put_and_take_planes_shadows_and_contacts():
+    """Two worlds side by side: the world box is drawn at its fixed pose plus each world's
+    display shift, whatever the bodies do (shape_body -1 read as a body index would move it
+    with the last body); the unbounded tilted plane stands in for the ground (no
+    checkerboard), tiled in its own plane, and takes the shadows; the contact overlay puts
+    the cylinder's rim points on the plane along its normal and the ball's point on the box's
+    top, pointing up."""
+    robot = parse_robot(fixed_shapes(), "fixed.yaml")
+    traj = still(robot, worlds=2)
+    builder = SceneBuilder(traj)
+    assert (builder.mesh.vertex_body == -1).sum() == 24  # the box: 4 vertices a face
+    view = ViewState(2, 2)
+    view.contacts = True
+    handle_key("a", Playback(traj.t), view)  # all worlds
+    camera = OrbitCamera()
+    builder.frame_camera(camera, view, 1)
+    frame = builder.build(0, view, camera)
+    offsets = builder.world_offsets
+    assert np.abs(offsets[1] - offsets[0]).max() > 0.1
+    verts = frame.robot.verts.reshape(2, -1, 3)
+    box = builder.mesh.vertex_body == -1
+    for w in range(2):
+        lo, hi = verts[w, box].min(0), verts[w, box].max(0)
+        np.testing.assert_allclose(lo, np.array([1.0, 0.6, 0.0]) + offsets[w], atol=1e-6)
+        np.testing.assert_allclose(hi, np.array([1.4, 1.0, 0.4]) + offsets[w], atol=1e-6)
+    # the last body spun round: the box stays
+    origin, rot = traj.body_frames(0)
+    rot = rot.copy()
+    rot[:, -1] = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    moved, _ = builder.mesh.place(origin, rot)
+    still_box, _ = builder.mesh.place(*traj.body_frames(0))
+    np.testing.assert_array_equal(moved[:, box], still_box[:, box])
+    # the ground is the plane's tiles, one set per world, in the tilted plane
+    ground = frame.ground.verts.reshape(2, -1, 3).astype(float)
+    for w in range(2):
+        np.testing.assert_allclose((ground[w] - offsets[w]) @ UP, 0.0, atol=1e-5)
+    np.testing.assert_allclose(
+        frame.ground.normals, np.tile(UP, (len(frame.ground.verts), 1)), atol=1e-6
+    )
+    assert np.ptp(ground[0] @ [1.0, 0.0, 0.0]) > 5 * builder.size  # drawn large
+    # the shadows lie on the plane, just above it
+    shadow = frame.shadow_verts.reshape(2, -1, 3).astype(float)
+    for w in range(2):
+        height = (shadow[w] - offsets[w]) @ UP
+        assert np.all((height > 0) & (height < 0.01))
+    # contacts from the geometry (the trajectory has no engine contacts), world after world
+    tips = frame.lines[:, 1] - frame.lines[:, 0]
+    normals = (tips / np.linalg.norm(tips, axis=1, keepdims=True)).reshape(2, -1, 3)
+    points = frame.points.astype(float).reshape(2, -1, 3)
+    for w in range(2):
+        mine, up = points[w] - offsets[w], normals[w]
+        flat = np.abs(mine @ UP) < 1e-6
+        assert flat.sum() >= 3  # the lower end's rim rests on the plane
+        np.testing.assert_allclose(up[flat], np.tile(UP, (flat.sum(), 1)), atol=1e-6)
+        np.testing.assert_allclose(mine[~flat], [[1.2, 0.8, 0.4]], atol=1e-9)
+        np.testing.assert_allclose(up[~flat], [[0.0, 0.0, 1.0]], atol=1e-9)
+
+
 # --------------------------------------------------------------------- rendering, processes
 @needs_vulkan
 def test_ggui_draws_the_red_ball_where_the_camera_projects_it(tmp_path):
@@ -324,6 +437,67 @@ def test_forced_fallback_renders_a_run_folder_to_gif(tmp_path):
     assert "TDPHYS_NO_VULKAN is set; falling back" in r.stderr
     frames = imageio.mimread(tmp_path / "run.gif")
     assert len(frames) == len(headless_times(STEPS * DT, 5)) and frames[0].shape[:2] == (72, 96)
+
+
+COLOURS = {  # (r, g, b) -> whether a pixel shows the shape, lit or in its shade
+    "can": lambda r, g, b: (r > b + 80) & (g > b + 50),
+    "ball": lambda r, g, b: (r > g + 80) & (r > b + 80),
+    "box": lambda r, g, b: (g > r + 60) & (g > b + 60),
+    "plane": lambda r, g, b: (b > r + 60) & (b > g + 30),
+}
+
+
+@pytest.mark.parametrize(
+    "renderer",
+    [pytest.param(["--fallback"], id="gui"), pytest.param([], marks=needs_vulkan, id="ggui")],
+)
+def test_a_cylinder_and_the_worlds_shapes_are_drawn_where_they_project(tmp_path, renderer):
+    """`tdphys view` of a live robot with a cylinder standing on a bounded plane tilted by 10
+    degrees and a ball on a world box: each shape's colour shows where the viewer's camera
+    projects its centre, the plane's colour inside its four corners and not beyond them
+    (the ground is off, so only the sky is there)."""
+    size = (0.7, 0.5)
+    robot_file = tmp_path / "fixed.yaml"
+    robot_file.write_text(fixed_shapes(size))
+    r = view(
+        robot_file,
+        "--headless",
+        *renderer,
+        "--no-panel",
+        "--steps",
+        "2",
+        "--out",
+        f"{tmp_path}/frames/",
+        "--size",
+        f"{W}x{H}",
+        "--fps",
+        "10",
+    )
+    assert r.returncode == 0, r.stderr
+    img = imageio.imread(tmp_path / "frames" / "frame_00000.png").astype(int)
+    robot = parse_robot(fixed_shapes(size), "fixed.yaml")
+    traj = still(robot)
+    builder, camera = SceneBuilder(traj), OrbitCamera()
+    builder.frame_camera(camera, ViewState(1, 2), traj.ready - 1)
+    corners = np.array([[x, y, 0.0] for x in (-1, 1) for y in (-1, 1)]) * [*size, 0.0]
+    tilt = np.array([[np.cos(TILT), 0, np.sin(TILT)], [0, 1, 0], [-np.sin(TILT), 0, np.cos(TILT)]])
+    places = {
+        "can": [CAN],
+        "ball": [[1.2, 0.8, 0.5]],
+        "box": [[1.2, 0.8, 0.2]],
+        "plane": 0.75 * corners[[0, 2, 3]] @ tilt.T,  # the cylinder hides the (-x, +y) one
+        "beyond": 1.3 * corners @ tilt.T,
+    }
+    for name, points in places.items():
+        px, _ = camera.project(np.asarray(points, float), W, H)
+        x, y = np.round(px).astype(int).T
+        shown = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+        if name == "beyond":  # off the canvas is fine there
+            x, y = x[shown], y[shown]
+            assert len(x) >= 3 and not COLOURS["plane"](*img[y, x].T).any(), img[y, x]
+            continue
+        assert shown.all(), name
+        assert COLOURS[name](*img[y, x].T).all(), (name, img[y, x])
 
 
 @pytest.mark.slow

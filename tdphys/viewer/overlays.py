@@ -1,7 +1,7 @@
-"""Geometry of the optional overlays, in numpy: joint axes, contact points and force arrows,
-the centre-of-mass path and the target marker. Everything is in the world frame [m]; body frames
-come as origin (N, 3) and rotation (N, 3, 3) body to world, as Trajectory.body_frames gives
-them for one world.
+"""Geometry of the optional overlays, in numpy: joint axes, contact points (on the ground and
+on the world's fixed shapes) and force arrows, the centre-of-mass path and the target
+marker. Everything is in the world frame [m]; body frames come as origin (N, 3) and rotation
+(N, 3, 3) body to world, as Trajectory.body_frames gives them for one world.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..model.schema import JOINT_CHILD_AXES, Robot
 from ..rotations import quat_to_matrix
 
 AXIS_COLORS = np.array([[0.9, 0.15, 0.15], [0.15, 0.7, 0.15], [0.15, 0.3, 0.95]])
-CONTACT_TOLERANCE = 0.005  # [m] a shape point this close to the ground is drawn as a contact
+CONTACT_TOLERANCE = 0.005  # [m] a shape point this close to a surface is drawn as a contact
 
 
 @dataclass(frozen=True)
@@ -84,31 +84,126 @@ def joint_anchor_points(marks: JointMarks, origin, rot) -> np.ndarray:
     )
 
 
-def contact_points(robot: Robot, origin, rot, tolerance: float = CONTACT_TOLERANCE):
-    """[m] (P, 3) points on the ground z = 0 under each ground-colliding shape point that is
-    within `tolerance` of it: a sphere's lowest point, a capsule's two end caps, a box's
-    corners (the candidates the engine tests)."""
-    if not robot.ground.enabled:
-        return np.zeros((0, 3))
-    out = []
+def contact_points(robot: Robot, origin, rot, shift=None, tolerance: float = CONTACT_TOLERANCE):
+    """(points [m] (P, 3), unit normals (P, 3)): where a ground-colliding shape point is
+    within `tolerance` [m] of the ground z = 0 (when enabled) or of one of the world's fixed
+    shapes (moved by `shift` [m] (3,), the world's display offset), the point of that surface
+    under it and the surface's outward normal there. The shape points are the body's side of
+    those the engine tests (engine/geometry.py): a sphere's centre, a capsule's two end
+    centres (and against a solid the point of its axis nearest the solid's centre), with
+    their radius; a box's corners; a cylinder's end rims' and side's points nearest the other
+    shape and three fixed rim points per end."""
+    shift = np.zeros(3) if shift is None else np.asarray(shift, float)
+    surfaces = [("plane", None, np.zeros(3), np.eye(3))] if robot.ground.enabled else []
+    surfaces += [
+        (w.kind, w, np.asarray(w.pos, float) + shift, quat_to_matrix(w.quat))
+        for w in robot.world_shapes
+    ]
+    out, normals = [], []
     for bi, body in enumerate(robot.bodies):
         for s in body.shapes:
             if not s.ground:
                 continue
             r_shape = rot[bi] @ quat_to_matrix(s.quat)
-            centre = origin[bi] + rot[bi] @ np.asarray(s.pos)
-            if s.kind == "sphere":
-                pts, radius = centre[None], s.radius
-            elif s.kind == "capsule":
-                ends = np.array([[0, 0, s.half_length], [0, 0, -s.half_length]])
-                pts, radius = centre + ends @ r_shape.T, s.radius
-            else:
-                signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
-                pts, radius = centre + (signs * np.asarray(s.half_extents)) @ r_shape.T, 0.0
-            low = pts[:, 2] - radius
-            for p in pts[low < tolerance]:
-                out.append([p[0], p[1], 0.0])
-    return np.array(out, float).reshape(-1, 3)
+            centre = origin[bi] + rot[bi] @ np.asarray(s.pos, float)
+            for kind, other, c_other, r_other in surfaces:
+                # towards the other shape: down its normal for a plane, else at its centre
+                if kind == "plane":
+                    pts, radius = _probes(s, centre, r_shape, -r_other[:, 2])
+                else:
+                    pts, radius = _probes(s, centre, r_shape, c_other - centre, c_other)
+                dist, n = _signed_distance(kind, other, c_other, r_other, pts)
+                near = dist - radius < tolerance
+                out.append(pts[near] - dist[near, None] * n[near])
+                normals.append(n[near])
+    if not out:
+        return np.zeros((0, 3)), np.zeros((0, 3))
+    return np.concatenate(out).reshape(-1, 3), np.concatenate(normals).reshape(-1, 3)
+
+
+def _probes(shape, centre, r_shape, toward, target=None):
+    """(points [m] (K, 3), radius [m]) a body shape posed at centre, r_shape offers another
+    shape that lies along the world direction `toward` around the world point `target` (None:
+    a plane, whose nearest points are found along `toward` alone)."""
+    axis = r_shape[:, 2]
+    along = 0.0
+    if target is not None:
+        along = np.clip((target - centre) @ axis, -shape.half_length, shape.half_length)
+    if shape.kind == "sphere":
+        return centre[None], shape.radius
+    if shape.kind == "capsule":
+        ends = centre + np.outer([-shape.half_length, shape.half_length], axis)
+        if target is None:  # against a plane an end is always the lowest point
+            return ends, shape.radius
+        return np.vstack([ends, centre + along * axis]), shape.radius
+    if shape.kind == "box":
+        signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+        return centre + (signs * np.asarray(shape.half_extents)) @ r_shape.T, 0.0
+    # a cylinder: its end rims' points farthest along `toward`, its side's at the height
+    # nearest the target, and three fixed rim points per end
+    across = toward - (toward @ axis) * axis
+    norm = np.linalg.norm(across)
+    spoke = across / norm if norm > 1e-12 * max(np.linalg.norm(toward), 1e-300) else r_shape[:, 0]
+    angles = 2.0 * np.pi / 3.0 * np.arange(3)
+    fixed = np.outer(np.cos(angles), r_shape[:, 0]) + np.outer(np.sin(angles), r_shape[:, 1])
+    pts = [centre + along * axis + shape.radius * spoke]
+    for end in (-shape.half_length, shape.half_length):
+        rim_centre = centre + end * axis
+        pts += [rim_centre + shape.radius * spoke, *(rim_centre + shape.radius * fixed)]
+    return np.array(pts), 0.0
+
+
+def _signed_distance(kind, shape, centre, r, pts):
+    """(signed distances [m] (K,), unit outward normals (K, 3)) of world points pts (K, 3)
+    from a fixed shape of `kind` posed at centre [m], r (3, 3) shape to world: the normal at
+    its nearest surface point (a plane's: its +z, everything below it being solid)."""
+    if kind == "plane":
+        n = r[:, 2]
+        return (pts - centre) @ n, np.tile(n, (len(pts), 1))
+    local = (pts - centre) @ r  # world -> shape frame
+    if kind == "sphere":
+        nearest = np.zeros_like(local)
+        dist, n = _away(local, nearest)
+        return dist - shape.radius, n @ r.T
+    if kind == "capsule":
+        nearest = np.zeros_like(local)
+        nearest[:, 2] = np.clip(local[:, 2], -shape.half_length, shape.half_length)
+        dist, n = _away(local, nearest)
+        return dist - shape.radius, n @ r.T
+    if kind == "box":
+        half = np.asarray(shape.half_extents, float)
+        gap = np.abs(local) - half
+        inside_axis = np.argmax(gap, axis=1)
+        inside_n = np.zeros_like(local)
+        rows = np.arange(len(local))
+        inside_n[rows, inside_axis] = np.where(local[rows, inside_axis] >= 0, 1.0, -1.0)
+        nearest = np.clip(local, -half, half)
+        inside_d = gap[rows, inside_axis]
+    else:  # a cylinder along its local z
+        rho = np.linalg.norm(local[:, :2], axis=1)
+        gap = np.stack([rho - shape.radius, np.abs(local[:, 2]) - shape.half_length], axis=1)
+        radial = np.zeros_like(local)
+        radial[:, :2] = local[:, :2] / np.maximum(rho, 1e-300)[:, None]
+        ends = np.zeros_like(local)
+        ends[:, 2] = np.where(local[:, 2] >= 0, 1.0, -1.0)
+        inside_n = np.where((gap[:, 0] > gap[:, 1])[:, None], radial, ends)
+        nearest = radial * np.minimum(rho, shape.radius)[:, None]
+        nearest[:, 2] = np.clip(local[:, 2], -shape.half_length, shape.half_length)
+        inside_d = gap.max(axis=1)
+    dist, n = _away(local, nearest)
+    inside = (gap <= 0).all(axis=1)
+    dist = np.where(inside, inside_d, dist)
+    n = np.where(inside[:, None], inside_n, n)
+    return dist, n @ r.T
+
+
+def _away(points, nearest):
+    """(distances (K,), unit directions (K, 3)) from `nearest` to `points` (+z where they
+    meet)."""
+    gap = points - nearest
+    dist = np.linalg.norm(gap, axis=1)
+    n = np.where(dist[:, None] > 1e-12, gap / np.maximum(dist, 1e-300)[:, None], [0.0, 0.0, 1.0])
+    return dist, n
 
 
 def force_arrows(points, forces, scale: float, threshold: float = 1e-6):

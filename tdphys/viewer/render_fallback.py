@@ -1,9 +1,10 @@
 """Draw `scene.Frame`s with the old 2D `ti.GUI` when no Vulkan device exists.
 
 A painter's algorithm: triangles are projected with the same OrbitCamera projection as GGUI,
-flat-shaded with a fixed light, and drawn back to front (ground first, then shadows, then the
-robots). No depth buffer, so intersecting shapes may show the wrong one in front; good enough
-to see the motion. Images come back as (H, W, 3) uint8, top row first.
+flat-shaded with a fixed light, and drawn back to front (the ground and the world's planes
+first, then shadows, then the robots and the world's solids). No depth buffer, so
+intersecting shapes may show the wrong one in front; good enough to see the motion. Images
+come back as (H, W, 3) uint8, top row first.
 """
 
 from __future__ import annotations
@@ -78,13 +79,14 @@ class FallbackRenderer:
         g, r = frame.ground, frame.robot
         self.gui.clear()
         self._triangles(g.verts, g.faces, g.colors[g.faces[:, 0]], camera, shade=False)
-        self._triangles(
-            frame.shadow_verts,
-            r.faces,
-            np.tile(SHADOW_COLOR, (len(r.faces), 1)),
-            camera,
-            shade=False,
-        )
+        if len(frame.shadow_verts):
+            self._triangles(
+                frame.shadow_verts,
+                r.faces,
+                np.tile(SHADOW_COLOR, (len(r.faces), 1)),
+                camera,
+                shade=False,
+            )
         self._triangles(r.verts, r.faces, r.colors[r.faces].mean(axis=1), camera, shade=True)
         self._overlays(frame, camera)
         if inset is not None:

@@ -112,24 +112,26 @@ class GGUIRenderer:
         light = tgt + camera.distance * np.array([-1.0, -0.7, 2.5])
         s.point_light(tuple(light), (0.75, 0.75, 0.75))
         g, r = frame.ground, frame.robot
-        # The ground changes only when the camera target moves a tile; faces, colours and the
-        # shadow normals only when the number of worlds shown changes.
-        gk, rk = (g.verts[0].tobytes(), len(g.verts)), len(r.verts)
+        # The ground and the planes change only when the camera target moves a tile or the
+        # worlds shown change (a hash of their vertices tells); faces, colours and the shadow
+        # normals of the robots only when the number of worlds shown changes.
+        gk, rk = (hash(g.verts.tobytes()), len(g.verts)), len(r.verts)
         s.mesh(
             b.put("ground_v", g.verts, key=gk),
-            indices=b.put("ground_i", g.faces.ravel(), ti.i32, key=len(g.faces)),
-            normals=b.put("ground_n", g.normals, key=len(g.verts)),
+            indices=b.put("ground_i", g.faces.ravel(), ti.i32, key=gk),
+            normals=b.put("ground_n", g.normals, key=gk),
             per_vertex_color=b.put("ground_c", g.colors, key=gk),
             index_count=g.faces.size,
         )
-        s.mesh(
-            b.put("shadow_v", frame.shadow_verts),
-            indices=b.put("shadow_i", r.faces.ravel(), ti.i32, key=rk),
-            normals=b.put("shadow_n", np.tile([0.0, 0.0, 1.0], (rk, 1)), key=rk),
-            color=SHADOW_COLOR,
-            two_sided=True,
-            index_count=r.faces.size,
-        )
+        if len(frame.shadow_verts):
+            s.mesh(
+                b.put("shadow_v", frame.shadow_verts),
+                indices=b.put("shadow_i", r.faces.ravel(), ti.i32, key=rk),
+                normals=b.put("shadow_n", np.tile([0.0, 0.0, 1.0], (rk, 1)), key=rk),
+                color=SHADOW_COLOR,
+                two_sided=True,
+                index_count=r.faces.size,
+            )
         s.mesh(
             b.put("robot_v", r.verts),
             indices=b.put("robot_i", r.faces.ravel(), ti.i32, key=rk),

@@ -1,8 +1,12 @@
 """What one frame shows, as plain numpy arrays both renderers draw (GGUI and the ti.GUI
-fallback): the robots of the shown worlds, their shadows, the ground, overlay lines and points.
+fallback): the robots of the shown worlds with the world's fixed solids, their shadows, the
+ground and the world's planes, overlay lines and points.
 
-Worlds drawn side by side are shifted by `world_offsets` [m] so they do not overlap; every
-position here is in the world frame plus that display shift.
+Worlds drawn side by side are shifted by `world_offsets` [m] so they do not overlap (each
+world's fixed shapes with it); every position here is in the world frame plus that display
+shift. The checkerboard ground z = 0 is drawn unless the robot turns the ground off and has a
+plane of its own; shadows fall on the ground, or without it on the world's first unbounded
+plane that faces the light, else nowhere.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..rotations import quat_to_matrix
 from . import overlays
 from .camera import OrbitCamera
-from .meshes import Mesh, ground_tiles, nice_tile, robot_mesh
+from .meshes import Mesh, concat, ground_tiles, nice_tile, plane_tiles, robot_mesh
 from .playback import ViewState
 from .sources import Trajectory
 
@@ -31,10 +36,11 @@ ANCHOR_COLOR = (0.2, 0.2, 0.2)
 
 @dataclass
 class Frame:
-    """One frame's geometry [m]. robot: world-placed triangles of the shown worlds (verts,
-    normals, faces, colors); shadow: the same triangles flattened onto the ground along
-    LIGHT_DIR; ground: checkerboard; lines (K, 2, 3) with colors (K, 3); points (P, 3) with
-    colors (P, 3) and radius [m]."""
+    """One frame's geometry [m]. robot: world-placed triangles of the shown worlds' bodies and
+    fixed solids (verts, normals, faces, colors); shadow_verts: the same vertices flattened
+    along LIGHT_DIR onto the surface that takes the shadows (robot.faces index them), or
+    (0, 3) when nothing takes them; ground: the checkerboard and the world's planes; lines
+    (K, 2, 3) with colors (K, 3); points (P, 3) with colors (P, 3) and radius [m]."""
 
     robot: Mesh
     shadow_verts: np.ndarray
@@ -53,8 +59,14 @@ class SceneBuilder:
         self.traj = traj
         self.mesh = robot_mesh(traj.robot, detail)
         self.marks = overlays.joint_marks(traj.robot)
+        self.planes = [s for s in traj.robot.world_shapes if s.kind == "plane"]
+        self.ground_drawn = traj.robot.ground.enabled or not self.planes
+        self.shadow_plane = _shadow_plane(self.ground_drawn, self.planes)
         origin, rot = traj.body_frames(0)
+        # sizes, framing and spacing follow the bodies: the world's shapes are scenery, which
+        # may be far larger than the robot (a floor, a ramp)
         verts, _ = self.mesh.place(origin, rot)  # (B, V, 3)
+        verts = verts[:, self.mesh.on_bodies]
         lo, hi = verts.min(axis=(0, 1)), verts.max(axis=(0, 1))
         self.size = float(np.max(hi - lo))  # [m] robot extent
         self.tile = nice_tile(self.size)
@@ -69,7 +81,7 @@ class SceneBuilder:
         worlds = view.worlds()
         origin, rot = self.traj.body_frames(0)
         verts, _ = self.mesh.place(origin[worlds], rot[worlds])
-        verts = verts + self._offsets(worlds)[:, None, :]
+        verts = verts[:, self.mesh.on_bodies] + self._offsets(worlds)[:, None, :]
         path = self.traj.robot_com(upto)[worlds] + self._offsets(worlds)[:, None, :]
         pts = np.concatenate([verts.reshape(-1, 3), path.reshape(-1, 3)])
         lo, hi = pts.min(0), pts.max(0)
@@ -96,7 +108,7 @@ class SceneBuilder:
         origin, rot = traj.body_frames(k)
         origin = origin[worlds] + offsets[:, None, :]
         rot = rot[worlds]
-        verts, normals = self.mesh.place(origin, rot)  # (W, V, 3)
+        verts, normals = self.mesh.place(origin, rot, offsets)  # (W, V, 3)
         nv = self.mesh.mesh.n_verts
         faces = self.mesh.mesh.faces[None] + nv * np.arange(len(worlds))[:, None, None]
         robot = Mesh(
@@ -128,12 +140,12 @@ class SceneBuilder:
                 lines.append(seg + offsets[i])
                 line_colors.append(np.tile(FORCE_COLOR, (len(seg), 1)))
             elif view.contacts:
-                # a dot on the ground and the contact normal (+z), which sticks out beside
-                # the body resting on the dot
-                pts = overlays.contact_points(traj.robot, origin[i], rot[i])
+                # a dot on the touched surface and the contact normal, which sticks out
+                # beside the body resting on the dot
+                pts, up = overlays.contact_points(traj.robot, origin[i], rot[i], offsets[i])
                 points.append(pts)
                 point_colors.append(np.tile(CONTACT_COLOR, (len(pts), 1)))
-                lines.append(np.stack([pts, pts + [0.0, 0.0, 0.25 * self.size]], axis=1))
+                lines.append(np.stack([pts, pts + 0.25 * self.size * up], axis=1))
                 line_colors.append(np.tile(CONTACT_COLOR, (len(pts), 1)))
             if view.path:
                 com = com_path[w] + offsets[i]
@@ -147,10 +159,14 @@ class SceneBuilder:
                 point_colors.append(np.array([TARGET_COLOR]))
                 lines.append(overlays.drop_line(target))
                 line_colors.append(np.array([TARGET_COLOR]))
-        ground = ground_tiles(camera.target, self.tile, GROUND_TILES)
+        ground = self._ground(camera, offsets)
+        shadow = np.zeros((0, 3), np.float32)
+        if self.shadow_plane is not None:
+            point, normal = self.shadow_plane
+            shadow = _flatten(verts, point + offsets, normal, 1e-3 * max(camera.distance, 1.0))
         return Frame(
             robot,
-            _flatten(robot.verts, 1e-3 * max(camera.distance, 1.0)),
+            shadow.reshape(-1, 3),
             ground,
             _stack(lines, (0, 2, 3)),
             _stack(line_colors, (0, 3)),
@@ -159,12 +175,39 @@ class SceneBuilder:
             0.025 * self.size,
         )
 
+    def _ground(self, camera: OrbitCamera, offsets: np.ndarray) -> Mesh:
+        """The checkerboard (when drawn) and every shown world's planes, their unbounded
+        sides tiled around the camera target."""
+        parts = [ground_tiles(camera.target, self.tile, GROUND_TILES)] if self.ground_drawn else []
+        for shift in offsets:
+            for plane in self.planes:
+                m = plane_tiles(plane, camera.target - shift, self.tile, GROUND_TILES)
+                parts.append(Mesh(m.verts + shift.astype(np.float32), m.normals, m.faces, m.colors))
+        return concat(parts)
 
-def _flatten(verts: np.ndarray, lift: float) -> np.ndarray:
-    """Vertices projected along LIGHT_DIR onto the plane z = lift [m] (a planar shadow)."""
-    s = np.maximum(verts[:, 2], 0.0) / LIGHT_DIR[2]
-    out = verts - s[:, None] * LIGHT_DIR
-    out[:, 2] = lift
+
+def _shadow_plane(ground: bool, planes: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """(point [m], unit normal) of the plane that takes the shadows: the ground z = 0 when it
+    is drawn, else the first unbounded world plane that faces the light, else None."""
+    if ground:
+        return np.zeros(3), np.array([0.0, 0.0, 1.0])
+    for plane in planes:
+        normal = quat_to_matrix(plane.quat)[:, 2]
+        # a plane the light grazes would stretch the shadows without bound
+        if not any(plane.half_extents[:2]) and normal @ LIGHT_DIR < -0.2:
+            return np.asarray(plane.pos, float), normal
+    return None
+
+
+def _flatten(verts: np.ndarray, point: np.ndarray, normal: np.ndarray, lift: float) -> np.ndarray:
+    """Vertices [m] (W, V, 3) projected along LIGHT_DIR onto the plane through point[w] [m]
+    (W, 3) with unit normal `normal`, raised by `lift` [m] (a planar shadow); those below the
+    plane are moved straight onto it."""
+    height = np.einsum("wvi,i->wv", verts - point[:, None, :], normal)
+    along = np.maximum(height, 0.0) / (normal @ LIGHT_DIR)  # <= 0: back against the light
+    out = verts - along[..., None] * LIGHT_DIR
+    snap = np.einsum("wvi,i->wv", out - point[:, None, :], normal) - lift
+    out = out - snap[..., None] * normal
     return out.astype(np.float32)
 
 

@@ -1,11 +1,14 @@
 """A differentiable camera: ray casting in Taichi with soft silhouettes (docs/camera.md).
 
 For every pixel of every world the renderer casts one ray through the pixel centre and builds
-one *layer* per shape plus one for the ground plane. A layer holds
+one *layer* per shape (the bodies' shapes, then the world's fixed shapes, posed by
+geometry.shape_pose) plus one for the ground plane. A layer holds
 
     s      [m]   signed distance from the ray to the shape: min over the ray of the shape's
                  signed distance function (negative when the ray enters the shape), exact for
-                 spheres, capsules and boxes;
+                 spheres, capsules, boxes and cylinders; for a plane of the world, the
+                 distance from the ray to its nearest drawn edge (negative where the ray meets
+                 it within them; an unbounded plane is hard, as the ground);
     depth  [m]   distance along the ray to the first hit, or to the closest approach on a miss
                  (compositing orders a miss at its closest approach + ORDER_SLOPE s: continuous
                  at the silhouette, and the nearer silhouette first where they coincide);
@@ -19,22 +22,27 @@ front to back by depth: pixel = sum_i cov_i T_i colour_i + T_bg background, with
 transmittance T_i = prod over layers j in front of i of (1 - cov_j). As softness -> 0 every
 cov becomes 0 or 1 and this is the hard image (nearest covering layer wins); for softness > 0
 the image is a smooth function of every pose across object edges and occlusion boundaries,
-which is what gives gradients there. The ground is always hard (it does not move).
+which is what gives gradients there. The ground is always hard (it does not move), and so is
+an unbounded plane of the world; a plane is seen only from the side its normal faces.
 
 Gradients. `render(t)` is one `ti.ad.grad_replaced` call: under `ti.ad.Tape` its backward
 recomputes the layers of step t from the stored state and runs the adjoints of the four
 differentiated kernels (layers, opacity, transmittance, composite), so memory holds one image
-per step and the layers of one step only. The box's closest approach along the ray is found by a
-forward-only golden-section search (the box SDF is convex along a ray); its gradient needs no
-derivative of the search because at the minimum d s / d t = 0 (envelope theorem).
+per step and the layers of one step only. On a miss, the closest approach of a box or a
+cylinder along the ray is found by a forward-only golden-section search (their SDF is convex
+along a ray); its gradient needs no derivative of the search because at the minimum
+d s / d t = 0 (envelope theorem). A hit's s is in closed form (box_entry_depth,
+cylinder_entry_depth).
 
 Textures (docs/camera.md#textures). Every image a robot uses is packed into one flat texel
 field (`texels`, rows of `texel_info`: first texel, height, width); a shape's layer maps its
-surface point to texture coordinates (u, v) (sphere: longitude, latitude; capsule: angle
-around and height along its axis, caps included; box: the entered face's two in-face
-coordinates; ground: world x, y over the tile size) and multiplies its colour by the bilinear
-interpolation of the four nearest texels, a continuous function of (u, v) and hence of the
-pose (texel indices are read at computed integers; only the weights are differentiated).
+surface point to texture coordinates (u, v) (sphere: longitude, latitude; capsule and
+cylinder: angle around and way along its axis, caps and ends included; box: the entered
+face's two in-face coordinates; a world plane: its local x, y over its drawn size, or over the
+ground's tile size along an unbounded axis; ground: world x, y over the tile size) and
+multiplies its colour by the bilinear interpolation of the four nearest texels, a continuous
+function of (u, v) and hence of the pose (texel indices are read at computed integers; only
+the weights are differentiated).
 """
 # (no `from __future__ import annotations`: Taichi reads kernel annotations as objects)
 
@@ -56,8 +64,9 @@ from .camera import camera_spec
 from ..model.textures import pack_textures, read_texture
 
 LOGIT_CLAMP = 40.0  # soft-coverage logits are clamped to +-40 (sigmoid(40) = 1 - 4e-18)
-SEARCH_ITERATIONS = 32  # golden-section steps for a box: the bracket shrinks 0.618^32 = 2e-7
-# (the value is second order in the error of t*: envelope theorem)
+SEARCH_ITERATIONS = 48  # golden-section steps for a box or a cylinder: the bracket shrinks
+# 0.618^48 = 1e-10 (the value is second order in the error of t*, by the envelope theorem, but
+# the gradient first order over the distance to an edge: 32 steps left 2e-5 of it near a rim)
 BIG = 1e6  # [m] "no hit" distance
 ORDER_SLOPE = 0.01  # [-] a missed shape is ordered at its closest approach + this x s
 GRAZE = 0.05  # shading point of a round shape: sqrt(h) -> sqrt(h + e^2) - e with
@@ -85,7 +94,9 @@ class Renderer:
         self.focal = cam.focal_px
         B, T, H, W = sim.batch, sim.steps, cam.height, cam.width
         self.n_shapes = sim.n_shapes
-        self.n_layers = sim.n_shapes + 1  # the shapes, then the ground
+        self.n_layers = sim.n_shapes + 1  # the shapes (bodies', then the world's), the ground
+        # the kinds present: a kernel compiles only their code
+        self.kinds = frozenset(int(k) for k in sim.layout.shape_kind)
         self.body = -1 if cam.body is None else sim.robot.body_index(cam.body)
         self.ground_on = bool(sim.robot.ground.enabled)
         self.checker = float(sim.robot.ground.checker)
@@ -108,7 +119,7 @@ class Renderer:
         self.background_world = backend.field(real, (B, 3))
         self.softness = backend.field(real, (), grad=False)  # no gradient (docs/camera.md)
         np_real = np.float64 if real == ti.f64 else np.float32
-        shapes = [s for body in sim.robot.bodies for s in body.shapes]
+        shapes = L.all_shapes(sim.robot)
         self._setup_textures(shapes, np_real)  # declares its fields before the first launch
         colours = np.zeros((max(self.n_shapes, 1), 3))
         colours[: len(shapes)] = [s.color for s in shapes]
@@ -153,7 +164,7 @@ class Renderer:
         self.ground_texture = (
             paths.index(ground.texture) if self.ground_on and ground.texture is not None else -1
         )
-        self.texture_size = float(ground.texture_size)
+        self.texture_size = float(ground.texture_size)  # [m] also an unbounded plane's tile
 
     # ------------------------------------------------------------------------------ rays
     @ti.func
@@ -330,6 +341,159 @@ class Renderer:
         return s, depth, quat_rotate(q, face), uv
 
     @ti.func
+    def cylinder_sdf(self, p, r, h):
+        """[m] signed distance from local point p to the cylinder of radius r, half length h
+        along z."""
+        a0 = ti.sqrt(p[0] * p[0] + p[1] * p[1] + TINY) - r
+        a1 = ti.abs(p[2]) - h
+        out0, out1 = ti.max(a0, 0.0), ti.max(a1, 0.0)
+        return ti.min(ti.max(a0, a1), 0.0) + ti.sqrt(out0 * out0 + out1 * out1 + TINY)
+
+    @ti.func
+    def side_and_cap(self, A, D, P, oz, dz, r, h):
+        """min over t of max(rho(t) - r, oz + t dz - h) [m], the side's term against one end
+        plane's, for a ray whose part across the axis is A + t D (P = D.D) and along it
+        oz + t dz (cylinder frame). Where the end plane's term is the lower one at the ray's
+        closest approach to the axis, that is the side's value there; else the minimum is where
+        the two terms are equal (the ray meets the cone rho - z = r - h), on the side of the
+        closest approach the end plane's term falls towards: the nearer root of a quadratic,
+        written without cancellation. Both cases agree, with their derivatives, where they
+        meet."""
+        value = ti.sqrt(A.dot(A) + TINY) - r  # a ray along the axis: its distance from it
+        if P > 1e-12:
+            ta = -A.dot(D) / P  # the closest approach to the axis
+            d2 = ti.max(A.dot(A) - A.dot(D) * A.dot(D) / P, 0.0)
+            side = ti.sqrt(d2 + TINY) - r
+            cap = oz + ta * dz - h
+            value = side
+            if cap > side:  # back along the ray to where the falling end term meets the side
+                m, z = cap + r, ti.abs(dz)
+                gap = m * m - d2
+                value = cap - z * gap / (m * z + ti.sqrt(P * gap + z * z * d2 + TINY))
+        return value
+
+    @ti.func
+    def cylinder_entry_depth(self, ol, dl, r, h):
+        """min over the ray of max(rho - r, |z| - h) in the cylinder frame: negative (minus
+        the deepest point's depth) when the ray enters the cylinder. The three terms' sublevel
+        sets along the ray are intervals, which meet where every two meet (Helly's theorem in
+        one dimension), so it is the largest of the pairs' values: the side with either end
+        plane (side_and_cap), and the two end planes (-h; |z| - h for a ray parallel to them,
+        which the side's pairs already reach)."""
+        A = ti.Vector([ol[0], ol[1]])
+        D = ti.Vector([dl[0], dl[1]])
+        P = D.dot(D)
+        top = self.side_and_cap(A, D, P, ol[2], dl[2], r, h)
+        bottom = self.side_and_cap(A, D, P, -ol[2], -dl[2], r, h)
+        return ti.max(ti.max(top, bottom), -h)
+
+    @ti.func
+    def cylinder_uv(self, n, z, rho, r, h):
+        """(u, v) of a cylinder's surface point at angle n (a local direction) about the axis,
+        height z and distance rho [m] from it: u the angle over 2 pi, v the way along the
+        surface from the bottom centre over the bottom end, the side and the top end to the
+        top centre (2 h + 2 r), so that it is continuous over both rims."""
+        u, _ = self.around(n)
+        zc = ti.math.clamp(z, -h, h)
+        up = ti.select(z >= 0.0, 1.0, -1.0)
+        return ti.Vector([u, 0.5 + 0.5 * (zc + up * (r - ti.min(rho, r))) / (h + r)])
+
+    @ti.func
+    def cylinder_layer(self, c, q, r, h, o, d, t_star):
+        """The layer of a cylinder at c [m], orientation q, radius r, half length h: s from
+        cylinder_entry_depth on a hit, else the SDF at the closest approach t_star (a
+        constant: envelope theorem, as for a box). Shaded where the ray enters, or on a miss
+        would enter, the infinite cylinder or the slab between the end planes, whichever is
+        later: on the side at a shading point as sphere_layer's (bounded where a ray grazes
+        it), on an end flat. On a miss the same choice keeps the colour continuous across the
+        silhouette, the rims' arcs included."""
+        ol, dl = quat_rotate_inv(q, o - c), quat_rotate_inv(q, d)
+        s = self.cylinder_entry_depth(ol, dl, r, h)
+        P = dl[0] * dl[0] + dl[1] * dl[1]
+        t_side, t_end = -BIG, -BIG  # entries into the infinite cylinder, the end slab
+        ta, reach2 = 0.0, 0.0  # the closest approach to the axis; the half chord squared
+        if P > 1e-12:
+            ta = -(ol[0] * dl[0] + ol[1] * dl[1]) / P
+            d2 = ol[0] * ol[0] + ol[1] * ol[1] - ta * ta * P
+            reach2 = ti.max(r * r - d2, 0.0) / P  # 0 on a miss: the closest approach
+            t_side = ta - ti.sqrt(reach2 + TINY)
+        if ti.abs(dl[2]) > 1e-12:
+            t_end = ti.min((-h - ol[2]) / dl[2], (h - ol[2]) / dl[2])
+        uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
+        n_local = ti.Vector([0.0, 0.0, 1.0], dt=self.sim.real)
+        depth = -ol.dot(dl)  # a miss is ordered by the centre's depth (t_star is a constant)
+        if t_side > t_end:  # the side
+            ts = ta - self.graze_root(reach2, GRAZE * r)
+            ps = ol + ts * dl
+            n_local = ti.Vector([ps[0], ps[1], 0.0]) / ti.sqrt(ps[0] ** 2 + ps[1] ** 2 + TINY)
+            if s < 0.0:
+                depth = t_side
+            if ti.static(self.textured):
+                uv = self.cylinder_uv(n_local, ps[2], r, r, h)
+        else:  # the end facing the ray
+            up = ti.select(dl[2] < 0.0, 1.0, -1.0)
+            n_local = ti.Vector([0.0, 0.0, up], dt=self.sim.real)
+            if s < 0.0:
+                depth = t_end
+            if ti.static(self.textured):
+                p = ol + t_end * dl
+                uv = self.cylinder_uv(p, up * h, ti.sqrt(p[0] ** 2 + p[1] ** 2 + TINY), r, h)
+        if s >= 0.0:  # a miss: the distance at the closest approach (smooth there)
+            s = self.cylinder_sdf(ol + t_star * dl, r, h)
+        return s, depth, quat_rotate(q, n_local), uv
+
+    @ti.func
+    def plane_layer(self, c, q, half, o, d):
+        """The layer of a plane of the world through c [m] with normal q's +z, seen only from
+        the side the normal faces (a ray from below starts inside the solid). Unbounded
+        (half = 0 along both local x and y) it is hard, as the ground is: s = -BIG where the
+        ray meets it. Otherwise it is drawn within |x| <= half[0], |y| <= half[1] (0: no bound
+        along that axis), and s is the distance [m] from the ray to the nearest edge, negative
+        where the ray meets the plane inside them."""
+        n = quat_rotate(q, ti.Vector([0.0, 0.0, 1.0], dt=self.sim.real))
+        height = n.dot(o - c)
+        along = n.dot(d)
+        s, depth = ti.cast(BIG, self.sim.real), ti.cast(BIG, self.sim.real)
+        uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
+        if height > 0.0 and along < -1e-9:
+            depth = height / -along
+            local = quat_rotate_inv(q, o + depth * d - c)
+            s = -BIG
+            if half[0] > 0.0 or half[1] > 0.0:
+                # an unbounded side's edges reach past anything the ray can reach
+                reach = self.cam.far + safe_norm(o - c)
+                inside = 1
+                edge = ti.cast(BIG, self.sim.real)
+                for a in ti.static(range(2)):
+                    if half[a] > 0.0:
+                        if ti.abs(local[a]) >= half[a]:
+                            inside = 0
+                        length = ti.select(half[1 - a] > 0.0, half[1 - a], reach)
+                        for sign in ti.static((-1.0, 1.0)):
+                            # the edge x_a = sign half_a, from -length to length along the other
+                            e0 = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
+                            e1 = ti.Vector([0.0, 0.0, 0.0], dt=self.sim.real)
+                            e0[a], e1[a] = sign * half[a], sign * half[a]
+                            e0[1 - a], e1[1 - a] = -length, length
+                            p1, p2 = closest_between_segments(
+                                o,
+                                o + self.cam.far * d,
+                                c + quat_rotate(q, e0),
+                                c + quat_rotate(q, e1),
+                            )
+                            edge = ti.min(edge, safe_norm(p1 - p2))
+                s = ti.select(inside == 1, -edge, edge)
+            if ti.static(self.textured):  # bounded axes over their size, unbounded per tile
+                for a in ti.static(range(2)):
+                    # max(): the branch not taken must not divide by 0 (its adjoint is still run)
+                    uv[a] = ti.select(
+                        half[a] > 0.0,
+                        0.5 + 0.5 * local[a] / ti.max(half[a], 1e-12),
+                        local[a] / self.texture_size,
+                    )
+        return s, depth, n, uv
+
+    @ti.func
     def shape_layer(self, t, b, k, o, d, t_star):
         c, q = shape_pose(self.sim, self.sim.state, t, b, k)
         kind = self.sim.shape_kind[k]
@@ -341,10 +505,26 @@ class Renderer:
             s, depth, normal, uv = self.capsule_layer(
                 c, q, self.sim.shape_radius[b, k], self.sim.shape_half_length[b, k], o, d
             )
-        else:
+        elif kind == L.S_BOX:
             s, depth, normal, uv = self.box_layer(
                 c, q, self.sim.shape_half_extents[b, k], o, d, t_star
             )
+        if ti.static(L.S_CYLINDER in self.kinds):
+            if kind == L.S_CYLINDER:
+                s, depth, normal, uv = self.cylinder_layer(
+                    c,
+                    q,
+                    self.sim.shape_radius[b, k],
+                    self.sim.shape_half_length[b, k],
+                    o,
+                    d,
+                    t_star,
+                )
+        if ti.static(L.S_PLANE in self.kinds):
+            if kind == L.S_PLANE:
+                s, depth, normal, uv = self.plane_layer(
+                    c, q, self.sim.shape_half_extents[b, k], o, d
+                )
         # the ordering depth: the entry on a hit; on a miss the closest approach pushed back
         # by ORDER_SLOPE s, which is continuous with the entry at s = 0 and puts the nearer
         # silhouette in front where two closest approaches coincide (a ball on a capsule's
@@ -352,10 +532,23 @@ class Renderer:
         order = depth
         if s > 0.0:
             closest = depth
-            if kind == L.S_BOX:
+            if kind == L.S_BOX or kind == L.S_CYLINDER:
                 closest = t_star
             order = closest + ORDER_SLOPE * s
         return s, depth, order, normal, uv
+
+    @ti.func
+    def texture_clamps(self, b, k):
+        """Whether shape k's texture is clamped to its edge along u and along v: a box face's
+        both ways; a round shape's along v (u goes around); a plane's along a bounded axis,
+        repeating along an unbounded one."""
+        kind = self.sim.shape_kind[k]
+        clamp_u, clamp_v = kind == L.S_BOX, True
+        if ti.static(L.S_PLANE in self.kinds):
+            if kind == L.S_PLANE:
+                clamp_u = self.sim.shape_half_extents[b, k][0] > 0.0
+                clamp_v = self.sim.shape_half_extents[b, k][1] > 0.0
+        return clamp_u, clamp_v
 
     @ti.func
     def texel(self, i):
@@ -392,32 +585,59 @@ class Renderer:
 
     @ti.kernel
     def k_search(self, t: ti.i32):
-        """Forward only: for each box layer the ray parameter t* of the closest approach,
-        min over the ray of the box's SDF (golden-section search, the SDF being convex)."""
+        """Forward only: for each box or cylinder layer the ray parameter t* of the closest
+        approach, min over the ray of the solid's SDF (golden-section search, the SDF being
+        convex), where the ray misses it."""
         for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_shapes):
-            if self.sim.shape_kind[k] == L.S_BOX:
+            kind = self.sim.shape_kind[k]
+            if kind == L.S_BOX or kind == L.S_CYLINDER:
                 o, d = self.ray(t, b, y, x)
                 c, q = shape_pose(self.sim, self.sim.state, t, b, k)
                 half = self.sim.shape_half_extents[b, k]
+                r, h = self.sim.shape_radius[b, k], self.sim.shape_half_length[b, k]
+                if kind == L.S_CYLINDER:
+                    half = ti.Vector([r, r, h])
                 ol, dl = quat_rotate_inv(q, o - c), quat_rotate_inv(q, d)
-                if self.box_entry_depth(ol, dl, half) < 0.0:
-                    continue  # the ray enters the box: box_layer does not need t*
+                if self.solid_entry_depth(ol, dl, half, r, h, kind) < 0.0:
+                    continue  # the ray enters the solid: its layer does not need t*
                 mid = -ol.dot(dl)  # closest approach to the centre; the minimum is within
                 reach = half.norm() + (ol + mid * dl).norm() + 1e-6  # this of it
                 lo, hi = mid - reach, mid + reach
                 g = ti.static(0.5 * (math.sqrt(5.0) - 1.0))
                 x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-                f1, f2 = self.box_sdf(ol + x1 * dl, half), self.box_sdf(ol + x2 * dl, half)
+                f1 = self.solid_sdf(ol + x1 * dl, half, r, h, kind)
+                f2 = self.solid_sdf(ol + x2 * dl, half, r, h, kind)
                 for _ in range(SEARCH_ITERATIONS):
                     if f1 <= f2:
                         hi, x2, f2 = x2, x1, f1
                         x1 = hi - g * (hi - lo)
-                        f1 = self.box_sdf(ol + x1 * dl, half)
+                        f1 = self.solid_sdf(ol + x1 * dl, half, r, h, kind)
                     else:
                         lo, x1, f1 = x1, x2, f2
                         x2 = lo + g * (hi - lo)
-                        f2 = self.box_sdf(ol + x2 * dl, half)
+                        f2 = self.solid_sdf(ol + x2 * dl, half, r, h, kind)
                 self.t_star[b, y, x, k] = 0.5 * (lo + hi)
+
+    @ti.func
+    def solid_sdf(self, p, half, r, h, kind):
+        """[m] signed distance from local point p to a box (half sizes `half`) or, for kind
+        S_CYLINDER, a cylinder (radius r, half length h)."""
+        value = 0.0
+        if kind == L.S_CYLINDER:
+            value = self.cylinder_sdf(p, r, h)
+        else:
+            value = self.box_sdf(p, half)
+        return value
+
+    @ti.func
+    def solid_entry_depth(self, ol, dl, half, r, h, kind):
+        """box_entry_depth or cylinder_entry_depth: negative when the ray enters the solid."""
+        value = 0.0
+        if kind == L.S_CYLINDER:
+            value = self.cylinder_entry_depth(ol, dl, r, h)
+        else:
+            value = self.box_entry_depth(ol, dl, half)
+        return value
 
     # The differentiated kernels (k_layers, k_transmit, k_composite) run, on CPU, a thread per
     # world over its pixels and layers in order: every pixel reads the world's body poses and
@@ -461,9 +681,9 @@ class Renderer:
             )
             if ti.static(self.textured):
                 i = self.shape_texture[k]
-                if i >= 0:  # boxes: clamped to the face; spheres, capsules: around
-                    box = self.sim.shape_kind[k] == L.S_BOX
-                    albedo *= self.texture(i, uv[0], uv[1], box, True)
+                if i >= 0:
+                    clamp_u, clamp_v = self.texture_clamps(b, k)
+                    albedo *= self.texture(i, uv[0], uv[1], clamp_u, clamp_v)
             colour = self.shade(albedo, normal)
         elif ti.static(self.ground_on):
             if d[2] < -1e-9 and o[2] > 0.0:
@@ -604,7 +824,7 @@ class Renderer:
     def _layers(self, t: int):
         self.k_share_colours()
         self.log_t.fill(0.0)
-        if L.S_BOX in self.sim.layout.shape_kind:
+        if self.kinds & {L.S_BOX, L.S_CYLINDER}:
             self.k_search(t)
         self.k_layers(t)
         self.k_opacity()
