@@ -546,8 +546,8 @@ class Renderer:
         clamp_u, clamp_v = kind == L.S_BOX, True
         if ti.static(L.S_PLANE in self.kinds):
             if kind == L.S_PLANE:
-                clamp_u = self.sim.shape_half_extents[b, k][0] > 0.0
-                clamp_v = self.sim.shape_half_extents[b, k][1] > 0.0
+                half = self.sim.shape_half_extents[b, k]  # a local copy (kernel_rules)
+                clamp_u, clamp_v = half[0] > 0.0, half[1] > 0.0
         return clamp_u, clamp_v
 
     @ti.func
