@@ -178,6 +178,9 @@ class _ContactStates(_States):
         n, out = self.normal, []
         if "c_sep" in self.have:
             out.append(read["c_sep"][:, : len(n)] <= 0)
+        # a row outside the margin keeps stale impulses and bounds (the forward rollout does
+        # not build it), so every state but the separation needs it active
+        active = None
         if "active" in self.have:
             active = self._rows(read, "active", n) > 0
             out.append(active)
@@ -190,10 +193,14 @@ class _ContactStates(_States):
             f = n[self.friction]
             limit = self._rows(read, "mu", f + 1) * lam_n[:, self.friction]
             norm = np.hypot(self._rows(read, "lam", f + 1), self._rows(read, "lam", f + 2))
-            out.append((limit > 0) & (norm >= _ON_BOUND * limit))
+            sliding = (limit > 0) & (norm >= _ON_BOUND * limit)
             s = n[self.torsion]
             limit = self._rows(read, "mu", s + 3) * lam_n[:, self.torsion]
-            out.append((limit > 0) & (np.abs(self._rows(read, "lam", s + 3)) >= _ON_BOUND * limit))
+            spinning = (limit > 0) & (np.abs(self._rows(read, "lam", s + 3)) >= _ON_BOUND * limit)
+            if active is not None:
+                sliding &= active[:, self.friction]
+                spinning &= active[:, self.torsion]
+            out += [sliding, spinning]
         return np.concatenate(out, axis=1)
 
 

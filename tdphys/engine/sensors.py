@@ -92,19 +92,29 @@ def write(s, t, w, k):
 
 
 @ti.func
-def point_force(s, w, i):
+def point_force(s, w, i, keep: ti.template()):
     """Force [N] on contact point i's side-a body during the step just solved (world frame),
     averaged over its substeps: each substep's accumulated normal and friction impulses along
-    that substep's row directions, summed, over dt."""
+    that substep's row directions, summed, over dt. Forward only (keep False), a substep
+    where the point is inactive adds nothing (its impulses are 0 and its Jacobians were not
+    built: Simulation.row_scratch)."""
     r = s.point_row[i]
     impulse = ti.Vector.zero(s.real, 3)
     for u in ti.static(range(s.n_substeps)):
         k = s.n_sweeps
-        impulse += (
-            lin(s.ja[u, w, r]) * s.lam[u, k, w, r]
-            + lin(s.ja[u, w, r + 1]) * s.lam[u, k, w, r + 1]
-            + lin(s.ja[u, w, r + 2]) * s.lam[u, k, w, r + 2]
-        )
+        if ti.static(keep):
+            impulse += (
+                lin(s.ja[u, w, r]) * s.lam[u, k, w, r]
+                + lin(s.ja[u, w, r + 1]) * s.lam[u, k, w, r + 1]
+                + lin(s.ja[u, w, r + 2]) * s.lam[u, k, w, r + 2]
+            )
+        else:
+            if s.active[u, w, r] != 0.0:
+                impulse += (
+                    lin(s.ja[u, w, r]) * s.lam[u, k, w, r]
+                    + lin(s.ja[u, w, r + 1]) * s.lam[u, k, w, r + 1]
+                    + lin(s.ja[u, w, r + 2]) * s.lam[u, k, w, r + 2]
+                )
     return impulse / s.dt
 
 

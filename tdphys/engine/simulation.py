@@ -344,6 +344,9 @@ class Simulation:
         # working velocities and adjoints of one world (forward-only and hand-written code)
         self.vin, self.vwork, self.vbar = (vec(6, (B, N), grad=False) for _ in range(3))
         self.lam_bar = sca(None, (B, R), grad=False)
+        # forward only: the Gauss-Seidel rows active at the current substep, in row order
+        # (solver.warm_start lists them, solver.sweep runs them)
+        self.gs_rows, self.gs_count = backend.int_field((B, R)), backend.int_field(B)
         self.loss = sca(None, ())
         # backward-pass diagnostics: 1 + w * N + n of a body whose state adjoint at t is NaN/inf
         self.bad_adjoint = backend.int_field(T + 1)
@@ -527,7 +530,23 @@ class Simulation:
             return rows.row(self, t, u, w, r, kind)
 
     @ti.func
-    def row_scratch(self, t, u, w, r, kind: ti.template()):
+    def row_scratch(self, t, u, w, r, kind: ti.template(), keep: ti.template()):
+        """Row r's scratch at substep u. Forward only (keep False), a contact row whose point
+        is outside the margin is not built: its update is the identity (meff, bounds, mu and
+        the warm start are 0), so only active = 0 is written, and every forward reader of
+        the row skips it (solver.sweep, solver.warm_start, sensors.point_force); its other
+        entries keep older values. The replay (keep) builds every row: the adjoint reads
+        them all."""
+        if ti.static(not keep and kind >= L.ROW_NORMAL and kind <= L.ROW_TORSION):
+            if self.c_sep[u, w, self.row_idx[r]] < self.contact_margin[w]:
+                self.row_scratch_full(t, u, w, r, kind)
+            else:
+                self.active[u, w, r] = 0.0
+        else:
+            self.row_scratch_full(t, u, w, r, kind)
+
+    @ti.func
+    def row_scratch_full(self, t, u, w, r, kind: ti.template()):
         ja, jb, vt, softness, lo, hi, mu, active = self.row_values(t, u, w, r, kind)
         a, b = self.row_a[r], self.row_b[r]
         if ti.static(kind == L.ROW_SKIP):  # second friction direction: the pair's bodies
@@ -589,13 +608,21 @@ class Simulation:
         self.omega[t + 1, w, n] = self.sub.omega[U, w, n]
 
     @ti.func
-    def store_rows(self, t, w, r):
-        """Impulses of the last substep, kept to warm-start step t + 1."""
-        self.warm[t + 1, w, r] = self.lam[self.n_substeps - 1, self.n_sweeps, w, r]
+    def store_rows(self, t, w, r, keep: ti.template()):
+        """Impulses of the last substep, kept to warm-start step t + 1. Forward only (keep
+        False), an inactive row's impulse is 0 (the solver did not write it)."""
+        U = self.n_substeps - 1
+        if ti.static(keep):
+            self.warm[t + 1, w, r] = self.lam[U, self.n_sweeps, w, r]
+        else:
+            lam = 0.0
+            if self.active[U, w, r] != 0.0:
+                lam = self.lam[U, self.n_sweeps, w, r]
+            self.warm[t + 1, w, r] = lam
 
     @ti.func
-    def store_point(self, t, w, i):
-        self.point_force[t + 1, w, i] = sensors.point_force(self, w, i)
+    def store_point(self, t, w, i, keep: ti.template()):
+        self.point_force[t + 1, w, i] = sensors.point_force(self, w, i, keep)
 
     @ti.func
     def measure(self, t, w, m):
@@ -618,10 +645,10 @@ class Simulation:
                 self.point_scratch(u, w, self.points_sorted[offset + k], geom)
 
     @ti.func
-    def prepare_rows(self, t, u, w):
+    def prepare_rows(self, t, u, w, keep: ti.template()):
         for kind, offset, count in ti.static(self.row_groups):
             for k in range(count):
-                self.row_scratch(t, u, w, self.rows_sorted[offset + k], kind)
+                self.row_scratch(t, u, w, self.rows_sorted[offset + k], kind, keep)
 
     @ti.func
     def world_step(self, t, w, keep: ti.template()):
@@ -635,8 +662,8 @@ class Simulation:
                 self.vwarm[u, w, n] = ti.Vector.zero(self.real, 6)  # the warm start adds to it
             self.prepare_bodies(u, w)
             self.prepare_points(u, w)
-            self.prepare_rows(t, u, w)
-            solver.warm_start(self, t, u, w)
+            self.prepare_rows(t, u, w, keep)
+            solver.warm_start(self, t, u, w, keep)
             if ti.static(self.has_tree):
                 tree.factorize(self, u, w)
             solver.solve(self, u, w, keep)
@@ -650,11 +677,11 @@ class Simulation:
         for n in range(self.n_bodies):
             self.store(t, w, n)
         for r in range(self.n_rows):
-            self.store_rows(t, w, r)
+            self.store_rows(t, w, r, keep)
         for m in range(self.n_motors):
             actuators.store_force(self, t, w, m)
         for i in range(self.n_points):
-            self.store_point(t, w, i)
+            self.store_point(t, w, i, keep)
             U = self.n_substeps - 1
             self.point_pos[t + 1, w, i] = 0.5 * (self.c_point_a[U, w, i] + self.c_point_b[U, w, i])
         for m in range(self.n_motors):
@@ -793,10 +820,10 @@ class Simulation:
                 self.prepare_points(u, i // self.world_stride)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
-                self.prepare_rows(t, u, i // self.world_stride)
+                self.prepare_rows(t, u, i // self.world_stride, True)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
-                solver.warm_start(self, t, u, i // self.world_stride)
+                solver.warm_start(self, t, u, i // self.world_stride, True)
 
     @ti.kernel
     def k_solve_adjoint(self, t: ti.i32, u: ti.i32):
@@ -844,11 +871,11 @@ class Simulation:
                 for n in range(self.n_bodies):
                     self.store(t, w, n)
                 for r in range(self.n_rows):
-                    self.store_rows(t, w, r)
+                    self.store_rows(t, w, r, True)
                 for m in range(self.n_motors):
                     actuators.store_force(self, t, w, m)
                 for p in range(self.n_points):
-                    self.store_point(t, w, p)
+                    self.store_point(t, w, p, True)
 
     @ti.kernel
     def k_store_measure(self, t: ti.i32):

@@ -53,7 +53,7 @@ def after_sweep(s, u, k, w, n):
 
 
 @ti.func
-def warm_start(s, t, u, w):
+def warm_start(s, t, u, w, keep: ti.template()):
     """Start every active Gauss-Seidel row of substep u from its impulse in the substep before
     (warm[t] for the first substep of step t), into lam[u, 0]: contact rows from all of it,
     limits, motors and loop joints from the fraction warm_start (all of it makes weak servos
@@ -61,9 +61,38 @@ def warm_start(s, t, u, w):
     the velocity change it causes. vwarm is zeroed with the bodies' scratch
     (Simulation.world_scratch), outside the differentiated kernel: in Taichi 1.7.4, zeroing a
     field and accumulating into it in one kernel gives a wrong adjoint, and so does reading a
-    field after accumulating into it in the same kernel."""
+    field after accumulating into it in the same kernel.
+
+    keep False (the forward kernel, not differentiated): an inactive row (its update is the
+    identity, lam0 = 0) is skipped, impulses included (its readers skip it too), vwarm adds
+    up without atomics (one thread per world), and the active rows are listed in gs_rows[w]
+    for the sweeps; keep True is the form k_prepare differentiates and the replay runs."""
+    count = 0
     for r in range(s.n_rows):
-        if s.row_tree[r] == 0:
+        if ti.static(not keep):
+            if s.row_tree[r] == 0:
+                if s.active[u, w, r] != 0.0:
+                    if s.row_kind[r] != L.ROW_SKIP:
+                        s.gs_rows[w, count] = r
+                        count += 1
+                    before = s.warm[t, w, r]
+                    if u > 0:  # 0 where the row was inactive (its impulse not written)
+                        before = 0.0
+                        if s.active[u - 1, w, r] != 0.0:
+                            before = s.lam[u - 1, s.n_sweeps, w, r]
+                    factor = s.warm_factor
+                    if s.row_kind[r] >= L.ROW_NORMAL:
+                        factor = 1.0
+                    lam0 = factor * before * s.active[u, w, r]
+                    s.lam[u, 0, w, r] = lam0
+                    a, b = s.row_a[r], s.row_b[r]
+                    if s.row_kind[r] == L.ROW_SKIP:
+                        a, b = s.row_a[r - 1], s.row_b[r - 1]
+                    if a >= 0:
+                        s.vwarm[u, w, a] = s.vwarm[u, w, a] + s.ma[u, w, r] * lam0
+                    if b >= 0:
+                        s.vwarm[u, w, b] = s.vwarm[u, w, b] + s.mb[u, w, r] * lam0
+        elif s.row_tree[r] == 0:
             before = s.warm[t, w, r]
             if u > 0:
                 before = s.lam[u - 1, s.n_sweeps, w, r]
@@ -79,6 +108,8 @@ def warm_start(s, t, u, w):
                 s.vwarm[u, w, a] += s.ma[u, w, r] * lam0
             if b >= 0:
                 s.vwarm[u, w, b] += s.mb[u, w, r] * lam0
+    if ti.static(not keep):
+        s.gs_count[w] = count
 
 
 @ti.func
@@ -116,30 +147,42 @@ def row_update(s, u, k, w, r, kind, va, vb):
 
 
 @ti.func
+def _sweep_row(s, u, k, w, r, kind, keep: ti.template()):
+    a, b = s.row_a[r], s.row_b[r]
+    va, vb = row_update(
+        s,
+        u,
+        k,
+        w,
+        r,
+        kind,
+        tree.body_or_zero(s.vwork, w, a),
+        tree.body_or_zero(s.vwork, w, b),
+    )
+    if a >= 0:
+        s.vwork[w, a] = va
+    if b >= 0:
+        s.vwork[w, b] = vb
+    if ti.static(keep):
+        s.hist[u, k, w, r, 0] = va
+        s.hist[u, k, w, r, 1] = vb
+
+
+@ti.func
 def sweep(s, u, k, w, keep: ti.template()):
     """Gauss-Seidel sweep k of substep u over the rows outside the tree, on the working
-    velocities vwork[w]; with `keep`, every row's output velocities go to hist[u, k]."""
-    for r in range(s.n_rows):
-        kind = s.row_kind[r]
-        if s.row_tree[r] == 0 and kind != L.ROW_SKIP:
-            a, b = s.row_a[r], s.row_b[r]
-            va, vb = row_update(
-                s,
-                u,
-                k,
-                w,
-                r,
-                kind,
-                tree.body_or_zero(s.vwork, w, a),
-                tree.body_or_zero(s.vwork, w, b),
-            )
-            if a >= 0:
-                s.vwork[w, a] = va
-            if b >= 0:
-                s.vwork[w, b] = vb
-            if ti.static(keep):
-                s.hist[u, k, w, r, 0] = va
-                s.hist[u, k, w, r, 1] = vb
+    velocities vwork[w]; with `keep`, every row's output velocities go to hist[u, k].
+    Without `keep` (the forward kernel) only the rows warm_start listed as active run: an
+    inactive row's update is the identity (its impulse stays 0, the velocities unchanged)."""
+    if ti.static(keep):
+        for r in range(s.n_rows):
+            kind = s.row_kind[r]
+            if s.row_tree[r] == 0 and kind != L.ROW_SKIP:
+                _sweep_row(s, u, k, w, r, kind, keep)
+    else:
+        for i in range(s.gs_count[w]):
+            r = s.gs_rows[w, i]
+            _sweep_row(s, u, k, w, r, s.row_kind[r], keep)
 
 
 @ti.func
