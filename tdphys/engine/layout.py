@@ -350,10 +350,11 @@ def all_shapes(robot: Robot) -> list:
     return [s for b in robot.bodies for s in b.shapes] + list(robot.world_shapes)
 
 
-def _torsion_wanted(robot: Robot, point) -> bool:
+def _torsion_wanted(flat: list, ground_torsion: float, point) -> bool:
+    """Whether contact point `point` gets a torsional row: either side's torsional friction
+    (`flat`: all_shapes of the robot) is above 0."""
     geom, ba, sa, bb, sb, _ = point
-    flat = all_shapes(robot)
-    other = robot.ground.torsional_friction if sb < 0 else flat[sb].torsional_friction
+    other = ground_torsion if sb < 0 else flat[sb].torsional_friction
     return max(flat[sa].torsional_friction, other) > 0
 
 
@@ -398,13 +399,14 @@ def _rows(robot: Robot, parent, child, points) -> list:
             for axis, bound in enumerate(joint.friction_loss)
             if bound > 0
         ]
+    flat = all_shapes(robot)
     for i, point in enumerate(points):
         _, ba, _, bb, _, _ = point
         normal = len(rows)
         rows.append((ROW_NORMAL, ba, bb, i, 0, -1))
         rows.append((ROW_FRICTION, ba, bb, i, 0, normal))
         rows.append((ROW_SKIP, -1, -1, i, 1, normal))
-        if _torsion_wanted(robot, point):
+        if _torsion_wanted(flat, robot.ground.torsional_friction, point):
             rows.append((ROW_TORSION, ba, bb, i, 0, normal))
     return rows
 

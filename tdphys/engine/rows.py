@@ -113,6 +113,12 @@ def pair_softness(s, w, i):
 
 
 @ti.func
+def in_margin(s, u, w, i):
+    """Whether contact point i is within the contact margin at substep u (its rows act)."""
+    return s.c_sep[u, w, i] < s.contact_margin[w]
+
+
+@ti.func
 def contact_row(s, u, w, r, kind: ti.template()):
     """Row of a contact point at substep u: normal, one friction direction, or torsion.
     Returns (ja, jb, vt, softness, lo, hi, mu, active). Geometry comes from the contact-point
@@ -124,7 +130,7 @@ def contact_row(s, u, w, r, kind: ti.template()):
     xb, _qb, _cb = body_frame(s, s.sub, u, w, s.point_body_b[i])
     ra, rb = pa - xa, pb - xb
     mu, rest, torsion = pair_material(s, w, i)
-    active = 1.0 if sep < s.contact_margin[w] else 0.0
+    active = 1.0 if in_margin(s, u, w, i) else 0.0
     zero = ti.Vector([0.0, 0.0, 0.0])
     ja, jb = six(n, ra.cross(n)), six(-n, -rb.cross(n))
     vt, softness, lo, hi, coef = 0.0, 0.0, 0.0, BIG, 0.0

@@ -538,7 +538,7 @@ class Simulation:
         entries keep older values. The replay (keep) builds every row: the adjoint reads
         them all."""
         if ti.static(not keep and kind >= L.ROW_NORMAL and kind <= L.ROW_TORSION):
-            if self.c_sep[u, w, self.row_idx[r]] < self.contact_margin[w]:
+            if rows.in_margin(self, u, w, self.row_idx[r]):
                 self.row_scratch_full(t, u, w, r, kind)
             else:
                 self.active[u, w, r] = 0.0
