@@ -9,6 +9,7 @@ import numpy as np
 import taichi as ti
 
 from ..model.yamlread import At, Map, number, numbers, string
+from ..rotations import quat_conj, rotate
 from .base import (
     CONTROL_COST,
     ControlCost,
@@ -28,6 +29,8 @@ KEYS = {
     "body",
     "direction",
     "target_speed",
+    "max_tilt",
+    "min_upright",
     "starts",
     "confirm",
     "confirm_starts",
@@ -38,13 +41,17 @@ KEYS = {
 @dataclass(frozen=True)
 class GaitConfig(TaskConfig):
     """body: the body whose speed counts ("": the first, the torso); direction (x, y) on the
-    ground; target_speed [m/s]: success; control_cost: weight of the commands' squares
-    (tasks/base.py ControlCost)."""
+    ground; target_speed [m/s]: success; max_tilt [deg]: the body counts as upright while the
+    axis that points up at the start leans at most this far from vertical; min_upright: the
+    fraction of steps it must be upright for success (0: any); control_cost: weight of the
+    commands' squares (tasks/base.py ControlCost)."""
 
     type = "gait"
     body: str = ""
     direction: tuple[float, float] = (1.0, 0.0)
     target_speed: float = 1.17
+    max_tilt: float = 60.0
+    min_upright: float = 0.9
     control_cost: float = 0.0
 
     def check_robot(self, robot, file: str, robot_path: str) -> None:
@@ -59,6 +66,20 @@ def _direction(at: At) -> tuple[float, float]:
     return d
 
 
+def _tilt(at: At) -> float:
+    value = number(at)
+    if not 0.0 < value <= 180.0:
+        raise at.error(f"{value:g} deg is not an angle in (0, 180]", "e.g. 60")
+    return value
+
+
+def _fraction(at: At) -> float:
+    value = number(at)
+    if not 0.0 <= value <= 1.0:
+        raise at.error(f"{value:g} is not a fraction in [0, 1]", "e.g. 0.9; 0 turns the check off")
+    return value
+
+
 def parse(m: Map) -> GaitConfig:
     values = read_fields(
         m,
@@ -67,6 +88,8 @@ def parse(m: Map) -> GaitConfig:
             "body": string,
             "direction": _direction,
             "target_speed": number,
+            "max_tilt": _tilt,
+            "min_upright": _fraction,
             "confirm": read_duration,
             **CONTROL_COST,
         },
@@ -84,7 +107,10 @@ class Gait(ControlCost, Task):
 
     Metrics: speed_mps = (p(T) - p(0)) . d / duration [m/s], the mean forward speed;
     lateral_m = |(p(T) - p(0)) x d| [m] drift sideways; min_height_m = the lowest height of the
-    body's COM [m] (a robot that falls shows it). Success: speed_mps >= target_speed.
+    body's COM [m] (a robot that falls shows it); upright = the fraction of steps 1..T in which
+    the body's start-up axis (the body-frame axis that points along world +z at t = 0) leans at
+    most max_tilt from vertical. Success: speed_mps >= target_speed and upright >=
+    min_upright (a robot that tumbles or rolls along does not walk).
     """
 
     headline = ("speed_mps", "m/s")
@@ -107,15 +133,28 @@ class Gait(ControlCost, Task):
             self.sim.loss[None] += lw * ti.static(self.share())
 
     def metrics(self) -> list[dict]:
-        p = self.sim.poses()["pos"][:, :, self.body].astype(float)  # (T+1, B, 3)
+        poses = self.sim.poses()
+        p = poses["pos"][:, :, self.body].astype(float)  # (T+1, B, 3)
+        q = poses["quat"][:, :, self.body].astype(float)  # (T+1, B, 4)
+        up_body = rotate(quat_conj(q[0]), np.array([0.0, 0.0, 1.0]))  # (B, 3) body frame
+        up_z = rotate(q[1:], up_body[None])[..., 2]  # (T, B) cosine of the tilt
+        upright = (up_z >= np.cos(np.radians(self.config.max_tilt)) - 1e-12).mean(axis=0)
         move = p[-1] - p[0]
         fwd = move[:, 0] * self.dx + move[:, 1] * self.dy
         side = np.abs(move[:, 0] * self.dy - move[:, 1] * self.dx)
         duration = self.sim.steps * self.sim.dt
         return [
-            {"speed_mps": float(f / duration), "lateral_m": float(s), "min_height_m": float(h)}
-            for f, s, h in zip(fwd, side, p[:, :, 2].min(axis=0))
+            {
+                "speed_mps": float(f / duration),
+                "lateral_m": float(s),
+                "min_height_m": float(h),
+                "upright": float(u),
+            }
+            for f, s, h, u in zip(fwd, side, p[:, :, 2].min(axis=0), upright)
         ]
 
     def success(self, m: dict) -> bool:
-        return m["speed_mps"] >= self.config.target_speed
+        return (
+            m["speed_mps"] >= self.config.target_speed
+            and m.get("upright", 1.0) >= self.config.min_upright
+        )
