@@ -126,7 +126,7 @@ def measure_tdphys(path: str, args, started: float) -> dict:
 
     @ti.kernel
     def loss(t: ti.i32):
-        sim.loss[None] += sim.pos[t, 0, torso][0]
+        sim.loss[None] += sim.state.pos[t, 0, torso][0]
 
     for steps in horizons:
 

@@ -103,7 +103,7 @@ def measure(args) -> list:
         end = np.array([time.perf_counter(), time.process_time()])
         backward.append(end - inside)
         taped.append(end - start)
-    pos_grad = sim.pos.grad.to_numpy()  # d loss / d body positions, all steps
+    pos_grad = sim.state.pos.grad.to_numpy()  # d loss / d body positions, all steps
     assert np.isfinite(pos_grad).all() and np.abs(pos_grad).max() > 0
     fwd = np.mean(forward[1:], axis=0)
     ms = 1e3 / (T + 1)

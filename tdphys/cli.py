@@ -364,7 +364,7 @@ def _simulate(args) -> int:
             **sim.trajectory(),
             "robot_path": str(Path(args.robot).resolve()),
             "robot_yaml": _robot_text(robot, args.robot),
-            "com_offset": sim.com.to_numpy(),
+            "com_offset": sim.model.com.to_numpy(),
             **extra,
         },
     )

@@ -34,7 +34,7 @@ import taichi as ti
 
 from . import switches
 from .engine import layout as L
-from .engine.simulation import PARAM_DOCS
+from .engine.fields import PARAM_DOCS
 
 GROUPS = {
     "controls": ["ctrl"],
@@ -122,16 +122,20 @@ class FinalStateLoss:
     @ti.func
     def body_term(self, w, n):
         s, T = self.sim, self.sim.steps
-        om = s.omega[T, w, n]
-        return self.a[n].dot(s.pos[T, w, n]) + self.b[n].dot(s.vel[T, w, n]) + 0.05 * om.dot(om)
+        om = s.state.omega[T, w, n]
+        return (
+            self.a[n].dot(s.state.pos[T, w, n])
+            + self.b[n].dot(s.state.vel[T, w, n])
+            + 0.05 * om.dot(om)
+        )
 
     @ti.func
     def motor_term(self, w, m):
-        return self.c[m] * self.sim.joint_pos[self.sim.steps, w, m]
+        return self.c[m] * self.sim.state.joint_pos[self.sim.steps, w, m]
 
     @ti.func
     def sensor_term(self, w, i):
-        return self.d[i] * self.sim.sensordata[self.sim.steps, w, i]
+        return self.d[i] * self.sim.state.sensordata[self.sim.steps, w, i]
 
     @ti.kernel
     def kernel(self):
@@ -398,7 +402,7 @@ def classify(
         raise ValueError(f"gradcheck needs a simulation of at least {1 + per_target} worlds")
     loss = FinalStateLoss(sim, seed)
     saved = {n: sim.get_param(n) for n in PARAM_DOCS}  # every world as world 0 but one value
-    saved_ctrl = sim.ctrl.to_numpy()[:, :, : sim.n_motors].copy()
+    saved_ctrl = sim.control.ctrl.to_numpy()[:, :, : sim.n_motors].copy()
     base = {n: np.broadcast_to(a[:1], a.shape).copy() for n, a in saved.items()}
     base_ctrl = np.broadcast_to(saved_ctrl[:, :1], saved_ctrl.shape).copy()
     try:
@@ -612,12 +616,16 @@ def check(
         (g, n)
         for g in groups
         for n in GROUPS[g]
-        if (n == "ctrl" and sim.n_motors) or (n != "ctrl" and n in sim.params)
+        if (n == "ctrl" and sim.n_motors) or (n != "ctrl" and n in sim.model.params)
     ]
     grads = {n: sim.controls_grad() if n == "ctrl" else sim.param_grad(n) for _, n in chosen}
     out = []
     for group, name in chosen:
-        base = sim.ctrl.to_numpy()[:, :, : sim.n_motors] if name == "ctrl" else sim.get_param(name)
+        base = (
+            sim.control.ctrl.to_numpy()[:, :, : sim.n_motors]
+            if name == "ctrl"
+            else sim.get_param(name)
+        )
         valid = valid_entries(sim.layout, name, sim.steps)
         valid = np.broadcast_to(valid[:, None] if name == "ctrl" else valid[None], base.shape)
         flat = np.argwhere(valid)

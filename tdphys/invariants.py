@@ -25,7 +25,7 @@ def rotation_matrices(quat: np.ndarray) -> np.ndarray:
 def mass_properties(sim) -> tuple:
     """(mass [kg] (B, N), inertia about the COM in body axes [kg m^2] (B, N, 3, 3), COM in the
     body frame [m] (B, N, 3)) of a simulation that has started."""
-    return sim.mass.to_numpy(), sim.inertia.to_numpy(), sim.com.to_numpy()
+    return sim.model.mass.to_numpy(), sim.model.inertia.to_numpy(), sim.model.com.to_numpy()
 
 
 def angular_momentum_world(sim, traj: dict) -> np.ndarray:

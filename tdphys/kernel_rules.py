@@ -6,7 +6,7 @@ branch that is taken at run time:
 
     for t, b in ti.ndrange(T, B):
         if t % 4 == 0:
-            loss[None] += sim.omega[t, b, pole][1] ** 2      # or .y, or m[i][0, 1]
+            loss[None] += sim.state.omega[t, b, pole][1] ** 2      # or .y, or m[i][0, 1]
 
 With `advanced_optimization=False` (backend.py: it makes reverse-mode compiles 3-5x faster)
 the adjoint of that read goes to the wrong bytes of `omega.grad`: finite garbage such as

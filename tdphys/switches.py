@@ -54,9 +54,9 @@ class Recorder:
         from .backend import FieldBlock
 
         self.sim = sim
-        fields = {n: getattr(sim, n) for n in SCRATCH if hasattr(sim, n)}
+        fields = {n: getattr(sim.scratch, n) for n in SCRATCH if hasattr(sim.scratch, n)}
         self._block = FieldBlock(fields) if fields else None
-        self._lam = hasattr(sim, "warm")
+        self._lam = hasattr(sim.state, "warm")
         self._kinds = []
         for kind in (_ContactStates, _LimitStates, _MotorStates):
             try:
@@ -81,13 +81,13 @@ class Recorder:
         substeps = getattr(self.sim, "n_substeps", None)
         if substeps is None:  # one solve per step: its scratch is (B, ...)
             if self._lam:
-                read["lam"] = np.empty(self.sim.warm.shape[1:], np.float64)
-                _copy_step(self.sim.warm, t + 1, read["lam"])
+                read["lam"] = np.empty(self.sim.state.warm.shape[1:], np.float64)
+                _copy_step(self.sim.state.warm, t + 1, read["lam"])
             self._steps.append(self._states(read, t))
             return
         # substeps: scratch (substeps, B, ...); a state is on if it is on in any substep,
         # each substep judged with its own final impulses
-        lam = self.sim.lam.to_numpy()[:, self.sim.n_sweeps] if self._lam else None
+        lam = self.sim.scratch.lam.to_numpy()[:, self.sim.n_sweeps] if self._lam else None
         on = None
         for u in range(substeps):
             part = {name: value[u] for name, value in read.items()}
@@ -246,7 +246,7 @@ class _MotorStates(_States):
             self.flags += [Flag(x, "at its force limit") for x in labels]
 
     def start(self, sim):
-        self.ctrl = sim.ctrl.to_numpy()[:, :, self.motor]  # (T, B, motors)
+        self.ctrl = sim.control.ctrl.to_numpy()[:, :, self.motor]  # (T, B, motors)
         self.lo_cmd = sim.get_param("motor_ctrl_lo")[:, self.motor]
         self.hi_cmd = sim.get_param("motor_ctrl_hi")[:, self.motor]
         self.vmax = sim.get_param("motor_max_velocity")[:, self.motor]

@@ -196,7 +196,7 @@ def _slices(sim, owners):
 def results(sim, owners, taped: bool, world: str = "zoo") -> dict:
     """Trajectories per robot, and (taped) gradients per robot, as flat npz entries; the
     world-wide (ground) parameters' gradients under `world`."""
-    from tdphys.engine.simulation import PARAM_DOCS
+    from tdphys.engine.fields import PARAM_DOCS
 
     out = {}
     parts = _slices(sim, owners)
@@ -213,7 +213,7 @@ def results(sim, owners, taped: bool, world: str = "zoo") -> dict:
     grads = {"ctrl": sim.controls_grad()}
     for group in ("initial", "params"):
         for pname in gradcheck.GROUPS[group]:
-            if pname in sim.params:
+            if pname in sim.model.params:
                 grads[pname] = sim.param_grad(pname)
     for pname, g in grads.items():
         kind = "motor" if pname == "ctrl" else entity.get(PARAM_DOCS[pname][0][:1])

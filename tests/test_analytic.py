@@ -47,9 +47,9 @@ def rotation_matrices(quat):
 
 def impulses(sim):
     """Accumulated solver impulse of every row at every step, shape (T, B, R): entry [t] is
-    what the last substep (width sim.h) of step t applied (kept in sim.warm[t + 1] to
+    what the last substep (width sim.h) of step t applied (kept in sim.state.warm[t + 1] to
     warm-start the next step)."""
-    return sim.warm.to_numpy()[1:, :, : sim.n_rows]
+    return sim.state.warm.to_numpy()[1:, :, : sim.n_rows]
 
 
 def body(sim, name):

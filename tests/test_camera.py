@@ -66,7 +66,7 @@ def test_a_sphere_covers_its_projected_disc(hard):
     expected = math.pi * (cam.focal * r / math.sqrt(d * d - r * r)) ** 2
     assert abs(red.sum() - expected) < 0.03 * expected
     ys, xs = np.nonzero(red)
-    centre = project(cam.cam, sim.pos.to_numpy()[0, 0, 0])
+    centre = project(cam.cam, sim.state.pos.to_numpy()[0, 0, 0])
     assert np.allclose([xs.mean() + 0.5, ys.mean() + 0.5], centre, atol=0.05)
 
 

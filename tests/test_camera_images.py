@@ -109,7 +109,7 @@ def rollout(backend64, robots_dir, tmp_path_factory):
         **sim.trajectory(),
         robot_path=str(robots_dir / "cart_pendulum.yaml"),
         robot_yaml=(robots_dir / "cart_pendulum.yaml").read_text(),
-        com_offset=sim.com.to_numpy(),
+        com_offset=sim.model.com.to_numpy(),
     )
     return robot, sim, images, npz
 
@@ -121,7 +121,7 @@ def test_frames_from_trajectory_equal_the_rollouts_images(rollout):
     from tdphys.vision.images import frames_from_trajectory
 
     robot, sim, images, npz = rollout
-    traj = dict(sim.trajectory(), com_offset=sim.com.to_numpy())
+    traj = dict(sim.trajectory(), com_offset=sim.model.com.to_numpy())
     front = images["front"]
     assert np.abs(front[-1, 0] - front[-1, 1]).max() > 0.1  # the worlds differ
     assert np.abs(front[0, 0] - front[-1, 0]).max() > 0.1  # and move

@@ -99,7 +99,7 @@ def test_zero_output_starts_from_standstill(arm):
     theta[ctl.offsets[-1][0] :] = 0.0
     theta[: ctl.offsets[-1][0]] += 0.5
     rollout_loss(sim, task, ctl, theta)
-    assert np.all(sim.ctrl.to_numpy()[:, :, :4] == pytest.approx(0.1))
+    assert np.all(sim.control.ctrl.to_numpy()[:, :, :4] == pytest.approx(0.1))
     spec = dataclasses.replace(ctl.spec, zero_output=True)
     assert not np.any(initial_theta_for(ctl, spec)[ctl.offsets[-1][0] :])
 
@@ -112,9 +112,9 @@ def test_per_step_and_one_launch_agree(arm):
     equality held on one thread and failed once in a 2-worker suite run)."""
     sim, task, ctl = arm
     rollout_loss(sim, task, ctl, ctl.theta0 + 0.2)  # per step, inside the rollout
-    stepped = sim.ctrl.to_numpy().copy()
+    stepped = sim.control.ctrl.to_numpy().copy()
     ctl.compute(0, STEPS)  # all at once, from the stored states
-    np.testing.assert_allclose(stepped, sim.ctrl.to_numpy(), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(stepped, sim.control.ctrl.to_numpy(), rtol=1e-13, atol=1e-15)
 
 
 def test_each_world_runs_its_own_weights(arm):
@@ -151,7 +151,7 @@ def test_action_repeat_holds_each_command_until_the_next_evaluation(held_arm):
     3's, ...; the network evaluated at step 3 sees the state the held command led to."""
     sim, task, ctl = held_arm
     rollout_loss(sim, task, ctl, ctl.theta0 + 0.2)
-    ctrl = sim.ctrl.to_numpy()[:STEPS]
+    ctrl = sim.control.ctrl.to_numpy()[:STEPS]
     for t in range(STEPS):
         np.testing.assert_array_equal(ctrl[t], ctrl[t - t % 3])
     assert np.abs(ctrl[3] - ctrl[0]).max() > 1e-6  # the state moved between evaluations

@@ -205,7 +205,7 @@ def test_given_centre_of_mass_and_inertia_tensor_are_used(backend64):
 
     sim = tdphys.Simulation(feature_zoo(), steps=1)
     sim.start()
-    com, inertia = sim.com.to_numpy()[0, 1], sim.inertia.to_numpy()[0, 1]
+    com, inertia = sim.model.com.to_numpy()[0, 1], sim.model.inertia.to_numpy()[0, 1]
     assert np.allclose(com, (0.02, -0.01, 0.015))
     assert np.allclose(
         inertia, [[0.004, 0.0005, -0.0003], [0.0005, 0.005, 0.0002], [-0.0003, 0.0002, 0.006]]

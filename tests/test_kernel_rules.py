@@ -144,7 +144,7 @@ def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
     )
     assert f"{__file__}:{line} in _unsafe_loss" in msg, msg
     assert "v = sim_ref[0].vel[t, 0, 0]" in msg and "then `v[2]`" in msg, msg
-    assert not np.any(sim.vel.grad.to_numpy()), "no backward pass may have run"
+    assert not np.any(sim.state.vel.grad.to_numpy()), "no backward pass may have run"
     with pytest.raises(kernel_rules.UnsafeKernelError):
         with sim.tape():
             _unsafe_via_func()
@@ -152,7 +152,7 @@ def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
         with sim.tape():
             safe()
         np.testing.assert_allclose(
-            sim.vel.grad.to_numpy()[:T, 0, 0], expected[:T], rtol=1e-12, atol=1e-15
+            sim.state.vel.grad.to_numpy()[:T, 0, 0], expected[:T], rtol=1e-12, atol=1e-15
         )
     if backend64.arch != "cpu":
         # On CUDA the unsafe spelling's adjoint does not merely give a wrong number, it faults
@@ -162,10 +162,10 @@ def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
             f"the checks above passed on {backend64.arch}; the raw-tape bypass runs on "
             "cpu only: on cuda the unsafe adjoint faults the device"
         )
-    sim.vel.grad.fill(0.0)
+    sim.state.vel.grad.fill(0.0)
     with ti.ad.Tape(sim.loss, clear_gradients=False):
         _unsafe_loss()
-    wrong = sim.vel.grad.to_numpy()[:T, 0, 0]
+    wrong = sim.state.vel.grad.to_numpy()[:T, 0, 0]
     assert not np.allclose(wrong, expected[:T]), (
         "Taichi now differentiates this shape right: kernel_rules and pitfall 13 can go"
     )

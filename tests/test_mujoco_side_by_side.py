@@ -185,7 +185,7 @@ def joint_paths(tmp_path, name: str, xml: str, steps: int) -> tuple:
     robot = tdphys.load(path)
     sim = tdphys.Simulation(robot, batch=1, steps=steps)
     keys = ("init_pos", "init_quat", "init_vel", "init_omega")
-    start = {k: sim.params[k].to_numpy() for k in keys}
+    start = {k: sim.model.params[k].to_numpy() for k in keys}
     for i, body in enumerate(robot.bodies):  # tdphys's body frame is MuJoCo's
         b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body.name)
         velocity = np.zeros(6)  # (angular, linear) at the centre of mass, world axes
@@ -247,7 +247,7 @@ def test_humanoid_falls_as_in_mujoco_from_a_start_inside_its_limits(backend64):
     robot = tdphys.load(path)
     steps = round(0.6 / model.opt.timestep)
     sim = tdphys.Simulation(robot, batch=1, steps=steps)
-    start = {k: sim.params[k].to_numpy() for k in ("init_pos", "init_quat")}
+    start = {k: sim.model.params[k].to_numpy() for k in ("init_pos", "init_quat")}
     for i, body in enumerate(robot.bodies):
         b = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body.name)
         start["init_pos"][0, i] = data.xpos[b]

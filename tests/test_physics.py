@@ -233,7 +233,7 @@ def test_nan_gradient_is_reported_with_step_and_body(backend64):
     @ti.kernel
     def speed_at_step_12():
         for w in range(1):
-            vx = sim.vel[12, w, 0][0]
+            vx = sim.state.vel[12, w, 0][0]
             sim.loss[None] += ti.sqrt(vx * vx)  # d/dvx sqrt(vx^2) at vx = 0 is 0/0
 
     sim.rollout()

@@ -64,7 +64,7 @@ def test_swing_up_loss_is_height_gap_plus_control_and_home_costs(robots_dir, bui
     tip = task.effector_path()[1:, 0, 2]
     cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)  # body 0: the cart
     drift = np.hypot(cart[:, 0], cart[:, 1])  # home: (0, 0), the file's
-    u = sim.ctrl.to_numpy()[:50, 0, 0]
+    u = sim.control.ctrl.to_numpy()[:50, 0, 0]
     span = 1.8 - 0.2  # a hanging tip is 0.2 m high
     expected = (
         np.mean((1.8 - tip) ** 2) / span**2
@@ -127,7 +127,7 @@ def test_absolute_gap_loss_is_the_mean_height_gap(robots_dir, builds):
     forward(sim, task, params)
     tip = task.effector_path()[1:, 0, 2]
     cart = sim.poses()["pos"][1:, 0, 0, :2].astype(float)
-    u = sim.ctrl.to_numpy()[:50, 0, 0]
+    u = sim.control.ctrl.to_numpy()[:50, 0, 0]
     expected = (
         np.mean(1.8 - tip) / 1.6
         + exp.task.control_cost * np.mean(u**2)

@@ -98,7 +98,7 @@ def test_reference_frame_positions_and_velocities(pendulum):
     relative to itself."""
     traj = pendulum.trajectory()
     q_u, x_u, x_l = traj["quat"][:, :, 0], traj["pos"][:, :, 0], traj["pos"][:, :, 1]
-    com_u = pendulum.com.to_numpy()[0, 0]  # the upper link's COM in its body frame
+    com_u = pendulum.model.com.to_numpy()[0, 0]  # the upper link's COM in its body frame
     origin_u = x_u - _rotate(q_u, np.broadcast_to(com_u, x_u.shape))
     p = pendulum.sensor("lower_pos_in_upper")
     assert np.allclose(p, _rotate(_conj(q_u), x_l - origin_u), atol=1e-12)
@@ -160,15 +160,15 @@ def test_policy_reads_the_sensors_of_its_step(backend64):
     @ti.kernel
     def hold_elbow_angle(t: ti.i32):
         for w in range(sim.batch):  # position target = the angle measured now
-            sim.ctrl[t, w, 0] = sim.sensordata[t, w, adr]
+            sim.control.ctrl[t, w, 0] = sim.state.sensordata[t, w, adr]
 
     def policy(t):
         hold_elbow_angle(t)
-        seen.append(sim.sensordata.to_numpy()[t, 0, adr])
+        seen.append(sim.state.sensordata.to_numpy()[t, 0, adr])
 
     sim.rollout(policy=policy)
     assert np.allclose(seen, sim.sensor("elbow_angle")[:-1, 0, 0])
-    assert np.allclose(sim.ctrl.to_numpy()[:, 0, 0], seen)
+    assert np.allclose(sim.control.ctrl.to_numpy()[:, 0, 0], seen)
 
 
 def test_unknown_sensor_names_the_ones_that_exist(pendulum):

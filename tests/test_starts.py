@@ -60,7 +60,7 @@ def _chain_at_offsets(tmp_path):
     sim.start()
     spec = RandomStarts(joints=tuple(JointStart(j) for j in ("elbow", "rail", "shoulder")))
     # listed child-first on purpose: the sampler orders them parent before child
-    starts = Starts(robot, spec, sim.com.to_numpy()[0])
+    starts = Starts(robot, spec, sim.model.com.to_numpy()[0])
     order = [2, 0, 1]  # OFFSETS columns are rail, shoulder, elbow
     for name, value in starts.states(OFFSETS[:, order]).items():
         sim.set_param(name, value)
@@ -71,7 +71,7 @@ def _chain_at_offsets(tmp_path):
 
 def test_joint_coordinates_and_rates_read_the_drawn_offsets(backend64, tmp_path):
     sim = _chain_at_offsets(tmp_path)
-    data = sim.sensordata.to_numpy()[0]
+    data = sim.state.sensordata.to_numpy()[0]
     for w, offsets in enumerate(OFFSETS):
         np.testing.assert_allclose(data[w, :3], offsets[:, 0], atol=1e-12)
         np.testing.assert_allclose(data[w, 3:], offsets[:, 1], atol=1e-12)
@@ -82,9 +82,9 @@ def test_every_joint_keeps_its_anchor_and_the_chain_moves_rigidly(backend64, tmp
     in velocity (a hinge's anchor point moves alike on both bodies; a slider's child point
     moves along the axis at the joint rate), so the solver has nothing to correct at t = 0."""
     sim = _chain_at_offsets(tmp_path)
-    pos, quat = sim.pos.to_numpy()[0], sim.quat.to_numpy()[0]
-    vel, omega = sim.vel.to_numpy()[0], sim.omega.to_numpy()[0]
-    com = sim.com.to_numpy()
+    pos, quat = sim.state.pos.to_numpy()[0], sim.state.quat.to_numpy()[0]
+    vel, omega = sim.state.vel.to_numpy()[0], sim.state.omega.to_numpy()[0]
+    com = sim.model.com.to_numpy()
     anchor_p, anchor_c = sim.get_param("anchor_p"), sim.get_param("anchor_c")
     names = list(sim.layout.body_names)
     from tdphys.engine.layout import quat_to_matrix

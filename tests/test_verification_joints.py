@@ -103,8 +103,8 @@ def test_compound_pendulum_period(robots_dir, amplitude):
     up = np.nonzero((rate[:-1] < 0) & (rate[1:] >= 0))[0]  # one crossing per period
     crossings = t[up] - rate[up] * (t[up + 1] - t[up]) / (rate[up + 1] - rate[up])
     period = np.diff(crossings).mean()
-    mass, com = sim.mass.to_numpy()[0, 0], traj["pos"][0, 0, 0]
-    inertia = sim.inertia.to_numpy()[0, 0][1, 1] + mass * np.sum((com - anchor) ** 2)
+    mass, com = sim.model.mass.to_numpy()[0, 0], traj["pos"][0, 0, 0]
+    inertia = sim.model.inertia.to_numpy()[0, 0][1, 1] + mass * np.sum((com - anchor) ** 2)
     d = np.linalg.norm(com - anchor)
     expected = 4 * math.sqrt(inertia / (mass * 9.81 * d)) * elliptic_k(math.sin(amplitude / 2))
     assert len(crossings) >= 3

@@ -64,7 +64,7 @@ def spin(backend64):
     sim.set_params({"init_omega": np.array(worlds), "init_quat": quat})
     sim.rollout()
     traj = sim.trajectory()
-    inertia = sim.inertia.to_numpy()
+    inertia = sim.model.inertia.to_numpy()
     rates = invariants.angular_velocity_body(traj)
     return {
         "t": traj["t"],

@@ -224,7 +224,7 @@ def test_com_offsets_match_the_engine(backend64, robots_dir):
     sim = tdphys.Simulation(robot, batch=1, steps=1)
     sim.start()
     assert np.abs(com_offsets(robot)).max() > 0.1
-    np.testing.assert_allclose(com_offsets(robot), sim.com.to_numpy()[0], atol=1e-12)
+    np.testing.assert_allclose(com_offsets(robot), sim.model.com.to_numpy()[0], atol=1e-12)
 
 
 def test_bad_input_gets_a_message_and_a_hint(tmp_path, capsys, monkeypatch):
@@ -535,7 +535,7 @@ def test_contact_overlay_draws_the_engine_forces(backend64, robots_dir):
     sim = tdphys.Simulation(tdphys.load(robots_dir / "ball.yaml"), batch=1, steps=30)
     sim.rollout()
     data = sim.trajectory()
-    m = float(sim.mass.to_numpy()[0, 0])
+    m = float(sim.model.mass.to_numpy()[0, 0])
     traj = Trajectory(
         sim.robot,
         data["t"],

@@ -30,8 +30,8 @@ STEPS, H, W = 6, 8, 12
 class BlobCamera:
     """A stand-in for tdphys.vision.Renderer: image[t, b, y, x, c] is a Gaussian blob (sigma
     2 px) centred where the forearm's COM is (x -> column, z -> row), tinted per channel and
-    brightened by the forearm's orientation, so it is a smooth function of sim.pos and
-    sim.quat at step t."""
+    brightened by the forearm's orientation, so it is a smooth function of sim.state.pos and
+    sim.state.quat at step t."""
 
     def __init__(self, sim, body: int):
         from tdphys import backend
@@ -44,7 +44,7 @@ class BlobCamera:
     @ti.kernel
     def k_render(self, t: ti.i32):
         for b, y, x, c in ti.ndrange(self.sim.batch, H, W, 3):
-            p, q = self.sim.pos[t, b, self.body], self.sim.quat[t, b, self.body]
+            p, q = self.sim.state.pos[t, b, self.body], self.sim.state.quat[t, b, self.body]
             u = (W - 1) * (0.2 + 1.5 * p[0])  # [px] column of the blob's centre
             v = (H - 1) * (1.6 - 1.2 * p[2])  # [px] row
             d2 = (x - u) ** 2 + (y - v) ** 2
@@ -257,7 +257,7 @@ def test_commands_match_a_numpy_reference(arm, cell):
     theta = ctl.theta0 + np.random.default_rng(2).normal(0.0, 0.3, (2, ctl.n_params))
     camera.image.fill(-1.0)  # images the camera did not render stay -1
     rollout_loss(sim, task, ctl, theta)
-    stepped = sim.ctrl.to_numpy().copy()
+    stepped = sim.control.ctrl.to_numpy().copy()
     expected = _numpy_commands(ctl, camera.image.to_numpy()[:STEPS, 0], theta[0])
     np.testing.assert_allclose(stepped[:, 0], expected, rtol=1e-12, atol=1e-15)
     rendered = camera.image.to_numpy()[:STEPS, :, 0, 0, 0] != -1.0
@@ -267,7 +267,7 @@ def test_commands_match_a_numpy_reference(arm, cell):
         return
     assert rendered.all()
     ctl.compute(0, STEPS)
-    np.testing.assert_allclose(sim.ctrl.to_numpy(), stepped, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(sim.control.ctrl.to_numpy(), stepped, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.slow
@@ -311,7 +311,7 @@ def test_zero_output_starts_from_standstill(arm):
     theta = initial_theta_for(ctl, dataclasses.replace(ctl.spec, zero_output=True))
     assert not np.any(theta[ctl.out_w0 :]) and np.any(theta[: ctl.out_w0])
     rollout_loss(sim, task, ctl, theta)
-    assert np.all(sim.ctrl.to_numpy() == 0.005)
+    assert np.all(sim.control.ctrl.to_numpy() == 0.005)
 
 
 @pytest.mark.parametrize("cell", ["gru", "held"])
@@ -377,7 +377,7 @@ def _commands(sim, ctl, camera, image=None):
         camera.image.from_numpy(image)
     for t in range(STEPS):
         ctl.compute(t, t + 1)
-    return sim.ctrl.to_numpy().copy()
+    return sim.control.ctrl.to_numpy().copy()
 
 
 @pytest.mark.parametrize("memory", [3, 0])

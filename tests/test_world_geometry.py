@@ -152,10 +152,12 @@ def test_a_cylinder_weighs_and_turns_as_a_solid_cylinder(backend64):
     sim = Simulation(parse_robot(text, "<test>"), batch=1, steps=1)
     sim.k_mass()
     m = density * math.pi * r * r * 2 * half
-    assert sim.mass.to_numpy()[0, 0] == pytest.approx(m, rel=1e-12)
+    assert sim.model.mass.to_numpy()[0, 0] == pytest.approx(m, rel=1e-12)
     transverse = m * (3 * r * r + (2 * half) ** 2) / 12
     np.testing.assert_allclose(
-        np.diag(sim.inertia.to_numpy()[0, 0]), [transverse, transverse, m * r * r / 2], rtol=1e-12
+        np.diag(sim.model.inertia.to_numpy()[0, 0]),
+        [transverse, transverse, m * r * r / 2],
+        rtol=1e-12,
     )
 
 

@@ -128,7 +128,7 @@ def run(args) -> int:
         @ti.kernel
         def loss():
             for w in range(batch):  # the final torso height [m], summed over the worlds
-                torso = sim.pos[args.steps, w, 0]  # an entry first (tdphys/kernel_rules.py)
+                torso = sim.state.pos[args.steps, w, 0]  # an entry first (tdphys/kernel_rules.py)
                 sim.loss[None] += torso[2]
 
         t = time.perf_counter()

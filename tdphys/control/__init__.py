@@ -1,7 +1,7 @@
-"""Controllers: what writes the motor commands `sim.ctrl[t]`, on the same `ti.ad.Tape` as the
-physics. One module per kind, each with its file section (a ControllerSpec dataclass, its
-keys and its parser) and its Controller; base.py holds the interface and the command hold,
-weights.py the trainable weights the networks share.
+"""Controllers: what writes the motor commands `sim.control.ctrl[t]`, on the same
+`ti.ad.Tape` as the physics. One module per kind, each with its file section (a
+ControllerSpec dataclass, its keys and its parser) and its Controller; base.py holds the
+interface and the command hold, weights.py the trainable weights the networks share.
 
     spec = parse_controller(at)                      # the `controller:` section
     ctl = make_controller(spec, sim, task)           # ctl.set(theta), ctl.rollout(), ...

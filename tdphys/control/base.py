@@ -1,5 +1,5 @@
 """What every controller is: its file section (a ControllerSpec) and the object that writes
-the motor commands `sim.ctrl[t]` on the same `ti.ad.Tape` as the physics (a Controller),
+the motor commands `sim.control.ctrl[t]` on the same `ti.ad.Tape` as the physics (a Controller),
 with the command hold that controllers running every k steps share.
 
 The backward's gradient decay g (the experiment's `optimizer.grad_decay`) is an argument of
@@ -165,7 +165,7 @@ def network_keys_elsewhere(kind: str) -> dict[str, str]:
 
 
 class Controller(ABC):
-    """Writes the motor commands sim.ctrl[t] of a Simulation `sim` from `n_params` trainable
+    """Writes the motor commands sim.control.ctrl[t] of a Simulation `sim` from `n_params` trainable
     numbers per parameter set (`theta0`: their initial values), differentiably under the
     simulation's tape. per_step: it must run between the engine's steps (it reads the
     state); normalize, normalize_rate, standardized_layers: the vision network's input
@@ -234,11 +234,11 @@ class CommandHold:
     @ti.kernel
     def k_hold(self, t: ti.i32):
         for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
-            self.sim.ctrl[t, b, m] = self.sim.ctrl[t - 1, b, m]
+            self.sim.control.ctrl[t, b, m] = self.sim.control.ctrl[t - 1, b, m]
 
     @ti.kernel
     def k_hold_adjoint(self, t: ti.i32, factor: ti.f64):
         for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
-            self.sim.ctrl.grad[t - 1, b, m] += (
-                ti.cast(factor, self.sim.real) * self.sim.ctrl.grad[t, b, m]
+            self.sim.control.ctrl.grad[t - 1, b, m] += (
+                ti.cast(factor, self.sim.real) * self.sim.control.ctrl.grad[t, b, m]
             )

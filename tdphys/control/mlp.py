@@ -289,7 +289,9 @@ class MLP(Weights, Controller):
         n = ti.static(self.eff_body)
         sim = self.sim
         p = ti.Vector(self.eff_point, dt=sim.real)
-        return sim.pos[t, b, n] + quat_rotate(sim.quat[t, b, n], p - sim.com[b, n])
+        return sim.state.pos[t, b, n] + quat_rotate(
+            sim.state.quat[t, b, n], p - sim.model.com[b, n]
+        )
 
     @ti.kernel
     def k_features(self, t0: ti.i32, t1: ti.i32):
@@ -303,7 +305,7 @@ class MLP(Weights, Controller):
             elif kind == _F_COS:
                 value = ti.cos(phase)
             elif kind == _F_SENSOR:
-                value = self.sim.sensordata[t, b, arg]
+                value = self.sim.state.sensordata[t, b, arg]
             elif kind == _F_TARGET:
                 value = self._target(b, arg)
             elif kind == _F_OFFSET:
@@ -337,7 +339,7 @@ class MLP(Weights, Controller):
             y = self.pre[last][t, b, m]
             if ti.static(self.squash_tanh):
                 y = ti.tanh(y)
-            self.sim.ctrl[t, b, m] = self.out_offset[m] + self.out_scale[m] * y
+            self.sim.control.ctrl[t, b, m] = self.out_offset[m] + self.out_scale[m] * y
 
     def compute(self, t0: int, t1: int) -> None:
         """ctrl[t] for t0 <= t < t1 from the features at those steps."""

@@ -54,7 +54,7 @@ class OpenLoop(Controller):
         return self.sim.controls_grad().sum(axis=1).ravel()
 
     def clear_gradients(self) -> None:
-        pass  # the table is sim.ctrl, cleared with the simulation
+        pass  # the table is sim.control.ctrl, cleared with the simulation
 
     def rollout(self, check: bool = False, grad_decay: float = 1.0) -> None:
         """One rollout of the table (the engine scales its state's adjoints by grad_decay;

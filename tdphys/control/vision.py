@@ -1,6 +1,6 @@
 """The vision controller (`controller: {type: vision}`): a small convolutional network and a
 recurrent memory that read the camera image of every step and write the motor commands
-`sim.ctrl[t]`, on the same `ti.ad.Tape` as the physics and the renderer
+`sim.control.ctrl[t]`, on the same `ti.ad.Tape` as the physics and the renderer
 (docs/experiment-format.md, "controller").
 
 Per step t and world b, from image[t, b]: (H, W, 3) colours in [0, 1], rows top to bottom:
@@ -881,7 +881,7 @@ class ConvRecurrent(Weights, Controller):
             y = self.y[t, b, m]
             if ti.static(self.squash_tanh):
                 y = ti.tanh(y)
-            self.sim.ctrl[t, b, m] = self.out_offset[m] + self.out_scale[m] * y
+            self.sim.control.ctrl[t, b, m] = self.out_offset[m] + self.out_scale[m] * y
 
     # ------------------------------------------------------------------------ grad_decay
     def _memory_decay_forward(self, t: int, grad_decay: float) -> None:

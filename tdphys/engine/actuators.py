@@ -12,8 +12,8 @@ import taichi as ti
 @ti.func
 def store_force(s, t, w, m):
     """motor_force[t + 1, w, m] from the motor row's accumulated impulses of step t."""
-    r = s.motor_row[m]
-    impulse = 0.0 * s.lam[0, 0, w, r]
+    r = s.model.motor_row[m]
+    impulse = 0.0 * s.scratch.lam[0, 0, w, r]
     for u in ti.static(range(s.n_substeps)):
-        impulse += s.lam[u, s.n_sweeps, w, r]
-    s.motor_force[t + 1, w, m] = impulse / s.dt
+        impulse += s.scratch.lam[u, s.n_sweeps, w, r]
+    s.state.motor_force[t + 1, w, m] = impulse / s.dt

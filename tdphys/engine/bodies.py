@@ -48,13 +48,16 @@ def shape_inertia_about_origin(s, w, k):
     """(mass [kg], first moment [kg m], inertia about the body frame origin [kg m^2]) of
     shape k, in body axes. Uses only vector products (matrix products are slow to compile
     for reverse mode in Taichi 1.7.4)."""
-    m = s.shape_mass[w, k]
+    m = s.model.shape_mass[w, k]
     _, unit = shape_volume_inertia(
-        s.shape_kind[k], s.shape_radius[w, k], s.shape_half_extents[w, k], s.shape_half_length[w, k]
+        s.model.shape_kind[k],
+        s.model.shape_radius[w, k],
+        s.model.shape_half_extents[w, k],
+        s.model.shape_half_length[w, k],
     )
-    q = s.shape_quat[w, k]
+    q = s.model.shape_quat[w, k]
     q = q / q.norm()
-    p = s.shape_pos[w, k]
+    p = s.model.shape_pos[w, k]
     inertia = m * (p.dot(p) * ti.Matrix.identity(s.real, 3) - p.outer_product(p))
     for i in ti.static(range(3)):
         e = ti.Vector([0.0, 0.0, 0.0])
@@ -70,15 +73,15 @@ def about_centre_of_mass(s, w, n):
     the sums of k_mass_sum; a body's given `inertia` (moments and products) replaces the
     computed one, and its given `com` the shapes' (whose inertia about their own centre of
     mass is kept)."""
-    m = s.mass[w, n]
-    com = s.moment[w, n] / m
-    inertia = s.inertia_origin[w, n] - m * (
+    m = s.model.mass[w, n]
+    com = s.model.moment[w, n] / m
+    inertia = s.model.inertia_origin[w, n] - m * (
         com.dot(com) * ti.Matrix.identity(s.real, 3) - com.outer_product(com)
     )
-    if s.body_has_com[n]:
-        com = s.body_com[w, n]
-    if s.body_has_inertia[n]:
-        d, p = s.body_inertia[w, n], s.body_inertia_products[w, n]
+    if s.model.body_has_com[n]:
+        com = s.model.body_com[w, n]
+    if s.model.body_has_inertia[n]:
+        d, p = s.model.body_inertia[w, n], s.model.body_inertia_products[w, n]
         inertia = ti.Matrix([[d[0], p[0], p[1]], [p[0], d[1], p[2]], [p[1], p[2], d[2]]])
     return m, com, inertia
 
@@ -103,7 +106,7 @@ def gyro_column(ib, wb, iw, dt, i: ti.template()):
 @ti.func
 def apply_inverse_inertia(s, w, n, q, x):
     """World inverse inertia of body n (orientation q) times world vector x."""
-    return quat_rotate(q, s.inertia_inv[w, n] @ quat_rotate_inv(q, x))
+    return quat_rotate(q, s.model.inertia_inv[w, n] @ quat_rotate_inv(q, x))
 
 
 @ti.func
@@ -115,7 +118,7 @@ def world_inertia(s, q, w, n):
     for k in ti.static(range(3)):
         e = ti.Vector([0.0, 0.0, 0.0])
         e[k] = 1.0
-        column = quat_rotate(q, s.inertia[w, n] @ quat_rotate_inv(q, e))
+        column = quat_rotate(q, s.model.inertia[w, n] @ quat_rotate_inv(q, e))
         for i in ti.static(range(3)):
             out[i, k] = column[i]
     return out
@@ -150,8 +153,8 @@ def torque_free_rate(ib, ib_inv, w0, dt):
 def free_velocity(s, u, w, n):
     """Velocity at substep u after gravity, before constraints (stacked lin, ang). The
     gyroscopic term comes after the constraints, in `advance`."""
-    v = s.sub.vel[u, w, n] + s.h * ti.Vector([s.gravity[0], s.gravity[1], s.gravity[2]])
-    om = s.sub.omega[u, w, n]
+    v = s.scratch.sub.vel[u, w, n] + s.h * ti.Vector([s.gravity[0], s.gravity[1], s.gravity[2]])
+    om = s.scratch.sub.omega[u, w, n]
     return ti.Vector([v[0], v[1], v[2], om[0], om[1], om[2]])
 
 
@@ -167,18 +170,23 @@ def advance(s, u, w, n, v6):
     (every rate of a sphere) moves as with the constrained rate alone."""
     dt = s.h
     v = ti.Vector([v6[0], v6[1], v6[2]])
-    q0 = s.sub.quat[u, w, n]
+    q0 = s.scratch.sub.quat[u, w, n]
     w0 = quat_rotate_inv(q0, ti.Vector([v6[3], v6[4], v6[5]]))
-    w1 = torque_free_rate(s.inertia[w, n], s.inertia_inv[w, n], w0, dt)
+    w1 = torque_free_rate(s.model.inertia[w, n], s.model.inertia_inv[w, n], w0, dt)
     wm = quat_rotate(q0, 0.5 * (w0 + w1))
     q = q0 + 0.5 * dt * quat_mul(ti.Vector([0.0, wm[0], wm[1], wm[2]]), q0)
     q = q / q.norm()
-    return s.sub.pos[u, w, n] + dt * v, q, v, quat_rotate(q, w1)
+    return s.scratch.sub.pos[u, w, n] + dt * v, q, v, quat_rotate(q, w1)
 
 
 @ti.func
 def initial_state(s, w, n):
     """(COM position, quat, vel, omega) at t = 0 from the body frame's initial pose."""
-    q = s.init_quat[w, n]
+    q = s.model.init_quat[w, n]
     q = q / q.norm()
-    return s.init_pos[w, n] + quat_rotate(q, s.com[w, n]), q, s.init_vel[w, n], s.init_omega[w, n]
+    return (
+        s.model.init_pos[w, n] + quat_rotate(q, s.model.com[w, n]),
+        q,
+        s.model.init_vel[w, n],
+        s.model.init_omega[w, n],
+    )

@@ -29,7 +29,7 @@ def body_frame(s, st: ti.template(), i, w, n):
     q = ti.Vector([1.0, 0.0, 0.0, 0.0])
     com = ti.Vector([0.0, 0.0, 0.0])
     if n >= 0:
-        x, q, com = st.pos[i, w, n], st.quat[i, w, n], s.com[w, n]
+        x, q, com = st.pos[i, w, n], st.quat[i, w, n], s.model.com[w, n]
     return x, q, com
 
 

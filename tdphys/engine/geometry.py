@@ -37,11 +37,11 @@ RIM_BLEND = 0.01  # [rad] see cylinder_probe
 def shape_pose(s, st: ti.template(), i, w, shape):
     """World centre [m] and orientation of `shape` in world w, in the poses st at index i
     (Simulation.state at a step, Simulation.sub at a substep); a world shape's own pose."""
-    n = s.shape_body[shape]
-    c, q = s.shape_pos[w, shape], s.shape_quat[w, shape]
+    n = s.model.shape_body[shape]
+    c, q = s.model.shape_pos[w, shape], s.model.shape_quat[w, shape]
     if n >= 0:
         qb = st.quat[i, w, n]
-        c = st.pos[i, w, n] + quat_rotate(qb, c - s.com[w, n])
+        c = st.pos[i, w, n] + quat_rotate(qb, c - s.model.com[w, n])
         q = quat_mul(qb, q)
     return c, q
 
@@ -182,10 +182,10 @@ def point_solid(p, r, s, w, cb, qb, sb, kind: ti.template()):
     compile-time S_BOX or S_CYLINDER) posed at cb, qb."""
     n, pa, pb, sep = ti.Vector([0.0, 0.0, 1.0]), p, p, 0.0
     if ti.static(kind == L.S_BOX):
-        n, pa, pb, sep = sphere_box(p, r, cb, qb, s.shape_half_extents[w, sb])
+        n, pa, pb, sep = sphere_box(p, r, cb, qb, s.model.shape_half_extents[w, sb])
     else:
         n, pa, pb, sep = sphere_cylinder(
-            p, r, cb, qb, s.shape_radius[w, sb], s.shape_half_length[w, sb]
+            p, r, cb, qb, s.model.shape_radius[w, sb], s.model.shape_half_length[w, sb]
         )
     return n, pa, pb, sep
 
@@ -195,8 +195,8 @@ def segment_nearest(e0, e1, s, w, cb, qb, sb, kind: ti.template()):
     """(x, y): the point x of segment e0-e1 [m] nearest solid sb (kind a compile-time S_BOX or
     S_CYLINDER, posed at cb, qb) and its nearest point y in the solid, by alternating
     projections between the two convex sets (x = y where they meet)."""
-    half = s.shape_half_extents[w, sb]
-    radius, half_length = s.shape_radius[w, sb], s.shape_half_length[w, sb]
+    half = s.model.shape_half_extents[w, sb]
+    radius, half_length = s.model.shape_radius[w, sb], s.model.shape_half_length[w, sb]
     x = closest_on_segment(cb, e0, e1)
     for _ in ti.static(range(NEAREST_ITERATIONS)):
         x = closest_on_segment(nearest_in_solid(x, cb, qb, half, radius, half_length, kind), e0, e1)
@@ -207,7 +207,7 @@ def segment_nearest(e0, e1, s, w, cb, qb, sb, kind: ti.template()):
 def capsule_probe(s, w, ca, qa, sa, sub, cb, qb, sb, kind: ti.template()):
     """Probe `sub` of capsule sa against solid sb: its end 0 or 1, or (sub 2) the point of
     its segment nearest the solid."""
-    e0, e1 = capsule_segment(ca, qa, s.shape_half_length[w, sa])
+    e0, e1 = capsule_segment(ca, qa, s.model.shape_half_length[w, sa])
     x = e1
     if sub == 0:
         x = e0
@@ -223,7 +223,7 @@ def cylinder_solid(s, w, ca, qa, sa, sub, cb, qb, sb, kind: ti.template()):
     point x nearest it), probe 2 is y tested against the cylinder (exact where the solid
     meets the cylinder's side or the middle of an end: a wheel on a step's edge); the others
     are cylinder_probe's rim points, towards y from x, tested against the solid."""
-    half_length, radius = s.shape_half_length[w, sa], s.shape_radius[w, sa]
+    half_length, radius = s.model.shape_half_length[w, sa], s.model.shape_radius[w, sa]
     e0, e1 = capsule_segment(ca, qa, half_length)
     x, y = segment_nearest(e0, e1, s, w, cb, qb, sb, kind)
     n, pa, pb, sep = ti.Vector([0.0, 0.0, 1.0]), x, y, 0.0
@@ -276,7 +276,7 @@ def pair_geometry(s, st: ti.template(), u, w, sa, sb, sub, geom: ti.template()):
     """(n, pa, pb, sep) of probe `sub` of shape sa against shape sb (geometry `geom` below
     L.G_FLIP); see the module docstring."""
     ca, qa = shape_pose(s, st, u, w, sa)
-    ra = s.shape_radius[w, sa]
+    ra = s.model.shape_radius[w, sa]
     n = ti.Vector([0.0, 0.0, 1.0])
     pa, pb, sep = ca, ca, 0.0
     if ti.static(geom in (L.G_SPHERE_PLANE, L.G_CAPSULE_PLANE, L.G_BOX_PLANE, L.G_CYLINDER_PLANE)):
@@ -284,26 +284,26 @@ def pair_geometry(s, st: ti.template(), u, w, sa, sb, sub, geom: ti.template()):
         if ti.static(geom == L.G_SPHERE_PLANE):
             n, pa, pb, sep = on_plane(ca, ra, p0, up)
         elif ti.static(geom == L.G_CAPSULE_PLANE):
-            e0, e1 = capsule_segment(ca, qa, s.shape_half_length[w, sa])
+            e0, e1 = capsule_segment(ca, qa, s.model.shape_half_length[w, sa])
             end = e0 if sub == 0 else e1
             n, pa, pb, sep = on_plane(end, ra, p0, up)
         elif ti.static(geom == L.G_BOX_PLANE):
-            corner = box_corner(ca, qa, s.shape_half_extents[w, sa], sub)
+            corner = box_corner(ca, qa, s.model.shape_half_extents[w, sa], sub)
             n, pa, pb, sep = on_plane(corner, 0.0, p0, up)
         else:
-            probe = cylinder_probe(ca, qa, ra, s.shape_half_length[w, sa], sub, -up, ca)
+            probe = cylinder_probe(ca, qa, ra, s.model.shape_half_length[w, sa], sub, -up, ca)
             n, pa, pb, sep = on_plane(probe, 0.0, p0, up)
     else:
         cb, qb = shape_pose(s, st, u, w, sb)
-        rb = s.shape_radius[w, sb]
+        rb = s.model.shape_radius[w, sb]
         if ti.static(geom == L.G_SPHERE_SPHERE):
             n, pa, pb, sep = sphere_sphere(ca, ra, cb, rb)
         elif ti.static(geom == L.G_SPHERE_CAPSULE):
-            b0, b1 = capsule_segment(cb, qb, s.shape_half_length[w, sb])
+            b0, b1 = capsule_segment(cb, qb, s.model.shape_half_length[w, sb])
             n, pa, pb, sep = sphere_sphere(ca, ra, closest_on_segment(ca, b0, b1), rb)
         elif ti.static(geom == L.G_CAPSULE_CAPSULE):
-            a0, a1 = capsule_segment(ca, qa, s.shape_half_length[w, sa])
-            b0, b1 = capsule_segment(cb, qb, s.shape_half_length[w, sb])
+            a0, a1 = capsule_segment(ca, qa, s.model.shape_half_length[w, sa])
+            b0, b1 = capsule_segment(cb, qb, s.model.shape_half_length[w, sb])
             xa, xb = closest_between_segments(a0, a1, b0, b1)
             n, pa, pb, sep = sphere_sphere(xa, ra, xb, rb)
         elif ti.static(geom == L.G_SPHERE_BOX):
@@ -317,10 +317,10 @@ def pair_geometry(s, st: ti.template(), u, w, sa, sb, sub, geom: ti.template()):
             x = capsule_probe(s, w, ca, qa, sa, sub, cb, qb, sb, L.S_CYLINDER)
             n, pa, pb, sep = point_solid(x, ra, s, w, cb, qb, sb, L.S_CYLINDER)
         elif ti.static(geom == L.G_BOX_BOX):
-            corner = box_corner(ca, qa, s.shape_half_extents[w, sa], sub)
+            corner = box_corner(ca, qa, s.model.shape_half_extents[w, sa], sub)
             n, pa, pb, sep = point_solid(corner, 0.0, s, w, cb, qb, sb, L.S_BOX)
         elif ti.static(geom == L.G_BOX_CYLINDER):
-            corner = box_corner(ca, qa, s.shape_half_extents[w, sa], sub)
+            corner = box_corner(ca, qa, s.model.shape_half_extents[w, sa], sub)
             n, pa, pb, sep = point_solid(corner, 0.0, s, w, cb, qb, sb, L.S_CYLINDER)
         elif ti.static(geom == L.G_CYLINDER_BOX):
             n, pa, pb, sep = cylinder_solid(s, w, ca, qa, sa, sub, cb, qb, sb, L.S_BOX)
@@ -334,7 +334,7 @@ def contact_point(s, st: ti.template(), u, w, i, geom: ti.template()):
     """(n, pa, pb, sep) of contact point i (of geometry `geom`, a compile-time constant) of
     world w in the poses st at index u (Simulation.sub at a substep, Simulation.state at a
     step); see the module docstring."""
-    sa, sb, sub = s.point_shape_a[i], s.point_shape_b[i], s.point_sub[i]
+    sa, sb, sub = s.model.point_shape_a[i], s.model.point_shape_b[i], s.model.point_sub[i]
     n, pa, pb, sep = ti.Vector([0.0, 0.0, 1.0]), ti.Vector([0.0] * 3), ti.Vector([0.0] * 3), 0.0
     if ti.static(geom >= L.G_FLIP):  # computed from b's side, then turned round
         nb, on_b, on_a, sep_b = pair_geometry(s, st, u, w, sb, sa, sub, geom - L.G_FLIP)

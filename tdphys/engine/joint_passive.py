@@ -43,9 +43,9 @@ def gyro_rate(s, u, w, n):
     velocity at substep u, -I_w^-1 (w x I_w w) (0 for the world)."""
     out = ti.Vector([0.0] * 6)
     if n >= 0:
-        om = s.sub.omega[u, w, n]
+        om = s.scratch.sub.omega[u, w, n]
         spin = bodies.apply_inverse_inertia(
-            s, w, n, s.sub.quat[u, w, n], om.cross(s.iw[u, w, n] @ om)
+            s, w, n, s.scratch.sub.quat[u, w, n], om.cross(s.scratch.iw[u, w, n] @ om)
         )
         out = six(ti.Vector([0.0, 0.0, 0.0]), -spin)
     return out
@@ -55,13 +55,13 @@ def gyro_rate(s, u, w, n):
 def row(s, t, u, w, r, kind: ti.template()):
     """(ja, jb, vt, softness, lo, hi, mu, active) of passive row r (of kind `kind`, compile
     time) in world w at substep u of step t; see the module docstring."""
-    j, axis, h = s.row_idx[r], s.row_sub[r], s.h
-    q, ja, jb = joints.coordinate(s, s.sub, u, w, j, axis)
+    j, axis, h = s.model.row_idx[r], s.model.row_sub[r], s.h
+    q, ja, jb = joints.coordinate(s, s.scratch.sub, u, w, j, axis)
     vt, softness, lo, hi = 0.0, 0.0, -BIG, BIG
     if ti.static(kind == L.ROW_PASSIVE):
-        a, b = s.joint_parent[j], s.joint_child[j]
-        va, vb = body_velocity(s, s.sub, u, w, a), body_velocity(s, s.sub, u, w, b)
-        _q, ja_ahead, jb_ahead = joints.coordinate_ahead(s, s.sub, u, w, j, axis, h)
+        a, b = s.model.joint_parent[j], s.model.joint_child[j]
+        va, vb = body_velocity(s, s.scratch.sub, u, w, a), body_velocity(s, s.scratch.sub, u, w, b)
+        _q, ja_ahead, jb_ahead = joints.coordinate_ahead(s, s.scratch.sub, u, w, j, axis, h)
         # the rotor keeps the rate the axis has at the substep's end, J_ahead (v' + h gyro):
         # its target on J v' takes off what the axis's turn and the bodies' gyroscopic drift
         # after the solve (bodies.advance) will add to it
@@ -70,14 +70,19 @@ def row(s, t, u, w, r, kind: ti.template()):
             - (ja_ahead.dot(va) + jb_ahead.dot(vb))
             - h * (ja.dot(gyro_rate(s, u, w, a)) + jb.dot(gyro_rate(s, u, w, b)))
         )
-        armature, stiffness = s.passive_armature[w, j, axis], s.passive_stiffness[w, j, axis]
-        m_row = armature + s.passive_damping[w, j, axis] * h + stiffness * h * h
-        vt = (armature * rate0 - stiffness * h * (q - s.passive_spring_ref[w, j, axis])) / m_row
+        armature, stiffness = (
+            s.model.passive_armature[w, j, axis],
+            s.model.passive_stiffness[w, j, axis],
+        )
+        m_row = armature + s.model.passive_damping[w, j, axis] * h + stiffness * h * h
+        vt = (
+            armature * rate0 - stiffness * h * (q - s.model.passive_spring_ref[w, j, axis])
+        ) / m_row
         inverse = ja.dot(s.inverse_mass_times(u, w, a, ja)) + jb.dot(
             s.inverse_mass_times(u, w, b, jb)
         )
         softness = 1.0 / (inverse * m_row + 1e-30)
     else:
-        hi = s.passive_friction_loss[w, j, axis] * h
+        hi = s.model.passive_friction_loss[w, j, axis] * h
         lo = -hi
     return ja, jb, vt, softness, lo, hi, 0.0, 1.0

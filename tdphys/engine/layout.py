@@ -509,7 +509,7 @@ def _tree_order(parent, child, in_tree, n_bodies: int):
 def default_params(robot: Robot, parent, child) -> dict:
     """Per-world physical parameters from the file, as arrays with a leading batch axis of 1.
 
-    Units and frames: see Simulation.PARAM_DOCS. Joint frames are stored in each body's frame
+    Units and frames: see engine/fields.py PARAM_DOCS. Joint frames are stored in each body's frame
     (relative to the body frame origin), so they follow the body when it moves.
     """
     bodies, shapes = robot.bodies, all_shapes(robot)

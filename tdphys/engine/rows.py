@@ -42,10 +42,10 @@ def limit_row(s, u, w, r):
     """(ja, jb, C, active) of a one-sided joint limit at substep u: the nearer of the two
     bounds, active from C < limit_margin on (speculative while C > 0); C < 0 is the
     violation."""
-    j, axis = s.row_idx[r], s.row_sub[r]
-    q, ja, jb = joints.coordinate(s, s.sub, u, w, j, axis)
-    lo, hi = s.limit_lo[w, j, axis], s.limit_hi[w, j, axis]
-    margin = s.limit_margin[w]
+    j, axis = s.model.row_idx[r], s.model.row_sub[r]
+    q, ja, jb = joints.coordinate(s, s.scratch.sub, u, w, j, axis)
+    lo, hi = s.model.limit_lo[w, j, axis], s.model.limit_hi[w, j, axis]
+    margin = s.model.limit_margin[w]
     c, sign, active = 0.0, 1.0, 0.0
     if q - lo < hi - q:
         if q - lo < margin:
@@ -62,17 +62,21 @@ def motor_row(s, t, u, w, r):
     +-max_force h (h the substep); a force motor's bounds are both its command times h, so the
     solver applies exactly that impulse (a row with lo == hi; the solver's adjoint sends the
     gradient to hi, see solver.row_adjoint)."""
-    m, dt = s.row_idx[r], s.h
-    q, ja, jb = joints.coordinate(s, s.sub, u, w, s.motor_joint[m], s.motor_axis[m])
-    cmd = ti.math.clamp(s.ctrl[t, w, m], s.motor_ctrl_lo[w, m], s.motor_ctrl_hi[w, m])
-    vmax, fmax = s.motor_max_velocity[w, m], s.motor_max_force[w, m]
+    m, dt = s.model.row_idx[r], s.h
+    q, ja, jb = joints.coordinate(
+        s, s.scratch.sub, u, w, s.model.motor_joint[m], s.model.motor_axis[m]
+    )
+    cmd = ti.math.clamp(
+        s.control.ctrl[t, w, m], s.model.motor_ctrl_lo[w, m], s.model.motor_ctrl_hi[w, m]
+    )
+    vmax, fmax = s.model.motor_max_velocity[w, m], s.model.motor_max_force[w, m]
     rate = cmd
-    if s.motor_mode[m] == L.M_POSITION:
-        rate = s.motor_gain[w, m] * (cmd - q)
+    if s.model.motor_mode[m] == L.M_POSITION:
+        rate = s.model.motor_gain[w, m] * (cmd - q)
     lo, hi = -fmax * dt, fmax * dt
-    if s.motor_mode[m] == L.M_FORCE:
+    if s.model.motor_mode[m] == L.M_FORCE:
         rate = 0.0
-        lo = ti.math.clamp(s.motor_gear[w, m] * cmd, -fmax, fmax) * dt
+        lo = ti.math.clamp(s.model.motor_gear[w, m] * cmd, -fmax, fmax) * dt
         hi = lo
     return ja, jb, ti.math.clamp(rate, -vmax, vmax), lo, hi
 
@@ -81,18 +85,26 @@ def motor_row(s, t, u, w, r):
 def pair_material(s, w, i):
     """(friction, restitution, torsional friction) of contact point i: friction is the
     geometric mean of the two materials, restitution and torsion the larger."""
-    sa, sb = s.point_shape_a[i], s.point_shape_b[i]
-    mu_b, e_b, tor_b = s.ground_friction[w], s.ground_restitution[w], s.ground_torsional[w]
+    sa, sb = s.model.point_shape_a[i], s.model.point_shape_b[i]
+    mu_b, e_b, tor_b = (
+        s.model.ground_friction[w],
+        s.model.ground_restitution[w],
+        s.model.ground_torsional[w],
+    )
     if sb >= 0:
         mu_b, e_b, tor_b = (
-            s.shape_friction[w, sb],
-            s.shape_restitution[w, sb],
-            s.shape_torsional[w, sb],
+            s.model.shape_friction[w, sb],
+            s.model.shape_restitution[w, sb],
+            s.model.shape_torsional[w, sb],
         )
-    mu = ti.sqrt(s.shape_friction[w, sa] * mu_b + TINY)
+    mu = ti.sqrt(s.model.shape_friction[w, sa] * mu_b + TINY)
     if ti.static(s.friction_max):  # Robot.friction_combine "max" (MuJoCo's rule)
-        mu = ti.max(s.shape_friction[w, sa], mu_b)
-    return mu, ti.max(s.shape_restitution[w, sa], e_b), ti.max(s.shape_torsional[w, sa], tor_b)
+        mu = ti.max(s.model.shape_friction[w, sa], mu_b)
+    return (
+        mu,
+        ti.max(s.model.shape_restitution[w, sa], e_b),
+        ti.max(s.model.shape_torsional[w, sa], tor_b),
+    )
 
 
 @ti.func
@@ -100,22 +112,22 @@ def pair_softness(s, w, i):
     """(contact_hz [Hz], damping ratio) of contact point i, its two sides mixed as MuJoCo mixes
     solref: the mean of their time constants 1 / hz (0 for a rigid side; the contact is rigid
     only when both are) and of their damping ratios."""
-    sa, sb = s.point_shape_a[i], s.point_shape_b[i]
-    hz_b, zeta_b = s.ground_contact_hz[w], s.ground_contact_damping[w]
+    sa, sb = s.model.point_shape_a[i], s.model.point_shape_b[i]
+    hz_b, zeta_b = s.model.ground_contact_hz[w], s.model.ground_contact_damping[w]
     if sb >= 0:
-        hz_b, zeta_b = s.shape_contact_hz[w, sb], s.shape_contact_damping[w, sb]
-    hz_a = s.shape_contact_hz[w, sa]
+        hz_b, zeta_b = s.model.shape_contact_hz[w, sb], s.model.shape_contact_damping[w, sb]
+    hz_a = s.model.shape_contact_hz[w, sa]
     # 1 / mean(1 / hz_a, 1 / hz_b), written so that equal sides give exactly their value
     hertz = 2.0 * (hz_a + hz_b)  # one side rigid (0): twice the other's
     if hz_a > 0.0 and hz_b > 0.0:
         hertz = 2.0 * hz_a * hz_b / (hz_a + hz_b)
-    return hertz, 0.5 * (s.shape_contact_damping[w, sa] + zeta_b)
+    return hertz, 0.5 * (s.model.shape_contact_damping[w, sa] + zeta_b)
 
 
 @ti.func
 def in_margin(s, u, w, i):
     """Whether contact point i is within the contact margin at substep u (its rows act)."""
-    return s.c_sep[u, w, i] < s.contact_margin[w]
+    return s.scratch.c_sep[u, w, i] < s.model.contact_margin[w]
 
 
 @ti.func
@@ -123,11 +135,15 @@ def contact_row(s, u, w, r, kind: ti.template()):
     """Row of a contact point at substep u: normal, one friction direction, or torsion.
     Returns (ja, jb, vt, softness, lo, hi, mu, active). Geometry comes from the contact-point
     stage (Simulation.point_scratch)."""
-    i, dt = s.row_idx[r], s.h
-    n, pa, pb = s.c_normal[u, w, i], s.c_point_a[u, w, i], s.c_point_b[u, w, i]
-    sep = s.c_sep[u, w, i]
-    xa, _qa, _ca = body_frame(s, s.sub, u, w, s.point_body_a[i])
-    xb, _qb, _cb = body_frame(s, s.sub, u, w, s.point_body_b[i])
+    i, dt = s.model.row_idx[r], s.h
+    n, pa, pb = (
+        s.scratch.c_normal[u, w, i],
+        s.scratch.c_point_a[u, w, i],
+        s.scratch.c_point_b[u, w, i],
+    )
+    sep = s.scratch.c_sep[u, w, i]
+    xa, _qa, _ca = body_frame(s, s.scratch.sub, u, w, s.model.point_body_a[i])
+    xb, _qb, _cb = body_frame(s, s.scratch.sub, u, w, s.model.point_body_b[i])
     ra, rb = pa - xa, pb - xb
     mu, rest, torsion = pair_material(s, w, i)
     active = 1.0 if in_margin(s, u, w, i) else 0.0
@@ -137,8 +153,8 @@ def contact_row(s, u, w, r, kind: ti.template()):
     if ti.static(kind == L.ROW_NORMAL):
         hertz, damping = pair_softness(s, w, i)
         bias, soft = soft_coefficients(hertz, damping, dt)
-        approach = ja.dot(body_velocity(s, s.sub, u, w, s.point_body_a[i])) + jb.dot(
-            body_velocity(s, s.sub, u, w, s.point_body_b[i])
+        approach = ja.dot(body_velocity(s, s.scratch.sub, u, w, s.model.point_body_a[i])) + jb.dot(
+            body_velocity(s, s.scratch.sub, u, w, s.model.point_body_b[i])
         )
         push = gap_target(sep, bias, dt, s.max_push_velocity)
         if rest > 0.0 and approach < -s.restitution_velocity and sep + approach * dt < 0.0:
@@ -167,13 +183,13 @@ def row(s, t, u, w, r, kind: ti.template()):
     else:
         bias, soft = soft_coefficients(s.joint_hz, s.joint_damping, s.h)
         softness = soft
-        if s.joint_hz == 0.0 and s.row_tree[r] == 1:
+        if s.joint_hz == 0.0 and s.model.row_tree[r] == 1:
             bias = 1.0 / s.h  # the tree solve is exact: remove the whole error in a substep
         if ti.static(kind == L.ROW_LIMIT):
             ja_, jb_, c, act = limit_row(s, u, w, r)
             vt = gap_target(c, bias, s.h, s.max_push_velocity)
             ja, jb, active, lo, hi = ja_, jb_, act, 0.0, BIG * act
         else:
-            ja_, jb_, c = joints.row(s, s.sub, u, w, r, kind)
+            ja_, jb_, c = joints.row(s, s.scratch.sub, u, w, r, kind)
             ja, jb, vt = ja_, jb_, -bias * c
     return ja, jb, vt, softness, lo, hi, mu, active

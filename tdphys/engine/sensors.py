@@ -42,14 +42,19 @@ def _four(v):
 @ti.func
 def body_reading(s, t, w, kind, n, ref):
     """Reading of a body_* sensor at step t, padded to 4 values."""
-    x, q, v, om = s.pos[t, w, n], s.quat[t, w, n], s.vel[t, w, n], s.omega[t, w, n]
+    x, q, v, om = (
+        s.state.pos[t, w, n],
+        s.state.quat[t, w, n],
+        s.state.vel[t, w, n],
+        s.state.omega[t, w, n],
+    )
     if ref >= 0:
-        xr, qr = s.pos[t, w, ref], s.quat[t, w, ref]
-        vr, omr = s.vel[t, w, ref], s.omega[t, w, ref]
+        xr, qr = s.state.pos[t, w, ref], s.state.quat[t, w, ref]
+        vr, omr = s.state.vel[t, w, ref], s.state.omega[t, w, ref]
         qc = quat_conj(qr)
-        origin = xr - quat_rotate(qr, s.com[w, ref])
+        origin = xr - quat_rotate(qr, s.model.com[w, ref])
         x = quat_rotate(qc, x - origin)
-        v = quat_rotate(qc, v - vr - omr.cross(s.pos[t, w, n] - xr))
+        v = quat_rotate(qc, v - vr - omr.cross(s.state.pos[t, w, n] - xr))
         q = quat_mul(qc, q)
         om = quat_rotate(qc, om - omr)
     out = _four(x)
@@ -65,30 +70,30 @@ def body_reading(s, t, w, kind, n, ref):
 @ti.func
 def reading(s, t, w, k):
     """Sensor k's values at step t (contact forces excluded: see add_contact_force)."""
-    kind = s.sensor_kind[k]
+    kind = s.model.sensor_kind[k]
     out = ti.Vector([0.0, 0.0, 0.0, 0.0])
     if kind == _ACTUATOR:
-        out[0] = s.motor_force[t, w, s.sensor_motor[k]]
+        out[0] = s.state.motor_force[t, w, s.model.sensor_motor[k]]
     elif kind == _JPOS or kind == _JVEL:
-        j = s.sensor_joint[k]
-        q, ja, jb = joints.coordinate(s, s.state, t, w, j, s.sensor_axis[k])
+        j = s.model.sensor_joint[k]
+        q, ja, jb = joints.coordinate(s, s.state, t, w, j, s.model.sensor_axis[k])
         out[0] = q
         if kind == _JVEL:
-            out[0] = ja.dot(body_velocity(s, s.state, t, w, s.joint_parent[j])) + jb.dot(
-                body_velocity(s, s.state, t, w, s.joint_child[j])
+            out[0] = ja.dot(body_velocity(s, s.state, t, w, s.model.joint_parent[j])) + jb.dot(
+                body_velocity(s, s.state, t, w, s.model.joint_child[j])
             )
     elif kind != L.SENSOR_CONTACT_FORCE:
-        out = body_reading(s, t, w, kind, s.sensor_body[k], s.sensor_ref[k])
+        out = body_reading(s, t, w, kind, s.model.sensor_body[k], s.model.sensor_ref[k])
     return out
 
 
 @ti.func
 def write(s, t, w, k):
     value = reading(s, t, w, k)
-    adr, dim = s.sensor_adr[k], s.sensor_dim[k]
+    adr, dim = s.model.sensor_adr[k], s.model.sensor_dim[k]
     for c in ti.static(range(4)):
         if c < dim:
-            s.sensordata[t, w, adr + c] = value[c]
+            s.state.sensordata[t, w, adr + c] = value[c]
 
 
 @ti.func
@@ -98,22 +103,22 @@ def point_force(s, w, i, keep: ti.template()):
     that substep's row directions, summed, over dt. Forward only (keep False), a substep
     where the point is inactive adds nothing (its impulses are 0 and its Jacobians were not
     built: Simulation.row_scratch)."""
-    r = s.point_row[i]
+    r = s.model.point_row[i]
     impulse = ti.Vector.zero(s.real, 3)
     for u in ti.static(range(s.n_substeps)):
         k = s.n_sweeps
         if ti.static(keep):
             impulse += (
-                lin(s.ja[u, w, r]) * s.lam[u, k, w, r]
-                + lin(s.ja[u, w, r + 1]) * s.lam[u, k, w, r + 1]
-                + lin(s.ja[u, w, r + 2]) * s.lam[u, k, w, r + 2]
+                lin(s.scratch.ja[u, w, r]) * s.scratch.lam[u, k, w, r]
+                + lin(s.scratch.ja[u, w, r + 1]) * s.scratch.lam[u, k, w, r + 1]
+                + lin(s.scratch.ja[u, w, r + 2]) * s.scratch.lam[u, k, w, r + 2]
             )
         else:
-            if s.active[u, w, r] != 0.0:
+            if s.scratch.active[u, w, r] != 0.0:
                 impulse += (
-                    lin(s.ja[u, w, r]) * s.lam[u, k, w, r]
-                    + lin(s.ja[u, w, r + 1]) * s.lam[u, k, w, r + 1]
-                    + lin(s.ja[u, w, r + 2]) * s.lam[u, k, w, r + 2]
+                    lin(s.scratch.ja[u, w, r]) * s.scratch.lam[u, k, w, r]
+                    + lin(s.scratch.ja[u, w, r + 1]) * s.scratch.lam[u, k, w, r + 1]
+                    + lin(s.scratch.ja[u, w, r + 2]) * s.scratch.lam[u, k, w, r + 2]
                 )
     return impulse / s.dt
 
@@ -121,15 +126,15 @@ def point_force(s, w, i, keep: ti.template()):
 @ti.func
 def add_contact_force(s, t, w, k, i):
     """Add point i's force to sensor k when k is a contact_force sensor on one of its bodies."""
-    if s.sensor_kind[k] == L.SENSOR_CONTACT_FORCE:
-        n = s.sensor_body[k]
+    if s.model.sensor_kind[k] == L.SENSOR_CONTACT_FORCE:
+        n = s.model.sensor_body[k]
         sign = 0.0
-        if s.point_body_a[i] == n:
+        if s.model.point_body_a[i] == n:
             sign = 1.0
-        elif s.point_body_b[i] == n:
+        elif s.model.point_body_b[i] == n:
             sign = -1.0
         if sign != 0.0:
-            f = sign * s.point_force[t, w, i]
-            adr = s.sensor_adr[k]
+            f = sign * s.state.point_force[t, w, i]
+            adr = s.model.sensor_adr[k]
             for c in ti.static(range(3)):
-                s.sensordata[t, w, adr + c] += f[c]
+                s.state.sensordata[t, w, adr + c] += f[c]

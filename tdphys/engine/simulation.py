@@ -1,6 +1,7 @@
 """Batched, differentiable simulation of one robot model in B independent worlds.
 
-Data flow: Robot (validated model) -> Layout (numpy tables) -> Taichi fields -> step kernels.
+Data flow: Robot (validated model) -> Layout (numpy tables) -> Taichi fields (engine/fields.py:
+model, state, control, scratch) -> step kernels.
 
 A step of width dt is `substeps` substeps of width h = dt / substeps, each five stages
 (docs/engine-notes.md):
@@ -46,148 +47,28 @@ from . import (
     stabilize,
     tree,
 )
-
-# Parameters that may differ per world: name -> (trailing shape key, unit and meaning).
-PARAM_DOCS = {
-    "shape_radius": ("S", "[m] sphere/capsule/cylinder radius"),
-    "shape_half_extents": ("S3", "[m] box half sizes (shape axes)"),
-    "shape_half_length": ("S", "[m] capsule/cylinder half length"),
-    "shape_pos": ("S3", "[m] shape centre in the body frame (world shapes: the world)"),
-    "shape_quat": ("S4", "shape orientation in the body frame (world shapes: the world)"),
-    "shape_mass": ("S", "[kg] shape mass"),
-    "shape_friction": ("S", "[-] Coulomb friction coefficient"),
-    "shape_contact_hz": ("S", "[Hz] contact stiffness as a natural frequency (0 rigid)"),
-    "shape_contact_damping": ("S", "[-] contact damping ratio"),
-    "shape_restitution": ("S", "[-] restitution coefficient"),
-    "shape_torsional_friction": ("S", "[m] torsional friction"),
-    "body_inertia": ("N3", "[kg m^2] given moments Ixx, Iyy, Izz (bodies that set `inertia`)"),
-    "body_inertia_products": ("N3", "[kg m^2] given products Ixy, Ixz, Iyz (with `inertia`)"),
-    "body_com": ("N3", "[m] given centre of mass in the body frame (bodies that set `com`)"),
-    "init_pos": ("N3", "[m] initial world position of the body frame origin"),
-    "init_quat": ("N4", "initial orientation [w,x,y,z]"),
-    "init_vel": ("N3", "[m/s] initial COM velocity, world"),
-    "init_omega": ("N3", "[rad/s] initial angular velocity, world"),
-    "ground_friction": ("", "[-] ground friction"),
-    "ground_contact_hz": ("", "[Hz] the ground's contact stiffness (0 rigid)"),
-    "ground_contact_damping": ("", "[-] the ground's contact damping ratio"),
-    "ground_restitution": ("", "[-] ground restitution"),
-    "ground_torsional_friction": ("", "[m] ground torsional friction"),
-    "contact_margin": ("", "[m] speculative contact distance (solver.contact_margin)"),
-    "anchor_p": ("J3", "[m] joint anchor in the parent frame (world if no parent)"),
-    "anchor_c": ("J3", "[m] joint anchor in the child frame"),
-    "axis_p": ("J33", "joint axes in the parent frame"),
-    "axis_c": ("J33", "joint axes in the child frame"),
-    "perp_p": ("J33", "angle reference vectors in the parent frame"),
-    "perp_c": ("J33", "angle reference vectors in the child frame"),
-    "rel_quat": ("J4", "child orientation relative to the parent at the initial pose"),
-    "limit_lo": ("Jx3", "[rad or m] lower joint limits"),
-    "limit_hi": ("Jx3", "[rad or m] upper joint limits"),
-    "limit_margin": ("", "[rad or m] speculative joint-limit distance (solver.limit_margin)"),
-    "motor_gain": ("M", "[1/s] position servo gain"),
-    "motor_max_force": ("M", "[N m or N] motor force limit"),
-    "motor_max_velocity": ("M", "[rad/s or m/s] motor speed limit"),
-    "motor_ctrl_lo": ("M", "command range, low"),
-    "motor_ctrl_hi": ("M", "command range, high"),
-    "motor_gear": ("M", "[-] force motors: torque or force per unit command"),
-    "passive_damping": ("Jx3", "[N m s/rad or N s/m] joint damping, per axis"),
-    "passive_armature": ("Jx3", "[kg m^2 or kg] rotor inertia, per axis"),
-    "passive_stiffness": ("Jx3", "[N m/rad or N/m] joint spring, per axis"),
-    "passive_spring_ref": ("Jx3", "[rad or m] the joint spring's rest position, per axis"),
-    "passive_friction_loss": ("Jx3", "[N m or N] dry friction bound, per axis"),
-}
-# Solver settings held per world among the parameters (so experiments can override them); the
-# rollout does not depend on them smoothly, so they are not trainable.
-SOLVER_PARAMS = ("contact_margin", "limit_margin")
-# Integer tables copied from the Layout (see layout.Layout for their meaning).
-_TABLES = (
-    "shape_body",
-    "shape_kind",
-    "body_has_inertia",
-    "joint_kind",
-    "joint_parent",
-    "joint_child",
-    "motor_joint",
-    "motor_axis",
-    "motor_mode",
-    "point_geom",
-    "point_body_a",
-    "point_shape_a",
-    "point_body_b",
-    "point_shape_b",
-    "point_sub",
-    "row_kind",
-    "row_a",
-    "row_b",
-    "row_idx",
-    "row_sub",
-    "row_ref",
-    "row_tree",
-    "prev_first",
-    "final",
-    "point_row",
-    "node_parent",
-    "tree_order",
-    "joint_row0",
-    "joint_nrows",
-    "joint_in_tree",
-    "body_group",
-    "body_alone",
-    "sensor_kind",
-    "sensor_body",
-    "sensor_ref",
-    "sensor_joint",
-    "sensor_axis",
-    "sensor_adr",
-    "sensor_dim",
-    "sensor_motor",
-    "body_has_com",
-    "motor_row",
+from .fields import (
+    PARAM_DOCS,
+    RECORDED,
+    TABLES,
+    Control,
+    Model,
+    Scratch,
+    State,
 )
-# Recorded state, [t, world, ...] (Simulation.trajectory).
-_STATE = (
-    "pos",
-    "quat",
-    "vel",
-    "omega",
-    "joint_pos",
-    "joint_vel",
-    "sensordata",
-    "point_pos",
-    "point_force",
-)
-# Field attribute names that differ from the parameter names.
-_FIELD_NAME = {
-    "shape_torsional_friction": "shape_torsional",
-    "ground_torsional_friction": "ground_torsional",
-}
-
-
-@ti.data_oriented
-class Poses:
-    """Poses and velocities of every body, indexed [i, world, body]: pos [m] centre of mass,
-    quat [w, x, y, z] body to world, vel [m/s] centre-of-mass velocity, omega [rad/s] angular
-    velocity, all world frame. Simulation.state holds them per step (i = t, 0..T),
-    Simulation.sub per substep of the step being solved (i = u, 0..substeps)."""
-
-    def __init__(self, count: int, batch: int, bodies: int):
-        vec = backend.vector
-        self.pos, self.vel, self.omega = (vec(3, (count, batch, bodies)) for _ in range(3))
-        self.quat = vec(4, (count, batch, bodies))
-
-    def fields(self) -> list:
-        return [self.pos, self.quat, self.vel, self.omega]
 
 
 @ti.data_oriented
 class Simulation:
     """B worlds of one robot, T steps.
 
-    State fields, indexed [t, world, body] for t in 0..T (also as self.state): pos [m] COM
-    world position, quat [w,x,y,z] body to world, vel [m/s] COM world velocity, omega [rad/s]
-    world angular velocity. joint_pos / joint_vel [t, world, motor]: motor axis coordinate
-    [rad or m] and its rate. ctrl [t, world, motor] for t in 0..T-1: motor commands in SI
-    units (radians), held over the step's substeps. Every field holding a real number has a
-    gradient.
+    Its fields come in four groups (engine/fields.py: shapes, units and frames of each):
+    `model` what each world's robot is (the parameters, PARAM_DOCS, and the mass properties
+    derived from them), `state` what each step t = 0..T records (sim.state.pos [t, world,
+    body] [m] centre of mass, quat, vel, omega, the motors' joint_pos and joint_vel,
+    sensordata, contact forces), `control` the motor commands (sim.control.ctrl [t, world,
+    motor], SI units) and `scratch` what a step computes on its way. `loss` is the scalar a
+    tape differentiates.
     """
 
     def __init__(self, robot: Robot, batch: int = 1, steps: int = 100):
@@ -236,18 +117,13 @@ class Simulation:
         self._allocate()
         self._upload_tables()
         # parameters and the recorded state travel to and from numpy one block at a time
-        self._param_block = backend.FieldBlock(self.params)
-        self._state_block = backend.FieldBlock({n: getattr(self, n) for n in _STATE})
-        self._pose_block = backend.FieldBlock({n: getattr(self, n) for n in _STATE[:4]})
+        self._param_block = backend.FieldBlock(self.model.params)
+        self._state_block = backend.FieldBlock({n: getattr(self.state, n) for n in RECORDED})
+        self._pose_block = backend.FieldBlock({n: getattr(self.state, n) for n in RECORDED[:4]})
         self._param_block.write(
-            {name: self._padded(name, lay.params[name]) for name in self.params}
+            {name: self._padded(name, lay.params[name]) for name in self.model.params}
         )
-        self._clear_gradients = backend.gradient_clearer(
-            [f for f in vars(self).values() if isinstance(f, ti.Field)]
-            + self.state.fields()
-            + self.sub.fields()
-            + self.drift.fields()
-        )
+        self._clear_gradients = backend.gradient_clearer(self.fields())
         # Factor on the state adjoints per step backwards in time, set by tape(grad_decay=)
         # for its backward pass (1: the exact gradient; < 1 truncates the horizon, a biased
         # gradient; Degrave et al. used 0.95 for gaits).
@@ -257,99 +133,40 @@ class Simulation:
         self.steps_between = ti.ad.grad_replaced(self._steps_forward)
         ti.ad.grad_for(self.steps_between)(self._steps_backward)
 
+    def __getattr__(self, name: str):
+        # only reached for a missing attribute: name the group a field moved to
+        for group in ("model", "state", "control", "scratch"):
+            holder = self.__dict__.get(group)
+            if holder is not None and name in vars(holder):
+                raise AttributeError(
+                    f"Simulation has no attribute '{name}': it is sim.{group}.{name} "
+                    "(fields are grouped: engine/fields.py)"
+                )
+        raise AttributeError(f"'Simulation' object has no attribute '{name}'")
+
     # ----------------------------------------------------------------------------- fields
     def _allocate(self):
         B, T = self.batch, self.steps
-        U, K = self.n_substeps, self.n_sweeps
-        N, S = self.n_bodies, max(self.n_shapes, 1)
-        J, M, P, R = (
-            max(self.n_joints, 1),
-            max(self.n_motors, 1),
-            max(self.n_points, 1),
-            max(self.n_rows, 1),
-        )
-        vec, sca = backend.vector, backend.field
-        self.rows_sorted, self.points_sorted = backend.int_field(R), backend.int_field(P)
-        # parameters, per world: key -> (index shape after the batch axis, vector size or 0)
-        dims = {
-            "S": ((S,), 0),
-            "S3": ((S,), 3),
-            "S4": ((S,), 4),
-            "N3": ((N,), 3),
-            "N4": ((N,), 4),
-            "": ((), 0),
-            "J3": ((J,), 3),
-            "Jx3": ((J, 3), 0),
-            "J33": ((J, 3), 3),
-            "J4": ((J,), 4),
-            "M": ((M,), 0),
-            "J": ((J,), 0),
+        sizes = {
+            "S": max(self.n_shapes, 1),
+            "N": self.n_bodies,
+            "J": max(self.n_joints, 1),
+            "M": max(self.n_motors, 1),
+            "P": max(self.n_points, 1),
+            "R": max(self.n_rows, 1),
         }
-        self.params = {}
-        for name, (key, _) in PARAM_DOCS.items():
-            index, n = dims[key]
-            f = vec(n, (B,) + index) if n else sca(None, (B,) + index)
-            setattr(self, _FIELD_NAME.get(name, name), f)
-            self.params[name] = f
-        # mass properties (per rollout)
-        self.mass, self.com, self.moment = sca(None, (B, N)), vec(3, (B, N)), vec(3, (B, N))
-        self.inertia_origin = ti.Matrix.field(3, 3, self.real, (B, N), needs_grad=True)
-        self.inertia = ti.Matrix.field(3, 3, self.real, (B, N), needs_grad=True)
-        self.inertia_inv = ti.Matrix.field(3, 3, self.real, (B, N), needs_grad=True)
-        # state, per step
-        self.state = Poses(T + 1, B, N)
-        self.pos, self.quat, self.vel, self.omega = self.state.fields()
-        self.warm = sca(None, (T + 1, B, R))
-        self.joint_pos, self.joint_vel = sca(None, (T + 1, B, M)), sca(None, (T + 1, B, M))
-        self.ctrl = sca(None, (T, B, M))
-        self.sensordata = sca(None, (T + 1, B, max(self.n_sensordata, 1)))
-        self.point_force = vec(3, (T + 1, B, P))
-        self.motor_force = sca(None, (T + 1, B, M))  # engine/actuators.py
-        self.point_pos = vec(3, (T + 1, B, P), grad=False)  # [m] world, for viewing only
+        self.model = Model(B, sizes, self.layout.n_groups)
+        self.state = State(T, B, sizes, self.n_sensordata)
+        self.control = Control(T, B, sizes["M"])
         backend.close_field_tree()
-        # scratch of one step: its substeps' poses and stages, [substep, world, ...]
-        self.sub = Poses(U + 1, B, N)
-        # each substep's pose before the position projection (engine/stabilize.py), the
-        # projection's row errors [m or rad] and displacements (linear [m], rotation [rad])
-        self.drift = Poses(U, B, N)
-        self.gap, self.dx = sca(None, (U, B, R)), vec(6, (U, B, N))
-        self.inv_mass, self.bmass = sca(None, (U, B, N)), sca(None, (U, B, N))
-        self.iw = ti.Matrix.field(3, 3, self.real, (U, B, N), needs_grad=True)
-        self.vstart, self.vwarm = vec(6, (U, B, N)), vec(6, (U, B, N))
-        self.c_normal, self.c_point_a, self.c_point_b = (vec(3, (U, B, P)) for _ in range(3))
-        self.c_sep = sca(None, (U, B, P))
-        self.ja, self.jb, self.ma, self.mb = (vec(6, (U, B, R)) for _ in range(4))
-        self.meff, self.vt, self.ms, self.isc = (sca(None, (U, B, R)) for _ in range(4))
-        self.lo, self.hi, self.mu, self.cm = (sca(None, (U, B, R)) for _ in range(4))
-        self.active = sca(None, (U, B, R), grad=False)
-        # [kg] per contact point: the mass its normal row holds up (k_soft_mass), which sets
-        # its softness; computed at the start pose of each rollout
-        self.soft_mass = sca(None, (B, P))
-        G = max(self.layout.n_groups, 1)  # jointed bodies, as one rigid body each
-        self.group_mass, self.group_moment = sca(None, (B, G)), vec(3, (B, G))
-        self.group_inertia = ti.Matrix.field(3, 3, self.real, (B, G), needs_grad=True)
-        backend.close_field_tree()
-        # the solver's history (engine/solver.py)
-        self.lam = sca(None, (U, K + 1, B, R))
-        self.hist = vec(6, (U, max(K, 1), B, R, 2), grad=False)
-        self.vproj = vec(6, (U, K + 1, B, N))
-        self.lamj = sca(None, (U, K + 1, B, R), grad=False)
-        self.stab_mu = sca(None, (U, B, R), grad=False)
-        # the tree solve's factors (engine/tree.py) and working vectors
-        NN = self.n_nodes
-        self.tree_dinv = ti.Matrix.field(6, 6, self.real, (U, B, NN))
-        self.tree_g = ti.Matrix.field(6, 6, self.real, (U, B, NN))
-        self.tree_d = ti.Matrix.field(6, 6, self.real, (B, NN))
-        self.tree_y, self.tree_z, self.tree_x = (vec(6, (B, NN), grad=False) for _ in range(3))
-        # working velocities and adjoints of one world (forward-only and hand-written code)
-        self.vin, self.vwork, self.vbar = (vec(6, (B, N), grad=False) for _ in range(3))
-        self.lam_bar = sca(None, (B, R), grad=False)
-        # forward only: the Gauss-Seidel rows active at the current substep, in row order
-        # (solver.warm_start lists them, solver.sweep runs them)
-        self.gs_rows, self.gs_count = backend.int_field((B, R)), backend.int_field(B)
-        self.loss = sca(None, ())
-        # backward-pass diagnostics: 1 + w * N + n of a body whose state adjoint at t is NaN/inf
-        self.bad_adjoint = backend.int_field(T + 1)
+        self.scratch = Scratch(T, B, self.n_substeps, self.n_sweeps, sizes, self.n_nodes)
+        self.loss = backend.field(None, ())
+
+    def fields(self) -> list:
+        """Every Taichi field of the simulation, once each (model, state, control, scratch,
+        loss)."""
+        groups = (self.model, self.state, self.control, self.scratch)
+        return [f for g in groups for f in g.fields()] + [self.loss]
 
     def _upload_tables(self):
         """Integer tables, each at least one entry long. Every field is declared before the
@@ -358,16 +175,15 @@ class Simulation:
         session after a dozen simulations)."""
         lay = self.layout
         padded = {}
-        for name in _TABLES:
+        for name in TABLES:
             data = getattr(lay, name)
             padded[name] = np.zeros(tuple(max(d, 1) for d in data.shape), np.int32)
             padded[name][tuple(slice(0, d) for d in data.shape)] = data
-            setattr(self, name, backend.int_field(padded[name].shape))
-        self.row_groups, padded["rows_sorted"] = _groups(lay.row_kind, self.rows_sorted.shape)
-        self.point_groups, padded["points_sorted"] = _groups(
-            lay.point_geom, self.points_sorted.shape
-        )
-        backend.FieldBlock({n: getattr(self, n) for n in padded}, ti.i32).write(padded)
+        shape_r, shape_p = (max(self.n_rows, 1),), (max(self.n_points, 1),)
+        self.row_groups, padded["rows_sorted"] = _groups(lay.row_kind, shape_r)
+        self.point_groups, padded["points_sorted"] = _groups(lay.point_geom, shape_p)
+        self.model.add_tables({n: a.shape for n, a in padded.items()})
+        backend.FieldBlock({n: getattr(self.model, n) for n in padded}, ti.i32).write(padded)
         self.kinds_present = tuple(kind for kind, _, _ in self.row_groups)
         self.geoms_present = tuple(geom for geom, _, _ in self.point_groups)
 
@@ -407,14 +223,14 @@ class Simulation:
         return {n: self._trim(n, g) for n, g in self._param_block.read(grad=True).items()}
 
     def _param_field(self, name):
-        if name not in self.params:
+        if name not in self.model.params:
             import difflib
 
-            hint = difflib.get_close_matches(name, self.params, 1)
+            hint = difflib.get_close_matches(name, self.model.params, 1)
             raise KeyError(
                 f"unknown parameter '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
             )
-        return self.params[name]
+        return self.model.params[name]
 
     def _trim(self, name, arr):
         key = PARAM_DOCS[name][0]
@@ -441,36 +257,36 @@ class Simulation:
             )
         if not np.all(np.isfinite(u)):
             raise ControlsError("controls contain NaN or inf")
-        full = np.zeros(self.ctrl.shape)
+        full = np.zeros(self.control.ctrl.shape)
         full[:, :, :M] = u
-        self.ctrl.from_numpy(full.astype(_np_real(self.real)))
+        self.control.ctrl.from_numpy(full.astype(_np_real(self.real)))
 
     # ---------------------------------------------------------------------------- kernels
     @ti.kernel
     def k_mass_clear(self):
-        for w, n in self.mass:
-            self.mass[w, n] = 0.0
-            self.moment[w, n] = ti.Vector.zero(self.real, 3)
-            self.inertia_origin[w, n] = ti.Matrix.zero(self.real, 3, 3)
+        for w, n in self.model.mass:
+            self.model.mass[w, n] = 0.0
+            self.model.moment[w, n] = ti.Vector.zero(self.real, 3)
+            self.model.inertia_origin[w, n] = ti.Matrix.zero(self.real, 3, 3)
 
     @ti.kernel
     def k_mass_sum(self):
         for w in range(self.batch):  # shapes summed in file order: deterministic
             for k in range(self.n_shapes):
-                n = self.shape_body[k]
+                n = self.model.shape_body[k]
                 if n >= 0:  # not a shape fixed in the world
                     m, moment, inertia = bodies.shape_inertia_about_origin(self, w, k)
-                    self.mass[w, n] += m
-                    self.moment[w, n] += moment
-                    self.inertia_origin[w, n] += inertia
+                    self.model.mass[w, n] += m
+                    self.model.moment[w, n] += moment
+                    self.model.inertia_origin[w, n] += inertia
 
     @ti.kernel
     def k_mass_finish(self):
-        for w, n in self.mass:
+        for w, n in self.model.mass:
             m, com, inertia = bodies.about_centre_of_mass(self, w, n)
-            self.com[w, n] = com
-            self.inertia[w, n] = inertia
-            self.inertia_inv[w, n] = inertia.inverse()
+            self.model.com[w, n] = com
+            self.model.inertia[w, n] = inertia
+            self.model.inertia_inv[w, n] = inertia.inverse()
 
     def k_mass(self):
         """Mass, centre of mass and inertia of every body from its shapes (once a rollout)."""
@@ -480,10 +296,10 @@ class Simulation:
 
     @ti.kernel
     def k_init(self):
-        for w, n in self.mass:
+        for w, n in self.model.mass:
             x, q, v, om = bodies.initial_state(self, w, n)
-            self.pos[0, w, n], self.quat[0, w, n] = x, q
-            self.vel[0, w, n], self.omega[0, w, n] = v, om
+            self.state.pos[0, w, n], self.state.quat[0, w, n] = x, q
+            self.state.vel[0, w, n], self.state.omega[0, w, n] = v, om
 
     # ----------------------------------------------------------------- stages (written once)
     # Each stage is a Taichi function of one item of one world, called by the forward
@@ -492,22 +308,32 @@ class Simulation:
     @ti.func
     def load(self, t, w, n):
         """The step's first substep starts from the stored state at t."""
-        self.sub.pos[0, w, n], self.sub.quat[0, w, n] = self.pos[t, w, n], self.quat[t, w, n]
-        self.sub.vel[0, w, n], self.sub.omega[0, w, n] = self.vel[t, w, n], self.omega[t, w, n]
+        self.scratch.sub.pos[0, w, n], self.scratch.sub.quat[0, w, n] = (
+            self.state.pos[t, w, n],
+            self.state.quat[t, w, n],
+        )
+        self.scratch.sub.vel[0, w, n], self.scratch.sub.omega[0, w, n] = (
+            self.state.vel[t, w, n],
+            self.state.omega[t, w, n],
+        )
 
     @ti.func
     def body_scratch(self, u, w, n):
         """Mass block, inverse mass and free velocity of body n at substep u."""
-        self.inv_mass[u, w, n] = 1.0 / self.mass[w, n]
-        self.bmass[u, w, n] = self.mass[w, n]
-        self.iw[u, w, n] = bodies.world_inertia(self, self.sub.quat[u, w, n], w, n)
-        self.vstart[u, w, n] = bodies.free_velocity(self, u, w, n)
+        self.scratch.inv_mass[u, w, n] = 1.0 / self.model.mass[w, n]
+        self.scratch.bmass[u, w, n] = self.model.mass[w, n]
+        self.scratch.iw[u, w, n] = bodies.world_inertia(self, self.scratch.sub.quat[u, w, n], w, n)
+        self.scratch.vstart[u, w, n] = bodies.free_velocity(self, u, w, n)
 
     @ti.func
     def point_scratch(self, u, w, i, geom: ti.template()):
-        n, pa, pb, sep = geometry.contact_point(self, self.sub, u, w, i, geom)
-        self.c_normal[u, w, i], self.c_point_a[u, w, i], self.c_point_b[u, w, i] = n, pa, pb
-        self.c_sep[u, w, i] = sep
+        n, pa, pb, sep = geometry.contact_point(self, self.scratch.sub, u, w, i, geom)
+        (
+            self.scratch.c_normal[u, w, i],
+            self.scratch.c_point_a[u, w, i],
+            self.scratch.c_point_b[u, w, i],
+        ) = n, pa, pb
+        self.scratch.c_sep[u, w, i] = sep
 
     @ti.func
     def inverse_mass_times(self, u, w, n, j):
@@ -515,8 +341,10 @@ class Simulation:
         out = j * 0.0
         if n >= 0:
             out = frames.six(
-                frames.lin(j) * self.inv_mass[u, w, n],
-                bodies.apply_inverse_inertia(self, w, n, self.sub.quat[u, w, n], frames.ang(j)),
+                frames.lin(j) * self.scratch.inv_mass[u, w, n],
+                bodies.apply_inverse_inertia(
+                    self, w, n, self.scratch.sub.quat[u, w, n], frames.ang(j)
+                ),
             )
         return out
 
@@ -538,19 +366,19 @@ class Simulation:
         entries keep older values. The replay (keep) builds every row: the adjoint reads
         them all."""
         if ti.static(not keep and kind >= L.ROW_NORMAL and kind <= L.ROW_TORSION):
-            if rows.in_margin(self, u, w, self.row_idx[r]):
+            if rows.in_margin(self, u, w, self.model.row_idx[r]):
                 self.row_scratch_full(t, u, w, r, kind)
             else:
-                self.active[u, w, r] = 0.0
+                self.scratch.active[u, w, r] = 0.0
         else:
             self.row_scratch_full(t, u, w, r, kind)
 
     @ti.func
     def row_scratch_full(self, t, u, w, r, kind: ti.template()):
         ja, jb, vt, softness, lo, hi, mu, active = self.row_values(t, u, w, r, kind)
-        a, b = self.row_a[r], self.row_b[r]
+        a, b = self.model.row_a[r], self.model.row_b[r]
         if ti.static(kind == L.ROW_SKIP):  # second friction direction: the pair's bodies
-            a, b = self.row_a[r - 1], self.row_b[r - 1]
+            a, b = self.model.row_a[r - 1], self.model.row_b[r - 1]
         ma = self.inverse_mass_times(u, w, a, ja)
         mb = self.inverse_mass_times(u, w, b, jb)
         meff = active / (ja.dot(ma) + jb.dot(mb) + 1e-12)
@@ -559,28 +387,33 @@ class Simulation:
         # body sinks as little as a single heavy body would
         reference = meff
         if ti.static(kind == L.ROW_NORMAL):
-            reference = ti.max(meff, self.soft_mass[w, self.row_idx[r]])
+            reference = ti.max(meff, self.model.soft_mass[w, self.model.row_idx[r]])
         reference = ti.max(reference, 1e-12)
         x = softness * meff / reference
-        self.ja[u, w, r], self.jb[u, w, r], self.ma[u, w, r], self.mb[u, w, r] = ja, jb, ma, mb
-        self.meff[u, w, r], self.vt[u, w, r] = meff, vt
-        self.ms[u, w, r], self.isc[u, w, r] = 1.0 / (1.0 + x), x / (1.0 + x)
+        (
+            self.scratch.ja[u, w, r],
+            self.scratch.jb[u, w, r],
+            self.scratch.ma[u, w, r],
+            self.scratch.mb[u, w, r],
+        ) = ja, jb, ma, mb
+        self.scratch.meff[u, w, r], self.scratch.vt[u, w, r] = meff, vt
+        self.scratch.ms[u, w, r], self.scratch.isc[u, w, r] = 1.0 / (1.0 + x), x / (1.0 + x)
         # compliance of a soft tree joint row (J v = vt - cm lambda), 0 when rigid
-        self.cm[u, w, r] = softness / reference
-        self.lo[u, w, r], self.hi[u, w, r], self.mu[u, w, r] = lo, hi, mu
-        self.active[u, w, r] = active
+        self.scratch.cm[u, w, r] = softness / reference
+        self.scratch.lo[u, w, r], self.scratch.hi[u, w, r], self.scratch.mu[u, w, r] = lo, hi, mu
+        self.scratch.active[u, w, r] = active
 
     @ti.func
     def integrate(self, u, w, n):
         """Pose at substep u + 1 from the solved velocity of substep u (with rigid tree
         joints, the drifted pose that stabilize then projects onto them)."""
-        x, q, v, om = bodies.advance(self, u, w, n, self.vproj[u, self.n_sweeps, w, n])
+        x, q, v, om = bodies.advance(self, u, w, n, self.scratch.vproj[u, self.n_sweeps, w, n])
         if ti.static(self.stabilized):
-            self.drift.pos[u, w, n], self.drift.quat[u, w, n] = x, q
-            self.drift.vel[u, w, n], self.drift.omega[u, w, n] = v, om
+            self.scratch.drift.pos[u, w, n], self.scratch.drift.quat[u, w, n] = x, q
+            self.scratch.drift.vel[u, w, n], self.scratch.drift.omega[u, w, n] = v, om
         else:
-            self.sub.pos[u + 1, w, n], self.sub.quat[u + 1, w, n] = x, q
-            self.sub.vel[u + 1, w, n], self.sub.omega[u + 1, w, n] = v, om
+            self.scratch.sub.pos[u + 1, w, n], self.scratch.sub.quat[u + 1, w, n] = x, q
+            self.scratch.sub.vel[u + 1, w, n], self.scratch.sub.omega[u + 1, w, n] = v, om
 
     @ti.func
     def gap_rows(self, u, w):
@@ -588,24 +421,26 @@ class Simulation:
         for kind, offset, count in ti.static(self.row_groups):
             if ti.static(kind < joints.N_ROW_KINDS):
                 for k in range(count):
-                    r = self.rows_sorted[offset + k]
-                    if self.row_tree[r] == 1:
-                        self.gap[u, w, r] = joints.row(self, self.drift, u, w, r, kind)[2]
+                    r = self.model.rows_sorted[offset + k]
+                    if self.model.row_tree[r] == 1:
+                        self.scratch.gap[u, w, r] = joints.row(
+                            self, self.scratch.drift, u, w, r, kind
+                        )[2]
 
     @ti.func
     def displace(self, u, w, n):
         x, q, v, om = stabilize.displaced(self, u, w, n)
-        self.sub.pos[u + 1, w, n], self.sub.quat[u + 1, w, n] = x, q
-        self.sub.vel[u + 1, w, n], self.sub.omega[u + 1, w, n] = v, om
+        self.scratch.sub.pos[u + 1, w, n], self.scratch.sub.quat[u + 1, w, n] = x, q
+        self.scratch.sub.vel[u + 1, w, n], self.scratch.sub.omega[u + 1, w, n] = v, om
 
     @ti.func
     def store(self, t, w, n):
         """The state at t + 1: the last substep's pose."""
         U = self.n_substeps
-        self.pos[t + 1, w, n] = self.sub.pos[U, w, n]
-        self.quat[t + 1, w, n] = self.sub.quat[U, w, n]
-        self.vel[t + 1, w, n] = self.sub.vel[U, w, n]
-        self.omega[t + 1, w, n] = self.sub.omega[U, w, n]
+        self.state.pos[t + 1, w, n] = self.scratch.sub.pos[U, w, n]
+        self.state.quat[t + 1, w, n] = self.scratch.sub.quat[U, w, n]
+        self.state.vel[t + 1, w, n] = self.scratch.sub.vel[U, w, n]
+        self.state.omega[t + 1, w, n] = self.scratch.sub.omega[U, w, n]
 
     @ti.func
     def store_rows(self, t, w, r, keep: ti.template()):
@@ -613,25 +448,25 @@ class Simulation:
         False), an inactive row's impulse is 0 (the solver did not write it)."""
         U = self.n_substeps - 1
         if ti.static(keep):
-            self.warm[t + 1, w, r] = self.lam[U, self.n_sweeps, w, r]
+            self.state.warm[t + 1, w, r] = self.scratch.lam[U, self.n_sweeps, w, r]
         else:
             lam = 0.0
-            if self.active[U, w, r] != 0.0:
-                lam = self.lam[U, self.n_sweeps, w, r]
-            self.warm[t + 1, w, r] = lam
+            if self.scratch.active[U, w, r] != 0.0:
+                lam = self.scratch.lam[U, self.n_sweeps, w, r]
+            self.state.warm[t + 1, w, r] = lam
 
     @ti.func
     def store_point(self, t, w, i, keep: ti.template()):
-        self.point_force[t + 1, w, i] = sensors.point_force(self, w, i, keep)
+        self.state.point_force[t + 1, w, i] = sensors.point_force(self, w, i, keep)
 
     @ti.func
     def measure(self, t, w, m):
-        j = self.motor_joint[m]
-        q, ja, jb = joints.coordinate(self, self.state, t, w, j, self.motor_axis[m])
-        self.joint_pos[t, w, m] = q
-        self.joint_vel[t, w, m] = ja.dot(
-            frames.body_velocity(self, self.state, t, w, self.joint_parent[j])
-        ) + jb.dot(frames.body_velocity(self, self.state, t, w, self.joint_child[j]))
+        j = self.model.motor_joint[m]
+        q, ja, jb = joints.coordinate(self, self.state, t, w, j, self.model.motor_axis[m])
+        self.state.joint_pos[t, w, m] = q
+        self.state.joint_vel[t, w, m] = ja.dot(
+            frames.body_velocity(self, self.state, t, w, self.model.joint_parent[j])
+        ) + jb.dot(frames.body_velocity(self, self.state, t, w, self.model.joint_child[j]))
 
     @ti.func
     def prepare_bodies(self, u, w):
@@ -642,13 +477,13 @@ class Simulation:
     def prepare_points(self, u, w):
         for geom, offset, count in ti.static(self.point_groups):
             for k in range(count):
-                self.point_scratch(u, w, self.points_sorted[offset + k], geom)
+                self.point_scratch(u, w, self.model.points_sorted[offset + k], geom)
 
     @ti.func
     def prepare_rows(self, t, u, w, keep: ti.template()):
         for kind, offset, count in ti.static(self.row_groups):
             for k in range(count):
-                self.row_scratch(t, u, w, self.rows_sorted[offset + k], kind, keep)
+                self.row_scratch(t, u, w, self.model.rows_sorted[offset + k], kind, keep)
 
     @ti.func
     def world_step(self, t, w, keep: ti.template()):
@@ -659,7 +494,9 @@ class Simulation:
             self.load(t, w, n)
         for u in range(self.n_substeps):
             for n in range(self.n_bodies):
-                self.vwarm[u, w, n] = ti.Vector.zero(self.real, 6)  # the warm start adds to it
+                self.scratch.vwarm[u, w, n] = ti.Vector.zero(
+                    self.real, 6
+                )  # the warm start adds to it
             self.prepare_bodies(u, w)
             self.prepare_points(u, w)
             self.prepare_rows(t, u, w, keep)
@@ -683,34 +520,39 @@ class Simulation:
         for i in range(self.n_points):
             self.store_point(t, w, i, keep)
             U = self.n_substeps - 1
-            self.point_pos[t + 1, w, i] = 0.5 * (self.c_point_a[U, w, i] + self.c_point_b[U, w, i])
+            self.state.point_pos[t + 1, w, i] = 0.5 * (
+                self.scratch.c_point_a[U, w, i] + self.scratch.c_point_b[U, w, i]
+            )
         for m in range(self.n_motors):
             self.measure(t + 1, w, m)
 
     # ---------------------------------------------------------------------------- kernels
     @ti.kernel
     def k_group_clear(self):
-        for w, g in self.group_mass:
-            self.group_mass[w, g] = 0.0
-            self.group_moment[w, g] = ti.Vector.zero(self.real, 3)
-            self.group_inertia[w, g] = ti.Matrix.zero(self.real, 3, 3)
+        for w, g in self.model.group_mass:
+            self.model.group_mass[w, g] = 0.0
+            self.model.group_moment[w, g] = ti.Vector.zero(self.real, 3)
+            self.model.group_inertia[w, g] = ti.Matrix.zero(self.real, 3, 3)
 
     @ti.kernel
     def k_group_sum(self):
         for w in range(self.batch):  # bodies summed in file order: deterministic
             for n in range(self.n_bodies):
-                g, m = self.body_group[n], self.mass[w, n]
-                self.group_mass[w, g] += m
-                self.group_moment[w, g] += m * self.pos[0, w, n]
+                g, m = self.model.body_group[n], self.model.mass[w, n]
+                self.model.group_mass[w, g] += m
+                self.model.group_moment[w, g] += m * self.state.pos[0, w, n]
 
     @ti.kernel
     def k_group_inertia(self):
         for w in range(self.batch):
             for n in range(self.n_bodies):
-                g, m = self.body_group[n], self.mass[w, n]
-                d = self.pos[0, w, n] - self.group_moment[w, g] / self.group_mass[w, g]
-                self.group_inertia[w, g] += bodies.world_inertia(
-                    self, self.quat[0, w, n], w, n
+                g, m = self.model.body_group[n], self.model.mass[w, n]
+                d = (
+                    self.state.pos[0, w, n]
+                    - self.model.group_moment[w, g] / self.model.group_mass[w, g]
+                )
+                self.model.group_inertia[w, g] += bodies.world_inertia(
+                    self, self.state.quat[0, w, n], w, n
                 ) + m * (d.dot(d) * ti.Matrix.identity(self.real, 3) - d.outer_product(d))
 
     @ti.kernel
@@ -723,21 +565,21 @@ class Simulation:
         for geom, offset, count in ti.static(self.point_groups):
             for w in range(self.batch):  # a world's points in order: deterministic adjoints
                 for k in range(count):
-                    p = self.points_sorted[offset + k]
+                    p = self.model.points_sorted[offset + k]
                     n, pa, pb, _ = geometry.contact_point(self, self.state, 0, w, p, geom)
-                    a, b = self.point_body_a[p], self.point_body_b[p]
+                    a, b = self.model.point_body_a[p], self.model.point_body_b[p]
                     inverse = self.group_inverse_mass(w, a, pa, n)
-                    lone = self.body_alone[a]
+                    lone = self.model.body_alone[a]
                     if b >= 0:
                         inverse += self.group_inverse_mass(w, b, pb, n)
-                        lone *= self.body_alone[b]
-                        if self.body_group[b] == self.body_group[a]:
+                        lone *= self.model.body_alone[b]
+                        if self.model.body_group[b] == self.model.body_group[a]:
                             inverse = 0.0
                     mass = 0.0
                     if inverse > 0.0:
                         if lone == 0:
                             mass = 1.0 / inverse
-                    self.soft_mass[w, p] = mass
+                    self.model.soft_mass[w, p] = mass
 
     def soft_masses(self):
         """The contacts' soft masses for this rollout (from the state at t = 0)."""
@@ -750,9 +592,13 @@ class Simulation:
     def group_inverse_mass(self, w, n, point, direction):
         """n^T M^-1 n of body n's jointed body, as one rigid body, for a unit impulse along
         `direction` at `point` (world)."""
-        g = self.body_group[n]
-        lever = (point - self.group_moment[w, g] / self.group_mass[w, g]).cross(direction)
-        return 1.0 / self.group_mass[w, g] + lever.dot(self.group_inertia[w, g].inverse() @ lever)
+        g = self.model.body_group[n]
+        lever = (point - self.model.group_moment[w, g] / self.model.group_mass[w, g]).cross(
+            direction
+        )
+        return 1.0 / self.model.group_mass[w, g] + lever.dot(
+            self.model.group_inertia[w, g].inverse() @ lever
+        )
 
     @ti.kernel
     def k_measure(self, t: ti.i32):
@@ -924,7 +770,7 @@ class Simulation:
     # ------------------------------------------------------------------------------ steps
     def _steps_forward(self, t0: int, t1: int):
         if t0 == 0:
-            self.bad_adjoint.fill(0)
+            self.scratch.bad_adjoint.fill(0)
         chunk = t1 - t0
         budget = self.backend.max_loop_iterations  # software Vulkan ends longer shader loops
         if budget:
@@ -973,50 +819,59 @@ class Simulation:
         zero33 = ti.Matrix.zero(self.real, 3, 3)
         for n in range(self.n_bodies):
             total = (
-                self.pos.grad[t, w, n].sum()
-                + self.vel.grad[t, w, n].sum()
-                + self.omega.grad[t, w, n].sum()
-                + self.quat.grad[t, w, n].sum()
+                self.state.pos.grad[t, w, n].sum()
+                + self.state.vel.grad[t, w, n].sum()
+                + self.state.omega.grad[t, w, n].sum()
+                + self.state.quat.grad[t, w, n].sum()
             )
             if ti.math.isnan(total) or ti.math.isinf(total):
-                self.bad_adjoint[t] = 1 + w * self.n_bodies + n
-            self.pos.grad[t, w, n] *= f
-            self.vel.grad[t, w, n] *= f
-            self.omega.grad[t, w, n] *= f
-            self.quat.grad[t, w, n] *= f
+                self.scratch.bad_adjoint[t] = 1 + w * self.n_bodies + n
+            self.state.pos.grad[t, w, n] *= f
+            self.state.vel.grad[t, w, n] *= f
+            self.state.omega.grad[t, w, n] *= f
+            self.state.quat.grad[t, w, n] *= f
             for u in range(self.n_substeps + 1):
-                self.sub.pos.grad[u, w, n], self.sub.vel.grad[u, w, n] = zero3, zero3
-                self.sub.omega.grad[u, w, n] = zero3
-                self.sub.quat.grad[u, w, n] = ti.Vector.zero(self.real, 4)
+                self.scratch.sub.pos.grad[u, w, n], self.scratch.sub.vel.grad[u, w, n] = (
+                    zero3,
+                    zero3,
+                )
+                self.scratch.sub.omega.grad[u, w, n] = zero3
+                self.scratch.sub.quat.grad[u, w, n] = ti.Vector.zero(self.real, 4)
             for u in range(self.n_substeps):
-                self.drift.pos.grad[u, w, n] = zero3
-                self.drift.quat.grad[u, w, n] = ti.Vector.zero(self.real, 4)
-                self.drift.vel.grad[u, w, n], self.drift.omega.grad[u, w, n] = zero3, zero3
-                self.dx.grad[u, w, n] = zero6
-                self.inv_mass.grad[u, w, n], self.bmass.grad[u, w, n] = 0.0, 0.0
-                self.iw.grad[u, w, n] = zero33
-                self.vstart.grad[u, w, n], self.vwarm.grad[u, w, n] = zero6, zero6
+                self.scratch.drift.pos.grad[u, w, n] = zero3
+                self.scratch.drift.quat.grad[u, w, n] = ti.Vector.zero(self.real, 4)
+                self.scratch.drift.vel.grad[u, w, n], self.scratch.drift.omega.grad[u, w, n] = (
+                    zero3,
+                    zero3,
+                )
+                self.scratch.dx.grad[u, w, n] = zero6
+                self.scratch.inv_mass.grad[u, w, n], self.scratch.bmass.grad[u, w, n] = 0.0, 0.0
+                self.scratch.iw.grad[u, w, n] = zero33
+                self.scratch.vstart.grad[u, w, n], self.scratch.vwarm.grad[u, w, n] = zero6, zero6
                 for k in range(self.n_sweeps + 1):
-                    self.vproj.grad[u, k, w, n] = zero6
+                    self.scratch.vproj.grad[u, k, w, n] = zero6
         for r in range(self.n_rows):
-            self.warm.grad[t, w, r] *= f
+            self.state.warm.grad[t, w, r] *= f
         for m in range(self.n_motors):
-            self.joint_pos.grad[t, w, m] *= f
-            self.joint_vel.grad[t, w, m] *= f
+            self.state.joint_pos.grad[t, w, m] *= f
+            self.state.joint_vel.grad[t, w, m] *= f
         for u in range(self.n_substeps):
-            for r in range(self.meff.shape[2]):
-                self.ja.grad[u, w, r], self.jb.grad[u, w, r] = zero6, zero6
-                self.ma.grad[u, w, r], self.mb.grad[u, w, r] = zero6, zero6
-                self.meff.grad[u, w, r], self.vt.grad[u, w, r] = 0.0, 0.0
-                self.ms.grad[u, w, r], self.isc.grad[u, w, r] = 0.0, 0.0
-                self.lo.grad[u, w, r], self.hi.grad[u, w, r] = 0.0, 0.0
-                self.mu.grad[u, w, r], self.cm.grad[u, w, r] = 0.0, 0.0
-                self.gap.grad[u, w, r] = 0.0
+            for r in range(self.scratch.meff.shape[2]):
+                self.scratch.ja.grad[u, w, r], self.scratch.jb.grad[u, w, r] = zero6, zero6
+                self.scratch.ma.grad[u, w, r], self.scratch.mb.grad[u, w, r] = zero6, zero6
+                self.scratch.meff.grad[u, w, r], self.scratch.vt.grad[u, w, r] = 0.0, 0.0
+                self.scratch.ms.grad[u, w, r], self.scratch.isc.grad[u, w, r] = 0.0, 0.0
+                self.scratch.lo.grad[u, w, r], self.scratch.hi.grad[u, w, r] = 0.0, 0.0
+                self.scratch.mu.grad[u, w, r], self.scratch.cm.grad[u, w, r] = 0.0, 0.0
+                self.scratch.gap.grad[u, w, r] = 0.0
                 for k in range(self.n_sweeps + 1):
-                    self.lam.grad[u, k, w, r] = 0.0
-            for i in range(self.c_sep.shape[2]):
-                self.c_normal.grad[u, w, i], self.c_point_a.grad[u, w, i] = zero3, zero3
-                self.c_point_b.grad[u, w, i], self.c_sep.grad[u, w, i] = zero3, 0.0
+                    self.scratch.lam.grad[u, k, w, r] = 0.0
+            for i in range(self.scratch.c_sep.shape[2]):
+                self.scratch.c_normal.grad[u, w, i], self.scratch.c_point_a.grad[u, w, i] = (
+                    zero3,
+                    zero3,
+                )
+                self.scratch.c_point_b.grad[u, w, i], self.scratch.c_sep.grad[u, w, i] = zero3, 0.0
 
     def validate_step(self, t: int):
         """Launch every kernel of step t whose adjoint Taichi generates once in Taichi's
@@ -1115,7 +970,7 @@ class Simulation:
         """After a taped rollout: raise GradientDiverged naming the last step and a body whose
         state adjoint was NaN/inf when the backward pass reached it (where it first went bad),
         else the first parameter or control with a NaN/inf gradient."""
-        bad = self.bad_adjoint.to_numpy()
+        bad = self.scratch.bad_adjoint.to_numpy()
         if bad.any():
             t = int(np.nonzero(bad)[0].max())
             w, n = divmod(int(bad[t]) - 1, self.n_bodies)
@@ -1157,11 +1012,11 @@ class Simulation:
             raise KeyError(f"no sensor '{name}'; this robot has {', '.join(names) or 'none'}")
         k = names.index(name)
         adr, dim = int(self.layout.sensor_adr[k]), int(self.layout.sensor_dim[k])
-        return self.sensordata.to_numpy()[:, :, adr : adr + dim]
+        return self.state.sensordata.to_numpy()[:, :, adr : adr + dim]
 
     def controls_grad(self) -> np.ndarray:
         """d loss / d controls, shape (T, B, M)."""
-        return self.ctrl.grad.to_numpy()[:, :, : self.n_motors]
+        return self.control.ctrl.grad.to_numpy()[:, :, : self.n_motors]
 
 
 def _first_bad(sim, names):

@@ -34,21 +34,21 @@ def start_velocity(s, u, k, w, r, side, body):
     """Velocity of `body` just before row r of sweep k of substep u, or zero for the world."""
     v = ti.Vector.zero(s.real, 6)
     if body >= 0:
-        pr = s.prev_first[r, side, 0]
+        pr = s.model.prev_first[r, side, 0]
         if pr >= 0:
-            v = s.hist[u, k, w, pr, s.prev_first[r, side, 1]]
+            v = s.scratch.hist[u, k, w, pr, s.model.prev_first[r, side, 1]]
         else:
-            v = s.vproj[u, k, w, body]
+            v = s.scratch.vproj[u, k, w, body]
     return v
 
 
 @ti.func
 def after_sweep(s, u, k, w, n):
     """Velocity of body n after sweep k of substep u."""
-    v = s.vproj[u, k, w, n]
-    fr = s.final[n, 0]
+    v = s.scratch.vproj[u, k, w, n]
+    fr = s.model.final[n, 0]
     if fr >= 0:
-        v = s.hist[u, k, w, fr, s.final[n, 1]]
+        v = s.scratch.hist[u, k, w, fr, s.model.final[n, 1]]
     return v
 
 
@@ -70,46 +70,52 @@ def warm_start(s, t, u, w, keep: ti.template()):
     count = 0
     for r in range(s.n_rows):
         if ti.static(not keep):
-            if s.row_tree[r] == 0:
-                if s.active[u, w, r] != 0.0:
-                    if s.row_kind[r] != L.ROW_SKIP:
-                        s.gs_rows[w, count] = r
+            if s.model.row_tree[r] == 0:
+                if s.scratch.active[u, w, r] != 0.0:
+                    if s.model.row_kind[r] != L.ROW_SKIP:
+                        s.scratch.gs_rows[w, count] = r
                         count += 1
-                    before = s.warm[t, w, r]
+                    before = s.state.warm[t, w, r]
                     if u > 0:  # 0 where the row was inactive (its impulse not written)
                         before = 0.0
-                        if s.active[u - 1, w, r] != 0.0:
-                            before = s.lam[u - 1, s.n_sweeps, w, r]
+                        if s.scratch.active[u - 1, w, r] != 0.0:
+                            before = s.scratch.lam[u - 1, s.n_sweeps, w, r]
                     factor = s.warm_factor
-                    if s.row_kind[r] >= L.ROW_NORMAL:
+                    if s.model.row_kind[r] >= L.ROW_NORMAL:
                         factor = 1.0
-                    lam0 = factor * before * s.active[u, w, r]
-                    s.lam[u, 0, w, r] = lam0
-                    a, b = s.row_a[r], s.row_b[r]
-                    if s.row_kind[r] == L.ROW_SKIP:
-                        a, b = s.row_a[r - 1], s.row_b[r - 1]
+                    lam0 = factor * before * s.scratch.active[u, w, r]
+                    s.scratch.lam[u, 0, w, r] = lam0
+                    a, b = s.model.row_a[r], s.model.row_b[r]
+                    if s.model.row_kind[r] == L.ROW_SKIP:
+                        a, b = s.model.row_a[r - 1], s.model.row_b[r - 1]
                     if a >= 0:
-                        s.vwarm[u, w, a] = s.vwarm[u, w, a] + s.ma[u, w, r] * lam0
+                        s.scratch.vwarm[u, w, a] = (
+                            s.scratch.vwarm[u, w, a] + s.scratch.ma[u, w, r] * lam0
+                        )
                     if b >= 0:
-                        s.vwarm[u, w, b] = s.vwarm[u, w, b] + s.mb[u, w, r] * lam0
-        elif s.row_tree[r] == 0:
-            before = s.warm[t, w, r]
+                        s.scratch.vwarm[u, w, b] = (
+                            s.scratch.vwarm[u, w, b] + s.scratch.mb[u, w, r] * lam0
+                        )
+        elif s.model.row_tree[r] == 0:
+            before = s.state.warm[t, w, r]
             if u > 0:
-                before = s.lam[u - 1, s.n_sweeps, w, r]
+                before = s.scratch.lam[u - 1, s.n_sweeps, w, r]
             factor = s.warm_factor
-            if s.row_kind[r] >= L.ROW_NORMAL:  # a resting contact's impulse is its steady state
+            if (
+                s.model.row_kind[r] >= L.ROW_NORMAL
+            ):  # a resting contact's impulse is its steady state
                 factor = 1.0
-            lam0 = factor * before * s.active[u, w, r]
-            s.lam[u, 0, w, r] = lam0
-            a, b = s.row_a[r], s.row_b[r]
-            if s.row_kind[r] == L.ROW_SKIP:  # second friction direction: the pair's bodies
-                a, b = s.row_a[r - 1], s.row_b[r - 1]
+            lam0 = factor * before * s.scratch.active[u, w, r]
+            s.scratch.lam[u, 0, w, r] = lam0
+            a, b = s.model.row_a[r], s.model.row_b[r]
+            if s.model.row_kind[r] == L.ROW_SKIP:  # second friction direction: the pair's bodies
+                a, b = s.model.row_a[r - 1], s.model.row_b[r - 1]
             if a >= 0:
-                s.vwarm[u, w, a] += s.ma[u, w, r] * lam0
+                s.scratch.vwarm[u, w, a] += s.scratch.ma[u, w, r] * lam0
             if b >= 0:
-                s.vwarm[u, w, b] += s.mb[u, w, r] * lam0
+                s.scratch.vwarm[u, w, b] += s.scratch.mb[u, w, r] * lam0
     if ti.static(not keep):
-        s.gs_count[w] = count
+        s.scratch.gs_count[w] = count
 
 
 @ti.func
@@ -118,37 +124,44 @@ def row_update(s, u, k, w, r, kind, va, vb):
     substep u, given the velocities va, vb of its two bodies. Reads the impulses before the
     sweep at lam[u, k], the normal impulse bounding friction at lam[u, k + 1] (already
     updated), writes the new ones at lam[u, k + 1] and returns the bodies' new velocities."""
-    old = s.lam[u, k, w, r]
-    jv = s.ja[u, w, r].dot(va) + s.jb[u, w, r].dot(vb)
-    trial = old + s.ms[u, w, r] * s.meff[u, w, r] * (s.vt[u, w, r] - jv) - s.isc[u, w, r] * old
+    old = s.scratch.lam[u, k, w, r]
+    jv = s.scratch.ja[u, w, r].dot(va) + s.scratch.jb[u, w, r].dot(vb)
+    trial = (
+        old
+        + s.scratch.ms[u, w, r] * s.scratch.meff[u, w, r] * (s.scratch.vt[u, w, r] - jv)
+        - s.scratch.isc[u, w, r] * old
+    )
     dva = ti.Vector.zero(s.real, 6)
     dvb = ti.Vector.zero(s.real, 6)
     if kind == L.ROW_FRICTION:
         r2 = r + 1
-        old2 = s.lam[u, k, w, r2]
-        jv2 = s.ja[u, w, r2].dot(va) + s.jb[u, w, r2].dot(vb)
-        trial2 = old2 + s.meff[u, w, r2] * (s.vt[u, w, r2] - jv2)
-        limit = s.mu[u, w, r] * s.lam[u, k + 1, w, s.row_ref[r]]
+        old2 = s.scratch.lam[u, k, w, r2]
+        jv2 = s.scratch.ja[u, w, r2].dot(va) + s.scratch.jb[u, w, r2].dot(vb)
+        trial2 = old2 + s.scratch.meff[u, w, r2] * (s.scratch.vt[u, w, r2] - jv2)
+        limit = s.scratch.mu[u, w, r] * s.scratch.lam[u, k + 1, w, s.model.row_ref[r]]
         norm2 = trial * trial + trial2 * trial2
         if norm2 > limit * limit:
             scale = limit / ti.sqrt(norm2)
             trial, trial2 = trial * scale, trial2 * scale
-        s.lam[u, k + 1, w, r2] = trial2
-        dva = s.ma[u, w, r2] * (trial2 - old2)
-        dvb = s.mb[u, w, r2] * (trial2 - old2)
+        s.scratch.lam[u, k + 1, w, r2] = trial2
+        dva = s.scratch.ma[u, w, r2] * (trial2 - old2)
+        dvb = s.scratch.mb[u, w, r2] * (trial2 - old2)
     else:
-        lo, hi = s.lo[u, w, r], s.hi[u, w, r]
+        lo, hi = s.scratch.lo[u, w, r], s.scratch.hi[u, w, r]
         if kind == L.ROW_TORSION:
-            hi = s.mu[u, w, r] * s.lam[u, k + 1, w, s.row_ref[r]]
+            hi = s.scratch.mu[u, w, r] * s.scratch.lam[u, k + 1, w, s.model.row_ref[r]]
             lo = -hi
         trial = ti.math.clamp(trial, lo, hi)
-    s.lam[u, k + 1, w, r] = trial
-    return (va + s.ma[u, w, r] * (trial - old) + dva, vb + s.mb[u, w, r] * (trial - old) + dvb)
+    s.scratch.lam[u, k + 1, w, r] = trial
+    return (
+        va + s.scratch.ma[u, w, r] * (trial - old) + dva,
+        vb + s.scratch.mb[u, w, r] * (trial - old) + dvb,
+    )
 
 
 @ti.func
 def _sweep_row(s, u, k, w, r, kind, keep: ti.template()):
-    a, b = s.row_a[r], s.row_b[r]
+    a, b = s.model.row_a[r], s.model.row_b[r]
     va, vb = row_update(
         s,
         u,
@@ -156,16 +169,16 @@ def _sweep_row(s, u, k, w, r, kind, keep: ti.template()):
         w,
         r,
         kind,
-        tree.body_or_zero(s.vwork, w, a),
-        tree.body_or_zero(s.vwork, w, b),
+        tree.body_or_zero(s.scratch.vwork, w, a),
+        tree.body_or_zero(s.scratch.vwork, w, b),
     )
     if a >= 0:
-        s.vwork[w, a] = va
+        s.scratch.vwork[w, a] = va
     if b >= 0:
-        s.vwork[w, b] = vb
+        s.scratch.vwork[w, b] = vb
     if ti.static(keep):
-        s.hist[u, k, w, r, 0] = va
-        s.hist[u, k, w, r, 1] = vb
+        s.scratch.hist[u, k, w, r, 0] = va
+        s.scratch.hist[u, k, w, r, 1] = vb
 
 
 @ti.func
@@ -176,13 +189,13 @@ def sweep(s, u, k, w, keep: ti.template()):
     inactive row's update is the identity (its impulse stays 0, the velocities unchanged)."""
     if ti.static(keep):
         for r in range(s.n_rows):
-            kind = s.row_kind[r]
-            if s.row_tree[r] == 0 and kind != L.ROW_SKIP:
+            kind = s.model.row_kind[r]
+            if s.model.row_tree[r] == 0 and kind != L.ROW_SKIP:
                 _sweep_row(s, u, k, w, r, kind, keep)
     else:
-        for i in range(s.gs_count[w]):
-            r = s.gs_rows[w, i]
-            _sweep_row(s, u, k, w, r, s.row_kind[r], keep)
+        for i in range(s.scratch.gs_count[w]):
+            r = s.scratch.gs_rows[w, i]
+            _sweep_row(s, u, k, w, r, s.model.row_kind[r], keep)
 
 
 @ti.func
@@ -190,14 +203,14 @@ def solve(s, u, w, keep: ti.template()):
     """The whole velocity solve of world w at substep u (see the module docstring); the final
     velocities are vproj[u, sweeps, w]."""
     for n in range(s.n_bodies):
-        s.vin[w, n] = s.vstart[u, w, n] + s.vwarm[u, w, n]
+        s.scratch.vin[w, n] = s.scratch.vstart[u, w, n] + s.scratch.vwarm[u, w, n]
     project(s, u, 0, w)
     for k in range(s.n_sweeps):
         for n in range(s.n_bodies):
-            s.vwork[w, n] = s.vproj[u, k, w, n]
+            s.scratch.vwork[w, n] = s.scratch.vproj[u, k, w, n]
         sweep(s, u, k, w, keep)
         for n in range(s.n_bodies):
-            s.vin[w, n] = s.vwork[w, n]
+            s.scratch.vin[w, n] = s.scratch.vwork[w, n]
         project(s, u, k + 1, w)
 
 
@@ -208,7 +221,7 @@ def project(s, u, p, w):
         tree.project(s, u, p, w)
     else:
         for n in range(s.n_bodies):
-            s.vproj[u, p, w, n] = s.vin[w, n]
+            s.scratch.vproj[u, p, w, n] = s.scratch.vin[w, n]
 
 
 @ti.func
@@ -228,33 +241,48 @@ def row_adjoint(s, u, k, w, r, kind, a, b):
     compare-and-swap loop per component; every hand-written adjoint accumulates this way)."""
     va = start_velocity(s, u, k, w, r, 0, a)
     vb = start_velocity(s, u, k, w, r, 1, b)
-    ga, gb = tree.body_or_zero(s.vbar, w, a), tree.body_or_zero(s.vbar, w, b)
-    ma, mb, ja, jb = s.ma[u, w, r], s.mb[u, w, r], s.ja[u, w, r], s.jb[u, w, r]
-    old, new = s.lam[u, k, w, r], s.lam[u, k + 1, w, r]
+    ga, gb = tree.body_or_zero(s.scratch.vbar, w, a), tree.body_or_zero(s.scratch.vbar, w, b)
+    ma, mb, ja, jb = (
+        s.scratch.ma[u, w, r],
+        s.scratch.mb[u, w, r],
+        s.scratch.ja[u, w, r],
+        s.scratch.jb[u, w, r],
+    )
+    old, new = s.scratch.lam[u, k, w, r], s.scratch.lam[u, k + 1, w, r]
     # outputs: va' = va + ma (new - old) [+ ma2 (new2 - old2)], likewise vb'
-    s.ma.grad[u, w, r] = s.ma.grad[u, w, r] + ga * (new - old)
-    s.mb.grad[u, w, r] = s.mb.grad[u, w, r] + gb * (new - old)
-    new_bar = s.lam_bar[w, r] + ma.dot(ga) + mb.dot(gb)
+    s.scratch.ma.grad[u, w, r] = s.scratch.ma.grad[u, w, r] + ga * (new - old)
+    s.scratch.mb.grad[u, w, r] = s.scratch.mb.grad[u, w, r] + gb * (new - old)
+    new_bar = s.scratch.lam_bar[w, r] + ma.dot(ga) + mb.dot(gb)
     old_bar = -(ma.dot(ga) + mb.dot(gb))
     va_bar, vb_bar = ga, gb
-    ms, meff, vt, isc = s.ms[u, w, r], s.meff[u, w, r], s.vt[u, w, r], s.isc[u, w, r]
+    ms, meff, vt, isc = (
+        s.scratch.ms[u, w, r],
+        s.scratch.meff[u, w, r],
+        s.scratch.vt[u, w, r],
+        s.scratch.isc[u, w, r],
+    )
     jv = ja.dot(va) + jb.dot(vb)
     trial = old + ms * meff * (vt - jv) - isc * old  # before clamping or projection
     trial_bar = 0.0
     normal_bar = 0.0  # adjoint of the normal impulse that bounds a friction or torsion row
     if kind == L.ROW_FRICTION:
         r2 = r + 1
-        ma2, mb2, ja2, jb2 = s.ma[u, w, r2], s.mb[u, w, r2], s.ja[u, w, r2], s.jb[u, w, r2]
-        old2, new2 = s.lam[u, k, w, r2], s.lam[u, k + 1, w, r2]
-        s.ma.grad[u, w, r2] = s.ma.grad[u, w, r2] + ga * (new2 - old2)
-        s.mb.grad[u, w, r2] = s.mb.grad[u, w, r2] + gb * (new2 - old2)
-        new2_bar = s.lam_bar[w, r2] + ma2.dot(ga) + mb2.dot(gb)
+        ma2, mb2, ja2, jb2 = (
+            s.scratch.ma[u, w, r2],
+            s.scratch.mb[u, w, r2],
+            s.scratch.ja[u, w, r2],
+            s.scratch.jb[u, w, r2],
+        )
+        old2, new2 = s.scratch.lam[u, k, w, r2], s.scratch.lam[u, k + 1, w, r2]
+        s.scratch.ma.grad[u, w, r2] = s.scratch.ma.grad[u, w, r2] + ga * (new2 - old2)
+        s.scratch.mb.grad[u, w, r2] = s.scratch.mb.grad[u, w, r2] + gb * (new2 - old2)
+        new2_bar = s.scratch.lam_bar[w, r2] + ma2.dot(ga) + mb2.dot(gb)
         old2_bar = -(ma2.dot(ga) + mb2.dot(gb))
-        meff2, vt2 = s.meff[u, w, r2], s.vt[u, w, r2]
+        meff2, vt2 = s.scratch.meff[u, w, r2], s.scratch.vt[u, w, r2]
         jv2 = ja2.dot(va) + jb2.dot(vb)
         trial2 = old2 + meff2 * (vt2 - jv2)
-        normal = s.lam[u, k + 1, w, s.row_ref[r]]
-        limit = s.mu[u, w, r] * normal
+        normal = s.scratch.lam[u, k + 1, w, s.model.row_ref[r]]
+        limit = s.scratch.mu[u, w, r] * normal
         norm2 = trial * trial + trial2 * trial2
         trial_bar, trial2_bar = new_bar, new2_bar
         if norm2 > limit * limit:  # projected onto the cone: new = limit * trial / |trial|
@@ -263,56 +291,58 @@ def row_adjoint(s, u, k, w, r, kind, a, b):
             radial = u1 * new_bar + u2 * new2_bar
             trial_bar = limit / norm * (new_bar - u1 * radial)
             trial2_bar = limit / norm * (new2_bar - u2 * radial)
-            s.mu.grad[u, w, r] = s.mu.grad[u, w, r] + radial * normal
-            normal_bar = radial * s.mu[u, w, r]
+            s.scratch.mu.grad[u, w, r] = s.scratch.mu.grad[u, w, r] + radial * normal
+            normal_bar = radial * s.scratch.mu[u, w, r]
         old2_bar += trial2_bar
-        s.meff.grad[u, w, r2] = s.meff.grad[u, w, r2] + trial2_bar * (vt2 - jv2)
-        s.vt.grad[u, w, r2] = s.vt.grad[u, w, r2] + trial2_bar * meff2
+        s.scratch.meff.grad[u, w, r2] = s.scratch.meff.grad[u, w, r2] + trial2_bar * (vt2 - jv2)
+        s.scratch.vt.grad[u, w, r2] = s.scratch.vt.grad[u, w, r2] + trial2_bar * meff2
         jv2_bar = -trial2_bar * meff2
-        s.ja.grad[u, w, r2] = s.ja.grad[u, w, r2] + jv2_bar * va
-        s.jb.grad[u, w, r2] = s.jb.grad[u, w, r2] + jv2_bar * vb
+        s.scratch.ja.grad[u, w, r2] = s.scratch.ja.grad[u, w, r2] + jv2_bar * va
+        s.scratch.jb.grad[u, w, r2] = s.scratch.jb.grad[u, w, r2] + jv2_bar * vb
         va_bar += jv2_bar * ja2
         vb_bar += jv2_bar * jb2
-        s.lam_bar[w, r2] = old2_bar
+        s.scratch.lam_bar[w, r2] = old2_bar
     elif kind == L.ROW_TORSION:  # bounds +-mu * normal
-        normal = s.lam[u, k + 1, w, s.row_ref[r]]
-        hi = s.mu[u, w, r] * normal
+        normal = s.scratch.lam[u, k + 1, w, s.model.row_ref[r]]
+        hi = s.scratch.mu[u, w, r] * normal
         if trial > hi:
-            s.mu.grad[u, w, r] = s.mu.grad[u, w, r] + new_bar * normal
-            normal_bar = new_bar * s.mu[u, w, r]
+            s.scratch.mu.grad[u, w, r] = s.scratch.mu.grad[u, w, r] + new_bar * normal
+            normal_bar = new_bar * s.scratch.mu[u, w, r]
         elif trial < -hi:
-            s.mu.grad[u, w, r] = s.mu.grad[u, w, r] - new_bar * normal
-            normal_bar = -new_bar * s.mu[u, w, r]
+            s.scratch.mu.grad[u, w, r] = s.scratch.mu.grad[u, w, r] - new_bar * normal
+            normal_bar = -new_bar * s.scratch.mu[u, w, r]
         else:
             trial_bar = new_bar
     else:
-        if s.lo[u, w, r] == s.hi[u, w, r]:  # a force motor: new = hi whatever the trial
-            s.hi.grad[u, w, r] = s.hi.grad[u, w, r] + new_bar
-        elif trial > s.hi[u, w, r]:
-            s.hi.grad[u, w, r] = s.hi.grad[u, w, r] + new_bar
-        elif trial < s.lo[u, w, r]:
-            s.lo.grad[u, w, r] = s.lo.grad[u, w, r] + new_bar
+        if (
+            s.scratch.lo[u, w, r] == s.scratch.hi[u, w, r]
+        ):  # a force motor: new = hi whatever the trial
+            s.scratch.hi.grad[u, w, r] = s.scratch.hi.grad[u, w, r] + new_bar
+        elif trial > s.scratch.hi[u, w, r]:
+            s.scratch.hi.grad[u, w, r] = s.scratch.hi.grad[u, w, r] + new_bar
+        elif trial < s.scratch.lo[u, w, r]:
+            s.scratch.lo.grad[u, w, r] = s.scratch.lo.grad[u, w, r] + new_bar
         else:
             trial_bar = new_bar
     # trial = old (1 - isc) + ms meff (vt - jv)
     old_bar += trial_bar * (1.0 - isc)
-    s.isc.grad[u, w, r] = s.isc.grad[u, w, r] - trial_bar * old
-    s.ms.grad[u, w, r] = s.ms.grad[u, w, r] + trial_bar * meff * (vt - jv)
-    s.meff.grad[u, w, r] = s.meff.grad[u, w, r] + trial_bar * ms * (vt - jv)
-    s.vt.grad[u, w, r] = s.vt.grad[u, w, r] + trial_bar * ms * meff
+    s.scratch.isc.grad[u, w, r] = s.scratch.isc.grad[u, w, r] - trial_bar * old
+    s.scratch.ms.grad[u, w, r] = s.scratch.ms.grad[u, w, r] + trial_bar * meff * (vt - jv)
+    s.scratch.meff.grad[u, w, r] = s.scratch.meff.grad[u, w, r] + trial_bar * ms * (vt - jv)
+    s.scratch.vt.grad[u, w, r] = s.scratch.vt.grad[u, w, r] + trial_bar * ms * meff
     jv_bar = -trial_bar * ms * meff
-    s.ja.grad[u, w, r] = s.ja.grad[u, w, r] + jv_bar * va
-    s.jb.grad[u, w, r] = s.jb.grad[u, w, r] + jv_bar * vb
+    s.scratch.ja.grad[u, w, r] = s.scratch.ja.grad[u, w, r] + jv_bar * va
+    s.scratch.jb.grad[u, w, r] = s.scratch.jb.grad[u, w, r] + jv_bar * vb
     va_bar += jv_bar * ja
     vb_bar += jv_bar * jb
-    s.lam_bar[w, r] = old_bar
+    s.scratch.lam_bar[w, r] = old_bar
     if kind == L.ROW_FRICTION or kind == L.ROW_TORSION:
-        ref = s.row_ref[r]
-        s.lam_bar[w, ref] = s.lam_bar[w, ref] + normal_bar
+        ref = s.model.row_ref[r]
+        s.scratch.lam_bar[w, ref] = s.scratch.lam_bar[w, ref] + normal_bar
     if a >= 0:
-        s.vbar[w, a] = va_bar
+        s.scratch.vbar[w, a] = va_bar
     if b >= 0:
-        s.vbar[w, b] = vb_bar
+        s.scratch.vbar[w, b] = vb_bar
 
 
 @ti.func
@@ -324,27 +354,29 @@ def solve_adjoint(s, u, w):
          warm-start impulses) and the adjoints of the rows' and bodies' scratch."""
     K = s.n_sweeps
     for n in range(s.n_bodies):
-        s.vbar[w, n] = s.vproj.grad[u, K, w, n]
+        s.scratch.vbar[w, n] = s.scratch.vproj.grad[u, K, w, n]
     for r in range(s.n_rows):
-        s.lam_bar[w, r] = 0.0
-        if s.row_tree[r] == 0:
-            s.lam_bar[w, r] = s.lam.grad[u, K, w, r]
+        s.scratch.lam_bar[w, r] = 0.0
+        if s.model.row_tree[r] == 0:
+            s.scratch.lam_bar[w, r] = s.scratch.lam.grad[u, K, w, r]
     for kk in range(K):
         k = K - 1 - kk
         for n in range(s.n_bodies):
-            s.vin[w, n] = after_sweep(s, u, k, w, n)
+            s.scratch.vin[w, n] = after_sweep(s, u, k, w, n)
         project_adjoint(s, u, k + 1, w)
         for rr in range(s.n_rows):
             r = s.n_rows - 1 - rr
-            kind = s.row_kind[r]
-            if s.row_tree[r] == 0 and kind != L.ROW_SKIP:
-                row_adjoint(s, u, k, w, r, kind, s.row_a[r], s.row_b[r])
+            kind = s.model.row_kind[r]
+            if s.model.row_tree[r] == 0 and kind != L.ROW_SKIP:
+                row_adjoint(s, u, k, w, r, kind, s.model.row_a[r], s.model.row_b[r])
     for n in range(s.n_bodies):
-        s.vin[w, n] = s.vstart[u, w, n] + s.vwarm[u, w, n]
+        s.scratch.vin[w, n] = s.scratch.vstart[u, w, n] + s.scratch.vwarm[u, w, n]
     project_adjoint(s, u, 0, w)
     for n in range(s.n_bodies):
-        s.vstart.grad[u, w, n] = s.vstart.grad[u, w, n] + s.vbar[w, n]
-        s.vwarm.grad[u, w, n] = s.vwarm.grad[u, w, n] + s.vbar[w, n]
+        s.scratch.vstart.grad[u, w, n] = s.scratch.vstart.grad[u, w, n] + s.scratch.vbar[w, n]
+        s.scratch.vwarm.grad[u, w, n] = s.scratch.vwarm.grad[u, w, n] + s.scratch.vbar[w, n]
     for r in range(s.n_rows):
-        if s.row_tree[r] == 0:
-            s.lam.grad[u, 0, w, r] = s.lam.grad[u, 0, w, r] + s.lam_bar[w, r]
+        if s.model.row_tree[r] == 0:
+            s.scratch.lam.grad[u, 0, w, r] = (
+                s.scratch.lam.grad[u, 0, w, r] + s.scratch.lam_bar[w, r]
+            )

@@ -36,25 +36,25 @@ def solve(s, u, w):
     """dx[u, w] and stab_mu[u, w] from gap[u, w] with the factors of substep u."""
     nb = s.n_bodies
     for k in range(s.n_tree):
-        s.tree_y[w, s.tree_order[k]] = ti.Vector.zero(s.real, 6)
+        s.scratch.tree_y[w, s.model.tree_order[k]] = ti.Vector.zero(s.real, 6)
     for j in range(s.n_joints):
-        if s.joint_in_tree[j]:
-            r0, d = s.joint_row0[j], s.joint_nrows[j]
+        if s.model.joint_in_tree[j]:
+            r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
             y = ti.Vector.zero(s.real, 6)
             for k in ti.static(range(6)):
                 if k < d:
-                    y[k] = -s.gap[u, w, r0 + k]
-            s.tree_y[w, nb + j] = y
+                    y[k] = -s.scratch.gap[u, w, r0 + k]
+            s.scratch.tree_y[w, nb + j] = y
     tree.solve(s, u, w)
     for n in range(nb):
-        s.dx[u, w, n] = s.tree_x[w, n]
+        s.scratch.dx[u, w, n] = s.scratch.tree_x[w, n]
     for j in range(s.n_joints):
-        if s.joint_in_tree[j]:
-            r0, d = s.joint_row0[j], s.joint_nrows[j]
-            mu = s.tree_x[w, nb + j]
+        if s.model.joint_in_tree[j]:
+            r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
+            mu = s.scratch.tree_x[w, nb + j]
             for k in ti.static(range(6)):
                 if k < d:
-                    s.stab_mu[u, w, r0 + k] = mu[k]
+                    s.scratch.stab_mu[u, w, r0 + k] = mu[k]
 
 
 @ti.func
@@ -63,32 +63,36 @@ def solve_adjoint(s, u, w):
     substep's rows (ja, jb, cm) and mass blocks (bmass, iw)."""
     nb = s.n_bodies
     for k in range(s.n_tree):  # xbar: the adjoint of the solution [dx; mu]
-        i = s.tree_order[k]
+        i = s.model.tree_order[k]
         y = ti.Vector.zero(s.real, 6)
         if i < nb:
-            y = s.dx.grad[u, w, i]
-        s.tree_y[w, i] = y
+            y = s.scratch.dx.grad[u, w, i]
+        s.scratch.tree_y[w, i] = y
     tree.solve(s, u, w)  # tree_x = ybar = H^-1 xbar
     for n in range(nb):
-        tree.mass_block_adjoint(s, u, w, n, s.dx[u, w, n], s.tree_x[w, n])
+        tree.mass_block_adjoint(s, u, w, n, s.scratch.dx[u, w, n], s.scratch.tree_x[w, n])
     for j in range(s.n_joints):
-        if s.joint_in_tree[j]:
-            a, b = s.joint_parent[j], s.joint_child[j]
+        if s.model.joint_in_tree[j]:
+            a, b = s.model.joint_parent[j], s.model.joint_child[j]
             xa = ti.Vector.zero(s.real, 6)
             yba = ti.Vector.zero(s.real, 6)
             if a >= 0:
-                xa, yba = s.dx[u, w, a], s.tree_x[w, a]
-            xb, ybb = s.dx[u, w, b], s.tree_x[w, b]
-            yj = s.tree_x[w, nb + j]
-            r0, d = s.joint_row0[j], s.joint_nrows[j]
+                xa, yba = s.scratch.dx[u, w, a], s.scratch.tree_x[w, a]
+            xb, ybb = s.scratch.dx[u, w, b], s.scratch.tree_x[w, b]
+            yj = s.scratch.tree_x[w, nb + j]
+            r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
             for k in ti.static(range(6)):
                 if k < d:
                     r = r0 + k
-                    mu = s.stab_mu[u, w, r]
-                    s.ja.grad[u, w, r] = s.ja.grad[u, w, r] - (yj[k] * xa + mu * yba)
-                    s.jb.grad[u, w, r] = s.jb.grad[u, w, r] - (yj[k] * xb + mu * ybb)
-                    s.cm.grad[u, w, r] = s.cm.grad[u, w, r] + yj[k] * mu
-                    s.gap.grad[u, w, r] = s.gap.grad[u, w, r] - yj[k]
+                    mu = s.scratch.stab_mu[u, w, r]
+                    s.scratch.ja.grad[u, w, r] = s.scratch.ja.grad[u, w, r] - (
+                        yj[k] * xa + mu * yba
+                    )
+                    s.scratch.jb.grad[u, w, r] = s.scratch.jb.grad[u, w, r] - (
+                        yj[k] * xb + mu * ybb
+                    )
+                    s.scratch.cm.grad[u, w, r] = s.scratch.cm.grad[u, w, r] + yj[k] * mu
+                    s.scratch.gap.grad[u, w, r] = s.scratch.gap.grad[u, w, r] - yj[k]
 
 
 @ti.func
@@ -96,13 +100,13 @@ def displaced(s, u, w, n):
     """(pos, quat, vel, omega) of body n at substep u + 1: its drifted pose moved by
     dx[u, w, n], and its velocities changed by dx / h, so that the substep's velocity is the
     displacement it made (as in SHAKE; without it each projection takes kinetic energy)."""
-    d = s.dx[u, w, n]
+    d = s.scratch.dx[u, w, n]
     lin, ang = ti.Vector([d[0], d[1], d[2]]), ti.Vector([d[3], d[4], d[5]])
-    q = s.drift.quat[u, w, n]
+    q = s.scratch.drift.quat[u, w, n]
     q = q + 0.5 * quat_mul(ti.Vector([0.0, ang[0], ang[1], ang[2]]), q)
     return (
-        s.drift.pos[u, w, n] + lin,
+        s.scratch.drift.pos[u, w, n] + lin,
         q / q.norm(),
-        s.drift.vel[u, w, n] + lin / s.h,
-        s.drift.omega[u, w, n] + ang / s.h,
+        s.scratch.drift.vel[u, w, n] + lin / s.h,
+        s.scratch.drift.omega[u, w, n] + ang / s.h,
     )

@@ -36,9 +36,9 @@ PIVOT_FLOOR = 1e-12
 @ti.func
 def _row(s, u, w, r, side):
     """Row r's Jacobian half for the body on `side` (0 the joint's parent, 1 its child)."""
-    out = s.ja[u, w, r]
+    out = s.scratch.ja[u, w, r]
     if side == 1:
-        out = s.jb[u, w, r]
+        out = s.scratch.jb[u, w, r]
     return out
 
 
@@ -46,7 +46,7 @@ def _row(s, u, w, r, side):
 def _side(s, j, body):
     """Which side of joint j `body` is on: 0 its parent, 1 its child."""
     side = 1
-    if s.joint_parent[j] == body:
+    if s.model.joint_parent[j] == body:
         side = 0
     return side
 
@@ -66,7 +66,7 @@ def coupling(s, u, w, i, p):
     velocities) when i is the joint, its transpose when i is the body."""
     j, body = _joint_and_body(s, i, p)
     side = _side(s, j, body)
-    r0, d = s.joint_row0[j], s.joint_nrows[j]
+    r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
     m = ti.Matrix.zero(s.real, 6, 6)
     for k in ti.static(range(6)):
         if k < d:
@@ -83,7 +83,7 @@ def coupling_t_times(s, u, w, i, p, z):
     """H[i, p]^T z without forming the block."""
     j, body = _joint_and_body(s, i, p)
     side = _side(s, j, body)
-    r0, d = s.joint_row0[j], s.joint_nrows[j]
+    r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
     out = ti.Vector.zero(s.real, 6)
     if i < s.n_bodies:  # H[i, p] = J^T: J z, one entry per joint row
         for k in ti.static(range(6)):
@@ -102,18 +102,18 @@ def diagonal_block(s, u, w, i):
     (padding rows -1)."""
     m = ti.Matrix.zero(s.real, 6, 6)
     if i < s.n_bodies:
-        mass, inertia = s.bmass[u, w, i], s.iw[u, w, i]
+        mass, inertia = s.scratch.bmass[u, w, i], s.scratch.iw[u, w, i]
         for a in ti.static(range(3)):
             m[a, a] = mass
             for b in ti.static(range(3)):
                 m[3 + a, 3 + b] = inertia[a, b]
     else:
         j = i - s.n_bodies
-        r0, d = s.joint_row0[j], s.joint_nrows[j]
+        r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
         for k in ti.static(range(6)):
             m[k, k] = -1.0
             if k < d:
-                m[k, k] = -s.cm[u, w, r0 + k]
+                m[k, k] = -s.scratch.cm[u, w, r0 + k]
     return m
 
 
@@ -149,40 +149,40 @@ def inverse_definite(s, a, sign):
 def factorize(s, u, w):
     """D^-1 and G of every node of world w at substep u (tree_dinv, tree_g [u, w, node])."""
     for k in range(s.n_tree):
-        i = s.tree_order[k]
-        s.tree_d[w, i] = diagonal_block(s, u, w, i)
+        i = s.model.tree_order[k]
+        s.scratch.tree_d[w, i] = diagonal_block(s, u, w, i)
     for k in range(s.n_tree):
-        i = s.tree_order[k]
+        i = s.model.tree_order[k]
         sign = 1.0
         if i >= s.n_bodies:
             sign = -1.0
-        dinv = inverse_definite(s, s.tree_d[w, i], sign)
-        s.tree_dinv[u, w, i] = dinv
-        p = s.node_parent[i]
+        dinv = inverse_definite(s, s.scratch.tree_d[w, i], sign)
+        s.scratch.tree_dinv[u, w, i] = dinv
+        p = s.model.node_parent[i]
         if p >= 0:
             h = coupling(s, u, w, i, p)
             g = dinv @ h
-            s.tree_g[u, w, i] = g
-            s.tree_d[w, p] = s.tree_d[w, p] - h.transpose() @ g
+            s.scratch.tree_g[u, w, i] = g
+            s.scratch.tree_d[w, p] = s.scratch.tree_d[w, p] - h.transpose() @ g
 
 
 @ti.func
 def solve(s, u, w):
     """tree_x[w] = H^-1 tree_y[w] with the factors of substep u (tree_y is used up)."""
     for k in range(s.n_tree):
-        i = s.tree_order[k]
-        z = s.tree_dinv[u, w, i] @ s.tree_y[w, i]
-        s.tree_z[w, i] = z
-        p = s.node_parent[i]
+        i = s.model.tree_order[k]
+        z = s.scratch.tree_dinv[u, w, i] @ s.scratch.tree_y[w, i]
+        s.scratch.tree_z[w, i] = z
+        p = s.model.node_parent[i]
         if p >= 0:
-            s.tree_y[w, p] = s.tree_y[w, p] - coupling_t_times(s, u, w, i, p, z)
+            s.scratch.tree_y[w, p] = s.scratch.tree_y[w, p] - coupling_t_times(s, u, w, i, p, z)
     for k in range(s.n_tree):
-        i = s.tree_order[s.n_tree - 1 - k]
-        x = s.tree_z[w, i]
-        p = s.node_parent[i]
+        i = s.model.tree_order[s.n_tree - 1 - k]
+        x = s.scratch.tree_z[w, i]
+        p = s.model.node_parent[i]
         if p >= 0:
-            x = x - s.tree_g[u, w, i] @ s.tree_x[w, p]
-        s.tree_x[w, i] = x
+            x = x - s.scratch.tree_g[u, w, i] @ s.scratch.tree_x[w, p]
+        s.scratch.tree_x[w, i] = x
 
 
 @ti.func
@@ -198,7 +198,7 @@ def impulse_before(s, u, p, w, r):
     """Accumulated impulse of tree row r before projection p of substep u (0 before the first)."""
     lam = 0.0
     if p > 0:
-        lam = s.lamj[u, p - 1, w, r]
+        lam = s.scratch.lamj[u, p - 1, w, r]
     return lam
 
 
@@ -207,45 +207,45 @@ def project(s, u, p, w):
     """Projection p of substep u: the velocities in vin[w] made to satisfy every tree joint's
     rows, written to vproj[u, p, w]; the rows' impulses to lamj[u, p, w]."""
     for k in range(s.n_tree):
-        s.tree_y[w, s.tree_order[k]] = ti.Vector.zero(s.real, 6)
+        s.scratch.tree_y[w, s.model.tree_order[k]] = ti.Vector.zero(s.real, 6)
     for j in range(s.n_joints):
-        if s.joint_in_tree[j]:
-            a, b = s.joint_parent[j], s.joint_child[j]
-            va, vb = body_or_zero(s.vin, w, a), s.vin[w, b]
-            r0, d = s.joint_row0[j], s.joint_nrows[j]
+        if s.model.joint_in_tree[j]:
+            a, b = s.model.joint_parent[j], s.model.joint_child[j]
+            va, vb = body_or_zero(s.scratch.vin, w, a), s.scratch.vin[w, b]
+            r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
             y = ti.Vector.zero(s.real, 6)
             for k in ti.static(range(6)):
                 if k < d:
                     r = r0 + k
                     y[k] = (
-                        s.vt[u, w, r]
-                        - s.ja[u, w, r].dot(va)
-                        - s.jb[u, w, r].dot(vb)
-                        - s.cm[u, w, r] * impulse_before(s, u, p, w, r)
+                        s.scratch.vt[u, w, r]
+                        - s.scratch.ja[u, w, r].dot(va)
+                        - s.scratch.jb[u, w, r].dot(vb)
+                        - s.scratch.cm[u, w, r] * impulse_before(s, u, p, w, r)
                     )
-            s.tree_y[w, s.n_bodies + j] = y
+            s.scratch.tree_y[w, s.n_bodies + j] = y
     solve(s, u, w)
     for n in range(s.n_bodies):
-        s.vproj[u, p, w, n] = s.vin[w, n] + s.tree_x[w, n]
+        s.scratch.vproj[u, p, w, n] = s.scratch.vin[w, n] + s.scratch.tree_x[w, n]
     for j in range(s.n_joints):
-        if s.joint_in_tree[j]:
-            mu = s.tree_x[w, s.n_bodies + j]
-            r0, d = s.joint_row0[j], s.joint_nrows[j]
+        if s.model.joint_in_tree[j]:
+            mu = s.scratch.tree_x[w, s.n_bodies + j]
+            r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
             for k in ti.static(range(6)):
                 if k < d:
-                    s.lamj[u, p, w, r0 + k] = impulse_before(s, u, p, w, r0 + k) - mu[k]
+                    s.scratch.lamj[u, p, w, r0 + k] = impulse_before(s, u, p, w, r0 + k) - mu[k]
 
 
 @ti.func
 def mass_block_adjoint(s, u, w, n, x, ybar):
     """Accumulate Hbar = -ybar x^T on body n's mass block (bmass, iw of substep u) for a
     solution x = H^-1 y whose body part is x and adjoint solve ybar = H^-1 xbar."""
-    s.bmass.grad[u, w, n] = s.bmass.grad[u, w, n] - (
+    s.scratch.bmass.grad[u, w, n] = s.scratch.bmass.grad[u, w, n] - (
         ybar[0] * x[0] + ybar[1] * x[1] + ybar[2] * x[2]
     )
     ya = ti.Vector([ybar[3], ybar[4], ybar[5]])
     xa = ti.Vector([x[3], x[4], x[5]])
-    s.iw.grad[u, w, n] = s.iw.grad[u, w, n] - ya.outer_product(xa)
+    s.scratch.iw.grad[u, w, n] = s.scratch.iw.grad[u, w, n] - ya.outer_product(xa)
 
 
 @ti.func
@@ -256,52 +256,58 @@ def project_adjoint(s, u, p, w):
     of the mass blocks (bmass, iw) of substep u accumulated into their .grad."""
     nb = s.n_bodies
     for k in range(s.n_tree):  # xbar: the adjoint of the solution [dv; mu]
-        i = s.tree_order[k]
+        i = s.model.tree_order[k]
         if i < nb:
-            s.tree_y[w, i] = s.vbar[w, i]
+            s.scratch.tree_y[w, i] = s.scratch.vbar[w, i]
         else:
             j = i - nb
-            r0, d = s.joint_row0[j], s.joint_nrows[j]
+            r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
             y = ti.Vector.zero(s.real, 6)
             for kk in ti.static(range(6)):
                 if kk < d:
-                    y[kk] = -s.lam_bar[w, r0 + kk]
-            s.tree_y[w, i] = y
+                    y[kk] = -s.scratch.lam_bar[w, r0 + kk]
+            s.scratch.tree_y[w, i] = y
     solve(s, u, w)  # tree_x = ybar = H^-1 xbar
     for n in range(nb):  # x = dv
-        mass_block_adjoint(s, u, w, n, s.vproj[u, p, w, n] - s.vin[w, n], s.tree_x[w, n])
+        mass_block_adjoint(
+            s, u, w, n, s.scratch.vproj[u, p, w, n] - s.scratch.vin[w, n], s.scratch.tree_x[w, n]
+        )
     for j in range(s.n_joints):
-        if s.joint_in_tree[j]:
-            a, b = s.joint_parent[j], s.joint_child[j]
-            va, vb = body_or_zero(s.vin, w, a), s.vin[w, b]
+        if s.model.joint_in_tree[j]:
+            a, b = s.model.joint_parent[j], s.model.joint_child[j]
+            va, vb = body_or_zero(s.scratch.vin, w, a), s.scratch.vin[w, b]
             dva = ti.Vector.zero(s.real, 6)
             yba = ti.Vector.zero(s.real, 6)
             if a >= 0:
-                dva = s.vproj[u, p, w, a] - s.vin[w, a]
-                yba = s.tree_x[w, a]
-            dvb = s.vproj[u, p, w, b] - s.vin[w, b]
-            ybb = s.tree_x[w, b]
-            yj = s.tree_x[w, nb + j]
-            r0, d = s.joint_row0[j], s.joint_nrows[j]
+                dva = s.scratch.vproj[u, p, w, a] - s.scratch.vin[w, a]
+                yba = s.scratch.tree_x[w, a]
+            dvb = s.scratch.vproj[u, p, w, b] - s.scratch.vin[w, b]
+            ybb = s.scratch.tree_x[w, b]
+            yj = s.scratch.tree_x[w, nb + j]
+            r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
             gva = ti.Vector.zero(s.real, 6)
             gvb = ti.Vector.zero(s.real, 6)
             for k in ti.static(range(6)):
                 if k < d:
                     r = r0 + k
                     before = impulse_before(s, u, p, w, r)
-                    mu = before - s.lamj[u, p, w, r]
+                    mu = before - s.scratch.lamj[u, p, w, r]
                     # H blocks (J on both off-diagonal sides, -cm on the diagonal)
-                    s.ja.grad[u, w, r] = s.ja.grad[u, w, r] + (
+                    s.scratch.ja.grad[u, w, r] = s.scratch.ja.grad[u, w, r] + (
                         -(yj[k] * dva + mu * yba) - yj[k] * va
                     )
-                    s.jb.grad[u, w, r] = s.jb.grad[u, w, r] + (
+                    s.scratch.jb.grad[u, w, r] = s.scratch.jb.grad[u, w, r] + (
                         -(yj[k] * dvb + mu * ybb) - yj[k] * vb
                     )
-                    s.cm.grad[u, w, r] = s.cm.grad[u, w, r] + (yj[k] * mu - yj[k] * before)
-                    s.vt.grad[u, w, r] = s.vt.grad[u, w, r] + yj[k]
-                    gva -= yj[k] * s.ja[u, w, r]
-                    gvb -= yj[k] * s.jb[u, w, r]
-                    s.lam_bar[w, r] = s.lam_bar[w, r] - s.cm[u, w, r] * yj[k]
+                    s.scratch.cm.grad[u, w, r] = s.scratch.cm.grad[u, w, r] + (
+                        yj[k] * mu - yj[k] * before
+                    )
+                    s.scratch.vt.grad[u, w, r] = s.scratch.vt.grad[u, w, r] + yj[k]
+                    gva -= yj[k] * s.scratch.ja[u, w, r]
+                    gvb -= yj[k] * s.scratch.jb[u, w, r]
+                    s.scratch.lam_bar[w, r] = (
+                        s.scratch.lam_bar[w, r] - s.scratch.cm[u, w, r] * yj[k]
+                    )
             if a >= 0:
-                s.vbar[w, a] = s.vbar[w, a] + gva
-            s.vbar[w, b] = s.vbar[w, b] + gvb
+                s.scratch.vbar[w, a] = s.scratch.vbar[w, a] + gva
+            s.scratch.vbar[w, b] = s.scratch.vbar[w, b] + gvb

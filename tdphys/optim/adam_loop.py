@@ -116,7 +116,7 @@ def train_adam(
 def _clipped_share(sim) -> float:
     """The share of the last rollout's motor commands (every step, world and motor) outside
     their motor's `range`, which the motor clips: they get no gradient from the physics."""
-    u = sim.ctrl.to_numpy()[:, :, : sim.n_motors]
+    u = sim.control.ctrl.to_numpy()[:, :, : sim.n_motors]
     lo, hi = sim.get_param("motor_ctrl_lo"), sim.get_param("motor_ctrl_hi")
     return float(np.mean((u < lo[None]) | (u > hi[None])))
 

@@ -145,7 +145,10 @@ def trajectory(result, path: Path) -> Path:
     world_trajectory(result.sim, result.experiment.robot, path, result.task.target_point())
     # the commands of that rollout, (T, M): `tdphys view ROBOT.yaml --controls` replays them
     sim = result.sim
-    write_npy(path.parent / "controls.npy", sim.ctrl.to_numpy()[:, 0, : sim.n_motors].astype(float))
+    write_npy(
+        path.parent / "controls.npy",
+        sim.control.ctrl.to_numpy()[:, 0, : sim.n_motors].astype(float),
+    )
     return path
 
 
@@ -165,7 +168,7 @@ def world_trajectory(sim, robot_path: str, path: Path, target=None) -> Path:
             **traj,
             "robot_path": robot_path,
             "robot_yaml": Path(robot_path).read_text(),
-            "com_offset": sim.com.to_numpy()[:1],
+            "com_offset": sim.model.com.to_numpy()[:1],
             **extra,
         },
     )

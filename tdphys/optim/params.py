@@ -32,7 +32,7 @@ from ..model.yamlread import (
 
 @dataclass(frozen=True)
 class Trainable:
-    """One trainable Simulation parameter (see engine/simulation.py PARAM_DOCS).
+    """One trainable Simulation parameter (see engine/fields.py PARAM_DOCS).
 
     name: parameter name; init: initial value broadcast to the parameter's per-world shape
     (None: the robot's value); scale: parameter units per optimiser unit, one number or one
@@ -72,7 +72,7 @@ def parse_trainable(at: At) -> tuple[Trainable, ...]:
     m = Map(at, "trainable")
     if not m.names():
         raise at.error("no trainable parameters", "name at least one, e.g. `init_vel: {}`")
-    from ..engine.simulation import SOLVER_PARAMS
+    from ..engine.fields import SOLVER_PARAMS
 
     out = []
     for name in _parameter_names(m):
@@ -150,7 +150,7 @@ def _scale(at: At):
 
 def _parameter_names(m: Map) -> list[str]:
     """The keys of mapping m, each a Simulation parameter name (else a did-you-mean error)."""
-    from ..engine.simulation import PARAM_DOCS  # the parameter names (no Taichi launch)
+    from ..engine.fields import PARAM_DOCS  # the parameter names (no Taichi launch)
 
     for name in m.names():
         if name not in PARAM_DOCS:

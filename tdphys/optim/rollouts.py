@@ -55,7 +55,7 @@ def start_sampler(exp, robot, sim) -> Starts | None:
     if exp.task.starts is None:
         return None
     sim.start()  # the centres of mass
-    return Starts(robot, exp.task.starts, sim.com.to_numpy()[0])
+    return Starts(robot, exp.task.starts, sim.model.com.to_numpy()[0])
 
 
 def next_starts(sim, starts: Starts, k: int, repeat: int = 1) -> None:

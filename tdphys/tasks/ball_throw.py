@@ -72,7 +72,11 @@ class BallThrow(Task):
         ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b in range(self.sim.batch):  # every statement inside the loop (engine-notes 6)
             T = self.sim.steps
-            p, v, om = self.sim.pos[T, b, 0], self.sim.vel[T, b, 0], self.sim.omega[T, b, 0]
+            p, v, om = (
+                self.sim.state.pos[T, b, 0],
+                self.sim.state.vel[T, b, 0],
+                self.sim.state.omega[T, b, 0],
+            )
             dx, dy = p[0] - self.tx, p[1] - self.ty
             r2 = self.radius * self.radius
             lw = dx * dx + dy * dy + self.w * (v.dot(v) + r2 * om.dot(om))

@@ -198,7 +198,7 @@ class ControlCost:
     def _control_cost_kernel(self):
         ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t, m in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_motors):
-            u = self.sim.ctrl[t, b, m]
+            u = self.sim.control.ctrl[t, b, m]
             lw = self._control_weight[None] * u * u / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self.share())
@@ -218,14 +218,16 @@ class EffectorPoint:
     def effector_at(self, t, b):
         n = ti.static(self.effector[0])
         p = ti.Vector(self.effector[1], dt=self.sim.real)
-        return self.sim.pos[t, b, n] + quat_rotate(self.sim.quat[t, b, n], p - self.sim.com[b, n])
+        return self.sim.state.pos[t, b, n] + quat_rotate(
+            self.sim.state.quat[t, b, n], p - self.sim.model.com[b, n]
+        )
 
     def effector_path(self) -> np.ndarray:
         """(T+1, B, 3) [m] world positions of the effector point."""
         n, point = self.effector
         poses = self.sim.poses()
         pos, quat = poses["pos"][:, :, n].astype(float), poses["quat"][:, :, n].astype(float)
-        com = self.sim.com.to_numpy()[:, n].astype(float)
+        com = self.sim.model.com.to_numpy()[:, n].astype(float)
         return pos + rotate(quat, np.asarray(point) - com[None])
 
 

@@ -127,7 +127,7 @@ class Gait(ControlCost, Task):
     def loss_kernel(self):
         ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
-            v = self.sim.vel[t + 1, b, self.body]
+            v = self.sim.state.vel[t + 1, b, self.body]
             lw = -(v[0] * self.dx + v[1] * self.dy) / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self.share())

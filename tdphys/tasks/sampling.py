@@ -154,7 +154,7 @@ def check_starts(starts: RandomStarts, robot, file: str, robot_path: str, key: s
 
 class Starts:
     """Draws random initial states for a robot. `com` (N, 3) [m] is every body's centre of
-    mass in its body frame (Simulation.com after start())."""
+    mass in its body frame (Simulation.model.com after start())."""
 
     def __init__(self, robot, starts: RandomStarts, com: np.ndarray):
         self.robot, self.spec = robot, starts

@@ -141,7 +141,7 @@ class SwingUp(EffectorPoint, ControlCost, Task):
         self.home = None
         if self.config.home_body:
             n = body_index(self.sim, self.config.home_body, "task.home.body")
-            hx, hy = (float(c) for c in self.sim.pos.to_numpy()[0, 0, n, :2])
+            hx, hy = (float(c) for c in self.sim.state.pos.to_numpy()[0, 0, n, :2])
             self.home = (n, hx, hy, float(self.config.home_cost))
 
     @ti.kernel
@@ -167,7 +167,7 @@ class SwingUp(EffectorPoint, ControlCost, Task):
         ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t in ti.ndrange(self.sim.batch, self.sim.steps):
             n, hx, hy, c = ti.static(self.home)
-            p = self.sim.pos[t + 1, b, n]
+            p = self.sim.state.pos[t + 1, b, n]
             dx, dy = p[0] - hx, p[1] - hy
             lw = c * (dx * dx + dy * dy) / self.sim.steps
             self.world_loss[b] += lw

@@ -80,7 +80,7 @@ class SystemIdentification(Task):
             self.truth[name] = full[0][index[1:]] if full.ndim > 1 else full[0]
             sim.set_param(name, full)
         sim.rollout(check=True)
-        self.recorded.copy_from(sim.pos)
+        self.recorded.copy_from(sim.state.pos)
         for name, value in saved.items():
             sim.set_param(name, value)
 
@@ -88,7 +88,7 @@ class SystemIdentification(Task):
     def loss_kernel(self):
         ti.loop_config(serialize=self.sim.backend.ordered_sums)  # tasks/base.py docstring
         for b, t, n in ti.ndrange(self.sim.batch, self.sim.steps, self.sim.n_bodies):
-            d = self.sim.pos[t + 1, b, n] - self.recorded[t + 1, b, n]
+            d = self.sim.state.pos[t + 1, b, n] - self.recorded[t + 1, b, n]
             lw = d.dot(d) / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw

@@ -116,7 +116,7 @@ class LiveTrajectory(Trajectory):
             label=label,
         )
         sim.start()
-        self.com_offset = sim.com.to_numpy().astype(float)
+        self.com_offset = sim.model.com.to_numpy().astype(float)
         if sim.n_points:
             self.contact_pos = np.zeros((T + 1, B, sim.n_points, 3))
             self.contact_force = np.zeros((T + 1, B, sim.n_points, 3))
@@ -125,11 +125,11 @@ class LiveTrajectory(Trajectory):
         self._store(0)
 
     def _store(self, k: int) -> None:
-        self.pos[k] = self._copy(self.sim.pos, k)
-        self.quat[k] = self._copy(self.sim.quat, k)
+        self.pos[k] = self._copy(self.sim.state.pos, k)
+        self.quat[k] = self._copy(self.sim.state.quat, k)
         if self.contact_pos is not None:
-            self.contact_pos[k] = self._copy(self.sim.point_pos, k)
-            self.contact_force[k] = self._copy(self.sim.point_force, k)
+            self.contact_pos[k] = self._copy(self.sim.state.point_pos, k)
+            self.contact_force[k] = self._copy(self.sim.state.point_force, k)
         self.ready = k + 1
 
     def extend(self, upto: int, budget_s: float | None = None) -> int:

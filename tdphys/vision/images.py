@@ -207,7 +207,8 @@ class _PoseState:
         N, S = self.n_bodies, max(self.n_shapes, 1)
         self.pos = backend.vector(3, (capacity, 1, N), grad=False)
         self.quat = backend.vector(4, (capacity, 1, N), grad=False)
-        self.state = self  # the poses per step, where a Simulation keeps them
+        # where a Simulation keeps them: the poses per step, the shapes and their parameters
+        self.state = self.model = self
         self.com = backend.vector(3, (1, N), grad=False)
         self.shape_kind, self.shape_body = backend.int_field(S), backend.int_field(S)
         for name, n in self.PARAMS.items():

@@ -174,8 +174,8 @@ class Renderer:
         q = ti.Vector(self.cam.quat, dt=self.sim.real)
         if ti.static(self.body >= 0):
             n = ti.static(self.body)
-            qb = self.sim.quat[t, b, n]
-            o = self.sim.pos[t, b, n] + quat_rotate(qb, o - self.sim.com[b, n])
+            qb = self.sim.state.quat[t, b, n]
+            o = self.sim.state.pos[t, b, n] + quat_rotate(qb, o - self.sim.model.com[b, n])
             q = quat_mul(qb, q)
         u = x + 0.5 - 0.5 * self.cam.width
         v = 0.5 * self.cam.height - (y + 0.5)
@@ -496,26 +496,31 @@ class Renderer:
     @ti.func
     def shape_layer(self, t, b, k, o, d, t_star):
         c, q = shape_pose(self.sim, self.sim.state, t, b, k)
-        kind = self.sim.shape_kind[k]
+        kind = self.sim.model.shape_kind[k]
         s, depth, normal = BIG, BIG, -d
         uv = ti.Vector([0.0, 0.0], dt=self.sim.real)
         if kind == L.S_SPHERE:
-            s, depth, normal, uv = self.sphere_layer(c, q, self.sim.shape_radius[b, k], o, d)
+            s, depth, normal, uv = self.sphere_layer(c, q, self.sim.model.shape_radius[b, k], o, d)
         elif kind == L.S_CAPSULE:
             s, depth, normal, uv = self.capsule_layer(
-                c, q, self.sim.shape_radius[b, k], self.sim.shape_half_length[b, k], o, d
+                c,
+                q,
+                self.sim.model.shape_radius[b, k],
+                self.sim.model.shape_half_length[b, k],
+                o,
+                d,
             )
         elif kind == L.S_BOX:
             s, depth, normal, uv = self.box_layer(
-                c, q, self.sim.shape_half_extents[b, k], o, d, t_star
+                c, q, self.sim.model.shape_half_extents[b, k], o, d, t_star
             )
         if ti.static(L.S_CYLINDER in self.kinds):
             if kind == L.S_CYLINDER:
                 s, depth, normal, uv = self.cylinder_layer(
                     c,
                     q,
-                    self.sim.shape_radius[b, k],
-                    self.sim.shape_half_length[b, k],
+                    self.sim.model.shape_radius[b, k],
+                    self.sim.model.shape_half_length[b, k],
                     o,
                     d,
                     t_star,
@@ -523,7 +528,7 @@ class Renderer:
         if ti.static(L.S_PLANE in self.kinds):
             if kind == L.S_PLANE:
                 s, depth, normal, uv = self.plane_layer(
-                    c, q, self.sim.shape_half_extents[b, k], o, d
+                    c, q, self.sim.model.shape_half_extents[b, k], o, d
                 )
         # the ordering depth: the entry on a hit; on a miss the closest approach pushed back
         # by ORDER_SLOPE s, which is continuous with the entry at s = 0 and puts the nearer
@@ -542,11 +547,11 @@ class Renderer:
         """Whether shape k's texture is clamped to its edge along u and along v: a box face's
         both ways; a round shape's along v (u goes around); a plane's along a bounded axis,
         repeating along an unbounded one."""
-        kind = self.sim.shape_kind[k]
+        kind = self.sim.model.shape_kind[k]
         clamp_u, clamp_v = kind == L.S_BOX, True
         if ti.static(L.S_PLANE in self.kinds):
             if kind == L.S_PLANE:
-                half = self.sim.shape_half_extents[b, k]  # a local copy (kernel_rules)
+                half = self.sim.model.shape_half_extents[b, k]  # a local copy (kernel_rules)
                 clamp_u, clamp_v = half[0] > 0.0, half[1] > 0.0
         return clamp_u, clamp_v
 
@@ -589,12 +594,12 @@ class Renderer:
         approach, min over the ray of the solid's SDF (golden-section search, the SDF being
         convex), where the ray misses it."""
         for b, y, x, k in ti.ndrange(self.sim.batch, self.height, self.width, self.n_shapes):
-            kind = self.sim.shape_kind[k]
+            kind = self.sim.model.shape_kind[k]
             if kind == L.S_BOX or kind == L.S_CYLINDER:
                 o, d = self.ray(t, b, y, x)
                 c, q = shape_pose(self.sim, self.sim.state, t, b, k)
-                half = self.sim.shape_half_extents[b, k]
-                r, h = self.sim.shape_radius[b, k], self.sim.shape_half_length[b, k]
+                half = self.sim.model.shape_half_extents[b, k]
+                r, h = self.sim.model.shape_radius[b, k], self.sim.model.shape_half_length[b, k]
                 if kind == L.S_CYLINDER:
                     half = ti.Vector([r, r, h])
                 ol, dl = quat_rotate_inv(q, o - c), quat_rotate_inv(q, d)

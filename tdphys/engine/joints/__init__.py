@@ -64,7 +64,7 @@ def pins_anchor(code: int) -> bool:
 def row(s, st: ti.template(), i, w, r, code: ti.template()):
     """(ja, jb, C) of structural row r, of row kind `code` (compile time), in the poses st
     at index i (Simulation.sub at a substep, or Simulation.drift); common.py."""
-    j, k = s.row_idx[r], s.row_sub[r]
+    j, k = s.model.row_idx[r], s.model.row_sub[r]
     qp, qc, rp, rc, d = common.joint_frames(s, st, i, w, j)
     return ti.static(ROW_KINDS[code].function)(s, w, j, k, qp, qc, rp, rc, d)
 
@@ -72,7 +72,7 @@ def row(s, st: ti.template(), i, w, r, code: ti.template()):
 @ti.func
 def _kind_coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     """The coordinate function of joint j's kind at the frames given (common.py)."""
-    kind = s.joint_kind[j]
+    kind = s.model.joint_kind[j]
     q, ja, jb = 0.0, ti.Vector([0.0] * 6), ti.Vector([0.0] * 6)
     for code in ti.static(range(len(KINDS))):
         if ti.static(KINDS[code].N_AXES > 0):

@@ -24,6 +24,6 @@ def coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     vector of qp^-1 qc rel_quat^-1 along the parent's axis; J = (0, -a | 0, a), a the axis
     in the world."""
     zero = ti.Vector([0.0, 0.0, 0.0])
-    ax = quat_rotate(qp, s.axis_p[w, j, axis])
-    rel = quat_mul(quat_mul(quat_conj(qp), qc), quat_conj(s.rel_quat[w, j]))
-    return rotation_vector(rel).dot(s.axis_p[w, j, axis]), six(zero, -ax), six(zero, ax)
+    ax = quat_rotate(qp, s.model.axis_p[w, j, axis])
+    rel = quat_mul(quat_mul(quat_conj(qp), qc), quat_conj(s.model.rel_quat[w, j]))
+    return rotation_vector(rel).dot(s.model.axis_p[w, j, axis]), six(zero, -ax), six(zero, ax)

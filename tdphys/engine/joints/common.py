@@ -33,20 +33,20 @@ class RowKind:
 @ti.func
 def joint_frames(s, st: ti.template(), i, w, j):
     """(qp, qc, rp, rc, d) of joint j in the poses st at index i (module docstring)."""
-    xp, qp, comp = body_frame(s, st, i, w, s.joint_parent[j])
-    xc, qc, comc = body_frame(s, st, i, w, s.joint_child[j])
-    rp = quat_rotate(qp, s.anchor_p[w, j] - comp)
-    rc = quat_rotate(qc, s.anchor_c[w, j] - comc)
+    xp, qp, comp = body_frame(s, st, i, w, s.model.joint_parent[j])
+    xc, qc, comc = body_frame(s, st, i, w, s.model.joint_child[j])
+    rp = quat_rotate(qp, s.model.anchor_p[w, j] - comp)
+    rc = quat_rotate(qc, s.model.anchor_c[w, j] - comc)
     return qp, qc, rp, rc, (xc + rc) - (xp + rp)
 
 
 @ti.func
 def joint_frames_ahead(s, st: ti.template(), i, w, j, h):
     """joint_frames a time h [s] later, each body moved along its velocity (first order)."""
-    xp, qp, comp = body_frame_ahead(s, st, i, w, s.joint_parent[j], h)
-    xc, qc, comc = body_frame_ahead(s, st, i, w, s.joint_child[j], h)
-    rp = quat_rotate(qp, s.anchor_p[w, j] - comp)
-    rc = quat_rotate(qc, s.anchor_c[w, j] - comc)
+    xp, qp, comp = body_frame_ahead(s, st, i, w, s.model.joint_parent[j], h)
+    xc, qc, comc = body_frame_ahead(s, st, i, w, s.model.joint_child[j], h)
+    rp = quat_rotate(qp, s.model.anchor_p[w, j] - comp)
+    rc = quat_rotate(qc, s.model.anchor_c[w, j] - comc)
     return qp, qc, rp, rc, (xc + rc) - (xp + rp)
 
 
@@ -65,7 +65,7 @@ def angular_lock_row(s, w, j, k, qp, qc, rp, rc, d):
     J = (0, -e_k | 0, e_k)."""
     zero = ti.Vector([0.0, 0.0, 0.0])
     e = unit(k)
-    err = quat_mul(qc, quat_conj(quat_mul(qp, s.rel_quat[w, j])))
+    err = quat_mul(qc, quat_conj(quat_mul(qp, s.model.rel_quat[w, j])))
     return six(zero, -e), six(zero, e), rotation_vector(err).dot(e)
 
 
@@ -77,8 +77,8 @@ ANGULAR_LOCK = RowKind("angular lock", angular_lock_row)
 def normal_pair(s, w, j, k, qp):
     """(parent's axis 0, u_k) in the world: u_0 the parent's reference vector for axis 0,
     u_1 = axis 0 x u_0; together they span the plane perpendicular to the axis."""
-    ap = quat_rotate(qp, s.axis_p[w, j, 0])
-    u0 = quat_rotate(qp, s.perp_p[w, j, 0])
+    ap = quat_rotate(qp, s.model.axis_p[w, j, 0])
+    u0 = quat_rotate(qp, s.model.perp_p[w, j, 0])
     perp = u0 if k == 0 else ap.cross(u0)
     return ap, perp
 
@@ -89,8 +89,8 @@ def angle_about(s, w, j, axis, qp, qc, ax):
     parent's and the child's reference vectors for `axis`, measured about ax (0 at the
     initial pose); its rate is J v with J = (0, -ax | 0, ax)."""
     zero = ti.Vector([0.0, 0.0, 0.0])
-    pp = quat_rotate(qp, s.perp_p[w, j, axis])
-    pc = quat_rotate(qc, s.perp_c[w, j, axis])
+    pp = quat_rotate(qp, s.model.perp_p[w, j, axis])
+    pc = quat_rotate(qc, s.model.perp_c[w, j, axis])
     return ti.atan2(pp.cross(pc).dot(ax), pp.dot(pc)), six(zero, -ax), six(zero, ax)
 
 

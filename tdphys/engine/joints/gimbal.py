@@ -32,10 +32,10 @@ references = common.perpendicular_references
 @ti.func
 def coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     """(q [rad], ja, jb) of hinge `axis` (0, 1, 2): the module docstring."""
-    a0, a1, a2 = s.axis_p[w, j, 0], s.axis_p[w, j, 1], s.axis_p[w, j, 2]
+    a0, a1, a2 = s.model.axis_p[w, j, 0], s.model.axis_p[w, j, 1], s.model.axis_p[w, j, 2]
     n = a0.cross(a1)
     sign = 1.0 if n.dot(a2) >= 0.0 else -1.0
-    rel = quat_mul(quat_mul(quat_conj(qp), qc), quat_conj(s.rel_quat[w, j]))
+    rel = quat_mul(quat_mul(quat_conj(qp), qc), quat_conj(s.model.rel_quat[w, j]))
     turn = quat_to_matrix(rel)  # D, parent frame
     m00, m01, m02 = a0.dot(turn @ a0), a0.dot(turn @ a1), a0.dot(turn @ n)
     m12, m22 = a1.dot(turn @ n), n.dot(turn @ n)

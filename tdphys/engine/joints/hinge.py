@@ -23,7 +23,7 @@ def angle_row(s, w, j, k, qp, qc, rp, rc, d):
     """(ja, jb, C) of angular row k (0, 1); module docstring."""
     zero = ti.Vector([0.0, 0.0, 0.0])
     _ap, perp = common.normal_pair(s, w, j, k, qp)
-    ac = quat_rotate(qc, s.axis_c[w, j, 0])
+    ac = quat_rotate(qc, s.model.axis_c[w, j, 0])
     return six(zero, perp.cross(ac)), six(zero, ac.cross(perp)), ac.dot(perp)
 
 
@@ -34,4 +34,4 @@ ROWS = ((common.POINT, 3), (ANGLE, 2))
 @ti.func
 def coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     """(q [rad], ja, jb): the angle about the parent's axis (common.angle_about)."""
-    return common.angle_about(s, w, j, axis, qp, qc, quat_rotate(qp, s.axis_p[w, j, axis]))
+    return common.angle_about(s, w, j, axis, qp, qc, quat_rotate(qp, s.model.axis_p[w, j, axis]))

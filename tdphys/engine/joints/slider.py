@@ -35,5 +35,5 @@ ROWS = ((common.ANGULAR_LOCK, 3), (LINEAR, 2))
 def coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     """(q [m], ja, jb): q = a . d along the parent's axis a (world);
     J = (-a, -(r_p + d) x a | a, r_c x a)."""
-    ax = quat_rotate(qp, s.axis_p[w, j, axis])
+    ax = quat_rotate(qp, s.model.axis_p[w, j, axis])
     return ax.dot(d), six(-ax, -(rp + d).cross(ax)), six(ax, rc.cross(ax))

@@ -29,8 +29,8 @@ def references(axes: list) -> list:
 def angle_row(s, w, j, k, qp, qc, rp, rc, d):
     """(ja, jb, C) of the angular row; module docstring."""
     zero = ti.Vector([0.0, 0.0, 0.0])
-    ap = quat_rotate(qp, s.axis_p[w, j, 0])
-    a2 = quat_rotate(qc, s.axis_c[w, j, 1])
+    ap = quat_rotate(qp, s.model.axis_p[w, j, 0])
+    a2 = quat_rotate(qc, s.model.axis_c[w, j, 1])
     n = ap.cross(a2)
     return six(zero, n), six(zero, -n), ap.dot(a2)
 
@@ -43,7 +43,7 @@ ROWS = ((common.POINT, 3), (ANGLE, 1))
 def coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     """(q [rad], ja, jb): the angle about the axis (common.angle_about), axis 1 in the
     child's frame."""
-    ax = quat_rotate(qp, s.axis_p[w, j, axis])
+    ax = quat_rotate(qp, s.model.axis_p[w, j, axis])
     if axis == CHILD_AXIS:
-        ax = quat_rotate(qc, s.axis_c[w, j, axis])
+        ax = quat_rotate(qc, s.model.axis_c[w, j, axis])
     return common.angle_about(s, w, j, axis, qp, qc, ax)
