@@ -56,9 +56,9 @@ def test_findings_name_reads_in_run_time_branches_only():
     def names(fn):
         return sorted({f.code for f in kernel_rules.findings(fn)})
 
-    assert names(_unsafe_loss) == ["sim_ref[0].vel[t, 0, 0][2]"]
-    assert names(_unsafe_via_func) == ["sim_ref[0].vel[t, 0, 0].z"]
-    assert names(_unsafe_ifexp) == ["sim_ref[0].vel[t, 0, 0][2]"]
+    assert names(_unsafe_loss) == ["sim_ref[0].state.vel[t, 0, 0][2]"]
+    assert names(_unsafe_via_func) == ["sim_ref[0].state.vel[t, 0, 0].z"]
+    assert names(_unsafe_ifexp) == ["sim_ref[0].state.vel[t, 0, 0][2]"]
     assert names(_safe_loss) == [] and names(_safe_outside_branch) == []
     assert names(_static_branch) == []
 
@@ -68,14 +68,14 @@ sim_ref = [None]  # the simulation the module-level kernels below read
 
 @ti.func
 def _vz(t):
-    return sim_ref[0].vel[t, 0, 0].z
+    return sim_ref[0].state.vel[t, 0, 0].z
 
 
 @ti.kernel
 def _unsafe_loss():
     for t in range(T):
         if t % 2 == 0:
-            sim_ref[0].loss[None] += sim_ref[0].vel[t, 0, 0][2] ** 2
+            sim_ref[0].loss[None] += sim_ref[0].state.vel[t, 0, 0][2] ** 2
 
 
 @ti.kernel
@@ -88,21 +88,21 @@ def _unsafe_via_func():
 @ti.kernel
 def _unsafe_ifexp():
     for t in range(T):
-        sim_ref[0].loss[None] += sim_ref[0].vel[t, 0, 0][2] ** 2 if t % 2 == 0 else 0.0
+        sim_ref[0].loss[None] += sim_ref[0].state.vel[t, 0, 0][2] ** 2 if t % 2 == 0 else 0.0
 
 
 @ti.kernel
 def _safe_loss():
     for t in range(T):
         if t % 2 == 0:
-            v = sim_ref[0].vel[t, 0, 0]
+            v = sim_ref[0].state.vel[t, 0, 0]
             sim_ref[0].loss[None] += v[2] ** 2
 
 
 @ti.kernel
 def _safe_outside_branch():
     for t in range(T):
-        vz = sim_ref[0].vel[t, 0, 0][2]
+        vz = sim_ref[0].state.vel[t, 0, 0][2]
         sim_ref[0].loss[None] += ti.select(t % 2 == 0, vz**2, 0.0)
 
 
@@ -110,7 +110,7 @@ def _safe_outside_branch():
 def _static_branch():
     for t in range(T):
         if ti.static(T > 1):
-            sim_ref[0].loss[None] += sim_ref[0].vel[t, 0, 0][2] ** 2
+            sim_ref[0].loss[None] += sim_ref[0].state.vel[t, 0, 0][2] ** 2
 
 
 def _expected_grad(sim):
@@ -140,10 +140,10 @@ def test_the_tape_refuses_the_unsafe_read_and_the_safe_one_is_exact(backend64):
     line = 1 + next(
         i
         for i, s in enumerate(Path(__file__).read_text().splitlines())
-        if "+= sim_ref[0].vel[t, 0, 0][2] ** 2" in s and "if" not in s
+        if "+= sim_ref[0].state.vel[t, 0, 0][2] ** 2" in s and "if" not in s
     )
     assert f"{__file__}:{line} in _unsafe_loss" in msg, msg
-    assert "v = sim_ref[0].vel[t, 0, 0]" in msg and "then `v[2]`" in msg, msg
+    assert "v = sim_ref[0].state.vel[t, 0, 0]" in msg and "then `v[2]`" in msg, msg
     assert not np.any(sim.state.vel.grad.to_numpy()), "no backward pass may have run"
     with pytest.raises(kernel_rules.UnsafeKernelError):
         with sim.tape():
