@@ -41,7 +41,7 @@ def simulation_bytes(
     scratch = (
         34 * N
         + 13 * (U + 1) * N  # mass properties, substep poses
-        + U * (23 * N + 10 * P + 32 * R)  # bodies, contacts, rows per substep
+        + U * (32 * N + 10 * P + 32 * R)  # bodies, contacts, rows per substep
         + U * (19 * N + R)  # drifted poses, their projection
         + U * (K + 1) * (R + 6 * N)
     )  # impulses, velocities after projections

@@ -104,24 +104,31 @@ def gyro_column(ib, wb, iw, dt, i: ti.template()):
 
 
 @ti.func
-def apply_inverse_inertia(s, w, n, q, x):
-    """World inverse inertia of body n (orientation q) times world vector x."""
-    return quat_rotate(q, s.model.inertia_inv[w, n] @ quat_rotate_inv(q, x))
+def _in_world(s, q, m):
+    """R m R^T for a body-frame matrix m at orientation q, built column by column from
+    rotations (no matrix-matrix product: those are slow to compile for reverse mode,
+    docs/engine-notes.md)."""
+    out = ti.Matrix.zero(s.real, 3, 3)
+    for k in ti.static(range(3)):
+        e = ti.Vector([0.0, 0.0, 0.0])
+        e[k] = 1.0
+        column = quat_rotate(q, m @ quat_rotate_inv(q, e))
+        for i in ti.static(range(3)):
+            out[i, k] = column[i]
+    return out
 
 
 @ti.func
 def world_inertia(s, q, w, n):
     """Inertia of body n about its centre of mass in world axes [kg m^2] at orientation q,
-    R I R^T, built column by column from rotations (no matrix-matrix product: those are slow
-    to compile for reverse mode, docs/engine-notes.md)."""
-    out = ti.Matrix.zero(s.real, 3, 3)
-    for k in ti.static(range(3)):
-        e = ti.Vector([0.0, 0.0, 0.0])
-        e[k] = 1.0
-        column = quat_rotate(q, s.model.inertia[w, n] @ quat_rotate_inv(q, e))
-        for i in ti.static(range(3)):
-            out[i, k] = column[i]
-    return out
+    R I R^T."""
+    return _in_world(s, q, s.model.inertia[w, n])
+
+
+@ti.func
+def world_inverse_inertia(s, q, w, n):
+    """Its inverse [1/(kg m^2)], R I^-1 R^T."""
+    return _in_world(s, q, s.model.inertia_inv[w, n])
 
 
 GYRO_NEWTON_STEPS = 3  # from w0: error ~ (h |w|)^8 |w|; a fixed count for reverse mode

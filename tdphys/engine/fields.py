@@ -268,9 +268,10 @@ class Scratch:
     Bodies [u, w, n]: sub [u = 0..substeps] the substeps' poses (Poses); drift [u] each
     substep's pose before the position projection (engine/stabilize.py); dx the projection's
     displacement (linear [m], rotation [rad]); inv_mass [1/kg], bmass [kg]; iw [kg m^2] world
-    inertia; vstart [m/s, rad/s] the free velocity (gravity), vwarm the warm start's change of
-    it. Contact points [u, w, i]: c_normal (unit, from a to b), c_point_a, c_point_b [m]
-    witness points, c_sep [m] separation. Rows [u, w, r] (engine/rows.py): ja, jb Jacobian
+    inertia and iw_inv [1/(kg m^2)] its inverse, about the centre of mass; vstart [m/s,
+    rad/s] the free velocity (gravity), vwarm the warm start's change of it. Contact points
+    [u, w, i]: c_normal (unit, from a to b), c_point_a, c_point_b [m] witness points, c_sep
+    [m] separation. Rows [u, w, r] (engine/rows.py): ja, jb Jacobian
     halves; ma, mb their products with the inverse mass; meff effective mass; vt target rate;
     ms, isc softness scales; cm compliance of a soft tree row; lo, hi impulse bounds; mu
     friction coefficient; active 1 or 0 (no gradient); gap [m or rad] a tree row's position
@@ -292,6 +293,7 @@ class Scratch:
         self.gap, self.dx = sca(None, (U, B, R)), vec(6, (U, B, N))
         self.inv_mass, self.bmass = sca(None, (U, B, N)), sca(None, (U, B, N))
         self.iw = ti.Matrix.field(3, 3, real, (U, B, N), needs_grad=True)
+        self.iw_inv = ti.Matrix.field(3, 3, real, (U, B, N), needs_grad=True)
         self.vstart, self.vwarm = vec(6, (U, B, N)), vec(6, (U, B, N))
         self.c_normal, self.c_point_a, self.c_point_b = (vec(3, (U, B, P)) for _ in range(3))
         self.c_sep = sca(None, (U, B, P))

@@ -29,7 +29,7 @@ velocity servo with target 0 and max_force f.
 
 import taichi as ti
 
-from . import bodies, joints
+from . import joints
 from . import layout as L
 from .frames import body_velocity, six
 from .rows import BIG
@@ -44,9 +44,7 @@ def gyro_rate(s, u, w, n):
     out = ti.Vector([0.0] * 6)
     if n >= 0:
         om = s.scratch.sub.omega[u, w, n]
-        spin = bodies.apply_inverse_inertia(
-            s, w, n, s.scratch.sub.quat[u, w, n], om.cross(s.scratch.iw[u, w, n] @ om)
-        )
+        spin = s.scratch.iw_inv[u, w, n] @ om.cross(s.scratch.iw[u, w, n] @ om)
         out = six(ti.Vector([0.0, 0.0, 0.0]), -spin)
     return out
 

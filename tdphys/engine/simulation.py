@@ -322,7 +322,9 @@ class Simulation:
         """Mass block, inverse mass and free velocity of body n at substep u."""
         self.scratch.inv_mass[u, w, n] = 1.0 / self.model.mass[w, n]
         self.scratch.bmass[u, w, n] = self.model.mass[w, n]
-        self.scratch.iw[u, w, n] = bodies.world_inertia(self, self.scratch.sub.quat[u, w, n], w, n)
+        q = self.scratch.sub.quat[u, w, n]
+        self.scratch.iw[u, w, n] = bodies.world_inertia(self, q, w, n)
+        self.scratch.iw_inv[u, w, n] = bodies.world_inverse_inertia(self, q, w, n)
         self.scratch.vstart[u, w, n] = bodies.free_velocity(self, u, w, n)
 
     @ti.func
@@ -342,9 +344,7 @@ class Simulation:
         if n >= 0:
             out = frames.six(
                 frames.lin(j) * self.scratch.inv_mass[u, w, n],
-                bodies.apply_inverse_inertia(
-                    self, w, n, self.scratch.sub.quat[u, w, n], frames.ang(j)
-                ),
+                self.scratch.iw_inv[u, w, n] @ frames.ang(j),
             )
         return out
 
@@ -847,6 +847,7 @@ class Simulation:
                 self.scratch.dx.grad[u, w, n] = zero6
                 self.scratch.inv_mass.grad[u, w, n], self.scratch.bmass.grad[u, w, n] = 0.0, 0.0
                 self.scratch.iw.grad[u, w, n] = zero33
+                self.scratch.iw_inv.grad[u, w, n] = zero33
                 self.scratch.vstart.grad[u, w, n], self.scratch.vwarm.grad[u, w, n] = zero6, zero6
                 for k in range(self.n_sweeps + 1):
                     self.scratch.vproj.grad[u, k, w, n] = zero6
