@@ -24,7 +24,7 @@ def ang(v):
 @ti.func
 def body_frame(s, st: ti.template(), i, w, n):
     """(COM position [m], orientation, local COM [m]) of body n in the poses st at index i
-    (Simulation.state at a step, or Simulation.sub at a substep); the world for n = -1."""
+    (sim.state at a step, or sim.scratch.sub at a substep); the world for n = -1."""
     x = ti.Vector([0.0, 0.0, 0.0])
     q = ti.Vector([1.0, 0.0, 0.0, 0.0])
     com = ti.Vector([0.0, 0.0, 0.0])

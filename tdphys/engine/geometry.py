@@ -36,7 +36,7 @@ RIM_BLEND = 0.01  # [rad] see cylinder_probe
 @ti.func
 def shape_pose(s, st: ti.template(), i, w, shape):
     """World centre [m] and orientation of `shape` in world w, in the poses st at index i
-    (Simulation.state at a step, Simulation.sub at a substep); a world shape's own pose."""
+    (sim.state at a step, sim.scratch.sub at a substep); a world shape's own pose."""
     n = s.model.shape_body[shape]
     c, q = s.model.shape_pos[w, shape], s.model.shape_quat[w, shape]
     if n >= 0:
@@ -332,7 +332,7 @@ def pair_geometry(s, st: ti.template(), u, w, sa, sb, sub, geom: ti.template()):
 @ti.func
 def contact_point(s, st: ti.template(), u, w, i, geom: ti.template()):
     """(n, pa, pb, sep) of contact point i (of geometry `geom`, a compile-time constant) of
-    world w in the poses st at index u (Simulation.sub at a substep, Simulation.state at a
+    world w in the poses st at index u (sim.scratch.sub at a substep, sim.state at a
     step); see the module docstring."""
     sa, sb, sub = s.model.point_shape_a[i], s.model.point_shape_b[i], s.model.point_sub[i]
     n, pa, pb, sep = ti.Vector([0.0, 0.0, 1.0]), ti.Vector([0.0] * 3), ti.Vector([0.0] * 3), 0.0

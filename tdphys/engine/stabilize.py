@@ -3,7 +3,7 @@
 The velocity solve makes J v = 0 hold for the rigid tree joints, but a body moving along a
 curve drifts off its joint by O(h^2) in the substep (a link turning at w drifts by about
 w^2 L h^2 / 2). Removing that drift with a velocity bias in the next substep would add
-kinetic energy; instead the drifted pose x (Simulation.drift) is moved by the smallest
+kinetic energy; instead the drifted pose x (sim.scratch.drift) is moved by the smallest
 mass-weighted displacement dx that makes every rigid tree row's position error C vanish to
 first order, with the substep's factorisation of H (engine/tree.py):
 

@@ -63,7 +63,7 @@ def pins_anchor(code: int) -> bool:
 @ti.func
 def row(s, st: ti.template(), i, w, r, code: ti.template()):
     """(ja, jb, C) of structural row r, of row kind `code` (compile time), in the poses st
-    at index i (Simulation.sub at a substep, or Simulation.drift); common.py."""
+    at index i (sim.scratch.sub at a substep, or sim.scratch.drift); common.py."""
     j, k = s.model.row_idx[r], s.model.row_sub[r]
     qp, qc, rp, rc, d = common.joint_frames(s, st, i, w, j)
     return ti.static(ROW_KINDS[code].function)(s, w, j, k, qp, qc, rp, rc, d)

@@ -2,8 +2,8 @@
 point-to-point and angular-lock rows, and the pieces of rows and coordinates several kinds
 build on.
 
-A joint holds parent a and child b (a = -1: the world). At a pose (Simulation.sub at a
-substep, Simulation.state at a step, Simulation.drift before stabilisation) its frames are
+A joint holds parent a and child b (a = -1: the world). At a pose (sim.scratch.sub at a
+substep, sim.state at a step, sim.scratch.drift before stabilisation) its frames are
 qp, qc (parent and child orientation, body to world), rp, rc [m] (world lever arms from each
 centre of mass to its anchor point) and d = (c - p) [m] (child anchor minus parent anchor,
 world). A structural row is (ja, jb, C): the 6-vector Jacobians (linear then angular, world)
