@@ -56,6 +56,8 @@ GROUPS = {
         "anchor_p",
         "anchor_c",
         "motor_gain",
+        "motor_kp",
+        "motor_kv",
         "motor_max_force",
         "motor_max_velocity",
         "motor_gear",

@@ -42,8 +42,9 @@ def fresh_taichi_per_test(request):
     fresh_taichi_per_module)."""
     from tdphys import backend
 
-    if not request.node.get_closest_marker("taichi_per_module") and backend.running():
-        backend.reset()
+    if not request.node.get_closest_marker("taichi_per_module"):
+        if backend.running():
+            backend.reset()
         if "backend64" in request.fixturenames:  # module-scoped: initialise it again
             backend.init(backend.env_arch("cpu"), "f64")
     yield

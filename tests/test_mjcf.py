@@ -147,7 +147,8 @@ BAD = """<mujoco model="bad">
     </body>
   </worldbody>
   <equality><weld body1="a" body2="b"/></equality>
-  <actuator><position name="servo" joint="j" kp="10"/></actuator>
+  <actuator><general name="servo" joint="j" gainprm="10" biastype="affine" biasprm="0 -5"/>
+  </actuator>
   <sensor><framepos objtype="body" objname="a"/></sensor>
 </mujoco>
 """
@@ -163,8 +164,8 @@ def test_everything_unsupported_is_listed_at_once_with_its_line(tmp_path):
         "line 7 <geom> (unnamed): ellipsoid geoms are not supported",
         ("line 8 <geom> (unnamed): mesh geoms are not supported (pass --approximate"),
         "line 15 <equality> (unnamed): equality constraints",
-        'line 16 <actuator name="servo">: only `motor` actuators',
-        "line 17 <sensor> (unnamed): framepos sensors are not supported",
+        'line 16 <actuator name="servo">: only `motor`, `position` and `velocity` actuators',
+        "line 18 <sensor> (unnamed): framepos sensors are not supported",
     ):
         assert expected in text, text
 

@@ -169,6 +169,33 @@ SPINNING_ARM = """<mujoco model="spinning_arm">
 """
 
 
+SERVOED_ARM = """<mujoco model="servoed_arm">
+  <option timestep="0.001" integrator="RK4"/>
+  <worldbody>
+    <body name="upper" pos="0 0 1">
+      <joint name="shoulder" axis="0 1 0"/>
+      <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.03" mass="1"/>
+      <body name="lower" pos="0.3 0 0">
+        <joint name="elbow" axis="0 1 0"/>
+        <geom type="capsule" fromto="0 0 0 0.25 0 0" size="0.025" mass="0.5"/>
+        <body name="wheel" pos="0.25 0 0">
+          <joint name="spin" axis="1 0 0"/>
+          <geom type="cylinder" fromto="0 0 0 0.02 0 0" size="0.05" mass="0.3"/>
+        </body>
+      </body>
+    </body>
+  </worldbody>
+  <actuator>
+    <position joint="shoulder" kp="40" kv="2" forcerange="-30 30"/>
+    <position joint="elbow" kp="15"/>
+    <velocity joint="spin" kv="0.002"/>
+  </actuator>
+  <keyframe><key qpos="0.8 -0.6 0" qvel="0 1 20"/></keyframe>
+  <sensor><jointpos joint="shoulder"/><jointpos joint="elbow"/><jointpos joint="spin"/></sensor>
+</mujoco>
+"""
+
+
 def joint_paths(tmp_path, name: str, xml: str, steps: int) -> tuple:
     """(MuJoCo's, tdphys's) joint positions [rad], (steps + 1, joints), from the file's first
     keyframe (its pose and velocity) over `steps` steps with no controls; tdphys's hinge
@@ -208,6 +235,7 @@ def joint_paths(tmp_path, name: str, xml: str, steps: int) -> tuple:
     [
         ("gimbal_leg", GIMBAL, ["gimbal", "universal"]),
         ("spinning_arm", SPINNING_ARM, ["hinge"] * 2),
+        ("servoed_arm", SERVOED_ARM, ["hinge"] * 3),
     ],
 )
 def test_jointed_bodies_with_springs_dampers_and_armature_move_as_in_mujoco(
@@ -220,7 +248,11 @@ def test_jointed_bodies_with_springs_dampers_and_armature_move_as_in_mujoco(
     0.003, from tdphys's implicit springs, first order in dt). spinning_arm: an arm yawing at
     3 rad/s with a forearm rolling on it, both with a rotor (armature) of the size of the
     links' own inertia (measured 0.003). A rotor row that ignored the turn of its axis or the
-    bodies' gyroscopic drift after the solve parted from MuJoCo by 0.3-0.4 rad in both."""
+    bodies' gyroscopic drift after the solve parted from MuJoCo by 0.3-0.4 rad in both.
+    servoed_arm: a two-link arm released bent under gravity, its shoulder held by a
+    `position` actuator with damping and a force limit, its elbow by one without damping (a
+    spring), and a wheel at its tip spun at 20 rad/s that a `velocity` actuator brakes
+    (its angle a 20 rad/s spin damped by the actuator)."""
     theirs, ours, robot = joint_paths(tmp_path, name, xml, 1000)
     assert [j.kind for j in robot.joints] == kinds
     assert np.abs(theirs).max() > 0.3  # it moves

@@ -56,6 +56,8 @@ PARAM_DOCS = {
     "limit_hi": ("Jx3", "[rad or m] upper joint limits"),
     "limit_margin": ("", "[rad or m] speculative joint-limit distance (solver.limit_margin)"),
     "motor_gain": ("M", "[1/s] position servo gain"),
+    "motor_kp": ("M", "[N m/rad or N/m] PD servo stiffness (0 with kv 0: a rigid servo)"),
+    "motor_kv": ("M", "[N m s/rad or N s/m] PD servo damping (0 with kp 0: a rigid servo)"),
     "motor_max_force": ("M", "[N m or N] motor force limit"),
     "motor_max_velocity": ("M", "[rad/s or m/s] motor speed limit"),
     "motor_ctrl_lo": ("M", "command range, low"),

@@ -546,6 +546,8 @@ def default_params(robot: Robot, parent, child) -> dict:
     motors = robot.motors
     p["limit_margin"] = robot.solver.limit_margin
     p["motor_gain"] = [m.gain for _, m in motors]
+    p["motor_kp"] = [m.kp for _, m in motors]
+    p["motor_kv"] = [m.kv for _, m in motors]
     p["motor_max_force"] = [m.max_force for _, m in motors]
     p["motor_max_velocity"] = [m.max_velocity for _, m in motors]
     p["motor_ctrl_lo"] = [m.ctrl_range[0] for _, m in motors]

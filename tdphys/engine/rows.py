@@ -57,11 +57,17 @@ def limit_row(s, u, w, r):
 
 @ti.func
 def motor_row(s, t, u, w, r):
-    """(ja, jb, target rate, impulse bounds lo, hi) of a motor at substep u of step t (whose
-    command it reads); see schema.Motor. A servo drives the rate to its target within
-    +-max_force h (h the substep); a force motor's bounds are both its command times h, so the
-    solver applies exactly that impulse (a row with lo == hi; the solver's adjoint sends the
-    gradient to hi, see solver.row_adjoint)."""
+    """(ja, jb, target rate, softness, impulse bounds lo, hi) of a motor at substep u of step t
+    (whose command it reads); see schema.Motor. A rigid servo (kp = kv = 0) drives the rate
+    to its target within +-max_force h (h the substep). A PD servo integrates as MuJoCo's
+    implicit integrators do: the spring kp (cmd - q) at the substep's start position, the
+    damping kv at its end rate, so its impulse h (kp (cmd - q) - kv rate') makes it a soft row
+    J v = kp / kv (cmd - q) - lambda / (h kv), its softness on a reference inertia of 1
+    (Simulation.row_scratch); without damping it applies the spring's impulse h kp (cmd - q).
+    max_velocity bounds a rigid servo's target rate only.
+    A force motor's bounds are both its command times h, so the solver applies exactly that
+    impulse (a row with lo == hi; the solver's adjoint sends the gradient to hi, see
+    solver.row_adjoint)."""
     m, dt = s.model.row_idx[r], s.h
     q, ja, jb = joints.coordinate(
         s, s.scratch.sub, u, w, s.model.motor_joint[m], s.model.motor_axis[m]
@@ -70,15 +76,27 @@ def motor_row(s, t, u, w, r):
         s.control.ctrl[t, w, m], s.model.motor_ctrl_lo[w, m], s.model.motor_ctrl_hi[w, m]
     )
     vmax, fmax = s.model.motor_max_velocity[w, m], s.model.motor_max_force[w, m]
-    rate = cmd
-    if s.model.motor_mode[m] == L.M_POSITION:
-        rate = s.model.motor_gain[w, m] * (cmd - q)
+    kp, kv = s.model.motor_kp[w, m], s.model.motor_kv[w, m]
+    position = s.model.motor_mode[m] == L.M_POSITION
+    rate, softness = cmd, 0.0
     lo, hi = -fmax * dt, fmax * dt
+    if kv > 0.0:
+        softness = 1.0 / (dt * kv)
+        if position:
+            rate = kp / kv * (cmd - q)
+    elif kp > 0.0 and position:  # a spring alone: its impulse, as a force motor's
+        rate = 0.0
+        lo = ti.math.clamp(kp * (cmd - q), -fmax, fmax) * dt
+        hi = lo
+    elif position:
+        rate = s.model.motor_gain[w, m] * (cmd - q)
+    if kp <= 0.0 and kv <= 0.0:  # a rigid servo's target rate is bounded
+        rate = ti.math.clamp(rate, -vmax, vmax)
     if s.model.motor_mode[m] == L.M_FORCE:
         rate = 0.0
         lo = ti.math.clamp(s.model.motor_gear[w, m] * cmd, -fmax, fmax) * dt
         hi = lo
-    return ja, jb, ti.math.clamp(rate, -vmax, vmax), lo, hi
+    return ja, jb, rate, softness, lo, hi
 
 
 @ti.func
@@ -179,7 +197,7 @@ def row(s, t, u, w, r, kind: ti.template()):
     if ti.static(kind >= L.ROW_NORMAL):
         ja, jb, vt, softness, lo, hi, mu, active = contact_row(s, u, w, r, kind)
     elif ti.static(kind == L.ROW_MOTOR):
-        ja, jb, vt, lo, hi = motor_row(s, t, u, w, r)
+        ja, jb, vt, softness, lo, hi = motor_row(s, t, u, w, r)
     else:
         bias, soft = soft_coefficients(s.joint_hz, s.joint_damping, s.h)
         softness = soft

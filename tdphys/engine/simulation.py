@@ -384,10 +384,13 @@ class Simulation:
         meff = active / (ja.dot(ma) + jb.dot(mb) + 1e-12)
         # softness acts on a reference mass: the row's own effective mass, or for a contact
         # normal the mass the contact holds up (soft_mass), so a light foot under a heavy
-        # body sinks as little as a single heavy body would
+        # body sinks as little as a single heavy body would; a PD servo's softness is its
+        # compliance in SI units (reference 1)
         reference = meff
         if ti.static(kind == L.ROW_NORMAL):
             reference = ti.max(meff, self.model.soft_mass[w, self.model.row_idx[r]])
+        elif ti.static(kind == L.ROW_MOTOR):
+            reference = 1.0
         reference = ti.max(reference, 1e-12)
         x = softness * meff / reference
         (

@@ -492,6 +492,8 @@ class _MotorDefaults:
 
     mode: str = _MOTOR0.mode
     gain: float = _MOTOR0.gain
+    kp: float = _MOTOR0.kp
+    kv: float = _MOTOR0.kv
     max_force: float = _MOTOR0.max_force
     max_velocity: float | None = None
     range: tuple[float, float] | None = None
@@ -512,6 +514,8 @@ _SURFACE_FIELDS: dict[str, Callable[[At], object]] = {
 _MOTOR_FIELDS: dict[str, Callable[[At], object]] = {
     "mode": lambda a: choice(a, MOTOR_MODES, "motor mode"),
     "gain": lambda a: _positive(a, "1/s"),
+    "kp": lambda a: _non_negative(a, "N m/rad (angular) or N/m (slider)"),
+    "kv": lambda a: _non_negative(a, "N m s/rad (angular) or N s/m (slider)"),
     "max_force": lambda a: _positive(a, "N m (angular) or N (slider)"),
     "max_velocity": lambda a: _positive(a, "the file's angle unit per second, or m/s"),
     "range": lambda a: _interval(a, 1.0),
@@ -1191,11 +1195,26 @@ def _motor(
                 "gear 0 makes the motor do nothing",
                 "give a nonzero gear (negative reverses the motor)",
             )
+    # a gain of a mode that has no use for it is an error where the motor entry writes it
+    # (inherited from defaults it is dropped, as `gain` is on velocity servos)
+    used = {"position": ("kp", "kv"), "velocity": ("kv",), "force": ()}[props.mode]
+    for key in ("kp", "kv"):
+        if key in m and key not in used:
+            raise m.key_at(key).error(
+                f"`{key}` applies to "
+                + ("position and velocity servos" if key == "kv" else "position servos")
+                + f"; this motor is a {props.mode} "
+                + ("motor" if props.mode == "force" else "servo"),
+                f"remove `{key}`, or change `mode`",
+            )
+    kp, kv = (getattr(props, k) if k in used else 0.0 for k in ("kp", "kv"))
     return Motor(
         name=name,
         axis=axis,
         mode=props.mode,
         gain=props.gain,
+        kp=kp,
+        kv=kv,
         max_force=props.max_force,
         max_velocity=max_velocity,
         ctrl_range=ctrl_range,

@@ -748,6 +748,7 @@ class _Importer:
     # motors and sensors ---------------------------------------------------------------
     def _motors(self, joints: list[Joint]) -> list[Joint]:
         """MuJoCo `motor` actuators on joints become force motors (gear, ctrlrange,
+        forcerange); `position` and `velocity` actuators become PD servos (kp, kv, ctrlrange,
         forcerange). Joints are ordered so that the controls come in MuJoCo's actuator order."""
         m, mj = self.m, self.mj
         by_joint = {}
@@ -758,7 +759,8 @@ class _Importer:
         first: dict[str, int] = {}
         for a in range(m.nu):
             element = self.spec.actuators[a]
-            if not self._plain_motor(a, element):
+            servo = self._actuator_kind(a, element)
+            if servo is None:
                 continue
             jname = self.joint_name(m.actuator_trnid[a, 0])
             if jname in self.refused:
@@ -773,6 +775,9 @@ class _Importer:
                 continue
             joint, axis = by_joint[jname]
             gear = float(m.actuator_gear[a, 0])
+            mode, kp, kv = servo
+            if mode != "force" and self._servo_refused(a, element, jname, gear, mode):
+                continue
             if m.actuator_ctrllimited[a]:
                 lo, hi = (float(v) for v in m.actuator_ctrlrange[a])
             else:
@@ -804,10 +809,13 @@ class _Importer:
                     Motor(
                         name=name,
                         axis=axis,
-                        mode="force",
+                        mode=mode,
+                        kp=kp,
+                        kv=kv,
                         max_force=max_force,
+                        max_velocity=1e9 if mode != "force" else Motor.max_velocity,
                         ctrl_range=(lo, hi),
-                        gear=gear,
+                        gear=gear if mode == "force" else 1.0,
                     ),
                     a,
                 )
@@ -834,25 +842,57 @@ class _Importer:
             )
         return ordered
 
-    def _plain_motor(self, a: int, element) -> bool:
+    def _actuator_kind(self, a: int, element) -> tuple[str, float, float] | None:
+        """(mode, kp, kv) of actuator a: ("force", 0, 0) for a `motor`, ("position", kp, kv)
+        for a `position` actuator (gain kp, bias -kp q - kv rate), ("velocity", 0, kv) for a
+        `velocity` one; None (a problem recorded) for anything else."""
         m, mj = self.m, self.mj
+        gain, bias = m.actuator_gainprm[a], m.actuator_biasprm[a]
         plain = (
             m.actuator_trntype[a] == mj.mjtTrn.mjTRN_JOINT
             and m.actuator_dyntype[a] == mj.mjtDyn.mjDYN_NONE
             and m.actuator_gaintype[a] == mj.mjtGain.mjGAIN_FIXED
-            and m.actuator_biastype[a] == mj.mjtBias.mjBIAS_NONE
-            and m.actuator_gainprm[a, 0] == 1.0
             and not np.any(m.actuator_gear[a, 1:])
+            and not np.any(gain[1:])
+            and not np.any(bias[3:])
         )
-        if not plain:
+        kind = None
+        if plain and m.actuator_biastype[a] == mj.mjtBias.mjBIAS_NONE and gain[0] == 1.0:
+            kind = ("force", 0.0, 0.0)
+        elif plain and m.actuator_biastype[a] == mj.mjtBias.mjBIAS_AFFINE and bias[0] == 0.0:
+            if gain[0] > 0.0 and bias[1] == -gain[0] and bias[2] <= 0.0:
+                kind = ("position", float(gain[0]), float(-bias[2]))
+            elif gain[0] > 0.0 and bias[1] == 0.0 and bias[2] == -gain[0]:
+                kind = ("velocity", 0.0, float(gain[0]))
+        if kind is None:
             self.problems.add(
                 element,
-                "only `motor` actuators on a hinge or slide joint are "
-                "supported (not position, velocity, general, muscle, tendon or "
-                "site actuators)",
-                "use <motor joint=... gear=... ctrlrange=...>",
+                "only `motor`, `position` and `velocity` actuators on a hinge or slide joint "
+                "are supported (not general, muscle, tendon or site actuators)",
+                "use <motor>, <position kp kv> or <velocity kv> with joint=...",
             )
-        return plain
+        return kind
+
+    def _servo_refused(self, a: int, element, jname: str, gear: float, mode: str) -> bool:
+        """Whether a position or velocity actuator cannot be represented (a problem recorded):
+        tdphys's servos act on the joint coordinate itself, measured from the initial pose."""
+        if gear != 1.0:
+            self.problems.add(
+                element,
+                f"gear {gear:g} on a position or velocity actuator",
+                "give gear 1 (scale kp, kv and ctrlrange instead)",
+            )
+            return True
+        q0 = float(self.m.qpos0[self.m.jnt_qposadr[self.m.actuator_trnid[a, 0]]])
+        if mode == "position" and q0 != 0.0:
+            self.problems.add(
+                element,
+                f"a position actuator on joint '{jname}', whose ref is not 0: tdphys measures "
+                "the joint from its initial pose, so the commands would shift",
+                "give the joint ref 0 (and turn the body instead)",
+            )
+            return True
+        return False
 
     def _sensors(self, joints: list[Joint]) -> list[Sensor]:
         """jointpos, jointvel (on hinges and slides) and actuatorfrc sensors."""

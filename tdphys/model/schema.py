@@ -145,9 +145,15 @@ class Motor:
         (command = target rate [rad/s] or [m/s]), or "force" (command = the torque [N m] or
         force [N] itself, applied along the axis between parent and child).
     gain: [1/s] position servo: target rate = clip(gain * (command - q), +-max_velocity).
+    kp: [N m/rad] or [N/m], kv: [N m s/rad] or [N s/m]: with either > 0 the servo is a PD
+        (MuJoCo's `position` and `velocity` actuators): force kp (command - q) - kv rate in
+        position mode, kv (command - rate) in velocity mode, within +-max_force; the damping
+        is implicit in each substep, the spring explicit (as MuJoCo's implicit integrators),
+        and gain and max_velocity are unused. Both 0: a rigid servo that reaches its target
+        rate within the substep wherever max_force allows.
     max_force: [N m] angular or [N] linear; the motor impulse per step is within +-max_force*dt
         (a force motor's command is clipped to +-max_force).
-    max_velocity: [rad/s] or [m/s] (servos only).
+    max_velocity: [rad/s] or [m/s] (rigid servos only).
     ctrl_range: commands are clipped into [lo, hi] (same units as the command).
     gear: [-] force motors: the torque or force is gear * command (after clipping into
         ctrl_range), then clipped to +-max_force. 1 for servos.
@@ -157,6 +163,8 @@ class Motor:
     axis: int = 0
     mode: str = "position"
     gain: float = 10.0
+    kp: float = 0.0
+    kv: float = 0.0
     max_force: float = 10.0
     max_velocity: float = 3.0
     ctrl_range: tuple[float, float] = (-1e9, 1e9)

@@ -319,6 +319,9 @@ def _motor(motor: Motor) -> list[tuple[str, str]]:
     entries.append(("mode", motor.mode))
     if motor.mode == "position":
         entries.append(("gain", _num(motor.gain)))
+    for key in ("kp", "kv"):
+        if getattr(motor, key):
+            entries.append((key, _num(getattr(motor, key))))
     entries.append(("max_force", _num(motor.max_force)))
     if motor.mode != "force":
         entries.append(("max_velocity", _num(motor.max_velocity)))
