@@ -221,6 +221,10 @@ def _users(layout, name: str):
         return layout.body_has_inertia
     if name == "motor_gear":
         return layout.motor_mode == L.M_FORCE
+    if name in ("motor_kp", "motor_kv"):  # PD servos only: at 0 the servo is another kind
+        gains = layout.params[name][0]
+        modes = (L.M_POSITION,) if name == "motor_kp" else (L.M_POSITION, L.M_VELOCITY)
+        return (np.asarray(gains) > 0) & np.isin(layout.motor_mode, modes)
     joints = robot.joints
     if name == "passive_friction_loss":  # per joint and axis
         return [
