@@ -813,7 +813,6 @@ class _Importer:
                         kp=kp,
                         kv=kv,
                         max_force=max_force,
-                        max_velocity=1e9 if mode != "force" else Motor.max_velocity,
                         ctrl_range=(lo, hi),
                         gear=gear if mode == "force" else 1.0,
                     ),

@@ -317,13 +317,14 @@ def _motor(motor: Motor) -> list[tuple[str, str]]:
     if motor.axis:
         entries.append(("axis", str(motor.axis)))
     entries.append(("mode", motor.mode))
-    if motor.mode == "position":
+    pd = motor.kp > 0 or motor.kv > 0  # a PD servo uses neither gain nor max_velocity
+    if motor.mode == "position" and not pd:
         entries.append(("gain", _num(motor.gain)))
     for key in ("kp", "kv"):
         if getattr(motor, key):
             entries.append((key, _num(getattr(motor, key))))
     entries.append(("max_force", _num(motor.max_force)))
-    if motor.mode != "force":
+    if motor.mode != "force" and not pd:
         entries.append(("max_velocity", _num(motor.max_velocity)))
     if tuple(motor.ctrl_range) != _NO_RANGE:
         entries.append(("range", _vec(motor.ctrl_range)))
