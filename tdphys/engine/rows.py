@@ -90,7 +90,7 @@ def motor_row(s, t, u, w, r):
         hi = lo
     elif position:
         rate = s.model.motor_gain[w, m] * (cmd - q)
-    if kp <= 0.0 and kv <= 0.0:  # a rigid servo's target rate is bounded
+    if kv <= 0.0 and not (kp > 0.0 and position):  # a rigid servo's target rate is bounded
         rate = ti.math.clamp(rate, -vmax, vmax)
     if s.model.motor_mode[m] == L.M_FORCE:
         rate = 0.0
