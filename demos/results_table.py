@@ -104,11 +104,10 @@ ROWS = {
 PAIRED = {"quadruped_codesign": "quadruped_gait"}
 
 
-def paired_gain(mine: dict, theirs: dict, row: Row) -> str:
-    """'gain over the gait alone on the same 5 seeds: median +0.1 m/s (-0.05 to +0.3 m/s)':
-    per seed, this setting's final metric less the other's, over the seeds both finished
-    (higher-is-better metrics; for lower-is-better ones the sign is turned so a gain is
-    positive); '' without common seeds."""
+def paired_gain(mine: dict, theirs: dict, row: Row) -> tuple[int, str]:
+    """(n, 'median +0.1 m/s (-0.05 to +0.3 m/s)'): per seed, this setting's final metric less
+    the other's, over the n seeds both finished (for lower-is-better metrics the sign is turned
+    so a gain is positive); (0, '') without common seeds."""
 
     def by_seed(setting):
         return {
@@ -120,14 +119,13 @@ def paired_gain(mine: dict, theirs: dict, row: Row) -> str:
     a, b = by_seed(mine), by_seed(theirs)
     common = sorted(set(a) & set(b))
     if not common:
-        return ""
+        return 0, ""
     sign = 1.0 if row.higher else -1.0
     gains = sorted(sign * (a[k] - b[k]) for k in common)
     mid = len(gains) // 2
     median = gains[mid] if len(gains) % 2 else 0.5 * (gains[mid - 1] + gains[mid])
-    return (
-        f"; gain over the controller alone on the same {len(common)} seeds: median "
-        f"{median:+.3g} {row.unit} ({gains[0]:+.3g} to {gains[-1]:+.3g} {row.unit})"
+    return len(common), (
+        f"median {median:+.3g} {row.unit} ({gains[0]:+.3g} to {gains[-1]:+.3g} {row.unit})"
     )
 
 
@@ -227,7 +225,9 @@ def table(runs: Path, sweeps: Path | None = None) -> str:
             s, ran = swept.get((name, kind)), folders.get((name, kind))
             cell = summary.describe(s) if s else best_of(ran, row) if ran else "not run"
             if s and (PAIRED.get(name), kind) in swept:
-                cell += paired_gain(s, swept[PAIRED[name], kind], row)
+                n, gain = paired_gain(s, swept[PAIRED[name], kind], row)
+                if n:
+                    cell += f"; gain over the controller alone on the same {n} seeds: {gain}"
             cells.append(cell)
         lines.append(
             f"| {row.words} | {cells[0]} | {cells[1]} | {row.paper_gd} | {row.paper_cma} |"
@@ -247,8 +247,8 @@ def short_table(runs: Path, sweeps: Path | None = None) -> str:
             if s:
                 gain = ""
                 if (PAIRED.get(name), kind) in swept:
-                    gain = paired_gain(s, swept[PAIRED[name], kind], row).split(": ")[-1]
-                    gain = f" (gain over the controller alone: {gain})" if gain else ""
+                    n, gain = paired_gain(s, swept[PAIRED[name], kind], row)
+                    gain = f" (gain over the controller alone: {gain})" if n else ""
                 cells.append(f"{s['met']} of {s['n']} seeds met{gain}")
             elif ran:
                 cells.append(best_of(ran, row).split(" after ")[0])

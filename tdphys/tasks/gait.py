@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import taichi as ti
 
+from ..engine.tmath import quat_rotate, quat_rotate_inv
 from ..model.yamlread import At, Map, non_negative, number, numbers, string
 from ..rotations import quat_conj, rotate
 from .base import (
@@ -103,14 +104,6 @@ def parse(m: Map) -> GaitConfig:
     return GaitConfig(**values)
 
 
-@ti.func
-def _up_row(q):
-    """The third row of quaternion q's rotation matrix [w, x, y, z]: the world z components
-    of the body axes, i.e. the body-frame direction of world +z (for a unit q)."""
-    w, x, y, z = q[0], q[1], q[2], q[3]
-    return ti.Vector([2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)])
-
-
 @ti.data_oriented
 class Gait(ControlCost, Task):
     """Loss (per world): -(1/T) sum_{t=1..T} [v(t) . d - upright_cost (1 - up_z(t))]   [m/s]
@@ -144,8 +137,9 @@ class Gait(ControlCost, Task):
             v = self.sim.state.vel[t + 1, b, self.body]
             lw = -(v[0] * self.dx + v[1] * self.dy) / self.sim.steps
             if ti.static(self.config.upright_cost > 0.0):
-                up0 = _up_row(self.sim.state.quat[0, b, self.body])
-                up_z = _up_row(self.sim.state.quat[t + 1, b, self.body]).dot(up0)
+                z = ti.Vector([0.0, 0.0, 1.0])
+                up = quat_rotate_inv(self.sim.state.quat[0, b, self.body], z)  # body frame
+                up_z = quat_rotate(self.sim.state.quat[t + 1, b, self.body], up)[2]
                 lw += ti.static(self.config.upright_cost) * (1.0 - up_z) / self.sim.steps
             self.world_loss[b] += lw
             self.sim.loss[None] += lw * ti.static(self.share())
