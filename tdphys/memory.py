@@ -39,8 +39,8 @@ def simulation_bytes(
     per_step = 13 * N + R + 3 * M + D + 3 * P  # pos vel omega quat, warm, motors, ...
     params = 16 * S + 16 * N + 5 + 52 * J + 5 * M  # PARAM_DOCS
     scratch = (
-        34 * N
-        + 13 * (U + 1) * N  # mass properties, substep poses
+        79 * N
+        + 13 * (U + 1) * N  # mass properties (own, welded, the solver's), substep poses
         + U * (32 * N + 10 * P + 32 * R)  # bodies, contacts, rows per substep
         + U * (19 * N + R)  # drifted poses, their projection
         + U * (K + 1) * (R + 6 * N)

@@ -104,7 +104,7 @@ def gyro_column(ib, wb, iw, dt, i: ti.template()):
 
 
 @ti.func
-def _in_world(s, q, m):
+def in_frame(s, q, m):
     """R m R^T for a body-frame matrix m at orientation q, built column by column from
     rotations (no matrix-matrix product: those are slow to compile for reverse mode,
     docs/engine-notes.md)."""
@@ -122,13 +122,13 @@ def _in_world(s, q, m):
 def world_inertia(s, q, w, n):
     """Inertia of body n about its centre of mass in world axes [kg m^2] at orientation q,
     R I R^T."""
-    return _in_world(s, q, s.model.inertia[w, n])
+    return in_frame(s, q, s.model.inertia[w, n])
 
 
 @ti.func
 def world_inverse_inertia(s, q, w, n):
     """Its inverse [1/(kg m^2)], R I^-1 R^T."""
-    return _in_world(s, q, s.model.inertia_inv[w, n])
+    return in_frame(s, q, s.model.inertia_inv[w, n])
 
 
 GYRO_NEWTON_STEPS = 3  # from w0: error ~ (h |w|)^8 |w|; a fixed count for reverse mode
@@ -179,7 +179,7 @@ def advance(s, u, w, n, v6):
     v = ti.Vector([v6[0], v6[1], v6[2]])
     q0 = s.scratch.sub.quat[u, w, n]
     w0 = quat_rotate_inv(q0, ti.Vector([v6[3], v6[4], v6[5]]))
-    w1 = torque_free_rate(s.model.inertia[w, n], s.model.inertia_inv[w, n], w0, dt)
+    w1 = torque_free_rate(s.solver_inertia[w, n], s.solver_inertia_inv[w, n], w0, dt)
     wm = quat_rotate(q0, 0.5 * (w0 + w1))
     q = q0 + 0.5 * dt * quat_mul(ti.Vector([0.0, wm[0], wm[1], wm[2]]), q0)
     q = q / q.norm()

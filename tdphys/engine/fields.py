@@ -116,6 +116,13 @@ TABLES = (
     "sensor_motor",
     "body_has_com",
     "motor_row",
+    "body_host",
+    "weld_joint",
+    "weld_depth",
+    "joint_host_parent",
+    "joint_host_child",
+    "row_body_a",
+    "row_body_b",
 )
 # The recorded state a trajectory holds, [t, world, ...] (Simulation.trajectory).
 RECORDED = (
@@ -142,6 +149,10 @@ class Poses:
     quat [w, x, y, z] body to world, vel [m/s] centre-of-mass velocity, omega [rad/s] angular
     velocity, all world frame. State holds them per step (i = t, 0..T), Scratch.sub per
     substep of the step being solved (i = u, 0..substeps)."""
+
+    # the solver's poses (a substep's): a host's centre of mass is that of it and the bodies
+    # welded to it (Simulation.solver_com); the state holds every body's own
+    SOLVER_FRAME = True
 
     def __init__(self, count: int, batch: int, bodies: int):
         vec = backend.vector
@@ -173,6 +184,12 @@ class Model:
     parameters at the start of each rollout: mass [kg]; com [m] centre of mass in the body
     frame; moment [kg m] and inertia_origin [kg m^2] the shape sums about the body origin;
     inertia and inertia_inv [kg m^2, 1/(kg m^2)] about the centre of mass, body frame.
+    Welds (layout.body_host), [w, n]: weld_origin [m] and weld_quat, a welded body's frame in
+    its host's frame; weld_offset [m] its centre of mass from its host's solver_com, host
+    frame; fused_mass, fused_moment, fused_inertia_origin the sums over a host and the bodies
+    welded to it, about the host's frame origin. What the solver moves (Simulation.solver_*;
+    these fields only for a robot with welds): solver_mass, solver_com, solver_inertia,
+    solver_inertia_inv, a host's with its welded bodies, every other body's its own.
     Jointed groups [w, g] at the start pose, each as one rigid body: group_mass [kg],
     group_moment [kg m] (sum of m x, world), group_inertia [kg m^2] (world, about the group's
     centre of mass). soft_mass [w, i] [kg]: the mass contact point i's normal row holds up,
@@ -208,6 +225,13 @@ class Model:
         self.inertia_origin = ti.Matrix.field(3, 3, real, (B, N), needs_grad=True)
         self.inertia = ti.Matrix.field(3, 3, real, (B, N), needs_grad=True)
         self.inertia_inv = ti.Matrix.field(3, 3, real, (B, N), needs_grad=True)
+        mat = lambda: ti.Matrix.field(3, 3, real, (B, N), needs_grad=True)  # noqa: E731
+        self.weld_origin, self.weld_quat = vec(3, (B, N)), vec(4, (B, N))
+        self.weld_offset = vec(3, (B, N))
+        self.fused_mass, self.fused_moment = sca(None, (B, N)), vec(3, (B, N))
+        self.fused_inertia_origin = mat()
+        self.solver_mass, self.solver_com = sca(None, (B, N)), vec(3, (B, N))
+        self.solver_inertia, self.solver_inertia_inv = mat(), mat()
         G = max(groups, 1)
         self.group_mass, self.group_moment = sca(None, (B, G)), vec(3, (B, G))
         self.group_inertia = ti.Matrix.field(3, 3, real, (B, G), needs_grad=True)
@@ -231,6 +255,8 @@ class State(Poses):
     [N]: contact point i's force on body b, world; point_pos [t, w, i] [m]: where it acts
     (for viewing, no gradient); warm [t, w, r] [N s or N m s]: each row's impulse at the end of
     step t - 1, which warm-starts step t."""
+
+    SOLVER_FRAME = False
 
     def __init__(self, steps: int, batch: int, sizes: dict, n_sensordata: int):
         T, B = steps, batch

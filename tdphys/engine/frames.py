@@ -22,6 +22,25 @@ def ang(v):
 
 
 @ti.func
+def put(st: ti.template(), i, w, n, x, q, v, om):
+    """Write body n's centre of mass x [m], orientation q, velocity v [m/s] and angular
+    velocity om [rad/s] into the poses st at index i."""
+    st.pos[i, w, n], st.quat[i, w, n] = x, q
+    st.vel[i, w, n], st.omega[i, w, n] = v, om
+
+
+@ti.func
+def com_of(s, st: ti.template(), w, n):
+    """Body n's centre of mass [m] in its body frame as the poses st place it: in a substep's
+    poses the solver's (a host's with the bodies welded to it, Simulation.solver_com), in the
+    state every body's own."""
+    if ti.static(st.SOLVER_FRAME):
+        return s.solver_com[w, n]
+    else:
+        return s.model.com[w, n]
+
+
+@ti.func
 def body_frame(s, st: ti.template(), i, w, n):
     """(COM position [m], orientation, local COM [m]) of body n in the poses st at index i
     (sim.state at a step, or sim.scratch.sub at a substep); the world for n = -1."""
@@ -29,7 +48,7 @@ def body_frame(s, st: ti.template(), i, w, n):
     q = ti.Vector([1.0, 0.0, 0.0, 0.0])
     com = ti.Vector([0.0, 0.0, 0.0])
     if n >= 0:
-        x, q, com = st.pos[i, w, n], st.quat[i, w, n], s.model.com[w, n]
+        x, q, com = st.pos[i, w, n], st.quat[i, w, n], com_of(s, st, w, n)
     return x, q, com
 
 

@@ -27,6 +27,7 @@ import math
 import taichi as ti
 
 from . import layout as L
+from .frames import com_of
 from .tmath import TINY, quat_mul, quat_rotate, quat_rotate_inv, safe_norm, unit
 
 NEAREST_ITERATIONS = 4  # alternating projections for a segment's point nearest a solid
@@ -41,7 +42,7 @@ def shape_pose(s, st: ti.template(), i, w, shape):
     c, q = s.model.shape_pos[w, shape], s.model.shape_quat[w, shape]
     if n >= 0:
         qb = st.quat[i, w, n]
-        c = st.pos[i, w, n] + quat_rotate(qb, c - s.model.com[w, n])
+        c = st.pos[i, w, n] + quat_rotate(qb, c - com_of(s, st, w, n))
         q = quat_mul(qb, q)
     return c, q
 

@@ -29,7 +29,7 @@ velocity servo with target 0 and max_force f.
 
 import taichi as ti
 
-from . import joints
+from . import joints, welds
 from . import layout as L
 from .frames import body_velocity, six
 from .rows import BIG
@@ -58,6 +58,7 @@ def row(s, t, u, w, r, kind: ti.template()):
     vt, softness, lo, hi = 0.0, 0.0, -BIG, BIG
     if ti.static(kind == L.ROW_PASSIVE):
         a, b = s.model.joint_parent[j], s.model.joint_child[j]
+        ha, hb = s.model.joint_host_parent[j], s.model.joint_host_child[j]
         va, vb = body_velocity(s, s.scratch.sub, u, w, a), body_velocity(s, s.scratch.sub, u, w, b)
         _q, ja_ahead, jb_ahead = joints.coordinate_ahead(s, s.scratch.sub, u, w, j, axis, h)
         # the rotor keeps the rate the axis has at the substep's end, J_ahead (v' + h gyro):
@@ -66,7 +67,7 @@ def row(s, t, u, w, r, kind: ti.template()):
         rate0 = (
             2.0 * (ja.dot(va) + jb.dot(vb))
             - (ja_ahead.dot(va) + jb_ahead.dot(vb))
-            - h * (ja.dot(gyro_rate(s, u, w, a)) + jb.dot(gyro_rate(s, u, w, b)))
+            - h * (ja.dot(gyro_rate(s, u, w, ha)) + jb.dot(gyro_rate(s, u, w, hb)))
         )
         armature, stiffness = (
             s.model.passive_armature[w, j, axis],
@@ -76,8 +77,12 @@ def row(s, t, u, w, r, kind: ti.template()):
         vt = (
             armature * rate0 - stiffness * h * (q - s.model.passive_spring_ref[w, j, axis])
         ) / m_row
-        inverse = ja.dot(s.inverse_mass_times(u, w, a, ja)) + jb.dot(
-            s.inverse_mass_times(u, w, b, jb)
+        # the effective mass of the bodies the solver moves (a welded body's host)
+        ja_h, jb_h = ja, jb
+        if ti.static(s.has_welds):
+            ja_h, jb_h = welds.on_host(s, u, w, a, ja), welds.on_host(s, u, w, b, jb)
+        inverse = ja_h.dot(s.inverse_mass_times(u, w, ha, ja_h)) + jb_h.dot(
+            s.inverse_mass_times(u, w, hb, jb_h)
         )
         softness = 1.0 / (inverse * m_row + 1e-30)
     else:

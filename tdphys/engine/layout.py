@@ -16,6 +16,13 @@ each joint node linked to its (movable) parent and child body. A joint that woul
 (its two bodies already linked through other joints, or through the world) is left to
 Gauss-Seidel like the other rows (row_tree 0).
 
+Welded bodies. With rigid joints (solver.joint_hz 0) a fixed joint in the tree (not to the
+world) welds its child to its parent: the solver then takes the two as one rigid body, its
+host (the first body up the chain of welds), and the weld has no rows. Every body keeps its
+own pose in the state; a welded one follows its host (engine/welds.py). Rows keep their own
+bodies for their geometry (row_body_a / row_body_b) and act on the hosts (row_a / row_b);
+contact points between two bodies of one host are dropped (they act inside one rigid body).
+
 Gauss-Seidel without overwriting. In each sweep the solver stores the velocity of both bodies
 after every row update at its own index (sweep k, row r, side s). A row starts from the velocity
 written by the previous row of the same sweep that touched the same body (`prev_first`), or, for
@@ -136,6 +143,11 @@ class Layout:
     (N + J,) the parent node or -1 for a root; tree_order (n_tree,) the nodes of the forest,
     every node before its parent; joint_row0 / joint_nrows (J,) the joint's first row and
     number of rows (at most 6, consecutive); joint_in_tree (J,) 1 when solved exactly.
+    Welds: body_host (N,) the body each one moves with (itself unless welded); weld_joint (N,)
+    the fixed joint welding it to its parent (-1: not welded); weld_depth (N,) its number of
+    welds up to its host (0: not welded), at most n_weld_depth; joint_host_parent /
+    joint_host_child (J,) the hosts of each joint's bodies (-1 the world); row_body_a /
+    row_body_b (R,) the rows' own bodies, whose frames their geometry is built in.
     body_group (N,): which jointed body (bodies linked by joints, n_groups of them) each body
     belongs to; body_alone (N,) 1 for a body no joint links to another.
     Sensors (K sensors, D values): sensor_kind/body/ref/joint/axis/motor/adr/dim (K,); sensor
@@ -199,6 +211,14 @@ class Layout:
     sensor_motor: np.ndarray
     body_has_com: np.ndarray
     motor_row: np.ndarray
+    body_host: np.ndarray
+    weld_joint: np.ndarray
+    weld_depth: np.ndarray
+    n_weld_depth: int
+    joint_host_parent: np.ndarray
+    joint_host_child: np.ndarray
+    row_body_a: np.ndarray
+    row_body_b: np.ndarray
     params: dict
 
     @property
@@ -223,17 +243,33 @@ def build_layout(robot: Robot) -> Layout:
     motors = robot.motors
     parent = [index[j.parent] if j.parent is not None else -1 for j in joints]
     child = [index[j.child] for j in joints]
-    points = _contact_points(robot, shape_ref)
-    rows = _rows(robot, parent, child, points)
+    weld_joint = _welds(robot, parent, child)
+    host = _hosts(parent, weld_joint)
+    on_host = lambda b: host[b] if b >= 0 else -1  # noqa: E731
+    points = [
+        p
+        for p in _contact_points(robot, shape_ref)
+        if p[3] < 0 or host[p[1]] != host[p[3]]  # not inside one rigid body
+    ]
+    welded = {int(weld_joint[b]) for b in range(len(names)) if weld_joint[b] >= 0}
+    rows = _rows(robot, parent, child, points, welded)
     kinds = np.array([r[0] for r in rows], np.int32).reshape(-1)
-    ra = np.array([r[1] for r in rows], np.int32).reshape(-1)
-    rb = np.array([r[2] for r in rows], np.int32).reshape(-1)
+    own_a = np.array([r[1] for r in rows], np.int32).reshape(-1)
+    own_b = np.array([r[2] for r in rows], np.int32).reshape(-1)
+    ra = np.array([on_host(b) for b in own_a], np.int32).reshape(-1)
+    rb = np.array([on_host(b) for b in own_b], np.int32).reshape(-1)
+    host_parent = [on_host(b) for b in parent]
+    host_child = [on_host(b) for b in child]
     in_tree = _tree_joints(parent, child, len(names))
+    in_tree[list(welded)] = False
     row_joint = np.array([r[3] if r[0] < _N or r[0] == ROW_PASSIVE else -1 for r in rows], np.int64)
     row_tree = np.array([j >= 0 and in_tree[j] for j in row_joint], np.int32).reshape(-1)
     joint_row0 = np.array([int(np.argmax(row_joint == j)) for j in range(len(joints))], np.int32)
     joint_nrows = np.array([int((row_joint == j).sum()) for j in range(len(joints))], np.int32)
-    node_parent, tree_order = _tree_order(parent, child, in_tree, len(names))
+    node_parent, tree_order = _tree_order(
+        host_parent, host_child, in_tree, len(names), weld_joint >= 0
+    )
+    depth = _weld_depths(parent, weld_joint)
     groups = _groups_of(parent, child, len(names))
     gs = row_tree == 0
     prev_first, final = _gauss_seidel_tables(np.where(gs, ra, -1), np.where(gs, rb, -1), len(names))
@@ -303,6 +339,14 @@ def build_layout(robot: Robot) -> Layout:
         ),
         body_has_com=i32([b.com is not None for b in robot.bodies]),
         motor_row=i32([i for i, r in enumerate(rows) if r[0] == ROW_MOTOR]),
+        body_host=i32(host),
+        weld_joint=i32(weld_joint),
+        weld_depth=i32(depth),
+        n_weld_depth=int(depth.max(initial=0)),
+        joint_host_parent=i32(host_parent),
+        joint_host_child=i32(host_child),
+        row_body_a=own_a,
+        row_body_b=own_b,
         params=default_params(robot, parent, child),
     )
 
@@ -377,11 +421,14 @@ def _padded(values) -> list[float]:
     return list(values) + [0.0] * (3 - len(values))
 
 
-def _rows(robot: Robot, parent, child, points) -> list:
-    """(kind, a, b, idx, sub, ref) per row, in Gauss-Seidel order."""
+def _rows(robot: Robot, parent, child, points, welded=frozenset()) -> list:
+    """(kind, a, b, idx, sub, ref) per row, in Gauss-Seidel order; the joints in `welded` have
+    none (their bodies move as one)."""
     rows = []
     for j, joint in enumerate(robot.joints):
         p, c = parent[j], child[j]
+        if j in welded:
+            continue
         for kind, count in joint_kinds.structural_rows(joint.kind):
             rows += [(kind, p, c, j, k, -1) for k in range(count)]
         # soft rows of the joint's own block, solved with it exactly
@@ -457,6 +504,39 @@ def _tree_joints(parent, child, n_bodies: int) -> np.ndarray:
     return in_tree
 
 
+def _welds(robot: Robot, parent, child) -> np.ndarray:
+    """(N,) int: the fixed joint welding each body to its parent, -1 for none (module
+    docstring): only with rigid joints, and not to the world. (The loader refuses loops, so
+    no other joint links two bodies of one welded group.)"""
+    weld_joint = -np.ones(len(robot.bodies), np.int64)
+    if robot.solver.joint_hz == 0.0:
+        for j, joint in enumerate(robot.joints):
+            if joint.kind == "fixed" and parent[j] >= 0:
+                weld_joint[child[j]] = j
+    return weld_joint
+
+
+def _hosts(parent, weld_joint) -> np.ndarray:
+    """(N,) int: the body each body moves with: up its chain of welds (weld_joint) to the
+    first body not welded."""
+    host = np.arange(len(weld_joint))
+    for b in range(len(weld_joint)):
+        while weld_joint[host[b]] >= 0:
+            host[b] = parent[weld_joint[host[b]]]
+    return host
+
+
+def _weld_depths(parent, weld_joint) -> np.ndarray:
+    """(N,) int: the number of welds from each body up to its host."""
+    depth = np.zeros(len(weld_joint), np.int64)
+    for b in range(len(weld_joint)):
+        k = b
+        while weld_joint[k] >= 0:
+            depth[b] += 1
+            k = parent[weld_joint[k]]
+    return depth
+
+
 def _groups_of(parent, child, n_bodies: int) -> np.ndarray:
     """(N,) int32: the index of the jointed body each body belongs to (bodies linked by any
     joint share one), numbered in order of first appearance."""
@@ -475,11 +555,12 @@ def _groups_of(parent, child, n_bodies: int) -> np.ndarray:
     return np.array([labels.setdefault(find(n), len(labels)) for n in range(n_bodies)], np.int32)
 
 
-def _tree_order(parent, child, in_tree, n_bodies: int):
+def _tree_order(parent, child, in_tree, n_bodies: int, welded):
     """(node_parent, tree_order) of the tree solve, and an elimination order with every node
     before its parent (so factorising creates no fill-in). Each tree is rooted at its joint to
     the world if it has one, else at its first body: then every leaf is a body, whose block
-    is the (definite) mass matrix, and every joint node has a body below it."""
+    is the (definite) mass matrix, and every joint node has a body below it. parent / child:
+    the joints' hosts; the welded bodies (`welded`, (N,) bool) are no nodes."""
     n_nodes = n_bodies + len(child)
     links = [[] for _ in range(n_nodes)]
     for j in np.nonzero(in_tree)[0]:
@@ -491,7 +572,7 @@ def _tree_order(parent, child, in_tree, n_bodies: int):
     seen = np.zeros(n_nodes, bool)
     order = []
     world_joints = [n_bodies + j for j in np.nonzero(in_tree)[0] if parent[j] < 0]
-    for start in world_joints + list(range(n_bodies)):
+    for start in world_joints + [n for n in range(n_bodies) if not welded[n]]:
         if seen[start]:
             continue
         seen[start] = True

@@ -46,6 +46,7 @@ from . import (
     solver,
     stabilize,
     tree,
+    welds,
 )
 from .fields import (
     PARAM_DOCS,
@@ -114,7 +115,15 @@ class Simulation:
         # rigid tree joints: the drifted pose of each substep is projected back onto them
         self.stabilized = self.has_tree and self.joint_hz == 0.0
         self.friction_max = robot.friction_combine == "max"  # rows.pair_material
+        self.has_welds = bool((lay.weld_joint >= 0).any())
         self._allocate()
+        # what the solver moves: a host's mass properties with its welded bodies (welds.py);
+        # without welds every body's own
+        m, fused = self.model, self.has_welds
+        self.solver_mass = m.solver_mass if fused else m.mass
+        self.solver_com = m.solver_com if fused else m.com
+        self.solver_inertia = m.solver_inertia if fused else m.inertia
+        self.solver_inertia_inv = m.solver_inertia_inv if fused else m.inertia_inv
         self._upload_tables()
         # parameters and the recorded state travel to and from numpy one block at a time
         self._param_block = backend.FieldBlock(self.model.params)
@@ -262,12 +271,17 @@ class Simulation:
         self.control.ctrl.from_numpy(full.astype(_np_real(self.real)))
 
     # ---------------------------------------------------------------------------- kernels
+    @ti.func
+    def clear_sums(self, w, n, mass: ti.template(), moment: ti.template(), inertia: ti.template()):
+        """Zero a mass [kg], first moment [kg m] and inertia [kg m^2] sum of body n."""
+        mass[w, n] = 0.0
+        moment[w, n] = ti.Vector.zero(self.real, 3)
+        inertia[w, n] = ti.Matrix.zero(self.real, 3, 3)
+
     @ti.kernel
     def k_mass_clear(self):
         for w, n in self.model.mass:
-            self.model.mass[w, n] = 0.0
-            self.model.moment[w, n] = ti.Vector.zero(self.real, 3)
-            self.model.inertia_origin[w, n] = ti.Matrix.zero(self.real, 3, 3)
+            self.clear_sums(w, n, self.model.mass, self.model.moment, self.model.inertia_origin)
 
     @ti.kernel
     def k_mass_sum(self):
@@ -288,16 +302,71 @@ class Simulation:
             self.model.inertia[w, n] = inertia
             self.model.inertia_inv[w, n] = inertia.inverse()
 
+    @ti.kernel
+    def k_weld_frames(self):
+        """Each welded body's frame in its host's, by depth: a loop of its own per depth, as
+        a chain's frames build on the frames above them."""
+        for depth in ti.static(range(1, self.layout.n_weld_depth + 1)):
+            for w, n in self.model.mass:
+                if self.model.weld_depth[n] == depth:
+                    o, q = welds.frame_in_host(self, w, n, depth)
+                    self.model.weld_origin[w, n], self.model.weld_quat[w, n] = o, q
+
+    @ti.kernel
+    def k_fused_clear(self):
+        m = self.model
+        for w, n in m.mass:
+            self.clear_sums(w, n, m.fused_mass, m.fused_moment, m.fused_inertia_origin)
+
+    @ti.kernel
+    def k_fused_sum(self):
+        for w in range(self.batch):  # bodies summed in file order: deterministic
+            for n in range(self.n_bodies):
+                h = self.model.body_host[n]
+                m, c, inertia = welds.in_host(self, w, n)
+                self.model.fused_mass[w, h] += m
+                self.model.fused_moment[w, h] += m * c
+                self.model.fused_inertia_origin[w, h] += welds.about_origin(self, m, c, inertia)
+
+    @ti.kernel
+    def k_fused_finish(self):
+        for w, n in self.model.mass:
+            h = self.model.body_host[n]
+            if h == n:
+                m, c = self.model.fused_mass[w, n], welds.host_centre(self, w, n)
+                inertia = self.model.fused_inertia_origin[w, n] - welds.about_origin(
+                    self, m, c, ti.Matrix.zero(self.real, 3, 3)
+                )
+                self.model.solver_mass[w, n], self.model.solver_com[w, n] = m, c
+                self.model.solver_inertia[w, n] = inertia
+                self.model.solver_inertia_inv[w, n] = inertia.inverse()
+            else:  # not moved by the solver; its own values keep its scratch finite
+                self.model.solver_mass[w, n] = self.model.mass[w, n]
+                self.model.solver_com[w, n] = self.model.com[w, n]
+                self.model.solver_inertia[w, n] = self.model.inertia[w, n]
+                self.model.solver_inertia_inv[w, n] = self.model.inertia_inv[w, n]
+                _m, c, _i = welds.in_host(self, w, n)
+                self.model.weld_offset[w, n] = c - welds.host_centre(self, w, h)
+
     def k_mass(self):
-        """Mass, centre of mass and inertia of every body from its shapes (once a rollout)."""
+        """Mass, centre of mass and inertia of every body from its shapes, and what the solver
+        moves (once a rollout)."""
         self.k_mass_clear()
         self.k_mass_sum()
         self.k_mass_finish()
+        if self.has_welds:
+            self.k_weld_frames()
+            self.k_fused_clear()
+            self.k_fused_sum()
+            self.k_fused_finish()
 
     @ti.kernel
     def k_init(self):
         for w, n in self.model.mass:
             x, q, v, om = bodies.initial_state(self, w, n)
+            if ti.static(self.has_welds):
+                if self.model.weld_joint[n] >= 0:
+                    x, q, v, om = welds.initial_state(self, w, n)
             self.state.pos[0, w, n], self.state.quat[0, w, n] = x, q
             self.state.vel[0, w, n], self.state.omega[0, w, n] = v, om
 
@@ -307,24 +376,27 @@ class Simulation:
     # adjoints the backward pass runs (one per stage group, parallel over worlds).
     @ti.func
     def load(self, t, w, n):
-        """The step's first substep starts from the stored state at t."""
-        self.scratch.sub.pos[0, w, n], self.scratch.sub.quat[0, w, n] = (
-            self.state.pos[t, w, n],
-            self.state.quat[t, w, n],
-        )
-        self.scratch.sub.vel[0, w, n], self.scratch.sub.omega[0, w, n] = (
-            self.state.vel[t, w, n],
-            self.state.omega[t, w, n],
-        )
+        """The step's first substep starts from the stored state at t (a host's position at
+        the solver's centre of mass, a welded body where its host puts it)."""
+        x, v = self.state.pos[t, w, n], self.state.vel[t, w, n]
+        q, om = self.state.quat[t, w, n], self.state.omega[t, w, n]
+        if ti.static(self.has_welds):
+            if self.model.weld_joint[n] >= 0:
+                welds.follow(self, self.scratch.sub, 0, self.state, t, w, n)
+            else:
+                x, v = welds.rebased(x, q, v, om, self.model.com[w, n], self.solver_com[w, n])
+                frames.put(self.scratch.sub, 0, w, n, x, q, v, om)
+        else:
+            frames.put(self.scratch.sub, 0, w, n, x, q, v, om)
 
     @ti.func
     def body_scratch(self, u, w, n):
         """Mass block, inverse mass and free velocity of body n at substep u."""
-        self.scratch.inv_mass[u, w, n] = 1.0 / self.model.mass[w, n]
-        self.scratch.bmass[u, w, n] = self.model.mass[w, n]
+        self.scratch.inv_mass[u, w, n] = 1.0 / self.solver_mass[w, n]
+        self.scratch.bmass[u, w, n] = self.solver_mass[w, n]
         q = self.scratch.sub.quat[u, w, n]
-        self.scratch.iw[u, w, n] = bodies.world_inertia(self, q, w, n)
-        self.scratch.iw_inv[u, w, n] = bodies.world_inverse_inertia(self, q, w, n)
+        self.scratch.iw[u, w, n] = bodies.in_frame(self, q, self.solver_inertia[w, n])
+        self.scratch.iw_inv[u, w, n] = bodies.in_frame(self, q, self.solver_inertia_inv[w, n])
         self.scratch.vstart[u, w, n] = bodies.free_velocity(self, u, w, n)
 
     @ti.func
@@ -376,9 +448,13 @@ class Simulation:
     @ti.func
     def row_scratch_full(self, t, u, w, r, kind: ti.template()):
         ja, jb, vt, softness, lo, hi, mu, active = self.row_values(t, u, w, r, kind)
-        a, b = self.model.row_a[r], self.model.row_b[r]
+        pair = r
         if ti.static(kind == L.ROW_SKIP):  # second friction direction: the pair's bodies
-            a, b = self.model.row_a[r - 1], self.model.row_b[r - 1]
+            pair = r - 1
+        a, b = self.model.row_a[pair], self.model.row_b[pair]
+        if ti.static(self.has_welds):  # built on its own bodies, it acts on their hosts
+            ja = welds.on_host(self, u, w, self.model.row_body_a[pair], ja)
+            jb = welds.on_host(self, u, w, self.model.row_body_b[pair], jb)
         ma = self.inverse_mass_times(u, w, a, ja)
         mb = self.inverse_mass_times(u, w, b, jb)
         meff = active / (ja.dot(ma) + jb.dot(mb) + 1e-12)
@@ -409,7 +485,8 @@ class Simulation:
     @ti.func
     def integrate(self, u, w, n):
         """Pose at substep u + 1 from the solved velocity of substep u (with rigid tree
-        joints, the drifted pose that stabilize then projects onto them)."""
+        joints, the drifted pose that stabilize then projects onto them). Not for a welded
+        body (follow_integrated)."""
         x, q, v, om = bodies.advance(self, u, w, n, self.scratch.vproj[u, self.n_sweeps, w, n])
         if ti.static(self.stabilized):
             self.scratch.drift.pos[u, w, n], self.scratch.drift.quat[u, w, n] = x, q
@@ -417,6 +494,31 @@ class Simulation:
         else:
             self.scratch.sub.pos[u + 1, w, n], self.scratch.sub.quat[u + 1, w, n] = x, q
             self.scratch.sub.vel[u + 1, w, n], self.scratch.sub.omega[u + 1, w, n] = v, om
+
+    @ti.func
+    def moves(self, n):
+        """Whether the solver moves body n (every body but a welded one)."""
+        out = True
+        if ti.static(self.has_welds):
+            out = self.model.weld_joint[n] < 0
+        return out
+
+    @ti.func
+    def follow_integrated(self, u, w):
+        """The welded bodies' poses after integrate, from their hosts'."""
+        for n in range(self.n_bodies):
+            if not self.moves(n):
+                if ti.static(self.stabilized):
+                    welds.follow(self, self.scratch.drift, u, self.scratch.drift, u, w, n)
+                else:
+                    welds.follow(self, self.scratch.sub, u + 1, self.scratch.sub, u + 1, w, n)
+
+    @ti.func
+    def follow_displaced(self, u, w):
+        """The welded bodies' poses after displace, from their hosts'."""
+        for n in range(self.n_bodies):
+            if not self.moves(n):
+                welds.follow(self, self.scratch.sub, u + 1, self.scratch.sub, u + 1, w, n)
 
     @ti.func
     def gap_rows(self, u, w):
@@ -438,12 +540,14 @@ class Simulation:
 
     @ti.func
     def store(self, t, w, n):
-        """The state at t + 1: the last substep's pose."""
+        """The state at t + 1: the last substep's pose (a host's at its own centre of
+        mass)."""
         U = self.n_substeps
-        self.state.pos[t + 1, w, n] = self.scratch.sub.pos[U, w, n]
-        self.state.quat[t + 1, w, n] = self.scratch.sub.quat[U, w, n]
-        self.state.vel[t + 1, w, n] = self.scratch.sub.vel[U, w, n]
-        self.state.omega[t + 1, w, n] = self.scratch.sub.omega[U, w, n]
+        x, v = self.scratch.sub.pos[U, w, n], self.scratch.sub.vel[U, w, n]
+        q, om = self.scratch.sub.quat[U, w, n], self.scratch.sub.omega[U, w, n]
+        if ti.static(self.has_welds):
+            x, v = welds.rebased(x, q, v, om, self.solver_com[w, n], self.model.com[w, n])
+        frames.put(self.state, t + 1, w, n, x, q, v, om)
 
     @ti.func
     def store_rows(self, t, w, r, keep: ti.template()):
@@ -508,12 +612,18 @@ class Simulation:
                 tree.factorize(self, u, w)
             solver.solve(self, u, w, keep)
             for n in range(self.n_bodies):
-                self.integrate(u, w, n)
+                if self.moves(n):
+                    self.integrate(u, w, n)
+            if ti.static(self.has_welds):
+                self.follow_integrated(u, w)
             if ti.static(self.stabilized):
                 self.gap_rows(u, w)
                 stabilize.solve(self, u, w)
                 for n in range(self.n_bodies):
-                    self.displace(u, w, n)
+                    if self.moves(n):
+                        self.displace(u, w, n)
+                if ti.static(self.has_welds):
+                    self.follow_displaced(u, w)
         for n in range(self.n_bodies):
             self.store(t, w, n)
         for r in range(self.n_rows):
@@ -687,7 +797,12 @@ class Simulation:
             if i % self.world_stride == 0:
                 w = i // self.world_stride
                 for n in range(self.n_bodies):
-                    self.integrate(u, w, n)
+                    if self.moves(n):
+                        self.integrate(u, w, n)
+        if ti.static(self.has_welds):  # reads what the loop above wrote: a loop of its own
+            for i in range(self.batch * self.world_stride):
+                if i % self.world_stride == 0:
+                    self.follow_integrated(u, i // self.world_stride)
 
     @ti.kernel
     def k_gap(self, t: ti.i32, u: ti.i32):
@@ -708,7 +823,12 @@ class Simulation:
             if i % self.world_stride == 0:
                 w = i // self.world_stride
                 for n in range(self.n_bodies):
-                    self.displace(u, w, n)
+                    if self.moves(n):
+                        self.displace(u, w, n)
+        if ti.static(self.has_welds):  # reads what the loop above wrote: a loop of its own
+            for i in range(self.batch * self.world_stride):
+                if i % self.world_stride == 0:
+                    self.follow_displaced(u, i // self.world_stride)
 
     @ti.kernel
     def k_store(self, t: ti.i32):

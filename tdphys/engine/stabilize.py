@@ -73,7 +73,7 @@ def solve_adjoint(s, u, w):
         tree.mass_block_adjoint(s, u, w, n, s.scratch.dx[u, w, n], s.scratch.tree_x[w, n])
     for j in range(s.n_joints):
         if s.model.joint_in_tree[j]:
-            a, b = s.model.joint_parent[j], s.model.joint_child[j]
+            a, b = s.model.joint_host_parent[j], s.model.joint_host_child[j]
             xa = ti.Vector.zero(s.real, 6)
             yba = ti.Vector.zero(s.real, 6)
             if a >= 0:

@@ -46,7 +46,7 @@ def _row(s, u, w, r, side):
 def _side(s, j, body):
     """Which side of joint j `body` is on: 0 its parent, 1 its child."""
     side = 1
-    if s.model.joint_parent[j] == body:
+    if s.model.joint_host_parent[j] == body:
         side = 0
     return side
 
@@ -210,7 +210,7 @@ def project(s, u, p, w):
         s.scratch.tree_y[w, s.model.tree_order[k]] = ti.Vector.zero(s.real, 6)
     for j in range(s.n_joints):
         if s.model.joint_in_tree[j]:
-            a, b = s.model.joint_parent[j], s.model.joint_child[j]
+            a, b = s.model.joint_host_parent[j], s.model.joint_host_child[j]
             va, vb = body_or_zero(s.scratch.vin, w, a), s.scratch.vin[w, b]
             r0, d = s.model.joint_row0[j], s.model.joint_nrows[j]
             y = ti.Vector.zero(s.real, 6)
@@ -274,7 +274,7 @@ def project_adjoint(s, u, p, w):
         )
     for j in range(s.n_joints):
         if s.model.joint_in_tree[j]:
-            a, b = s.model.joint_parent[j], s.model.joint_child[j]
+            a, b = s.model.joint_host_parent[j], s.model.joint_host_child[j]
             va, vb = body_or_zero(s.scratch.vin, w, a), s.scratch.vin[w, b]
             dva = ti.Vector.zero(s.real, 6)
             yba = ti.Vector.zero(s.real, 6)

@@ -193,6 +193,7 @@ class _PoseState:
         "shape_half_length": 0,
         "shape_half_extents": 3,
     }
+    SOLVER_FRAME = False  # the state's poses: every body at its own centre of mass
 
     def __init__(self, robot, capacity: int):
         from .. import backend
