@@ -97,29 +97,21 @@ def write(s, t, w, k):
 
 
 @ti.func
-def point_force(s, w, i, keep: ti.template()):
+def point_force(s, w, i):
     """Force [N] on contact point i's side-a body during the step just solved (world frame),
     averaged over its substeps: each substep's accumulated normal and friction impulses along
-    that substep's row directions, summed, over dt. Forward only (keep False), a substep
-    where the point is inactive adds nothing (its impulses are 0 and its Jacobians were not
-    built: Simulation.row_scratch)."""
+    that substep's row directions, summed, over dt. A substep where the point is inactive adds
+    nothing (its impulses are 0 and its Jacobians were not built: Simulation.row_scratch)."""
     r = s.model.point_row[i]
     impulse = ti.Vector.zero(s.real, 3)
     for u in ti.static(range(s.n_substeps)):
         k = s.n_sweeps
-        if ti.static(keep):
+        if s.scratch.active[u, w, r] != 0.0:
             impulse += (
                 lin(s.scratch.ja[u, w, r]) * s.scratch.lam[u, k, w, r]
                 + lin(s.scratch.ja[u, w, r + 1]) * s.scratch.lam[u, k, w, r + 1]
                 + lin(s.scratch.ja[u, w, r + 2]) * s.scratch.lam[u, k, w, r + 2]
             )
-        else:
-            if s.scratch.active[u, w, r] != 0.0:
-                impulse += (
-                    lin(s.scratch.ja[u, w, r]) * s.scratch.lam[u, k, w, r]
-                    + lin(s.scratch.ja[u, w, r + 1]) * s.scratch.lam[u, k, w, r + 1]
-                    + lin(s.scratch.ja[u, w, r + 2]) * s.scratch.lam[u, k, w, r + 2]
-                )
     return impulse / s.dt
 
 

@@ -431,13 +431,13 @@ class Simulation:
 
     @ti.func
     def row_scratch(self, t, u, w, r, kind: ti.template(), keep: ti.template()):
-        """Row r's scratch at substep u. Forward only (keep False), a contact row whose point
-        is outside the margin is not built: its update is the identity (meff, bounds, mu and
-        the warm start are 0), so only active = 0 is written, and every forward reader of
-        the row skips it (solver.sweep, solver.warm_start, sensors.point_force); its other
-        entries keep older values. The replay (keep) builds every row: the adjoint reads
-        them all."""
-        if ti.static(not keep and kind >= L.ROW_NORMAL and kind <= L.ROW_TORSION):
+        """Row r's scratch at substep u. A contact row whose point is outside the margin is
+        not built: its update is the identity (meff, bounds, mu and the warm start are 0), so
+        only active = 0 is written, and every reader of the row skips it (solver.sweep,
+        solver.warm_start, solver.solve_adjoint, sensors.point_force) or multiplies it by
+        active; its other entries keep older values. So neither the replay (keep) nor the
+        adjoints do any work for it."""
+        if ti.static(kind >= L.ROW_NORMAL and kind <= L.ROW_TORSION):
             if rows.in_margin(self, u, w, self.model.row_idx[r]):
                 self.row_scratch_full(t, u, w, r, kind)
             else:
@@ -563,8 +563,8 @@ class Simulation:
             self.state.warm[t + 1, w, r] = lam
 
     @ti.func
-    def store_point(self, t, w, i, keep: ti.template()):
-        self.state.point_force[t + 1, w, i] = sensors.point_force(self, w, i, keep)
+    def store_point(self, t, w, i):
+        self.state.point_force[t + 1, w, i] = sensors.point_force(self, w, i)
 
     @ti.func
     def measure(self, t, w, m):
@@ -631,7 +631,7 @@ class Simulation:
         for m in range(self.n_motors):
             actuators.store_force(self, t, w, m)
         for i in range(self.n_points):
-            self.store_point(t, w, i, keep)
+            self.store_point(t, w, i)
             U = self.n_substeps - 1
             self.state.point_pos[t + 1, w, i] = 0.5 * (
                 self.scratch.c_point_a[U, w, i] + self.scratch.c_point_b[U, w, i]
@@ -844,7 +844,7 @@ class Simulation:
                 for m in range(self.n_motors):
                     actuators.store_force(self, t, w, m)
                 for p in range(self.n_points):
-                    self.store_point(t, w, p, True)
+                    self.store_point(t, w, p)
 
     @ti.kernel
     def k_store_measure(self, t: ti.i32):

@@ -182,16 +182,32 @@ def _sweep_row(s, u, k, w, r, kind, keep: ti.template()):
 
 
 @ti.func
+def _pass_row(s, u, k, w, r, kind):
+    """The history of an inactive row r (and its friction partner) in sweep k of substep u:
+    impulses and its bodies' velocities unchanged."""
+    s.scratch.lam[u, k + 1, w, r] = s.scratch.lam[u, k, w, r]
+    if kind == L.ROW_FRICTION:
+        s.scratch.lam[u, k + 1, w, r + 1] = s.scratch.lam[u, k, w, r + 1]
+    a, b = s.model.row_a[r], s.model.row_b[r]
+    s.scratch.hist[u, k, w, r, 0] = tree.body_or_zero(s.scratch.vwork, w, a)
+    s.scratch.hist[u, k, w, r, 1] = tree.body_or_zero(s.scratch.vwork, w, b)
+
+
+@ti.func
 def sweep(s, u, k, w, keep: ti.template()):
     """Gauss-Seidel sweep k of substep u over the rows outside the tree, on the working
     velocities vwork[w]; with `keep`, every row's output velocities go to hist[u, k].
-    Without `keep` (the forward kernel) only the rows warm_start listed as active run: an
-    inactive row's update is the identity (its impulse stays 0, the velocities unchanged)."""
+    An inactive row's update is the identity (its impulse stays 0, the velocities unchanged):
+    without `keep` (the forward kernel) only the rows warm_start listed as active run; with
+    it an inactive row passes its impulses and velocities through to the history."""
     if ti.static(keep):
         for r in range(s.n_rows):
             kind = s.model.row_kind[r]
             if s.model.row_tree[r] == 0 and kind != L.ROW_SKIP:
-                _sweep_row(s, u, k, w, r, kind, keep)
+                if s.scratch.active[u, w, r] != 0.0:
+                    _sweep_row(s, u, k, w, r, kind, keep)
+                else:
+                    _pass_row(s, u, k, w, r, kind)
     else:
         for i in range(s.scratch.gs_count[w]):
             r = s.scratch.gs_rows[w, i]
@@ -368,7 +384,8 @@ def solve_adjoint(s, u, w):
             r = s.n_rows - 1 - rr
             kind = s.model.row_kind[r]
             if s.model.row_tree[r] == 0 and kind != L.ROW_SKIP:
-                row_adjoint(s, u, k, w, r, kind, s.model.row_a[r], s.model.row_b[r])
+                if s.scratch.active[u, w, r] != 0.0:  # an inactive row's: the identity
+                    row_adjoint(s, u, k, w, r, kind, s.model.row_a[r], s.model.row_b[r])
     for n in range(s.n_bodies):
         s.scratch.vin[w, n] = s.scratch.vstart[u, w, n] + s.scratch.vwarm[u, w, n]
     project_adjoint(s, u, 0, w)
