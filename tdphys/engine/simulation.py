@@ -194,6 +194,7 @@ class Simulation:
         self.model.add_tables({n: a.shape for n, a in padded.items()})
         backend.FieldBlock({n: getattr(self.model, n) for n in padded}, ti.i32).write(padded)
         self.kinds_present = tuple(kind for kind, _, _ in self.row_groups)
+        self.joint_kinds_present = tuple(sorted({int(k) for k in lay.joint_kind}))
         self.geoms_present = tuple(geom for geom, _, _ in self.point_groups)
 
     # ------------------------------------------------------------------------- parameters

@@ -71,11 +71,13 @@ def row(s, st: ti.template(), i, w, r, code: ti.template()):
 
 @ti.func
 def _kind_coordinate(s, w, j, axis, qp, qc, rp, rc, d):
-    """The coordinate function of joint j's kind at the frames given (common.py)."""
+    """The coordinate function of joint j's kind at the frames given (common.py). Only the
+    kinds the robot has are compiled (s.joint_kinds_present): every other kind's branch made
+    each row's code, forward and adjoint, slower."""
     kind = s.model.joint_kind[j]
     q, ja, jb = 0.0, ti.Vector([0.0] * 6), ti.Vector([0.0] * 6)
     for code in ti.static(range(len(KINDS))):
-        if ti.static(KINDS[code].N_AXES > 0):
+        if ti.static(KINDS[code].N_AXES > 0 and code in s.joint_kinds_present):
             if kind == code:
                 q, ja, jb = ti.static(KINDS[code].coordinate)(s, w, j, axis, qp, qc, rp, rc, d)
     return q, ja, jb
