@@ -365,11 +365,9 @@ class Simulation:
     def k_init(self):
         for w, n in self.model.mass:
             x, q, v, om = bodies.initial_state(self, w, n)
-            if ti.static(self.has_welds):
-                if self.model.weld_joint[n] >= 0:
-                    x, q, v, om = welds.initial_state(self, w, n)
-            self.state.pos[0, w, n], self.state.quat[0, w, n] = x, q
-            self.state.vel[0, w, n], self.state.omega[0, w, n] = v, om
+            if not self.moves(n):
+                x, q, v, om = welds.initial_state(self, w, n)
+            frames.put(self.state, 0, w, n, x, q, v, om)
 
     # ----------------------------------------------------------------- stages (written once)
     # Each stage is a Taichi function of one item of one world, called by the forward
@@ -381,14 +379,12 @@ class Simulation:
         the solver's centre of mass, a welded body where its host puts it)."""
         x, v = self.state.pos[t, w, n], self.state.vel[t, w, n]
         q, om = self.state.quat[t, w, n], self.state.omega[t, w, n]
-        if ti.static(self.has_welds):
-            if self.model.weld_joint[n] >= 0:
-                welds.follow(self, self.scratch.sub, 0, self.state, t, w, n)
-            else:
+        if self.moves(n):
+            if ti.static(self.has_welds):
                 x, v = welds.rebased(x, q, v, om, self.model.com[w, n], self.solver_com[w, n])
-                frames.put(self.scratch.sub, 0, w, n, x, q, v, om)
-        else:
             frames.put(self.scratch.sub, 0, w, n, x, q, v, om)
+        else:
+            welds.follow(self, self.scratch.sub, 0, self.state, t, w, n)
 
     @ti.func
     def body_scratch(self, u, w, n):
