@@ -32,6 +32,10 @@ GRADIENTS_ALLOWED = {"cpu": True, "cuda": True, "vulkan": True}
 # image-loss gradients with CPU f64's: worst 7.4e-4 of each quantity's scale (CPU f32: 6.4e-4;
 # tolerance 3e-3), so Vulkan allows them; that test fails if an entry here disagrees with it.
 CAMERA_GRADIENTS_ALLOWED = {"cpu": True, "cuda": True, "vulkan": True}
+# Bodies plus rows, over all worlds, up to which a CPU loop over the worlds runs serially
+# (Backend.serial_worlds), chosen from taped rollouts of the ball and the 17-body quadruped
+# at several batch sizes (docs/studies/engine-speed.md)
+SERIAL_WORK = 1024
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,15 @@ class Backend:
         i // world_stride: on CPU each world is then a task of its own. Elsewhere 1 (a GPU
         thread per world, as written)."""
         return 512 if self.arch == "cpu" else 1
+
+    def serial_worlds(self, batch: int, items_per_world: int) -> bool:
+        """Whether a kernel's loop over `batch` worlds of `items_per_world` bodies and rows
+        each runs on the calling thread. On CPU each parallel loop of a launch is a hand-off
+        to Taichi's thread pool costing about 0.1 ms, more than a small batch's work in it (a
+        single ball's substep adjoint takes microseconds); a serial loop also spares its
+        adjoint Taichi's atomic adds. Serial up to SERIAL_WORK items in all, and for a single
+        world always (its loop has one iteration). GPUs: never."""
+        return self.arch == "cpu" and (batch == 1 or batch * items_per_world <= SERIAL_WORK)
 
     @property
     def ordered_sums(self) -> bool:

@@ -233,11 +233,13 @@ class CommandHold:
 
     @ti.kernel
     def k_hold(self, t: ti.i32):
+        ti.loop_config(serialize=self.sim.serial_worlds)  # Backend.serial_worlds
         for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
             self.sim.control.ctrl[t, b, m] = self.sim.control.ctrl[t - 1, b, m]
 
     @ti.kernel
     def k_hold_adjoint(self, t: ti.i32, factor: ti.f64):
+        ti.loop_config(serialize=self.sim.serial_worlds)
         for b, m in ti.ndrange(self.sim.batch, self.sim.n_motors):
             self.sim.control.ctrl.grad[t - 1, b, m] += (
                 ti.cast(factor, self.sim.real) * self.sim.control.ctrl.grad[t, b, m]

@@ -328,6 +328,7 @@ class MLP(Weights, Controller):
 
     @ti.kernel
     def k_activate(self, t0: ti.i32, t1: ti.i32, layer: ti.template()):
+        ti.loop_config(serialize=self.sim.serial_worlds)  # Backend.serial_worlds
         for t, b, j in ti.ndrange((t0, t1), self.sim.batch, self.sizes[layer + 1]):
             self.x[layer + 1][t, b, j] = self._act(self.pre[layer][t, b, j])
 

@@ -368,7 +368,7 @@ class ConvRecurrent(Weights, Controller):
         self.P = param_sets
         self.per_step = True  # it reads the image of the current state
         # the loop form of the kernels whose entries many iterations share (module docstring)
-        self.ordered, self.stride = sim.backend.ordered_sums, sim.world_stride
+        self.ordered, self.stride = sim.backend.ordered_sums, sim.backend.world_stride
         self.act_code = ACTIVATIONS.index(spec.activation)
         self.squash_tanh = spec.squash == "tanh"
         self.grey = bool(spec.grayscale)

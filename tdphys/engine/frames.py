@@ -44,22 +44,21 @@ def com_of(s, st: ti.template(), w, n):
 def body_frame(s, st: ti.template(), i, w, n):
     """(COM position [m], orientation, local COM [m]) of body n in the poses st at index i
     (sim.state at a step, or sim.scratch.sub at a substep); the world for n = -1."""
-    x = ti.Vector([0.0, 0.0, 0.0])
-    q = ti.Vector([1.0, 0.0, 0.0, 0.0])
-    com = ti.Vector([0.0, 0.0, 0.0])
-    if n >= 0:
-        x, q, com = st.pos[i, w, n], st.quat[i, w, n], com_of(s, st, w, n)
-    return x, q, com
+    k, body = ti.max(n, 0), n >= 0
+    zero = ti.Vector([0.0, 0.0, 0.0])
+    return (
+        ti.select(body, st.pos[i, w, k], zero),
+        ti.select(body, st.quat[i, w, k], ti.Vector([1.0, 0.0, 0.0, 0.0])),
+        ti.select(body, com_of(s, st, w, k), zero),
+    )
 
 
 @ti.func
 def body_velocity(s, st: ti.template(), i, w, n):
     """Stacked (linear, angular) world velocity of body n in the poses st at index i (0 for
     the world, n = -1)."""
-    v = ti.Vector([0.0] * 6)
-    if n >= 0:
-        v = six(st.vel[i, w, n], st.omega[i, w, n])
-    return v
+    k = ti.max(n, 0)
+    return ti.select(n >= 0, six(st.vel[i, w, k], st.omega[i, w, k]), ti.Vector([0.0] * 6))
 
 
 @ti.func

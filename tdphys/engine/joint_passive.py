@@ -41,12 +41,10 @@ ROW_KINDS = (L.ROW_PASSIVE, L.ROW_FRICTION_LOSS)
 def gyro_rate(s, u, w, n):
     """(0, dw/dt) [rad/s^2]: body n's torque-free rate of change of its world angular
     velocity at substep u, -I_w^-1 (w x I_w w) (0 for the world)."""
-    out = ti.Vector([0.0] * 6)
-    if n >= 0:
-        om = s.scratch.sub.omega[u, w, n]
-        spin = s.scratch.iw_inv[u, w, n] @ om.cross(s.scratch.iw[u, w, n] @ om)
-        out = six(ti.Vector([0.0, 0.0, 0.0]), -spin)
-    return out
+    k = ti.max(n, 0)
+    om = s.scratch.sub.omega[u, w, k]
+    spin = s.scratch.iw_inv[u, w, k] @ om.cross(s.scratch.iw[u, w, k] @ om)
+    return ti.select(n >= 0, six(ti.Vector([0.0, 0.0, 0.0]), -spin), ti.Vector([0.0] * 6))
 
 
 @ti.func

@@ -31,10 +31,7 @@ def gap_target(gap, bias, dt, max_push):
     the substep dt but no further; a violation is pushed out at `bias` [1/s], at most
     `max_push`.
     Both are 0 at gap 0, so the impulse grows from zero as the bound is reached."""
-    target = ti.min(-bias * gap, max_push)
-    if gap > 0.0:
-        target = -gap / dt
-    return target
+    return ti.select(gap > 0.0, -gap / dt, ti.min(-bias * gap, max_push))
 
 
 @ti.func
@@ -45,14 +42,11 @@ def limit_row(s, u, w, r):
     j, axis = s.model.row_idx[r], s.model.row_sub[r]
     q, ja, jb = joints.coordinate(s, s.scratch.sub, u, w, j, axis)
     lo, hi = s.model.limit_lo[w, j, axis], s.model.limit_hi[w, j, axis]
-    margin = s.model.limit_margin[w]
-    c, sign, active = 0.0, 1.0, 0.0
-    if q - lo < hi - q:
-        if q - lo < margin:
-            c, active = q - lo, 1.0
-    elif hi - q < margin:
-        c, sign, active = hi - q, -1.0, 1.0
-    return sign * ja, sign * jb, c, active
+    near_lo = q - lo < hi - q
+    c = ti.select(near_lo, q - lo, hi - q)
+    active = ti.select(c < s.model.limit_margin[w], 1.0, 0.0)
+    sign = ti.select(near_lo or active == 0.0, 1.0, -1.0)
+    return sign * ja, sign * jb, c * active, active
 
 
 @ti.func
@@ -78,25 +72,23 @@ def motor_row(s, t, u, w, r):
     vmax, fmax = s.model.motor_max_velocity[w, m], s.model.motor_max_force[w, m]
     kp, kv = s.model.motor_kp[w, m], s.model.motor_kv[w, m]
     position = s.model.motor_mode[m] == L.M_POSITION
-    rate, softness = cmd, 0.0
-    lo, hi = -fmax * dt, fmax * dt
-    if kv > 0.0:
-        softness = 1.0 / (dt * kv)
-        if position:
-            rate = kp / kv * (cmd - q)
-    elif kp > 0.0 and position:  # a spring alone: its impulse, as a force motor's
-        rate = 0.0
-        lo = ti.math.clamp(kp * (cmd - q), -fmax, fmax) * dt
-        hi = lo
-    elif position:
-        rate = s.model.motor_gain[w, m] * (cmd - q)
-    if kv <= 0.0 and not (kp > 0.0 and position):  # a rigid servo's target rate is bounded
-        rate = ti.math.clamp(rate, -vmax, vmax)
-    if s.model.motor_mode[m] == L.M_FORCE:
-        rate = 0.0
-        lo = ti.math.clamp(s.model.motor_gear[w, m] * cmd, -fmax, fmax) * dt
-        hi = lo
-    return ja, jb, rate, softness, lo, hi
+    force = s.model.motor_mode[m] == L.M_FORCE
+    damped = kv > 0.0
+    spring = not damped and kp > 0.0 and position  # a spring alone: its impulse, as a force
+    kv_used = ti.select(damped, kv, 1.0)  # finite in the branch not taken, for its adjoint
+    error = cmd - q
+    # branches as selects: Taichi's reverse mode keeps a stack for a local set in a branch
+    damped_rate = ti.select(position, kp / kv_used * error, cmd)
+    rigid_rate = ti.math.clamp(  # a rigid servo's target rate is bounded
+        ti.select(position, s.model.motor_gain[w, m] * error, cmd), -vmax, vmax
+    )
+    rate = ti.select(damped, damped_rate, ti.select(spring, 0.0, rigid_rate))
+    softness = ti.select(damped, 1.0 / (dt * kv_used), 0.0)
+    spring_impulse = ti.math.clamp(kp * error, -fmax, fmax) * dt
+    force_impulse = ti.math.clamp(s.model.motor_gear[w, m] * cmd, -fmax, fmax) * dt
+    lo = ti.select(force, force_impulse, ti.select(spring, spring_impulse, -fmax * dt))
+    hi = ti.select(force, force_impulse, ti.select(spring, spring_impulse, fmax * dt))
+    return ja, jb, ti.select(force, 0.0, rate), softness, lo, hi
 
 
 @ti.func
@@ -104,17 +96,10 @@ def pair_material(s, w, i):
     """(friction, restitution, torsional friction) of contact point i: friction is the
     geometric mean of the two materials, restitution and torsion the larger."""
     sa, sb = s.model.point_shape_a[i], s.model.point_shape_b[i]
-    mu_b, e_b, tor_b = (
-        s.model.ground_friction[w],
-        s.model.ground_restitution[w],
-        s.model.ground_torsional[w],
-    )
-    if sb >= 0:
-        mu_b, e_b, tor_b = (
-            s.model.shape_friction[w, sb],
-            s.model.shape_restitution[w, sb],
-            s.model.shape_torsional[w, sb],
-        )
+    shape, k = sb >= 0, ti.max(sb, 0)
+    mu_b = ti.select(shape, s.model.shape_friction[w, k], s.model.ground_friction[w])
+    e_b = ti.select(shape, s.model.shape_restitution[w, k], s.model.ground_restitution[w])
+    tor_b = ti.select(shape, s.model.shape_torsional[w, k], s.model.ground_torsional[w])
     mu = ti.sqrt(s.model.shape_friction[w, sa] * mu_b + TINY)
     if ti.static(s.friction_max):  # Robot.friction_combine "max" (MuJoCo's rule)
         mu = ti.max(s.model.shape_friction[w, sa], mu_b)
@@ -131,14 +116,18 @@ def pair_softness(s, w, i):
     solref: the mean of their time constants 1 / hz (0 for a rigid side; the contact is rigid
     only when both are) and of their damping ratios."""
     sa, sb = s.model.point_shape_a[i], s.model.point_shape_b[i]
-    hz_b, zeta_b = s.model.ground_contact_hz[w], s.model.ground_contact_damping[w]
-    if sb >= 0:
-        hz_b, zeta_b = s.model.shape_contact_hz[w, sb], s.model.shape_contact_damping[w, sb]
+    shape, k = sb >= 0, ti.max(sb, 0)
+    hz_b = ti.select(shape, s.model.shape_contact_hz[w, k], s.model.ground_contact_hz[w])
+    zeta_b = ti.select(
+        shape, s.model.shape_contact_damping[w, k], s.model.ground_contact_damping[w]
+    )
     hz_a = s.model.shape_contact_hz[w, sa]
-    # 1 / mean(1 / hz_a, 1 / hz_b), written so that equal sides give exactly their value
-    hertz = 2.0 * (hz_a + hz_b)  # one side rigid (0): twice the other's
-    if hz_a > 0.0 and hz_b > 0.0:
-        hertz = 2.0 * hz_a * hz_b / (hz_a + hz_b)
+    # 1 / mean(1 / hz_a, 1 / hz_b), written so that equal sides give exactly their value;
+    # one side rigid (0): twice the other's
+    both = hz_a > 0.0 and hz_b > 0.0
+    hertz = ti.select(
+        both, 2.0 * hz_a * hz_b / ti.select(both, hz_a + hz_b, 1.0), 2.0 * (hz_a + hz_b)
+    )
     return hertz, 0.5 * (s.model.shape_contact_damping[w, sa] + zeta_b)
 
 
@@ -175,10 +164,9 @@ def contact_row(s, u, w, r, kind: ti.template()):
             body_velocity(s, s.scratch.sub, u, w, s.model.point_body_b[i])
         )
         push = gap_target(sep, bias, dt, s.max_push_velocity)
-        if rest > 0.0 and approach < -s.restitution_velocity and sep + approach * dt < 0.0:
-            vt = ti.max(-rest * approach, push)
-        else:
-            vt, softness = push, soft
+        bounce = rest > 0.0 and approach < -s.restitution_velocity and sep + approach * dt < 0.0
+        vt = ti.select(bounce, ti.max(-rest * approach, push), push)
+        softness = ti.select(bounce, 0.0, soft)
     elif ti.static(kind == L.ROW_TORSION):
         ja, jb, lo, hi, coef = six(zero, n), six(zero, -n), -BIG, BIG, torsion
     else:  # friction: ROW_FRICTION holds the first tangent, ROW_SKIP the second
@@ -201,8 +189,8 @@ def row(s, t, u, w, r, kind: ti.template()):
     else:
         bias, soft = soft_coefficients(s.joint_hz, s.joint_damping, s.h)
         softness = soft
-        if s.joint_hz == 0.0 and s.model.row_tree[r] == 1:
-            bias = 1.0 / s.h  # the tree solve is exact: remove the whole error in a substep
+        if ti.static(s.joint_hz == 0.0):  # the tree solve is exact: the whole error a substep
+            bias = ti.select(s.model.row_tree[r] == 1, 1.0 / s.h, bias)
         if ti.static(kind == L.ROW_LIMIT):
             ja_, jb_, c, act = limit_row(s, u, w, r)
             vt = gap_target(c, bias, s.h, s.max_push_velocity)

@@ -96,6 +96,10 @@ class Simulation:
         )
         self.real = self.backend.real
         self.world_stride = self.backend.world_stride
+        # few worlds on CPU: each kernel's world loops run on the calling thread
+        self.serial_worlds = self.backend.serial_worlds(batch, lay.n_bodies + lay.n_rows)
+        if self.serial_worlds:
+            self.world_stride = 1
         self.n_bodies, self.n_shapes, self.n_rows = lay.n_bodies, lay.n_shapes, lay.n_rows
         self.n_joints, self.n_motors, self.n_points = lay.n_joints, lay.n_motors, lay.n_points
         self.n_sensors, self.n_sensordata = lay.n_sensors, lay.n_sensordata
@@ -194,7 +198,10 @@ class Simulation:
         self.model.add_tables({n: a.shape for n, a in padded.items()})
         backend.FieldBlock({n: getattr(self.model, n) for n in padded}, ti.i32).write(padded)
         self.kinds_present = tuple(kind for kind, _, _ in self.row_groups)
-        self.joint_kinds_present = tuple(sorted({int(k) for k in lay.joint_kind}))
+        # the robot's joint kinds with a coordinate (an axis): joints.coordinate compiles these
+        self.coordinate_kinds = tuple(
+            k for k in sorted({int(k) for k in lay.joint_kind}) if joints.KINDS[k].N_AXES > 0
+        )
         self.geoms_present = tuple(geom for geom, _, _ in self.point_groups)
 
     # ------------------------------------------------------------------------- parameters
@@ -409,13 +416,12 @@ class Simulation:
     @ti.func
     def inverse_mass_times(self, u, w, n, j):
         """M^-1 j for a stacked (linear, angular) row half j of body n (zero for the world)."""
-        out = j * 0.0
-        if n >= 0:
-            out = frames.six(
-                frames.lin(j) * self.scratch.inv_mass[u, w, n],
-                self.scratch.iw_inv[u, w, n] @ frames.ang(j),
-            )
-        return out
+        k = ti.max(n, 0)
+        out = frames.six(
+            frames.lin(j) * self.scratch.inv_mass[u, w, k],
+            self.scratch.iw_inv[u, w, k] @ frames.ang(j),
+        )
+        return ti.select(n >= 0, out, j * 0.0)
 
     @ti.func
     def row_values(self, t, u, w, r, kind: ti.template()):
@@ -716,6 +722,7 @@ class Simulation:
         share bodies and joints, whose adjoints then sum in a fixed order
         (backend.ordered_sums, docs/determinism.md); GPUs a thread per motor."""
         if ti.static(self.backend.ordered_sums):
+            ti.loop_config(serialize=self.serial_worlds)
             for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
                 if i % self.world_stride == 0:
                     for m in range(self.n_motors):
@@ -728,6 +735,7 @@ class Simulation:
     def k_steps(self, t0: ti.i32, t1: ti.i32):
         """Steps t0 .. t1 - 1 of every world in one launch, one thread per world, forward
         only (the taped backward replays each step with the history kept)."""
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
             if i % self.world_stride == 0:
                 w = i // self.world_stride
@@ -742,6 +750,7 @@ class Simulation:
         `decay`, the scratch adjoints zeroed), here rather than in a kernel of its own: on CPU
         each parallel loop of a launch is a hand-off to Taichi's thread pool (~0.1 ms)."""
         f = ti.cast(decay, self.real)  # in f32 too, without a narrowing warning
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
             if i % self.world_stride == 0:
                 w = i // self.world_stride
@@ -756,6 +765,7 @@ class Simulation:
     # dependency wrongly inside one loop nest (docs/engine-notes.md, pitfall 1).
     @ti.kernel
     def k_load(self, t: ti.i32):
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 w = i // self.world_stride
@@ -768,15 +778,19 @@ class Simulation:
         start). vwarm is zeroed in k_recompute, not here: zeroing a field and adding to it in
         one kernel gets a wrong adjoint in Taichi 1.7.4 (docs/engine-notes.md, pitfall 1);
         the backward prelude zeroes its adjoint instead."""
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 self.prepare_bodies(u, i // self.world_stride)
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 self.prepare_points(u, i // self.world_stride)
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 self.prepare_rows(t, u, i // self.world_stride, True)
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 solver.warm_start(self, t, u, i // self.world_stride, True)
@@ -784,12 +798,14 @@ class Simulation:
     @ti.kernel
     def k_solve_adjoint(self, t: ti.i32, u: ti.i32):
         """Adjoint of the solve of substep u of step t (see solver.solve_adjoint)."""
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 solver.solve_adjoint(self, u, i // self.world_stride)
 
     @ti.kernel
     def k_integrate(self, t: ti.i32, u: ti.i32):
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 w = i // self.world_stride
@@ -797,12 +813,14 @@ class Simulation:
                     if self.moves(n):
                         self.integrate(u, w, n)
         if ti.static(self.has_welds):  # reads what the loop above wrote: a loop of its own
+            ti.loop_config(serialize=self.serial_worlds)
             for i in range(self.batch * self.world_stride):
                 if i % self.world_stride == 0:
                     self.follow_integrated(u, i // self.world_stride)
 
     @ti.kernel
     def k_gap(self, t: ti.i32, u: ti.i32):
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 self.gap_rows(u, i // self.world_stride)
@@ -810,12 +828,14 @@ class Simulation:
     @ti.kernel
     def k_stabilize_adjoint(self, t: ti.i32, u: ti.i32):
         """Adjoint of the position projection of substep u (see stabilize.solve_adjoint)."""
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 stabilize.solve_adjoint(self, u, i // self.world_stride)
 
     @ti.kernel
     def k_displace(self, t: ti.i32, u: ti.i32):
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 w = i // self.world_stride
@@ -823,6 +843,7 @@ class Simulation:
                     if self.moves(n):
                         self.displace(u, w, n)
         if ti.static(self.has_welds):  # reads what the loop above wrote: a loop of its own
+            ti.loop_config(serialize=self.serial_worlds)
             for i in range(self.batch * self.world_stride):
                 if i % self.world_stride == 0:
                     self.follow_displaced(u, i // self.world_stride)
@@ -831,6 +852,7 @@ class Simulation:
     def k_store(self, t: ti.i32):
         """What ends step t: the state, impulses and contact forces at t + 1 and the motor
         coordinates there."""
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 w = i // self.world_stride
@@ -845,6 +867,7 @@ class Simulation:
 
     @ti.kernel
     def k_store_measure(self, t: ti.i32):
+        ti.loop_config(serialize=self.serial_worlds)
         for i in range(self.batch * self.world_stride):
             if i % self.world_stride == 0:
                 w = i // self.world_stride
@@ -858,6 +881,7 @@ class Simulation:
     @ti.kernel
     def k_sense(self, t0: ti.i32, t1: ti.i32):
         if ti.static(self.backend.ordered_sums):
+            ti.loop_config(serialize=self.serial_worlds)
             for i in range(self.batch * self.world_stride):  # a thread per world (backend.py)
                 if i % self.world_stride == 0:
                     for t in range(t0, t1):
@@ -870,6 +894,7 @@ class Simulation:
     @ti.kernel
     def k_sense_contacts(self, t0: ti.i32, t1: ti.i32):
         if ti.static(self.backend.ordered_sums):
+            ti.loop_config(serialize=self.serial_worlds)
             for j in range(self.batch * self.world_stride):  # a thread per world (backend.py)
                 if j % self.world_stride == 0:
                     for t in range(t0, t1):

@@ -77,9 +77,7 @@ def safe_norm(v):
 @ti.func
 def rotation_vector(q):
     """Rotation vector [rad] (axis times angle in (-pi, pi]) of unit quaternion q."""
-    s = 1.0
-    if q[0] < 0:
-        s = -1.0
+    s = ti.select(q[0] < 0, -1.0, 1.0)
     v = ti.Vector([q[1], q[2], q[3]]) * s
     n = safe_norm(v)
     return v * (2.0 * ti.atan2(n, q[0] * s) / n)
@@ -88,9 +86,9 @@ def rotation_vector(q):
 @ti.func
 def tangent_basis(n):
     """Two unit vectors spanning the plane perpendicular to unit vector n."""
-    helper = ti.Vector([1.0, 0.0, 0.0])
-    if ti.abs(n[0]) > 0.57735:
-        helper = ti.Vector([0.0, 1.0, 0.0])
+    helper = ti.select(
+        ti.abs(n[0]) > 0.57735, ti.Vector([0.0, 1.0, 0.0]), ti.Vector([1.0, 0.0, 0.0])
+    )
     t1 = n.cross(helper)
     t1 = t1 / safe_norm(t1)
     return t1, n.cross(t1)
@@ -106,9 +104,8 @@ def soft_coefficients(hertz, damping_ratio, dt):
     falls to 0 as hertz grows (rigid); hertz = 0 means rigid: softness 0 and a Baumgarte
     correction of 20 % of the error per (sub)step, which Gauss-Seidel takes without
     overshooting."""
-    bias, softness = 0.2 / dt, 0.0
-    if hertz > 0:
-        omega = 2.0 * math.pi * hertz
-        a1 = 2.0 * damping_ratio + dt * omega
-        bias, softness = omega / a1, 1.0 / (dt * omega * a1)
-    return bias, softness
+    soft = hertz > 0
+    # the soft branch is evaluated at hertz 1 when rigid, so its adjoint stays finite
+    omega = 2.0 * math.pi * ti.select(soft, hertz, 1.0)
+    a1 = 2.0 * damping_ratio + dt * omega
+    return ti.select(soft, omega / a1, 0.2 / dt), ti.select(soft, 1.0 / (dt * omega * a1), 0.0)

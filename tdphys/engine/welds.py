@@ -97,10 +97,7 @@ def on_host(s, u, w, n, j6):
     """Row half j6 (linear, angular; world) of body n moved to its host at substep u: for
     v_n = v_h + om x d (d from the host's centre of mass to n's), l . v_n + a . om =
     l . v_h + (a + d x l) . om."""
-    out = j6
-    if n >= 0:
-        h = s.model.body_host[n]
-        if h != n:
-            d = s.scratch.sub.pos[u, w, n] - s.scratch.sub.pos[u, w, h]
-            out = six(lin(j6), ang(j6) + d.cross(lin(j6)))
-    return out
+    k = ti.max(n, 0)
+    h = s.model.body_host[k]
+    d = s.scratch.sub.pos[u, w, k] - s.scratch.sub.pos[u, w, h]
+    return ti.select(n >= 0 and h != k, six(lin(j6), ang(j6) + d.cross(lin(j6))), j6)

@@ -46,10 +46,7 @@ def coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     w1 = quat_rotate(qp, ti.cos(q0) * a1 + ti.sin(q0) * n)
     w2 = quat_rotate(qp, turn @ a2)
     det = w0.dot(w1.cross(w2))
-    q, g = q0, w1.cross(w2) / det
-    if axis == 1:
-        q, g = q1, w2.cross(w0) / det
-    elif axis == 2:
-        q, g = q2, w0.cross(w1) / det
+    q = ti.select(axis == 0, q0, ti.select(axis == 1, q1, q2))
+    g = ti.select(axis == 0, w1.cross(w2), ti.select(axis == 1, w2.cross(w0), w0.cross(w1))) / det
     zero = ti.Vector([0.0, 0.0, 0.0])
     return q, six(zero, -g), six(zero, g)

@@ -43,7 +43,9 @@ ROWS = ((common.POINT, 3), (ANGLE, 1))
 def coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     """(q [rad], ja, jb): the angle about the axis (common.angle_about), axis 1 in the
     child's frame."""
-    ax = quat_rotate(qp, s.model.axis_p[w, j, axis])
-    if axis == CHILD_AXIS:
-        ax = quat_rotate(qc, s.model.axis_c[w, j, axis])
+    ax = ti.select(
+        axis == CHILD_AXIS,
+        quat_rotate(qc, s.model.axis_c[w, j, axis]),
+        quat_rotate(qp, s.model.axis_p[w, j, axis]),
+    )
     return common.angle_about(s, w, j, axis, qp, qc, ax)
