@@ -74,13 +74,13 @@ def _kind_coordinate(s, w, j, axis, qp, qc, rp, rc, d):
     """The coordinate function of joint j's kind at the frames given (common.py). Only the
     kinds with axes the robot has are compiled (s.coordinate_kinds): every other kind's
     branch made each row's code, forward and adjoint, slower."""
-    kind = s.model.joint_kind[j]
     q, ja, jb = 0.0, ti.Vector([0.0] * 6), ti.Vector([0.0] * 6)
     if ti.static(len(s.coordinate_kinds) == 1):  # no branch: reverse mode keeps a stack for one
         q, ja, jb = ti.static(KINDS[s.coordinate_kinds[0]].coordinate)(
             s, w, j, axis, qp, qc, rp, rc, d
         )
     else:
+        kind = s.model.joint_kind[j]
         for code in ti.static(s.coordinate_kinds):
             if kind == code:
                 q, ja, jb = ti.static(KINDS[code].coordinate)(s, w, j, axis, qp, qc, rp, rc, d)
